@@ -1,0 +1,104 @@
+"""The ``clinic`` command: serve, migrate, load the demo clinic, manage users."""
+
+import secrets
+from datetime import date
+from typing import Annotated
+
+import typer
+import uvicorn
+from pydantic import ValidationError
+
+from api.schemas.people import UserCreate
+from data.accounts import upsert_user
+from data.config import get_settings
+from data.db import make_engine, session_scope
+from data.demo import ensure_demo_users, load_demo_clinic
+from data.enums import Role
+from data.migrate import SchemaBehindError, current_revision, ensure_current, head_revision, new_revision, upgrade
+
+app = typer.Typer(help="Treatment-plan scheduling and equipment booking for rehab clinics.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
+users_app = typer.Typer(help="Staff accounts.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    demo: Annotated[bool, typer.Option("--demo", help="Load the demo clinic and its three demo users")] = False,
+    migrate: Annotated[
+        bool | None,
+        typer.Option("--migrate/--no-migrate", help="Apply migrations first (default: only for embedded SQLite)"),
+    ] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes (PostgreSQL only)")] = 1,
+) -> None:
+    """Run the web service."""
+    settings = get_settings()
+    engine = make_engine(settings.database_url)
+    if migrate if migrate is not None else settings.is_sqlite:
+        upgrade(engine)
+    try:
+        ensure_current(engine)
+    except SchemaBehindError as exc:
+        typer.secho(f"refusing to start: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(code=1) from exc
+    if demo:
+        _load_demo(engine, settings.demo_password.get_secret_value() if settings.demo_password else None)
+    if workers > 1 and settings.is_sqlite:
+        typer.secho("the embedded SQLite database serves one process; use PostgreSQL for more", err=True)
+        raise typer.Exit(code=2)
+    engine.dispose()
+    uvicorn.run("api.asgi:app", host=host, port=port, workers=workers, proxy_headers=True)
+
+
+def _load_demo(engine, password: str | None) -> None:
+    shown = password is None
+    password = password or secrets.token_urlsafe(12)
+    with session_scope(engine) as session:
+        load_demo_clinic(session, today=date.today())
+        ensure_demo_users(session, password=password)
+    typer.echo("demo clinic loaded; users admin, frontdesk and clinician")
+    if shown:
+        typer.secho(f"demo password (set CLINIC_DEMO_PASSWORD to choose one): {password}", fg=typer.colors.YELLOW)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision")] = "head") -> None:
+    """Apply migrations up to the latest schema."""
+    engine = make_engine(get_settings().database_url)
+    upgrade(engine, revision)
+    typer.echo(f"database schema at {current_revision(engine)}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Show the database's schema revision and the one this code needs."""
+    engine = make_engine(get_settings().database_url)
+    typer.echo(f"database: {current_revision(engine) or 'empty'}; code needs: {head_revision()}")
+
+
+@db_app.command("revision")
+def db_revision(message: Annotated[str, typer.Option("-m", "--message")]) -> None:
+    """Autogenerate a migration from the models (review it before committing)."""
+    new_revision(make_engine(get_settings().database_url), message)
+
+
+@users_app.command("create")
+def users_create(
+    username: str,
+    role: Annotated[Role, typer.Option(help="admin, front_desk or clinician")] = Role.ADMIN,
+    clinician_id: Annotated[int | None, typer.Option(help="Required for the clinician role")] = None,
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)] = ...,
+) -> None:
+    """Create a staff account (or reset its password), e.g. the first admin."""
+    try:
+        user = UserCreate(username=username, role=role, clinician_id=clinician_id, password=password)
+    except ValidationError as exc:
+        typer.secho(str(exc), fg=typer.colors.RED, err=True)
+        raise typer.Exit(code=2) from exc
+    with session_scope(make_engine(get_settings().database_url)) as session:
+        upsert_user(session=session, username=user.username, password=user.password, role=user.role,
+                    clinician_id=user.clinician_id)
+    typer.echo(f"user {user.username} ({user.role.value}) ready")

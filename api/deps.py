@@ -1,0 +1,67 @@
+"""Request plumbing: the database session, the signed-in user and role checks.
+
+Routes read like sentences because the plumbing lives in these aliases.
+"""
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import OAuth2PasswordBearer
+from sqlmodel import Session
+
+from api.security import InvalidToken, read_token
+from data.config import Settings
+from data.enums import Role
+from data.tables import User
+
+oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    with Session(request.app.state.engine) as session:
+        yield session
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def _unauthorized(detail: str) -> HTTPException:
+    return HTTPException(status.HTTP_401_UNAUTHORIZED, detail=detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+def get_current_user(
+    request: Request, session: SessionDep, token: Annotated[str | None, Depends(oauth2_scheme)]
+) -> User:
+    if token is None:
+        raise _unauthorized("sign in first: this endpoint needs a bearer token from POST /api/v1/auth/token")
+    try:
+        user_id = read_token(token, key=request.app.state.token_key)
+    except InvalidToken as exc:
+        raise _unauthorized(str(exc)) from exc
+    user = session.get(User, user_id)
+    if user is None or not user.is_active:
+        raise _unauthorized("the account behind this token no longer exists or is disabled")
+    return user
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+def require_role(*roles: Role):
+    """A dependency that lets only the given roles through (403 for the others)."""
+    allowed = ", ".join(role.value for role in roles)
+
+    def check(user: CurrentUser) -> User:
+        if user.role not in roles:
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN, detail=f"this needs one of the roles: {allowed}; you are {user.role.value}"
+            )
+        return user
+
+    return check

@@ -1,0 +1,43 @@
+"""The FastAPI application: one factory, configured by :class:`data.config.Settings`."""
+
+import secrets
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy import Engine
+
+from api.errors import install_error_handlers
+from api.routes import auth, catalog, health
+from data.config import Settings, get_settings
+from data.db import make_engine
+from data.migrate import ensure_current
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
+    """Build the app; it refuses to start on a database whose schema is behind."""
+    settings = settings or get_settings()
+    engine = engine or make_engine(settings.database_url)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI):
+        ensure_current(engine)
+        yield
+
+    app = FastAPI(
+        title="Clinic scheduling",
+        summary="Treatment-plan scheduling and equipment booking for physical-therapy and sports-rehab clinics.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.token_key = (
+        settings.secret_key.get_secret_value() if settings.secret_key else secrets.token_urlsafe(32)
+    )
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(auth.router, prefix=API_PREFIX)
+    app.include_router(catalog.router, prefix=API_PREFIX)
+    return app

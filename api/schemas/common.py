@@ -1,0 +1,74 @@
+"""Building blocks shared by the request and response schemas."""
+
+from collections.abc import Iterable, Sequence
+from datetime import time
+from typing import Annotated, Any, Generic, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, create_model
+
+T = TypeVar("T")
+
+
+class Schema(BaseModel):
+    """Base of every API schema: strict about unknown fields, readable from table rows."""
+
+    model_config = ConfigDict(from_attributes=True, extra="forbid", str_strip_whitespace=True)
+
+
+def _known_time_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown IANA time zone {value!r}; use a name like 'America/New_York'") from None
+    return value
+
+
+def _wall_clock(value: time) -> time:
+    if value.tzinfo is not None:
+        raise ValueError("give a local wall-clock time without an offset, e.g. '09:30'")
+    return value
+
+
+Name = Annotated[str, StringConstraints(min_length=1, max_length=120)]
+Code = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{1,39}$")]
+TimeZoneName = Annotated[str, AfterValidator(_known_time_zone)]
+WallClock = Annotated[time, AfterValidator(_wall_clock)]
+Weekday = Annotated[int, Field(ge=0, le=6, description="0 = Monday ... 6 = Sunday")]
+
+
+class Page(Schema, Generic[T]):
+    items: list[T]
+    total: int
+    offset: int
+    limit: int
+
+
+def overlapping_pair(spans: Iterable[tuple[Any, Any]]) -> tuple[int, int] | None:
+    """Indices of the first two spans (in input order) that overlap, if any."""
+    indexed = sorted(enumerate(spans), key=lambda item: item[1][0])
+    for (i, (_, end)), (j, (start, _)) in zip(indexed, indexed[1:]):
+        if start < end:
+            return tuple(sorted((i, j)))
+    return None
+
+
+def require_disjoint(spans: Sequence[tuple[Any, Any]], what: str, positions: Sequence[int] | None = None) -> None:
+    """Raise naming the two overlapping entries; ``positions`` maps spans back to list indices."""
+    pair = overlapping_pair(spans)
+    if pair is not None:
+        first, second = (positions[i] for i in pair) if positions is not None else pair
+        raise ValueError(f"{what} {first} and {second} overlap")
+
+
+def partial(model: type[BaseModel], name: str) -> type[BaseModel]:
+    """The update schema of ``model``: every field optional and unset by default.
+
+    Only the types are kept; the constraints are re-checked when the update is
+    merged into the stored record and validated as a whole ``model``.
+    """
+    fields = {
+        field_name: (field.annotation | None, Field(default=None, description=field.description))
+        for field_name, field in model.model_fields.items()
+    }
+    return create_model(name, __base__=Schema, **fields)

@@ -1,0 +1,40 @@
+"""Staff accounts: password hashing and sign-in checks."""
+
+from pwdlib import PasswordHash
+from sqlmodel import Session, select
+
+from data.enums import Role
+from data.tables import User
+
+_hasher = PasswordHash.recommended()
+# Verified against when the username is unknown, so a wrong name costs as much time as a wrong password.
+_DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def authenticate(*, session: Session, username: str, password: str) -> User | None:
+    """The active user with this username and password, or None."""
+    user = session.exec(select(User).where(User.username == username.lower())).first()
+    if user is None:
+        _hasher.verify(password, _DUMMY_HASH)
+        return None
+    if not _hasher.verify(password, user.password_hash) or not user.is_active:
+        return None
+    return user
+
+
+def upsert_user(
+    *, session: Session, username: str, password: str, role: Role, clinician_id: int | None = None
+) -> User:
+    """Create the user, or reset its password and role when it exists (used by demo mode and the CLI)."""
+    user = session.exec(select(User).where(User.username == username)).first() or User(username=username)
+    user.password_hash = hash_password(password)
+    user.role = role
+    user.clinician_id = clinician_id
+    user.is_active = True
+    session.add(user)
+    session.flush()
+    return user

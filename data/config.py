@@ -1,0 +1,53 @@
+"""Service configuration, read from the environment in one place.
+
+Nothing else in the code base reads ``os.environ``: every knob an operator may
+turn lives here, with the default the embedded single-clinic setup needs.
+"""
+
+from datetime import time
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CLINIC_", extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite:///./clinic.db",
+        validation_alias=AliasChoices("DATABASE_URL", "CLINIC_DATABASE_URL"),
+        description="SQLAlchemy URL; the default is an embedded SQLite file in the working directory.",
+    )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Signs access tokens. Unset: a random key per process (tokens die with the process).",
+    )
+    access_token_minutes: int = Field(default=60, gt=0, le=24 * 60)
+    demo_password: SecretStr | None = Field(
+        default=None,
+        description="Password of the demo users; unset: a random one printed at start-up.",
+    )
+    time_zone: str = Field(default="America/New_York", description="Zone of a new location when none is given.")
+    nightly_run_time: time = Field(default=time(2, 0), description="Local wall-clock time of the nightly run.")
+    solver_time_limit_seconds: float = Field(default=10.0, gt=0)
+    solver_workers: int = Field(default=2, ge=1)
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA time zone {value!r}") from exc
+        return value
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

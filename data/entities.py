@@ -1,0 +1,132 @@
+"""What is special about each catalog table: keys, references, child rows, checks."""
+
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from data.accounts import hash_password
+from data.catalog import Children, Entity
+from data.errors import Invalid
+from data.tables import (
+    Clinician,
+    ClinicianCertification,
+    ClinicianException,
+    ClinicianShift,
+    Device,
+    DeviceMaintenance,
+    DeviceType,
+    Location,
+    LocationHours,
+    Patient,
+    Room,
+    Service,
+    ServiceDevice,
+    ShiftBreak,
+    User,
+)
+
+
+def _names(rows, label: str) -> list[str]:
+    return [f"{label} {row.id} ({getattr(row, 'name', None) or getattr(row, 'username', '')})" for row in rows]
+
+
+def _location_blockers(session: Session, location: Location) -> list[str]:
+    return [
+        *_names(session.exec(select(Clinician).where(Clinician.location_id == location.id)), "clinician"),
+        *_names(session.exec(select(Room).where(Room.location_id == location.id)), "room"),
+        *_names(session.exec(select(Device).where(Device.location_id == location.id)), "device"),
+    ]
+
+
+def _device_type_blockers(session: Session, device_type: DeviceType) -> list[str]:
+    needing = select(Service).join(ServiceDevice).where(ServiceDevice.device_type_id == device_type.id)
+    return [
+        *_names(session.exec(select(Device).where(Device.device_type_id == device_type.id)), "device"),
+        *_names(session.exec(needing), "service"),
+    ]
+
+
+def _clinician_blockers(session: Session, clinician: Clinician) -> list[str]:
+    return _names(session.exec(select(User).where(User.clinician_id == clinician.id)), "user")
+
+
+def _service_device_check(session: Session, values: dict) -> None:
+    """Every needed device type exists, and some location has enough units to serve the service."""
+    for index, need in enumerate(values.get("device_needs") or []):
+        loc = ("device_needs", index)
+        device_type = session.get(DeviceType, need["device_type_id"])
+        if device_type is None:
+            raise Invalid((*loc, "device_type_id"), f"device type {need['device_type_id']} does not exist")
+        units_per_location = (
+            select(func.count().label("units"))
+            .where(Device.device_type_id == device_type.id)
+            .group_by(Device.location_id)
+            .subquery()
+        )
+        most = session.exec(select(func.coalesce(func.max(units_per_location.c.units), 0))).one()
+        if need["count"] > most:
+            raise Invalid(
+                (*loc, "count"),
+                f"the service needs {need['count']} units of {device_type.name} at once, "
+                f"but no location has more than {most}",
+            )
+
+
+def _make_shift(shift: dict) -> ClinicianShift:
+    breaks = [ShiftBreak(**pause) for pause in shift["breaks"]]
+    return ClinicianShift(weekday=shift["weekday"], starts=shift["starts"], ends=shift["ends"], breaks=breaks)
+
+
+def _set_password(user: User, values: dict) -> None:
+    if values.get("password"):
+        user.password_hash = hash_password(values["password"])
+
+
+LOCATIONS = Entity(
+    label="location",
+    table=Location,
+    unique=[("name",)],
+    children={"opening_hours": Children("opening_hours", lambda hours: LocationHours(**hours))},
+    blockers=_location_blockers,
+)
+
+CLINICIANS = Entity(
+    label="clinician",
+    table=Clinician,
+    references={"location_id": Location},
+    children={
+        "certifications": Children("certification_links", lambda code: ClinicianCertification(certification=code)),
+        "shifts": Children("shifts", _make_shift),
+        "exceptions": Children("exceptions", lambda exception: ClinicianException(**exception)),
+    },
+    blockers=_clinician_blockers,
+)
+
+DEVICE_TYPES = Entity(label="device type", table=DeviceType, unique=[("code",)], blockers=_device_type_blockers)
+
+DEVICES = Entity(
+    label="device",
+    table=Device,
+    unique=[("location_id", "name")],
+    references={"device_type_id": DeviceType, "location_id": Location},
+    children={"maintenance": Children("maintenance", lambda window: DeviceMaintenance(**window))},
+)
+
+ROOMS = Entity(label="room", table=Room, unique=[("location_id", "name")], references={"location_id": Location})
+
+SERVICES = Entity(
+    label="service",
+    table=Service,
+    unique=[("code",)],
+    children={"device_needs": Children("device_needs", lambda need: ServiceDevice(**need))},
+    check=_service_device_check,
+)
+
+PATIENTS = Entity(label="patient", table=Patient)
+
+USERS = Entity(
+    label="user",
+    table=User,
+    unique=[("username",)],
+    references={"clinician_id": Clinician},
+    write_extra=_set_password,
+)

@@ -1,0 +1,50 @@
+"""The clinic's fixed vocabularies, stored as checked strings in the database."""
+
+from enum import StrEnum
+
+import sqlalchemy as sa
+
+
+class Certification(StrEnum):
+    """What a clinician is certified to do; services name the one they need."""
+
+    MSUS = "msus"
+    DRY_NEEDLING = "dry_needling"
+    ESWT = "eswt"
+    EMTT = "emtt"
+    MANUAL_THERAPY = "manual_therapy"
+    DNS = "dns"
+    GAIT = "gait"
+    PHYSICAL_THERAPY = "physical_therapy"
+
+
+class RoomKind(StrEnum):
+    TREATMENT = "treatment"
+    GYM = "gym"
+    GAIT_LAB = "gait_lab"
+
+
+class ExceptionKind(StrEnum):
+    """A dated change to a clinician's weekly pattern."""
+
+    TIME_OFF = "time_off"
+    EXTRA_SHIFT = "extra_shift"
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    FRONT_DESK = "front_desk"
+    CLINICIAN = "clinician"
+
+
+def checked_enum(enum: type[StrEnum]) -> sa.Enum:
+    """A portable enum column: VARCHAR plus a CHECK constraint on both backends."""
+    return sa.Enum(
+        enum,
+        name=enum.__name__.lower(),
+        native_enum=False,
+        create_constraint=True,
+        length=32,
+        values_callable=lambda members: [member.value for member in members],
+        validate_strings=True,
+    )

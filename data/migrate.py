@@ -1,0 +1,49 @@
+"""Schema migrations with Alembic, configured in code so no ini file is needed."""
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+
+
+class SchemaBehindError(RuntimeError):
+    """The database is not at the schema this code expects."""
+
+
+def alembic_config(engine: Engine) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["engine"] = engine
+    return config
+
+
+def head_revision() -> str:
+    return ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    command.upgrade(alembic_config(engine), revision)
+
+
+def new_revision(engine: Engine, message: str) -> None:
+    """Autogenerate a migration from the models; review it before committing."""
+    command.revision(alembic_config(engine), message=message, autogenerate=True)
+
+
+def ensure_current(engine: Engine) -> None:
+    current, head = current_revision(engine), head_revision()
+    if current != head:
+        raise SchemaBehindError(
+            f"database schema is at revision {current or 'none (empty database)'}, "
+            f"this version of the service needs {head}: run `clinic db upgrade`"
+        )

@@ -1,0 +1,245 @@
+"""The clinic's catalog and people as SQLModel tables.
+
+Every rule the database can hold (positive durations, ends after starts,
+known enum values, a clinician user linked to exactly one clinician, unique
+names) is a constraint here, so a bug above cannot write nonsense. API input is
+validated separately by the schemas in ``api.schemas``: table models skip
+validation.
+"""
+
+from datetime import date, datetime, time
+
+import sqlalchemy as sa
+from sqlmodel import Field, Relationship, SQLModel
+
+from data.enums import Certification, ExceptionKind, Role, RoomKind, checked_enum
+from data.types import UTCDateTime
+
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+CASCADE_CHILDREN = {"cascade": "all, delete-orphan", "passive_deletes": True}
+
+
+def instant(**kwargs) -> datetime:
+    return Field(sa_type=UTCDateTime, **kwargs)
+
+
+def weekday_check() -> sa.CheckConstraint:
+    return sa.CheckConstraint("weekday BETWEEN 0 AND 6", name="weekday_range")
+
+
+class Location(SQLModel, table=True):
+    __tablename__ = "location"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=120, unique=True)
+    address: str = Field(default="", max_length=300)
+    time_zone: str = Field(max_length=64)
+
+    opening_hours: list["LocationHours"] = Relationship(
+        sa_relationship_kwargs={**CASCADE_CHILDREN, "order_by": "(LocationHours.weekday, LocationHours.starts)"}
+    )
+
+
+class LocationHours(SQLModel, table=True):
+    """Opening hours for one weekday, in the location's local wall-clock time."""
+
+    __tablename__ = "location_hours"
+    __table_args__ = (weekday_check(), sa.CheckConstraint("ends > starts", name="ends_after_starts"))
+
+    id: int | None = Field(default=None, primary_key=True)
+    location_id: int = Field(foreign_key="location.id", ondelete="CASCADE", index=True)
+    weekday: int = Field(description="0 = Monday ... 6 = Sunday")
+    starts: time = Field(description="Opening time")
+    ends: time = Field(description="Closing time")
+
+
+class Clinician(SQLModel, table=True):
+    __tablename__ = "clinician"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=120)
+    title: str = Field(default="", max_length=80)
+    email: str | None = Field(default=None, max_length=254)
+    location_id: int = Field(foreign_key="location.id", ondelete="RESTRICT", index=True)
+
+    certification_links: list["ClinicianCertification"] = Relationship(sa_relationship_kwargs=CASCADE_CHILDREN)
+    shifts: list["ClinicianShift"] = Relationship(
+        sa_relationship_kwargs={**CASCADE_CHILDREN, "order_by": "(ClinicianShift.weekday, ClinicianShift.starts)"}
+    )
+    exceptions: list["ClinicianException"] = Relationship(
+        sa_relationship_kwargs={**CASCADE_CHILDREN, "order_by": "ClinicianException.starts_at"}
+    )
+
+    @property
+    def certifications(self) -> list[Certification]:
+        return sorted(link.certification for link in self.certification_links)
+
+
+class ClinicianCertification(SQLModel, table=True):
+    __tablename__ = "clinician_certification"
+
+    clinician_id: int = Field(foreign_key="clinician.id", ondelete="CASCADE", primary_key=True)
+    certification: Certification = Field(sa_type=checked_enum(Certification), primary_key=True)
+
+
+class ClinicianShift(SQLModel, table=True):
+    """A weekly recurring shift in local wall-clock time of the clinician's location."""
+
+    __tablename__ = "clinician_shift"
+    __table_args__ = (weekday_check(), sa.CheckConstraint("ends > starts", name="ends_after_starts"))
+
+    id: int | None = Field(default=None, primary_key=True)
+    clinician_id: int = Field(foreign_key="clinician.id", ondelete="CASCADE", index=True)
+    weekday: int
+    starts: time
+    ends: time
+
+    breaks: list["ShiftBreak"] = Relationship(
+        sa_relationship_kwargs={**CASCADE_CHILDREN, "order_by": "ShiftBreak.starts"}
+    )
+
+
+class ShiftBreak(SQLModel, table=True):
+    __tablename__ = "shift_break"
+    __table_args__ = (sa.CheckConstraint("ends > starts", name="ends_after_starts"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    shift_id: int = Field(foreign_key="clinician_shift.id", ondelete="CASCADE", index=True)
+    starts: time
+    ends: time
+
+
+class ClinicianException(SQLModel, table=True):
+    """Time off or an extra shift on given dates, as absolute instants."""
+
+    __tablename__ = "clinician_exception"
+    __table_args__ = (sa.CheckConstraint("ends_at > starts_at", name="ends_after_starts"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    clinician_id: int = Field(foreign_key="clinician.id", ondelete="CASCADE", index=True)
+    kind: ExceptionKind = Field(sa_type=checked_enum(ExceptionKind))
+    starts_at: datetime = instant()
+    ends_at: datetime = instant()
+    note: str = Field(default="", max_length=200)
+
+
+class DeviceType(SQLModel, table=True):
+    __tablename__ = "device_type"
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=40, unique=True)
+    name: str = Field(max_length=120)
+
+
+class Device(SQLModel, table=True):
+    """One physical unit of a device type, kept at one location."""
+
+    __tablename__ = "device"
+    __table_args__ = (
+        sa.UniqueConstraint("location_id", "name", name="uq_device_location_name"),
+        sa.CheckConstraint("cleaning_minutes >= 0", name="cleaning_minutes_non_negative"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=120)
+    device_type_id: int = Field(foreign_key="device_type.id", ondelete="RESTRICT", index=True)
+    location_id: int = Field(foreign_key="location.id", ondelete="RESTRICT", index=True)
+    cleaning_minutes: int = Field(default=0, description="Cleaning/setup time needed between two patients.")
+
+    maintenance: list["DeviceMaintenance"] = Relationship(
+        sa_relationship_kwargs={**CASCADE_CHILDREN, "order_by": "DeviceMaintenance.starts_at"}
+    )
+
+
+class DeviceMaintenance(SQLModel, table=True):
+    __tablename__ = "device_maintenance"
+    __table_args__ = (sa.CheckConstraint("ends_at > starts_at", name="ends_after_starts"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    device_id: int = Field(foreign_key="device.id", ondelete="CASCADE", index=True)
+    starts_at: datetime = instant()
+    ends_at: datetime = instant()
+    reason: str = Field(default="", max_length=200)
+
+
+class Room(SQLModel, table=True):
+    __tablename__ = "room"
+    __table_args__ = (sa.UniqueConstraint("location_id", "name", name="uq_room_location_name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=120)
+    kind: RoomKind = Field(sa_type=checked_enum(RoomKind))
+    location_id: int = Field(foreign_key="location.id", ondelete="RESTRICT", index=True)
+
+
+class Service(SQLModel, table=True):
+    __tablename__ = "service"
+    __table_args__ = (
+        sa.CheckConstraint("duration_minutes > 0", name="duration_positive"),
+        sa.CheckConstraint("buffer_before_minutes >= 0", name="buffer_before_non_negative"),
+        sa.CheckConstraint("buffer_after_minutes >= 0", name="buffer_after_non_negative"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=40, unique=True)
+    name: str = Field(max_length=120)
+    duration_minutes: int
+    required_certification: Certification | None = Field(
+        default=None, sa_type=checked_enum(Certification), description="None: any clinician may give it."
+    )
+    room_kind: RoomKind | None = Field(
+        default=None, sa_type=checked_enum(RoomKind), description="None: no room (telehealth)."
+    )
+    buffer_before_minutes: int = 0
+    buffer_after_minutes: int = 0
+
+    device_needs: list["ServiceDevice"] = Relationship(
+        sa_relationship_kwargs={**CASCADE_CHILDREN, "order_by": "ServiceDevice.device_type_id"}
+    )
+
+
+class ServiceDevice(SQLModel, table=True):
+    """How many units of one device type a service needs at once."""
+
+    __tablename__ = "service_device"
+    __table_args__ = (sa.CheckConstraint("count > 0", name="count_positive"),)
+
+    service_id: int = Field(foreign_key="service.id", ondelete="CASCADE", primary_key=True)
+    device_type_id: int = Field(foreign_key="device_type.id", ondelete="RESTRICT", primary_key=True)
+    count: int = 1
+
+
+class Patient(SQLModel, table=True):
+    """Only what scheduling needs: who, how to reach them, and a birth date to tell namesakes apart."""
+
+    __tablename__ = "patient"
+
+    id: int | None = Field(default=None, primary_key=True)
+    given_name: str = Field(max_length=80)
+    family_name: str = Field(max_length=80, index=True)
+    birth_date: date
+    phone: str | None = Field(default=None, max_length=32)
+    email: str | None = Field(default=None, max_length=254)
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "app_user"
+    __table_args__ = (
+        sa.CheckConstraint(
+            "(role = 'clinician') = (clinician_id IS NOT NULL)", name="clinician_role_has_clinician"
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=64, unique=True)
+    password_hash: str = Field(max_length=255)
+    role: Role = Field(sa_type=checked_enum(Role))
+    clinician_id: int | None = Field(default=None, foreign_key="clinician.id", ondelete="RESTRICT", index=True)
+    is_active: bool = True
