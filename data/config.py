@@ -22,7 +22,8 @@ class Settings(BaseSettings):
     )
     secret_key: SecretStr | None = Field(
         default=None,
-        description="Signs access tokens. Unset: a random key per process (tokens die with the process).",
+        min_length=32,
+        description="Signs access tokens; set it when several processes serve. Unset: a random key per process.",
     )
     access_token_minutes: int = Field(default=60, gt=0, le=24 * 60)
     demo_password: SecretStr | None = Field(

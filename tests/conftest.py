@@ -1,0 +1,157 @@
+"""Fixtures: every API test runs against SQLite and against real PostgreSQL.
+
+PostgreSQL databases are created fresh for the run on the server named by
+``CLINIC_TEST_POSTGRES`` (default: the local server) and dropped afterwards.
+Without a reachable server the PostgreSQL half is skipped, unless
+``CLINIC_REQUIRE_POSTGRES=1`` (as in CI), where that is an error.
+
+Each test runs inside a transaction that is rolled back, so tests neither see
+nor disturb each other's rows.
+"""
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+from sqlmodel import Session
+
+from api.deps import get_session
+from api.main import create_app
+from api.security import issue_token
+from data.accounts import hash_password
+from data.config import Settings
+from data.db import make_engine
+from data.enums import Role
+from data.migrate import upgrade
+from data.tables import Clinician, Location, User
+
+POSTGRES_SERVER = os.environ.get("CLINIC_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+REQUIRE_POSTGRES = os.environ.get("CLINIC_REQUIRE_POSTGRES") == "1"
+PASSWORD = "correct horse battery"
+
+
+def _admin_connection() -> psycopg.Connection:
+    url = make_url(POSTGRES_SERVER)
+    return psycopg.connect(
+        host=url.host, port=url.port or 5432, user=url.username, password=url.password,
+        dbname=url.database or "postgres", autocommit=True, connect_timeout=5,
+    )
+
+
+@pytest.fixture(scope="session")
+def postgres_databases() -> Iterator[Callable[[], str]]:
+    """A maker of fresh, empty PostgreSQL databases; all are dropped at the end of the run."""
+    try:
+        admin = _admin_connection()
+    except psycopg.OperationalError as exc:
+        message = f"PostgreSQL not reachable at {POSTGRES_SERVER}: {exc}"
+        if REQUIRE_POSTGRES:
+            pytest.fail(message)
+        pytest.skip(message)
+    created: list[str] = []
+
+    def make() -> str:
+        name = f"clinic_test_{uuid.uuid4().hex[:12]}"
+        admin.execute(f'CREATE DATABASE "{name}"')
+        created.append(name)
+        return make_url(POSTGRES_SERVER).set(database=name).render_as_string(hide_password=False)
+
+    yield make
+    for name in created:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.close()
+
+
+@pytest.fixture
+def empty_database_url(request, tmp_path) -> str:
+    """A fresh, unmigrated database of the backend the test is parametrized with."""
+    backend = getattr(request, "param", "sqlite")
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / 'empty.db'}"
+    return request.getfixturevalue("postgres_databases")()
+
+
+BACKENDS = [pytest.param("sqlite", id="sqlite"), pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def engine(request, tmp_path_factory) -> Iterator[Engine]:
+    """A migrated database per backend, shared by the whole run."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'clinic.db'}"
+    else:
+        url = request.getfixturevalue("postgres_databases")()
+    engine = make_engine(url)
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    """A session inside a transaction that is rolled back after the test."""
+    with engine.connect() as connection:
+        transaction = connection.begin()
+        with Session(bind=connection, join_transaction_mode="create_savepoint") as session:
+            yield session
+        transaction.rollback()
+
+
+@pytest.fixture
+def app(engine: Engine, session: Session):
+    app = create_app(Settings(database_url=str(engine.url), secret_key="test-secret-key-of-at-least-32-characters"), engine)
+    app.dependency_overrides[get_session] = lambda: session
+    return app
+
+
+@pytest.fixture
+def client(app) -> Iterator[TestClient]:
+    with TestClient(app) as client:
+        yield client
+
+
+_HASH = hash_password(PASSWORD)
+
+
+@pytest.fixture
+def staff(session: Session, app) -> dict[Role, User]:
+    """One user per role; the clinician user is linked to a clinician at a test location."""
+    location = Location(name="Staff test site", time_zone="America/New_York")
+    session.add(location)
+    session.flush()
+    clinician = Clinician(name="Staff Clinician", location_id=location.id)
+    session.add(clinician)
+    session.flush()
+    users = {
+        Role.ADMIN: User(username="t_admin", role=Role.ADMIN, password_hash=_HASH),
+        Role.FRONT_DESK: User(username="t_desk", role=Role.FRONT_DESK, password_hash=_HASH),
+        Role.CLINICIAN: User(username="t_clin", role=Role.CLINICIAN, clinician_id=clinician.id, password_hash=_HASH),
+    }
+    session.add_all(users.values())
+    session.commit()
+    return users
+
+
+def bearer(app, user: User, minutes: int = 30) -> dict[str, str]:
+    token = issue_token(user_id=user.id, key=app.state.token_key, minutes=minutes)
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def as_admin(app, staff) -> dict[str, str]:
+    return bearer(app, staff[Role.ADMIN])
+
+
+@pytest.fixture
+def as_desk(app, staff) -> dict[str, str]:
+    return bearer(app, staff[Role.FRONT_DESK])
+
+
+@pytest.fixture
+def as_clinician(app, staff) -> dict[str, str]:
+    return bearer(app, staff[Role.CLINICIAN])
