@@ -1,0 +1,101 @@
+"""Who may do what: tokens, expiry and roles across the whole /api/v1 surface."""
+
+import pytest
+
+from api.main import API_PREFIX
+from data.enums import Role
+from tests.conftest import PASSWORD, bearer
+from tests.factories import API, location_body, patient_body
+
+
+def api_routes(app) -> list[tuple[str, str]]:
+    """Every (method, path) the OpenAPI document lists under /api/v1."""
+    return sorted(
+        (method.upper(), path)
+        for path, operations in app.openapi()["paths"].items()
+        if path.startswith(API_PREFIX)
+        for method in operations
+    )
+
+
+def concrete(path: str) -> str:
+    return path.replace("{ident}", "1")
+
+
+def test_sign_in_issues_a_working_bearer_token(client, staff):
+    response = client.post(f"{API}/auth/token", data={"username": "T_Desk", "password": PASSWORD})
+    assert response.status_code == 200, response.text
+    token = response.json()
+    assert token["token_type"] == "bearer" and token["expires_in"] == 60 * 60
+    me = client.get(f"{API}/auth/me", headers={"Authorization": f"Bearer {token['access_token']}"})
+    assert me.json()["username"] == "t_desk" and me.json()["role"] == "front_desk"
+
+
+@pytest.mark.parametrize("username, password", [("t_desk", "wrong password"), ("nobody", PASSWORD)])
+def test_wrong_credentials_are_401(client, staff, username, password):
+    response = client.post(f"{API}/auth/token", data={"username": username, "password": password})
+    assert response.status_code == 401
+    assert response.json()["detail"] == "incorrect username or password"
+
+
+def test_disabled_account_cannot_sign_in_or_use_its_token(client, session, staff, app):
+    desk = staff[Role.FRONT_DESK]
+    headers = bearer(app, desk)
+    desk.is_active = False
+    session.commit()
+    assert client.post(f"{API}/auth/token", data={"username": "t_desk", "password": PASSWORD}).status_code == 401
+    assert client.get(f"{API}/auth/me", headers=headers).status_code == 401
+
+
+def test_every_api_endpoint_but_sign_in_needs_a_token(client, app):
+    routes = api_routes(app)
+    assert len(routes) >= 8 * 5, routes
+    for method, path in routes:
+        if path == f"{API}/auth/token":
+            continue
+        response = client.request(method, concrete(path), json={})
+        assert response.status_code == 401, (method, path, response.text)
+        assert response.headers["www-authenticate"] == "Bearer"
+
+
+@pytest.mark.parametrize("minutes, reason", [(-1, "expired"), (None, "not valid")])
+def test_expired_or_forged_tokens_are_401(client, app, staff, minutes, reason):
+    if minutes is None:
+        headers = {"Authorization": "Bearer not.a.token"}
+    else:
+        headers = bearer(app, staff[Role.ADMIN], minutes=minutes)
+    response = client.get(f"{API}/locations", headers=headers)
+    assert response.status_code == 401 and reason in response.json()["detail"]
+
+
+CATALOG = ["locations", "clinicians", "device-types", "devices", "rooms", "services"]
+
+
+@pytest.mark.parametrize("collection", CATALOG)
+@pytest.mark.parametrize("role", [Role.FRONT_DESK, Role.CLINICIAN])
+def test_catalog_is_readable_by_staff_but_written_only_by_admins(client, app, staff, collection, role):
+    headers = bearer(app, staff[role])
+    assert client.get(f"{API}/{collection}", headers=headers).status_code == 200
+    for method, path in [("post", ""), ("patch", "/1"), ("delete", "/1")]:
+        response = client.request(method, f"{API}/{collection}{path}", json={}, headers=headers)
+        assert response.status_code == 403, (method, collection, response.text)
+        assert "admin" in response.json()["detail"]
+
+
+def test_front_desk_keeps_patients_but_clinicians_cannot_browse_them(client, as_desk, as_clinician):
+    created = client.post(f"{API}/patients", json=patient_body(), headers=as_desk)
+    assert created.status_code == 201
+    assert client.get(f"{API}/patients", headers=as_clinician).status_code == 403
+    assert client.get(f"{API}/patients/{created.json()['id']}", headers=as_clinician).status_code == 403
+
+
+@pytest.mark.parametrize("role", [Role.FRONT_DESK, Role.CLINICIAN])
+def test_only_admins_manage_users(client, app, staff, role):
+    headers = bearer(app, staff[role])
+    assert client.get(f"{API}/users", headers=headers).status_code == 403
+    body = {"username": "sneaky", "role": "admin", "password": "long enough pw"}
+    assert client.post(f"{API}/users", json=body, headers=headers).status_code == 403
+
+
+def test_admin_writes_the_catalog(client, as_admin):
+    assert client.post(f"{API}/locations", json=location_body(), headers=as_admin).status_code == 201
