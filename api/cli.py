@@ -53,6 +53,19 @@ def serve(
     uvicorn.run("api.asgi:app", host=host, port=port, workers=workers, proxy_headers=True)
 
 
+@app.command()
+def demo() -> None:
+    """Load the demo clinic and its demo users into the configured (migrated) database."""
+    settings = get_settings()
+    engine = make_engine(settings.database_url)
+    try:
+        ensure_current(engine)
+    except SchemaBehindError as exc:
+        typer.secho(f"cannot load the demo: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(code=1) from exc
+    _load_demo(engine, settings.demo_password.get_secret_value() if settings.demo_password else None)
+
+
 def _load_demo(engine, password: str | None) -> None:
     shown = password is None
     password = password or secrets.token_urlsafe(12)
