@@ -7,7 +7,7 @@ by :func:`catalog_router` rather than written out eight times.
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, Path, Query, Response, status
 from pydantic import BaseModel, ValidationError
 
 from api.deps import CurrentUser, SessionDep
@@ -15,6 +15,9 @@ from api.errors import validation_error_from
 from api.schemas.common import Page
 from data import catalog
 from data.catalog import Entity
+
+
+RecordId = Annotated[int, Path(ge=1, le=2**31 - 1, description="The record's id")]
 
 
 def equal_columns(entity: Entity) -> Callable[[BaseModel], list]:
@@ -66,14 +69,14 @@ def catalog_router(
     def list_records(
         session: SessionDep,
         query: Annotated[filters, Query()],
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
     ):
         rows, total = catalog.page(session, entity, where=where(query), offset=offset, limit=limit)
         return {"items": rows, "total": total, "offset": offset, "limit": limit}
 
     @router.get("/{ident}", response_model=public, dependencies=list(read_access), summary=f"Get a {label}")
-    def get_record(ident: int, session: SessionDep):
+    def get_record(ident: RecordId, session: SessionDep):
         return catalog.get(session, entity, ident)
 
     @router.post(
@@ -85,7 +88,7 @@ def catalog_router(
         return catalog.save(session, entity, entity.table(), values, changed)
 
     @router.patch("/{ident}", response_model=public, dependencies=list(write_access), summary=f"Update a {label}")
-    def update_record(ident: int, body: update, session: SessionDep):
+    def update_record(ident: RecordId, body: update, session: SessionDep):
         record = catalog.get(session, entity, ident)
         current = fields.model_validate(record).model_dump()
         values, changed = values_of(body, current)
@@ -95,7 +98,7 @@ def catalog_router(
         "/{ident}", status_code=status.HTTP_204_NO_CONTENT, dependencies=list(write_access),
         summary=f"Delete a {label}",
     )
-    def delete_record(ident: int, session: SessionDep, user: CurrentUser) -> Response:
+    def delete_record(ident: RecordId, session: SessionDep, user: CurrentUser) -> Response:
         record = catalog.get(session, entity, ident)
         if before_delete is not None:
             before_delete(user, record)

@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
 from data.errors import Conflict, Invalid, NotFound
 
@@ -43,6 +43,13 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(
             {"detail": f"the change conflicts with existing data ({reason})"}, status_code=status.HTTP_409_CONFLICT
         )
+
+    @app.exception_handler(DataError)
+    async def _unstorable(_: Request, exc: DataError) -> JSONResponse:
+        """A value the schemas let through but the database cannot store: the client's input, so 422."""
+        reason = str(exc.orig).splitlines()[0] if exc.orig else "a value is out of range"
+        error = {"loc": ["body"], "msg": f"a value cannot be stored: {reason}", "type": "value_error"}
+        return JSONResponse({"detail": [error]}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
 
     @app.exception_handler(OperationalError)
     async def _unavailable(_: Request, exc: OperationalError) -> JSONResponse:

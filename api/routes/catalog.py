@@ -1,12 +1,13 @@
 """The catalog collections under /api/v1: who, what and where the clinic schedules."""
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import or_
 
 from api.catalog import catalog_router
 from api.deps import get_current_user, require_role
 from api.schemas import catalog as schemas
+from api.schemas.common import Ident, Text
 from api.schemas import people
 from data import entities
 from data.enums import Certification, Role, RoomKind
@@ -19,22 +20,22 @@ desk = [Depends(require_role(Role.ADMIN, Role.FRONT_DESK))]
 
 
 class ClinicianFilter(BaseModel):
-    location_id: int | None = None
+    location_id: Ident | None = None
     certification: Certification | None = None
 
 
 class DeviceFilter(BaseModel):
-    location_id: int | None = None
-    device_type_id: int | None = None
+    location_id: Ident | None = None
+    device_type_id: Ident | None = None
 
 
 class RoomFilter(BaseModel):
-    location_id: int | None = None
+    location_id: Ident | None = None
     kind: RoomKind | None = None
 
 
 class PatientFilter(BaseModel):
-    name: str | None = None
+    name: Text | None = Field(default=None, max_length=120)
 
 
 class UserFilter(BaseModel):

@@ -8,9 +8,21 @@ and ``...Public`` (what the API returns).
 
 from itertools import groupby
 
-from pydantic import AwareDatetime, EmailStr, Field, field_validator, model_validator
+from pydantic import EmailStr, Field, field_validator, model_validator
 
-from api.schemas.common import Code, Name, Schema, TimeZoneName, WallClock, Weekday, partial, require_disjoint
+from api.schemas.common import (
+    Code,
+    Ident,
+    Instant,
+    Name,
+    Schema,
+    Text,
+    TimeZoneName,
+    WallClock,
+    Weekday,
+    partial,
+    require_disjoint,
+)
 from data.enums import Certification, ExceptionKind, RoomKind
 
 
@@ -30,8 +42,8 @@ class Span(Schema):
 class Window(Schema):
     """An absolute time window; both ends need an offset."""
 
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime
+    starts_at: Instant
+    ends_at: Instant
 
     @model_validator(mode="after")
     def _ends_after_starts(self):
@@ -64,7 +76,7 @@ class OpeningHours(Span):
 
 class LocationFields(Schema):
     name: Name
-    address: str = Field(default="", max_length=300)
+    address: Text = Field(default="", max_length=300)
     time_zone: TimeZoneName = Field(description="IANA time zone, e.g. America/New_York")
     opening_hours: list[OpeningHours] = Field(default_factory=list)
 
@@ -111,14 +123,14 @@ class ScheduleException(Window):
     """Time off, or an extra shift, on particular dates."""
 
     kind: ExceptionKind
-    note: str = Field(default="", max_length=200)
+    note: Text = Field(default="", max_length=200)
 
 
 class ClinicianFields(Schema):
     name: Name
-    title: str = Field(default="", max_length=80, description="e.g. 'DC', 'PT, DPT'")
+    title: Text = Field(default="", max_length=80, description="e.g. 'DC', 'PT, DPT'")
     email: EmailStr | None = None
-    location_id: int = Field(description="The location whose time zone the shifts are in")
+    location_id: Ident = Field(description="The location whose time zone the shifts are in")
     certifications: list[Certification] = Field(default_factory=list)
     shifts: list[WeeklyShift] = Field(default_factory=list)
     exceptions: list[ScheduleException] = Field(default_factory=list)
@@ -167,13 +179,13 @@ class DeviceTypePublic(DeviceTypeFields):
 
 
 class Maintenance(Window):
-    reason: str = Field(default="", max_length=200)
+    reason: Text = Field(default="", max_length=200)
 
 
 class DeviceFields(Schema):
     name: Name
-    device_type_id: int
-    location_id: int
+    device_type_id: Ident
+    location_id: Ident
     cleaning_minutes: int = Field(default=0, ge=0, le=240, description="Cleaning/setup time between patients")
     maintenance: list[Maintenance] = Field(default_factory=list)
 
@@ -195,7 +207,7 @@ class DevicePublic(DeviceFields):
 class RoomFields(Schema):
     name: Name
     kind: RoomKind
-    location_id: int
+    location_id: Ident
 
 
 class RoomCreate(RoomFields):
@@ -213,7 +225,7 @@ class RoomPublic(RoomFields):
 
 
 class DeviceNeed(Schema):
-    device_type_id: int
+    device_type_id: Ident
     count: int = Field(default=1, ge=1, le=10)
 
 

@@ -1,11 +1,11 @@
 """Building blocks shared by the request and response schemas."""
 
 from collections.abc import Iterable, Sequence
-from datetime import time
+from datetime import datetime, time
 from typing import Annotated, Any, Generic, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, create_model
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, create_model
 
 T = TypeVar("T")
 
@@ -30,7 +30,22 @@ def _wall_clock(value: time) -> time:
     return value
 
 
-Name = Annotated[str, StringConstraints(min_length=1, max_length=120)]
+def _schedulable(value: datetime) -> datetime:
+    if not 1900 <= value.year <= 2200:
+        raise ValueError("give a date between the years 1900 and 2200")
+    return value
+
+
+def _printable(value: str) -> str:
+    if any(ord(char) < 32 and char not in "\t\n" for char in value):
+        raise ValueError("control characters are not allowed")
+    return value
+
+
+Ident = Annotated[int, Field(ge=1, le=2**31 - 1, description="A record id")]
+Instant = Annotated[AwareDatetime, AfterValidator(_schedulable)]
+Text = Annotated[str, AfterValidator(_printable)]
+Name = Annotated[Text, StringConstraints(min_length=1, max_length=120)]
 Code = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{1,39}$")]
 TimeZoneName = Annotated[str, AfterValidator(_known_time_zone)]
 WallClock = Annotated[time, AfterValidator(_wall_clock)]

@@ -5,10 +5,10 @@ from typing import Annotated
 
 from pydantic import EmailStr, Field, StringConstraints, model_validator
 
-from api.schemas.common import Schema, partial
+from api.schemas.common import Ident, Schema, Text, partial
 from data.enums import Role
 
-PersonName = Annotated[str, StringConstraints(min_length=1, max_length=80)]
+PersonName = Annotated[Text, StringConstraints(min_length=1, max_length=80)]
 Phone = Annotated[str, StringConstraints(pattern=r"^\+?[0-9 ()\-.]{7,32}$")]
 Username = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_.\-]{3,64}$", to_lower=True)]
 Password = Annotated[str, StringConstraints(min_length=8, max_length=128, strip_whitespace=False)]
@@ -44,7 +44,7 @@ class PatientPublic(PatientFields):
 class UserFields(Schema):
     username: Username
     role: Role
-    clinician_id: int | None = Field(default=None, description="Required for, and only for, the clinician role")
+    clinician_id: Ident | None = Field(default=None, description="Required for, and only for, the clinician role")
     is_active: bool = True
 
     @model_validator(mode="after")
