@@ -1,20 +1,23 @@
 """The ``clinic`` command: serve, migrate, load the demo clinic, manage users."""
 
 import secrets
-from datetime import date
+from datetime import datetime
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 import typer
 import uvicorn
 from pydantic import ValidationError
+from sqlalchemy import Engine
 
 from api.schemas.people import UserCreate
 from data.accounts import upsert_user
-from data.config import get_settings
+from data.config import Settings, get_settings
 from data.db import make_engine, session_scope
 from data.demo import ensure_demo_users, load_demo_clinic
 from data.enums import Role
 from data.migrate import SchemaBehindError, current_revision, ensure_current, head_revision, new_revision, upgrade
+from data.tables import Clinician
 
 app = typer.Typer(help="Treatment-plan scheduling and equipment booking for rehab clinics.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
@@ -36,19 +39,15 @@ def serve(
 ) -> None:
     """Run the web service."""
     settings = get_settings()
-    engine = make_engine(settings.database_url)
-    if migrate if migrate is not None else settings.is_sqlite:
-        upgrade(engine)
-    try:
-        ensure_current(engine)
-    except SchemaBehindError as exc:
-        typer.secho(f"refusing to start: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(code=1) from exc
-    if demo:
-        _load_demo(engine, settings.demo_password.get_secret_value() if settings.demo_password else None)
     if workers > 1 and settings.is_sqlite:
         typer.secho("the embedded SQLite database serves one process; use PostgreSQL for more", err=True)
         raise typer.Exit(code=2)
+    engine = make_engine(settings.database_url)
+    if migrate if migrate is not None else settings.is_sqlite:
+        upgrade(engine)
+    _require_current(engine, "refusing to start")
+    if demo:
+        _load_demo(engine, settings)
     engine.dispose()
     uvicorn.run("api.asgi:app", host=host, port=port, workers=workers, proxy_headers=True)
 
@@ -58,19 +57,27 @@ def demo() -> None:
     """Load the demo clinic and its demo users into the configured (migrated) database."""
     settings = get_settings()
     engine = make_engine(settings.database_url)
+    _require_current(engine, "cannot load the demo")
+    _load_demo(engine, settings)
+    engine.dispose()
+
+
+def _require_current(engine: Engine, doing: str) -> None:
+    """Exit with the fix-it message when the schema is behind, instead of a traceback."""
     try:
         ensure_current(engine)
     except SchemaBehindError as exc:
-        typer.secho(f"cannot load the demo: {exc}", fg=typer.colors.RED, err=True)
+        typer.secho(f"{doing}: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(code=1) from exc
-    _load_demo(engine, settings.demo_password.get_secret_value() if settings.demo_password else None)
 
 
-def _load_demo(engine, password: str | None) -> None:
+def _load_demo(engine: Engine, settings: Settings) -> None:
+    password = settings.demo_password.get_secret_value() if settings.demo_password else None
     shown = password is None
     password = password or secrets.token_urlsafe(12)
+    today = datetime.now(ZoneInfo(settings.time_zone)).date()
     with session_scope(engine) as session:
-        load_demo_clinic(session, today=date.today())
+        load_demo_clinic(session, today=today)
         ensure_demo_users(session, password=password)
     typer.echo("demo clinic loaded; users admin, frontdesk and clinician")
     if shown:
@@ -83,6 +90,7 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision")] 
     engine = make_engine(get_settings().database_url)
     upgrade(engine, revision)
     typer.echo(f"database schema at {current_revision(engine)}")
+    engine.dispose()
 
 
 @db_app.command("current")
@@ -90,6 +98,7 @@ def db_current() -> None:
     """Show the database's schema revision and the one this code needs."""
     engine = make_engine(get_settings().database_url)
     typer.echo(f"database: {current_revision(engine) or 'empty'}; code needs: {head_revision()}")
+    engine.dispose()
 
 
 @db_app.command("revision")
@@ -111,7 +120,13 @@ def users_create(
     except ValidationError as exc:
         typer.secho(str(exc), fg=typer.colors.RED, err=True)
         raise typer.Exit(code=2) from exc
-    with session_scope(make_engine(get_settings().database_url)) as session:
+    engine = make_engine(get_settings().database_url)
+    _require_current(engine, "cannot create the user")
+    with session_scope(engine) as session:
+        if user.clinician_id is not None and session.get(Clinician, user.clinician_id) is None:
+            typer.secho(f"clinician {user.clinician_id} does not exist", fg=typer.colors.RED, err=True)
+            raise typer.Exit(code=2)
         upsert_user(session=session, username=user.username, password=user.password, role=user.role,
                     clinician_id=user.clinician_id)
+    engine.dispose()
     typer.echo(f"user {user.username} ({user.role.value}) ready")

@@ -23,7 +23,8 @@ SQLModel.metadata.naming_convention = {
     "pk": "pk_%(table_name)s",
 }
 
-CASCADE_CHILDREN = {"cascade": "all, delete-orphan", "passive_deletes": True}
+# Child rows are owned by their parent and always shown with it: load them in one query per level.
+CASCADE_CHILDREN = {"cascade": "all, delete-orphan", "passive_deletes": True, "lazy": "selectin"}
 
 
 def instant(**kwargs) -> datetime:

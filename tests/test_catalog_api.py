@@ -1,6 +1,7 @@
 """The catalog REST API: every collection's round trip, then the bad inputs staff will type."""
 
 import pytest
+from sqlalchemy import event
 
 from data.enums import Role
 from tests.factories import (
@@ -267,3 +268,24 @@ def test_deleting_what_others_depend_on_names_them(client, as_admin, site):
 def test_admin_cannot_delete_own_account(client, as_admin, staff):
     response = client.delete(f"{API}/users/{staff[Role.ADMIN].id}", headers=as_admin)
     assert response.status_code == 409 and "your own account" in response.json()["detail"]
+
+
+def test_patient_search_takes_wildcards_literally(client, as_desk):
+    create(client, as_desk, "patients", patient_body())
+    for pattern in ("%", "_", "gr_ce", "\\"):
+        found = client.get(f"{API}/patients", params={"name": pattern}, headers=as_desk).json()
+        assert found["total"] == 0, pattern
+
+
+def test_listing_clinicians_loads_children_in_a_fixed_number_of_queries(client, as_admin, site, engine, session):
+    """Shifts, breaks, certifications and exceptions come in one query per level, not one per clinician."""
+    for n in range(5):
+        create(client, as_admin, "clinicians", clinician_body(site["location"]["id"], name=f"C{n}"))
+    statements = []
+    listener = lambda *args: statements.append(args[2])  # noqa: E731
+    event.listen(session.get_bind(), "before_cursor_execute", listener)
+    try:
+        assert client.get(f"{API}/clinicians", headers=as_admin).json()["total"] == 7  # with staff's and site's
+    finally:
+        event.remove(session.get_bind(), "before_cursor_execute", listener)
+    assert len(statements) <= 10, statements

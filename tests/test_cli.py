@@ -223,8 +223,6 @@ def test_users_create_makes_a_user_who_can_sign_in(migrated_sqlite):
     assert sign_in(migrated_sqlite, "grace", PASSWORD + "!") is None
 
 
-@pytest.mark.xfail(strict=True, reason="api/schemas/people.py Username: the pattern is checked before to_lower, "
-                   "so a capitalised name is refused instead of stored in lower case")
 def test_users_create_lowercases_the_username(migrated_sqlite):
     """Sign-in ignores case (authenticate lowercases), so creating 'Grace' should give user 'grace'."""
     result = runner.invoke(app, ["users", "create", "Grace", "--role", "admin", "--password", PASSWORD])
@@ -259,7 +257,6 @@ def test_users_create_clinician_needs_a_clinician(migrated_sqlite):
     assert rows(migrated_sqlite, User) == []
 
 
-@pytest.mark.xfail(strict=True, reason="api/cli.py users_create does not check the schema first: raw OperationalError")
 def test_users_create_on_an_unmigrated_database_says_what_to_do(sqlite_url, use_database):
     """Like `serve`, it should name `clinic db upgrade` rather than dump a database traceback."""
     use_database(sqlite_url)
@@ -268,8 +265,6 @@ def test_users_create_on_an_unmigrated_database_says_what_to_do(sqlite_url, use_
     assert "clinic db upgrade" in result.output
 
 
-@pytest.mark.xfail(strict=True, reason="api/cli.py users_create does not check clinician_id exists: raw IntegrityError "
-                                       "whose message includes the new password hash")
 def test_users_create_with_an_unknown_clinician_is_a_usage_error(migrated_sqlite):
     """A typo in --clinician-id is bad input: exit 2 with a message, nothing written."""
     result = runner.invoke(

@@ -52,11 +52,13 @@ def clinicians_where(query: ClinicianFilter) -> list:
 
 
 def patients_where(query: PatientFilter) -> list:
-    """Front-desk search: every word must start a given or family name (case-insensitive)."""
-    return [
-        or_(Patient.given_name.ilike(f"{word}%"), Patient.family_name.ilike(f"{word}%"))
-        for word in (query.name or "").split()
-    ]
+    """Front-desk search: every word must start a given or family name (case-insensitive, literally)."""
+    clauses = []
+    for word in (query.name or "").split():
+        prefix = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        clauses.append(or_(Patient.given_name.ilike(prefix, escape="\\"),
+                           Patient.family_name.ilike(prefix, escape="\\")))
+    return clauses
 
 
 def refuse_self_delete(user, record) -> None:

@@ -3,15 +3,29 @@
 from datetime import date
 from typing import Annotated
 
-from pydantic import EmailStr, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, BeforeValidator, EmailStr, Field, StringConstraints, model_validator
 
 from api.schemas.common import Ident, Schema, Text, partial
 from data.enums import Role
 
 PersonName = Annotated[Text, StringConstraints(min_length=1, max_length=80)]
 Phone = Annotated[str, StringConstraints(pattern=r"^\+?[0-9 ()\-.]{7,32}$")]
-Username = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_.\-]{3,64}$", to_lower=True)]
-Password = Annotated[str, StringConstraints(min_length=8, max_length=128, strip_whitespace=False)]
+
+
+def _folded(value):
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("a password cannot be only spaces")
+    return value
+
+
+Username = Annotated[str, BeforeValidator(_folded), StringConstraints(pattern=r"^[a-z0-9_.\-]{3,64}$")]
+Password = Annotated[
+    str, StringConstraints(min_length=8, max_length=128, strip_whitespace=False), AfterValidator(_not_blank)
+]
 
 
 class PatientFields(Schema):
