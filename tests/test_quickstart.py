@@ -1,74 +1,15 @@
-"""End to end, the way the quick start runs it: the real `clinic serve --demo` in its own process.
+"""End to end, the way the quick start runs it: the real `clinic serve --demo` in its own process."""
 
-The server is a subprocess on a free port, polled until it answers, always
-terminated afterwards. Nothing asserts on timing; the start-up wait is only a
-bound so a broken start fails with the server's output instead of hanging.
-"""
-
-import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
 from data.db import make_engine
 from data.migrate import current_revision, head_revision
+from tests.servers import Server, clean_environment, clinic_script, free_port, launch
 
 PASSWORD = "quickstart-demo-password"
-START_TIMEOUT_SECONDS = 30
-
-
-def clinic_script() -> str:
-    """The `clinic` entry point installed next to this interpreter (or on PATH)."""
-    beside = Path(sys.executable).parent / "clinic"
-    if beside.exists():
-        return str(beside)
-    found = shutil.which("clinic")
-    if found is None:
-        pytest.fail("the `clinic` script is not installed; pip install -e . first")
-    return found
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Server:
-    def __init__(self, process: subprocess.Popen, log: Path, base_url: str):
-        self.process, self.log, self.base_url = process, log, base_url
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def wait_until_up(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                pytest.fail(f"`clinic serve` exited with {self.process.returncode}:\n{self.output()}")
-            try:
-                if httpx.get(f"{self.base_url}/health", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        pytest.fail(f"`clinic serve` did not answer /health within {START_TIMEOUT_SECONDS} s:\n{self.output()}")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
 
 
 @pytest.fixture
@@ -77,21 +18,13 @@ def start_server(tmp_path) -> Iterator[Callable[..., Server]]:
     servers: list[Server] = []
 
     def start(*args: str, env: dict[str, str] | None = None) -> Server:
-        environment = {
-            name: value for name, value in os.environ.items()
-            if not name.startswith("CLINIC_") and name != "DATABASE_URL"
-        }
-        environment.update({"CLINIC_DEMO_PASSWORD": PASSWORD, "PYTHONUNBUFFERED": "1", **(env or {})})
         port = free_port()
-        log = tmp_path / f"server-{len(servers)}.log"
-        with log.open("wb") as sink:
-            process = subprocess.Popen(
-                [clinic_script(), "serve", "--port", str(port), *args],
-                cwd=tmp_path, env=environment, stdout=sink, stderr=subprocess.STDOUT,
-            )
-        server = Server(process, log, f"http://127.0.0.1:{port}")
+        server = launch(
+            [clinic_script(), "serve", "--port", str(port), *args],
+            port=port, cwd=tmp_path, env=clean_environment(CLINIC_DEMO_PASSWORD=PASSWORD, **(env or {})),
+            log=tmp_path / f"server-{len(servers)}.log",
+        )
         servers.append(server)
-        server.wait_until_up()
         return server
 
     yield start

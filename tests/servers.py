@@ -1,0 +1,88 @@
+"""Running the real service in a subprocess, for end-to-end tests.
+
+The server is polled until it answers and always terminated afterwards.
+Nothing asserts on timing; the start-up wait is only a bound so a broken start
+fails with the server's output instead of hanging.
+"""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+START_TIMEOUT_SECONDS = 30
+
+
+def clinic_script() -> str:
+    """The `clinic` entry point installed next to this interpreter (or on PATH)."""
+    beside = Path(sys.executable).parent / "clinic"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("clinic")
+    if found is None:
+        pytest.fail("the `clinic` script is not installed; pip install -e . first")
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    def __init__(self, process: subprocess.Popen, log: Path, base_url: str):
+        self.process, self.log, self.base_url = process, log, base_url
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_until_up(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                pytest.fail(f"`clinic serve` exited with {self.process.returncode}:\n{self.output()}")
+            try:
+                if httpx.get(f"{self.base_url}/health", timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        pytest.fail(f"`clinic serve` did not answer /health within {START_TIMEOUT_SECONDS} s:\n{self.output()}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def clean_environment(**extra: str) -> dict[str, str]:
+    """This process's environment without any clinic setting, plus ``extra``; the venv's scripts on PATH."""
+    environment = {
+        name: value for name, value in os.environ.items() if not name.startswith("CLINIC_") and name != "DATABASE_URL"
+    }
+    environment["PATH"] = f"{Path(clinic_script()).parent}{os.pathsep}{environment.get('PATH', '')}"
+    environment.update({"PYTHONUNBUFFERED": "1", **extra})
+    return environment
+
+
+def launch(command: list[str], *, port: int, cwd: Path, env: dict[str, str], log: Path) -> Server:
+    with log.open("wb") as sink:
+        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=sink, stderr=subprocess.STDOUT)
+    server = Server(process, log, f"http://127.0.0.1:{port}")
+    try:
+        server.wait_until_up()
+    except BaseException:
+        server.stop()
+        raise
+    return server
