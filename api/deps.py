@@ -4,6 +4,7 @@ Routes read like sentences because the plumbing lives in these aliases.
 """
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
@@ -12,6 +13,7 @@ from sqlmodel import Session
 
 from api.security import InvalidToken, read_token
 from data.config import Settings
+from data.db import serialized
 from data.enums import Role
 from data.tables import User
 
@@ -19,7 +21,8 @@ oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=F
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    with Session(request.app.state.engine) as session:
+    """One session per request; on SQLite its transactions are serialized (see ``data.db``)."""
+    with Session(serialized(request.app.state.engine)) as session:
         yield session
 
 
@@ -27,8 +30,14 @@ def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
+def get_now() -> datetime:
+    """The current instant; one dependency, so tests can stand the clinic at any moment."""
+    return datetime.now(UTC)
+
+
 SessionDep = Annotated[Session, Depends(get_session)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+NowDep = Annotated[datetime, Depends(get_now)]
 
 
 def _unauthorized(detail: str) -> HTTPException:

@@ -7,10 +7,11 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from api.errors import install_error_handlers
-from api.routes import auth, catalog, health
+from api.routes import audit, auth, booking, catalog, health
 from data.config import Settings, get_settings
 from data.db import make_engine
 from data.migrate import ensure_current
+from scheduler.jobs import start_background_jobs
 
 API_PREFIX = "/api/v1"
 
@@ -21,9 +22,12 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     engine = engine or make_engine(settings.database_url)
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI):
+    async def lifespan(app: FastAPI):
         ensure_current(engine)
+        app.state.jobs = start_background_jobs(engine, settings) if settings.background_jobs else None
         yield
+        if app.state.jobs is not None:
+            app.state.jobs.shutdown(wait=False)
 
     app = FastAPI(
         title="Clinic scheduling",
@@ -40,4 +44,6 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(health.router)
     app.include_router(auth.router, prefix=API_PREFIX)
     app.include_router(catalog.router, prefix=API_PREFIX)
+    app.include_router(booking.router, prefix=API_PREFIX)
+    app.include_router(audit.router, prefix=API_PREFIX)
     return app

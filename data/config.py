@@ -31,6 +31,11 @@ class Settings(BaseSettings):
         description="Password of the demo users; unset: a random one printed at start-up.",
     )
     time_zone: str = Field(default="America/New_York", description="Zone of a new location when none is given.")
+    slot_grid_minutes: int = Field(default=15, description="Slot starts lie on this local wall-clock grid.")
+    min_notice_minutes: int = Field(default=30, ge=0, description="No slot starts sooner than this from now.")
+    hold_minutes: int = Field(default=10, gt=0, le=24 * 60, description="How long a hold lasts by default.")
+    hold_sweep_seconds: int = Field(default=60, gt=0, description="How often expired holds are cleaned up.")
+    background_jobs: bool = Field(default=True, description="Run periodic jobs (hold sweeper) inside the app.")
     nightly_run_time: time = Field(default=time(2, 0), description="Local wall-clock time of the nightly run.")
     solver_time_limit_seconds: float = Field(default=10.0, gt=0)
     solver_workers: int = Field(default=2, ge=1)
@@ -42,6 +47,13 @@ class Settings(BaseSettings):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown IANA time zone {value!r}") from exc
+        return value
+
+    @field_validator("slot_grid_minutes")
+    @classmethod
+    def _grid_divides_an_hour(cls, value: int) -> int:
+        if value <= 0 or 60 % value:
+            raise ValueError("the slot grid must divide an hour: 5, 10, 15, 20, 30 or 60 minutes")
         return value
 
     @property

@@ -2,8 +2,10 @@
 
 SQLite gets foreign keys switched on, WAL journaling, a busy timeout and
 explicit ``BEGIN`` statements (the driver's implicit transactions break
-savepoints); the write-serialization the booking invariants rely on builds on
-that.
+savepoints). Sessions from :func:`serialized` begin with ``BEGIN IMMEDIATE``
+there: one writer at a time, so a booking's check-then-insert cannot
+interleave with another's. That is SQLite's stand-in for PostgreSQL's
+exclusion constraint.
 """
 
 from collections.abc import Iterator
@@ -13,6 +15,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlmodel import Session
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+SERIALIZED = "clinic_serialized"
 
 
 def make_engine(url: str, **kwargs) -> Engine:
@@ -39,7 +42,13 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection) -> None:
-        connection.exec_driver_sql("BEGIN")
+        immediate = connection.get_execution_options().get(SERIALIZED, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def serialized(engine: Engine) -> Engine:
+    """The same engine, whose SQLite transactions take the write lock at BEGIN (a no-op elsewhere)."""
+    return engine.execution_options(**{SERIALIZED: True})
 
 
 @contextmanager

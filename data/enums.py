@@ -17,6 +17,22 @@ class Certification(StrEnum):
     GAIT = "gait"
     PHYSICAL_THERAPY = "physical_therapy"
 
+    @property
+    def label(self) -> str:
+        return CERTIFICATION_LABELS[self]
+
+
+CERTIFICATION_LABELS = {
+    Certification.MSUS: "diagnostic musculoskeletal ultrasound (MSUS)",
+    Certification.DRY_NEEDLING: "dry needling",
+    Certification.ESWT: "shockwave therapy (ESWT)",
+    Certification.EMTT: "EMTT",
+    Certification.MANUAL_THERAPY: "chiropractic / manual therapy",
+    Certification.DNS: "dynamic neuromuscular stabilization (DNS)",
+    Certification.GAIT: "gait analysis",
+    Certification.PHYSICAL_THERAPY: "physical therapy",
+}
+
 
 class RoomKind(StrEnum):
     TREATMENT = "treatment"
@@ -48,3 +64,28 @@ def checked_enum(enum: type[StrEnum]) -> sa.Enum:
         values_callable=lambda members: [member.value for member in members],
         validate_strings=True,
     )
+
+
+class AppointmentStatus(StrEnum):
+    """The life of an appointment; the values are FHIR Appointment.status codes, one to one."""
+
+    PENDING = "pending"
+    BOOKED = "booked"
+    ARRIVED = "arrived"
+    FULFILLED = "fulfilled"
+    CANCELLED = "cancelled"
+    NOSHOW = "noshow"
+
+
+# Statuses whose appointments hold on to their clinician, room, devices and patient.
+LIVE_STATUSES = frozenset({AppointmentStatus.PENDING, AppointmentStatus.BOOKED, AppointmentStatus.ARRIVED,
+                           AppointmentStatus.FULFILLED})
+
+
+class ResourceKind(StrEnum):
+    """What an allocation row reserves: each is never in two live appointments at once."""
+
+    CLINICIAN = "clinician"
+    ROOM = "room"
+    DEVICE = "device"
+    PATIENT = "patient"

@@ -12,9 +12,17 @@ class NotFound(Exception):
 class Invalid(Exception):
     """Input that is well-formed but wrong against what the database holds."""
 
-    def __init__(self, loc: tuple[str | int, ...], msg: str):
+    def __init__(self, loc: tuple[str | int, ...], msg: str, *, source: str = "body"):
         super().__init__(msg)
-        self.loc, self.msg = loc, msg
+        self.loc, self.msg, self.source = loc, msg, source
+
+
+class Gone(Exception):
+    """The thing asked for existed but has lapsed (an expired hold)."""
+
+
+class Forbidden(Exception):
+    """The signed-in user may not touch this particular record."""
 
 
 class Conflict(Exception):

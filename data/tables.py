@@ -8,11 +8,12 @@ validation.
 """
 
 from datetime import date, datetime, time
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Field, Relationship, SQLModel
 
-from data.enums import Certification, ExceptionKind, Role, RoomKind, checked_enum
+from data.enums import AppointmentStatus, Certification, ExceptionKind, ResourceKind, Role, RoomKind, checked_enum
 from data.types import UTCDateTime
 
 SQLModel.metadata.naming_convention = {
@@ -70,6 +71,7 @@ class Clinician(SQLModel, table=True):
     email: str | None = Field(default=None, max_length=254)
     location_id: int = Field(foreign_key="location.id", ondelete="RESTRICT", index=True)
 
+    location: Location = Relationship(sa_relationship_kwargs={"lazy": "joined"})
     certification_links: list["ClinicianCertification"] = Relationship(sa_relationship_kwargs=CASCADE_CHILDREN)
     shifts: list["ClinicianShift"] = Relationship(
         sa_relationship_kwargs={**CASCADE_CHILDREN, "order_by": "(ClinicianShift.weekday, ClinicianShift.starts)"}
@@ -216,6 +218,8 @@ class ServiceDevice(SQLModel, table=True):
     device_type_id: int = Field(foreign_key="device_type.id", ondelete="RESTRICT", primary_key=True)
     count: int = 1
 
+    device_type: DeviceType = Relationship(sa_relationship_kwargs={"lazy": "selectin"})
+
 
 class Patient(SQLModel, table=True):
     """Only what scheduling needs: who, how to reach them, and a birth date to tell namesakes apart."""
@@ -244,3 +248,94 @@ class User(SQLModel, table=True):
     role: Role = Field(sa_type=checked_enum(Role))
     clinician_id: int | None = Field(default=None, foreign_key="clinician.id", ondelete="RESTRICT", index=True)
     is_active: bool = True
+
+
+class Appointment(SQLModel, table=True):
+    """A session for one patient: a hold while ``pending``, then booked, attended or cancelled.
+
+    Which clinician, room and device units serve it is in its allocation rows;
+    they, not this row, are what the database checks for double-booking.
+    """
+
+    __tablename__ = "appointment"
+    __table_args__ = (
+        sa.CheckConstraint("ends_at > starts_at", name="ends_after_starts"),
+        sa.CheckConstraint("(status = 'pending') = (hold_expires_at IS NOT NULL)", name="holds_expire"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    location_id: int = Field(foreign_key="location.id", ondelete="RESTRICT", index=True)
+    service_id: int = Field(foreign_key="service.id", ondelete="RESTRICT", index=True)
+    patient_id: int = Field(foreign_key="patient.id", ondelete="RESTRICT", index=True)
+    starts_at: datetime = instant(index=True)
+    ends_at: datetime = instant()
+    status: AppointmentStatus = Field(sa_type=checked_enum(AppointmentStatus), index=True)
+    hold_expires_at: datetime | None = instant(default=None, nullable=True)
+    cancel_reason: str = Field(default="", max_length=300)
+    created_by_id: int | None = Field(default=None, foreign_key="app_user.id", ondelete="SET NULL")
+    created_at: datetime = instant()
+    updated_at: datetime = instant()
+
+    allocations: list["Allocation"] = Relationship(
+        sa_relationship_kwargs={**CASCADE_CHILDREN, "order_by": "(Allocation.resource_kind, Allocation.resource_id)"}
+    )
+    location: Location = Relationship(sa_relationship_kwargs={"lazy": "joined"})
+
+    def resource_ids(self, kind: ResourceKind) -> list[int]:
+        return [a.resource_id for a in self.allocations if a.resource_kind == kind]
+
+
+class Allocation(SQLModel, table=True):
+    """One resource held by one appointment over its whole blocked span (buffers and cleaning included).
+
+    On PostgreSQL an exclusion constraint, written in the migration, forbids two
+    live rows for the same resource whose spans overlap. An expired hold stays
+    ``live`` until released, so every writer releases expired holds first, in
+    the same transaction.
+    """
+
+    __tablename__ = "allocation"
+    __table_args__ = (
+        sa.CheckConstraint("ends_at > starts_at", name="ends_after_starts"),
+        sa.UniqueConstraint("appointment_id", "resource_kind", "resource_id", name="uq_allocation_resource"),
+        sa.Index("ix_allocation_resource_time", "resource_kind", "resource_id", "ends_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    appointment_id: int = Field(foreign_key="appointment.id", ondelete="CASCADE", index=True)
+    resource_kind: ResourceKind = Field(sa_type=checked_enum(ResourceKind))
+    resource_id: int
+    starts_at: datetime = instant()
+    ends_at: datetime = instant()
+    live: bool = True
+    hold_expires_at: datetime | None = instant(default=None, nullable=True, index=True)
+
+
+class AuditEntry(SQLModel, table=True):
+    """Who changed which appointment, when, and what it looked like before and after."""
+
+    __tablename__ = "audit_entry"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = instant(index=True)
+    actor_id: int | None = Field(default=None, foreign_key="app_user.id", ondelete="SET NULL", index=True)
+    actor: str = Field(max_length=64, description="Username at the time, or 'system'")
+    action: str = Field(max_length=32, index=True)
+    appointment_id: int | None = Field(default=None, index=True)
+    before: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
+    after: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
+
+
+class IdempotencyRecord(SQLModel, table=True):
+    """The answer given to a request sent with an Idempotency-Key, replayed on a retry."""
+
+    __tablename__ = "idempotency_record"
+    __table_args__ = (sa.UniqueConstraint("user_id", "key", name="uq_idempotency_record_user_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="app_user.id", ondelete="CASCADE")
+    key: str = Field(max_length=255)
+    fingerprint: str = Field(max_length=64)
+    status_code: int
+    body: dict[str, Any] = Field(sa_type=sa.JSON)
+    created_at: datetime = instant()

@@ -104,7 +104,8 @@ def session(engine: Engine) -> Iterator[Session]:
 
 @pytest.fixture
 def app(engine: Engine, session: Session):
-    app = create_app(Settings(database_url=str(engine.url), secret_key="test-secret-key-of-at-least-32-characters"), engine)
+    app = create_app(Settings(database_url=str(engine.url), secret_key="test-secret-key-of-at-least-32-characters",
+                              background_jobs=False), engine)
     app.dependency_overrides[get_session] = lambda: session
     return app
 

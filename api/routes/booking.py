@@ -1,0 +1,181 @@
+"""The front desk's loop: find a slot, hold it, book it, change it."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, status
+from pydantic import AwareDatetime
+from sqlalchemy import func
+from sqlmodel import select
+
+from api.catalog import RecordId
+from api.deps import NowDep, SessionDep, SettingsDep, get_current_user, require_role
+from api.idempotency import IdempotencyKey, respond_once
+from api.schemas.booking import (
+    AppointmentCreate,
+    AppointmentPublic,
+    AvailabilityPublic,
+    CancelRequest,
+    HoldCreate,
+    Named,
+    RescheduleRequest,
+    SlotPublic,
+)
+from api.schemas.common import Ident, Page, WallClock
+from data.enums import AppointmentStatus, ResourceKind, Role
+from data.errors import NotFound
+from data.tables import Allocation, Appointment, User
+from scheduler import booking
+from scheduler.availability import SlotQuery, find_availability
+from scheduler.booking import SlotChoice
+
+router = APIRouter(tags=["booking"])
+Desk = Annotated[User, Depends(require_role(Role.ADMIN, Role.FRONT_DESK))]
+
+
+@router.get("/availability", response_model=AvailabilityPublic, dependencies=[Depends(get_current_user)])
+def availability(
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
+    service_id: Ident,
+    start: Annotated[AwareDatetime, Query(description="Earliest slot start, with offset")],
+    end: Annotated[AwareDatetime, Query(description="Latest slot start (exclusive), with offset; at most 90 days on")],
+    clinician_id: Ident | None = None,
+    patient_id: Ident | None = None,
+    location_id: Ident | None = None,
+    earliest: Annotated[WallClock | None, Query(description="Local time of day a slot may start from")] = None,
+    latest: Annotated[WallClock | None, Query(description="Local time of day a slot must end by")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 20,
+):
+    """Bookable slots, best first; when there are none, the reasons why."""
+    query = SlotQuery(service_id=service_id, start=start, end=end, location_id=location_id,
+                      clinician_id=clinician_id, patient_id=patient_id, earliest=earliest, latest=latest, limit=limit)
+    found = find_availability(session, query, now=now, settings=settings)
+    slots = [
+        SlotPublic(
+            start=offer.start, end=offer.end, location_id=offer.location.id,
+            clinician=Named(id=offer.slot.clinician.id, name=offer.slot.clinician.name),
+            room=Named(id=offer.slot.room.id, name=offer.slot.room.name) if offer.slot.room else None,
+            devices=[Named(id=unit.id, name=unit.name) for unit in offer.slot.devices],
+        )
+        for offer in found.offers
+    ]
+    return AvailabilityPublic(slots=slots, reasons=[{"code": r.code, "message": r.message} for r in found.reasons])
+
+
+def _choice(body) -> SlotChoice:
+    return SlotChoice(body.service_id, body.patient_id, body.start, body.clinician_id, body.room_id,
+                      tuple(body.device_ids))
+
+
+@router.post("/holds", response_model=AppointmentPublic, status_code=status.HTTP_201_CREATED)
+def place_hold(body: HoldCreate, request: Request, session: SessionDep, settings: SettingsDep, now: NowDep,
+               user: Desk, key: IdempotencyKey = None):
+    """Reserve a slot's exact resources while the patient decides (default 10 minutes)."""
+    minutes = body.minutes or settings.hold_minutes
+    return respond_once(session, user=user, key=key, request=request, body=body, now=now, status_code=201,
+                        produce=lambda: AppointmentPublic.of(booking.place_hold(
+                            session, actor=user, choice=_choice(body), minutes=minutes, now=now, settings=settings)))
+
+
+@router.delete("/holds/{ident}", response_model=AppointmentPublic)
+def release_hold(ident: RecordId, session: SessionDep, now: NowDep, user: Desk):
+    """Give a hold up before it expires."""
+    hold = session.get(Appointment, ident)
+    if hold is None or hold.status != AppointmentStatus.PENDING:
+        raise NotFound("live hold", ident)
+    released = booking.change_status(session, actor=user, appointment_id=ident, action="cancel", now=now,
+                                     reason="hold released")
+    session.commit()
+    return AppointmentPublic.of(released)
+
+
+@router.post("/appointments", response_model=AppointmentPublic, status_code=status.HTTP_201_CREATED)
+def book(body: AppointmentCreate, request: Request, session: SessionDep, settings: SettingsDep, now: NowDep,
+         user: Desk, key: IdempotencyKey = None):
+    """Book one's hold (``hold_id``) or a slot directly."""
+    def produce():
+        if body.hold_id is not None:
+            return AppointmentPublic.of(booking.book_hold(session, actor=user, hold_id=body.hold_id, now=now))
+        return AppointmentPublic.of(booking.book(session, actor=user, choice=_choice(body.slot()), now=now,
+                                                 settings=settings))
+
+    return respond_once(session, user=user, key=key, request=request, body=body, now=now, status_code=201,
+                        produce=produce)
+
+
+@router.get("/appointments", response_model=Page[AppointmentPublic], dependencies=[Depends(
+    require_role(Role.ADMIN, Role.FRONT_DESK))])
+def list_appointments(
+    session: SessionDep,
+    patient_id: Ident | None = None,
+    clinician_id: Ident | None = None,
+    location_id: Ident | None = None,
+    status_is: Annotated[list[AppointmentStatus] | None, Query(alias="status")] = None,
+    start: Annotated[AwareDatetime | None, Query(description="Appointments ending after this")] = None,
+    end: Annotated[AwareDatetime | None, Query(description="Appointments starting before this")] = None,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+):
+    """Appointments and holds in start order, filtered."""
+    statement = select(Appointment)
+    if patient_id is not None:
+        statement = statement.where(Appointment.patient_id == patient_id)
+    if location_id is not None:
+        statement = statement.where(Appointment.location_id == location_id)
+    if clinician_id is not None:
+        statement = statement.where(Appointment.allocations.any(
+            (Allocation.resource_kind == ResourceKind.CLINICIAN) & (Allocation.resource_id == clinician_id)))
+    if status_is:
+        statement = statement.where(Appointment.status.in_(status_is))
+    if start is not None:
+        statement = statement.where(Appointment.ends_at > start)
+    if end is not None:
+        statement = statement.where(Appointment.starts_at < end)
+    total = session.exec(select(func.count()).select_from(statement.subquery())).one()
+    rows = session.exec(statement.order_by(Appointment.starts_at, Appointment.id).offset(offset).limit(limit))
+    return {"items": [AppointmentPublic.of(a) for a in rows], "total": total, "offset": offset, "limit": limit}
+
+
+@router.get("/appointments/{ident}", response_model=AppointmentPublic,
+            dependencies=[Depends(require_role(Role.ADMIN, Role.FRONT_DESK))])
+def get_appointment(ident: RecordId, session: SessionDep):
+    appointment = session.get(Appointment, ident)
+    if appointment is None:
+        raise NotFound("appointment", ident)
+    return AppointmentPublic.of(appointment)
+
+
+@router.post("/appointments/{ident}/cancel", response_model=AppointmentPublic)
+def cancel(ident: RecordId, body: CancelRequest, request: Request, session: SessionDep, now: NowDep, user: Desk,
+           key: IdempotencyKey = None):
+    """Cancel with a reason; the resources are free again at once."""
+    return respond_once(session, user=user, key=key, request=request, body=body, now=now, status_code=200,
+                        produce=lambda: AppointmentPublic.of(booking.change_status(
+                            session, actor=user, appointment_id=ident, action="cancel", now=now,
+                            reason=body.reason)))
+
+
+@router.post("/appointments/{ident}/reschedule", response_model=AppointmentPublic)
+def reschedule(ident: RecordId, body: RescheduleRequest, request: Request, session: SessionDep,
+               settings: SettingsDep, now: NowDep, user: Desk, key: IdempotencyKey = None):
+    """Move to another time (and resources) atomically: if the new slot is not free, nothing changes."""
+    return respond_once(session, user=user, key=key, request=request, body=body, now=now, status_code=200,
+                        produce=lambda: AppointmentPublic.of(booking.reschedule(
+                            session, actor=user, appointment_id=ident, start=body.start,
+                            clinician_id=body.clinician_id, room_id=body.room_id, device_ids=tuple(body.device_ids),
+                            now=now, settings=settings)))
+
+
+def _status_route(action: str, path: str, summary: str) -> None:
+    @router.post(f"/appointments/{{ident}}/{path}", response_model=AppointmentPublic, summary=summary,
+                 name=action)
+    def change(ident: RecordId, session: SessionDep, now: NowDep, user: Desk):
+        appointment = booking.change_status(session, actor=user, appointment_id=ident, action=action, now=now)
+        session.commit()
+        return AppointmentPublic.of(appointment)
+
+
+_status_route("check_in", "check-in", "The patient has arrived")
+_status_route("complete", "complete", "The session took place")
+_status_route("no_show", "no-show", "The patient did not come; frees the resources")

@@ -1,0 +1,41 @@
+"""The audit trail: every change to an appointment, with who, when, before and after."""
+
+from datetime import datetime
+
+from sqlmodel import Session
+
+from data.enums import ResourceKind
+from data.tables import Appointment, AuditEntry, User
+
+SYSTEM = "system"
+
+
+def snapshot(appointment: Appointment) -> dict:
+    """The facts of an appointment a person would want to compare, JSON-ready."""
+    return {
+        "status": appointment.status.value if appointment.status else None,
+        "service_id": appointment.service_id,
+        "patient_id": appointment.patient_id,
+        "location_id": appointment.location_id,
+        "starts_at": appointment.starts_at.isoformat(),
+        "ends_at": appointment.ends_at.isoformat(),
+        "clinician_ids": appointment.resource_ids(ResourceKind.CLINICIAN),
+        "room_ids": appointment.resource_ids(ResourceKind.ROOM),
+        "device_ids": appointment.resource_ids(ResourceKind.DEVICE),
+        "hold_expires_at": appointment.hold_expires_at.isoformat() if appointment.hold_expires_at else None,
+        "cancel_reason": appointment.cancel_reason,
+    }
+
+
+def record(
+    session: Session, *, actor: User | None, action: str, appointment: Appointment, before: dict | None, at: datetime
+) -> None:
+    session.add(AuditEntry(
+        at=at,
+        actor_id=actor.id if actor else None,
+        actor=actor.username if actor else SYSTEM,
+        action=action,
+        appointment_id=appointment.id,
+        before=before,
+        after=snapshot(appointment),
+    ))

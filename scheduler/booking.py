@@ -1,0 +1,270 @@
+"""Holds and appointments: the front desk's writes, which must never double-book.
+
+Every write runs in one transaction that first releases expired holds, then
+checks the wanted slot against the live schedule and inserts one allocation
+row per resource. On SQLite the transaction is serialized (BEGIN IMMEDIATE),
+so the check is authoritative; on PostgreSQL a concurrent writer can slip in
+between check and insert, and the exclusion constraint on ``allocation`` then
+refuses the second writer, which becomes a 409 naming the resource. Nothing
+here commits: the caller commits once, after recording the idempotency key.
+"""
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from data.config import Settings
+from data.enums import AppointmentStatus, ResourceKind
+from data.errors import Conflict, Forbidden, Gone, Invalid, NotFound
+from data.tables import Allocation, Appointment, Clinician, Device, Patient, Room, Service, User
+from scheduler import audit
+from scheduler.availability import Offer, SlotQuery, find_availability
+from scheduler.clock import from_minute
+from solver.availability import Resource, blocked_span
+
+HOLD_EXPIRED = "hold expired"
+
+
+@dataclass(frozen=True)
+class SlotChoice:
+    """A start time and, optionally, the exact resources wanted for it."""
+
+    service_id: int
+    patient_id: int
+    start: datetime
+    clinician_id: int | None = None
+    room_id: int | None = None
+    device_ids: tuple[int, ...] = ()
+
+
+def place_hold(session: Session, *, actor: User, choice: SlotChoice, minutes: int, now: datetime,
+               settings: Settings) -> Appointment:
+    """Reserve the slot's exact resources for ``minutes`` while the patient decides."""
+    return _reserve(session, actor=actor, choice=choice, now=now, settings=settings,
+                    hold_until=now + timedelta(minutes=minutes))
+
+
+def book(session: Session, *, actor: User, choice: SlotChoice, now: datetime, settings: Settings) -> Appointment:
+    """Book the slot directly, without a hold first."""
+    return _reserve(session, actor=actor, choice=choice, now=now, settings=settings, hold_until=None)
+
+
+def book_hold(session: Session, *, actor: User, hold_id: int, now: datetime) -> Appointment:
+    """Turn one's own live hold into a booked appointment, keeping its resources."""
+    hold = _locked(session, hold_id, "hold")
+    if hold.status != AppointmentStatus.PENDING:
+        raise Conflict(f"hold {hold_id} is {hold.status.value}, not a live hold")
+    if hold.hold_expires_at <= now:
+        raise Gone(f"hold {hold_id} expired at {hold.hold_expires_at.isoformat()}; search for a slot again")
+    if hold.created_by_id != actor.id:
+        raise Forbidden(f"hold {hold_id} was placed by another user; only they can book it")
+    before = audit.snapshot(hold)
+    hold.status, hold.hold_expires_at, hold.updated_at = AppointmentStatus.BOOKED, None, now
+    for allocation in hold.allocations:
+        allocation.hold_expires_at = None
+    session.flush()
+    audit.record(session, actor=actor, action="book", appointment=hold, before=before, at=now)
+    return hold
+
+
+@dataclass(frozen=True)
+class Transition:
+    allowed_from: frozenset[AppointmentStatus]
+    to: AppointmentStatus
+    done: str
+
+
+TRANSITIONS = {
+    "cancel": Transition(frozenset({AppointmentStatus.PENDING, AppointmentStatus.BOOKED}),
+                         AppointmentStatus.CANCELLED, "cancelled"),
+    "check_in": Transition(frozenset({AppointmentStatus.BOOKED}), AppointmentStatus.ARRIVED, "checked in"),
+    "complete": Transition(frozenset({AppointmentStatus.ARRIVED}), AppointmentStatus.FULFILLED, "completed"),
+    "no_show": Transition(frozenset({AppointmentStatus.BOOKED}), AppointmentStatus.NOSHOW, "marked a no-show"),
+}
+
+
+def change_status(session: Session, *, actor: User, appointment_id: int, action: str, now: datetime,
+                  reason: str = "") -> Appointment:
+    """Cancel, check in, complete or mark a no-show; cancelled and no-show appointments free their resources."""
+    appointment = _locked(session, appointment_id, "appointment")
+    transition = TRANSITIONS[action]
+    target = transition.to
+    if appointment.status not in transition.allowed_from:
+        raise Conflict(f"appointment {appointment_id} is {appointment.status.value}; it cannot be {transition.done}")
+    if action == "no_show" and now < appointment.starts_at:
+        raise Conflict(f"appointment {appointment_id} has not started yet; it cannot be a no-show")
+    if action == "cancel" and appointment.status == AppointmentStatus.PENDING and appointment.created_by_id != actor.id:
+        raise Forbidden(f"hold {appointment_id} was placed by another user; only they can release it")
+    before = audit.snapshot(appointment)
+    appointment.status, appointment.hold_expires_at, appointment.updated_at = target, None, now
+    if action == "cancel":
+        appointment.cancel_reason = reason
+    if target in (AppointmentStatus.CANCELLED, AppointmentStatus.NOSHOW):
+        for allocation in appointment.allocations:
+            allocation.live, allocation.hold_expires_at = False, None
+    session.flush()
+    audit.record(session, actor=actor, action=action, appointment=appointment, before=before, at=now)
+    return appointment
+
+
+def reschedule(session: Session, *, actor: User, appointment_id: int, start: datetime, now: datetime,
+               settings: Settings, clinician_id: int | None = None, room_id: int | None = None,
+               device_ids: tuple[int, ...] = ()) -> Appointment:
+    """Move a booked appointment; the new time is secured in the same transaction that frees the old one."""
+    appointment = _locked(session, appointment_id, "appointment")
+    if appointment.status != AppointmentStatus.BOOKED:
+        raise Conflict(f"appointment {appointment_id} is {appointment.status.value}; only booked ones can be moved")
+    choice = SlotChoice(appointment.service_id, appointment.patient_id, start, clinician_id, room_id, device_ids)
+    _check_choice(session, choice, settings)
+    release_expired_holds(session, now=now)
+    offer = _offer(session, choice, now=now, settings=settings, ignore=appointment.id)
+    before = audit.snapshot(appointment)
+    for allocation in list(appointment.allocations):
+        session.delete(allocation)
+    appointment.allocations = []
+    session.flush()
+    _allocate(session, appointment, offer, choice)
+    appointment.location_id = offer.location.id
+    appointment.starts_at, appointment.ends_at, appointment.updated_at = offer.start, offer.end, now
+    _flush_or_conflict(session)
+    audit.record(session, actor=actor, action="reschedule", appointment=appointment, before=before, at=now)
+    return appointment
+
+
+def release_expired_holds(session: Session, *, now: datetime) -> int:
+    """Cancel every hold whose time is up, so it stops blocking; safe to run from many processes at once."""
+    expired = session.exec(
+        update(Appointment)
+        .where(Appointment.status == AppointmentStatus.PENDING, Appointment.hold_expires_at <= now)
+        .values(status=AppointmentStatus.CANCELLED, hold_expires_at=None, cancel_reason=HOLD_EXPIRED, updated_at=now)
+        .returning(Appointment.id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    ids = [row[0] for row in expired]
+    if not ids:
+        return 0
+    session.exec(
+        update(Allocation).where(Allocation.appointment_id.in_(ids)).values(live=False, hold_expires_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    for appointment in session.exec(select(Appointment).where(Appointment.id.in_(ids))
+                                    .execution_options(populate_existing=True)):
+        before = {**audit.snapshot(appointment), "status": AppointmentStatus.PENDING.value}
+        audit.record(session, actor=None, action="hold_expired", appointment=appointment, before=before, at=now)
+    session.flush()
+    return len(ids)
+
+
+def _reserve(session: Session, *, actor: User, choice: SlotChoice, now: datetime, settings: Settings,
+             hold_until: datetime | None) -> Appointment:
+    _check_choice(session, choice, settings)
+    release_expired_holds(session, now=now)
+    offer = _offer(session, choice, now=now, settings=settings)
+    status = AppointmentStatus.PENDING if hold_until else AppointmentStatus.BOOKED
+    appointment = Appointment(
+        location_id=offer.location.id, service_id=choice.service_id, patient_id=choice.patient_id,
+        starts_at=offer.start, ends_at=offer.end, status=status, hold_expires_at=hold_until,
+        created_by_id=actor.id, created_at=now, updated_at=now,
+    )
+    session.add(appointment)
+    _allocate(session, appointment, offer, choice)
+    _flush_or_conflict(session)
+    audit.record(session, actor=actor, action="hold" if hold_until else "book", appointment=appointment,
+                 before=None, at=now)
+    return appointment
+
+
+def _check_choice(session: Session, choice: SlotChoice, settings: Settings) -> None:
+    """Refuse, field by field, what can never be booked (unknown records, wrong kinds, off-grid times)."""
+    service = session.get(Service, choice.service_id)
+    if service is None:
+        raise Invalid(("service_id",), f"service {choice.service_id} does not exist")
+    if session.get(Patient, choice.patient_id) is None:
+        raise Invalid(("patient_id",), f"patient {choice.patient_id} does not exist")
+    if choice.clinician_id is not None and session.get(Clinician, choice.clinician_id) is None:
+        raise Invalid(("clinician_id",), f"clinician {choice.clinician_id} does not exist")
+    if choice.room_id is not None:
+        room = session.get(Room, choice.room_id)
+        if room is None:
+            raise Invalid(("room_id",), f"room {choice.room_id} does not exist")
+        if room.kind != service.room_kind:
+            wanted = service.room_kind.value if service.room_kind else "no room"
+            raise Invalid(("room_id",), f"{room.name} is a {room.kind.value} room; {service.name} needs {wanted}")
+    needed = {need.device_type_id for need in service.device_needs}
+    for index, device_id in enumerate(choice.device_ids):
+        device = session.get(Device, device_id)
+        if device is None:
+            raise Invalid(("device_ids", index), f"device {device_id} does not exist")
+        if device.device_type_id not in needed:
+            raise Invalid(("device_ids", index), f"{device.name} is not a device {service.name} uses")
+    zone = settings.time_zone
+    if choice.clinician_id is not None:
+        zone = session.get(Clinician, choice.clinician_id).location.time_zone
+    local = choice.start.astimezone(ZoneInfo(zone))
+    if local.second or local.microsecond or local.minute % settings.slot_grid_minutes:
+        raise Invalid(("start",), f"start must lie on the {settings.slot_grid_minutes}-minute grid, "
+                                  f"e.g. {local.replace(minute=0, second=0, microsecond=0).isoformat()}")
+
+
+def _offer(session: Session, choice: SlotChoice, *, now: datetime, settings: Settings,
+           ignore: int | None = None) -> Offer:
+    query = SlotQuery(
+        service_id=choice.service_id, start=choice.start, end=choice.start + timedelta(minutes=1),
+        clinician_id=choice.clinician_id, patient_id=choice.patient_id, room_id=choice.room_id,
+        device_ids=choice.device_ids, limit=1, ignore_appointment_id=ignore,
+    )
+    found = find_availability(session, query, now=now, settings=settings)
+    if not found.offers:
+        reasons = "; ".join(reason.message for reason in found.reasons) or "it is taken"
+        raise Conflict(f"that slot cannot be booked: {reasons}")
+    return found.offers[0]
+
+
+def _allocate(session: Session, appointment: Appointment, offer: Offer, choice: SlotChoice) -> None:
+    start = offer.slot.start
+    patient = Resource(ResourceKind.PATIENT.value, choice.patient_id, "the patient", [])
+    for resource in (*offer.slot.resources(), patient):
+        span_start, span_end = blocked_span(offer.service, start, resource)
+        appointment.allocations.append(Allocation(
+            resource_kind=ResourceKind(resource.kind), resource_id=resource.id,
+            starts_at=from_minute(span_start), ends_at=from_minute(span_end),
+            hold_expires_at=appointment.hold_expires_at,
+        ))
+
+
+_CONFLICTING_KEY = re.compile(r"=\((\w+), (\d+),")
+
+
+def _flush_or_conflict(session: Session) -> None:
+    """Flush the allocations; a lost race against another writer becomes a 409 naming the resource."""
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        diag = getattr(exc.orig, "diag", None)
+        if getattr(diag, "constraint_name", None) != "allocation_no_double_booking":
+            raise
+        session.rollback()
+        match = _CONFLICTING_KEY.search(diag.message_detail or "")
+        raise Conflict(f"{_describe(session, *match.groups()) if match else 'a resource'} was booked by someone "
+                       f"else a moment ago; search again") from exc
+
+
+def _describe(session: Session, kind: str, ident: str) -> str:
+    table = {"clinician": Clinician, "room": Room, "device": Device}.get(kind)
+    record = session.get(table, int(ident)) if table else None
+    return record.name if record else "the patient" if kind == "patient" else f"{kind} {ident}"
+
+
+def _locked(session: Session, appointment_id: int, what: str) -> Appointment:
+    """Load an appointment with its row locked against concurrent changes (PostgreSQL)."""
+    appointment = session.exec(
+        select(Appointment).where(Appointment.id == appointment_id).with_for_update()
+    ).first()
+    if appointment is None:
+        raise NotFound(what, appointment_id)
+    return appointment
