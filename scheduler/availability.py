@@ -44,6 +44,7 @@ class SlotQuery:
     end: datetime
     location_id: int | None = None
     clinician_id: int | None = None
+    prefer_clinician_id: int | None = None
     patient_id: int | None = None
     earliest: time | None = None
     latest: time | None = None
@@ -90,7 +91,8 @@ def find_availability(session: Session, query: SlotQuery, *, now: datetime, sett
             result.reasons += [Reason(r.code, prefix + r.message) for r in _explain(search, query, session, location)]
         for slot in slots:
             offer = Offer(location, from_minute(slot.start, zone), from_minute(slot.end, zone), slot, search.service)
-            key = (slot.clinician.id != query.clinician_id, slot.clinician.id != continuity, slot.start, slot.waste)
+            key = (slot.clinician.id != search.preferred_clinician, slot.clinician.id != continuity, slot.start,
+                   slot.waste)
             ranked.append((key, offer))
     ranked.sort(key=lambda item: item[0])
     result.offers = [offer for _, offer in ranked[: query.limit]]
@@ -200,7 +202,7 @@ def _build_search(
                  if query.patient_id is not None else None),
         grid=settings.slot_grid_minutes,
         grid_origin=-int(query.start.astimezone(zone).utcoffset().total_seconds() // 60),
-        preferred_clinician=query.clinician_id,
+        preferred_clinician=query.prefer_clinician_id or query.clinician_id,
         continuity_clinician=continuity,
         unusable_gap=unusable_gap,
     )

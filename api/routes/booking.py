@@ -40,8 +40,10 @@ def availability(
     service_id: Ident,
     start: Annotated[AwareDatetime, Query(description="Earliest slot start, with offset")],
     end: Annotated[AwareDatetime, Query(description="Latest slot start (exclusive), with offset; at most 90 days on")],
-    clinician_id: Ident | None = None,
-    patient_id: Ident | None = None,
+    clinician_id: Annotated[Ident | None, Query(description="Only this clinician's slots")] = None,
+    prefer_clinician_id: Annotated[Ident | None, Query(description="This clinician's slots first, others after")] = None,
+    patient_id: Annotated[Ident | None, Query(description="Skip the patient's other appointments; "
+                                                        "ranks the clinician they saw last first")] = None,
     location_id: Ident | None = None,
     earliest: Annotated[WallClock | None, Query(description="Local time of day a slot may start from")] = None,
     latest: Annotated[WallClock | None, Query(description="Local time of day a slot must end by")] = None,
@@ -49,7 +51,8 @@ def availability(
 ):
     """Bookable slots, best first; when there are none, the reasons why."""
     query = SlotQuery(service_id=service_id, start=start, end=end, location_id=location_id,
-                      clinician_id=clinician_id, patient_id=patient_id, earliest=earliest, latest=latest, limit=limit)
+                      clinician_id=clinician_id, prefer_clinician_id=prefer_clinician_id, patient_id=patient_id,
+                      earliest=earliest, latest=latest, limit=limit)
     found = find_availability(session, query, now=now, settings=settings)
     slots = [
         SlotPublic(
