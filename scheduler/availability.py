@@ -32,6 +32,8 @@ from solver.availability import DeviceNeed, Reason, Resource, ServiceNeeds, Slot
 from solver.intervals import Intervals, intersect, subtract, union
 
 MAX_RANGE = timedelta(days=90)
+# Reasons that say a location cannot give the service at all, whatever the time.
+CATALOG_GAPS = {"no_certified_clinician", "clinician_not_certified", "no_room", "not_enough_devices"}
 PAD = timedelta(days=1)
 
 
@@ -79,26 +81,34 @@ def find_availability(session: Session, query: SlotQuery, *, now: datetime, sett
     locations = _locations(session, query)
     continuity = _last_clinician(session, query.patient_id, now) if query.patient_id else None
     shortest = session.exec(select(func.min(Service.duration_minutes))).one() or service.duration_minutes
-    result = Availability()
     ranked: list[tuple[tuple, Offer]] = []
+    explained: list[tuple[Location, list[Reason]]] = []
     for location in locations:
         search = _build_search(session, query, service, location, now=now, settings=settings,
                                continuity=continuity, unusable_gap=shortest)
         zone = ZoneInfo(location.time_zone)
         slots = find_slots(search, limit=query.limit)
         if not slots:
-            prefix = f"{location.name}: " if len(locations) > 1 else ""
-            result.reasons += [Reason(r.code, prefix + r.message) for r in _explain(search, query, session, location)]
+            explained.append((location, _explain(search, query, session, location)))
         for slot in slots:
             offer = Offer(location, from_minute(slot.start, zone), from_minute(slot.end, zone), slot, search.service)
             key = (slot.clinician.id != search.preferred_clinician, slot.clinician.id != continuity, slot.start,
                    slot.waste)
             ranked.append((key, offer))
     ranked.sort(key=lambda item: item[0])
-    result.offers = [offer for _, offer in ranked[: query.limit]]
-    if result.offers:
-        result.reasons = []
-    return result
+    if ranked:
+        return Availability(offers=[offer for _, offer in ranked[: query.limit]])
+    return Availability(reasons=_summarize(explained))
+
+
+def _summarize(explained: list[tuple[Location, list[Reason]]]) -> list[Reason]:
+    """The reasons of the locations that could give the service at all; of every location if none can."""
+    able = [(location, reasons) for location, reasons in explained
+            if not any(reason.code in CATALOG_GAPS for reason in reasons)]
+    shown = able or explained
+    if len(shown) == 1:
+        return shown[0][1]
+    return [Reason(r.code, f"{location.name}: {r.message}") for location, reasons in shown for r in reasons]
 
 
 def _check_range(query: SlotQuery) -> None:
