@@ -51,7 +51,11 @@ def respond_once(
     except IntegrityError:
         session.rollback()
         return _replay(session, user, key, fingerprint)
-    record.body = jsonable_encoder(produce())
+    try:
+        record.body = jsonable_encoder(produce())
+    except BaseException:
+        session.rollback()  # the claim goes with the failed work: a retry tries again
+        raise
     session.commit()
     return JSONResponse(record.body, status_code=status_code)
 

@@ -71,7 +71,7 @@ class Clinician(SQLModel, table=True):
     email: str | None = Field(default=None, max_length=254)
     location_id: int = Field(foreign_key="location.id", ondelete="RESTRICT", index=True)
 
-    location: Location = Relationship(sa_relationship_kwargs={"lazy": "joined"})
+    location: Location = Relationship(sa_relationship_kwargs={"lazy": "joined", "innerjoin": True})
     certification_links: list["ClinicianCertification"] = Relationship(sa_relationship_kwargs=CASCADE_CHILDREN)
     shifts: list["ClinicianShift"] = Relationship(
         sa_relationship_kwargs={**CASCADE_CHILDREN, "order_by": "(ClinicianShift.weekday, ClinicianShift.starts)"}
@@ -279,7 +279,7 @@ class Appointment(SQLModel, table=True):
     allocations: list["Allocation"] = Relationship(
         sa_relationship_kwargs={**CASCADE_CHILDREN, "order_by": "(Allocation.resource_kind, Allocation.resource_id)"}
     )
-    location: Location = Relationship(sa_relationship_kwargs={"lazy": "joined"})
+    location: Location = Relationship(sa_relationship_kwargs={"lazy": "joined", "innerjoin": True})
 
     def resource_ids(self, kind: ResourceKind) -> list[int]:
         return [a.resource_id for a in self.allocations if a.resource_kind == kind]

@@ -1,6 +1,6 @@
 """The audit trail: every change to an appointment, with who, when, before and after."""
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlmodel import Session
 
@@ -10,19 +10,23 @@ from data.tables import Appointment, AuditEntry, User
 SYSTEM = "system"
 
 
+def _utc(moment: datetime | None) -> str | None:
+    return moment.astimezone(UTC).isoformat() if moment else None
+
+
 def snapshot(appointment: Appointment) -> dict:
-    """The facts of an appointment a person would want to compare, JSON-ready."""
+    """The facts of an appointment a person would want to compare, JSON-ready, times in UTC."""
     return {
         "status": appointment.status.value if appointment.status else None,
         "service_id": appointment.service_id,
         "patient_id": appointment.patient_id,
         "location_id": appointment.location_id,
-        "starts_at": appointment.starts_at.isoformat(),
-        "ends_at": appointment.ends_at.isoformat(),
+        "starts_at": _utc(appointment.starts_at),
+        "ends_at": _utc(appointment.ends_at),
         "clinician_ids": appointment.resource_ids(ResourceKind.CLINICIAN),
         "room_ids": appointment.resource_ids(ResourceKind.ROOM),
         "device_ids": appointment.resource_ids(ResourceKind.DEVICE),
-        "hold_expires_at": appointment.hold_expires_at.isoformat() if appointment.hold_expires_at else None,
+        "hold_expires_at": _utc(appointment.hold_expires_at),
         "cancel_reason": appointment.cancel_reason,
     }
 

@@ -263,7 +263,7 @@ def _describe(session: Session, kind: str, ident: str) -> str:
 def _locked(session: Session, appointment_id: int, what: str) -> Appointment:
     """Load an appointment with its row locked against concurrent changes (PostgreSQL)."""
     appointment = session.exec(
-        select(Appointment).where(Appointment.id == appointment_id).with_for_update()
+        select(Appointment).where(Appointment.id == appointment_id).with_for_update(of=Appointment)
     ).first()
     if appointment is None:
         raise NotFound(what, appointment_id)
