@@ -1,12 +1,17 @@
 """What is special about each catalog table: keys, references, child rows, checks."""
 
+from datetime import UTC, datetime
+
 from sqlalchemy import func
 from sqlmodel import Session, select
 
 from data.accounts import hash_password
 from data.catalog import Children, Entity
+from data.enums import ResourceKind
 from data.errors import Invalid
 from data.tables import (
+    Allocation,
+    Appointment,
     Clinician,
     ClinicianCertification,
     ClinicianException,
@@ -45,8 +50,41 @@ def _device_type_blockers(session: Session, device_type: DeviceType) -> list[str
     ]
 
 
+def _future_appointments(session: Session, kind: ResourceKind, ident: int) -> list[str]:
+    """Live appointments still to come that this resource serves: deleting it would break a promise."""
+    rows = session.exec(
+        select(Appointment).join(Allocation)
+        .where(Allocation.resource_kind == kind, Allocation.resource_id == ident, Allocation.live,
+               Appointment.ends_at > datetime.now(UTC))
+        .order_by(Appointment.starts_at)
+    )
+    return [f"appointment {a.id} ({a.status.value}, {a.starts_at.isoformat()})" for a in rows]
+
+
 def _clinician_blockers(session: Session, clinician: Clinician) -> list[str]:
-    return _names(session.exec(select(User).where(User.clinician_id == clinician.id)), "user")
+    return [
+        *_names(session.exec(select(User).where(User.clinician_id == clinician.id)), "user"),
+        *_future_appointments(session, ResourceKind.CLINICIAN, clinician.id),
+    ]
+
+
+def _device_blockers(session: Session, device: Device) -> list[str]:
+    return _future_appointments(session, ResourceKind.DEVICE, device.id)
+
+
+def _room_blockers(session: Session, room: Room) -> list[str]:
+    return _future_appointments(session, ResourceKind.ROOM, room.id)
+
+
+def _patient_blockers(session: Session, patient: Patient) -> list[str]:
+    """Any appointment, past or future: it is part of the record the clinic must keep."""
+    rows = session.exec(select(Appointment).where(Appointment.patient_id == patient.id).order_by(Appointment.id))
+    return [f"appointment {a.id} ({a.status.value}, {a.starts_at.isoformat()})" for a in rows]
+
+
+def _service_blockers(session: Session, service: Service) -> list[str]:
+    rows = session.exec(select(Appointment).where(Appointment.service_id == service.id).order_by(Appointment.id))
+    return [f"appointment {a.id} ({a.status.value}, {a.starts_at.isoformat()})" for a in rows]
 
 
 def _service_device_check(session: Session, values: dict) -> None:
@@ -109,9 +147,11 @@ DEVICES = Entity(
     unique=[("location_id", "name")],
     references={"device_type_id": DeviceType, "location_id": Location},
     children={"maintenance": Children("maintenance", lambda window: DeviceMaintenance(**window))},
+    blockers=_device_blockers,
 )
 
-ROOMS = Entity(label="room", table=Room, unique=[("location_id", "name")], references={"location_id": Location})
+ROOMS = Entity(label="room", table=Room, unique=[("location_id", "name")], references={"location_id": Location},
+               blockers=_room_blockers)
 
 SERVICES = Entity(
     label="service",
@@ -119,9 +159,10 @@ SERVICES = Entity(
     unique=[("code",)],
     children={"device_needs": Children("device_needs", lambda need: ServiceDevice(**need))},
     check=_service_device_check,
+    blockers=_service_blockers,
 )
 
-PATIENTS = Entity(label="patient", table=Patient)
+PATIENTS = Entity(label="patient", table=Patient, blockers=_patient_blockers)
 
 USERS = Entity(
     label="user",

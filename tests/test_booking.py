@@ -321,3 +321,18 @@ def test_postgres_itself_refuses_overlapping_live_allocations(postgres_session):
             session.flush()
             session.execute(sa.update(Allocation).where(Allocation.resource_kind == "room").values(live=True))
     assert len(session.exec(select(Allocation)).all()) == 3
+
+
+@pytest.mark.parametrize("collection, resource", [
+    ("clinicians", "dana"), ("devices", "shockwave"), ("rooms", "rooms"), ("patients", "patients"),
+    ("services", "eswt"),
+])
+def test_deleting_what_a_future_appointment_needs_is_409_naming_it(client, as_desk, as_admin, world,
+                                                                   collection, resource):
+    appointment = booked(client, as_desk, world.eswt, world.patients[0], at(2, 9), clinician_id=world.dana.id,
+                         room_id=world.rooms[0].id)
+    target = getattr(world, resource)
+    target = target[0] if isinstance(target, list) else target
+    response = client.delete(f"{API}/{collection}/{target.id}", headers=as_admin)
+    assert response.status_code == 409, response.text
+    assert any(f"appointment {appointment['id']} (booked" in b for b in response.json()["blockers"])

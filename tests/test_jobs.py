@@ -1,0 +1,49 @@
+"""The periodic hold sweeper, on a real database with committed data."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlmodel import Session, select
+
+from data.accounts import upsert_user
+from data.config import Settings
+from data.db import make_engine, session_scope
+from data.enums import AppointmentStatus, Role
+from data.migrate import upgrade
+from data.tables import Allocation, Appointment
+from scheduler.booking import SlotChoice, place_hold
+from scheduler.jobs import start_background_jobs, sweep_expired_holds
+from tests.clinic_world import at, build_world
+
+
+@pytest.fixture
+def engine(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'jobs.db'}")
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+def test_sweeper_cancels_expired_holds_once(engine):
+    placed_at = datetime.now(UTC) - timedelta(minutes=30)
+    with session_scope(engine) as session:
+        world = build_world(session)
+        desk = upsert_user(session=session, username="desk", password="long enough pw", role=Role.FRONT_DESK)
+        for minutes, patient, start in ((10, world.patients[0], at(2, 9)), (120, world.patients[1], at(2, 10))):
+            place_hold(session, actor=desk, minutes=minutes, now=placed_at, settings=Settings(),
+                       choice=SlotChoice(world.telehealth.id, patient.id, start, clinician_id=world.max.id))
+    assert sweep_expired_holds(engine) == 1
+    assert sweep_expired_holds(engine) == 0
+    with Session(engine) as session:
+        statuses = sorted(a.status for a in session.exec(select(Appointment)))
+        assert statuses == [AppointmentStatus.PENDING, AppointmentStatus.CANCELLED]
+        assert len(session.exec(select(Allocation).where(Allocation.live)).all()) == 2  # the live hold's two rows
+
+
+def test_background_jobs_schedule_the_sweeper(engine):
+    scheduler = start_background_jobs(engine, Settings(hold_sweep_seconds=90))
+    try:
+        job = scheduler.get_job("sweep_expired_holds")
+        assert job is not None and job.trigger.interval == timedelta(seconds=90)
+    finally:
+        scheduler.shutdown(wait=False)
