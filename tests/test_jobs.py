@@ -36,7 +36,7 @@ def test_sweeper_cancels_expired_holds_once(engine):
     assert sweep_expired_holds(engine) == 0
     with Session(engine) as session:
         statuses = sorted(a.status for a in session.exec(select(Appointment)))
-        assert statuses == [AppointmentStatus.PENDING, AppointmentStatus.CANCELLED]
+        assert statuses == [AppointmentStatus.CANCELLED, AppointmentStatus.PENDING]
         assert len(session.exec(select(Allocation).where(Allocation.live)).all()) == 2  # the live hold's two rows
 
 
