@@ -1,14 +1,23 @@
 """Request and response schemas of availability, holds, appointments and the audit log."""
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from api.schemas.common import Ident, Instant, Schema, Text
 from data.enums import AppointmentStatus, ResourceKind
 from data.tables import Appointment
+
+
+def _distinct(device_ids: list[int]) -> list[int]:
+    if len(set(device_ids)) != len(device_ids):
+        raise ValueError("a device is listed more than once")
+    return device_ids
+
+
+DeviceIds = Annotated[list[Ident], Field(max_length=10), AfterValidator(_distinct)]
 
 
 class Named(Schema):
@@ -45,14 +54,7 @@ class SlotRequest(Schema):
     start: Instant
     clinician_id: Ident | None = None
     room_id: Ident | None = None
-    device_ids: list[Ident] = Field(default_factory=list, max_length=10)
-
-    @field_validator("device_ids")
-    @classmethod
-    def _each_once(cls, device_ids: list[int]) -> list[int]:
-        if len(set(device_ids)) != len(device_ids):
-            raise ValueError("a device is listed more than once")
-        return device_ids
+    device_ids: DeviceIds = Field(default_factory=list)
 
 
 class HoldCreate(SlotRequest):
@@ -68,7 +70,7 @@ class AppointmentCreate(Schema):
     start: Instant | None = None
     clinician_id: Ident | None = None
     room_id: Ident | None = None
-    device_ids: list[Ident] = Field(default_factory=list, max_length=10)
+    device_ids: DeviceIds = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _hold_or_slot(self):
@@ -89,7 +91,7 @@ class RescheduleRequest(Schema):
     start: Instant
     clinician_id: Ident | None = None
     room_id: Ident | None = None
-    device_ids: list[Ident] = Field(default_factory=list, max_length=10)
+    device_ids: DeviceIds = Field(default_factory=list)
 
 
 class CancelRequest(Schema):
