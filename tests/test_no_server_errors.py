@@ -1,10 +1,15 @@
 """Bad input of any shape is a 4xx, never a 500: hand-picked edge values, then random bodies."""
 
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from api.schemas import catalog, people
+from api.schemas import booking, catalog, people
+from tests.booking_helpers import set_clock
+from tests.clinic_world import NOW, build_world
 from tests.factories import API, location_body, patient_body
 
 CREATE_SCHEMAS = {
@@ -16,6 +21,10 @@ CREATE_SCHEMAS = {
     "services": catalog.ServiceCreate,
     "patients": people.PatientCreate,
     "users": people.UserCreate,
+    "holds": booking.HoldCreate,
+    "appointments": booking.AppointmentCreate,
+    "appointments/1/reschedule": booking.RescheduleRequest,
+    "appointments/1/cancel": booking.CancelRequest,
 }
 
 
@@ -63,8 +72,51 @@ def test_random_bodies_never_cause_a_server_error(client, as_admin, collection):
     @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
     @given(body=bodies(collection), method=st.sampled_from(["post", "patch"]))
     def check(body, method):
-        path = f"{API}/{collection}" if method == "post" else f"{API}/{collection}/1"
+        path = f"{API}/{collection}" if method == "post" or "/" in collection else f"{API}/{collection}/1"
         response = client.request(method, path, json=body, headers=as_admin)
         assert response.status_code < 500, (body, response.text)
 
     check()
+
+
+instants = st.datetimes(timezones=st.sampled_from([None, UTC])).map(lambda d: d.isoformat())
+query_values = st.one_of(st.integers(-5, 2**40).map(str), instants, st.text(max_size=12),
+                         st.sampled_from(["09:00", "25:00", "13:30+01:00"]))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(params=st.dictionaries(
+    st.sampled_from(["service_id", "start", "end", "clinician_id", "prefer_clinician_id", "patient_id",
+                     "location_id", "earliest", "latest", "limit"]), query_values, max_size=10))
+def test_random_availability_queries_never_cause_a_server_error(client, as_desk, session, params):
+    response = client.get(f"{API}/availability", params=params, headers=as_desk)
+    assert response.status_code < 500, (params, response.text)
+
+
+near = st.datetimes(min_value=datetime(2027, 1, 1), max_value=datetime(2027, 12, 31),
+                    timezones=st.sampled_from([UTC, ZoneInfo("America/New_York"), ZoneInfo("Asia/Kathmandu")]))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(start=near, length=st.integers(-600, 60 * 24 * 100), window=st.one_of(st.none(), st.tuples(
+    st.times(), st.times())), limit=st.integers(1, 200), data=st.data())
+def test_random_searches_on_a_real_clinic_are_answered(client, as_desk, world_for_fuzz, start, length, window,
+                                                      limit, data):
+    """Every service, any range, any time-of-day window: an answer (slots or reasons) or a 422."""
+    service = data.draw(st.sampled_from(world_for_fuzz))
+    params = {"service_id": service, "start": start.isoformat(),
+              "end": (start + timedelta(minutes=length)).isoformat(), "limit": limit}
+    if window:
+        params |= {"earliest": window[0].isoformat(), "latest": window[1].isoformat()}
+    response = client.get(f"{API}/availability", params=params, headers=as_desk)
+    assert response.status_code in (200, 422), (params, response.text)
+    if response.status_code == 200:
+        body = response.json()
+        assert bool(body["slots"]) != bool(body["reasons"]), body
+
+
+@pytest.fixture
+def world_for_fuzz(session, app) -> list[int]:
+    set_clock(app, NOW)
+    world = build_world(session)
+    return [world.eswt.id, world.msus.id, world.rehab.id, world.telehealth.id, world.gait.id]
