@@ -3,7 +3,7 @@
 Routes read like sentences because the plumbing lives in these aliases.
 """
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -20,10 +20,18 @@ from data.tables import User
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """One session per request; on SQLite its transactions are serialized (see ``data.db``)."""
-    with Session(serialized(request.app.state.engine)) as session:
-        yield session
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """One session per request, opened only when the database can take it.
+
+    Requests queue here, in the event loop, for one of the sessions the
+    database can serve at once (see ``data.db.session_capacity``). Waiting in a
+    worker thread instead would let a burst of requests occupy every thread
+    while the one holding the SQLite write lock or the last pooled connection
+    waits for a thread to finish: a stall that ends in timeouts, not 409s.
+    """
+    async with request.app.state.session_gate:
+        with Session(serialized(request.app.state.engine)) as session:
+            yield session
 
 
 def get_settings(request: Request) -> Settings:

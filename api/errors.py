@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
-from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError, TimeoutError
 
 from data.errors import Conflict, Forbidden, Gone, Invalid, NotFound
 
@@ -60,7 +60,8 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": [error]}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
 
     @app.exception_handler(OperationalError)
-    async def _unavailable(_: Request, exc: OperationalError) -> JSONResponse:
+    @app.exception_handler(TimeoutError)
+    async def _unavailable(_: Request, exc: Exception) -> JSONResponse:
         return JSONResponse(
             {"detail": "the database is unavailable; try again shortly"},
             status_code=status.HTTP_503_SERVICE_UNAVAILABLE,

@@ -3,13 +3,14 @@
 import secrets
 from contextlib import asynccontextmanager
 
+import anyio
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from api.errors import install_error_handlers
 from api.routes import audit, auth, booking, catalog, health
 from data.config import Settings, get_settings
-from data.db import make_engine
+from data.db import make_engine, session_capacity
 from data.migrate import ensure_current
 from scheduler.jobs import start_background_jobs
 
@@ -24,6 +25,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         ensure_current(engine)
+        app.state.session_gate = anyio.Semaphore(session_capacity(engine))
         app.state.jobs = start_background_jobs(engine, settings) if settings.background_jobs else None
         yield
         if app.state.jobs is not None:

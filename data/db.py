@@ -51,6 +51,14 @@ def serialized(engine: Engine) -> Engine:
     return engine.execution_options(**{SERIALIZED: True})
 
 
+def session_capacity(engine: Engine) -> int:
+    """How many sessions can work at once: one writer on SQLite, the pool's size on PostgreSQL."""
+    if engine.dialect.name == "sqlite":
+        return 1
+    pool = engine.pool
+    return pool.size() + max(getattr(pool, "_max_overflow", 0), 0)
+
+
 @contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
     """A session that commits on success and rolls back on any error."""

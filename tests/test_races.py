@@ -189,19 +189,8 @@ def audit_database(url: str, *, expected_appointments: int) -> None:
         engine.dispose()
 
 
-WORKER_THREAD_STARVATION = (
-    "app bug: every sync dependency and the endpoint run as separate hops on the server's worker-thread pool "
-    "(anyio default: 40 threads) while the request's session keeps the database between hops (SQLite: the "
-    "BEGIN IMMEDIATE write lock taken in get_current_user; PostgreSQL: one of the 5+10 pooled connections). "
-    "With more concurrent requests than threads, every thread blocks waiting for the lock or a connection while "
-    "the holder waits for a thread: SQLite requests fail after the 10 s busy timeout with 503 'database is "
-    "unavailable', PostgreSQL ones after the 30 s pool timeout with a 500 (sqlalchemy TimeoutError). "
-    "Fix: make get_session an async dependency that waits on an event-loop semaphore (1 slot on SQLite, "
-    "pool size + overflow on PostgreSQL) before opening the session"
-)
 
 
-@pytest.mark.xfail(strict=True, reason=WORKER_THREAD_STARVATION)
 def test_fifty_desks_race_for_one_slot_on_sqlite(start_server, tmp_path):
     """One server process on SQLite: write transactions are serialized, so one booking wins."""
     clinic = prepare_clinic(f"sqlite:///{tmp_path / 'race.db'}", THREADS)
@@ -223,7 +212,6 @@ def test_two_server_processes_race_for_one_slot_on_one_postgres(start_server, po
 
 
 @pytest.mark.postgres
-@pytest.mark.xfail(strict=True, reason=WORKER_THREAD_STARVATION)
 def test_more_desks_than_server_threads_race_for_one_slot_on_postgres(start_server, postgres_databases):
     """A burst larger than the server's worker threads plus its connection pool still gets 409s, not 5xx."""
     desks = 80
