@@ -298,7 +298,7 @@ class Allocation(SQLModel, table=True):
     __table_args__ = (
         sa.CheckConstraint("ends_at > starts_at", name="ends_after_starts"),
         sa.UniqueConstraint("appointment_id", "resource_kind", "resource_id", name="uq_allocation_resource"),
-        sa.Index("ix_allocation_resource_time", "resource_kind", "resource_id", "ends_at"),
+        sa.Index("ix_allocation_resource_time", "resource_kind", "resource_id", "starts_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -339,3 +339,21 @@ class IdempotencyRecord(SQLModel, table=True):
     status_code: int
     body: dict[str, Any] = Field(sa_type=sa.JSON)
     created_at: datetime = instant()
+
+
+class CatalogVersion(SQLModel, table=True):
+    """A token that changes with every catalog write, so processes know when their cached catalog is stale.
+
+    A random token rather than a counter: a rolled-back change must never be
+    mistaken for a later one that happens to reach the same number.
+    """
+
+    __tablename__ = "catalog_version"
+    __table_args__ = (sa.CheckConstraint("id = 1", name="single_row"),)
+
+    id: int = Field(default=1, primary_key=True)
+    token: str = Field(max_length=32)
+
+
+CATALOG_TABLES = (Location, LocationHours, Clinician, ClinicianCertification, ClinicianShift, ShiftBreak,
+                  ClinicianException, DeviceType, Device, DeviceMaintenance, Room, Service, ServiceDevice)

@@ -1,40 +1,34 @@
-"""Availability: load what one search needs from the database and ask the solver.
+"""Availability: gather what one search needs and ask the solver.
 
-One search reads the catalog of each location concerned and only the
-allocations overlapping the searched window (plus a day on each side for
-buffers and overnight spans), so its cost follows the window, not the size of
-the schedule.
+The catalog comes from the process's snapshot (see ``catalog_snapshot``); the
+database is asked only for the live allocations overlapping the searched
+window (plus a day on each side for buffers and overnight spans), so a
+search's cost follows the window, not the size of the schedule.
 """
 
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, or_
+from sqlalchemy import String, and_, or_, type_coerce
 from sqlmodel import Session, select
 
 from data.config import Settings
 from data.enums import AppointmentStatus, ResourceKind
 from data.errors import Invalid
-from data.tables import (
-    Allocation,
-    Appointment,
-    Clinician,
-    ClinicianCertification,
-    Device,
-    Location,
-    Patient,
-    Room,
-    Service,
-)
-from scheduler.clock import daily, from_minute, instants, local_days, to_minute, weekly
+from data.tables import Allocation, Appointment, Patient
+from data.types import epoch_minute
+from scheduler.catalog_snapshot import CatalogSnapshot, ClinicianInfo, LocationInfo, ServiceInfo, UnitInfo, catalog
+from scheduler.clock import daily, from_minute, local_days, to_minute, weekly
 from solver.availability import DeviceNeed, Reason, Resource, ServiceNeeds, Slot, SlotSearch, explain_empty, find_slots
-from solver.intervals import Intervals, intersect, subtract, union
+from solver.intervals import Intervals, intersect, normalize, subtract, union
 
 MAX_RANGE = timedelta(days=90)
 # Reasons that say a location cannot give the service at all, whatever the time.
 CATALOG_GAPS = {"no_certified_clinician", "clinician_not_certified", "no_room", "not_enough_devices"}
 PAD = timedelta(days=1)
+# No allocation is longer: 8 h of service, 2 h buffers each side, 4 h of cleaning (the schemas' limits).
+MAX_ALLOCATION_SPAN = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -60,7 +54,7 @@ class SlotQuery:
 class Offer:
     """A bookable slot with the concrete resources that would serve it, in the location's time zone."""
 
-    location: Location
+    location_id: int
     start: datetime
     end: datetime
     slot: Slot
@@ -75,23 +69,25 @@ class Availability:
 
 def find_availability(session: Session, query: SlotQuery, *, now: datetime, settings: Settings) -> Availability:
     _check_range(query)
-    service = _service(session, query.service_id)
+    snapshot = catalog(session)
+    service = snapshot.services.get(query.service_id)
+    if service is None:
+        raise Invalid(("service_id",), f"service {query.service_id} does not exist", source="query")
     if query.patient_id is not None and session.get(Patient, query.patient_id) is None:
         raise Invalid(("patient_id",), f"patient {query.patient_id} does not exist", source="query")
-    locations = _locations(session, query)
+    locations = _locations(snapshot, query)
     continuity = _last_clinician(session, query.patient_id, now) if query.patient_id else None
-    shortest = session.exec(select(func.min(Service.duration_minutes))).one() or service.duration_minutes
     ranked: list[tuple[tuple, Offer]] = []
-    explained: list[tuple[Location, list[Reason]]] = []
+    explained: list[tuple[LocationInfo, list[Reason]]] = []
     for location in locations:
         search = _build_search(session, query, service, location, now=now, settings=settings,
-                               continuity=continuity, unusable_gap=shortest)
-        zone = ZoneInfo(location.time_zone)
+                               continuity=continuity, unusable_gap=snapshot.shortest_service)
         slots = find_slots(search, limit=query.limit)
         if not slots:
-            explained.append((location, _explain(search, query, session, location)))
+            explained.append((location, _explain(search, query, snapshot, location)))
         for slot in slots:
-            offer = Offer(location, from_minute(slot.start, zone), from_minute(slot.end, zone), slot, search.service)
+            offer = Offer(location.id, from_minute(slot.start, location.zone), from_minute(slot.end, location.zone),
+                          slot, search.service)
             key = (slot.clinician.id != search.preferred_clinician, slot.clinician.id != continuity, slot.start,
                    slot.waste)
             ranked.append((key, offer))
@@ -101,7 +97,7 @@ def find_availability(session: Session, query: SlotQuery, *, now: datetime, sett
     return Availability(reasons=_summarize(explained))
 
 
-def _summarize(explained: list[tuple[Location, list[Reason]]]) -> list[Reason]:
+def _summarize(explained: list[tuple[LocationInfo, list[Reason]]]) -> list[Reason]:
     """The reasons of the locations that could give the service at all; of every location if none can."""
     able = [(location, reasons) for location, reasons in explained
             if not any(reason.code in CATALOG_GAPS for reason in reasons)]
@@ -122,33 +118,25 @@ def _check_range(query: SlotQuery) -> None:
         raise Invalid(("latest",), "latest must be after earliest", source="query")
 
 
-def _service(session: Session, service_id: int) -> Service:
-    service = session.get(Service, service_id)
-    if service is None:
-        raise Invalid(("service_id",), f"service {service_id} does not exist", source="query")
-    return service
-
-
-def _locations(session: Session, query: SlotQuery) -> list[Location]:
+def _locations(snapshot: CatalogSnapshot, query: SlotQuery) -> list[LocationInfo]:
     if query.clinician_id is not None:
-        clinician = session.get(Clinician, query.clinician_id)
+        clinician = snapshot.clinicians.get(query.clinician_id)
         if clinician is None:
             raise Invalid(("clinician_id",), f"clinician {query.clinician_id} does not exist", source="query")
         if query.location_id not in (None, clinician.location_id):
             raise Invalid(("clinician_id",), f"{clinician.name} works at another location", source="query")
-        return [session.get(Location, clinician.location_id)]
+        return [snapshot.locations[clinician.location_id]]
     if query.location_id is not None:
-        location = session.get(Location, query.location_id)
-        if location is None:
+        if query.location_id not in snapshot.locations:
             raise Invalid(("location_id",), f"location {query.location_id} does not exist", source="query")
-        return [location]
-    return list(session.exec(select(Location).order_by(Location.id)))
+        return [snapshot.locations[query.location_id]]
+    return list(snapshot.locations.values())
 
 
 def _last_clinician(session: Session, patient_id: int, now: datetime) -> int | None:
     """The clinician who last saw (or is booked to see) the patient before now: continuity of care."""
     seen = (AppointmentStatus.FULFILLED, AppointmentStatus.ARRIVED, AppointmentStatus.BOOKED)
-    row = session.exec(
+    return session.exec(
         select(Allocation.resource_id)
         .join(Appointment)
         .where(Appointment.patient_id == patient_id, Appointment.status.in_(seen), Appointment.starts_at < now,
@@ -156,37 +144,40 @@ def _last_clinician(session: Session, patient_id: int, now: datetime) -> int | N
         .order_by(Appointment.starts_at.desc())
         .limit(1)
     ).first()
-    return row
 
 
 def _build_search(
-    session: Session, query: SlotQuery, service: Service, location: Location, *, now: datetime,
+    session: Session, query: SlotQuery, service: ServiceInfo, location: LocationInfo, *, now: datetime,
     settings: Settings, continuity: int | None, unusable_gap: int,
 ) -> SlotSearch:
-    zone = ZoneInfo(location.time_zone)
+    zone = location.zone
     window = (to_minute(query.start - PAD), to_minute(query.end + PAD))
     days = local_days(*window, zone)
     everywhere: Intervals = [window]
 
-    open_hours = weekly(((h.weekday, h.starts, h.ends) for h in location.opening_hours), days, zone)
+    open_hours = weekly(location.opening_hours, days, zone)
     if query.earliest is not None:
         open_hours = intersect(open_hours, daily(query.earliest, query.latest, days, zone))
     earliest_start = -(-int((now + timedelta(minutes=settings.min_notice_minutes)).timestamp()) // 60)
     starts = [(max(to_minute(query.start), earliest_start), to_minute(query.end))]
 
-    clinicians = _clinicians(session, query, service, location)
-    rooms = _rooms(session, query, service, location)
-    units = _device_units(session, query, service, location)
+    clinicians = [c for c in location.clinicians
+                  if (service.certification is None or service.certification in c.certifications)
+                  and query.clinician_id in (None, c.id)]
+    rooms = [r for r in location.rooms
+             if service.room_kind is not None and r.kind == service.room_kind and query.room_id in (None, r.id)]
+    units = {need.device_type_id: _units(location, need.device_type_id, query.device_ids)
+             for need in service.device_needs}
     busy = _busy(session, query, window, clinicians, rooms, [u for group in units.values() for u in group], now)
 
     def resource(kind: ResourceKind, ident: int, name: str, available: Intervals, cleaning: int = 0) -> Resource:
-        return Resource(kind.value, ident, name, available, busy.get((kind, ident), []), cleaning)
+        return Resource(kind.value, ident, name, available, busy.get((kind.value, ident), []), cleaning)
 
     return SlotSearch(
         service=ServiceNeeds(
-            name=service.name, duration=service.duration_minutes, buffer_before=service.buffer_before_minutes,
-            buffer_after=service.buffer_after_minutes,
-            certification=service.required_certification.label if service.required_certification else None,
+            name=service.name, duration=service.duration, buffer_before=service.buffer_before,
+            buffer_after=service.buffer_after,
+            certification=service.certification.label if service.certification else None,
             room_kind=service.room_kind.value.replace("_", " ") if service.room_kind else None,
         ),
         clinicians=tuple(
@@ -195,12 +186,10 @@ def _build_search(
         rooms=tuple(resource(ResourceKind.ROOM, r.id, r.name, everywhere) for r in rooms),
         devices=tuple(
             DeviceNeed(
-                type_name=need.device_type.name,
+                type_name=need.type_name,
                 count=need.count,
                 units=tuple(
-                    resource(ResourceKind.DEVICE, u.id, u.name,
-                             subtract(everywhere, instants((m.starts_at, m.ends_at) for m in u.maintenance)),
-                             u.cleaning_minutes)
+                    resource(ResourceKind.DEVICE, u.id, u.name, subtract(everywhere, u.maintenance), u.cleaning)
                     for u in units[need.device_type_id]
                 ),
             )
@@ -218,51 +207,26 @@ def _build_search(
     )
 
 
-def _working(clinician: Clinician, days, zone: ZoneInfo) -> Intervals:
+def _working(clinician: ClinicianInfo, days, zone: ZoneInfo) -> Intervals:
     """Weekly shifts minus breaks, plus extra shifts, minus time off."""
-    shifts = weekly(((s.weekday, s.starts, s.ends) for s in clinician.shifts), days, zone)
-    breaks = weekly(((s.weekday, b.starts, b.ends) for s in clinician.shifts for b in s.breaks), days, zone)
-    extra = instants((e.starts_at, e.ends_at) for e in clinician.exceptions if e.kind == "extra_shift")
-    off = instants((e.starts_at, e.ends_at) for e in clinician.exceptions if e.kind == "time_off")
-    return subtract(union(subtract(shifts, breaks), extra), off)
+    shifts, breaks = weekly(clinician.shifts, days, zone), weekly(clinician.breaks, days, zone)
+    return subtract(union(subtract(shifts, breaks), clinician.extra_shifts), clinician.time_off)
 
 
-def _clinicians(session: Session, query: SlotQuery, service: Service, location: Location) -> list[Clinician]:
-    statement = select(Clinician).where(Clinician.location_id == location.id).order_by(Clinician.id)
-    if service.required_certification is not None:
-        statement = statement.where(Clinician.certification_links.any(
-            ClinicianCertification.certification == service.required_certification))
-    if query.clinician_id is not None:
-        statement = statement.where(Clinician.id == query.clinician_id)
-    return list(session.exec(statement))
-
-
-def _rooms(session: Session, query: SlotQuery, service: Service, location: Location) -> list[Room]:
-    if service.room_kind is None:
-        return []
-    statement = select(Room).where(Room.location_id == location.id, Room.kind == service.room_kind)
-    if query.room_id is not None:
-        statement = statement.where(Room.id == query.room_id)
-    return list(session.exec(statement.order_by(Room.id)))
-
-
-def _device_units(session: Session, query: SlotQuery, service: Service, location: Location) -> dict[int, list]:
-    types = [need.device_type_id for need in service.device_needs]
-    units: dict[int, list[Device]] = {t: [] for t in types}
-    if not types:
-        return units
-    statement = select(Device).where(Device.location_id == location.id, Device.device_type_id.in_(types))
-    for unit in session.exec(statement.order_by(Device.id)):
-        units[unit.device_type_id].append(unit)
-    for type_id, group in units.items():
-        requested = [unit for unit in group if unit.id in query.device_ids]
-        if requested:
-            units[type_id] = requested
-    return units
+def _units(location: LocationInfo, device_type_id: int, requested: tuple[int, ...]) -> list[UnitInfo]:
+    """The location's units of a type; only the requested ones if any of this type were requested."""
+    units = [u for u in location.units if u.device_type_id == device_type_id]
+    chosen = [u for u in units if u.id in requested]
+    return chosen or units
 
 
 def _busy(session: Session, query: SlotQuery, window, clinicians, rooms, units, now: datetime) -> dict:
-    """Live allocations of the candidate resources that overlap the window, by resource."""
+    """Live allocations of the candidate resources that overlap the window, in minutes, by resource.
+
+    Spans are bounded (``MAX_ALLOCATION_SPAN``), so the lower bound on
+    ``starts_at`` lets the index range-scan only the window, however many
+    appointments lie before or after it.
+    """
     wanted = [
         (ResourceKind.CLINICIAN, [c.id for c in clinicians]),
         (ResourceKind.ROOM, [r.id for r in rooms]),
@@ -273,24 +237,29 @@ def _busy(session: Session, query: SlotQuery, window, clinicians, rooms, units, 
     if not clauses:
         return {}
     start, end = from_minute(window[0]), from_minute(window[1])
-    statement = select(Allocation.resource_kind, Allocation.resource_id, Allocation.starts_at, Allocation.ends_at).where(
-        Allocation.live,
-        or_(Allocation.hold_expires_at.is_(None), Allocation.hold_expires_at > now),
-        Allocation.ends_at > start,
-        Allocation.starts_at < end,
+    table = Allocation.__table__.c
+    statement = select(
+        type_coerce(table.resource_kind, String), table.resource_id, epoch_minute(table.starts_at),
+        epoch_minute(table.ends_at),
+    ).where(
+        table.live,
+        or_(table.hold_expires_at.is_(None), table.hold_expires_at > now),
+        table.starts_at > start - MAX_ALLOCATION_SPAN,
+        table.starts_at < end,
+        table.ends_at > start,
         or_(*clauses),
     )
     if query.ignore_appointment_id is not None:
-        statement = statement.where(Allocation.appointment_id != query.ignore_appointment_id)
+        statement = statement.where(table.appointment_id != query.ignore_appointment_id)
     spans: dict[tuple, list] = {}
-    for kind, ident, starts_at, ends_at in session.exec(statement):
-        spans.setdefault((ResourceKind(kind), ident), []).append((starts_at, ends_at))
-    return {key: instants(windows) for key, windows in spans.items()}
+    for kind, ident, starts_at, ends_at in session.execute(statement).all():
+        spans.setdefault((kind, ident), []).append((starts_at, ends_at))
+    return {key: normalize(windows) for key, windows in spans.items()}
 
 
-def _explain(search: SlotSearch, query: SlotQuery, session: Session, location: Location) -> list[Reason]:
+def _explain(search: SlotSearch, query: SlotQuery, snapshot: CatalogSnapshot, location: LocationInfo) -> list[Reason]:
     if query.clinician_id is not None and not search.clinicians:
-        clinician = session.get(Clinician, query.clinician_id)
+        clinician = snapshot.clinicians[query.clinician_id]
         return [Reason("clinician_not_certified",
                        f"{clinician.name} does not hold the {search.service.certification} certification")]
     return explain_empty(search, location.name)

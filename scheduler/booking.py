@@ -129,7 +129,7 @@ def reschedule(session: Session, *, actor: User, appointment_id: int, start: dat
     appointment.allocations = []
     session.flush()
     _allocate(session, appointment, offer, choice)
-    appointment.location_id = offer.location.id
+    appointment.location_id = offer.location_id
     appointment.starts_at, appointment.ends_at, appointment.updated_at = offer.start, offer.end, now
     _flush_or_conflict(session)
     audit.record(session, actor=actor, action="reschedule", appointment=appointment, before=before, at=now)
@@ -167,7 +167,7 @@ def _reserve(session: Session, *, actor: User, choice: SlotChoice, now: datetime
     offer = _offer(session, choice, now=now, settings=settings)
     status = AppointmentStatus.PENDING if hold_until else AppointmentStatus.BOOKED
     appointment = Appointment(
-        location_id=offer.location.id, service_id=choice.service_id, patient_id=choice.patient_id,
+        location_id=offer.location_id, service_id=choice.service_id, patient_id=choice.patient_id,
         starts_at=offer.start, ends_at=offer.end, status=status, hold_expires_at=hold_until,
         created_by_id=actor.id, created_at=now, updated_at=now,
     )

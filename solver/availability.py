@@ -14,6 +14,7 @@ searched window, not the number of minutes or of appointments elsewhere.
 
 import heapq
 from dataclasses import dataclass, field
+from functools import cached_property
 from itertools import islice
 
 from solver.intervals import (
@@ -41,8 +42,9 @@ class Resource:
     busy: Intervals = field(default_factory=list)
     cleaning: int = 0
 
-    @property
+    @cached_property
     def free(self) -> Intervals:
+        """When it could serve and is not taken; computed once, read for every candidate slot."""
         return subtract(self.available, self.busy)
 
 

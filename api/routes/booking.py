@@ -56,7 +56,7 @@ def availability(
     found = find_availability(session, query, now=now, settings=settings)
     slots = [
         SlotPublic(
-            start=offer.start, end=offer.end, location_id=offer.location.id,
+            start=offer.start, end=offer.end, location_id=offer.location_id,
             clinician=Named(id=offer.slot.clinician.id, name=offer.slot.clinician.name),
             room=Named(id=offer.slot.room.id, name=offer.slot.room.name) if offer.slot.room else None,
             devices=[Named(id=unit.id, name=unit.name) for unit in offer.slot.devices],

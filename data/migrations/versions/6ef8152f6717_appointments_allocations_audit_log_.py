@@ -100,7 +100,7 @@ def upgrade() -> None:
     with op.batch_alter_table('allocation', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_allocation_appointment_id'), ['appointment_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_allocation_hold_expires_at'), ['hold_expires_at'], unique=False)
-        batch_op.create_index('ix_allocation_resource_time', ['resource_kind', 'resource_id', 'ends_at'], unique=False)
+        batch_op.create_index('ix_allocation_resource_time', ['resource_kind', 'resource_id', 'starts_at'], unique=False)
 
     if op.get_bind().dialect.name == "postgresql":
         op.execute("CREATE EXTENSION IF NOT EXISTS btree_gist")

@@ -1,0 +1,29 @@
+"""Stamping every catalog change, so cached copies of the catalog know when they are stale.
+
+Any ORM flush that adds, changes or deletes a catalog row (from the API, the
+demo loader, the CLI or a test) gives the catalog a new random token in the
+same transaction. Writes that bypass the ORM must call :func:`bump` themselves.
+"""
+
+import uuid
+
+from sqlalchemy import event, update
+from sqlalchemy.orm import Session as OrmSession
+from sqlmodel import Session, select
+
+from data.tables import CATALOG_TABLES, CatalogVersion
+
+
+def current(session: Session) -> str:
+    return session.exec(select(CatalogVersion.token).where(CatalogVersion.id == 1)).one()
+
+
+def bump(connection_or_session) -> None:
+    connection_or_session.execute(update(CatalogVersion).where(CatalogVersion.id == 1).values(token=uuid.uuid4().hex))
+
+
+@event.listens_for(OrmSession, "before_flush")
+def _stamp_catalog_changes(session: OrmSession, _context, _instances) -> None:
+    touched = (*session.new, *session.dirty, *session.deleted)
+    if any(isinstance(row, CATALOG_TABLES) for row in touched):
+        bump(session.connection())
