@@ -5,7 +5,9 @@ Nothing asserts on timing; the start-up wait is only a bound so a broken start
 fails with the server's output instead of hanging.
 """
 
+import contextlib
 import os
+import signal
 import shutil
 import socket
 import subprocess
@@ -57,13 +59,16 @@ class Server:
         pytest.fail(f"`clinic serve` did not answer /health within {START_TIMEOUT_SECONDS} s:\n{self.output()}")
 
     def stop(self) -> None:
+        """Stop the server and everything it started (a shell's children too): it runs in its own group."""
         if self.process.poll() is None:
-            self.process.terminate()
+            os.killpg(self.process.pid, signal.SIGTERM)
             try:
                 self.process.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                self.process.kill()
+                os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
 
 
 def clean_environment(**extra: str) -> dict[str, str]:
@@ -78,7 +83,8 @@ def clean_environment(**extra: str) -> dict[str, str]:
 
 def launch(command: list[str], *, port: int, cwd: Path, env: dict[str, str], log: Path) -> Server:
     with log.open("wb") as sink:
-        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=sink, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=sink, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
     server = Server(process, log, f"http://127.0.0.1:{port}")
     try:
         server.wait_until_up()
