@@ -27,10 +27,13 @@ from data.tables import (
     Location,
     LocationHours,
     Patient,
+    PlanTemplate,
     Room,
     Service,
     ServiceDevice,
     ShiftBreak,
+    TemplateLine,
+    TemplateLink,
 )
 
 TIME_ZONE = "America/New_York"
@@ -87,6 +90,23 @@ CLINICIANS = [
     ("Kenji Watanabe", "PT, DPT", [C.PHYSICAL_THERAPY, C.DRY_NEEDLING, C.MANUAL_THERAPY],
      {**dict.fromkeys((2, 3, 4), LATE), SATURDAY: SATURDAY_MORNING}),
     ("Rachel Adeyemi", "EMTT technician", [C.EMTT], dict.fromkeys((0, 1, 2, 3, 4), LATE)),
+]
+
+# code, name, lines (service, count, min gap, max gap, same clinician), links (kind, first, then)
+TEMPLATES = [
+    ("eswt_course", "Focused shockwave course", [("msus_diagnosis", 1, None, None, "preferred"),
+                                                ("eswt", 4, 5, 10, "preferred")],
+     [("before", "msus_diagnosis", "eswt")]),
+    ("eswt_emtt", "Shockwave with EMTT in the same visit", [("msus_diagnosis", 1, None, None, "preferred"),
+                                                            ("eswt", 4, 5, 10, "preferred"),
+                                                            ("emtt", 4, 5, 10, "none")],
+     [("before", "msus_diagnosis", "eswt"), ("same_visit", "eswt", "emtt")]),
+    ("emtt_course", "EMTT twice a week for four weeks", [("emtt", 8, 2, 5, "none")], []),
+    ("sij_rehab", "SI-joint rehab: manual therapy and re-education twice a week for six weeks",
+     [("sij_manual", 12, 2, 5, "preferred"), ("sij_reeducation", 12, 2, 5, "preferred")], []),
+    ("needling_course", "Ultrasound-guided dry needling after diagnosis",
+     [("msus_diagnosis", 1, None, None, "preferred"), ("dry_needling", 4, 7, 14, "required")],
+     [("before", "msus_diagnosis", "dry_needling")]),
 ]
 
 GIVEN_NAMES = ["Olivia", "Liam", "Emma", "Noah", "Ava", "Mateo", "Mia", "Lucas", "Chloe", "Ethan", "Isla",
@@ -148,6 +168,17 @@ def load_demo_clinic(session: Session, *, today: date) -> None:
             code=code, name=name, duration_minutes=minutes, required_certification=certification,
             room_kind=room_kind, buffer_before_minutes=before, buffer_after_minutes=after,
             device_needs=[ServiceDevice(device_type_id=types[kind].id, count=count) for kind, count in needs.items()],
+        ))
+
+    session.flush()
+    services = {service.code: service.id for service in session.exec(select(Service))}
+    for code, name, lines, links in TEMPLATES:
+        session.add(PlanTemplate(
+            code=code, name=name,
+            lines=[TemplateLine(service_id=services[service], count=count, min_gap_days=low, max_gap_days=high,
+                                same_clinician=same) for service, count, low, high, same in lines],
+            links=[TemplateLink(kind=kind, first_service_id=services[first], then_service_id=services[then])
+                   for kind, first, then in links],
         ))
 
     for name, title, certifications, week in CLINICIANS:

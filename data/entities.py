@@ -22,10 +22,13 @@ from data.tables import (
     Location,
     LocationHours,
     Patient,
+    PlanTemplate,
     Room,
     Service,
     ServiceDevice,
     ShiftBreak,
+    TemplateLine,
+    TemplateLink,
     User,
 )
 
@@ -109,6 +112,13 @@ def _service_device_check(session: Session, values: dict) -> None:
             )
 
 
+def _services_exist(session: Session, values: dict) -> None:
+    """Every line and link of a template or plan names a service the clinic has."""
+    for index, line in enumerate(values.get("lines") or []):
+        if session.get(Service, line["service_id"]) is None:
+            raise Invalid(("lines", index, "service_id"), f"service {line['service_id']} does not exist")
+
+
 def _make_shift(shift: dict) -> ClinicianShift:
     breaks = [ShiftBreak(**pause) for pause in shift["breaks"]]
     return ClinicianShift(weekday=shift["weekday"], starts=shift["starts"], ends=shift["ends"], breaks=breaks)
@@ -160,6 +170,17 @@ SERVICES = Entity(
     children={"device_needs": Children("device_needs", lambda need: ServiceDevice(**need))},
     check=_service_device_check,
     blockers=_service_blockers,
+)
+
+PLAN_TEMPLATES = Entity(
+    label="plan template",
+    table=PlanTemplate,
+    unique=[("code",)],
+    children={
+        "lines": Children("lines", lambda line: TemplateLine(**line)),
+        "links": Children("links", lambda link: TemplateLink(**link)),
+    },
+    check=_services_exist,
 )
 
 PATIENTS = Entity(label="patient", table=Patient, blockers=_patient_blockers)

@@ -89,3 +89,24 @@ class ResourceKind(StrEnum):
     ROOM = "room"
     DEVICE = "device"
     PATIENT = "patient"
+
+
+class SameClinicianRule(StrEnum):
+    """Continuity of care for the sessions of one plan line."""
+
+    NONE = "none"
+    PREFERRED = "preferred"
+    REQUIRED = "required"
+
+
+class LinkKind(StrEnum):
+    """How two plan lines relate: back to back in one visit, or one strictly before the other."""
+
+    SAME_VISIT = "same_visit"
+    BEFORE = "before"
+
+
+class PlanStatus(StrEnum):
+    DRAFT = "draft"
+    PROPOSED = "proposed"
+    CONFIRMED = "confirmed"

@@ -13,7 +13,18 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, Relationship, SQLModel
 
-from data.enums import AppointmentStatus, Certification, ExceptionKind, ResourceKind, Role, RoomKind, checked_enum
+from data.enums import (
+    AppointmentStatus,
+    Certification,
+    ExceptionKind,
+    LinkKind,
+    PlanStatus,
+    ResourceKind,
+    Role,
+    RoomKind,
+    SameClinicianRule,
+    checked_enum,
+)
 from data.types import UTCDateTime
 
 SQLModel.metadata.naming_convention = {
@@ -340,6 +351,154 @@ class IdempotencyRecord(SQLModel, table=True):
     body: dict[str, Any] = Field(sa_type=sa.JSON)
     created_at: datetime = instant()
 
+
+
+class PlanLineFields(SQLModel):
+    """One line of a plan or template: a service given ``count`` times, and how consecutive ones are spaced."""
+
+    service_id: int = Field(foreign_key="service.id", ondelete="RESTRICT")
+    count: int
+    min_gap_days: int | None = None
+    max_gap_days: int | None = None
+    same_clinician: SameClinicianRule = Field(default=SameClinicianRule.PREFERRED,
+                                              sa_type=checked_enum(SameClinicianRule))
+
+
+def line_checks() -> tuple:
+    return (
+        sa.CheckConstraint("count BETWEEN 1 AND 30", name="count_range"),
+        sa.CheckConstraint("min_gap_days IS NULL OR min_gap_days >= 0", name="min_gap_non_negative"),
+        sa.CheckConstraint("max_gap_days IS NULL OR min_gap_days IS NULL OR max_gap_days >= min_gap_days",
+                           name="max_gap_at_least_min_gap"),
+    )
+
+
+class PlanLinkFields(SQLModel):
+    """Two lines linked: ``then`` right after ``first`` in one visit, or every ``first`` before any ``then``."""
+
+    kind: LinkKind = Field(sa_type=checked_enum(LinkKind))
+    first_service_id: int = Field(foreign_key="service.id", ondelete="RESTRICT")
+    then_service_id: int = Field(foreign_key="service.id", ondelete="RESTRICT")
+
+
+def link_checks() -> tuple:
+    return (sa.CheckConstraint("first_service_id <> then_service_id", name="links_two_services"),)
+
+
+class PlanTemplate(SQLModel, table=True):
+    """A typical course of treatment the clinic offers (e.g. 'ESWT 3-5 sessions 5-10 days apart')."""
+
+    __tablename__ = "plan_template"
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=40, unique=True)
+    name: str = Field(max_length=120)
+    description: str = Field(default="", max_length=500)
+
+    lines: list["TemplateLine"] = Relationship(sa_relationship_kwargs={**CASCADE_CHILDREN, "order_by": "TemplateLine.id"})
+    links: list["TemplateLink"] = Relationship(sa_relationship_kwargs={**CASCADE_CHILDREN, "order_by": "TemplateLink.id"})
+
+
+class TemplateLine(PlanLineFields, table=True):
+    __tablename__ = "template_line"
+    __table_args__ = (*line_checks(), sa.UniqueConstraint("template_id", "service_id", name="uq_template_line_service"))
+
+    id: int | None = Field(default=None, primary_key=True)
+    template_id: int = Field(foreign_key="plan_template.id", ondelete="CASCADE", index=True)
+
+
+class TemplateLink(PlanLinkFields, table=True):
+    __tablename__ = "template_link"
+    __table_args__ = link_checks()
+
+    id: int | None = Field(default=None, primary_key=True)
+    template_id: int = Field(foreign_key="plan_template.id", ondelete="CASCADE", index=True)
+
+
+class TreatmentPlan(SQLModel, table=True):
+    """One patient's course of sessions, made from a template and edited to fit the patient."""
+
+    __tablename__ = "treatment_plan"
+    __table_args__ = (
+        sa.CheckConstraint("latest_end > earliest_start", name="ends_after_starts"),
+        sa.CheckConstraint("priority BETWEEN 1 AND 5", name="priority_range"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    patient_id: int = Field(foreign_key="patient.id", ondelete="RESTRICT", index=True)
+    location_id: int = Field(foreign_key="location.id", ondelete="RESTRICT")
+    template_id: int | None = Field(default=None, foreign_key="plan_template.id", ondelete="SET NULL")
+    status: PlanStatus = Field(default=PlanStatus.DRAFT, sa_type=checked_enum(PlanStatus))
+    earliest_start: date
+    latest_end: date = Field(description="Last day a session may take place on")
+    priority: int = 3
+    created_by_id: int | None = Field(default=None, foreign_key="app_user.id", ondelete="SET NULL")
+    created_at: datetime = instant()
+    updated_at: datetime = instant()
+
+    lines: list["PlanLine"] = Relationship(sa_relationship_kwargs={**CASCADE_CHILDREN, "order_by": "PlanLine.id"})
+    links: list["PlanLink"] = Relationship(sa_relationship_kwargs={**CASCADE_CHILDREN, "order_by": "PlanLink.id"})
+    windows: list["PlanWindow"] = Relationship(
+        sa_relationship_kwargs={**CASCADE_CHILDREN, "order_by": "(PlanWindow.weekday, PlanWindow.starts)"})
+    blackouts: list["PlanBlackout"] = Relationship(
+        sa_relationship_kwargs={**CASCADE_CHILDREN, "order_by": "PlanBlackout.day"})
+    sessions: list["PlanSession"] = Relationship(
+        sa_relationship_kwargs={**CASCADE_CHILDREN, "order_by": "(PlanSession.service_id, PlanSession.sequence)"})
+
+
+class PlanLine(PlanLineFields, table=True):
+    __tablename__ = "plan_line"
+    __table_args__ = (*line_checks(), sa.UniqueConstraint("plan_id", "service_id", name="uq_plan_line_service"))
+
+    id: int | None = Field(default=None, primary_key=True)
+    plan_id: int = Field(foreign_key="treatment_plan.id", ondelete="CASCADE", index=True)
+
+
+class PlanLink(PlanLinkFields, table=True):
+    __tablename__ = "plan_link"
+    __table_args__ = link_checks()
+
+    id: int | None = Field(default=None, primary_key=True)
+    plan_id: int = Field(foreign_key="treatment_plan.id", ondelete="CASCADE", index=True)
+
+
+class PlanWindow(SQLModel, table=True):
+    """When the patient can come each week (local wall clock); ``preferred`` ones are liked best."""
+
+    __tablename__ = "plan_window"
+    __table_args__ = (weekday_check(), sa.CheckConstraint("ends > starts", name="ends_after_starts"))
+
+    id: int | None = Field(default=None, primary_key=True)
+    plan_id: int = Field(foreign_key="treatment_plan.id", ondelete="CASCADE", index=True)
+    weekday: int
+    starts: time
+    ends: time
+    preferred: bool = False
+
+
+class PlanBlackout(SQLModel, table=True):
+    """A date the patient cannot come at all."""
+
+    __tablename__ = "plan_blackout"
+    __table_args__ = (sa.UniqueConstraint("plan_id", "day", name="uq_plan_blackout_day"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    plan_id: int = Field(foreign_key="treatment_plan.id", ondelete="CASCADE", index=True)
+    day: date
+
+
+class PlanSession(SQLModel, table=True):
+    """The n-th session of a plan line, and the hold or appointment that places it (if any)."""
+
+    __tablename__ = "plan_session"
+    __table_args__ = (sa.UniqueConstraint("plan_id", "service_id", "sequence", name="uq_plan_session_sequence"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    plan_id: int = Field(foreign_key="treatment_plan.id", ondelete="CASCADE", index=True)
+    service_id: int = Field(foreign_key="service.id", ondelete="RESTRICT")
+    sequence: int
+    appointment_id: int | None = Field(default=None, foreign_key="appointment.id", ondelete="SET NULL", index=True)
+    unplaced_reason: str = Field(default="", max_length=500)
 
 class CatalogVersion(SQLModel, table=True):
     """A token that changes with every catalog write, so processes know when their cached catalog is stale.

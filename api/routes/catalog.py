@@ -8,7 +8,7 @@ from api.catalog import catalog_router
 from api.deps import get_current_user, require_role
 from api.schemas import catalog as schemas
 from api.schemas.common import Ident, Text
-from api.schemas import people
+from api.schemas import people, plans
 from data import entities
 from data.enums import Certification, Role, RoomKind
 from data.errors import Conflict
@@ -95,6 +95,11 @@ for collection in (
     catalog_router(
         entity=entities.SERVICES, path="/services", fields=schemas.ServiceFields, create=schemas.ServiceCreate,
         update=schemas.ServiceUpdate, public=schemas.ServicePublic, read_access=anyone, write_access=admin,
+    ),
+    catalog_router(
+        entity=entities.PLAN_TEMPLATES, path="/plan-templates", fields=plans.TemplateFields,
+        create=plans.TemplateCreate, update=plans.TemplateUpdate, public=plans.TemplatePublic, read_access=anyone,
+        write_access=admin,
     ),
     catalog_router(
         entity=entities.PATIENTS, path="/patients", fields=people.PatientFields, create=people.PatientCreate,

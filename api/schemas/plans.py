@@ -1,0 +1,142 @@
+"""Request and response schemas of plan templates and patients' treatment plans."""
+
+from datetime import date, timedelta
+
+from pydantic import Field, field_validator, model_validator
+
+from api.schemas.booking import AppointmentPublic
+from api.schemas.catalog import Span
+from api.schemas.common import Code, Ident, Name, Schema, Text, Weekday, partial
+from data.enums import LinkKind, PlanStatus, SameClinicianRule
+
+MAX_PLAN_DAYS = 180
+
+
+class PlanLineIn(Schema):
+    service_id: Ident
+    count: int = Field(ge=1, le=30)
+    min_gap_days: int | None = Field(default=None, ge=0, le=180, description="Days at least between sessions")
+    max_gap_days: int | None = Field(default=None, ge=0, le=180, description="Days at most between sessions")
+    same_clinician: SameClinicianRule = SameClinicianRule.PREFERRED
+
+    @model_validator(mode="after")
+    def _gaps_in_order(self):
+        if None not in (self.min_gap_days, self.max_gap_days) and self.max_gap_days < self.min_gap_days:
+            raise ValueError(f"max_gap_days ({self.max_gap_days}) is below min_gap_days ({self.min_gap_days})")
+        return self
+
+
+class PlanLinkIn(Schema):
+    kind: LinkKind = Field(description="same_visit: 'then' right after 'first'; before: every 'first' first")
+    first_service_id: Ident
+    then_service_id: Ident
+
+    @model_validator(mode="after")
+    def _two_services(self):
+        if self.first_service_id == self.then_service_id:
+            raise ValueError("a link joins two different services")
+        return self
+
+
+class PlanRules(Schema):
+    """Lines and links, shared by templates and plans: each service once, links only between lines."""
+
+    lines: list[PlanLineIn] = Field(default_factory=list, max_length=12)
+    links: list[PlanLinkIn] = Field(default_factory=list, max_length=12)
+
+    @field_validator("lines")
+    @classmethod
+    def _each_service_once(cls, lines: list[PlanLineIn]) -> list[PlanLineIn]:
+        services = [line.service_id for line in lines]
+        if len(set(services)) != len(services):
+            raise ValueError("a service has more than one line; give one line with a count")
+        return lines
+
+    @model_validator(mode="after")
+    def _links_between_lines(self):
+        services = {line.service_id for line in self.lines}
+        for index, link in enumerate(self.links):
+            for side in (link.first_service_id, link.then_service_id):
+                if services and side not in services:
+                    raise ValueError(f"link {index} names service {side}, which has no line in the plan")
+        return self
+
+
+class TemplateFields(PlanRules):
+    code: Code
+    name: Name
+    description: Text = Field(default="", max_length=500)
+    lines: list[PlanLineIn] = Field(min_length=1, max_length=12)
+
+
+class TemplateCreate(TemplateFields):
+    pass
+
+
+TemplateUpdate = partial(TemplateFields, "TemplateUpdate")
+
+
+class TemplatePublic(TemplateFields):
+    id: int
+
+
+class PlanWindowIn(Span):
+    weekday: Weekday
+    preferred: bool = Field(default=False, description="A time the patient likes best (soft)")
+
+
+class PlanCreate(PlanRules):
+    """A plan for a patient; lines and links are copied from the template when left out."""
+
+    patient_id: Ident
+    location_id: Ident
+    template_id: Ident | None = None
+    earliest_start: date
+    latest_end: date = Field(description="Last day a session may take place on")
+    priority: int = Field(default=3, ge=1, le=5, description="1 lowest, 5 highest")
+    windows: list[PlanWindowIn] = Field(default_factory=list, max_length=21,
+                                        description="When the patient can come; none: any opening hour")
+    blackouts: list[date] = Field(default_factory=list, max_length=100)
+
+    @model_validator(mode="after")
+    def _dates(self):
+        if self.latest_end <= self.earliest_start:
+            raise ValueError("latest_end must be after earliest_start")
+        if self.latest_end - self.earliest_start > timedelta(days=MAX_PLAN_DAYS):
+            raise ValueError(f"a plan spans at most {MAX_PLAN_DAYS} days")
+        if not self.lines and self.template_id is None:
+            raise ValueError("give lines, or a template_id to copy them from")
+        return self
+
+
+class PlanSessionPublic(Schema):
+    service_id: int
+    sequence: int = Field(description="1 for the first session of the line")
+    appointment: AppointmentPublic | None
+    unplaced_reason: str
+
+
+class PlanPublic(Schema):
+    id: int
+    status: PlanStatus
+    patient_id: int
+    location_id: int
+    template_id: int | None
+    earliest_start: date
+    latest_end: date
+    priority: int
+    lines: list[PlanLineIn]
+    links: list[PlanLinkIn]
+    windows: list[PlanWindowIn]
+    blackouts: list[date]
+    sessions: list[PlanSessionPublic]
+
+
+class ProposalPublic(Schema):
+    plan: PlanPublic
+    placed: int
+    unplaced: int
+    solver_status: str
+    objective: float | None
+    bound: float | None
+    seconds: float
