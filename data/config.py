@@ -37,7 +37,9 @@ class Settings(BaseSettings):
     hold_sweep_seconds: int = Field(default=60, gt=0, description="How often expired holds are cleaned up.")
     background_jobs: bool = Field(default=True, description="Run periodic jobs (hold sweeper) inside the app.")
     nightly_run_time: time = Field(default=time(2, 0), description="Local wall-clock time of the nightly run.")
-    solver_time_limit_seconds: float = Field(default=10.0, gt=0)
+    solver_time_limit_seconds: float = Field(default=10.0, gt=0, description="Nightly optimization budget.")
+    proposal_time_limit_seconds: float = Field(default=1.5, gt=0, description="CP-SAT budget of a plan proposal.")
+    plan_hold_minutes: int = Field(default=30, gt=0, le=24 * 60, description="Holds placed by a plan proposal.")
     solver_workers: int = Field(default=2, ge=1)
 
     @field_validator("time_zone")

@@ -76,11 +76,11 @@ def find_availability(session: Session, query: SlotQuery, *, now: datetime, sett
     if query.patient_id is not None and session.get(Patient, query.patient_id) is None:
         raise Invalid(("patient_id",), f"patient {query.patient_id} does not exist", source="query")
     locations = _locations(snapshot, query)
-    continuity = _last_clinician(session, query.patient_id, now) if query.patient_id else None
+    continuity = last_clinician(session, query.patient_id, now) if query.patient_id else None
     ranked: list[tuple[tuple, Offer]] = []
     explained: list[tuple[LocationInfo, list[Reason]]] = []
     for location in locations:
-        search = _build_search(session, query, service, location, now=now, settings=settings,
+        search = build_search(session, query, service, location, now=now, settings=settings,
                                continuity=continuity, unusable_gap=snapshot.shortest_service)
         slots = find_slots(search, limit=query.limit)
         if not slots:
@@ -133,7 +133,7 @@ def _locations(snapshot: CatalogSnapshot, query: SlotQuery) -> list[LocationInfo
     return list(snapshot.locations.values())
 
 
-def _last_clinician(session: Session, patient_id: int, now: datetime) -> int | None:
+def last_clinician(session: Session, patient_id: int, now: datetime) -> int | None:
     """The clinician who last saw (or is booked to see) the patient before now: continuity of care."""
     seen = (AppointmentStatus.FULFILLED, AppointmentStatus.ARRIVED, AppointmentStatus.BOOKED)
     return session.exec(
@@ -146,7 +146,7 @@ def _last_clinician(session: Session, patient_id: int, now: datetime) -> int | N
     ).first()
 
 
-def _build_search(
+def build_search(
     session: Session, query: SlotQuery, service: ServiceInfo, location: LocationInfo, *, now: datetime,
     settings: Settings, continuity: int | None, unusable_gap: int,
 ) -> SlotSearch:

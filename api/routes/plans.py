@@ -1,0 +1,89 @@
+"""Treatment plans: create from a template, propose the whole series, confirm it."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, status
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from api.catalog import RecordId
+from api.deps import NowDep, SessionDep, SettingsDep, require_role
+from api.schemas.booking import AppointmentPublic
+from api.schemas.common import Ident, Page
+from api.schemas.plans import PlanCreate, PlanPublic, ProposalPublic
+from data.enums import PlanStatus, Role
+from data.tables import Appointment, TreatmentPlan, User
+from scheduler import plans
+
+router = APIRouter(prefix="/plans", tags=["plans"])
+Desk = Annotated[User, Depends(require_role(Role.ADMIN, Role.FRONT_DESK))]
+
+
+def plan_public(session: Session, plan: TreatmentPlan) -> PlanPublic:
+    return PlanPublic(
+        id=plan.id, status=plan.status, patient_id=plan.patient_id, location_id=plan.location_id,
+        template_id=plan.template_id, earliest_start=plan.earliest_start, latest_end=plan.latest_end,
+        priority=plan.priority,
+        lines=[line.model_dump(include={"service_id", "count", "min_gap_days", "max_gap_days", "same_clinician"})
+               for line in plan.lines],
+        links=[link.model_dump(include={"kind", "first_service_id", "then_service_id"}) for link in plan.links],
+        windows=[window.model_dump(include={"weekday", "starts", "ends", "preferred"}) for window in plan.windows],
+        blackouts=[blackout.day for blackout in plan.blackouts],
+        sessions=[{
+            "service_id": s.service_id, "sequence": s.sequence, "unplaced_reason": s.unplaced_reason,
+            "appointment": AppointmentPublic.of(session.get(Appointment, s.appointment_id))
+            if s.appointment_id else None,
+        } for s in plan.sessions],
+    )
+
+
+@router.post("", response_model=PlanPublic, status_code=status.HTTP_201_CREATED)
+def create_plan(body: PlanCreate, session: SessionDep, now: NowDep, user: Desk):
+    """A draft plan for a patient; lines and links are copied from the template when left out."""
+    plan = plans.create_plan(session, actor=user, values=body.model_dump(), now=now)
+    session.commit()
+    return plan_public(session, plan)
+
+
+@router.get("", response_model=Page[PlanPublic], dependencies=[Depends(require_role(Role.ADMIN, Role.FRONT_DESK))])
+def list_plans(
+    session: SessionDep,
+    patient_id: Ident | None = None,
+    status_is: Annotated[PlanStatus | None, Query(alias="status")] = None,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+):
+    statement = select(TreatmentPlan)
+    if patient_id is not None:
+        statement = statement.where(TreatmentPlan.patient_id == patient_id)
+    if status_is is not None:
+        statement = statement.where(TreatmentPlan.status == status_is)
+    total = session.exec(select(func.count()).select_from(statement.subquery())).one()
+    rows = session.exec(statement.order_by(TreatmentPlan.id).offset(offset).limit(limit))
+    return {"items": [plan_public(session, plan) for plan in rows], "total": total, "offset": offset,
+            "limit": limit}
+
+
+@router.get("/{ident}", response_model=PlanPublic, dependencies=[Depends(require_role(Role.ADMIN, Role.FRONT_DESK))])
+def get_plan(ident: RecordId, session: SessionDep):
+    return plan_public(session, plans.get_plan(session, ident))
+
+
+@router.post("/{ident}/proposal", response_model=ProposalPublic)
+def propose(ident: RecordId, session: SessionDep, settings: SettingsDep, now: NowDep, user: Desk):
+    """Place every session against the live schedule and hold them; unplaced ones say why."""
+    solution = plans.propose(session, actor=user, plan_id=ident, now=now, settings=settings)
+    session.commit()
+    plan = plans.get_plan(session, ident)
+    placed = sum(1 for s in plan.sessions if s.appointment_id)
+    return ProposalPublic(plan=plan_public(session, plan), placed=placed, unplaced=len(plan.sessions) - placed,
+                          solver_status=solution.status, objective=solution.objective, bound=solution.bound,
+                          seconds=round(solution.seconds, 3))
+
+
+@router.post("/{ident}/confirm", response_model=PlanPublic)
+def confirm(ident: RecordId, session: SessionDep, now: NowDep, user: Desk):
+    """Book every held session of the proposal in one transaction."""
+    plan = plans.confirm(session, actor=user, plan_id=ident, now=now)
+    session.commit()
+    return plan_public(session, plan)

@@ -1,0 +1,242 @@
+"""Treatment plans: create one for a patient, propose the whole series, confirm it.
+
+A proposal turns the plan and the live schedule into a ``solver.plans``
+problem, solves it with CP-SAT (greedy first-fit as hint and fallback), has the
+independent checker verify the answer, and only then places a hold on every
+placed session through the same booking code as the front desk. Sessions that
+cannot be placed are listed with the rule that binds, found by CP-SAT
+assumptions. Confirming books all the plan's holds in one transaction.
+"""
+
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session
+
+from data.config import Settings
+from data.enums import AppointmentStatus, LinkKind, PlanStatus
+from data.errors import Conflict, Invalid, NotFound
+from data.tables import (
+    Appointment,
+    Location,
+    Patient,
+    PlanBlackout,
+    PlanLine,
+    PlanLink,
+    PlanSession,
+    PlanTemplate,
+    PlanWindow,
+    Service,
+    TreatmentPlan,
+    User,
+)
+from scheduler import booking
+from scheduler.availability import SlotQuery, build_search, last_clinician
+from scheduler.catalog_snapshot import catalog
+from scheduler.clock import from_minute, local_instant, to_minute, weekly
+from solver.intervals import intersect, normalize, subtract
+from solver.plan_check import check
+from solver.plan_greedy import place_greedily
+from solver.plan_model import BindingRule, Limits, explain_unplaced, solve_plan
+from solver.plans import Before, Candidate, DevicePool, PlanProblem, PlanSolution, SameClinician, SameVisit, SessionKind
+
+WEEKDAYS = ["Mondays", "Tuesdays", "Wednesdays", "Thursdays", "Fridays", "Saturdays", "Sundays"]
+
+
+def create_plan(session: Session, *, actor: User, values: dict, now: datetime) -> TreatmentPlan:
+    """A draft plan; lines and links come from the template unless given."""
+    for field, table in (("patient_id", Patient), ("location_id", Location), ("template_id", PlanTemplate)):
+        if values.get(field) is not None and session.get(table, values[field]) is None:
+            raise Invalid((field,), f"{field.removesuffix('_id').replace('_', ' ')} {values[field]} does not exist")
+    lines, links = values["lines"], values["links"]
+    if not lines:
+        template = session.get(PlanTemplate, values["template_id"])
+        lines = [_fields(line, ("service_id", "count", "min_gap_days", "max_gap_days", "same_clinician"))
+                 for line in template.lines]
+        links = [_fields(link, ("kind", "first_service_id", "then_service_id")) for link in template.links]
+    for index, line in enumerate(lines):
+        if session.get(Service, line["service_id"]) is None:
+            raise Invalid(("lines", index, "service_id"), f"service {line['service_id']} does not exist")
+    plan = TreatmentPlan(
+        patient_id=values["patient_id"], location_id=values["location_id"], template_id=values.get("template_id"),
+        earliest_start=values["earliest_start"], latest_end=values["latest_end"], priority=values["priority"],
+        created_by_id=actor.id, created_at=now, updated_at=now,
+        lines=[PlanLine(**line) for line in lines], links=[PlanLink(**link) for link in links],
+        windows=[PlanWindow(**window) for window in values["windows"]],
+        blackouts=[PlanBlackout(day=day) for day in sorted(set(values["blackouts"]))],
+    )
+    session.add(plan)
+    session.flush()
+    return plan
+
+
+def get_plan(session: Session, plan_id: int) -> TreatmentPlan:
+    plan = session.get(TreatmentPlan, plan_id)
+    if plan is None:
+        raise NotFound("plan", plan_id)
+    return plan
+
+
+def propose(session: Session, *, actor: User, plan_id: int, now: datetime, settings: Settings) -> PlanSolution:
+    """Place the whole series against the live schedule and hold every placed session."""
+    plan = get_plan(session, plan_id)
+    if plan.status == PlanStatus.CONFIRMED:
+        raise Conflict(f"plan {plan_id} is confirmed; cancel its appointments to change it")
+    _release_proposal(session, actor=actor, plan=plan, now=now)
+    booking.release_expired_holds(session, now=now)
+    problem = build_problem(session, plan, now=now, settings=settings)
+    solution = _checked(problem, solve_plan(problem, Limits(settings.proposal_time_limit_seconds,
+                                                             settings.solver_workers)))
+    reason = ""
+    placed = {(p.kind, p.index): p for p in solution.placements}
+    if len(placed) < sum(kind.count for kind in problem.kinds):
+        rules = explain_unplaced(problem, Limits(settings.proposal_time_limit_seconds, 1))
+        reason = describe(rules, plan, problem, session)
+    zone = ZoneInfo(session.get(Location, plan.location_id).time_zone)
+    for kind in problem.kinds:
+        service_id = int(kind.key)
+        for index in range(kind.count):
+            placement = placed.get((kind.key, index))
+            appointment = None
+            if placement is not None:
+                appointment = booking.place_hold(
+                    session, actor=actor, minutes=settings.plan_hold_minutes, now=now, settings=settings,
+                    choice=booking.SlotChoice(service_id, plan.patient_id, from_minute(placement.start, zone),
+                                              placement.clinician, placement.room, placement.devices),
+                )
+            plan.sessions.append(PlanSession(service_id=service_id, sequence=index + 1,
+                                             appointment_id=appointment.id if appointment else None,
+                                             unplaced_reason="" if appointment else reason))
+    plan.status, plan.updated_at = PlanStatus.PROPOSED, now
+    session.flush()
+    return solution
+
+
+def confirm(session: Session, *, actor: User, plan_id: int, now: datetime) -> TreatmentPlan:
+    """Book every held session of the proposal at once; any lapsed hold and nothing is booked."""
+    plan = get_plan(session, plan_id)
+    if plan.status != PlanStatus.PROPOSED:
+        raise Conflict(f"plan {plan_id} is {plan.status.value}; propose it first")
+    for plan_session in plan.sessions:
+        if plan_session.appointment_id is not None:
+            booking.book_hold(session, actor=actor, hold_id=plan_session.appointment_id, now=now)
+    plan.status, plan.updated_at = PlanStatus.CONFIRMED, now
+    session.flush()
+    return plan
+
+
+def _release_proposal(session: Session, *, actor: User, plan: TreatmentPlan, now: datetime) -> None:
+    """A new proposal replaces the last one: its holds are given up first."""
+    for plan_session in plan.sessions:
+        appointment = session.get(Appointment, plan_session.appointment_id) if plan_session.appointment_id else None
+        if appointment is not None and appointment.status == AppointmentStatus.PENDING:
+            booking.change_status(session, actor=actor, appointment_id=appointment.id, action="cancel", now=now,
+                                  reason=f"plan {plan.id} proposed again")
+    plan.sessions = []
+    session.flush()
+
+
+def _checked(problem: PlanProblem, solution: PlanSolution) -> PlanSolution:
+    """Nothing unverified is written: a solution the checker rejects falls back to greedy, or stops."""
+    if not check(problem, solution):
+        return solution
+    fallback = place_greedily(problem)
+    violations = check(problem, fallback)
+    if violations:
+        raise RuntimeError(f"no placement passed the checker: {[v.message for v in violations]}")
+    return fallback
+
+
+def build_problem(session: Session, plan: TreatmentPlan, *, now: datetime, settings: Settings) -> PlanProblem:
+    """The plan and the live schedule as solver data, over the plan's dates."""
+    snapshot = catalog(session)
+    location = snapshot.locations[plan.location_id]
+    zone = location.zone
+    first_day, after_last = plan.earliest_start, plan.latest_end + timedelta(days=1)
+    horizon_start = datetime.combine(first_day, time(0), zone)
+    horizon_end = datetime.combine(after_last, time(0), zone)
+    days = [first_day + timedelta(days=n) for n in range((after_last - first_day).days)]
+    continuity = last_clinician(session, plan.patient_id, now)
+
+    kinds, open_hours, patient_free, origin = [], None, None, 0
+    for line in plan.lines:
+        service = snapshot.services[line.service_id]
+        query = SlotQuery(service_id=service.id, start=horizon_start, end=horizon_end, location_id=location.id,
+                          patient_id=plan.patient_id)
+        search = build_search(session, query, service, location, now=now, settings=settings,
+                              continuity=continuity, unusable_gap=snapshot.shortest_service)
+        open_hours, patient_free, origin = search.open_hours, search.patient.free, search.grid_origin
+        kinds.append(SessionKind(
+            key=str(service.id), name=service.name, count=line.count, duration=service.duration,
+            buffer_before=service.buffer_before, buffer_after=service.buffer_after,
+            clinicians=tuple(Candidate(c.id, c.name, c.free) for c in search.clinicians),
+            needs_room=service.room_kind is not None, rooms=tuple(Candidate(r.id, r.name, r.free) for r in search.rooms),
+            devices=tuple(DevicePool(need.type_name, need.count,
+                                     tuple(Candidate(u.id, u.name, u.free, u.cleaning) for u in need.units))
+                          for need in search.devices),
+            min_gap_days=line.min_gap_days, max_gap_days=line.max_gap_days,
+            same_clinician=SameClinician(line.same_clinician.value),
+        ))
+
+    notice = -(-int((now + timedelta(minutes=settings.min_notice_minutes)).timestamp()) // 60)
+    dates = (max(to_minute(horizon_start), notice), to_minute(horizon_end))
+    calendar_days = [first_day - timedelta(days=1), *days, after_last]
+    windows = None
+    if plan.windows:
+        windows = weekly(((w.weekday, w.starts, w.ends) for w in plan.windows), calendar_days, zone)
+    blackouts = normalize((local_instant(b.day, time(0), zone), local_instant(b.day + timedelta(days=1), time(0), zone))
+                          for b in plan.blackouts)
+    if windows is not None or blackouts:
+        windows = subtract(windows if windows is not None else [dates], blackouts)
+    allowed = intersect(open_hours, [dates])
+    if windows is not None:
+        allowed = intersect(allowed, windows)
+    preferred = weekly(((w.weekday, w.starts, w.ends) for w in plan.windows if w.preferred), calendar_days, zone)
+    return PlanProblem(
+        kinds=tuple(kinds), allowed=allowed, patient_free=patient_free,
+        day_starts=tuple(local_instant(day, time(0), zone) for day in [*days, after_last]),
+        same_visits=tuple(SameVisit(str(l.first_service_id), str(l.then_service_id))
+                          for l in plan.links if l.kind == LinkKind.SAME_VISIT),
+        befores=tuple(Before(str(l.first_service_id), str(l.then_service_id))
+                      for l in plan.links if l.kind == LinkKind.BEFORE),
+        preferred=preferred, open_hours=open_hours, windows=windows, dates=dates, grid=settings.slot_grid_minutes,
+        grid_origin=origin, last_clinician=continuity,
+    )
+
+
+def describe(rules: list[BindingRule] | None, plan: TreatmentPlan, problem: PlanProblem, session: Session) -> str:
+    """The binding rules in the front desk's words."""
+    if rules is None:
+        return "the solver ran out of time before placing this session; propose again or widen the plan's dates"
+    until = f"between {plan.earliest_start.isoformat()} and {plan.latest_end.isoformat()}"
+    if not rules:
+        return (f"not enough free time of the qualified clinicians, rooms and devices {until}"
+                " (with the patient's other appointments)")
+    parts, where = [], ""
+    for rule in rules:
+        kind = problem.kind(rule.kind) if rule.kind else None
+        other = problem.kind(rule.other) if rule.other else None
+        if rule.code == "spacing":
+            gap = "-".join(str(g) for g in (kind.min_gap_days, kind.max_gap_days) if g is not None)
+            parts.append(f"{kind.count} {kind.name} sessions {gap} days apart")
+        elif rule.code == "same_visit":
+            parts.append(f"{other.name} right after {kind.name} in the same visit")
+        elif rule.code == "before":
+            parts.append(f"{kind.name} before any {other.name}")
+        elif rule.code == "same_clinician":
+            parts.append(f"one clinician for every {kind.name} session")
+        elif rule.code == "patient_windows":
+            where = f" in the patient's available times ({_windows_text(plan)})"
+    subject = " with ".join(parts) or "the sessions"
+    return f"{subject} do not fit {until}{where}"
+
+
+def _windows_text(plan: TreatmentPlan) -> str:
+    text = ", ".join(f"{WEEKDAYS[w.weekday]} {w.starts:%H:%M}-{w.ends:%H:%M}" for w in plan.windows)
+    if plan.blackouts:
+        text += f"; not on {', '.join(b.day.isoformat() for b in plan.blackouts)}"
+    return text or "none given"
+
+
+def _fields(row, names: tuple[str, ...]) -> dict:
+    return {name: getattr(row, name) for name in names}

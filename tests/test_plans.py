@@ -1,0 +1,144 @@
+"""Treatment plans through the API: templates, proposal with holds, partial placement, confirm."""
+
+from datetime import date
+
+import pytest
+from sqlmodel import select
+
+from data.tables import Appointment
+from tests.booking_helpers import booked, set_clock
+from tests.clinic_world import NOW, at, build_world
+from tests.factories import API
+
+
+@pytest.fixture
+def world(session, app):
+    set_clock(app, NOW)
+    return build_world(session)
+
+
+def plan_body(world, lines, links=(), **extra) -> dict:
+    return {"patient_id": world.patients[0].id, "location_id": world.midtown.id,
+            "earliest_start": "2027-03-02", "latest_end": "2027-03-31", "lines": list(lines),
+            "links": list(links), **extra}
+
+
+def eswt_line(world, count=3, low=5, high=10, same="preferred") -> dict:
+    return {"service_id": world.eswt.id, "count": count, "min_gap_days": low, "max_gap_days": high,
+            "same_clinician": same}
+
+
+def create_plan(client, headers, body) -> dict:
+    response = client.post(f"{API}/plans", json=body, headers=headers)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def propose(client, headers, plan) -> dict:
+    response = client.post(f"{API}/plans/{plan['id']}/proposal", headers=headers)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def days_of(proposal, service_id) -> list[date]:
+    return [date.fromisoformat(s["appointment"]["start"][:10]) for s in proposal["plan"]["sessions"]
+            if s["service_id"] == service_id and s["appointment"]]
+
+
+def test_template_round_trip_and_plan_from_template(client, as_admin, as_desk, world):
+    template = client.post(f"{API}/plan-templates", headers=as_admin, json={
+        "code": "w_course", "name": "Diagnosis then shockwave",
+        "lines": [{"service_id": world.msus.id, "count": 1}, eswt_line(world)],
+        "links": [{"kind": "before", "first_service_id": world.msus.id, "then_service_id": world.eswt.id}]})
+    assert template.status_code == 201, template.text
+    plan = create_plan(client, as_desk, plan_body(world, [], template_id=template.json()["id"]))
+    assert plan["status"] == "draft" and [line["count"] for line in plan["lines"]] == [1, 3]
+    assert plan["links"][0]["kind"] == "before"
+
+
+def test_proposal_holds_every_session_and_follows_the_rules(client, as_desk, world, session):
+    plan = create_plan(client, as_desk, plan_body(
+        world, [{"service_id": world.msus.id, "count": 1}, eswt_line(world)],
+        [{"kind": "before", "first_service_id": world.msus.id, "then_service_id": world.eswt.id}]))
+    proposal = propose(client, as_desk, plan)
+    assert proposal["placed"] == 4 and proposal["unplaced"] == 0
+    assert proposal["plan"]["status"] == "proposed"
+    sessions = proposal["plan"]["sessions"]
+    assert all(s["appointment"]["status"] == "pending" for s in sessions)
+    diagnosis = [s for s in sessions if s["service_id"] == world.msus.id][0]["appointment"]
+    shockwave = days_of(proposal, world.eswt.id)
+    assert diagnosis["end"] <= min(s["appointment"]["start"] for s in sessions if s["service_id"] == world.eswt.id)
+    gaps = [(b - a).days for a, b in zip(shockwave, shockwave[1:])]
+    assert all(5 <= gap <= 10 for gap in gaps), gaps
+    clinicians = {s["appointment"]["clinician_id"] for s in sessions if s["service_id"] == world.eswt.id}
+    assert len(clinicians) == 1, "continuity of care: one clinician for the shockwave course"
+
+
+def test_confirm_books_every_held_session_at_once(client, as_desk, world, session):
+    plan = create_plan(client, as_desk, plan_body(world, [eswt_line(world)]))
+    propose(client, as_desk, plan)
+    confirmed = client.post(f"{API}/plans/{plan['id']}/confirm", headers=as_desk)
+    assert confirmed.status_code == 200, confirmed.text
+    assert confirmed.json()["status"] == "confirmed"
+    assert {s["appointment"]["status"] for s in confirmed.json()["sessions"]} == {"booked"}
+    again = client.post(f"{API}/plans/{plan['id']}/proposal", headers=as_desk)
+    assert again.status_code == 409
+
+
+def test_partial_placement_names_the_binding_rule(client, as_desk, world):
+    plan = create_plan(client, as_desk, plan_body(world, [eswt_line(world, count=5)],
+                                                  earliest_start="2027-03-02", latest_end="2027-03-16"))
+    proposal = propose(client, as_desk, plan)
+    assert proposal["placed"] == 3 and proposal["unplaced"] == 2
+    reasons = {s["unplaced_reason"] for s in proposal["plan"]["sessions"] if not s["appointment"]}
+    assert reasons == {"5 Shockwave therapy sessions 5-10 days apart do not fit between 2027-03-02 and 2027-03-16"}
+    confirmed = client.post(f"{API}/plans/{plan['id']}/confirm", headers=as_desk).json()
+    assert sum(1 for s in confirmed["sessions"] if s["appointment"]) == 3
+
+
+def test_patient_windows_and_blackouts_are_kept(client, as_desk, world):
+    windows = [{"weekday": 1, "starts": "08:00", "ends": "12:00"}, {"weekday": 3, "starts": "08:00", "ends": "12:00"}]
+    plan = create_plan(client, as_desk, plan_body(world, [eswt_line(world, count=3, low=2, high=7)],
+                                                  windows=windows, blackouts=["2027-03-02"]))
+    proposal = propose(client, as_desk, plan)
+    starts = [s["appointment"]["start"] for s in proposal["plan"]["sessions"]]
+    assert len(starts) == 3
+    for start in starts:
+        moment = date.fromisoformat(start[:10])
+        assert moment.weekday() in (1, 3) and moment != date(2027, 3, 2) and "08:00" <= start[11:16] < "12:00"
+
+
+def test_windows_that_cannot_hold_the_plan_are_named(client, as_desk, world):
+    windows = [{"weekday": 6, "starts": "08:00", "ends": "12:00"}]  # Sundays only; 5-10 day gaps still fit
+    plan = create_plan(client, as_desk, plan_body(world, [eswt_line(world, count=3, low=2, high=4)],
+                                                  windows=windows))
+    proposal = propose(client, as_desk, plan)
+    reason = {s["unplaced_reason"] for s in proposal["plan"]["sessions"] if not s["appointment"]}
+    assert proposal["placed"] == 1
+    assert reason == {"3 Shockwave therapy sessions 2-4 days apart do not fit between 2027-03-02 and 2027-03-31 "
+                      "in the patient's available times (Sundays 08:00-12:00)"}
+
+
+def test_proposal_respects_the_live_schedule(client, as_desk, world, session):
+    # Dana and Eli are the only ESWT clinicians; block the first mornings for the shockwave unit.
+    for n, hour in enumerate((8, 9)):
+        booked(client, as_desk, world.eswt, world.patients[1 + n], at(2, hour), clinician_id=world.dana.id)
+    plan = create_plan(client, as_desk, plan_body(world, [eswt_line(world, count=1)],
+                                                  earliest_start="2027-03-02", latest_end="2027-03-03"))
+    start = propose(client, as_desk, plan)["plan"]["sessions"][0]["appointment"]["start"]
+    assert start not in ("2027-03-02T08:00:00-05:00", "2027-03-02T09:00:00-05:00")
+    assert len(session.exec(select(Appointment)).all()) == 3
+
+
+@pytest.mark.parametrize("change, where, words", [
+    ({"latest_end": "2027-03-01"}, "body", "after earliest_start"),
+    ({"lines": []}, "body", "template_id"),
+    ({"patient_id": 999999}, "patient_id", "does not exist"),
+    ({"lines": [{"service_id": 999999, "count": 2}]}, "service_id", "does not exist"),
+    ({"links": [{"kind": "before", "first_service_id": 1, "then_service_id": 1}]}, "links", "two different"),
+])
+def test_bad_plans_are_422(client, as_desk, world, change, where, words):
+    body = {**plan_body(world, [eswt_line(world)]), **change}
+    response = client.post(f"{API}/plans", json=body, headers=as_desk)
+    assert response.status_code == 422, response.text
+    assert any(where in map(str, e["loc"]) and words in e["msg"] for e in response.json()["detail"]), response.text
