@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     nightly_run_time: time = Field(default=time(2, 0), description="Local wall-clock time of the nightly run.")
     solver_time_limit_seconds: float = Field(default=10.0, gt=0, description="Nightly optimization budget.")
     proposal_time_limit_seconds: float = Field(default=1.5, gt=0, description="CP-SAT budget of a plan proposal.")
+    waitlist_hold_minutes: int = Field(default=120, gt=0, le=7 * 24 * 60,
+                                       description="Holds offered to the waitlist after a cancellation.")
     plan_hold_minutes: int = Field(default=30, gt=0, le=24 * 60, description="Holds placed by a plan proposal.")
     solver_workers: int = Field(default=2, ge=1)
 

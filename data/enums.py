@@ -110,3 +110,9 @@ class PlanStatus(StrEnum):
     DRAFT = "draft"
     PROPOSED = "proposed"
     CONFIRMED = "confirmed"
+
+
+class WaitlistStatus(StrEnum):
+    WAITING = "waiting"
+    OFFERED = "offered"
+    CLOSED = "closed"

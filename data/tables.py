@@ -23,6 +23,7 @@ from data.enums import (
     Role,
     RoomKind,
     SameClinicianRule,
+    WaitlistStatus,
     checked_enum,
 )
 from data.types import UTCDateTime
@@ -499,6 +500,30 @@ class PlanSession(SQLModel, table=True):
     sequence: int
     appointment_id: int | None = Field(default=None, foreign_key="appointment.id", ondelete="SET NULL", index=True)
     unplaced_reason: str = Field(default="", max_length=500)
+
+
+class WaitlistRequest(SQLModel, table=True):
+    """A patient waiting for a service within dates and a daily time window; higher priority is served first."""
+
+    __tablename__ = "waitlist_request"
+    __table_args__ = (
+        sa.CheckConstraint("latest_day >= earliest_day", name="days_in_order"),
+        sa.CheckConstraint("latest_time > earliest_time", name="times_in_order"),
+        sa.CheckConstraint("priority BETWEEN 1 AND 5", name="priority_range"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    patient_id: int = Field(foreign_key="patient.id", ondelete="RESTRICT", index=True)
+    service_id: int = Field(foreign_key="service.id", ondelete="RESTRICT", index=True)
+    earliest_day: date
+    latest_day: date
+    earliest_time: time = Field(description="Local time of day a session may start from")
+    latest_time: time = Field(description="Local time of day a session must end by")
+    priority: int = 3
+    status: WaitlistStatus = Field(default=WaitlistStatus.WAITING, sa_type=checked_enum(WaitlistStatus), index=True)
+    appointment_id: int | None = Field(default=None, foreign_key="appointment.id", ondelete="SET NULL")
+    created_by_id: int | None = Field(default=None, foreign_key="app_user.id", ondelete="SET NULL")
+    created_at: datetime = instant()
 
 class CatalogVersion(SQLModel, table=True):
     """A token that changes with every catalog write, so processes know when their cached catalog is stale.

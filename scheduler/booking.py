@@ -42,9 +42,12 @@ class SlotChoice:
     device_ids: tuple[int, ...] = ()
 
 
-def place_hold(session: Session, *, actor: User, choice: SlotChoice, minutes: int, now: datetime,
+def place_hold(session: Session, *, actor: User | None, choice: SlotChoice, minutes: int, now: datetime,
                settings: Settings) -> Appointment:
-    """Reserve the slot's exact resources for ``minutes`` while the patient decides."""
+    """Reserve the slot's exact resources for ``minutes`` while the patient decides.
+
+    Without an actor the hold is the system's (a waitlist offer): any front-desk user may book or release it.
+    """
     return _reserve(session, actor=actor, choice=choice, now=now, settings=settings,
                     hold_until=now + timedelta(minutes=minutes))
 
@@ -61,7 +64,7 @@ def book_hold(session: Session, *, actor: User, hold_id: int, now: datetime) -> 
         raise Conflict(f"hold {hold_id} is {hold.status.value}, not a live hold")
     if hold.hold_expires_at <= now:
         raise Gone(f"hold {hold_id} expired at {hold.hold_expires_at.isoformat()}; search for a slot again")
-    if hold.created_by_id != actor.id:
+    if hold.created_by_id not in (None, actor.id):
         raise Forbidden(f"hold {hold_id} was placed by another user; only they can book it")
     before = audit.snapshot(hold)
     hold.status, hold.hold_expires_at, hold.updated_at = AppointmentStatus.BOOKED, None, now
@@ -98,7 +101,8 @@ def change_status(session: Session, *, actor: User, appointment_id: int, action:
         raise Conflict(f"appointment {appointment_id} is {appointment.status.value}; it cannot be {transition.done}")
     if action == "no_show" and now < appointment.starts_at:
         raise Conflict(f"appointment {appointment_id} has not started yet; it cannot be a no-show")
-    if action == "cancel" and appointment.status == AppointmentStatus.PENDING and appointment.created_by_id != actor.id:
+    if (action == "cancel" and appointment.status == AppointmentStatus.PENDING
+            and appointment.created_by_id not in (None, actor.id)):
         raise Forbidden(f"hold {appointment_id} was placed by another user; only they can release it")
     before = audit.snapshot(appointment)
     appointment.status, appointment.hold_expires_at, appointment.updated_at = target, None, now
@@ -160,7 +164,7 @@ def release_expired_holds(session: Session, *, now: datetime) -> int:
     return len(ids)
 
 
-def _reserve(session: Session, *, actor: User, choice: SlotChoice, now: datetime, settings: Settings,
+def _reserve(session: Session, *, actor: User | None, choice: SlotChoice, now: datetime, settings: Settings,
              hold_until: datetime | None) -> Appointment:
     _check_choice(session, choice, settings)
     release_expired_holds(session, now=now)
@@ -169,7 +173,7 @@ def _reserve(session: Session, *, actor: User, choice: SlotChoice, now: datetime
     appointment = Appointment(
         location_id=offer.location_id, service_id=choice.service_id, patient_id=choice.patient_id,
         starts_at=offer.start, ends_at=offer.end, status=status, hold_expires_at=hold_until,
-        created_by_id=actor.id, created_at=now, updated_at=now,
+        created_by_id=actor.id if actor else None, created_at=now, updated_at=now,
     )
     session.add(appointment)
     _allocate(session, appointment, offer, choice)

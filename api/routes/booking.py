@@ -24,7 +24,7 @@ from api.schemas.common import Ident, Page, WallClock
 from data.enums import AppointmentStatus, ResourceKind, Role
 from data.errors import NotFound
 from data.tables import Allocation, Appointment, User
-from scheduler import booking
+from scheduler import booking, waitlist
 from scheduler.availability import SlotQuery, find_availability
 from scheduler.booking import SlotChoice
 
@@ -150,13 +150,13 @@ def get_appointment(ident: RecordId, session: SessionDep):
 
 
 @router.post("/appointments/{ident}/cancel", response_model=AppointmentPublic)
-def cancel(ident: RecordId, body: CancelRequest, request: Request, session: SessionDep, now: NowDep, user: Desk,
-           key: IdempotencyKey = None):
-    """Cancel with a reason; the resources are free again at once."""
+def cancel(ident: RecordId, body: CancelRequest, request: Request, session: SessionDep, settings: SettingsDep,
+           now: NowDep, user: Desk, key: IdempotencyKey = None):
+    """Cancel with a reason; the resources are free at once and the waitlist is offered the time."""
     return respond_once(session, user=user, key=key, request=request, body=body, now=now, status_code=200,
-                        produce=lambda: AppointmentPublic.of(booking.change_status(
-                            session, actor=user, appointment_id=ident, action="cancel", now=now,
-                            reason=body.reason)))
+                        produce=lambda: AppointmentPublic.of(waitlist.cancel(
+                            session, actor=user, appointment_id=ident, reason=body.reason, now=now,
+                            settings=settings)))
 
 
 @router.post("/appointments/{ident}/reschedule", response_model=AppointmentPublic)

@@ -1,13 +1,13 @@
 """Request and response schemas of plan templates and patients' treatment plans."""
 
-from datetime import date, timedelta
+from datetime import date, time, timedelta
 
 from pydantic import Field, field_validator, model_validator
 
 from api.schemas.booking import AppointmentPublic
 from api.schemas.catalog import Span
-from api.schemas.common import Code, Ident, Name, Schema, Text, Weekday, partial
-from data.enums import LinkKind, PlanStatus, SameClinicianRule
+from api.schemas.common import Code, Ident, Name, Schema, Text, WallClock, Weekday, partial
+from data.enums import LinkKind, PlanStatus, SameClinicianRule, WaitlistStatus
 
 MAX_PLAN_DAYS = 180
 
@@ -140,3 +140,31 @@ class ProposalPublic(Schema):
     objective: float | None
     bound: float | None
     seconds: float
+
+
+class WaitlistCreate(Schema):
+    """A patient waiting for a service: any day in the dates, starting and ending within the daily window."""
+
+    patient_id: Ident
+    service_id: Ident
+    earliest_day: date
+    latest_day: date
+    earliest_time: WallClock = time(7, 0)
+    latest_time: WallClock = time(20, 0)
+    priority: int = Field(default=3, ge=1, le=5, description="1 lowest, 5 highest")
+
+    @model_validator(mode="after")
+    def _in_order(self):
+        if self.latest_day < self.earliest_day:
+            raise ValueError("latest_day must not be before earliest_day")
+        if self.latest_day - self.earliest_day > timedelta(days=MAX_PLAN_DAYS):
+            raise ValueError(f"wait at most {MAX_PLAN_DAYS} days")
+        if self.latest_time <= self.earliest_time:
+            raise ValueError("latest_time must be after earliest_time")
+        return self
+
+
+class WaitlistPublic(WaitlistCreate):
+    id: int
+    status: WaitlistStatus
+    appointment_id: int | None

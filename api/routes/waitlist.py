@@ -1,0 +1,54 @@
+"""The waitlist: patients waiting for a freed slot."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, status
+from sqlalchemy import func
+from sqlmodel import select
+
+from api.catalog import RecordId
+from api.deps import NowDep, SessionDep, require_role
+from api.schemas.common import Ident, Page
+from api.schemas.plans import WaitlistCreate, WaitlistPublic
+from data.enums import Role, WaitlistStatus
+from data.tables import User, WaitlistRequest
+from scheduler import waitlist
+
+router = APIRouter(prefix="/waitlist", tags=["waitlist"])
+Desk = Annotated[User, Depends(require_role(Role.ADMIN, Role.FRONT_DESK))]
+
+
+@router.post("", response_model=WaitlistPublic, status_code=status.HTTP_201_CREATED)
+def add(body: WaitlistCreate, session: SessionDep, now: NowDep, user: Desk):
+    request = waitlist.add_request(session, actor=user, values=body.model_dump(), now=now)
+    session.commit()
+    return request
+
+
+@router.get("", response_model=Page[WaitlistPublic], dependencies=[Depends(require_role(Role.ADMIN, Role.FRONT_DESK))])
+def list_requests(
+    session: SessionDep,
+    patient_id: Ident | None = None,
+    service_id: Ident | None = None,
+    status_is: Annotated[WaitlistStatus | None, Query(alias="status")] = None,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+):
+    """Requests, highest priority and longest waiting first."""
+    statement = select(WaitlistRequest)
+    for column, value in ((WaitlistRequest.patient_id, patient_id), (WaitlistRequest.service_id, service_id),
+                          (WaitlistRequest.status, status_is)):
+        if value is not None:
+            statement = statement.where(column == value)
+    total = session.exec(select(func.count()).select_from(statement.subquery())).one()
+    rows = session.exec(statement.order_by(WaitlistRequest.priority.desc(), WaitlistRequest.created_at,
+                                           WaitlistRequest.id).offset(offset).limit(limit))
+    return {"items": list(rows), "total": total, "offset": offset, "limit": limit}
+
+
+@router.delete("/{ident}", response_model=WaitlistPublic)
+def close(ident: RecordId, session: SessionDep, user: Desk):
+    """The patient no longer waits."""
+    request = waitlist.close_request(session, request_id=ident)
+    session.commit()
+    return request
