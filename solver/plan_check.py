@@ -1,0 +1,307 @@
+"""The independent checker: does a proposed plan placement keep every rule?
+
+Written from the rules themselves, not from any placer, so that a bug in the
+CP-SAT model or in the greedy placer cannot hide behind the same bug here.
+Every schedule is re-verified against the raw problem before it is shown or
+written, and the tests hold both placers to it.
+
+Each broken rule is reported once per offending session (or pair of
+sessions) with a stable code for programs and a sentence for the front desk.
+"""
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from solver.intervals import Interval, contains, normalize
+from solver.plans import Candidate, PlanProblem, PlanSolution, Placement, SameClinician, SessionKind, blocked
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One broken rule: ``rule`` is a stable code, ``message`` names the session and the resource."""
+
+    rule: str
+    message: str
+
+
+@dataclass(frozen=True)
+class _Session:
+    """A placement whose kind and index are known, with the words used to name it."""
+
+    kind: SessionKind
+    placement: Placement
+
+    @property
+    def label(self) -> str:
+        return _label(self.kind.name, self.placement.index)
+
+    @property
+    def start(self) -> int:
+        return self.placement.start
+
+    @property
+    def end(self) -> int:
+        return self.placement.start + self.kind.duration
+
+
+def check(problem: PlanProblem, solution: PlanSolution) -> list[Violation]:
+    """Every rule ``solution`` breaks for ``problem``; an empty list means it may be booked."""
+    kinds = {kind.key: kind for kind in problem.kinds}
+    violations: list[Violation] = []
+    sessions = _known_sessions(kinds, solution.placements, violations)
+    names = _resource_names(problem)
+    for session in sessions.values():
+        violations += _session_rules(problem, session, names)
+    violations += _double_bookings(sessions.values(), names)
+    violations += _order_and_spacing(problem, sessions)
+    violations += _links(problem, kinds, sessions)
+    violations += _same_clinician(problem, sessions, names)
+    return violations
+
+
+def _label(kind_name: str, index: int) -> str:
+    return f"{kind_name} #{index + 1}"
+
+
+def _when(minute: int) -> str:
+    return datetime.fromtimestamp(minute * 60, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _known_sessions(
+    kinds: dict[str, SessionKind], placements: Iterable[Placement], violations: list[Violation]
+) -> dict[tuple[str, int], _Session]:
+    """The placements the other rules can judge; the rest are reported here and judged no further."""
+    sessions: dict[tuple[str, int], _Session] = {}
+    for placement in placements:
+        kind = kinds.get(placement.kind)
+        if kind is None:
+            violations.append(Violation(
+                "unknown_kind", f"{_label(placement.kind, placement.index)} is not a session kind of this plan"))
+        elif not 0 <= placement.index < kind.count:
+            violations.append(Violation(
+                "index_out_of_range",
+                f"{_label(kind.name, placement.index)} is placed but the plan has {kind.count} {kind.name} session(s)"))
+        elif (kind.key, placement.index) in sessions:
+            violations.append(Violation(
+                "placed_twice", f"{_label(kind.name, placement.index)} is placed more than once"))
+        else:
+            sessions[kind.key, placement.index] = _Session(kind, placement)
+    return sessions
+
+
+def _resource_names(problem: PlanProblem) -> dict[tuple[str, int], str]:
+    """Names by (role, id), so a message can name a clinician even where the kind does not list them."""
+    names = {}
+    for kind in problem.kinds:
+        names |= {("clinician", c.id): c.name for c in kind.clinicians}
+        names |= {("room", r.id): r.name for r in kind.rooms}
+        names |= {("device", u.id): u.name for pool in kind.devices for u in pool.units}
+    return names
+
+
+def _name(names: dict[tuple[str, int], str], role: str, ident: int) -> str:
+    return names.get((role, ident), f"{role} {ident}")
+
+
+def _session_rules(problem: PlanProblem, session: _Session, names) -> list[Violation]:
+    """The rules one session must keep on its own: grid, opening hours, patient, and its resources."""
+    kind, placement, label = session.kind, session.placement, session.label
+    when = _when(session.start)
+    found = []
+    if (session.start - problem.grid_origin) % problem.grid != 0:
+        found.append(Violation("off_grid", f"{label} at {when} is not on the {problem.grid}-minute slot grid"))
+    if not contains(normalize(problem.allowed), session.start, session.end):
+        found.append(Violation(
+            "outside_allowed",
+            f"{label} at {when} falls outside the opening hours, the patient's available times or the plan's dates"))
+    if not contains(normalize(problem.patient_free), session.start, session.end):
+        found.append(Violation("patient_unavailable", f"the patient has another appointment during {label} at {when}"))
+
+    clinician = _candidate(kind.clinicians, placement.clinician)
+    if clinician is None:
+        found.append(Violation(
+            "clinician_not_eligible",
+            f"{_name(names, 'clinician', placement.clinician)} may not give {label} (not certified or not eligible)"))
+    elif not contains(normalize(clinician.free), *blocked(kind, session.start)):
+        found.append(Violation("clinician_unavailable", f"{clinician.name} is not free for {label} at {when}"))
+
+    found += _room_rules(session, names)
+    found += _device_rules(session, names)
+    return found
+
+
+def _candidate(candidates: tuple[Candidate, ...], ident: int) -> Candidate | None:
+    return next((c for c in candidates if c.id == ident), None)
+
+
+def _room_rules(session: _Session, names) -> list[Violation]:
+    kind, room_id, label = session.kind, session.placement.room, session.label
+    if not kind.needs_room:
+        if room_id is None:
+            return []
+        return [Violation("room_not_needed", f"{label} needs no room but holds {_name(names, 'room', room_id)}")]
+    if room_id is None:
+        return [Violation("room_missing", f"{label} needs a room and has none")]
+    room = _candidate(kind.rooms, room_id)
+    if room is None:
+        return [Violation("room_not_eligible", f"{_name(names, 'room', room_id)} is not suitable for {label}")]
+    if not contains(normalize(room.free), *blocked(kind, session.start)):
+        return [Violation("room_unavailable", f"{room.name} is not free for {label} at {_when(session.start)}")]
+    return []
+
+
+def _device_rules(session: _Session, names) -> list[Violation]:
+    """Each pool gets exactly its count of distinct suitable units, each free through its own cleaning."""
+    kind, listed, label = session.kind, session.placement.devices, session.label
+    found = [
+        Violation("device_reused", f"{_name(names, 'device', unit)} is used {times} times in {label}")
+        for unit, times in Counter(listed).items() if times > 1
+    ]
+    suitable: set[int] = set()
+    for pool in kind.devices:
+        chosen = [unit for unit in pool.units if unit.id in listed]
+        suitable |= {unit.id for unit in pool.units}
+        if len(chosen) != pool.count:
+            found.append(Violation(
+                "device_count", f"{label} needs {pool.count} {pool.type_name} unit(s) and has {len(chosen)}"))
+        found += [
+            Violation("device_unavailable",
+                      f"{unit.name} is not free for {label} at {_when(session.start)} (cleaning included)")
+            for unit in chosen if not contains(normalize(unit.free), *blocked(kind, session.start, unit.cleaning))
+        ]
+    found += [
+        Violation("device_not_eligible", f"{_name(names, 'device', unit)} is not a device {label} can use")
+        for unit in dict.fromkeys(listed) if unit not in suitable
+    ]
+    return found
+
+
+def _double_bookings(sessions: Iterable[_Session], names) -> list[Violation]:
+    """Sessions of this plan that hold the patient, a clinician, a room or a device unit at the same time.
+
+    Staff and rooms are held for the buffers too, device units also for their
+    cleaning, and the patient only for the session itself.
+    """
+    held: dict[tuple[str, int], list[tuple[Interval, str]]] = {}
+    for session in sessions:
+        kind, placement, label = session.kind, session.placement, session.label
+        held.setdefault(("patient", 0), []).append(((session.start, session.end), label))
+        held.setdefault(("clinician", placement.clinician), []).append((blocked(kind, session.start), label))
+        if placement.room is not None:
+            held.setdefault(("room", placement.room), []).append((blocked(kind, session.start), label))
+        cleaning = {unit.id: unit.cleaning for pool in kind.devices for unit in pool.units}
+        for unit in dict.fromkeys(placement.devices):
+            span = blocked(kind, session.start, cleaning.get(unit, 0))
+            held.setdefault(("device", unit), []).append((span, label))
+
+    found = []
+    for (role, ident), spans in held.items():
+        spans.sort()
+        latest: tuple[Interval, str] | None = None
+        for span, label in spans:
+            if latest is not None and span[0] < latest[0][1]:
+                if role == "patient":
+                    message = f"the patient would be in {latest[1]} and {label} at once"
+                else:
+                    message = f"{_name(names, role, ident)} is booked for {latest[1]} and {label} at once"
+                found.append(Violation(f"{role}_double_booked", message))
+            if latest is None or span[1] > latest[0][1]:
+                latest = (span, label)
+    return found
+
+
+def _order_and_spacing(problem: PlanProblem, sessions: dict[tuple[str, int], _Session]) -> list[Violation]:
+    """Sessions of a kind happen in their order, one after the other, the plan's number of days apart."""
+    found = []
+    for kind in problem.kinds:
+        for index in range(1, kind.count):
+            earlier, later = sessions.get((kind.key, index - 1)), sessions.get((kind.key, index))
+            if later is None:
+                continue
+            if earlier is None:
+                found.append(Violation(
+                    "out_of_order", f"{later.label} is placed out of order: {_label(kind.name, index - 1)} is not"))
+                continue
+            if later.start < earlier.end:
+                found.append(Violation(
+                    "starts_before_previous_ends", f"{later.label} starts before {earlier.label} has ended"))
+            gap = problem.day_of(later.start) - problem.day_of(earlier.start)
+            if kind.min_gap_days is not None and gap < kind.min_gap_days:
+                found.append(Violation(
+                    "too_soon",
+                    f"{later.label} is {gap} day(s) after {earlier.label}; the plan asks for at least "
+                    f"{kind.min_gap_days}"))
+            if kind.max_gap_days is not None and gap > kind.max_gap_days:
+                found.append(Violation(
+                    "too_late",
+                    f"{later.label} is {gap} day(s) after {earlier.label}; the plan asks for at most "
+                    f"{kind.max_gap_days}"))
+    return found
+
+
+def _links(
+    problem: PlanProblem, kinds: dict[str, SessionKind], sessions: dict[tuple[str, int], _Session]
+) -> list[Violation]:
+    """Same-visit pairs follow each other without a gap; diagnosis-first kinds are complete and over first."""
+    found = []
+    for link in (*problem.same_visits, *problem.befores):
+        unknown = [key for key in (link.first, link.then) if key not in kinds]
+        if unknown:
+            found.append(Violation("unknown_kind", f"the plan links {link.first} and {link.then}, "
+                                                   f"but has no session kind {unknown[0]}"))
+    for link in problem.same_visits:
+        first, then = kinds.get(link.first), kinds.get(link.then)
+        if first is None or then is None:
+            continue
+        for index in range(min(first.count, then.count)):
+            follower, leader = sessions.get((then.key, index)), sessions.get((first.key, index))
+            if follower is None:
+                continue
+            if leader is None:
+                found.append(Violation(
+                    "same_visit_without_first",
+                    f"{follower.label} is placed without {_label(first.name, index)}, which it must directly follow"))
+            elif follower.start != leader.end:
+                found.append(Violation(
+                    "same_visit_not_back_to_back",
+                    f"{follower.label} at {_when(follower.start)} does not start when {leader.label} ends "
+                    f"at {_when(leader.end)}"))
+    for link in problem.befores:
+        first, then = kinds.get(link.first), kinds.get(link.then)
+        if first is None or then is None:
+            continue
+        followers = [s for index in range(then.count) if (s := sessions.get((then.key, index)))]
+        if not followers:
+            continue
+        leaders = [sessions.get((first.key, index)) for index in range(first.count)]
+        missing = [index for index, leader in enumerate(leaders) if leader is None]
+        if missing:
+            found.append(Violation(
+                "before_first_incomplete",
+                f"{followers[0].label} is placed but {_label(first.name, missing[0])} is not, and every "
+                f"{first.name} session must come first"))
+        placed = [leader for leader in leaders if leader is not None]
+        if placed:
+            last, earliest = max(placed, key=lambda s: s.end), min(followers, key=lambda s: s.start)
+            if last.end > earliest.start:
+                found.append(Violation(
+                    "before_not_finished", f"{earliest.label} starts before {last.label} has ended"))
+    return found
+
+
+def _same_clinician(problem: PlanProblem, sessions: dict[tuple[str, int], _Session], names) -> list[Violation]:
+    found = []
+    for kind in problem.kinds:
+        if kind.same_clinician != SameClinician.REQUIRED:
+            continue
+        placed = [s for index in range(kind.count) if (s := sessions.get((kind.key, index)))]
+        for session in placed[1:]:
+            if session.placement.clinician != placed[0].placement.clinician:
+                found.append(Violation(
+                    "clinician_changed",
+                    f"{session.label} is with {_name(names, 'clinician', session.placement.clinician)}, but every "
+                    f"{kind.name} session must be with the same clinician as {placed[0].label} "
+                    f"({_name(names, 'clinician', placed[0].placement.clinician)})"))
+    return found
