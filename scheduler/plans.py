@@ -40,34 +40,66 @@ from solver.plan_greedy import place_greedily
 from solver.plan_model import BindingRule, Limits, explain_unplaced, solve_plan
 from solver.plans import Before, Candidate, DevicePool, PlanProblem, PlanSolution, SameClinician, SameVisit, SessionKind
 
+LINE_FIELDS = ("service_id", "count", "min_gap_days", "max_gap_days", "same_clinician")
+LINK_FIELDS = ("kind", "first_service_id", "then_service_id")
 WEEKDAYS = ["Mondays", "Tuesdays", "Wednesdays", "Thursdays", "Fridays", "Saturdays", "Sundays"]
 
 
 def create_plan(session: Session, *, actor: User, values: dict, now: datetime) -> TreatmentPlan:
     """A draft plan; lines and links come from the template unless given."""
+    plan = TreatmentPlan(created_by_id=actor.id, created_at=now)
+    _write(session, plan, values, now)
+    session.add(plan)
+    session.flush()
+    return plan
+
+
+def edit_plan(session: Session, *, actor: User, plan_id: int, values: dict, now: datetime) -> TreatmentPlan:
+    """Change a plan that is not confirmed yet; a proposal it had is withdrawn (its holds released)."""
+    plan = get_plan(session, plan_id)
+    if plan.status == PlanStatus.CONFIRMED:
+        raise Conflict(f"plan {plan_id} is confirmed; cancel its appointments to change it")
+    _release_proposal(session, actor=actor, plan=plan, now=now)
+    _write(session, plan, values, now)
+    plan.status = PlanStatus.DRAFT
+    session.flush()
+    return plan
+
+
+def _write(session: Session, plan: TreatmentPlan, values: dict, now: datetime) -> None:
     for field, table in (("patient_id", Patient), ("location_id", Location), ("template_id", PlanTemplate)):
         if values.get(field) is not None and session.get(table, values[field]) is None:
             raise Invalid((field,), f"{field.removesuffix('_id').replace('_', ' ')} {values[field]} does not exist")
     lines, links = values["lines"], values["links"]
     if not lines:
         template = session.get(PlanTemplate, values["template_id"])
-        lines = [_fields(line, ("service_id", "count", "min_gap_days", "max_gap_days", "same_clinician"))
-                 for line in template.lines]
-        links = [_fields(link, ("kind", "first_service_id", "then_service_id")) for link in template.links]
+        lines = [_fields(line, LINE_FIELDS) for line in template.lines]
+        links = [_fields(link, LINK_FIELDS) for link in template.links]
     for index, line in enumerate(lines):
         if session.get(Service, line["service_id"]) is None:
             raise Invalid(("lines", index, "service_id"), f"service {line['service_id']} does not exist")
-    plan = TreatmentPlan(
-        patient_id=values["patient_id"], location_id=values["location_id"], template_id=values.get("template_id"),
-        earliest_start=values["earliest_start"], latest_end=values["latest_end"], priority=values["priority"],
-        created_by_id=actor.id, created_at=now, updated_at=now,
-        lines=[PlanLine(**line) for line in lines], links=[PlanLink(**link) for link in links],
-        windows=[PlanWindow(**window) for window in values["windows"]],
-        blackouts=[PlanBlackout(day=day) for day in sorted(set(values["blackouts"]))],
-    )
-    session.add(plan)
-    session.flush()
-    return plan
+    for name in ("patient_id", "location_id", "template_id", "earliest_start", "latest_end", "priority"):
+        setattr(plan, name, values.get(name))
+    if plan.id is not None:  # old rows go first: a new line may reuse a service (unique per plan)
+        plan.lines, plan.links, plan.windows, plan.blackouts = [], [], [], []
+        session.flush()
+    plan.lines = [PlanLine(**line) for line in lines]
+    plan.links = [PlanLink(**link) for link in links]
+    plan.windows = [PlanWindow(**window) for window in values["windows"]]
+    plan.blackouts = [PlanBlackout(day=day) for day in sorted(set(values["blackouts"]))]
+    plan.updated_at = now
+
+
+def current_values(plan: TreatmentPlan) -> dict:
+    """The plan as the fields it was created from, for merging an edit into."""
+    return {
+        "patient_id": plan.patient_id, "location_id": plan.location_id, "template_id": plan.template_id,
+        "earliest_start": plan.earliest_start, "latest_end": plan.latest_end, "priority": plan.priority,
+        "lines": [_fields(line, LINE_FIELDS) for line in plan.lines],
+        "links": [_fields(link, LINK_FIELDS) for link in plan.links],
+        "windows": [_fields(window, ("weekday", "starts", "ends", "preferred")) for window in plan.windows],
+        "blackouts": [blackout.day for blackout in plan.blackouts],
+    }
 
 
 def get_plan(session: Session, plan_id: int) -> TreatmentPlan:

@@ -142,3 +142,19 @@ def test_bad_plans_are_422(client, as_desk, world, change, where, words):
     response = client.post(f"{API}/plans", json=body, headers=as_desk)
     assert response.status_code == 422, response.text
     assert any(where in map(str, e["loc"]) and words in e["msg"] for e in response.json()["detail"]), response.text
+
+
+def test_editing_a_proposed_plan_withdraws_the_proposal(client, as_desk, world, session):
+    plan = create_plan(client, as_desk, plan_body(world, [eswt_line(world, count=2)]))
+    held = [s["appointment"]["id"] for s in propose(client, as_desk, plan)["plan"]["sessions"]]
+    edited = client.patch(f"{API}/plans/{plan['id']}", headers=as_desk,
+                          json={"lines": [eswt_line(world, count=3)], "priority": 5})
+    assert edited.status_code == 200, edited.text
+    assert edited.json()["status"] == "draft" and edited.json()["lines"][0]["count"] == 3
+    assert edited.json()["priority"] == 5 and edited.json()["sessions"] == []
+    assert {session.get(Appointment, ident).status for ident in held} == {"cancelled"}
+    bad = client.patch(f"{API}/plans/{plan['id']}", headers=as_desk, json={"latest_end": "2027-01-01"})
+    assert bad.status_code == 422
+    assert propose(client, as_desk, plan)["placed"] == 3
+    client.post(f"{API}/plans/{plan['id']}/confirm", headers=as_desk)
+    assert client.patch(f"{API}/plans/{plan['id']}", headers=as_desk, json={"priority": 1}).status_code == 409

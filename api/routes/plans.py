@@ -3,6 +3,7 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, status
+from pydantic import ValidationError
 from sqlalchemy import func
 from sqlmodel import Session, select
 
@@ -10,7 +11,8 @@ from api.catalog import RecordId
 from api.deps import NowDep, SessionDep, SettingsDep, require_role
 from api.schemas.booking import AppointmentPublic
 from api.schemas.common import Ident, Page
-from api.schemas.plans import PlanCreate, PlanPublic, ProposalPublic
+from api.errors import validation_error_from
+from api.schemas.plans import PlanCreate, PlanPublic, PlanUpdate, ProposalPublic
 from data.enums import PlanStatus, Role
 from data.tables import Appointment, TreatmentPlan, User
 from scheduler import plans
@@ -41,6 +43,20 @@ def plan_public(session: Session, plan: TreatmentPlan) -> PlanPublic:
 def create_plan(body: PlanCreate, session: SessionDep, now: NowDep, user: Desk):
     """A draft plan for a patient; lines and links are copied from the template when left out."""
     plan = plans.create_plan(session, actor=user, values=body.model_dump(), now=now)
+    session.commit()
+    return plan_public(session, plan)
+
+
+@router.patch("/{ident}", response_model=PlanPublic)
+def edit_plan(ident: RecordId, body: PlanUpdate, session: SessionDep, now: NowDep, user: Desk):
+    """Change dates, lines, links, windows or blackouts before confirming; a pending proposal is withdrawn."""
+    plan = plans.get_plan(session, ident)
+    given = body.model_dump(exclude_unset=True)
+    try:
+        merged = PlanCreate.model_validate({**plans.current_values(plan), **given})
+    except ValidationError as exc:
+        raise validation_error_from(exc) from exc
+    plan = plans.edit_plan(session, actor=user, plan_id=ident, values=merged.model_dump(), now=now)
     session.commit()
     return plan_public(session, plan)
 

@@ -109,6 +109,9 @@ class PlanCreate(PlanRules):
         return self
 
 
+PlanUpdate = partial(PlanCreate, "PlanUpdate")
+
+
 class PlanSessionPublic(Schema):
     service_id: int
     sequence: int = Field(description="1 for the first session of the line")
