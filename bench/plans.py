@@ -1,0 +1,626 @@
+"""Benchmark: how long a treatment-plan proposal takes on the demo clinic (SQLite and PostgreSQL).
+
+The target (issue "treatment plans"): a proposal for a plan of up to 12
+sessions on the demo clinic returns within 2 s.
+
+What it builds, per backend, in a fresh database: the schema
+(``data.migrate.upgrade``), the demo clinic (``data.demo.load_demo_clinic``
+with ``today`` = Monday 2027-03-01, so the shockwave maintenance, Sofia's
+conference, Marcus's Sunday shift and the spring DST change of 2027-03-14 all
+fall inside the plans' horizon) and the demo users. The clock is fixed at
+that Monday 08:00 America/New_York. Then ``--fill`` (default 300) booked
+appointments over the plans' 8-week horizon, placed like the front desk does:
+a random service, a random opening day (earlier weeks busier: week k of 8 has
+weight 9 - k), a random 3-hour window of that day, a real availability search
+(``scheduler.availability.find_availability``) and ``scheduler.booking.book``
+on one of the returned offers, for a random patient who has no plan in the
+benchmark. Seeded (``--seed``), so the filled schedule is the same every run.
+
+What it measures: one draft plan per demo template (eswt_course 5 sessions,
+eswt_emtt 9, emtt_course 8, needling_course 5, sij_rehab 24) and a 12-session
+variant (sij_rehab with each line cut to 6), each for its own patient, made
+with ``scheduler.plans.create_plan`` from values shaped exactly like the API's
+``PlanCreate.model_dump()`` (template lines and links copied, no windows, no
+blackouts, dates 2027-03-01 to 2027-04-25, priority 3) and committed. Each
+proposal is ``scheduler.plans.propose`` called directly, in a fresh Session
+on the serialized engine as a request gets, timed end to end with
+``time.perf_counter`` (the commit the API does afterwards is not included);
+the transaction is then ROLLED BACK, so every proposal sees the same filled
+schedule and the same draft plan. Proposals go round-robin over the plans,
+``--repeats`` (5) rounds, after one unmeasured warm-up proposal per backend
+(OR-Tools loading, catalog snapshot). Reported per plan: p50/max/min wall
+seconds, the solver's own seconds (``PlanSolution.seconds``: greedy hint,
+model build and CP-SAT), where the wall time went (build_problem,
+solve_plan, the checker, explain_unplaced, the holds, the rest), SQL
+statements, sessions placed (solver) and held (plan sessions with a hold),
+solver status, objective and bound. CP-SAT with several workers and a time
+limit is not deterministic, so objectives may differ between repeats.
+
+``--profile`` (on by default) runs one more proposal of the slowest plan with
+at most 12 sessions under cProfile and lists the hot spots.
+
+Usage (from the project folder)::
+
+    python bench/plans.py [--backend sqlite|postgresql|both] [--fill N] [--repeats N] [--seed N]
+                          [--no-profile] [--postgres-server URL]
+
+It prints a JSON summary and saves it to bench/results/plans.json. SQLite lives
+in a temporary directory; PostgreSQL gets a ``clinic_bench_<random>`` database
+that is dropped at the end, also on error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import gc
+import io
+import json
+import math
+import os
+import platform
+import pstats
+import random
+import secrets
+import sys
+import tempfile
+import time
+import traceback
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from datetime import date, datetime, timedelta, timezone
+from datetime import time as wall
+from importlib import metadata
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import psycopg  # noqa: E402
+from sqlalchemy import Engine, event  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+from sqlmodel import Session, func, select  # noqa: E402
+
+import scheduler.plans as plans  # noqa: E402
+from api.schemas.plans import PlanCreate, PlanLineIn  # noqa: E402
+from data.config import Settings  # noqa: E402
+from data.db import make_engine, serialized, session_scope  # noqa: E402
+from data.demo import TEMPLATES, TIME_ZONE, ensure_demo_users, load_demo_clinic  # noqa: E402
+from data.enums import AppointmentStatus  # noqa: E402
+from data.errors import Conflict  # noqa: E402
+from data.migrate import upgrade  # noqa: E402
+from data.tables import Appointment, Location, Patient, PlanTemplate, Service, TreatmentPlan, User  # noqa: E402
+from scheduler import booking  # noqa: E402
+from scheduler.availability import SlotQuery, find_availability  # noqa: E402
+
+DEFAULT_POSTGRES_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+RESULTS_FILE = ROOT / "bench" / "results" / "plans.json"
+ZONE = ZoneInfo(TIME_ZONE)
+TODAY = date(2027, 3, 1)  # a Monday; the horizon crosses the DST change of 2027-03-14
+NOW = datetime.combine(TODAY, wall(8, 0), ZONE)
+HORIZON_WEEKS = 8
+EARLIEST_START = TODAY
+LATEST_END = TODAY + timedelta(weeks=HORIZON_WEEKS, days=-1)  # the last day a session may take place on
+TARGET_SECONDS = 2.0
+TARGET_MAX_SESSIONS = 12
+FRONT_DESK = "frontdesk"
+FILL_WINDOW_HOURS = 3
+FILL_ATTEMPTS_PER_APPOINTMENT = 4
+# Relative weights of the services among the fill appointments (by demo service code).
+FILL_SERVICES = {
+    "msus_diagnosis": 2, "dry_needling": 2, "eswt": 2, "emtt": 2, "sij_manual": 4, "sij_reeducation": 4,
+    "dns": 2, "gait_analysis": 1, "gait_retraining": 1, "telehealth": 2,
+}
+PROFILE_TOP = 10
+
+
+# --- measuring ---------------------------------------------------------------
+
+
+def percentile(sorted_values: list[float], fraction: float) -> float:
+    """Linear-interpolated percentile of already sorted values."""
+    if not sorted_values:
+        return math.nan
+    position = (len(sorted_values) - 1) * fraction
+    low, high = math.floor(position), math.ceil(position)
+    return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * (position - low)
+
+
+class StatementCounter:
+    """Counts the SQL statements an engine sends."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine, self.count = engine, 0
+        event.listen(engine, "before_cursor_execute", self._seen)
+
+    def _seen(self, *_args) -> None:
+        self.count += 1
+
+    def close(self) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._seen)
+
+
+class Phases:
+    """Wall time spent in the steps of ``scheduler.plans.propose``, by wrapping the names it calls.
+
+    Only module attributes are swapped, for the duration of a measured proposal;
+    the application's code is unchanged.
+    """
+
+    TARGETS = (
+        (plans, "build_problem", "build_problem"),
+        (plans, "solve_plan", "solve_plan"),
+        (plans, "_checked", "check"),
+        (plans, "explain_unplaced", "explain_unplaced"),
+        (booking, "place_hold", "place_holds"),
+    )
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    def _wrap(self, function, label: str):
+        def timed(*args, **kwargs):
+            began = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                self.seconds[label] = self.seconds.get(label, 0.0) + time.perf_counter() - began
+        return timed
+
+    @contextmanager
+    def active(self) -> Iterator[Phases]:
+        self.seconds = {}
+        originals = [(module, name, getattr(module, name)) for module, name, _ in self.TARGETS]
+        for (module, name, label), (_, _, original) in zip(self.TARGETS, originals, strict=True):
+            setattr(module, name, self._wrap(original, label))
+        try:
+            yield self
+        finally:
+            for module, name, original in originals:
+                setattr(module, name, original)
+
+
+# --- databases ---------------------------------------------------------------
+
+
+@contextmanager
+def sqlite_database() -> Iterator[str]:
+    with tempfile.TemporaryDirectory(prefix="clinic_bench_") as folder:
+        yield f"sqlite:///{Path(folder) / 'clinic.db'}"
+
+
+@contextmanager
+def postgres_database(server: str) -> Iterator[str]:
+    url = make_url(server)
+    admin = psycopg.connect(
+        host=url.host or "127.0.0.1", port=url.port or 5432, user=url.username, password=url.password,
+        dbname=url.database or "postgres", autocommit=True, connect_timeout=5,
+    )
+    name = f"clinic_bench_{secrets.token_hex(6)}"
+    try:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield url.set(database=name).render_as_string(hide_password=False)
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        admin.close()
+
+
+def server_version(engine: Engine) -> str:
+    with engine.connect() as connection:
+        if engine.dialect.name == "sqlite":
+            return "SQLite " + connection.exec_driver_sql("select sqlite_version()").scalar_one()
+        return "PostgreSQL " + connection.exec_driver_sql("show server_version").scalar_one()
+
+
+# --- the schedule ----------------------------------------------------------------
+
+
+def front_desk(session: Session) -> User:
+    return session.exec(select(User).where(User.username == FRONT_DESK)).one()
+
+
+def opening_days(location: Location) -> list[date]:
+    weekdays = {hours.weekday for hours in location.opening_hours}
+    return [day for n in range((LATEST_END - EARLIEST_START).days + 1)
+            if (day := EARLIEST_START + timedelta(days=n)).weekday() in weekdays]
+
+
+def fill_schedule(engine: Engine, settings: Settings, *, count: int, seed: int, patient_ids: list[int]) -> dict:
+    """Book ``count`` appointments the way the front desk does: search, then book one offer."""
+    rng = random.Random(seed)
+    placed, attempts, empty_searches, conflicts = 0, 0, 0, 0
+    by_service: Counter[str] = Counter()
+    by_week: Counter[int] = Counter()
+    session = Session(serialized(engine))
+    try:
+        desk = front_desk(session)
+        location = session.exec(select(Location)).one()
+        services = {s.code: s.id for s in session.exec(select(Service))}
+        codes = [code for code in FILL_SERVICES if code in services]
+        weights = [FILL_SERVICES[code] for code in codes]
+        days = opening_days(location)
+        day_weights = [HORIZON_WEEKS - min((day - EARLIEST_START).days // 7, HORIZON_WEEKS - 1) for day in days]
+        hours = {h.weekday: (h.starts, h.ends) for h in location.opening_hours}
+        while placed < count and attempts < count * FILL_ATTEMPTS_PER_APPOINTMENT:
+            attempts += 1
+            code = rng.choices(codes, weights)[0]
+            day = rng.choices(days, day_weights)[0]
+            opens, closes = hours[day.weekday()]
+            first, last = opens.hour * 60 + opens.minute, closes.hour * 60 + closes.minute - 60
+            minute = rng.randrange(first, max(first + 1, last), 15)
+            start = datetime.combine(day, wall(minute // 60, minute % 60), ZONE)
+            patient_id = rng.choice(patient_ids)
+            query = SlotQuery(service_id=services[code], start=start, end=start + timedelta(hours=FILL_WINDOW_HOURS),
+                              location_id=location.id, patient_id=patient_id, limit=5)
+            offers = find_availability(session, query, now=NOW, settings=settings).offers
+            if not offers:
+                empty_searches += 1
+                continue
+            offer = rng.choice(offers)
+            slot = offer.slot
+            choice = booking.SlotChoice(
+                service_id=services[code], patient_id=patient_id, start=offer.start, clinician_id=slot.clinician.id,
+                room_id=slot.room.id if slot.room else None, device_ids=tuple(d.id for d in slot.devices),
+            )
+            try:
+                booking.book(session, actor=desk, choice=choice, now=NOW, settings=settings)
+                session.commit()  # as the API does, one booking per transaction
+            except Conflict:
+                conflicts += 1
+                session.rollback()
+                continue
+            placed += 1
+            by_service[code] += 1
+            by_week[(offer.start.date() - EARLIEST_START).days // 7 + 1] += 1
+    finally:
+        session.close()
+    return {
+        "requested": count, "placed": placed, "attempts": attempts, "empty_searches": empty_searches,
+        "conflicts": conflicts, "by_service": dict(sorted(by_service.items())),
+        "by_week": {f"week {week}": by_week[week] for week in sorted(by_week)},
+    }
+
+
+# --- the plans ---------------------------------------------------------------------
+
+
+def plan_specs(session: Session) -> list[dict]:
+    """One plan per demo template, plus sij_rehab cut to 6 + 6 sessions: name, template, lines, links."""
+    specs = []
+    for code, _name, lines, _links in TEMPLATES:
+        template = session.exec(select(PlanTemplate).where(PlanTemplate.code == code)).one()
+        specs.append({"name": code, "template": template, "sessions": sum(line[1] for line in lines),
+                      "lines": [], "links": []})
+    sij = next(spec for spec in specs if spec["name"] == "sij_rehab")
+    cut = [PlanLineIn(service_id=line.service_id, count=min(line.count, 6), min_gap_days=line.min_gap_days,
+                      max_gap_days=line.max_gap_days, same_clinician=line.same_clinician)
+           for line in sij["template"].lines]
+    specs.append({"name": "sij_rehab_6_plus_6", "template": sij["template"], "sessions": sum(l.count for l in cut),
+                  "lines": cut, "links": []})
+    return specs
+
+
+def gap_text(line) -> str:
+    if line.min_gap_days is None and line.max_gap_days is None:
+        return "no spacing rule"
+    return f"{line.min_gap_days if line.min_gap_days is not None else 0}-{line.max_gap_days or 'any'} days apart"
+
+
+def create_plans(engine: Engine, patient_ids: list[int]) -> list[dict]:
+    """Draft plans (committed), each for its own patient, through ``create_plan`` with ``PlanCreate`` values."""
+    made = []
+    with session_scope(serialized(engine)) as session:
+        desk = front_desk(session)
+        location = session.exec(select(Location)).one()
+        for spec, patient_id in zip(plan_specs(session), patient_ids, strict=False):
+            body = PlanCreate(
+                patient_id=patient_id, location_id=location.id, template_id=spec["template"].id,
+                earliest_start=EARLIEST_START, latest_end=LATEST_END, priority=3,
+                lines=spec["lines"], links=spec["links"], windows=[], blackouts=[],
+            )
+            plan = plans.create_plan(session, actor=desk, values=body.model_dump(), now=NOW)
+            made.append({"name": spec["name"], "plan_id": plan.id, "patient_id": patient_id,
+                         "sessions": sum(line.count for line in plan.lines),
+                         "lines": [f"{line.count} x service {line.service_id} ({gap_text(line)}, same clinician "
+                                   f"{line.same_clinician.value})" for line in plan.lines],
+                         "links": [f"{link.kind.value} {link.first_service_id} -> {link.then_service_id}"
+                                   for link in plan.links]})
+    return made
+
+
+def propose_once(engine: Engine, settings: Settings, plan_id: int, *, phases: Phases | None = None,
+                 counter: StatementCounter | None = None, profiler: cProfile.Profile | None = None) -> dict:
+    """One proposal in a fresh session, timed end to end, then rolled back."""
+    session = Session(serialized(engine))
+    try:
+        desk = front_desk(session)
+        desk_id = desk.id
+        statements_before = counter.count if counter else 0
+        context = phases.active() if phases else nullcontext()
+        with context:
+            if profiler:
+                profiler.enable()
+            began = time.perf_counter()
+            solution = plans.propose(session, actor=desk, plan_id=plan_id, now=NOW, settings=settings)
+            seconds = time.perf_counter() - began
+            if profiler:
+                profiler.disable()
+        statements = (counter.count - statements_before) if counter else None
+        plan = session.get(TreatmentPlan, plan_id)
+        held = sum(1 for s in plan.sessions if s.appointment_id is not None)
+        reasons = sorted({s.unplaced_reason for s in plan.sessions if s.appointment_id is None})
+        holds_by = session.exec(select(func.count()).select_from(Appointment).where(
+            Appointment.status == AppointmentStatus.PENDING, Appointment.created_by_id == desk_id)).one()
+        result = {
+            "seconds": seconds,
+            "solver_seconds": solution.seconds,
+            "status": solution.status,
+            "objective": solution.objective,
+            "bound": solution.bound,
+            "placed": len(solution.placements),
+            "held": held,
+            "sessions": len(plan.sessions),
+            "pending_holds_in_db": holds_by,
+            "unplaced_reasons": reasons,
+            "sql_statements": statements,
+            "phases": dict(phases.seconds) if phases else None,
+        }
+    finally:
+        session.rollback()
+        session.close()
+    return result
+
+
+def summarize(name: str, plan: dict, runs: list[dict]) -> dict:
+    seconds = sorted(run["seconds"] for run in runs)
+    solver = sorted(run["solver_seconds"] for run in runs)
+    phase_names = [label for _, _, label in Phases.TARGETS]
+    phases = {}
+    for label in phase_names:
+        values = sorted(run["phases"].get(label, 0.0) for run in runs)
+        phases[label] = round(percentile(values, 0.5), 4)
+    rest = sorted(run["seconds"] - sum(run["phases"].values()) for run in runs)
+    phases["rest"] = round(percentile(rest, 0.5), 4)
+    last = runs[-1]
+    return {
+        "plan_id": plan["plan_id"],
+        "patient_id": plan["patient_id"],
+        "sessions": plan["sessions"],
+        "lines": plan["lines"],
+        "links": plan["links"],
+        "repeats": len(runs),
+        "p50_s": round(percentile(seconds, 0.5), 4),
+        "max_s": round(seconds[-1], 4),
+        "min_s": round(seconds[0], 4),
+        "solver_seconds_p50": round(percentile(solver, 0.5), 4),
+        "solver_seconds_max": round(solver[-1], 4),
+        "phases_p50_s": phases,
+        "sql_statements_p50": percentile(sorted(run["sql_statements"] for run in runs), 0.5),
+        "placed": [run["placed"] for run in runs] if len({run["placed"] for run in runs}) > 1 else last["placed"],
+        "held": last["held"],
+        "unplaced": last["sessions"] - last["held"],
+        "unplaced_reasons": last["unplaced_reasons"],
+        "status": dict(Counter(run["status"] for run in runs)),
+        "objective": [run["objective"] for run in runs],
+        "bound": [run["bound"] for run in runs],
+        "all_s": [round(run["seconds"], 4) for run in runs],
+    }
+
+
+def profile_proposal(engine: Engine, settings: Settings, plan_id: int) -> dict:
+    profiler = cProfile.Profile()
+    run = propose_once(engine, settings, plan_id, profiler=profiler)
+    stream = io.StringIO()
+    stats = pstats.Stats(profiler, stream=stream)
+
+    def top(key: str) -> list[str]:
+        rows = []
+        entries = stats.stats  # type: ignore[attr-defined]
+        index = 2 if key == "tottime" else 3
+        for (filename, line, function), (_cc, calls, tottime, cumtime, _callers) in sorted(
+                entries.items(), key=lambda item: item[1][index], reverse=True)[:PROFILE_TOP]:
+            where = filename.replace(str(ROOT) + os.sep, "")
+            if "site-packages" in where:
+                where = where.split("site-packages" + os.sep, 1)[1]
+            rows.append(f"{cumtime if key == 'cumtime' else tottime:8.4f} s  {calls:7d} calls  "
+                        f"{function} ({where}:{line})")
+        return rows
+
+    return {"plan_id": plan_id, "seconds_under_profile": round(run["seconds"], 4), "status": run["status"],
+            "top_tottime": top("tottime"), "top_cumtime": top("cumtime")}
+
+
+# --- one backend -------------------------------------------------------------------
+
+
+def bench_backend(url: str, args: argparse.Namespace) -> dict:
+    password = secrets.token_urlsafe(16)
+    engine = make_engine(url)
+    counter = StatementCounter(engine)
+    try:
+        setup_started = time.perf_counter()
+        upgrade(engine)
+        migrated = time.perf_counter()
+        with session_scope(engine) as session:
+            load_demo_clinic(session, today=TODAY)
+            ensure_demo_users(session, password=password)
+        loaded = time.perf_counter()
+        settings = Settings(database_url=url)
+        with Session(engine) as session:
+            patient_ids = list(session.exec(select(Patient.id).order_by(Patient.id)))
+        plan_patients, fill_patients = patient_ids[:6], patient_ids[6:]
+        fill = fill_schedule(engine, settings, count=args.fill, seed=args.seed, patient_ids=fill_patients)
+        filled = time.perf_counter()
+        made = create_plans(engine, plan_patients)
+        with Session(engine) as session:
+            live = session.exec(select(func.count()).select_from(Appointment).where(
+                Appointment.status == AppointmentStatus.BOOKED)).one()
+
+        phases = Phases()
+        warm_started = time.perf_counter()
+        warm = propose_once(engine, settings, made[0]["plan_id"], phases=phases, counter=counter)
+        warm_seconds = time.perf_counter() - warm_started
+        runs: dict[str, list[dict]] = {plan["name"]: [] for plan in made}
+        gc.collect()
+        bench_started = time.perf_counter()
+        for _round in range(args.repeats):
+            for plan in made:
+                runs[plan["name"]].append(propose_once(engine, settings, plan["plan_id"], phases=phases,
+                                                       counter=counter))
+        bench_seconds = time.perf_counter() - bench_started
+        results = {plan["name"]: summarize(plan["name"], plan, runs[plan["name"]]) for plan in made}
+        with Session(engine) as session:
+            leftover = session.exec(select(func.count()).select_from(Appointment).where(
+                Appointment.status == AppointmentStatus.PENDING)).one()
+        result = {
+            "server": server_version(engine),
+            "dataset": {
+                "clinic": "demo (1 location, 10 clinicians, 5 device units, 8 rooms, 10 services, 60 patients)",
+                "today": TODAY.isoformat(), "now": NOW.isoformat(),
+                "plan_dates": {"earliest_start": EARLIEST_START.isoformat(), "latest_end": LATEST_END.isoformat()},
+                "fill": fill,
+                "booked_appointments": live,
+                "pending_holds_after_bench": leftover,
+            },
+            "setup_seconds": {"migrate": round(migrated - setup_started, 3), "demo_load": round(loaded - migrated, 3),
+                              "fill": round(filled - loaded, 3)},
+            "warmup_proposal": {"plan": made[0]["name"], "seconds": round(warm["seconds"], 4),
+                                "wall_seconds_with_session": round(warm_seconds, 4), "status": warm["status"]},
+            "bench_seconds": round(bench_seconds, 3),
+            "plans": results,
+        }
+        if args.profile:
+            small = [name for name, r in results.items() if r["sessions"] <= TARGET_MAX_SESSIONS]
+            if small:
+                slowest = max(small, key=lambda name: results[name]["p50_s"])
+                result["profile"] = {"plan": slowest, **profile_proposal(engine, settings, results[slowest]["plan_id"])}
+        return result
+    finally:
+        counter.close()
+        engine.dispose()
+
+
+def run_backend(backend: str, args: argparse.Namespace) -> dict:
+    database = sqlite_database() if backend == "sqlite" else postgres_database(args.postgres_server)
+    try:
+        with database as url:
+            return bench_backend(url, args)
+    except Exception as exc:  # a failing backend is reported, the other one still runs
+        traceback.print_exc(file=sys.stderr)
+        return {"error": f"{type(exc).__name__}: {exc}"}
+
+
+def targets(backends: dict) -> dict:
+    """Every plan with at most 12 sessions proposes within 2 s (p50 and max), on every backend measured."""
+    found = {}
+    for statistic in ("p50_s", "max_s"):
+        values, met = {}, True
+        for backend, result in backends.items():
+            if "plans" not in result:
+                met = False
+                values[backend] = result.get("error", "no result")
+                continue
+            small = {name: r[statistic] for name, r in result["plans"].items()
+                     if r["sessions"] <= TARGET_MAX_SESSIONS}
+            values[backend] = small
+            met = met and bool(small) and all(v <= TARGET_SECONDS for v in small.values())
+        worst = max((v for per in values.values() if isinstance(per, dict) for v in per.values()), default=None)
+        found[f"proposal_{statistic}_plans_up_to_{TARGET_MAX_SESSIONS}_sessions"] = {
+            "target": f"<= {TARGET_SECONDS} for every plan with <= {TARGET_MAX_SESSIONS} sessions",
+            "worst": worst, "values": values, "met": met,
+        }
+    found[f"proposal_within_{TARGET_SECONDS:g}s_plans_up_to_{TARGET_MAX_SESSIONS}_sessions"] = {
+        "target": f"p50 and max <= {TARGET_SECONDS} s on every backend measured",
+        "met": all(entry["met"] for entry in found.values()),
+    }
+    return found
+
+
+def to_json(value, indent: int = 0) -> str:
+    """JSON with two-space indentation, short lists of plain values kept on one line."""
+    pad, inner = " " * indent, " " * (indent + 2)
+    if isinstance(value, dict) and value:
+        items = [f"{inner}{json.dumps(str(key))}: {to_json(item, indent + 2)}" for key, item in value.items()]
+        return "{\n" + ",\n".join(items) + f"\n{pad}}}"
+    if isinstance(value, list | tuple) and value:
+        flat = json.dumps(list(value), default=str)
+        if not any(isinstance(item, dict | list | tuple) for item in value) and len(flat) <= 100:
+            return flat
+        return "[\n" + ",\n".join(f"{inner}{to_json(item, indent + 2)}" for item in value) + f"\n{pad}]"
+    return json.dumps(value, default=str)
+
+
+def versions() -> dict:
+    found = {}
+    for package in ("ortools", "sqlalchemy", "sqlmodel", "psycopg", "pydantic"):
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            pass
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
+    parser.add_argument("--fill", type=int, default=300,
+                        help="booked appointments placed over the plans' horizon first (default 300)")
+    parser.add_argument("--repeats", type=int, default=5, help="timed proposals per plan (default 5)")
+    parser.add_argument("--seed", type=int, default=20270301, help="seed of the fill (default %(default)s)")
+    parser.add_argument("--no-profile", dest="profile", action="store_false",
+                        help="skip the cProfile run of the slowest plan with <= 12 sessions")
+    parser.add_argument("--postgres-server", default=DEFAULT_POSTGRES_SERVER,
+                        help="server on which a throw-away database is created (default: %(default)s)")
+    args = parser.parse_args(argv)
+    if args.fill < 0 or args.repeats < 1:
+        parser.error("--fill must be >= 0 and --repeats >= 1")
+
+    backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
+    settings = Settings()
+    started = time.perf_counter()
+    summary: dict = {
+        "benchmark": "plans",
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": {
+            "platform": platform.platform(),
+            "cpu_count": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_average_at_start": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
+        },
+        "config": {
+            "backends": backends,
+            "fill_appointments": args.fill,
+            "fill_seed": args.seed,
+            "repeats": args.repeats,
+            "now": NOW.isoformat(),
+            "plan_dates": f"{EARLIEST_START.isoformat()} to {LATEST_END.isoformat()} (priority 3, no windows, "
+                          "no blackouts; lines and links copied from the template unless given)",
+            "proposal_time_limit_seconds": settings.proposal_time_limit_seconds,
+            "solver_workers": settings.solver_workers,
+            "plan_hold_minutes": settings.plan_hold_minutes,
+            "transaction": "each proposal in a fresh session on the serialized engine, timed around "
+                           "scheduler.plans.propose only, then rolled back (plans stay draft, schedule unchanged)",
+            "order": "one unmeasured warm-up proposal, then round-robin over the plans, --repeats rounds",
+            "versions": versions(),
+        },
+        "backends": {backend: run_backend(backend, args) for backend in backends},
+    }
+    summary["targets"] = targets(summary["backends"])
+    summary["machine"]["load_average_at_end"] = (
+        [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None)
+    summary["total_seconds"] = round(time.perf_counter() - started, 3)
+
+    text = to_json(summary)
+    RESULTS_FILE.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS_FILE.write_text(text + "\n")
+    print(text)
+    return 1 if any("error" in result for result in summary["backends"].values()) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
