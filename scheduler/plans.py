@@ -37,11 +37,12 @@ from scheduler.clock import from_minute, local_instant, to_minute, weekly
 from solver.intervals import intersect, normalize, subtract
 from solver.plan_check import check
 from solver.plan_greedy import place_greedily
-from solver.plan_model import BindingRule, Limits, explain_unplaced, solve_plan
+from solver.plan_model import Explanation, Limits, Outcome, explain_unplaced, solve_plan
 from solver.plans import Before, Candidate, DevicePool, PlanProblem, PlanSolution, SameClinician, SameVisit, SessionKind
 
 LINE_FIELDS = ("service_id", "count", "min_gap_days", "max_gap_days", "same_clinician")
 LINK_FIELDS = ("kind", "first_service_id", "then_service_id")
+MIN_EXPLANATION_SECONDS = 0.3
 WEEKDAYS = ["Mondays", "Tuesdays", "Wednesdays", "Thursdays", "Fridays", "Saturdays", "Sundays"]
 
 
@@ -117,13 +118,13 @@ def propose(session: Session, *, actor: User, plan_id: int, now: datetime, setti
     _release_proposal(session, actor=actor, plan=plan, now=now)
     booking.release_expired_holds(session, now=now)
     problem = build_problem(session, plan, now=now, settings=settings)
-    solution = _checked(problem, solve_plan(problem, Limits(settings.proposal_time_limit_seconds,
-                                                             settings.solver_workers)))
+    budget = settings.proposal_time_limit_seconds
+    solution = _checked(problem, solve_plan(problem, Limits(budget, settings.solver_workers)))
     reason = ""
     placed = {(p.kind, p.index): p for p in solution.placements}
     if len(placed) < sum(kind.count for kind in problem.kinds):
-        rules = explain_unplaced(problem, Limits(settings.proposal_time_limit_seconds, 1))
-        reason = describe(rules, plan, problem, session)
+        left = max(budget - solution.seconds, MIN_EXPLANATION_SECONDS)  # one budget for solving and explaining
+        reason = describe(explain_unplaced(problem, Limits(left, 1)), plan, problem)
     zone = ZoneInfo(session.get(Location, plan.location_id).time_zone)
     for kind in problem.kinds:
         service_id = int(kind.key)
@@ -236,16 +237,18 @@ def build_problem(session: Session, plan: TreatmentPlan, *, now: datetime, setti
     )
 
 
-def describe(rules: list[BindingRule] | None, plan: TreatmentPlan, problem: PlanProblem, session: Session) -> str:
-    """The binding rules in the front desk's words."""
-    if rules is None:
-        return "the solver ran out of time before placing this session; propose again or widen the plan's dates"
+def describe(explanation: Explanation, plan: TreatmentPlan, problem: PlanProblem) -> str:
+    """Why sessions are unplaced, in the front desk's words."""
     until = f"between {plan.earliest_start.isoformat()} and {plan.latest_end.isoformat()}"
-    if not rules:
+    if explanation.outcome == Outcome.FITS:
+        return "the whole plan fits, but the solver ran out of time before placing it; propose again"
+    if explanation.outcome == Outcome.TIMED_OUT:
+        return "not placed within the time limit, and no binding rule was found in time; propose again"
+    if explanation.outcome == Outcome.NO_CAPACITY:
         return (f"not enough free time of the qualified clinicians, rooms and devices {until}"
                 " (with the patient's other appointments)")
     parts, where = [], ""
-    for rule in rules:
+    for rule in explanation.rules:
         kind = problem.kind(rule.kind) if rule.kind else None
         other = problem.kind(rule.other) if rule.other else None
         if rule.code == "spacing":

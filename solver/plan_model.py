@@ -25,6 +25,7 @@ is the answer.
 
 import time
 from dataclasses import dataclass
+from enum import StrEnum
 from itertools import pairwise
 
 from ortools.sat.python import cp_model
@@ -57,15 +58,37 @@ class BindingRule:
     other: str | None = None
 
 
+class Outcome(StrEnum):
+    FITS = "fits"
+    BINDING_RULES = "binding_rules"
+    NO_CAPACITY = "no_capacity"
+    TIMED_OUT = "timed_out"
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Why not every session was placed: the rules that bind, or another outcome."""
+
+    outcome: Outcome
+    rules: tuple[BindingRule, ...] = ()
+
+
+def _solver(limits: Limits, workers: int | None = None) -> cp_model.CpSolver:
+    """A solver with the budget; probing is off: on these models it eats the budget before any search."""
+    solver = cp_model.CpSolver()
+    solver.parameters.max_time_in_seconds = limits.time_limit
+    solver.parameters.num_workers = workers or limits.workers
+    solver.parameters.cp_model_probing_level = 0
+    return solver
+
+
 def solve_plan(problem: PlanProblem, limits: Limits = Limits()) -> PlanSolution:
     """The best placement found within the limits, never worse than greedy first-fit."""
     began = time.perf_counter()
     greedy = place_greedily(problem)
     model = _PlanModel(problem)
     model.hint(greedy)
-    solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = limits.time_limit
-    solver.parameters.num_workers = limits.workers
+    solver = _solver(limits)
     status = solver.Solve(model.model)
     name = solver.StatusName(status)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
@@ -81,25 +104,24 @@ def solve_plan(problem: PlanProblem, limits: Limits = Limits()) -> PlanSolution:
     return solution
 
 
-def explain_unplaced(problem: PlanProblem, limits: Limits = Limits()) -> list[BindingRule] | None:
-    """Which rules stop the whole plan from fitting: None when it would fit after all.
+def explain_unplaced(problem: PlanProblem, limits: Limits = Limits()) -> Explanation:
+    """Which rules stop the whole plan from fitting.
 
     All sessions are required and each rule hangs on an assumption literal;
     CP-SAT's sufficient assumptions for infeasibility name the binding rules.
-    An empty list means no rule is to blame: there is simply not enough free
+    Infeasible with no rule to blame means there is simply not enough free
     time of the clinicians, rooms or devices (or the patient) in the horizon.
     """
     model = _PlanModel(problem, explain=True)
-    solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = limits.time_limit
-    solver.parameters.num_workers = 1  # assumption cores need a single worker
+    solver = _solver(limits, workers=1)  # assumption cores need a single worker
     status = solver.Solve(model.model)
     if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return None
+        return Explanation(Outcome.FITS)
     if status != cp_model.INFEASIBLE:
-        return []
+        return Explanation(Outcome.TIMED_OUT)
     core = set(solver.SufficientAssumptionsForInfeasibility())
-    return [rule for literal, rule in model.rules if literal.Index() in core]
+    rules = tuple(rule for literal, rule in model.rules if literal.Index() in core)
+    return Explanation(Outcome.BINDING_RULES if rules else Outcome.NO_CAPACITY, rules)
 
 
 class _PlanModel:

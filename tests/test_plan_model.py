@@ -6,7 +6,7 @@ from hypothesis import given, settings
 
 from solver.plan_check import check
 from solver.plan_greedy import place_greedily
-from solver.plan_model import BindingRule, Limits, explain_unplaced, solve_plan
+from solver.plan_model import BindingRule, Explanation, Limits, Outcome, explain_unplaced, solve_plan
 from solver.plans import SameVisit
 from tests.test_plan_rules import DIAGNOSIS, EMTT, ESWT, NOVAK, at, daily, plan, small_plans
 
@@ -42,7 +42,7 @@ def test_explanation_names_the_spacing_rule():
     course = replace(ESWT, count=4, devices=(), needs_room=False, min_gap_days=5, max_gap_days=10)
     problem = plan(course, allowed=daily(8, 18, days=12))
     assert len(solve_plan(problem, FAST).placements) == 3
-    assert explain_unplaced(problem, FAST) == [BindingRule("spacing", "eswt")]
+    assert explain_unplaced(problem, FAST) == Explanation(Outcome.BINDING_RULES, (BindingRule("spacing", "eswt"),))
 
 
 def test_explanation_names_the_same_visit_link():
@@ -53,8 +53,14 @@ def test_explanation_names_the_same_visit_link():
     emtt = replace(EMTT, count=1, clinicians=(technician,))
     problem = plan(eswt, emtt, same_visits=(SameVisit("eswt", "emtt"),))
     assert len(solve_plan(problem, FAST).placements) == 1
-    assert explain_unplaced(problem, FAST) == [BindingRule("same_visit", "eswt", "emtt")]
+    assert explain_unplaced(problem, FAST) == Explanation(Outcome.BINDING_RULES,
+                                                          (BindingRule("same_visit", "eswt", "emtt"),))
 
 
 def test_nothing_to_explain_when_everything_fits():
-    assert explain_unplaced(plan(DIAGNOSIS), FAST) is None
+    assert explain_unplaced(plan(DIAGNOSIS), FAST).outcome == Outcome.FITS
+
+
+def test_no_rule_to_blame_when_there_is_no_free_time():
+    busy = replace(DIAGNOSIS, count=2, clinicians=(replace(NOVAK, free=[(at(0, 8), at(0, 8, 40))]),))
+    assert explain_unplaced(plan(busy), FAST) == Explanation(Outcome.NO_CAPACITY)
