@@ -9,9 +9,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response, status
 from pydantic import BaseModel, ValidationError
+from sqlmodel import select
 
 from api.deps import CurrentUser, SessionDep
 from api.errors import validation_error_from
+from api.paging import PagingDep, one_page
 from api.schemas.common import Page
 from data import catalog
 from data.catalog import Entity
@@ -69,11 +71,9 @@ def catalog_router(
     def list_records(
         session: SessionDep,
         query: Annotated[filters, Query()],
-        offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
-        limit: Annotated[int, Query(ge=1, le=200)] = 50,
+        paging: PagingDep,
     ):
-        rows, total = catalog.page(session, entity, where=where(query), offset=offset, limit=limit)
-        return {"items": rows, "total": total, "offset": offset, "limit": limit}
+        return one_page(session, select(entity.table).where(*where(query)), paging, entity.table.id)
 
     @router.get("/{ident}", response_model=public, dependencies=list(read_access), summary=f"Get a {label}")
     def get_record(ident: RecordId, session: SessionDep):

@@ -11,7 +11,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func
 from sqlmodel import Session, SQLModel, select
 
 from data.errors import Conflict, Invalid, NotFound
@@ -42,14 +41,6 @@ def get(session: Session, entity: Entity, ident: int) -> SQLModel:
     if record is None:
         raise NotFound(entity.label, ident)
     return record
-
-
-def page(session: Session, entity: Entity, *, where: Sequence = (), offset: int, limit: int) -> tuple[list, int]:
-    """One page of records in id order, and how many there are in all."""
-    query = select(entity.table).where(*where)
-    total = session.exec(select(func.count()).select_from(query.subquery())).one()
-    rows = session.exec(query.order_by(entity.table.id).offset(offset).limit(limit)).all()
-    return list(rows), total
 
 
 def save(session: Session, entity: Entity, record: SQLModel, values: dict, changed: set[str]) -> SQLModel:

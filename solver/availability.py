@@ -24,7 +24,6 @@ from solver.intervals import (
     grid_points,
     intersect,
     intersect_all,
-    normalize,
     starts_fitting,
     subtract,
     union,

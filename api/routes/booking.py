@@ -4,12 +4,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, status
 from pydantic import AwareDatetime
-from sqlalchemy import func
 from sqlmodel import select
 
 from api.catalog import RecordId
 from api.deps import NowDep, SessionDep, SettingsDep, get_current_user, require_role
 from api.idempotency import IdempotencyKey, respond_once
+from api.paging import PagingDep, one_page
 from api.schemas.booking import (
     AppointmentCreate,
     AppointmentPublic,
@@ -111,14 +111,13 @@ def book(body: AppointmentCreate, request: Request, session: SessionDep, setting
     require_role(Role.ADMIN, Role.FRONT_DESK))])
 def list_appointments(
     session: SessionDep,
+    paging: PagingDep,
     patient_id: Ident | None = None,
     clinician_id: Ident | None = None,
     location_id: Ident | None = None,
     status_is: Annotated[list[AppointmentStatus] | None, Query(alias="status")] = None,
     start: Annotated[AwareDatetime | None, Query(description="Appointments ending after this")] = None,
     end: Annotated[AwareDatetime | None, Query(description="Appointments starting before this")] = None,
-    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ):
     """Appointments and holds in start order, filtered."""
     statement = select(Appointment)
@@ -135,9 +134,7 @@ def list_appointments(
         statement = statement.where(Appointment.ends_at > start)
     if end is not None:
         statement = statement.where(Appointment.starts_at < end)
-    total = session.exec(select(func.count()).select_from(statement.subquery())).one()
-    rows = session.exec(statement.order_by(Appointment.starts_at, Appointment.id).offset(offset).limit(limit))
-    return {"items": [AppointmentPublic.of(a) for a in rows], "total": total, "offset": offset, "limit": limit}
+    return one_page(session, statement, paging, Appointment.starts_at, Appointment.id, convert=AppointmentPublic.of)
 
 
 @router.get("/appointments/{ident}", response_model=AppointmentPublic,

@@ -4,7 +4,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, status
 from pydantic import ValidationError
-from sqlalchemy import func
 from sqlmodel import Session, select
 
 from api.catalog import RecordId
@@ -12,6 +11,7 @@ from api.deps import NowDep, SessionDep, SettingsDep, require_role
 from api.schemas.booking import AppointmentPublic
 from api.schemas.common import Ident, Page
 from api.errors import validation_error_from
+from api.paging import PagingDep, one_page
 from api.schemas.plans import PlanCreate, PlanPublic, PlanUpdate, ProposalPublic
 from data.enums import PlanStatus, Role
 from data.tables import Appointment, TreatmentPlan, User
@@ -64,20 +64,16 @@ def edit_plan(ident: RecordId, body: PlanUpdate, session: SessionDep, now: NowDe
 @router.get("", response_model=Page[PlanPublic], dependencies=[Depends(require_role(Role.ADMIN, Role.FRONT_DESK))])
 def list_plans(
     session: SessionDep,
+    paging: PagingDep,
     patient_id: Ident | None = None,
     status_is: Annotated[PlanStatus | None, Query(alias="status")] = None,
-    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ):
     statement = select(TreatmentPlan)
     if patient_id is not None:
         statement = statement.where(TreatmentPlan.patient_id == patient_id)
     if status_is is not None:
         statement = statement.where(TreatmentPlan.status == status_is)
-    total = session.exec(select(func.count()).select_from(statement.subquery())).one()
-    rows = session.exec(statement.order_by(TreatmentPlan.id).offset(offset).limit(limit))
-    return {"items": [plan_public(session, plan) for plan in rows], "total": total, "offset": offset,
-            "limit": limit}
+    return one_page(session, statement, paging, TreatmentPlan.id, convert=lambda plan: plan_public(session, plan))
 
 
 @router.get("/{ident}", response_model=PlanPublic, dependencies=[Depends(require_role(Role.ADMIN, Role.FRONT_DESK))])

@@ -3,11 +3,11 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, status
-from sqlalchemy import func
 from sqlmodel import select
 
 from api.catalog import RecordId
 from api.deps import NowDep, SessionDep, require_role
+from api.paging import PagingDep, one_page
 from api.schemas.common import Ident, Page
 from api.schemas.plans import WaitlistCreate, WaitlistPublic
 from data.enums import Role, WaitlistStatus
@@ -28,11 +28,10 @@ def add(body: WaitlistCreate, session: SessionDep, now: NowDep, user: Desk):
 @router.get("", response_model=Page[WaitlistPublic], dependencies=[Depends(require_role(Role.ADMIN, Role.FRONT_DESK))])
 def list_requests(
     session: SessionDep,
+    paging: PagingDep,
     patient_id: Ident | None = None,
     service_id: Ident | None = None,
     status_is: Annotated[WaitlistStatus | None, Query(alias="status")] = None,
-    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ):
     """Requests, highest priority and longest waiting first."""
     statement = select(WaitlistRequest)
@@ -40,10 +39,8 @@ def list_requests(
                           (WaitlistRequest.status, status_is)):
         if value is not None:
             statement = statement.where(column == value)
-    total = session.exec(select(func.count()).select_from(statement.subquery())).one()
-    rows = session.exec(statement.order_by(WaitlistRequest.priority.desc(), WaitlistRequest.created_at,
-                                           WaitlistRequest.id).offset(offset).limit(limit))
-    return {"items": list(rows), "total": total, "offset": offset, "limit": limit}
+    return one_page(session, statement, paging, WaitlistRequest.priority.desc(), WaitlistRequest.created_at,
+                    WaitlistRequest.id)
 
 
 @router.delete("/{ident}", response_model=WaitlistPublic)
