@@ -18,6 +18,9 @@ from solver.intervals import Interval, contains, normalize
 from solver.plans import Candidate, PlanProblem, PlanSolution, Placement, SameClinician, SessionKind, blocked
 
 
+Names = dict[tuple[str, int], str]
+
+
 @dataclass(frozen=True)
 class Violation:
     """One broken rule: ``rule`` is a stable code, ``message`` names the session and the resource."""
@@ -91,9 +94,9 @@ def _known_sessions(
     return sessions
 
 
-def _resource_names(problem: PlanProblem) -> dict[tuple[str, int], str]:
+def _resource_names(problem: PlanProblem) -> Names:
     """Names by (role, id), so a message can name a clinician even where the kind does not list them."""
-    names = {}
+    names: Names = {}
     for kind in problem.kinds:
         names |= {("clinician", c.id): c.name for c in kind.clinicians}
         names |= {("room", r.id): r.name for r in kind.rooms}
@@ -101,11 +104,11 @@ def _resource_names(problem: PlanProblem) -> dict[tuple[str, int], str]:
     return names
 
 
-def _name(names: dict[tuple[str, int], str], role: str, ident: int) -> str:
+def _name(names: Names, role: str, ident: int) -> str:
     return names.get((role, ident), f"{role} {ident}")
 
 
-def _session_rules(problem: PlanProblem, session: _Session, names) -> list[Violation]:
+def _session_rules(problem: PlanProblem, session: _Session, names: Names) -> list[Violation]:
     """The rules one session must keep on its own: grid, opening hours, patient, and its resources."""
     kind, placement, label = session.kind, session.placement, session.label
     when = _when(session.start)
@@ -136,7 +139,7 @@ def _candidate(candidates: tuple[Candidate, ...], ident: int) -> Candidate | Non
     return next((c for c in candidates if c.id == ident), None)
 
 
-def _room_rules(session: _Session, names) -> list[Violation]:
+def _room_rules(session: _Session, names: Names) -> list[Violation]:
     kind, room_id, label = session.kind, session.placement.room, session.label
     if not kind.needs_room:
         if room_id is None:
@@ -152,7 +155,7 @@ def _room_rules(session: _Session, names) -> list[Violation]:
     return []
 
 
-def _device_rules(session: _Session, names) -> list[Violation]:
+def _device_rules(session: _Session, names: Names) -> list[Violation]:
     """Each pool gets exactly its count of distinct suitable units, each free through its own cleaning."""
     kind, listed, label = session.kind, session.placement.devices, session.label
     found = [
@@ -178,11 +181,12 @@ def _device_rules(session: _Session, names) -> list[Violation]:
     return found
 
 
-def _double_bookings(sessions: Iterable[_Session], names) -> list[Violation]:
+def _double_bookings(sessions: Iterable[_Session], names: Names) -> list[Violation]:
     """Sessions of this plan that hold the patient, a clinician, a room or a device unit at the same time.
 
     Staff and rooms are held for the buffers too, device units also for their
-    cleaning, and the patient only for the session itself.
+    cleaning, and the patient only for the session itself. An empty span
+    holds nothing.
     """
     held: dict[tuple[str, int], list[tuple[Interval, str]]] = {}
     for session in sessions:
@@ -201,6 +205,8 @@ def _double_bookings(sessions: Iterable[_Session], names) -> list[Violation]:
         spans.sort()
         latest: tuple[Interval, str] | None = None
         for span, label in spans:
+            if span[0] >= span[1]:
+                continue
             if latest is not None and span[0] < latest[0][1]:
                 if role == "patient":
                     message = f"the patient would be in {latest[1]} and {label} at once"
@@ -291,7 +297,7 @@ def _links(
     return found
 
 
-def _same_clinician(problem: PlanProblem, sessions: dict[tuple[str, int], _Session], names) -> list[Violation]:
+def _same_clinician(problem: PlanProblem, sessions: dict[tuple[str, int], _Session], names: Names) -> list[Violation]:
     found = []
     for kind in problem.kinds:
         if kind.same_clinician != SameClinician.REQUIRED:

@@ -72,12 +72,18 @@ class _Placer:
     def __init__(self, problem: PlanProblem):
         self.problem = problem
         self.placed: dict[tuple[str, int], Placement] = {}
+        self.patient_busy: list[Interval] = []
         self.held: dict[tuple[str, int], list[Interval]] = {}
         self.kinds = {kind.key: kind for kind in problem.kinds}
         self.allowed = normalize(self.problem.allowed)
         self.patient_free = normalize(self.problem.patient_free)
 
     def place_with_followers(self, kind: SessionKind, index: int) -> bool:
+        """Place a session and, at once, the same-visit sessions that must start when it ends.
+
+        Done before anything else is placed, so that the leader's next
+        session cannot take the minutes right after it.
+        """
         if not self._place(kind, index):
             return False
         for link in self.problem.same_visits:
@@ -97,10 +103,10 @@ class _Placer:
             common = intersect(common, union(*(starts for _, starts in rooms)))
         pools = []
         for pool in kind.devices:
-            units = [(unit, self._free_starts("device", unit, kind, unit.cleaning)) for unit in _own_units(kind, pool)]
+            candidates = [(u, self._free_starts("device", u, kind, u.cleaning)) for u in _own_units(kind, pool)]
             if pool.count > 0:
-                common = intersect(common, at_least([starts for _, starts in units], pool.count))
-            pools.append((pool.count, units))
+                common = intersect(common, at_least([starts for _, starts in candidates], pool.count))
+            pools.append((pool.count, candidates))
         if not common:
             return False
 
@@ -123,7 +129,7 @@ class _Placer:
 
     def _session_starts(self, kind: SessionKind, index: int) -> Intervals:
         """Starts the plan, the patient and the sessions already placed allow, before looking at staff and rooms."""
-        patient_free = subtract(self.patient_free, normalize(self.held.get(("patient", 0), [])))
+        patient_free = subtract(self.patient_free, normalize(self.patient_busy))
         starts = intersect(
             starts_fitting(self.allowed, 0, kind.duration), starts_fitting(patient_free, 0, kind.duration))
         lows: list[int | None] = []
@@ -199,7 +205,7 @@ class _Placer:
               units: list[Candidate]):
         self.placed[kind.key, index] = Placement(
             kind.key, index, start, clinician.id, room.id if room else None, tuple(unit.id for unit in units))
-        self.held.setdefault(("patient", 0), []).append((start, start + kind.duration))
+        self.patient_busy.append((start, start + kind.duration))
         self.held.setdefault(("clinician", clinician.id), []).append(blocked(kind, start))
         if room is not None:
             self.held.setdefault(("room", room.id), []).append(blocked(kind, start))

@@ -141,6 +141,14 @@ def test_patient_double_booked():
     assert broken(plan(), *COURSE, physio) == {"patient_double_booked"}
 
 
+def test_double_booking_is_found_past_the_next_session():
+    """Physiotherapy 9:00-9:45 overlaps both short sessions, though the second does not overlap the first."""
+    short = replace(EMTT, duration=15)
+    placements = (
+        session(PHYSIO, 0, at(0, 9), BERGER), session(short, 0, at(0, 9, 15)), session(short, 1, at(0, 9, 30)))
+    assert [v.rule for v in check(plan(short, PHYSIO), PlanSolution(placements))] == ["patient_double_booked"] * 2
+
+
 def test_patient_may_go_straight_from_one_session_to_the_next():
     physio = session(PHYSIO, 0, at(0, 9, 30), BERGER)
     assert broken(plan(), *COURSE, physio) == set()
@@ -222,6 +230,8 @@ def test_out_of_order():
 def test_starts_before_previous_ends():
     unspaced = replace(ESWT, min_gap_days=None, max_gap_days=None)
     assert broken(plan(unspaced), eswt(0, at(1, 9)), eswt(1, at(0, 9))) == {"starts_before_previous_ends"}
+    overlapping = (session(EMTT, 0, at(0, 9), WEBER), session(EMTT, 1, at(0, 9, 15), NOVAK))
+    assert broken(plan(), *overlapping) == {"starts_before_previous_ends", "patient_double_booked"}
 
 
 def test_too_soon():
@@ -323,6 +333,17 @@ def test_greedy_leaves_out_a_follower_that_cannot_start_when_its_leader_ends():
     solution = place_greedily(problem)
     assert starts(solution, eswt_kind) == [at(0, 8)]
     assert starts(solution, emtt_kind) == []
+
+
+def test_greedy_keeps_a_followers_extra_sessions_in_order():
+    """EMTT #1 follows the only ESWT at 10:30; EMTT #2 has no leader but must still come after it, not at 8:00."""
+    eswt_kind = SessionKind("eswt", "ESWT", count=1, duration=30,
+                            clinicians=(replace(WEBER, free=except_(daily(8, 18), at(0, 8), at(0, 10))),))
+    emtt_kind = SessionKind("emtt", "EMTT", count=2, duration=20, clinicians=(NOVAK,))
+    problem = plan(eswt_kind, emtt_kind, same_visits=(SameVisit("eswt", "emtt"),))
+    solution = place_greedily(problem)
+    assert starts(solution, emtt_kind) == [at(0, 10, 30), at(0, 11)]
+    assert check(problem, solution) == []
 
 
 def test_greedy_waits_for_the_unit_to_be_cleaned():
