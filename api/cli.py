@@ -1,12 +1,13 @@
 """The ``clinic`` command: serve, migrate, load the demo clinic, manage users."""
 
 import secrets
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
 import typer
 import uvicorn
+from apscheduler.schedulers.blocking import BlockingScheduler
 from pydantic import ValidationError
 from sqlalchemy import Engine
 
@@ -15,9 +16,12 @@ from data.accounts import upsert_user
 from data.config import Settings, get_settings
 from data.db import make_engine, session_scope
 from data.demo import ensure_demo_users, load_demo_clinic
-from data.enums import Role
+from data.enums import Role, RunStatus, RunTrigger
+from data.errors import NotFound
 from data.migrate import SchemaBehindError, current_revision, ensure_current, head_revision, new_revision, upgrade
 from data.tables import Clinician
+from scheduler.jobs import add_jobs
+from scheduler.optimization import run_optimization
 
 app = typer.Typer(help="Treatment-plan scheduling and equipment booking for rehab clinics.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
@@ -82,6 +86,39 @@ def _load_demo(engine: Engine, settings: Settings) -> None:
     typer.echo("demo clinic loaded; users admin, frontdesk and clinician")
     if shown:
         typer.secho(f"demo password (set CLINIC_DEMO_PASSWORD to choose one): {password}", fg=typer.colors.YELLOW)
+
+
+@app.command()
+def worker() -> None:
+    """Run the periodic jobs (nightly optimization per location, hold sweeper) as their own process."""
+    settings = get_settings()
+    engine = make_engine(settings.database_url)
+    _require_current(engine, "refusing to start")
+    scheduler = add_jobs(BlockingScheduler(timezone=UTC), engine, settings, nightly=True)
+    typer.echo(f"worker: {len(scheduler.get_jobs())} jobs scheduled; Ctrl+C to stop")
+    scheduler.start()
+
+
+@app.command()
+def optimize(
+    location: Annotated[int, typer.Option(help="Location id")],
+    night: Annotated[datetime | None, typer.Option("--date", formats=["%Y-%m-%d"], help="Night to record")] = None,
+) -> None:
+    """Run the optimization of one location now (a manual run)."""
+    settings = get_settings()
+    engine = make_engine(settings.database_url)
+    _require_current(engine, "cannot optimize")
+    try:
+        run = run_optimization(engine, location_id=location, trigger=RunTrigger.MANUAL, now=datetime.now(UTC),
+                               settings=settings, run_date=night.date() if night else None)
+    except NotFound as exc:
+        typer.secho(str(exc), fg=typer.colors.RED, err=True)
+        raise typer.Exit(code=2) from exc
+    typer.echo(f"run {run.id}: {run.status.value}, {run.sessions_placed} sessions placed"
+               + (f" ({run.error})" if run.error else ""))
+    engine.dispose()
+    if run.status == RunStatus.FAILED:
+        raise typer.Exit(code=1)
 
 
 @db_app.command("upgrade")

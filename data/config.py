@@ -37,6 +37,11 @@ class Settings(BaseSettings):
     hold_sweep_seconds: int = Field(default=60, gt=0, description="How often expired holds are cleaned up.")
     background_jobs: bool = Field(default=True, description="Run periodic jobs (hold sweeper) inside the app.")
     nightly_run_time: time = Field(default=time(2, 0), description="Local wall-clock time of the nightly run.")
+    nightly_in_serve: bool = Field(default=False, description="Also schedule the nightly run inside `clinic serve`.")
+    freeze_hours: int = Field(default=24, ge=0, le=7 * 24, description="The nightly run never touches this window.")
+    horizon_days: int = Field(default=14, ge=1, le=60, description="How far past the freeze window a run plans.")
+    nightly_hold_minutes: int = Field(default=12 * 60, gt=0, le=7 * 24 * 60,
+                                      description="Holds the nightly run places for the front desk to confirm.")
     solver_time_limit_seconds: float = Field(default=10.0, gt=0, description="Nightly optimization budget.")
     proposal_time_limit_seconds: float = Field(default=1.5, gt=0, description="CP-SAT budget of a plan proposal.")
     waitlist_hold_minutes: int = Field(default=120, gt=0, le=7 * 24 * 60,

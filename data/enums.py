@@ -116,3 +116,15 @@ class WaitlistStatus(StrEnum):
     WAITING = "waiting"
     OFFERED = "offered"
     CLOSED = "closed"
+
+
+class RunStatus(StrEnum):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class RunTrigger(StrEnum):
+    NIGHTLY = "nightly"
+    MANUAL = "manual"

@@ -22,6 +22,8 @@ from data.enums import (
     ResourceKind,
     Role,
     RoomKind,
+    RunStatus,
+    RunTrigger,
     SameClinicianRule,
     WaitlistStatus,
     checked_enum,
@@ -524,6 +526,35 @@ class WaitlistRequest(SQLModel, table=True):
     appointment_id: int | None = Field(default=None, foreign_key="appointment.id", ondelete="SET NULL")
     created_by_id: int | None = Field(default=None, foreign_key="app_user.id", ondelete="SET NULL")
     created_at: datetime = instant()
+
+
+class OptimizationRun(SQLModel, table=True):
+    """One optimization of one location's coming weeks: what it did and how good it was.
+
+    At most one nightly run per location and local date: the partial unique
+    index is what makes the nightly job run once however many workers are up.
+    """
+
+    __tablename__ = "optimization_run"
+    __table_args__ = (
+        sa.Index("uq_optimization_run_nightly", "location_id", "run_date", unique=True,
+                 postgresql_where=sa.text("trigger = 'nightly'"), sqlite_where=sa.text("trigger = 'nightly'")),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    location_id: int = Field(foreign_key="location.id", ondelete="CASCADE", index=True)
+    run_date: date = Field(description="The local night the run belongs to")
+    trigger: RunTrigger = Field(sa_type=checked_enum(RunTrigger))
+    status: RunStatus = Field(sa_type=checked_enum(RunStatus))
+    started_at: datetime = instant()
+    finished_at: datetime | None = instant(default=None, nullable=True)
+    objective: float | None = None
+    bound: float | None = None
+    gap: float | None = None
+    first_solution_seconds: float | None = None
+    sessions_placed: int = 0
+    changes: list[dict[str, Any]] = Field(default_factory=list, sa_type=sa.JSON)
+    error: str = Field(default="", max_length=2000)
 
 class CatalogVersion(SQLModel, table=True):
     """A token that changes with every catalog write, so processes know when their cached catalog is stale.

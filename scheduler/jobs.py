@@ -1,18 +1,32 @@
-"""Periodic jobs run by APScheduler inside the service process.
+"""Periodic jobs run by APScheduler: the hold sweeper and the nightly runs.
 
 The hold sweeper only tidies up: an expired hold already stops blocking the
 moment it expires (searches ignore it, writers release it first), so a missed
 or doubled sweep changes nothing but the timing of the audit entry.
+
+The nightly run fires per location at the configured local wall-clock time
+(APScheduler's cron trigger in the location's zone, so DST nights are right:
+on the spring-forward night 02:00 fires at the instant it would have been).
+A trigger that fires twice on the fall-back night, or two workers firing the
+same night, still give one run: the run record is unique per night.
 """
 
 from datetime import UTC, datetime
 
+from zoneinfo import ZoneInfo
+
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import Engine
+from sqlmodel import Session, select
 
 from data.config import Settings
 from data.db import serialized, session_scope
+from data.enums import RunTrigger
+from data.tables import Location
 from scheduler.booking import release_expired_holds
+from scheduler.optimization import run_optimization
 
 
 def sweep_expired_holds(engine: Engine) -> int:
@@ -20,9 +34,27 @@ def sweep_expired_holds(engine: Engine) -> int:
         return release_expired_holds(session, now=datetime.now(UTC))
 
 
-def start_background_jobs(engine: Engine, settings: Settings) -> BackgroundScheduler:
-    scheduler = BackgroundScheduler(timezone=UTC)
+def nightly_run(engine: Engine, location_id: int, settings: Settings) -> None:
+    run_optimization(engine, location_id=location_id, trigger=RunTrigger.NIGHTLY, now=datetime.now(UTC),
+                     settings=settings)
+
+
+def add_jobs(scheduler: BaseScheduler, engine: Engine, settings: Settings, *, nightly: bool) -> BaseScheduler:
     scheduler.add_job(sweep_expired_holds, "interval", seconds=settings.hold_sweep_seconds, args=[engine],
                       id="sweep_expired_holds", max_instances=1, coalesce=True)
+    if nightly:
+        with Session(engine) as session:
+            locations = session.exec(select(Location.id, Location.time_zone)).all()
+        at = settings.nightly_run_time
+        for location_id, zone in locations:
+            scheduler.add_job(nightly_run, CronTrigger(hour=at.hour, minute=at.minute, timezone=ZoneInfo(zone)),
+                              args=[engine, location_id, settings], id=f"nightly_run_{location_id}",
+                              max_instances=1, coalesce=True, misfire_grace_time=3600)
+    return scheduler
+
+
+def start_background_jobs(engine: Engine, settings: Settings) -> BackgroundScheduler:
+    """The jobs inside `clinic serve`: the sweeper, and the nightly runs if configured so."""
+    scheduler = add_jobs(BackgroundScheduler(timezone=UTC), engine, settings, nightly=settings.nightly_in_serve)
     scheduler.start()
     return scheduler

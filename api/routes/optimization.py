@@ -1,0 +1,51 @@
+"""Optimization runs: start one by hand, read what the nightly runs did."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, status
+from sqlmodel import select
+
+from api.catalog import RecordId
+from api.deps import NowDep, SessionDep, SettingsDep, require_role
+from api.paging import PagingDep, one_page
+from api.schemas.common import Ident, Page
+from api.schemas.plans import RunPublic, RunRequest
+from data.enums import Role, RunStatus, RunTrigger
+from data.errors import NotFound
+from data.tables import OptimizationRun
+from scheduler.optimization import run_optimization
+
+router = APIRouter(prefix="/optimization-runs", tags=["optimization"],
+                   dependencies=[Depends(require_role(Role.ADMIN))])
+
+
+@router.post("", response_model=RunPublic, status_code=status.HTTP_201_CREATED)
+def start_run(body: RunRequest, request: Request, session: SessionDep, settings: SettingsDep, now: NowDep):
+    """Run the location's optimization now and answer with its record (it runs in its own transactions)."""
+    session.commit()  # end the request's own transaction first: on SQLite it holds the only write lock
+    return run_optimization(request.app.state.engine, location_id=body.location_id, trigger=RunTrigger.MANUAL,
+                            now=now, settings=settings, run_date=body.night)
+
+
+@router.get("", response_model=Page[RunPublic])
+def list_runs(
+    session: SessionDep,
+    paging: PagingDep,
+    location_id: Ident | None = None,
+    status_is: Annotated[RunStatus | None, Query(alias="status")] = None,
+):
+    """Runs, newest first."""
+    statement = select(OptimizationRun)
+    if location_id is not None:
+        statement = statement.where(OptimizationRun.location_id == location_id)
+    if status_is is not None:
+        statement = statement.where(OptimizationRun.status == status_is)
+    return one_page(session, statement, paging, OptimizationRun.started_at.desc(), OptimizationRun.id.desc())
+
+
+@router.get("/{ident}", response_model=RunPublic)
+def get_run(ident: RecordId, session: SessionDep):
+    run = session.get(OptimizationRun, ident)
+    if run is None:
+        raise NotFound("optimization run", ident)
+    return run

@@ -1,0 +1,195 @@
+"""Optimization runs on committed data: what they place, what they never touch, and that a night runs once."""
+
+import threading
+from datetime import date
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlmodel import Session, select
+
+from api.deps import get_now
+from api.main import create_app
+from data.accounts import upsert_user
+from data.config import Settings
+from data.db import make_engine, session_scope
+from data.enums import AppointmentStatus, Role, RunStatus, RunTrigger, WaitlistStatus
+from data.migrate import upgrade
+from data.tables import Allocation, Appointment, OptimizationRun, WaitlistRequest
+from scheduler import booking, optimization
+from scheduler.optimization import ScheduleBroken, check_no_overlaps, run_optimization
+from tests.clinic_world import at, build_world
+from tests.conftest import bearer
+
+NIGHT = at(1, 2)  # 02:00 on Monday 1 March 2027, New York
+SETTINGS = Settings(background_jobs=False, secret_key="optimization-tests-secret-key-0123456789")
+BACKENDS = [pytest.param("sqlite", id="sqlite"), pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=BACKENDS)
+def clinic(request, tmp_path):
+    """A fresh, committed database holding the test clinic, and its engine."""
+    url = (f"sqlite:///{tmp_path / 'runs.db'}" if request.param == "sqlite"
+           else request.getfixturevalue("postgres_databases")())
+    engine = make_engine(url)
+    upgrade(engine)
+    yield engine, committed_world(engine)
+    engine.dispose()
+
+
+def committed_world(engine):
+    """The test clinic, committed, its rows still readable after the session closed."""
+    with Session(engine, expire_on_commit=False) as session:
+        world = build_world(session)
+        session.commit()
+    return world
+
+
+def wait(engine, world, patient, **extra) -> int:
+    values = {"service_id": world.msus.id, "earliest_day": date(2027, 3, 1), "latest_day": date(2027, 3, 5),
+              "earliest_time": at(1, 8).time(), "latest_time": at(1, 16).time(), **extra}
+    with session_scope(engine) as session:
+        request = WaitlistRequest(patient_id=patient.id, created_at=NIGHT, **values)
+        session.add(request)
+        session.flush()
+        return request.id
+
+
+def rows(engine, table):
+    with Session(engine) as session:
+        return session.exec(select(table)).all()
+
+
+def test_a_run_places_waiting_requests_after_the_freeze_window(clinic):
+    engine, world = clinic
+    waiting = wait(engine, world, world.patients[0], priority=5)
+    run = run_optimization(engine, location_id=world.midtown.id, trigger=RunTrigger.MANUAL, now=NIGHT,
+                           settings=SETTINGS)
+    assert run.status == RunStatus.SUCCEEDED and run.sessions_placed == 1 and run.finished_at is not None
+    (change,) = run.changes
+    (hold,) = rows(engine, Appointment)
+    assert change["request_id"] == waiting and change["appointment_id"] == hold.id
+    assert hold.status == AppointmentStatus.PENDING and hold.created_by_id is None
+    assert hold.starts_at >= at(2, 2), "nothing is placed inside the 24-hour freeze window"
+    assert rows(engine, WaitlistRequest)[0].status == WaitlistStatus.OFFERED
+
+
+def test_requests_that_only_fit_the_freeze_window_keep_waiting(clinic):
+    engine, world = clinic
+    wait(engine, world, world.patients[0], latest_day=date(2027, 3, 1))
+    run = run_optimization(engine, location_id=world.midtown.id, trigger=RunTrigger.MANUAL, now=NIGHT,
+                           settings=SETTINGS)
+    assert run.status == RunStatus.SUCCEEDED and run.changes == [] and rows(engine, Appointment) == []
+
+
+def test_booked_times_are_untouched(clinic):
+    engine, world = clinic
+    with session_scope(engine) as session:
+        desk = upsert_user(session=session, username="desk", password="long enough pw", role=Role.FRONT_DESK)
+        promised = booking.book(session, actor=desk, now=at(1, 1), settings=SETTINGS, choice=booking.SlotChoice(
+            world.msus.id, world.patients[1].id, at(3, 9), clinician_id=world.max.id))
+        before = (promised.id, promised.starts_at, sorted((a.resource_kind, a.resource_id) for a in promised.allocations))
+    wait(engine, world, world.patients[0])
+    run_optimization(engine, location_id=world.midtown.id, trigger=RunTrigger.MANUAL, now=NIGHT, settings=SETTINGS)
+    with Session(engine) as session:
+        kept = session.get(Appointment, before[0])
+        assert (kept.id, kept.starts_at, sorted((a.resource_kind, a.resource_id) for a in kept.allocations)) == before
+
+
+def test_an_exception_mid_write_leaves_the_schedule_as_it_was(clinic, monkeypatch):
+    engine, world = clinic
+    for patient in world.patients[:2]:
+        wait(engine, world, patient)
+    real, calls = booking.place_hold, []
+
+    def fail_on_second(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("power cut")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(optimization.booking, "place_hold", fail_on_second)
+    run = run_optimization(engine, location_id=world.midtown.id, trigger=RunTrigger.MANUAL, now=NIGHT,
+                           settings=SETTINGS)
+    assert run.status == RunStatus.FAILED and "power cut" in run.error and len(calls) == 2
+    assert rows(engine, Appointment) == [] and rows(engine, Allocation) == []
+    assert {r.status for r in rows(engine, WaitlistRequest)} == {WaitlistStatus.WAITING}
+
+
+def test_a_night_runs_once_however_many_workers_fire(clinic):
+    engine, world = clinic
+    wait(engine, world, world.patients[0])
+    engines = [make_engine(str(engine.url.render_as_string(hide_password=False))) for _ in range(4)]
+    barrier, results = threading.Barrier(len(engines)), []
+
+    def worker(own_engine):
+        barrier.wait()
+        results.append(run_optimization(own_engine, location_id=world.midtown.id, trigger=RunTrigger.NIGHTLY,
+                                        now=NIGHT, settings=SETTINGS))
+
+    threads = [threading.Thread(target=worker, args=(e,)) for e in engines]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    for own in engines:
+        own.dispose()
+    assert sum(1 for r in results if r is not None) == 1 and len(results) == 4
+    (run,) = rows(engine, OptimizationRun)
+    assert run.status == RunStatus.SUCCEEDED and len(rows(engine, Appointment)) == 1
+
+
+def test_the_fall_back_night_still_runs_once(clinic):
+    """A 01:30 trigger fires twice on 7 November 2027 (EDT, then EST): one local night, one run."""
+    engine, world = clinic
+    first = run_optimization(engine, location_id=world.midtown.id, trigger=RunTrigger.NIGHTLY,
+                             now=at(7, 1, 30, month=11).replace(fold=0), settings=SETTINGS)
+    second = run_optimization(engine, location_id=world.midtown.id, trigger=RunTrigger.NIGHTLY,
+                              now=at(7, 1, 30, month=11).replace(fold=1), settings=SETTINGS)
+    assert first.run_date == date(2027, 11, 7) and second is None
+
+
+def test_the_checker_catches_an_overlap_the_database_let_through(tmp_path):
+    """SQLite has no exclusion constraint: the run's own check is what refuses a broken schedule."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'broken.db'}")
+    upgrade(engine)
+    world = committed_world(engine)
+    with session_scope(engine) as session:
+        for patient in world.patients[:2]:
+            appointment = Appointment(location_id=world.midtown.id, service_id=world.msus.id, patient_id=patient.id,
+                                      starts_at=at(3, 9), ends_at=at(3, 9, 45), status="booked", created_at=NIGHT,
+                                      updated_at=NIGHT)
+            appointment.allocations = [Allocation(resource_kind="clinician", resource_id=world.max.id,
+                                                  starts_at=at(3, 9), ends_at=at(3, 9, 45))]
+            session.add(appointment)
+    with Session(engine) as session, pytest.raises(ScheduleBroken, match=f"clinician {world.max.id}"):
+        check_no_overlaps(session, start=NIGHT, end=at(10, 0))
+    wait(engine, world, world.patients[2])
+    run = run_optimization(engine, location_id=world.midtown.id, trigger=RunTrigger.MANUAL, now=NIGHT,
+                           settings=SETTINGS)
+    assert run.status == RunStatus.FAILED and "ScheduleBroken" in run.error
+    assert len(rows(engine, Appointment)) == 2, "the run wrote nothing"
+    engine.dispose()
+
+
+def test_runs_through_the_api(clinic):
+    engine, world = clinic
+    with Session(engine, expire_on_commit=False) as session:
+        admin = upsert_user(session=session, username="boss", password="long enough pw", role=Role.ADMIN)
+        desk = upsert_user(session=session, username="desk", password="long enough pw", role=Role.FRONT_DESK)
+        session.commit()
+    wait(engine, world, world.patients[0])
+    app = create_app(SETTINGS.model_copy(update={"database_url": str(engine.url)}), engine)
+    app.dependency_overrides[get_now] = lambda: NIGHT
+    with TestClient(app) as client:
+        assert client.post("/api/v1/optimization-runs", json={"location_id": world.midtown.id},
+                           headers=bearer(app, desk)).status_code == 403
+        started = client.post("/api/v1/optimization-runs", json={"location_id": world.midtown.id},
+                              headers=bearer(app, admin))
+        assert started.status_code == 201, started.text
+        assert started.json()["status"] == "succeeded" and started.json()["sessions_placed"] == 1
+        listed = client.get("/api/v1/optimization-runs", headers=bearer(app, admin)).json()
+        assert [run["id"] for run in listed["items"]] == [started.json()["id"]]
+        one = client.get(f"/api/v1/optimization-runs/{started.json()['id']}", headers=bearer(app, admin))
+        assert one.json()["changes"][0]["action"] == "waitlist_hold"
+        missing = client.post("/api/v1/optimization-runs", json={"location_id": 999999}, headers=bearer(app, admin))
+        assert missing.status_code == 404
