@@ -1,5 +1,7 @@
 """Optimization runs on committed data: what they place, what they never touch, and that a night runs once."""
 
+import subprocess
+import sys
 import threading
 from datetime import date
 
@@ -193,3 +195,28 @@ def test_runs_through_the_api(clinic):
         assert one.json()["changes"][0]["action"] == "waitlist_hold"
         missing = client.post("/api/v1/optimization-runs", json={"location_id": 999999}, headers=bearer(app, admin))
         assert missing.status_code == 404
+
+
+NIGHTLY_IN_A_PROCESS = """
+import sys
+from datetime import datetime
+from data.config import Settings
+from data.db import make_engine
+from data.enums import RunTrigger
+from scheduler.optimization import run_optimization
+engine = make_engine(sys.argv[1])
+run = run_optimization(engine, location_id=int(sys.argv[2]), trigger=RunTrigger.NIGHTLY,
+                       now=datetime.fromisoformat(sys.argv[3]), settings=Settings(background_jobs=False))
+print("ran" if run else "skipped")
+"""
+
+
+def test_two_worker_processes_run_the_night_once(clinic):
+    engine, world = clinic
+    wait(engine, world, world.patients[0])
+    url = engine.url.render_as_string(hide_password=False)
+    workers = [subprocess.Popen([sys.executable, "-c", NIGHTLY_IN_A_PROCESS, url, str(world.midtown.id),
+                                 NIGHT.isoformat()], stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = sorted(worker.communicate(timeout=120)[0].strip() for worker in workers)
+    assert outputs == ["ran", "skipped"]
+    assert len(rows(engine, OptimizationRun)) == 1 and len(rows(engine, Appointment)) == 1
