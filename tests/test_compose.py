@@ -59,3 +59,10 @@ def test_app_configuration_migrates_and_serves_on_postgres(compose, postgres_dat
         assert "database schema at" in server.output()
     finally:
         server.stop()
+
+
+def test_worker_runs_the_periodic_jobs_against_the_same_database(compose):
+    app, worker = compose["services"]["app"], compose["services"]["worker"]
+    assert worker["command"] == ["clinic", "worker"]
+    assert worker["environment"]["DATABASE_URL"] == app["environment"]["DATABASE_URL"]
+    assert worker["depends_on"]["app"]["condition"] == "service_healthy", "the app migrates first"
