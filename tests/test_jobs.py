@@ -3,6 +3,7 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from apscheduler.schedulers.background import BackgroundScheduler
 from sqlmodel import Session, select
 
 from data.accounts import upsert_user
@@ -12,7 +13,7 @@ from data.enums import AppointmentStatus, Role
 from data.migrate import upgrade
 from data.tables import Allocation, Appointment
 from scheduler.booking import SlotChoice, place_hold
-from scheduler.jobs import start_background_jobs, sweep_expired_holds
+from scheduler.jobs import add_jobs, start_background_jobs, sweep_expired_holds
 from tests.clinic_world import at, build_world
 
 
@@ -47,3 +48,19 @@ def test_background_jobs_schedule_the_sweeper(engine):
         assert job is not None and job.trigger.interval == timedelta(seconds=90)
     finally:
         scheduler.shutdown(wait=False)
+
+
+def test_nightly_runs_fire_at_the_local_time_of_each_location_across_dst(engine):
+    with session_scope(engine) as session:
+        world = build_world(session)
+        location_ids = [world.midtown.id, world.night_desk.id]
+    scheduler = add_jobs(BackgroundScheduler(timezone=UTC), engine, Settings(), nightly=True)
+    trigger = scheduler.get_job(f"nightly_run_{location_ids[0]}").trigger
+    assert {job.id for job in scheduler.get_jobs()} == {"sweep_expired_holds",
+                                                        *(f"nightly_run_{i}" for i in location_ids)}
+    spring = trigger.get_next_fire_time(None, at(13, 12))
+    assert spring.astimezone(UTC) == datetime(2027, 3, 14, 7, 0, tzinfo=UTC)  # 02:00 does not exist: once, at 03:00
+    after = trigger.get_next_fire_time(spring, spring + timedelta(minutes=1))
+    assert after == at(15, 2)
+    autumn = trigger.get_next_fire_time(None, at(6, 12, month=11))
+    assert autumn == at(7, 2, month=11) and autumn.utcoffset() == timedelta(hours=-5)
