@@ -68,7 +68,7 @@ def test_expired_or_forged_tokens_are_401(client, app, staff, minutes, reason):
     assert response.status_code == 401 and reason in response.json()["detail"]
 
 
-CATALOG = ["locations", "clinicians", "device-types", "devices", "rooms", "services"]
+CATALOG = ["locations", "clinicians", "device-types", "devices", "rooms", "services", "plan-templates"]
 
 
 @pytest.mark.parametrize("collection", CATALOG)

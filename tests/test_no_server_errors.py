@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from api.schemas import booking, catalog, people
+from api.schemas import booking, catalog, people, plans
 from tests.booking_helpers import set_clock
 from tests.clinic_world import NOW, build_world
 from tests.factories import API, location_body, patient_body
@@ -25,6 +25,10 @@ CREATE_SCHEMAS = {
     "appointments": booking.AppointmentCreate,
     "appointments/1/reschedule": booking.RescheduleRequest,
     "appointments/1/cancel": booking.CancelRequest,
+    "plan-templates": plans.TemplateCreate,
+    "plans": plans.PlanCreate,
+    "waitlist": plans.WaitlistCreate,
+    "optimization-runs": plans.RunRequest,
 }
 
 

@@ -3,6 +3,8 @@
 from datetime import date
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlmodel import select
 
 from data.tables import Appointment
@@ -158,3 +160,44 @@ def test_editing_a_proposed_plan_withdraws_the_proposal(client, as_desk, world, 
     assert propose(client, as_desk, plan)["placed"] == 3
     client.post(f"{API}/plans/{plan['id']}/confirm", headers=as_desk)
     assert client.patch(f"{API}/plans/{plan['id']}", headers=as_desk, json={"priority": 1}).status_code == 409
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_random_plans_are_proposed_and_confirmed_without_server_errors(client, as_desk, world, app, data):
+    """Whatever lines, spacing, windows and dates the desk enters: 201/422 to create, 200 to propose, and
+    confirming books exactly the held sessions."""
+    app.state.settings = app.state.settings.model_copy(update={"proposal_time_limit_seconds": 0.3})
+    services = [world.eswt.id, world.msus.id, world.rehab.id, world.telehealth.id]
+    chosen = data.draw(st.lists(st.sampled_from(services), min_size=1, max_size=3, unique=True))
+    lines = []
+    for service in chosen:
+        low = data.draw(st.none() | st.integers(0, 10))
+        high = data.draw(st.none() | st.integers(low or 0, 14))
+        lines.append({"service_id": service, "count": data.draw(st.integers(1, 4)), "min_gap_days": low,
+                      "max_gap_days": high, "same_clinician": data.draw(st.sampled_from(
+                          ["none", "preferred", "required"]))})
+    links = []
+    if len(chosen) > 1:
+        links.append({"kind": data.draw(st.sampled_from(["same_visit", "before"])), "first_service_id": chosen[0],
+                      "then_service_id": chosen[1]})
+    windows = data.draw(st.lists(st.tuples(st.integers(0, 6), st.integers(6, 12), st.integers(1, 8)), max_size=3))
+    start_day = data.draw(st.integers(1, 20))
+    body = plan_body(world, lines, links, earliest_start=f"2027-03-{start_day:02d}",
+                     latest_end=f"2027-04-{data.draw(st.integers(1, 28)):02d}",
+                     windows=[{"weekday": d, "starts": f"{h:02d}:00", "ends": f"{min(h + n, 23):02d}:00"}
+                              for d, h, n in windows])
+    created = client.post(f"{API}/plans", json=body, headers=as_desk)
+    assert created.status_code in (201, 422), created.text
+    if created.status_code == 422:
+        return
+    proposal = client.post(f"{API}/plans/{created.json()['id']}/proposal", headers=as_desk)
+    assert proposal.status_code == 200, proposal.text
+    held = {s["appointment"]["id"] for s in proposal.json()["plan"]["sessions"] if s["appointment"]}
+    assert proposal.json()["placed"] == len(held)
+    assert all(s["unplaced_reason"] for s in proposal.json()["plan"]["sessions"] if not s["appointment"])
+    confirmed = client.post(f"{API}/plans/{created.json()['id']}/confirm", headers=as_desk)
+    assert confirmed.status_code == 200, confirmed.text
+    booked_ids = {s["appointment"]["id"] for s in confirmed.json()["sessions"]
+                  if s["appointment"] and s["appointment"]["status"] == "booked"}
+    assert booked_ids == held
