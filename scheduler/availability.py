@@ -47,7 +47,7 @@ class SlotQuery:
     limit: int = 20
     room_id: int | None = None
     device_ids: tuple[int, ...] = ()
-    ignore_appointment_id: int | None = None
+    ignore_appointment_ids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -249,8 +249,8 @@ def _busy(session: Session, query: SlotQuery, window, clinicians, rooms, units, 
         table.ends_at > start,
         or_(*clauses),
     )
-    if query.ignore_appointment_id is not None:
-        statement = statement.where(table.appointment_id != query.ignore_appointment_id)
+    if query.ignore_appointment_ids:
+        statement = statement.where(table.appointment_id.not_in(query.ignore_appointment_ids))
     spans: dict[tuple, list] = {}
     for kind, ident, starts_at, ends_at in session.execute(statement).all():
         spans.setdefault((kind, ident), []).append((starts_at, ends_at))

@@ -1,11 +1,13 @@
 """The nightly optimization run of one location, and its record.
 
-What a run does today: after the freeze window (never touched) and over the
-planning horizon, it places waiting waitlist requests, highest priority
-first, as holds for the front desk to confirm, then has every live
-allocation in the horizon re-verified by an independent overlap check before
-it commits. Reassigning clinicians, rooms and devices of booked sessions with
-CP-SAT is not built yet.
+What a run does: after the freeze window (never touched) and over the
+planning horizon, it re-plans who serves each booked session, keeping every
+promised time (``solver.replan``: continuity, then balanced workload, then
+fewest changes; checked by ``check_replan`` before anything is written);
+then it places waiting waitlist requests, highest priority first, as holds
+for the front desk to confirm; finally every live allocation in the horizon
+is re-verified by an independent overlap check before it commits. Placing
+not-yet-placed plan sessions is not built yet.
 
 Safety: the run record is claimed in its own transaction (on PostgreSQL also
 under an advisory lock per location); the work happens in one other
@@ -24,11 +26,17 @@ from sqlmodel import Session, select
 
 from data.config import Settings
 from data.db import serialized
-from data.enums import RunStatus, RunTrigger, WaitlistStatus
+from data.enums import AppointmentStatus, ResourceKind, RunStatus, RunTrigger, SameClinicianRule, WaitlistStatus
 from data.errors import Conflict, NotFound
-from data.tables import Allocation, Location, OptimizationRun, WaitlistRequest
-from scheduler import booking
-from scheduler.availability import SlotQuery, find_availability
+from data.tables import Allocation, Appointment, Location, OptimizationRun, PlanLine, PlanSession, WaitlistRequest
+from scheduler import audit, booking
+from scheduler.availability import SlotQuery, build_search, find_availability
+from scheduler.catalog_snapshot import catalog
+from scheduler.clock import from_minute, to_minute
+from scheduler.plans import session_kind
+from solver.plan_model import Limits
+from solver.plans import Placement, blocked
+from solver.replan import BookedSession, ReplanSolution, check_replan, replan
 
 ADVISORY_NAMESPACE = 4242  # first key of pg_try_advisory_xact_lock(namespace, location_id)
 
@@ -57,12 +65,13 @@ def run_optimization(engine: Engine, *, location_id: int, trigger: RunTrigger, n
         with Session(serialized(engine)) as session:
             if not _lock_location(session, location_id):
                 return _finish(engine, run_id, RunStatus.SKIPPED, error="another run of this location is in progress")
-            changes = _place_waiting(session, location_id=location_id, now=now, settings=settings)
+            changes, quality = _reassign(session, location_id=location_id, now=now, settings=settings)
+            changes += _place_waiting(session, location_id=location_id, now=now, settings=settings)
             check_no_overlaps(session, start=now, end=now + _reach(settings))
             session.commit()
     except Exception as exc:  # the schedule is untouched (rolled back); the record says what happened
         return _finish(engine, run_id, RunStatus.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000])
-    return _finish(engine, run_id, RunStatus.SUCCEEDED, changes=changes)
+    return _finish(engine, run_id, RunStatus.SUCCEEDED, changes=changes, quality=quality)
 
 
 def _reach(settings: Settings) -> timedelta:
@@ -90,15 +99,101 @@ def _lock_location(session: Session, location_id: int) -> bool:
 
 
 def _finish(engine: Engine, run_id: int, status: RunStatus, *, changes: list | None = None,
-            error: str = "") -> OptimizationRun:
+            quality: ReplanSolution | None = None, error: str = "") -> OptimizationRun:
     with Session(engine) as session:
         run = session.get(OptimizationRun, run_id)
         run.status, run.finished_at, run.error = status, datetime.now(UTC), error
         run.changes = changes or []
+        if quality is not None:
+            run.objective, run.bound, run.gap = quality.objective, quality.bound, quality.gap
+            run.first_solution_seconds = quality.first_solution_seconds
         run.sessions_placed = sum(1 for change in run.changes if change["action"] == "waitlist_hold")
         session.commit()
         session.refresh(run)
         return run
+
+
+def _reassign(session: Session, *, location_id: int, now: datetime,
+              settings: Settings) -> tuple[list[dict], ReplanSolution | None]:
+    """Re-plan the clinicians, rooms and units of booked sessions past the freeze window; times stay."""
+    frozen_until, horizon_end = now + timedelta(hours=settings.freeze_hours), now + _reach(settings)
+    booked = session.exec(
+        select(Appointment).where(Appointment.location_id == location_id,
+                                  Appointment.status == AppointmentStatus.BOOKED,
+                                  Appointment.starts_at >= frozen_until, Appointment.starts_at < horizon_end)
+        .order_by(Appointment.starts_at, Appointment.id)
+    ).all()
+    if not booked:
+        return [], None
+    snapshot = catalog(session)
+    location = snapshot.locations[location_id]
+    ignore = tuple(appointment.id for appointment in booked)
+    kinds = {}
+    for service_id in {appointment.service_id for appointment in booked}:
+        service = snapshot.services[service_id]
+        search = build_search(session, SlotQuery(service_id=service_id, start=frozen_until, end=horizon_end,
+                                                 location_id=location_id, ignore_appointment_ids=ignore),
+                              service, location, now=now, settings=settings, continuity=None,
+                              unusable_gap=snapshot.shortest_service)
+        kinds[service_id] = session_kind(service, search)
+    required = _clinician_required(session, ignore)
+    sessions = tuple(
+        BookedSession(
+            id=a.id, patient=a.patient_id, kind=kinds[a.service_id], start=to_minute(a.starts_at),
+            current=Placement(str(a.id), 0, to_minute(a.starts_at), a.resource_ids(ResourceKind.CLINICIAN)[0],
+                              next(iter(a.resource_ids(ResourceKind.ROOM)), None),
+                              tuple(sorted(a.resource_ids(ResourceKind.DEVICE)))),
+            keep_clinician=a.id in required,
+        )
+        for a in booked
+    )
+    solution = replan(sessions, Limits(settings.solver_time_limit_seconds, settings.solver_workers))
+    problems = check_replan(sessions, solution)
+    if problems:
+        raise ScheduleBroken("the re-plan failed its check: " + "; ".join(problems[:5]))
+    by_id = {appointment.id: appointment for appointment in booked}
+    changes = []
+    for booked_session, placement in zip(sessions, solution.placements, strict=True):
+        if placement == booked_session.current:
+            continue
+        appointment = by_id[booked_session.id]
+        before = audit.snapshot(appointment)
+        _serve_with(session, appointment, booked_session.kind, placement)
+        audit.record(session, actor=None, action="reassign", appointment=appointment, before=before, at=now)
+        changes.append({"action": "reassign", "appointment_id": appointment.id,
+                        "before": _resources(booked_session.current), "after": _resources(placement)})
+    session.flush()
+    return changes, solution
+
+
+def _clinician_required(session: Session, appointment_ids: tuple[int, ...]) -> set[int]:
+    """Appointments of plan lines that require one clinician throughout: their clinician stays."""
+    rows = session.exec(
+        select(PlanSession.appointment_id).join(PlanLine, (PlanLine.plan_id == PlanSession.plan_id)
+                                                & (PlanLine.service_id == PlanSession.service_id))
+        .where(PlanSession.appointment_id.in_(appointment_ids), PlanLine.same_clinician == SameClinicianRule.REQUIRED)
+    ).all()
+    return set(rows)
+
+
+def _serve_with(session: Session, appointment: Appointment, kind, placement: Placement) -> None:
+    """Replace the staff, room and device allocations; the patient's stays as it is."""
+    for allocation in list(appointment.allocations):
+        if allocation.resource_kind != ResourceKind.PATIENT:
+            appointment.allocations.remove(allocation)
+    session.flush()
+    cleaning = {unit.id: unit.cleaning for pool in kind.devices for unit in pool.units}
+    resources = [(ResourceKind.CLINICIAN, placement.clinician, 0),
+                 *([(ResourceKind.ROOM, placement.room, 0)] if placement.room is not None else []),
+                 *((ResourceKind.DEVICE, unit, cleaning[unit]) for unit in placement.devices)]
+    for resource_kind, ident, extra in resources:
+        start, end = blocked(kind, placement.start, extra)
+        appointment.allocations.append(Allocation(resource_kind=resource_kind, resource_id=ident,
+                                                  starts_at=from_minute(start), ends_at=from_minute(end)))
+
+
+def _resources(placement: Placement) -> dict:
+    return {"clinician_id": placement.clinician, "room_id": placement.room, "device_ids": list(placement.devices)}
 
 
 def _place_waiting(session: Session, *, location_id: int, now: datetime, settings: Settings) -> list[dict]:

@@ -32,8 +32,9 @@ from data.tables import (
 )
 from scheduler import booking
 from scheduler.availability import SlotQuery, build_search, last_clinician
-from scheduler.catalog_snapshot import catalog
+from scheduler.catalog_snapshot import ServiceInfo, catalog
 from scheduler.clock import from_minute, local_instant, to_minute, weekly
+from solver.availability import SlotSearch
 from solver.intervals import intersect, normalize, subtract
 from solver.plan_check import check
 from solver.plan_greedy import place_greedily
@@ -199,15 +200,8 @@ def build_problem(session: Session, plan: TreatmentPlan, *, now: datetime, setti
         search = build_search(session, query, service, location, now=now, settings=settings,
                               continuity=continuity, unusable_gap=snapshot.shortest_service)
         open_hours, patient_free, origin = search.open_hours, search.patient.free, search.grid_origin
-        kinds.append(SessionKind(
-            key=str(service.id), name=service.name, count=line.count, duration=service.duration,
-            buffer_before=service.buffer_before, buffer_after=service.buffer_after,
-            clinicians=tuple(Candidate(c.id, c.name, c.free) for c in search.clinicians),
-            needs_room=service.room_kind is not None, rooms=tuple(Candidate(r.id, r.name, r.free) for r in search.rooms),
-            devices=tuple(DevicePool(need.type_name, need.count,
-                                     tuple(Candidate(u.id, u.name, u.free, u.cleaning) for u in need.units))
-                          for need in search.devices),
-            min_gap_days=line.min_gap_days, max_gap_days=line.max_gap_days,
+        kinds.append(session_kind(
+            service, search, count=line.count, min_gap_days=line.min_gap_days, max_gap_days=line.max_gap_days,
             same_clinician=SameClinician(line.same_clinician.value),
         ))
 
@@ -234,6 +228,19 @@ def build_problem(session: Session, plan: TreatmentPlan, *, now: datetime, setti
                       for l in plan.links if l.kind == LinkKind.BEFORE),
         preferred=preferred, open_hours=open_hours, windows=windows, dates=dates, grid=settings.slot_grid_minutes,
         grid_origin=origin, last_clinician=continuity,
+    )
+
+
+def session_kind(service: ServiceInfo, search: SlotSearch, **rules) -> SessionKind:
+    """A service as the plan solvers see it: its candidates with their free time from an availability search."""
+    return SessionKind(
+        key=str(service.id), name=service.name, duration=service.duration, buffer_before=service.buffer_before,
+        buffer_after=service.buffer_after, clinicians=tuple(Candidate(c.id, c.name, c.free) for c in search.clinicians),
+        needs_room=service.room_kind is not None, rooms=tuple(Candidate(r.id, r.name, r.free) for r in search.rooms),
+        devices=tuple(DevicePool(need.type_name, need.count,
+                                 tuple(Candidate(u.id, u.name, u.free, u.cleaning) for u in need.units))
+                      for need in search.devices),
+        **{"count": 1, **rules},
     )
 
 

@@ -151,17 +151,20 @@ def test_the_fall_back_night_still_runs_once(clinic):
 
 
 def test_the_checker_catches_an_overlap_the_database_let_through(tmp_path):
-    """SQLite has no exclusion constraint: the run's own check is what refuses a broken schedule."""
+    """SQLite has no exclusion constraint: the run's own check is what refuses a broken schedule.
+
+    The overlap lies in the freeze window, which the re-plan must not repair.
+    """
     engine = make_engine(f"sqlite:///{tmp_path / 'broken.db'}")
     upgrade(engine)
     world = committed_world(engine)
     with session_scope(engine) as session:
         for patient in world.patients[:2]:
             appointment = Appointment(location_id=world.midtown.id, service_id=world.msus.id, patient_id=patient.id,
-                                      starts_at=at(3, 9), ends_at=at(3, 9, 45), status="booked", created_at=NIGHT,
+                                      starts_at=at(1, 9), ends_at=at(1, 9, 45), status="booked", created_at=NIGHT,
                                       updated_at=NIGHT)
             appointment.allocations = [Allocation(resource_kind="clinician", resource_id=world.max.id,
-                                                  starts_at=at(3, 9), ends_at=at(3, 9, 45))]
+                                                  starts_at=at(1, 9), ends_at=at(1, 9, 45))]
             session.add(appointment)
     with Session(engine) as session, pytest.raises(ScheduleBroken, match=f"clinician {world.max.id}"):
         check_no_overlaps(session, start=NIGHT, end=at(10, 0))
@@ -220,3 +223,36 @@ def test_two_worker_processes_run_the_night_once(clinic):
     outputs = sorted(worker.communicate(timeout=120)[0].strip() for worker in workers)
     assert outputs == ["ran", "skipped"]
     assert len(rows(engine, OptimizationRun)) == 1 and len(rows(engine, Appointment)) == 1
+
+
+def test_a_run_rebalances_clinicians_but_keeps_promised_times_and_the_freeze_window(clinic):
+    """Four diagnostic sessions all with Max: after the freeze window Dana takes some; inside it, nothing moves."""
+    engine, world = clinic
+    with Session(engine, expire_on_commit=False) as session:
+        desk = upsert_user(session=session, username="desk", password="long enough pw", role=Role.FRONT_DESK)
+        starts = [at(1, 9), at(3, 9), at(3, 10), at(3, 11), at(3, 12, 30)]
+        for patient_index, start in enumerate(starts):
+            booking.book(session, actor=desk, now=at(1, 1), settings=SETTINGS, choice=booking.SlotChoice(
+                world.msus.id, world.patients[patient_index % 3].id, start, clinician_id=world.max.id))
+        session.commit()
+    before = {a.id: (a.starts_at, a.resource_ids("clinician")) for a in rows_with_allocations(engine)}
+    run = run_optimization(engine, location_id=world.midtown.id, trigger=RunTrigger.MANUAL, now=NIGHT,
+                           settings=SETTINGS)
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    after = {a.id: (a.starts_at, a.resource_ids("clinician")) for a in rows_with_allocations(engine)}
+    assert {ident: start for ident, (start, _) in after.items()} == {i: s for i, (s, _) in before.items()}
+    frozen = [ident for ident, (start, _) in before.items() if start < at(2, 2)]
+    assert [after[i] for i in frozen] == [before[i] for i in frozen], "the freeze window is untouched"
+    moved = [change for change in run.changes if change["action"] == "reassign"]
+    assert moved and {change["after"]["clinician_id"] for change in moved} == {world.dana.id}
+    assert run.objective is not None and run.bound is not None and run.gap is not None
+    with Session(engine) as session:
+        check_no_overlaps(session, start=NIGHT, end=at(20, 0))
+
+
+def rows_with_allocations(engine):
+    with Session(engine) as session:
+        appointments = session.exec(select(Appointment).order_by(Appointment.id)).all()
+        for appointment in appointments:
+            _ = appointment.allocations
+        return appointments
