@@ -49,7 +49,7 @@ class ReplanSolution:
         return abs(self.bound - self.objective) / max(1.0, abs(self.objective))
 
 
-def _cost_of_current(sessions: tuple[BookedSession, ...]) -> int:
+def cost_of_current(sessions: tuple[BookedSession, ...]) -> int:
     """The objective of changing nothing, computed like the model's."""
     seen = {(s.patient, s.kind.key, s.current.clinician) for s in sessions}
     loads: dict[int, int] = {}
@@ -167,7 +167,7 @@ def replan(sessions: tuple[BookedSession, ...], limits: Limits = Limits()) -> Re
         model.Add(busiest >= sum(terms))
     cost = (WEIGHTS["extra_clinician_for_a_patient"] * sum(v for group in seen.values() for v in group.values())
             + WEIGHTS["busiest_clinician_minute"] * busiest + WEIGHTS["changed_resource"] * sum(changes))
-    model.Add(cost <= _cost_of_current(sessions))  # never worse than what is booked now
+    model.Add(cost <= cost_of_current(sessions))  # never worse than what is booked now
     model.Minimize(cost)
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = limits.time_limit

@@ -2,9 +2,12 @@
 
 from dataclasses import replace
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from solver.plan_model import Limits
 from solver.plans import Candidate, DevicePool, Placement, SessionKind
-from solver.replan import BookedSession, check_replan, replan
+from solver.replan import BookedSession, cost_of_current, check_replan, replan
 from tests.test_plan_rules import at, daily
 
 FAST = Limits(time_limit=2.0, workers=1)
@@ -63,3 +66,30 @@ def test_the_checker_catches_a_moved_session_and_a_double_booking():
     clash = replace(moved, placements=(sessions[0].current, replace(sessions[1].current, clinician=ANNA.id)))
     assert "clinician 1 serves two sessions at once" in check_replan(sessions, clash)
     assert "device 20 serves two sessions at once" in check_replan(sessions, clash)
+
+
+@st.composite
+def booked_days(draw) -> tuple[BookedSession, ...]:
+    """A day of sessions on the hour, each currently served validly (one clinician, room and unit per hour)."""
+    clinicians = tuple(Candidate(i, f"Clinician {i}", draw(st.sampled_from([daily(8, 18), daily(8, 13), daily(12, 18)])))
+                       for i in (1, 2, 3))
+    kind = replace(ESWT, clinicians=clinicians, devices=(DevicePool("shockwave", 1, (UNIT, replace(UNIT, id=21))),))
+    sessions = []
+    for hour in draw(st.lists(st.integers(8, 17), unique=True, max_size=8)):
+        owner = next((c for c in clinicians if any(a <= at(1, hour) and at(1, hour, 35) <= b for a, b in c.free)),
+                     None)
+        if owner is None:
+            continue
+        sessions.append(BookedSession(len(sessions) + 1, draw(st.integers(1, 3)), kind, at(1, hour),
+                                      Placement(str(len(sessions) + 1), 0, at(1, hour), owner.id, ROOM_1.id, (20,)),
+                                      keep_clinician=draw(st.booleans())))
+    return tuple(sessions)
+
+
+@settings(max_examples=40, deadline=None)
+@given(booked_days())
+def test_every_replan_passes_the_checker_and_changes_only_what_helps(sessions):
+    solution = replan(sessions, FAST)
+    assert check_replan(sessions, solution) == []
+    if solution.objective is not None:
+        assert solution.objective <= cost_of_current(sessions)
