@@ -10,6 +10,7 @@ import uvicorn
 from apscheduler.schedulers.blocking import BlockingScheduler
 from pydantic import ValidationError
 from sqlalchemy import Engine
+from sqlmodel import select
 
 from api.schemas.people import UserCreate
 from data.accounts import upsert_user
@@ -19,9 +20,9 @@ from data.demo import ensure_demo_users, load_demo_clinic
 from data.enums import Role, RunStatus, RunTrigger
 from data.errors import NotFound
 from data.migrate import SchemaBehindError, current_revision, ensure_current, head_revision, new_revision, upgrade
-from data.tables import Clinician
+from data.tables import Clinician, Location, OptimizationRun
 from scheduler.jobs import add_jobs
-from scheduler.optimization import run_optimization
+from scheduler.optimization import run_locations, run_optimization
 
 app = typer.Typer(help="Treatment-plan scheduling and equipment booking for rehab clinics.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
@@ -101,24 +102,42 @@ def worker() -> None:
 
 @app.command()
 def optimize(
-    location: Annotated[int, typer.Option(help="Location id")],
+    location: Annotated[int | None, typer.Option(help="Location id; default: every location, in parallel")] = None,
     night: Annotated[datetime | None, typer.Option("--date", formats=["%Y-%m-%d"], help="Night to record")] = None,
+    budget: Annotated[float, typer.Option(help="Total seconds for all locations")] = 600.0,
 ) -> None:
-    """Run the optimization of one location now (a manual run)."""
+    """Run the optimization now (a manual run) for one location, or for all of them within a time budget."""
     settings = get_settings()
     engine = make_engine(settings.database_url)
     _require_current(engine, "cannot optimize")
-    try:
-        run = run_optimization(engine, location_id=location, trigger=RunTrigger.MANUAL, now=datetime.now(UTC),
-                               settings=settings, run_date=night.date() if night else None)
-    except NotFound as exc:
-        typer.secho(str(exc), fg=typer.colors.RED, err=True)
-        raise typer.Exit(code=2) from exc
-    typer.echo(f"run {run.id}: {run.status.value}, {run.sessions_placed} sessions placed"
-               + (f" ({run.error})" if run.error else ""))
+    now = datetime.now(UTC)
+    if location is None:
+        with session_scope(engine) as session:
+            ids = list(session.exec(select(Location.id).order_by(Location.id)))
+        run_ids = run_locations(settings.database_url, location_ids=ids, trigger=RunTrigger.MANUAL, now=now,
+                                settings=settings, budget_seconds=budget)
+        with session_scope(engine) as session:
+            runs = [session.get(OptimizationRun, run_id) for run_id in run_ids if run_id]
+            for run in runs:
+                _report(run)
+            failed = any(run.status == RunStatus.FAILED for run in runs)
+    else:
+        try:
+            run = run_optimization(engine, location_id=location, trigger=RunTrigger.MANUAL, now=now,
+                                   settings=settings, run_date=night.date() if night else None)
+        except NotFound as exc:
+            typer.secho(str(exc), fg=typer.colors.RED, err=True)
+            raise typer.Exit(code=2) from exc
+        _report(run)
+        failed = run.status == RunStatus.FAILED
     engine.dispose()
-    if run.status == RunStatus.FAILED:
+    if failed:
         raise typer.Exit(code=1)
+
+
+def _report(run: OptimizationRun) -> None:
+    typer.echo(f"location {run.location_id}, run {run.id}: {run.status.value}, {len(run.changes)} changes"
+               + (f" ({run.error})" if run.error else ""))
 
 
 @db_app.command("upgrade")

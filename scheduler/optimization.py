@@ -16,6 +16,8 @@ was. A nightly run happens once per location and local date, however many
 workers are up: the second claim hits the partial unique index.
 """
 
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import pairwise
 from zoneinfo import ZoneInfo
@@ -25,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from data.config import Settings
-from data.db import serialized
+from data.db import make_engine, serialized
 from data.enums import AppointmentStatus, ResourceKind, RunStatus, RunTrigger, SameClinicianRule, WaitlistStatus
 from data.errors import Conflict, NotFound
 from data.tables import Allocation, Appointment, Location, OptimizationRun, PlanLine, PlanSession, WaitlistRequest
@@ -72,6 +74,34 @@ def run_optimization(engine: Engine, *, location_id: int, trigger: RunTrigger, n
     except Exception as exc:  # the schedule is untouched (rolled back); the record says what happened
         return _finish(engine, run_id, RunStatus.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000])
     return _finish(engine, run_id, RunStatus.SUCCEEDED, changes=changes, quality=quality)
+
+
+def run_locations(database_url: str, *, location_ids: list[int], trigger: RunTrigger, now: datetime,
+                  settings: Settings, budget_seconds: float, workers: int = 2) -> list[int | None]:
+    """Run many locations at once, each in its own process, within a total time budget.
+
+    Locations share nothing, so they are solved independently; each gets the
+    solver time its share of the budget allows (rounds of ``workers`` runs).
+    The answer lists the run ids, None where a nightly run already existed.
+    """
+    rounds = -(-len(location_ids) // workers) or 1
+    per_run = settings.model_copy(update={"solver_time_limit_seconds": max(budget_seconds / rounds * 0.8, 0.5),
+                                          "solver_workers": 1})
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        runs = [pool.submit(_run_in_process, database_url, location_id, trigger, now, per_run)
+                for location_id in location_ids]
+        return [run.result() for run in runs]
+
+
+def _run_in_process(database_url: str, location_id: int, trigger: RunTrigger, now: datetime,
+                    settings: Settings) -> int | None:
+    engine = make_engine(database_url)
+    try:
+        run = run_optimization(engine, location_id=location_id, trigger=trigger, now=now, settings=settings)
+        return run.id if run else None
+    finally:
+        engine.dispose()
 
 
 def _reach(settings: Settings) -> timedelta:
@@ -203,9 +233,10 @@ def _place_waiting(session: Session, *, location_id: int, now: datetime, setting
     frozen_until = now + timedelta(hours=settings.freeze_hours)
     horizon_end = now + _reach(settings)
     changes = []
-    waiting = session.exec(
+    waiting = session.exec(  # locked: runs of other locations, in parallel, skip what this one may place
         select(WaitlistRequest).where(WaitlistRequest.status == WaitlistStatus.WAITING)
         .order_by(WaitlistRequest.priority.desc(), WaitlistRequest.created_at, WaitlistRequest.id)
+        .with_for_update(skip_locked=True)
     ).all()
     for request in waiting:
         start = max(datetime.combine(request.earliest_day, time(0), zone), frozen_until)

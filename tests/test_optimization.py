@@ -256,3 +256,16 @@ def rows_with_allocations(engine):
         for appointment in appointments:
             _ = appointment.allocations
         return appointments
+
+
+def test_many_locations_run_in_separate_processes_within_a_budget(clinic):
+    engine, world = clinic
+    wait(engine, world, world.patients[0])
+    url = engine.url.render_as_string(hide_password=False)
+    run_ids = optimization.run_locations(url, location_ids=[world.midtown.id, world.night_desk.id],
+                                         trigger=RunTrigger.NIGHTLY, now=NIGHT, settings=SETTINGS, budget_seconds=20)
+    runs = {run.location_id: run for run in rows(engine, OptimizationRun)}
+    assert sorted(run_ids) == sorted(run.id for run in runs.values()) and len(runs) == 2
+    assert {run.status for run in runs.values()} == {RunStatus.SUCCEEDED}
+    assert optimization.run_locations(url, location_ids=[world.midtown.id], trigger=RunTrigger.NIGHTLY, now=NIGHT,
+                                      settings=SETTINGS, budget_seconds=5) == [None], "the night already ran"
