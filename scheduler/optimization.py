@@ -9,11 +9,12 @@ for the front desk to confirm; finally every live allocation in the horizon
 is re-verified by an independent overlap check before it commits. Placing
 not-yet-placed plan sessions is not built yet.
 
-Safety: the run record is claimed in its own transaction (on PostgreSQL also
-under an advisory lock per location); the work happens in one other
-transaction that either commits whole or leaves the schedule exactly as it
-was. A nightly run happens once per location and local date, however many
-workers are up: the second claim hits the partial unique index.
+Safety: the run record is claimed in its own transaction; the work happens
+in one other transaction (on PostgreSQL under an advisory lock per location)
+that either commits whole or leaves the schedule exactly as it was. A
+nightly run happens once per location and local date, however many workers
+are up: the second claim hits the partial unique index. A process killed
+mid-run leaves its record "running" and the schedule untouched.
 """
 
 import multiprocessing
