@@ -52,11 +52,15 @@ class ReplanSolution:
 def cost_of_current(sessions: tuple[BookedSession, ...]) -> int:
     """The objective of changing nothing, computed like the model's."""
     seen = {(s.patient, s.kind.key, s.current.clinician) for s in sessions}
+    return (WEIGHTS["extra_clinician_for_a_patient"] * len(seen)
+            + WEIGHTS["busiest_clinician_minute"] * _busiest_now(sessions))
+
+
+def _busiest_now(sessions: tuple[BookedSession, ...]) -> int:
     loads: dict[int, int] = {}
     for session in sessions:
         loads[session.current.clinician] = loads.get(session.current.clinician, 0) + session.kind.duration
-    return (WEIGHTS["extra_clinician_for_a_patient"] * len(seen)
-            + WEIGHTS["busiest_clinician_minute"] * max(loads.values()))
+    return max(loads.values(), default=0)
 
 
 def fits(session: BookedSession, candidate: Candidate, cleaning: bool) -> bool:
@@ -156,13 +160,16 @@ def replan(sessions: tuple[BookedSession, ...], limits: Limits = Limits()) -> Re
         model.AddNoOverlap(intervals)
 
     seen: dict[tuple[int, str], dict[int, cp_model.IntVar]] = {}
+    seen_now = {(s.patient, s.kind.key, s.current.clinician) for s in sessions}
     for session in sessions:
         for clinician_id, literal in choices[session.id, "clinician"]:
             group = seen.setdefault((session.patient, session.kind.key), {})
             if clinician_id not in group:
                 group[clinician_id] = model.NewBoolVar(f"patient {session.patient} sees {clinician_id}")
+                model.AddHint(group[clinician_id], (session.patient, session.kind.key, clinician_id) in seen_now)
             model.AddImplication(literal, group[clinician_id])
     busiest = model.NewIntVar(0, sum(s.kind.duration for s in sessions), "busiest clinician's minutes")
+    model.AddHint(busiest, _busiest_now(sessions))
     for terms in loads.values():
         model.Add(busiest >= sum(terms))
     cost = (WEIGHTS["extra_clinician_for_a_patient"] * sum(v for group in seen.values() for v in group.values())
@@ -173,6 +180,9 @@ def replan(sessions: tuple[BookedSession, ...], limits: Limits = Limits()) -> Re
     solver.parameters.max_time_in_seconds = limits.time_limit
     solver.parameters.num_workers = limits.workers
     solver.parameters.cp_model_probing_level = 0
+    if limits.workers <= 2:  # the default portfolio at this size proves a weak bound; LP-based ones prove it
+        for name in ["max_lp", "core"][: max(limits.workers, 1)]:
+            solver.parameters.subsolvers.append(name)
     first = _FirstSolution(began)
     status = solver.Solve(model, first)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
