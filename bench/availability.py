@@ -75,7 +75,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as wall
-from importlib import metadata
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -112,6 +111,7 @@ from data.tables import (  # noqa: E402
 )
 from scheduler.availability import PAD, SlotQuery, find_availability  # noqa: E402
 from scheduler.clock import from_minute, local_instant  # noqa: E402
+from bench.common import percentile, postgres_database, server_version, versions  # noqa: E402
 
 DEFAULT_POSTGRES_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 RESULTS_FILE = ROOT / "bench" / "results" / "availability.json"
@@ -168,15 +168,6 @@ LAST_NAMES = ["Abbott", "Baptiste", "Castillo", "Delacroix", "Eze", "Farouk", "G
 # --- measuring ---------------------------------------------------------------
 
 
-def percentile(sorted_values: list[float], fraction: float) -> float:
-    """Linear-interpolated percentile of already sorted values."""
-    if not sorted_values:
-        return math.nan
-    position = (len(sorted_values) - 1) * fraction
-    low, high = math.floor(position), math.ceil(position)
-    return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * (position - low)
-
-
 def latency_summary(seconds: list[float]) -> dict:
     ordered = sorted(s * 1000 for s in seconds)
     return {
@@ -222,33 +213,6 @@ def cpu_seconds(pid: int) -> float | None:
 
 
 # --- databases ---------------------------------------------------------------
-
-
-def connect_admin(server: str) -> psycopg.Connection:
-    url = make_url(server)
-    return psycopg.connect(
-        host=url.host or "127.0.0.1", port=url.port or 5432, user=url.username, password=url.password,
-        dbname=url.database or "postgres", autocommit=True, connect_timeout=5,
-    )
-
-
-@contextmanager
-def postgres_database(server: str) -> Iterator[str]:
-    admin = connect_admin(server)
-    name = f"clinic_bench_{secrets.token_hex(6)}"
-    try:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield make_url(server).set(database=name).render_as_string(hide_password=False)
-        finally:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        admin.close()
-
-
-def server_version(engine: Engine) -> str:
-    with engine.connect() as connection:
-        return connection.exec_driver_sql("show server_version").scalar_one()
 
 
 # --- the clinic ----------------------------------------------------------------
@@ -1122,16 +1086,6 @@ def targets(summary: dict) -> dict:
     return found
 
 
-def versions() -> dict:
-    found = {}
-    for package in ("fastapi", "starlette", "uvicorn", "pydantic", "sqlalchemy", "sqlmodel", "psycopg", "httpx"):
-        try:
-            found[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            pass
-    return found
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--appointments", type=int, default=10_000,
@@ -1186,7 +1140,7 @@ def main(argv: list[str] | None = None) -> int:
             "concurrency": None if args.skip_http else args.concurrency,
             "http_client": None if args.skip_http else args.client,
             "postgres_statistics": "ANALYZE run after the bulk load",
-            "versions": versions(),
+            "versions": versions("fastapi", "starlette", "uvicorn", "pydantic", "sqlalchemy", "sqlmodel", "psycopg", "httpx"),
         },
     }
     summary["clinic"] = run_section("clinic", with_database, args.postgres_server, bench_main_clinic, args, now)

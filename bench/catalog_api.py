@@ -39,34 +39,29 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import math
 import os
 import platform
 import secrets
 import sys
-import tempfile
 import time
 import traceback
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import date, datetime, timezone
-from importlib import metadata
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-import psycopg  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 from sqlalchemy import Engine, event  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
 
 from api.main import create_app  # noqa: E402
 from data.config import Settings  # noqa: E402
 from data.db import make_engine, session_scope  # noqa: E402
 from data.demo import ensure_demo_users, load_demo_clinic  # noqa: E402
 from data.migrate import upgrade  # noqa: E402
+from bench.common import percentile, postgres_database, server_version, sqlite_database, versions  # noqa: E402
 
 DEFAULT_POSTGRES_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 RESULTS_FILE = ROOT / "bench" / "results" / "catalog_api.json"
@@ -88,15 +83,6 @@ class StatementCounter:
 
     def _seen(self, *_args) -> None:
         self.count += 1
-
-
-def percentile(sorted_values: list[float], fraction: float) -> float:
-    """Linear-interpolated percentile of already sorted values."""
-    if not sorted_values:
-        return math.nan
-    position = (len(sorted_values) - 1) * fraction
-    low, high = math.floor(position), math.ceil(position)
-    return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * (position - low)
 
 
 def measure(
@@ -149,37 +135,6 @@ def measure(
 
 
 # --- databases ---------------------------------------------------------------
-
-
-@contextmanager
-def sqlite_database() -> Iterator[str]:
-    with tempfile.TemporaryDirectory(prefix="clinic_bench_") as folder:
-        yield f"sqlite:///{Path(folder) / 'clinic.db'}"
-
-
-@contextmanager
-def postgres_database(server: str) -> Iterator[str]:
-    url = make_url(server)
-    admin = psycopg.connect(
-        host=url.host or "127.0.0.1", port=url.port or 5432, user=url.username, password=url.password,
-        dbname=url.database or "postgres", autocommit=True, connect_timeout=5,
-    )
-    name = f"clinic_bench_{secrets.token_hex(6)}"
-    try:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield url.set(database=name).render_as_string(hide_password=False)
-        finally:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        admin.close()
-
-
-def server_version(engine: Engine) -> str:
-    with engine.connect() as connection:
-        if engine.dialect.name == "sqlite":
-            return "SQLite " + connection.exec_driver_sql("select sqlite_version()").scalar_one()
-        return connection.exec_driver_sql("show server_version").scalar_one()
 
 
 # --- one backend ---------------------------------------------------------------
@@ -281,17 +236,6 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict:
         return {"error": f"{type(exc).__name__}: {exc}"}
 
 
-def versions() -> dict:
-    found = {}
-    for package in ("fastapi", "starlette", "pydantic", "sqlalchemy", "sqlmodel", "psycopg", "httpx",
-                    "pwdlib", "argon2-cffi"):
-        try:
-            found[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            pass
-    return found
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
@@ -319,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
             "sign_in_requests": min(SIGN_IN_REQUESTS, args.requests),
             "warmup_requests_per_operation": WARMUP_REQUESTS,
             "client": "fastapi.testclient.TestClient in-process (no network, no uvicorn), one sequential client",
-            "versions": versions(),
+            "versions": versions("fastapi", "starlette", "pydantic", "sqlalchemy", "sqlmodel", "psycopg", "httpx", "pwdlib", "argon2-cffi"),
         },
         "backends": {backend: run_backend(backend, args) for backend in backends},
     }

@@ -55,15 +55,12 @@ import argparse
 import cProfile
 import gc
 import io
-import json
-import math
 import os
 import platform
 import pstats
 import random
 import secrets
 import sys
-import tempfile
 import time
 import traceback
 from collections import Counter
@@ -71,7 +68,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from datetime import date, datetime, timedelta, timezone
 from datetime import time as wall
-from importlib import metadata
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -79,9 +75,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-import psycopg  # noqa: E402
 from sqlalchemy import Engine, event  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
 from sqlmodel import Session, func, select  # noqa: E402
 
 import scheduler.plans as plans  # noqa: E402
@@ -95,6 +89,7 @@ from data.migrate import upgrade  # noqa: E402
 from data.tables import Appointment, Location, Patient, PlanTemplate, Service, TreatmentPlan, User  # noqa: E402
 from scheduler import booking  # noqa: E402
 from scheduler.availability import SlotQuery, find_availability  # noqa: E402
+from bench.common import percentile, postgres_database, server_version, sqlite_database, to_json, versions  # noqa: E402
 
 DEFAULT_POSTGRES_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 RESULTS_FILE = ROOT / "bench" / "results" / "plans.json"
@@ -118,15 +113,6 @@ PROFILE_TOP = 10
 
 
 # --- measuring ---------------------------------------------------------------
-
-
-def percentile(sorted_values: list[float], fraction: float) -> float:
-    """Linear-interpolated percentile of already sorted values."""
-    if not sorted_values:
-        return math.nan
-    position = (len(sorted_values) - 1) * fraction
-    low, high = math.floor(position), math.ceil(position)
-    return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * (position - low)
 
 
 class StatementCounter:
@@ -184,37 +170,6 @@ class Phases:
 
 
 # --- databases ---------------------------------------------------------------
-
-
-@contextmanager
-def sqlite_database() -> Iterator[str]:
-    with tempfile.TemporaryDirectory(prefix="clinic_bench_") as folder:
-        yield f"sqlite:///{Path(folder) / 'clinic.db'}"
-
-
-@contextmanager
-def postgres_database(server: str) -> Iterator[str]:
-    url = make_url(server)
-    admin = psycopg.connect(
-        host=url.host or "127.0.0.1", port=url.port or 5432, user=url.username, password=url.password,
-        dbname=url.database or "postgres", autocommit=True, connect_timeout=5,
-    )
-    name = f"clinic_bench_{secrets.token_hex(6)}"
-    try:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield url.set(database=name).render_as_string(hide_password=False)
-        finally:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        admin.close()
-
-
-def server_version(engine: Engine) -> str:
-    with engine.connect() as connection:
-        if engine.dialect.name == "sqlite":
-            return "SQLite " + connection.exec_driver_sql("select sqlite_version()").scalar_one()
-        return "PostgreSQL " + connection.exec_driver_sql("show server_version").scalar_one()
 
 
 # --- the schedule ----------------------------------------------------------------
@@ -541,30 +496,6 @@ def targets(backends: dict) -> dict:
     return found
 
 
-def to_json(value, indent: int = 0) -> str:
-    """JSON with two-space indentation, short lists of plain values kept on one line."""
-    pad, inner = " " * indent, " " * (indent + 2)
-    if isinstance(value, dict) and value:
-        items = [f"{inner}{json.dumps(str(key))}: {to_json(item, indent + 2)}" for key, item in value.items()]
-        return "{\n" + ",\n".join(items) + f"\n{pad}}}"
-    if isinstance(value, list | tuple) and value:
-        flat = json.dumps(list(value), default=str)
-        if not any(isinstance(item, dict | list | tuple) for item in value) and len(flat) <= 100:
-            return flat
-        return "[\n" + ",\n".join(f"{inner}{to_json(item, indent + 2)}" for item in value) + f"\n{pad}]"
-    return json.dumps(value, default=str)
-
-
-def versions() -> dict:
-    found = {}
-    for package in ("ortools", "sqlalchemy", "sqlmodel", "psycopg", "pydantic"):
-        try:
-            found[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            pass
-    return found
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
@@ -606,7 +537,7 @@ def main(argv: list[str] | None = None) -> int:
             "transaction": "each proposal in a fresh session on the serialized engine, timed around "
                            "scheduler.plans.propose only, then rolled back (plans stay draft, schedule unchanged)",
             "order": "one unmeasured warm-up proposal, then round-robin over the plans, --repeats rounds",
-            "versions": versions(),
+            "versions": versions("ortools", "sqlalchemy", "sqlmodel", "psycopg", "pydantic"),
         },
         "backends": {backend: run_backend(backend, args) for backend in backends},
     }

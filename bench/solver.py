@@ -66,7 +66,6 @@ of the scale curve to bench/results/solver.png when matplotlib is importable.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import multiprocessing
 import os
@@ -79,7 +78,6 @@ from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -92,6 +90,7 @@ from solver.intervals import contains  # noqa: E402
 from solver.plan_model import Limits  # noqa: E402
 from solver.plans import Candidate, DevicePool, Placement, SessionKind, blocked  # noqa: E402
 from solver.replan import WEIGHTS, BookedSession, ReplanSolution, check_replan, cost_of_current, replan  # noqa: E402
+from bench.common import to_json, versions  # noqa: E402
 
 RESULTS_FILE = ROOT / "bench" / "results" / "solver.json"
 PLOT_FILE = ROOT / "bench" / "results" / "solver.png"
@@ -651,33 +650,6 @@ def plot(results: list[dict]) -> dict:
     return {"made": True, "file": str(PLOT_FILE.relative_to(ROOT))}
 
 
-def to_json(value, indent: int = 0) -> str:
-    """JSON with two-space indentation, short lists and small flat objects kept on one line."""
-    pad, inner = " " * indent, " " * (indent + 2)
-    if isinstance(value, dict) and value:
-        flat = json.dumps(value, default=str)
-        if not any(isinstance(item, dict | list | tuple) for item in value.values()) and len(flat) <= 100:
-            return flat
-        items = [f"{inner}{json.dumps(str(key))}: {to_json(item, indent + 2)}" for key, item in value.items()]
-        return "{\n" + ",\n".join(items) + f"\n{pad}}}"
-    if isinstance(value, list | tuple) and value:
-        flat = json.dumps(list(value), default=str)
-        if not any(isinstance(item, dict | list | tuple) for item in value) and len(flat) <= 100:
-            return flat
-        return "[\n" + ",\n".join(f"{inner}{to_json(item, indent + 2)}" for item in value) + f"\n{pad}]"
-    return json.dumps(value, default=str)
-
-
-def versions() -> dict:
-    found = {}
-    for package in ("ortools", "protobuf"):
-        try:
-            found[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            pass
-    return found
-
-
 def default_limit(size: int) -> float:
     return 60.0 if size <= 600 else 10.0
 
@@ -739,7 +711,7 @@ def main(argv: list[str] | None = None) -> int:
             "candidate_free_windows": "clinicians: shifts; rooms and units: whole calendar days; the sessions' own "
                                       "bookings not subtracted",
             "chain": args.chain,
-            "versions": versions(),
+            "versions": versions("ortools", "protobuf"),
         },
     }
     results = []
