@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     horizon_days: int = Field(default=14, ge=1, le=60, description="How far past the freeze window a run plans.")
     nightly_hold_minutes: int = Field(default=12 * 60, gt=0, le=7 * 24 * 60,
                                       description="Holds the nightly run places for the front desk to confirm.")
+    nightly_move_minutes: int = Field(default=0, ge=0, le=120, description=(
+        "How far the nightly run may move a booked time to fit more in (the patient is told); 0 keeps every time."))
+    nightly_book_directly: bool = Field(default=False, description=(
+        "Book what the nightly run places at once, instead of holding it for the front desk to confirm."))
     solver_time_limit_seconds: float = Field(default=10.0, gt=0, description="Nightly optimization budget.")
     proposal_time_limit_seconds: float = Field(default=1.5, gt=0, description="CP-SAT budget of a plan proposal.")
     waitlist_hold_minutes: int = Field(default=120, gt=0, le=7 * 24 * 60,

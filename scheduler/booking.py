@@ -52,7 +52,7 @@ def place_hold(session: Session, *, actor: User | None, choice: SlotChoice, minu
                     hold_until=now + timedelta(minutes=minutes))
 
 
-def book(session: Session, *, actor: User, choice: SlotChoice, now: datetime, settings: Settings) -> Appointment:
+def book(session: Session, *, actor: User | None, choice: SlotChoice, now: datetime, settings: Settings) -> Appointment:
     """Book the slot directly, without a hold first."""
     return _reserve(session, actor=actor, choice=choice, now=now, settings=settings, hold_until=None)
 

@@ -1,4 +1,4 @@
-"""Re-planning who serves booked sessions: times stay, the result is checked, never worse than now."""
+"""The nightly re-plan: who serves booked sessions, which waiting ones get a time; checked, never worse than the start."""
 
 from dataclasses import replace
 
@@ -7,7 +7,18 @@ from hypothesis import strategies as st
 
 from solver.plan_model import Limits
 from solver.plans import Candidate, DevicePool, Placement, SessionKind
-from solver.replan import BookedSession, cost_of_current, check_replan, replan
+from solver.replan import (
+    ReplanSolution,
+    BookedSession,
+    NightProblem,
+    Spacing,
+    WaitingSession,
+    check_night,
+    cost,
+    cost_of_current,
+    place_greedily,
+    replan,
+)
 from tests.test_plan_rules import at, daily
 
 FAST = Limits(time_limit=2.0, workers=1)
@@ -26,8 +37,8 @@ def booked(ident: int, patient: int, start: int, clinician: Candidate = ANNA, ro
 
 def test_the_busiest_clinician_hands_sessions_over_and_times_stay():
     sessions = tuple(booked(n, patient=n, start=at(1, 9 + n)) for n in range(4))  # all with Anna
-    solution = replan(sessions, FAST)
-    assert check_replan(sessions, solution) == []
+    solution = replan(NightProblem(sessions), FAST)
+    assert check_night(NightProblem(sessions), solution) == []
     assert sorted(p.clinician for p in solution.placements) == [1, 1, 2, 2]
     assert [p.start for p in solution.placements] == [s.start for s in sessions]
     assert solution.status == "optimal" and solution.gap == 0 and solution.first_solution_seconds is not None
@@ -35,18 +46,18 @@ def test_the_busiest_clinician_hands_sessions_over_and_times_stay():
 
 def test_continuity_of_care_outweighs_balance():
     sessions = tuple(booked(n, patient=7, start=at(n, 9)) for n in range(3))  # one patient's course
-    solution = replan(sessions, FAST)
+    solution = replan(NightProblem(sessions), FAST)
     assert {p.clinician for p in solution.placements} == {ANNA.id}
 
 
 def test_a_required_clinician_is_kept():
     sessions = tuple(booked(n, patient=n, start=at(1, 9 + n), keep_clinician=True) for n in range(3))
-    assert {p.clinician for p in replan(sessions, FAST).placements} == {ANNA.id}
+    assert {p.clinician for p in replan(NightProblem(sessions), FAST).placements} == {ANNA.id}
 
 
 def test_nothing_changes_when_nothing_is_better():
     sessions = (booked(1, 1, at(1, 9)), booked(2, 2, at(1, 10), clinician=BEN))
-    solution = replan(sessions, FAST)
+    solution = replan(NightProblem(sessions), FAST)
     assert solution.placements == tuple(s.current for s in sessions)
 
 
@@ -54,18 +65,18 @@ def test_a_busy_candidate_is_not_used():
     busy_ben = replace(BEN, free=[(at(1, 12), at(1, 18))])
     kind = replace(ESWT, clinicians=(ANNA, busy_ben))
     sessions = tuple(replace(booked(n, n, at(1, 9 + n)), kind=kind) for n in range(2))
-    solution = replan(sessions, FAST)
-    assert {p.clinician for p in solution.placements} == {ANNA.id} and check_replan(sessions, solution) == []
+    solution = replan(NightProblem(sessions), FAST)
+    assert {p.clinician for p in solution.placements} == {ANNA.id} and check_night(NightProblem(sessions), solution) == []
 
 
 def test_the_checker_catches_a_moved_session_and_a_double_booking():
     sessions = (booked(1, 1, at(1, 9)), booked(2, 2, at(1, 9), clinician=BEN, room=ROOM_2))
-    moved = replace(replan(sessions, FAST), placements=(
+    moved = replace(replan(NightProblem(sessions), FAST), placements=(
         replace(sessions[0].current, start=at(1, 10)), sessions[1].current))
-    assert "session 1 was moved" in check_replan(sessions, moved)
+    assert "session 1 was moved" in check_night(NightProblem(sessions), moved)
     clash = replace(moved, placements=(sessions[0].current, replace(sessions[1].current, clinician=ANNA.id)))
-    assert "clinician 1 serves two sessions at once" in check_replan(sessions, clash)
-    assert "device 20 serves two sessions at once" in check_replan(sessions, clash)
+    assert "clinician 1 serves two sessions at once" in check_night(NightProblem(sessions), clash)
+    assert "device 20 serves two sessions at once" in check_night(NightProblem(sessions), clash)
 
 
 @st.composite
@@ -89,7 +100,118 @@ def booked_days(draw) -> tuple[BookedSession, ...]:
 @settings(max_examples=40, deadline=None)
 @given(booked_days())
 def test_every_replan_passes_the_checker_and_changes_only_what_helps(sessions):
-    solution = replan(sessions, FAST)
-    assert check_replan(sessions, solution) == []
+    solution = replan(NightProblem(sessions), FAST)
+    assert check_night(NightProblem(sessions), solution) == []
     if solution.objective is not None:
-        assert solution.objective <= cost_of_current(sessions)
+        assert solution.objective <= cost_of_current(NightProblem(sessions))
+
+
+def waiting(key: str, patient: int, starts, priority: int = 3, kind: SessionKind = ESWT, **extra) -> WaitingSession:
+    return WaitingSession(key, patient, kind, starts, priority=priority, **extra)
+
+
+def placed(solution) -> dict:
+    return {p.kind: p for p in solution.placements}
+
+
+def test_the_higher_priority_request_gets_the_only_time():
+    one_clinician = replace(ESWT, clinicians=(ANNA,))
+    problem = NightProblem(waiting=(waiting("low", 1, [(at(1, 9), at(1, 9, 1))], 2, one_clinician),
+                                    waiting("high", 2, [(at(1, 9), at(1, 9, 1))], 5, one_clinician)))
+    solution = replan(problem, FAST)
+    assert set(placed(solution)) == {"high"} and check_night(problem, solution) == []
+
+
+def test_the_solver_places_what_greedy_first_fit_leaves_waiting():
+    """Greedy gives the first request the 09:00 it likes best; only 09:00 suits the second, so it waits."""
+    one_clinician = replace(ESWT, clinicians=(ANNA,))
+    flexible = waiting("flexible", 1, [(at(1, 9), at(1, 10, 1))], 5, one_clinician)
+    picky = waiting("picky", 2, [(at(1, 9), at(1, 9, 1))], 3, one_clinician)
+    problem = NightProblem(waiting=(flexible, picky))
+    assert {p.kind for p in place_greedily(problem)} == {"flexible"}
+    solution = replan(problem, FAST)
+    assert placed(solution)["picky"].start == at(1, 9) and placed(solution)["flexible"].start > at(1, 9)
+    assert check_night(problem, solution) == [] and solution.objective < solution.start_cost
+
+
+def test_a_booked_time_moves_only_when_the_policy_allows_and_then_by_little():
+    """The one shockwave unit needs 10 minutes of cleaning: a 09:30 request fits only if 09:00 moves to 08:45."""
+    wait_930 = waiting("request", 2, [(at(1, 9, 30), at(1, 9, 31))], 5)
+    kept = NightProblem((booked(1, 1, at(1, 9)),), (wait_930,), grid=15)
+    solution = replan(kept, FAST)
+    assert placed(solution)["1"].start == at(1, 9) and "request" not in placed(solution)
+    movable = NightProblem((booked(1, 1, at(1, 9), may_start=[(at(1, 8, 45), at(1, 9, 16))]),), (wait_930,), grid=15)
+    solution = replan(movable, FAST)
+    assert placed(solution)["1"].start == at(1, 8, 45) and placed(solution)["request"].start == at(1, 9, 30)
+    assert check_night(movable, solution) == []
+    assert "session 1 was moved" in check_night(kept, solution)
+
+
+def test_plan_sessions_keep_their_spacing_and_one_clinician():
+    days = tuple(at(day, 0) for day in range(10))
+    first = waiting("eswt #1", 5, [(at(1, 8), at(1, 17))], team="plan")
+    second = waiting("eswt #2", 5, [(at(1, 8), at(9, 17))], team="plan")
+    busy_anna = replace(ANNA, free=[(at(day, 8), at(day, 18)) for day in range(10) if day != 1])
+    kind = replace(ESWT, clinicians=(busy_anna, BEN))
+    problem = NightProblem(waiting=(replace(first, kind=kind), replace(second, kind=kind)),
+                           spacings=(Spacing("eswt #1", "eswt #2", 3, 4),), day_starts=days)
+    solution = replan(problem, FAST)
+    got = placed(solution)
+    assert set(got) == {"eswt #1", "eswt #2"} and check_night(problem, solution) == []
+    assert 3 <= problem.day_of(got["eswt #2"].start) - problem.day_of(got["eswt #1"].start) <= 4
+    assert got["eswt #1"].clinician == got["eswt #2"].clinician == BEN.id
+    too_close = replace(solution, placements=(got["eswt #1"], replace(got["eswt #2"], start=at(2, 9))))
+    assert any("1 days after" in message for message in check_night(problem, too_close))
+    split = replace(solution, placements=(got["eswt #1"], replace(got["eswt #2"], clinician=ANNA.id)))
+    assert "sessions of plan have different clinicians" in check_night(problem, split)
+    alone = replace(solution, placements=(got["eswt #2"],))
+    assert "session eswt #2 is placed but eswt #1 before it is not" in check_night(problem, alone)
+
+
+def test_idle_gaps_shrink_when_a_clinician_s_day_can_be_closed_up():
+    """Anna at 09:00 and 16:00, Ben at 10:00 and 15:00: handing over two sessions closes both days up."""
+    sessions = (booked(1, 1, at(1, 9)), booked(2, 2, at(1, 16), room=ROOM_2),
+                booked(3, 3, at(1, 10), clinician=BEN), booked(4, 4, at(1, 15), clinician=BEN, room=ROOM_2))
+    problem = NightProblem(sessions)
+    solution = replan(problem, FAST)
+    by_clinician = {}
+    for placement in solution.placements:
+        by_clinician.setdefault(placement.clinician, set()).add(placement.start)
+    assert sorted(by_clinician.values(), key=min) == [{at(1, 9), at(1, 10)}, {at(1, 15), at(1, 16)}]
+    assert check_night(problem, solution) == [] and solution.objective < cost_of_current(problem)
+
+
+def test_the_checker_catches_a_waiting_session_outside_its_times_and_a_patient_twice():
+    problem = NightProblem((booked(1, 7, at(1, 9)),), (waiting("w", 7, [(at(1, 11), at(1, 12))]),))
+    outside = ReplanSolution((problem.booked[0].current, Placement("w", 0, at(1, 13), BEN.id, ROOM_2.id, (20,))),
+                             "test")
+    assert "session w starts outside its allowed times" in check_night(problem, outside)
+    twice = replace(problem, waiting=(waiting("w", 7, [(at(1, 9), at(1, 10))]),))
+    clash = ReplanSolution((twice.booked[0].current, Placement("w", 0, at(1, 9), BEN.id, ROOM_2.id, (20,))), "test")
+    assert "patient 7 is in two sessions at once" in check_night(twice, clash)
+
+
+@st.composite
+def nights(draw) -> NightProblem:
+    """A booked day as above plus waiting requests with random windows, priorities and patients."""
+    sessions = draw(booked_days())
+    kind = sessions[0].kind if sessions else ESWT
+    requests = []
+    for n in range(draw(st.integers(0, 5))):
+        hour = draw(st.integers(8, 16))
+        requests.append(waiting(f"w{n}", draw(st.integers(1, 4)), [(at(1, hour), at(1, hour + draw(st.integers(1, 3))))],
+                                draw(st.integers(1, 5)), kind))
+    return NightProblem(sessions, tuple(requests))
+
+
+@settings(max_examples=30, deadline=None)
+@given(nights())
+def test_every_night_passes_the_checker_and_places_at_least_greedy_s_priority(problem):
+    solution = replan(problem, FAST)
+    assert check_night(problem, solution) == []
+    assert cost(problem, solution.placements) <= cost(problem, place_greedily(problem))
+    priority = {w.key: w.priority for w in problem.waiting}
+    weight = lambda placements: sum(priority.get(p.kind, 0) for p in placements)  # noqa: E731
+    assert weight(solution.placements) >= weight(place_greedily(problem))
+    if solution.objective is not None:
+        assert solution.objective == cost(problem, solution.placements), "the model counts what cost() counts"

@@ -1,0 +1,365 @@
+"""One location's night as a solver problem, and its answer written back.
+
+What goes in (``gather``): the booked sessions between the freeze window and
+the horizon's end, with the clinicians, rooms and units that could serve them
+(their own bookings set aside, since the solver re-plans them), and how far
+each may move under the clinic's policy (``nightly_move_minutes``, 0 = times
+stay); the waiting sessions: waitlist requests, and sessions of confirmed
+plans that have no live appointment (never placed, or a nightly hold that
+lapsed), each with the starts its patient, its dates and its plan's rules
+allow.
+
+Plan rules reach the solver as follows: spacing between consecutive sessions
+of a line (as ``Spacing`` between waiting ones, as a window next to a placed
+one), one clinician throughout (the placed sessions' clinician, or a
+``team``), diagnosis first (a window after the other line's last session;
+lines whose other line still waits are left for a later night), and
+same-visit pairs, which are left to the front desk when either side waits.
+
+What comes out (``write``): reassigned and moved appointments (audited,
+with the message for the patient when the time moved) and the waiting
+sessions placed as system holds the front desk confirms with the patient,
+or booked at once when ``nightly_book_directly`` says so.
+"""
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime, time, timedelta
+
+from sqlalchemy import String, type_coerce
+from sqlmodel import Session, select
+
+from data.config import Settings
+from data.enums import AppointmentStatus, LinkKind, PlanStatus, ResourceKind, SameClinicianRule, WaitlistStatus
+from data.errors import Conflict
+from data.tables import Allocation, Appointment, PlanLine, PlanSession, TreatmentPlan, WaitlistRequest
+from data.types import epoch_minute
+from scheduler import audit, booking
+from scheduler.availability import SlotQuery, build_search
+from scheduler.catalog_snapshot import LocationInfo, catalog
+from scheduler.clock import daily, from_minute, local_days, local_instant, to_minute
+from scheduler.plans import build_problem, session_kind
+from solver.intervals import Intervals, intersect, normalize, starts_fitting, subtract
+from solver.plans import Placement, SessionKind, blocked
+from solver.replan import BookedSession, NightProblem, ReplanSolution, Spacing, WaitingSession
+
+LIVE = (AppointmentStatus.PENDING, AppointmentStatus.BOOKED, AppointmentStatus.ARRIVED, AppointmentStatus.FULFILLED)
+
+
+@dataclass
+class Night:
+    """The problem, and which rows its sessions stand for."""
+
+    problem: NightProblem
+    appointments: dict[int, Appointment] = field(default_factory=dict)
+    requests: dict[str, WaitlistRequest] = field(default_factory=dict)
+    plan_sessions: dict[str, tuple[TreatmentPlan, PlanSession]] = field(default_factory=dict)
+    location: LocationInfo | None = None
+
+
+def gather(session: Session, *, location_id: int, now: datetime, settings: Settings) -> Night:
+    booking.release_expired_holds(session, now=now)
+    frozen_until = now + timedelta(hours=settings.freeze_hours)
+    horizon_end = frozen_until + timedelta(days=settings.horizon_days)
+    snapshot = catalog(session)
+    location = snapshot.locations[location_id]
+    booked = session.exec(
+        select(Appointment).where(Appointment.location_id == location_id,
+                                  Appointment.status == AppointmentStatus.BOOKED,
+                                  Appointment.starts_at >= frozen_until, Appointment.starts_at < horizon_end)
+        .order_by(Appointment.starts_at, Appointment.id)
+    ).all()
+    ignore = tuple(appointment.id for appointment in booked)
+    builder = _Builder(session, location, frozen_until, horizon_end, ignore, now, settings)
+    night = Night(NightProblem(), {a.id: a for a in booked}, location=location)
+    booked_sessions = tuple(builder.booked(a, keep_clinician=a.id in _clinician_required(session, ignore))
+                            for a in booked)
+    waiting = [builder.waitlisted(request, night) for request in _waitlist(session)]
+    spacings: list[Spacing] = []
+    for plan in _plans_waiting(session, location_id):
+        sessions, rules = builder.plan_sessions(plan, night)
+        waiting += sessions
+        spacings += rules
+    zone = location.zone
+    days = local_days(to_minute(frozen_until), to_minute(horizon_end), zone)
+    night.problem = NightProblem(
+        booked=booked_sessions, waiting=tuple(w for w in waiting if w is not None), spacings=tuple(spacings),
+        day_starts=tuple(local_instant(day, time(0), zone) for day in days), grid=settings.slot_grid_minutes,
+        grid_origin=builder.grid_origin,
+    )
+    return night
+
+
+class _Builder:
+    """Turns rows into solver sessions; one availability search per service, shared by every session of it."""
+
+    def __init__(self, session: Session, location: LocationInfo, frozen_until: datetime, horizon_end: datetime,
+                 ignore: tuple[int, ...], now: datetime, settings: Settings):
+        self.session, self.location, self.now, self.settings = session, location, now, settings
+        self.frozen_until, self.horizon_end, self.ignore = frozen_until, horizon_end, ignore
+        self.snapshot = catalog(session)
+        self.kinds: dict[int, tuple[SessionKind, Intervals]] = {}
+        self.busy = _patients_busy(session, frozen_until - timedelta(days=1), horizon_end + timedelta(days=1),
+                                   ignore, now)
+        self.grid_origin = 0
+
+    def kind(self, service_id: int) -> tuple[SessionKind, Intervals]:
+        """The service's candidates and the starts its opening hours and the horizon allow."""
+        if service_id not in self.kinds:
+            service = self.snapshot.services[service_id]
+            search = build_search(self.session, SlotQuery(
+                service_id=service_id, start=self.frozen_until, end=self.horizon_end, location_id=self.location.id,
+                ignore_appointment_ids=self.ignore), service, self.location, now=self.now, settings=self.settings,
+                continuity=None, unusable_gap=self.snapshot.shortest_service)
+            self.grid_origin = search.grid_origin
+            self.kinds[service_id] = (session_kind(service, search),
+                                      intersect(search.starts, starts_fitting(search.open_hours, 0, service.duration)))
+        return self.kinds[service_id]
+
+    def patient_starts(self, patient_id: int, kind: SessionKind, starts: Intervals) -> Intervals:
+        """``starts`` where the patient has no other appointment for the session's length."""
+        busy = self.busy.get(patient_id, [])
+        return subtract(starts, [(low - kind.duration + 1, high) for low, high in busy])
+
+    def booked(self, appointment: Appointment, *, keep_clinician: bool) -> BookedSession:
+        kind, starts = self.kind(appointment.service_id)
+        start = to_minute(appointment.starts_at)
+        may_start: Intervals = []
+        reach = self.settings.nightly_move_minutes
+        if reach:
+            may_start = self.patient_starts(appointment.patient_id, kind,
+                                            intersect(starts, [(start - reach, start + reach + 1)]))
+        current = Placement(str(appointment.id), 0, start, appointment.resource_ids(ResourceKind.CLINICIAN)[0],
+                            next(iter(appointment.resource_ids(ResourceKind.ROOM)), None),
+                            tuple(sorted(appointment.resource_ids(ResourceKind.DEVICE))))
+        return BookedSession(appointment.id, appointment.patient_id, kind, start, current,
+                             keep_clinician=keep_clinician, may_start=may_start)
+
+    def waitlisted(self, request: WaitlistRequest, night: Night) -> WaitingSession | None:
+        if request.service_id not in self.snapshot.services:
+            return None
+        kind, starts = self.kind(request.service_id)
+        zone = self.location.zone
+        days = [request.earliest_day + timedelta(days=n) for n in range((request.latest_day - request.earliest_day).days + 1)]
+        wanted = starts_fitting(daily(request.earliest_time, request.latest_time, days, zone), 0, kind.duration)
+        key = f"waitlist {request.id}"
+        night.requests[key] = request
+        return WaitingSession(key, request.patient_id, kind,
+                              self.patient_starts(request.patient_id, kind, intersect(starts, wanted)),
+                              priority=request.priority)
+
+    def plan_sessions(self, plan: TreatmentPlan, night: Night) -> tuple[list[WaitingSession], list[Spacing]]:
+        """The plan's sessions without a live appointment, with the rules that tie them to the rest of the plan."""
+        allowed = build_problem(self.session, plan, now=self.now, settings=self.settings).allowed
+        by_line: dict[int, list[tuple[PlanSession, Appointment | None]]] = {}
+        for plan_session in plan.sessions:
+            appointment = self.session.get(Appointment, plan_session.appointment_id) if plan_session.appointment_id else None
+            live = appointment if appointment is not None and appointment.status in LIVE else None
+            by_line.setdefault(plan_session.service_id, []).append((plan_session, live))
+        waiting_lines = {service for service, rows in by_line.items() if any(live is None for _, live in rows)}
+        sessions, spacings = [], []
+        for line in plan.lines:
+            if line.service_id not in waiting_lines:
+                continue
+            rows = sorted(by_line[line.service_id], key=lambda row: row[0].sequence)
+            window = self._links(plan, line.service_id, by_line, waiting_lines)
+            if window is None:
+                continue
+            kind, starts = self.kind(line.service_id)
+            placed_clinicians = [a.resource_ids(ResourceKind.CLINICIAN)[0] for _, a in rows if a is not None]
+            team = None
+            if line.same_clinician == SameClinicianRule.REQUIRED:
+                if placed_clinicians:
+                    kind = replace(kind, clinicians=tuple(c for c in kind.clinicians if c.id == placed_clinicians[0]))
+                else:
+                    team = f"plan {plan.id} service {line.service_id}"
+            base = self.patient_starts(plan.patient_id, kind, intersect(intersect(starts, allowed), window))
+            previous: tuple[str, Appointment | None] | None = None
+            for index, (plan_session, appointment) in enumerate(rows):
+                if appointment is not None:
+                    previous = (None, appointment)
+                    continue
+                key = f"plan {plan.id} service {line.service_id} #{plan_session.sequence}"
+                mine = base
+                if previous is not None and previous[1] is not None:
+                    mine = intersect(mine, self._after(previous[1], line.min_gap_days, line.max_gap_days))
+                elif previous is not None:
+                    spacings.append(Spacing(previous[0], key, line.min_gap_days, line.max_gap_days))
+                following = next(((a, n) for n, (_, a) in enumerate(rows[index + 1:], 1) if a is not None), None)
+                if following is not None and following[1] == 1:
+                    mine = intersect(mine, self._before(following[0], kind, line.min_gap_days, line.max_gap_days))
+                elif following is not None:
+                    mine = intersect(mine, [(to_minute(self.frozen_until),
+                                             to_minute(following[0].starts_at) - kind.duration + 1)])
+                night.plan_sessions[key] = (plan, plan_session)
+                sessions.append(WaitingSession(key, plan.patient_id, kind, mine, priority=plan.priority, team=team))
+                previous = (key, None)
+        return sessions, spacings
+
+    def _links(self, plan: TreatmentPlan, service_id: int, by_line: dict, waiting_lines: set[int]) -> Intervals | None:
+        """Where the line's waiting sessions may go given the plan's links; None when they wait for another night."""
+        window: Intervals = [(to_minute(self.frozen_until), to_minute(self.horizon_end))]
+        for link in plan.links:
+            if service_id not in (link.first_service_id, link.then_service_id):
+                continue
+            other = link.then_service_id if link.first_service_id == service_id else link.first_service_id
+            if link.kind == LinkKind.SAME_VISIT:
+                return None
+            live = [a for _, a in by_line.get(other, []) if a is not None]
+            if link.then_service_id == service_id:
+                if other in waiting_lines:
+                    return None
+                window = intersect(window, [(max((to_minute(a.ends_at) for a in live), default=0), window[0][1])])
+            elif live:
+                kind, _ = self.kind(service_id)
+                first_then = min(to_minute(a.starts_at) for a in live)
+                window = intersect(window, [(window[0][0], first_then - kind.duration + 1)])
+        return window
+
+    def _after(self, appointment: Appointment, min_days: int | None, max_days: int | None) -> Intervals:
+        day = appointment.starts_at.astimezone(self.location.zone).date()
+        low = max(to_minute(appointment.ends_at), self._midnight(day, min_days or 0))
+        high = self._midnight(day, max_days + 1) if max_days is not None else to_minute(self.horizon_end)
+        return [(low, high)] if low < high else []
+
+    def _before(self, appointment: Appointment, kind: SessionKind, min_days: int | None,
+                max_days: int | None) -> Intervals:
+        day = appointment.starts_at.astimezone(self.location.zone).date()
+        low = self._midnight(day, -max_days) if max_days is not None else to_minute(self.frozen_until)
+        high = min(to_minute(appointment.starts_at) - kind.duration + 1, self._midnight(day, 1 - (min_days or 0)))
+        return [(low, high)] if low < high else []
+
+    def _midnight(self, day, offset: int) -> int:
+        return local_instant(day + timedelta(days=offset), time(0), self.location.zone)
+
+
+def _patients_busy(session: Session, start: datetime, end: datetime, ignore: tuple[int, ...],
+                   now: datetime) -> dict[int, Intervals]:
+    """Every patient's live appointments in the window, except those being re-planned, in minutes."""
+    table = Allocation.__table__.c
+    statement = select(table.resource_id, epoch_minute(table.starts_at), epoch_minute(table.ends_at)).where(
+        table.live, type_coerce(table.resource_kind, String) == ResourceKind.PATIENT.value,
+        (table.hold_expires_at.is_(None)) | (table.hold_expires_at > now),
+        table.ends_at > start, table.starts_at < end)
+    if ignore:
+        statement = statement.where(table.appointment_id.not_in(ignore))
+    busy: dict[int, list] = {}
+    for patient, low, high in session.execute(statement).all():
+        busy.setdefault(patient, []).append((low, high))
+    return {patient: normalize(spans) for patient, spans in busy.items()}
+
+
+def _clinician_required(session: Session, appointment_ids: tuple[int, ...]) -> set[int]:
+    """Appointments of plan lines that require one clinician throughout: their clinician stays."""
+    rows = session.exec(
+        select(PlanSession.appointment_id).join(PlanLine, (PlanLine.plan_id == PlanSession.plan_id)
+                                                & (PlanLine.service_id == PlanSession.service_id))
+        .where(PlanSession.appointment_id.in_(appointment_ids), PlanLine.same_clinician == SameClinicianRule.REQUIRED)
+    ).all()
+    return set(rows)
+
+
+def _waitlist(session: Session) -> list[WaitlistRequest]:
+    """Waiting requests, locked: a run of another location at the same time skips what this one may place."""
+    return session.exec(
+        select(WaitlistRequest).where(WaitlistRequest.status == WaitlistStatus.WAITING)
+        .order_by(WaitlistRequest.priority.desc(), WaitlistRequest.created_at, WaitlistRequest.id)
+        .with_for_update(skip_locked=True)
+    ).all()
+
+
+def _plans_waiting(session: Session, location_id: int) -> list[TreatmentPlan]:
+    """Confirmed plans of the location with a session lacking a live appointment."""
+    missing = (PlanSession.appointment_id.is_(None)) | (Appointment.status.not_in(LIVE))
+    return session.exec(
+        select(TreatmentPlan).where(TreatmentPlan.location_id == location_id,
+                                    TreatmentPlan.status == PlanStatus.CONFIRMED)
+        .where(TreatmentPlan.id.in_(
+            select(PlanSession.plan_id).outerjoin(Appointment, Appointment.id == PlanSession.appointment_id)
+            .where(missing)))
+        .order_by(TreatmentPlan.id).with_for_update(skip_locked=True)
+    ).all()
+
+
+# --- writing the answer -----------------------------------------------------------------
+
+
+def write(session: Session, night: Night, solution: ReplanSolution, *, now: datetime,
+          settings: Settings) -> list[dict]:
+    """Apply a checked answer inside the caller's transaction; the changes, in the run record's words."""
+    placed = {placement.kind: placement for placement in solution.placements}
+    changes = []
+    for booked in night.problem.booked:
+        placement = placed[str(booked.id)]
+        if placement != booked.current:
+            changes.append(_reassign(session, night, booked, placement, now))
+    for waiting in night.problem.waiting:
+        if waiting.key in placed:
+            change = _place(session, night, waiting, placed[waiting.key], now=now, settings=settings)
+            if change is not None:
+                changes.append(change)
+    session.flush()
+    return changes
+
+
+def _reassign(session: Session, night: Night, booked: BookedSession, placement: Placement, now: datetime) -> dict:
+    appointment = night.appointments[booked.id]
+    before = audit.snapshot(appointment)
+    _serve_with(session, appointment, booked.kind, placement)
+    moved = placement.start != booked.start
+    change = {"action": "move" if moved else "reassign", "appointment_id": appointment.id,
+              "before": _resources(booked.current), "after": _resources(placement)}
+    if moved:
+        zone = night.location.zone
+        old, new = from_minute(booked.start, zone), from_minute(placement.start, zone)
+        appointment.starts_at, appointment.ends_at = new, from_minute(placement.start + booked.kind.duration, zone)
+        change["before"]["start"], change["after"]["start"] = old.isoformat(), new.isoformat()
+        change["patient_message"] = (f"Your {booked.kind.name} appointment on {old:%A %d %B} moves from "
+                                     f"{old:%H:%M} to {new:%H:%M}.")
+    appointment.updated_at = now
+    audit.record(session, actor=None, action="nightly_move" if moved else "reassign", appointment=appointment,
+                 before=before, at=now)
+    return change
+
+
+def _serve_with(session: Session, appointment: Appointment, kind: SessionKind, placement: Placement) -> None:
+    """Replace every allocation with those of the placement (the patient's too: the time may have moved)."""
+    for allocation in list(appointment.allocations):
+        appointment.allocations.remove(allocation)
+    session.flush()
+    cleaning = {unit.id: unit.cleaning for pool in kind.devices for unit in pool.units}
+    spans = [(ResourceKind.PATIENT, appointment.patient_id, (placement.start, placement.start + kind.duration)),
+             (ResourceKind.CLINICIAN, placement.clinician, blocked(kind, placement.start)),
+             *([(ResourceKind.ROOM, placement.room, blocked(kind, placement.start))] if placement.room else []),
+             *((ResourceKind.DEVICE, unit, blocked(kind, placement.start, cleaning[unit])) for unit in placement.devices)]
+    for resource_kind, ident, (start, end) in spans:
+        appointment.allocations.append(Allocation(resource_kind=resource_kind, resource_id=ident,
+                                                  starts_at=from_minute(start), ends_at=from_minute(end)))
+
+
+def _resources(placement: Placement) -> dict:
+    return {"clinician_id": placement.clinician, "room_id": placement.room, "device_ids": list(placement.devices)}
+
+
+def _place(session: Session, night: Night, waiting: WaitingSession, placement: Placement, *, now: datetime,
+           settings: Settings) -> dict | None:
+    """A system hold (or a booking, by policy) through the booking code, which checks the slot once more."""
+    service_id = int(waiting.kind.key)
+    choice = booking.SlotChoice(service_id, waiting.patient, from_minute(placement.start, night.location.zone),
+                                placement.clinician, placement.room, placement.devices)
+    try:
+        if settings.nightly_book_directly:
+            appointment = booking.book(session, actor=None, choice=choice, now=now, settings=settings)
+        else:
+            appointment = booking.place_hold(session, actor=None, choice=choice, now=now, settings=settings,
+                                             minutes=settings.nightly_hold_minutes)
+    except Conflict as refused:  # the booking check knows something the model did not: leave it waiting
+        return {"action": "not_placed", "session": waiting.key, "reason": str(refused)}
+    change = {"appointment_id": appointment.id, "patient_id": waiting.patient, "service_id": service_id,
+              "start": choice.start.isoformat(), "status": appointment.status.value}
+    if waiting.key in night.requests:
+        request = night.requests[waiting.key]
+        request.status, request.appointment_id = WaitlistStatus.OFFERED, appointment.id
+        return {"action": "waitlist_hold", "request_id": request.id, **change}
+    plan, plan_session = night.plan_sessions[waiting.key]
+    plan_session.appointment_id, plan_session.unplaced_reason = appointment.id, ""
+    return {"action": "plan_session", "plan_id": plan.id, "sequence": plan_session.sequence, **change}
