@@ -14,10 +14,28 @@ from api.main import create_app
 from data.accounts import upsert_user
 from data.config import Settings
 from data.db import make_engine, session_scope
-from data.enums import AppointmentStatus, Role, RunStatus, RunTrigger, WaitlistStatus
+from data.enums import (
+    AppointmentStatus,
+    PlanStatus,
+    ResourceKind,
+    Role,
+    RunStatus,
+    RunTrigger,
+    SameClinicianRule,
+    WaitlistStatus,
+)
 from data.migrate import upgrade
-from data.tables import Allocation, Appointment, OptimizationRun, WaitlistRequest
-from scheduler import booking, optimization
+from data.tables import (
+    Allocation,
+    Appointment,
+    AuditEntry,
+    OptimizationRun,
+    PlanLine,
+    PlanSession,
+    TreatmentPlan,
+    WaitlistRequest,
+)
+from scheduler import booking, night, optimization
 from scheduler.optimization import ScheduleBroken, check_no_overlaps, run_optimization
 from tests.clinic_world import at, build_world
 from tests.conftest import bearer
@@ -109,12 +127,91 @@ def test_an_exception_mid_write_leaves_the_schedule_as_it_was(clinic, monkeypatc
             raise RuntimeError("power cut")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(optimization.booking, "place_hold", fail_on_second)
+    monkeypatch.setattr(night.booking, "place_hold", fail_on_second)
     run = run_optimization(engine, location_id=world.midtown.id, trigger=RunTrigger.MANUAL, now=NIGHT,
                            settings=SETTINGS)
     assert run.status == RunStatus.FAILED and "power cut" in run.error and len(calls) == 2
     assert rows(engine, Appointment) == [] and rows(engine, Allocation) == []
     assert {r.status for r in rows(engine, WaitlistRequest)} == {WaitlistStatus.WAITING}
+
+
+def desk_user(engine):
+    with Session(engine, expire_on_commit=False) as session:
+        desk = upsert_user(session=session, username="desk", password="long enough pw", role=Role.FRONT_DESK)
+        session.commit()
+    return desk
+
+
+def book_at(engine, world, patient, service, start, clinician) -> int:
+    with session_scope(engine) as session:
+        return booking.book(session, actor=desk_user(engine), now=at(1, 1), settings=SETTINGS, choice=booking.SlotChoice(
+            service.id, patient.id, start, clinician_id=clinician.id)).id
+
+
+def test_a_confirmed_plan_s_unplaced_session_is_placed_with_its_spacing_and_clinician(clinic):
+    """Session 1 is booked with Max on Wednesday 3 March; session 2 (2-4 days later, same clinician) waits."""
+    engine, world = clinic
+    first = book_at(engine, world, world.patients[0], world.msus, at(3, 9), world.max)
+    with session_scope(engine) as session:
+        plan = TreatmentPlan(patient_id=world.patients[0].id, location_id=world.midtown.id, status=PlanStatus.CONFIRMED,
+                             earliest_start=date(2027, 3, 2), latest_end=date(2027, 3, 12), priority=4,
+                             created_at=NIGHT, updated_at=NIGHT)
+        plan.lines = [PlanLine(service_id=world.msus.id, count=2, min_gap_days=2, max_gap_days=4,
+                               same_clinician=SameClinicianRule.REQUIRED)]
+        plan.sessions = [PlanSession(service_id=world.msus.id, sequence=1, appointment_id=first),
+                         PlanSession(service_id=world.msus.id, sequence=2, unplaced_reason="no time then")]
+        session.add(plan)
+    run = run_optimization(engine, location_id=world.midtown.id, trigger=RunTrigger.MANUAL, now=NIGHT,
+                           settings=SETTINGS)
+    assert run.status == RunStatus.SUCCEEDED and run.sessions_placed == 1, run.error
+    (change,) = [c for c in run.changes if c["action"] == "plan_session"]
+    assert change["sequence"] == 2 and change["status"] == "pending"
+    with Session(engine) as session:
+        second = session.exec(select(PlanSession).where(PlanSession.sequence == 2)).one()
+        hold = session.get(Appointment, second.appointment_id)
+        assert hold.id == change["appointment_id"] and second.unplaced_reason == ""
+        assert 5 <= hold.starts_at.astimezone(NIGHT.tzinfo).day <= 7, "2-4 days after 3 March"
+        assert hold.resource_ids(ResourceKind.CLINICIAN) == [world.max.id]
+    again = run_optimization(engine, location_id=world.midtown.id, trigger=RunTrigger.MANUAL, now=NIGHT,
+                             settings=SETTINGS)
+    assert again.sessions_placed == 0, "a session with a live hold is not placed twice"
+
+
+def test_a_booked_time_moves_only_under_the_policy_and_the_patient_is_told(clinic):
+    """Shockwave at 09:00 blocks the one unit until 09:50 (20 minutes of cleaning); a request needs 09:45."""
+    engine, world = clinic
+    promised = book_at(engine, world, world.patients[1], world.eswt, at(3, 9), world.dana)
+    wait(engine, world, world.patients[0], service_id=world.eswt.id, earliest_day=date(2027, 3, 3),
+         latest_day=date(2027, 3, 3), earliest_time=at(3, 9, 45).time(), latest_time=at(3, 10, 15).time())
+    kept = run_optimization(engine, location_id=world.midtown.id, trigger=RunTrigger.MANUAL, now=NIGHT,
+                            settings=SETTINGS)
+    assert kept.sessions_placed == 0 and not [c for c in kept.changes if c["action"] == "move"]
+    with Session(engine) as session:
+        assert session.get(Appointment, promised).starts_at == at(3, 9)
+    policy = SETTINGS.model_copy(update={"nightly_move_minutes": 15})
+    moved = run_optimization(engine, location_id=world.midtown.id, trigger=RunTrigger.MANUAL, now=NIGHT,
+                             settings=policy)
+    assert moved.status == RunStatus.SUCCEEDED and moved.sessions_placed == 1, moved.error
+    (move,) = [c for c in moved.changes if c["action"] == "move"]
+    assert move["appointment_id"] == promised and "moves from 09:00 to 08:45" in move["patient_message"]
+    with Session(engine) as session:
+        appointment = session.get(Appointment, promised)
+        assert (appointment.starts_at, appointment.ends_at) == (at(3, 8, 45), at(3, 9, 15))
+        assert {(a.resource_kind, a.starts_at) for a in appointment.allocations if a.live} >= {
+            (ResourceKind.PATIENT, at(3, 8, 45)), (ResourceKind.CLINICIAN, at(3, 8, 45))}
+        assert [e.action for e in session.exec(select(AuditEntry).where(AuditEntry.appointment_id == promised))
+                ][-1] == "nightly_move"
+        (offer,) = session.exec(select(Appointment).where(Appointment.status == AppointmentStatus.PENDING)).all()
+        assert offer.starts_at == at(3, 9, 45)
+
+
+def test_booking_directly_is_a_policy(clinic):
+    engine, world = clinic
+    wait(engine, world, world.patients[0])
+    run = run_optimization(engine, location_id=world.midtown.id, trigger=RunTrigger.MANUAL, now=NIGHT,
+                           settings=SETTINGS.model_copy(update={"nightly_book_directly": True}))
+    (change,) = run.changes
+    assert change["status"] == "booked" and rows(engine, Appointment)[0].status == AppointmentStatus.BOOKED
 
 
 def test_a_night_runs_once_however_many_workers_fire(clinic):
