@@ -572,3 +572,14 @@ class CatalogVersion(SQLModel, table=True):
 
 CATALOG_TABLES = (Location, LocationHours, Clinician, ClinicianCertification, ClinicianShift, ShiftBreak,
                   ClinicianException, DeviceType, Device, DeviceMaintenance, Room, Service, ServiceDevice)
+
+
+class CalendarFeed(SQLModel, table=True):
+    """A clinician's calendar subscription. The URL's secret is stored only as its SHA-256; deleting the row revokes it."""
+
+    __tablename__ = "calendar_feed"
+
+    id: int | None = Field(default=None, primary_key=True)
+    clinician_id: int = Field(foreign_key="clinician.id", ondelete="CASCADE", unique=True)
+    secret_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = instant()

@@ -178,7 +178,7 @@ def test_a_confirmed_plan_s_unplaced_session_is_placed_with_its_spacing_and_clin
 
 
 def test_a_booked_time_moves_only_under_the_policy_and_the_patient_is_told(clinic):
-    """Shockwave at 09:00 blocks the one unit until 09:50 (20 minutes of cleaning); a request needs 09:45."""
+    """Shockwave at 09:00 blocks the one unit until 09:55 (buffer and cleaning); a request needs 09:45."""
     engine, world = clinic
     promised = book_at(engine, world, world.patients[1], world.eswt, at(3, 9), world.dana)
     wait(engine, world, world.patients[0], service_id=world.eswt.id, earliest_day=date(2027, 3, 3),

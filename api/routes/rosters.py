@@ -1,0 +1,80 @@
+"""Rosters, the day board and clinicians' calendar feeds."""
+
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response, status
+from pydantic import AwareDatetime, BaseModel
+
+from api.deps import CurrentUser, NowDep, SessionDep, require_role
+from api.schemas.common import Ident
+from data.enums import Role
+from data.tables import User
+from scheduler import calendar_feed
+from scheduler.rosters import BoardRow, ClinicianRoster, RosterEntry, clinician_roster, day_board, day_rosters
+
+router = APIRouter(tags=["rosters"])
+feeds = APIRouter(tags=["rosters"])
+Desk = Annotated[User, Depends(require_role(Role.ADMIN, Role.FRONT_DESK))]
+
+
+class FeedPublic(BaseModel):
+    url: str
+    note: str = "Subscribe to this URL in a calendar app; issuing a new one or revoking stops this one."
+
+
+def _own_or_staff(user: User, clinician_id: int) -> None:
+    """Clinicians see only their own roster and feed; admins and the front desk see every clinician's."""
+    if user.role == Role.CLINICIAN and user.clinician_id != clinician_id:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="clinicians can see only their own roster")
+
+
+@router.get("/rosters/{day}", response_model=list[ClinicianRoster])
+def rosters_of_day(day: date, session: SessionDep, _: Desk, location_id: Ident | None = None):
+    """Every clinician's sessions on a local date, with plan progress; clinicians without sessions included."""
+    return day_rosters(session, day, location_id)
+
+
+@router.get("/clinicians/{clinician_id}/roster", response_model=list[RosterEntry])
+def roster_of_clinician(
+    clinician_id: Ident,
+    session: SessionDep,
+    user: CurrentUser,
+    start: Annotated[AwareDatetime, Query(description="From, with offset")],
+    end: Annotated[AwareDatetime, Query(description="Until (exclusive), with offset; at most 62 days on")],
+):
+    _own_or_staff(user, clinician_id)
+    return clinician_roster(session, clinician_id, start, end)
+
+
+@router.get("/day-board/{day}", response_model=list[BoardRow])
+def board_of_day(day: date, session: SessionDep, _: Desk, location_id: Ident):
+    """Clinicians, device units and rooms as rows, with what takes them (holds included) that local day."""
+    return day_board(session, day, location_id)
+
+
+@router.post("/clinicians/{clinician_id}/calendar-feed", response_model=FeedPublic,
+             status_code=status.HTTP_201_CREATED)
+def issue_feed(clinician_id: Ident, request: Request, session: SessionDep, user: CurrentUser, now: NowDep):
+    """A calendar subscription URL for the clinician; the previous one, if any, stops working."""
+    _own_or_staff(user, clinician_id)
+    secret = calendar_feed.issue(session, clinician_id=clinician_id, now=now)
+    session.commit()
+    return FeedPublic(url=str(request.url_for("calendar_of_clinician", secret=secret)))
+
+
+@router.delete("/clinicians/{clinician_id}/calendar-feed", status_code=status.HTTP_204_NO_CONTENT)
+def revoke_feed(clinician_id: Ident, session: SessionDep, user: CurrentUser):
+    _own_or_staff(user, clinician_id)
+    if not calendar_feed.revoke(session, clinician_id=clinician_id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"clinician {clinician_id} has no calendar feed")
+    session.commit()
+
+
+@feeds.get("/calendar/{secret}.ics", name="calendar_of_clinician", response_class=Response,
+           responses={200: {"content": {"text/calendar": {}}}})
+def calendar_of_clinician(secret: Annotated[str, Path(max_length=100)], session: SessionDep, now: NowDep):
+    """The clinician's sessions as iCalendar; the secret in the URL is the only credential."""
+    body = calendar_feed.render(session, secret=secret, now=now)
+    return Response(body, media_type="text/calendar; charset=utf-8",
+                    headers={"Cache-Control": "private, max-age=300", "Referrer-Policy": "no-referrer"})

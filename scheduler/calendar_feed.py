@@ -1,0 +1,95 @@
+"""Clinicians' calendar feeds: an .ics per clinician at a URL carrying a revocable secret.
+
+Phones and desktop calendars subscribe to the URL and poll it, so the URL is
+the only credential: the secret is random (``secrets``), stored only as its
+SHA-256, replaced when a new one is issued and gone when revoked. Events have
+stable UIDs (one per appointment) and a SEQUENCE that grows with every change,
+so a moved or reassigned session updates the event instead of adding one, and
+a cancelled one stays as STATUS:CANCELLED so subscribers remove it.
+
+Feeds leave the clinic's systems (calendar providers sync them), so events
+carry the patient's initials only; the roster page has the full name.
+"""
+
+import hashlib
+import secrets
+from datetime import UTC, datetime, timedelta
+
+from icalendar import Calendar, Event
+from sqlmodel import Session, select
+
+from data.enums import AppointmentStatus
+from data.errors import NotFound
+from data.tables import CalendarFeed, Clinician
+from scheduler.rosters import RosterEntry, clinician_roster
+
+PAST, AHEAD = timedelta(days=30), timedelta(days=90)
+PRODUCT = "-//Clinic Scheduler//Clinician roster//EN"
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def issue(session: Session, *, clinician_id: int, now: datetime) -> str:
+    """A new secret for the clinician's feed; the previous URL stops working."""
+    if session.get(Clinician, clinician_id) is None:
+        raise NotFound("clinician", clinician_id)
+    revoke(session, clinician_id=clinician_id)
+    secret = secrets.token_urlsafe(32)
+    session.add(CalendarFeed(clinician_id=clinician_id, secret_hash=_digest(secret), created_at=now))
+    session.flush()
+    return secret
+
+
+def revoke(session: Session, *, clinician_id: int) -> bool:
+    """Whether there was a feed to revoke."""
+    feed = session.exec(select(CalendarFeed).where(CalendarFeed.clinician_id == clinician_id)).first()
+    if feed is None:
+        return False
+    session.delete(feed)
+    session.flush()
+    return True
+
+
+def render(session: Session, *, secret: str, now: datetime) -> bytes:
+    """The feed behind a secret, from a month back to three months ahead."""
+    feed = session.exec(select(CalendarFeed).where(CalendarFeed.secret_hash == _digest(secret))).first()
+    if feed is None:
+        raise NotFound("calendar feed", "behind this link (it may have been revoked)")
+    clinician = session.get(Clinician, feed.clinician_id)
+    calendar = Calendar()
+    calendar.add("prodid", PRODUCT)
+    calendar.add("version", "2.0")
+    calendar.add("x-wr-calname", f"{clinician.name}: clinic sessions")
+    for entry in clinician_roster(session, clinician.id, now - PAST, now + AHEAD, include_cancelled=True,
+                                  longest=PAST + AHEAD):
+        calendar.add_component(_event(entry, now))
+    calendar.add_missing_timezones(first_date=(now - PAST).date(), last_date=(now + AHEAD).date())
+    return calendar.to_ical()
+
+
+def _unambiguous(moment: datetime) -> datetime:
+    """Local time with the zone's TZID, except in the hour a fall-back night repeats: RFC 5545 reads such a
+    local time as its first occurrence, so a session in the second one is given in UTC instead."""
+    if moment.replace(fold=1 - moment.fold).utcoffset() != moment.utcoffset():
+        return moment.astimezone(UTC)
+    return moment
+
+
+def _event(entry: RosterEntry, now: datetime) -> Event:
+    event = Event()
+    event.add("uid", f"appointment-{entry.appointment_id}@clinic-scheduler")
+    event.add("dtstamp", now)
+    event.add("last-modified", entry.updated_at)
+    event.add("sequence", int(entry.updated_at.timestamp()))
+    event.add("dtstart", _unambiguous(entry.starts_at))
+    event.add("dtend", _unambiguous(entry.ends_at))
+    initials = "".join(f"{part[0]}." for part in entry.patient.name.split() if part)
+    event.add("summary", f"{entry.service.name}: {initials}" + (f" ({entry.plan_progress})" if entry.plan_progress else ""))
+    where = [entry.location.name, *([entry.room.name] if entry.room else [])]
+    event.add("location", ", ".join(where))
+    if entry.devices:
+        event.add("description", "Devices: " + ", ".join(device.name for device in entry.devices))
+    event.add("status", "CANCELLED" if entry.status == AppointmentStatus.CANCELLED else "CONFIRMED")
+    return event

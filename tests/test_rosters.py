@@ -1,0 +1,137 @@
+"""Rosters, the day board and calendar feeds, against known bookings (SQLite and PostgreSQL)."""
+
+from datetime import UTC, datetime
+
+import pytest
+from icalendar import Calendar
+
+from data.enums import Role
+from tests.booking_helpers import booked, set_clock
+from tests.clinic_world import NOW, at, build_world
+from tests.factories import API
+
+
+@pytest.fixture
+def world(session, app):
+    set_clock(app, NOW)
+    return build_world(session)
+
+
+def test_the_day_s_rosters_list_each_clinician_s_sessions_with_plan_progress(client, as_desk, world):
+    shockwave = booked(client, as_desk, world.eswt, world.patients[0], at(3, 9), clinician_id=world.dana.id)
+    scan = booked(client, as_desk, world.msus, world.patients[1], at(3, 10), clinician_id=world.max.id)
+    booked(client, as_desk, world.msus, world.patients[2], at(4, 10), clinician_id=world.max.id)  # another day
+    plan = client.post(f"{API}/plans", headers=as_desk, json={
+        "patient_id": world.patients[2].id, "location_id": world.midtown.id, "earliest_start": "2027-03-03",
+        "latest_end": "2027-03-20", "lines": [{"service_id": world.eswt.id, "count": 2, "min_gap_days": 5,
+                                               "max_gap_days": 8, "same_clinician": "required"}]}).json()
+    client.post(f"{API}/plans/{plan['id']}/proposal", headers=as_desk).raise_for_status()
+    client.post(f"{API}/plans/{plan['id']}/confirm", headers=as_desk).raise_for_status()
+
+    response = client.get(f"{API}/rosters/2027-03-03", params={"location_id": world.midtown.id}, headers=as_desk)
+    assert response.status_code == 200, response.text
+    by_name = {roster["clinician"]["name"]: roster["entries"] for roster in response.json()}
+    assert set(by_name) == {"Dana", "Max", "Eli"}
+    (scan_entry,) = by_name["Max"]
+    assert scan_entry["appointment_id"] == scan["id"] and scan_entry["patient"]["name"] == "Ben World"
+    assert scan_entry["service"]["name"] == "Diagnostic ultrasound" and scan_entry["plan_progress"] is None
+    assert datetime.fromisoformat(scan_entry["starts_at"]) == at(3, 10)
+    dana_ids = [entry["appointment_id"] for entry in by_name["Dana"] + by_name["Eli"]]
+    assert shockwave["id"] in dana_ids
+    shockwave_entry = next(e for e in by_name["Dana"] if e["appointment_id"] == shockwave["id"])
+    assert shockwave_entry["room"] is not None and [d["name"] for d in shockwave_entry["devices"]] == [
+        "Shockwave unit", "Ultrasound 1"]
+
+    plan_sessions = []
+    for clinician in (world.dana, world.eli):
+        plan_sessions += [e for e in client.get(f"{API}/clinicians/{clinician.id}/roster", headers=as_desk, params={
+            "start": at(3, 0).isoformat(), "end": at(21, 0).isoformat()}).json() if e["plan_progress"]]
+    assert sorted(e["plan_progress"] for e in plan_sessions) == ["Shockwave therapy 1 of 2", "Shockwave therapy 2 of 2"]
+
+
+def test_a_clinician_sees_only_their_own_roster(client, as_clinician, as_desk, staff, world):
+    own = staff[Role.CLINICIAN].clinician_id
+    window = {"start": at(3, 0).isoformat(), "end": at(4, 0).isoformat()}
+    assert client.get(f"{API}/clinicians/{own}/roster", params=window, headers=as_clinician).status_code == 200
+    other = client.get(f"{API}/clinicians/{world.dana.id}/roster", params=window, headers=as_clinician)
+    assert other.status_code == 403 and "own roster" in other.json()["detail"]
+    assert client.get(f"{API}/rosters/2027-03-03", headers=as_clinician).status_code == 403
+    assert client.get(f"{API}/clinicians/{world.dana.id}/roster", params=window, headers=as_desk).status_code == 200
+    assert client.get(f"{API}/clinicians/{world.dana.id}/roster", params=window).status_code == 401
+    backwards = client.get(f"{API}/clinicians/{own}/roster", headers=as_clinician,
+                           params={"start": window["end"], "end": window["start"]})
+    assert backwards.status_code == 422 and "end must be after start" in backwards.text
+    assert client.get(f"{API}/clinicians/999999/roster", params=window, headers=as_desk).status_code == 404
+
+
+def test_the_day_board_shows_what_takes_each_resource(client, as_desk, world):
+    shockwave = booked(client, as_desk, world.eswt, world.patients[0], at(3, 9), clinician_id=world.dana.id)
+    held = client.post(f"{API}/holds", headers=as_desk, json={
+        "service_id": world.msus.id, "patient_id": world.patients[1].id, "start": at(3, 11).isoformat()}).json()
+    rows = client.get(f"{API}/day-board/2027-03-03", params={"location_id": world.midtown.id}, headers=as_desk).json()
+    by_name = {row["resource"]["name"]: row for row in rows}
+    assert {"Dana", "Max", "Eli", "Shockwave unit"} <= set(by_name)
+    (unit_block,) = by_name["Shockwave unit"]["blocks"]
+    assert unit_block["appointment_id"] == shockwave["id"]
+    assert datetime.fromisoformat(unit_block["ends_at"]) == at(3, 9, 55), "buffer and cleaning included"
+    held_blocks = [b for row in rows for b in row["blocks"] if b["appointment_id"] == held["id"]]
+    assert held_blocks and all(b["label"].endswith("(held)") for b in held_blocks)
+    assert client.get(f"{API}/day-board/2027-03-03", params={"location_id": 999999},
+                      headers=as_desk).status_code == 404
+
+
+def events(client, url: str) -> dict[str, object]:
+    response = client.get(url)
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/calendar"), response.text
+    calendar = Calendar.from_ical(response.content)
+    assert [tz["tzid"] for tz in calendar.walk("VTIMEZONE")] in ([], ["America/New_York"])
+    return {str(event["uid"]): event for event in calendar.walk("VEVENT")}
+
+
+def test_the_calendar_feed_updates_cancels_and_can_be_revoked(client, app, as_desk, as_admin, world):
+    first = booked(client, as_desk, world.eswt, world.patients[0], at(3, 9), clinician_id=world.dana.id)
+    issued = client.post(f"{API}/clinicians/{world.dana.id}/calendar-feed", headers=as_admin)
+    assert issued.status_code == 201
+    url = issued.json()["url"]
+    (event,) = events(client, url).values()
+    assert event.decoded("dtstart") == at(3, 9) and event.decoded("dtend") == at(3, 9, 30)
+    assert str(event["status"]) == "CONFIRMED" and "B." not in str(event["summary"]) and "A.W." in str(event["summary"])
+    uid, sequence = str(event["uid"]), int(event["sequence"])
+
+    set_clock(app, at(1, 9))
+    client.post(f"{API}/appointments/{first['id']}/cancel", headers=as_desk, json={"reason": "patient ill"})
+    (cancelled,) = events(client, url).values()
+    assert str(cancelled["uid"]) == uid and str(cancelled["status"]) == "CANCELLED"
+    assert int(cancelled["sequence"]) > sequence
+
+    renewed = client.post(f"{API}/clinicians/{world.dana.id}/calendar-feed", headers=as_admin).json()["url"]
+    assert client.get(url).status_code == 404, "a new link revokes the old one"
+    assert client.delete(f"{API}/clinicians/{world.dana.id}/calendar-feed", headers=as_admin).status_code == 204
+    assert client.get(renewed).status_code == 404
+    assert client.delete(f"{API}/clinicians/{world.dana.id}/calendar-feed", headers=as_admin).status_code == 404
+    assert client.get("/calendar/not-a-secret.ics").status_code == 404
+
+
+def test_a_clinician_cannot_issue_another_clinician_s_feed(client, as_clinician, staff, world):
+    assert client.post(f"{API}/clinicians/{world.dana.id}/calendar-feed", headers=as_clinician).status_code == 403
+    own = staff[Role.CLINICIAN].clinician_id
+    assert client.post(f"{API}/clinicians/{own}/calendar-feed", headers=as_clinician).status_code == 201
+
+
+@pytest.mark.parametrize("clock, sessions", [
+    pytest.param(at(10, 8), [at(14, 1, 0), at(14, 3, 0), at(14, 4, 30)], id="spring-forward 14 March 2027"),
+    pytest.param(at(1, 8, month=11), [at(7, 0, 30, month=11), at(7, 1, 30, month=11).replace(fold=0),
+                                      at(7, 1, 30, month=11).replace(fold=1), at(7, 3, 0, month=11)],
+                 id="fall-back 7 November 2027"),
+])
+def test_feed_times_are_right_on_both_dst_days(client, app, as_desk, as_admin, world, clock, sessions):
+    """The all-night telehealth desk works through both transitions; every event parses back to its instant."""
+    set_clock(app, clock)
+    made = [booked(client, as_desk, world.telehealth, world.patients[n % 3], start, clinician_id=world.owl.id)
+            for n, start in enumerate(sessions)]
+    url = client.post(f"{API}/clinicians/{world.owl.id}/calendar-feed", headers=as_admin).json()["url"]
+    got = events(client, url)
+    for appointment, start in zip(made, sessions, strict=True):
+        event = got[f"appointment-{appointment['id']}@clinic-scheduler"]
+        assert event.decoded("dtstart").astimezone(UTC) == start.astimezone(UTC), start
+        assert (event.decoded("dtend") - event.decoded("dtstart")).total_seconds() == 30 * 60
