@@ -16,10 +16,11 @@ from data.tables import OptimizationRun
 from scheduler.optimization import run_optimization
 
 router = APIRouter(prefix="/optimization-runs", tags=["optimization"],
-                   dependencies=[Depends(require_role(Role.ADMIN))])
+                   dependencies=[Depends(require_role(Role.ADMIN, Role.FRONT_DESK))])
 
 
-@router.post("", response_model=RunPublic, status_code=status.HTTP_201_CREATED)
+@router.post("", response_model=RunPublic, status_code=status.HTTP_201_CREATED,
+             dependencies=[Depends(require_role(Role.ADMIN))])
 def start_run(body: RunRequest, request: Request, session: SessionDep, settings: SettingsDep, now: NowDep):
     """Run the location's optimization now and answer with its record (it runs in its own transactions)."""
     session.commit()  # end the request's own transaction first: on SQLite it holds the only write lock

@@ -1,0 +1,54 @@
+"""The front desk's and clinicians' web pages, served by the API process.
+
+Pages are server-rendered shells; a little JavaScript (``static/app.js``)
+fills them from the same JSON API everyone else uses, with the token the
+login page obtained, so the web app has no rules of its own to keep in step.
+"""
+
+from pathlib import Path
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+HERE = Path(__file__).parent
+PAGES = {
+    "desk": "Front desk",
+    "board": "Day board",
+    "roster": "Roster",
+    "runs": "Nightly run",
+}
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+templates = Jinja2Templates(directory=HERE / "templates")
+router = APIRouter(include_in_schema=False)
+static = StaticFiles(directory=HERE / "static")
+
+
+def _page(request: Request, name: str) -> HTMLResponse:
+    return templates.TemplateResponse(request, f"{name}.html", {"pages": PAGES, "current": name},
+                                      headers=SECURITY_HEADERS)
+
+
+@router.get("/")
+def home() -> RedirectResponse:
+    return RedirectResponse("/app/desk")
+
+
+@router.get("/app/login", response_class=HTMLResponse)
+def login(request: Request):
+    return _page(request, "login")
+
+
+@router.get("/app/{name}", response_class=HTMLResponse)
+def page(request: Request, name: str):
+    if name not in PAGES:
+        return templates.TemplateResponse(request, "missing.html", {"pages": PAGES, "current": None},
+                                          status_code=404, headers=SECURITY_HEADERS)
+    return _page(request, name)

@@ -1,0 +1,398 @@
+// The web app: small page scripts over the JSON API (/api/v1), signed in with a bearer token kept for the tab.
+"use strict";
+
+const API = "/api/v1";
+const TOKEN = "clinic-token";
+
+// --- plumbing ------------------------------------------------------------------
+
+function words(payload, status) {
+  // The API's errors, in words: a sentence, or "field: message" per invalid field.
+  const detail = payload && payload.detail;
+  if (typeof detail === "string") return detail;
+  if (Array.isArray(detail)) {
+    return detail.map((d) => `${(d.loc || []).filter((p) => p !== "body" && p !== "query").join(" ")}: ${d.msg}`)
+      .join("; ");
+  }
+  return `the server could not do that (HTTP ${status})`;
+}
+
+async function api(path, { method = "GET", body, form } = {}) {
+  const headers = { Accept: "application/json" };
+  const token = sessionStorage.getItem(TOKEN);
+  if (token) headers.Authorization = `Bearer ${token}`;
+  let payload;
+  if (form) payload = new URLSearchParams(form);
+  else if (body !== undefined) {
+    headers["Content-Type"] = "application/json";
+    payload = JSON.stringify(body);
+  }
+  let response;
+  try {
+    response = await fetch(path.startsWith("/") ? path : `${API}/${path}`, { method, headers, body: payload });
+  } catch (error) {
+    throw new Error("the clinic server cannot be reached; check the connection and try again");
+  }
+  if (response.status === 401 && !form) {
+    sessionStorage.removeItem(TOKEN);
+    location.assign("/app/login");
+    throw new Error("please sign in again");
+  }
+  const data = response.status === 204 ? null : await response.json().catch(() => null);
+  if (!response.ok) throw new Error(words(data, response.status));
+  return data;
+}
+
+function notice(message, kind = "error") {
+  const box = document.getElementById("notice");
+  box.textContent = message;
+  box.className = kind;
+  box.hidden = !message;
+}
+
+async function busy(button, work) {
+  // A loading indicator on the button that started a slow action; errors end up in the notice, in words.
+  const label = button.textContent;
+  button.disabled = true;
+  button.setAttribute("aria-busy", "true");
+  button.textContent = "Working…";
+  try {
+    notice("");
+    return await work();
+  } catch (error) {
+    notice(error.message);
+  } finally {
+    button.disabled = false;
+    button.removeAttribute("aria-busy");
+    button.textContent = label;
+  }
+}
+
+function onSubmit(formId, work) {
+  const form = document.getElementById(formId);
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    busy(form.querySelector("button[type=submit]"), () => work(Object.fromEntries(new FormData(form))));
+  });
+  return form;
+}
+
+function element(tag, text, attributes = {}) {
+  const node = document.createElement(tag);
+  if (text !== undefined) node.textContent = text;
+  for (const [name, value] of Object.entries(attributes)) {
+    if (name === "style") node.style.cssText = value; // CSSOM, which the Content-Security-Policy allows
+    else node.setAttribute(name, value);
+  }
+  return node;
+}
+
+function action(label, work) {
+  const button = element("button", label, { type: "button" });
+  button.addEventListener("click", () => busy(button, work));
+  return button;
+}
+
+// Times as the clinic's wall clock: the API sends local times with their offset, so the text is the local time.
+const wallDate = (iso) => iso.slice(0, 10);
+const wallTime = (iso) => iso.slice(11, 16);
+const minutesOfDay = (iso) => Number(iso.slice(11, 13)) * 60 + Number(iso.slice(14, 16));
+
+function describeWhen(iso) {
+  const day = new Date(`${wallDate(iso)}T12:00:00`);
+  return `${day.toLocaleDateString("en-GB", { weekday: "short", day: "numeric", month: "short" })} ${wallTime(iso)}`;
+}
+
+function today() {
+  const now = new Date();
+  return new Date(now.getTime() - now.getTimezoneOffset() * 60000).toISOString().slice(0, 10);
+}
+
+function addDays(day, days) {
+  const moment = new Date(`${day}T12:00:00Z`);
+  moment.setUTCDate(moment.getUTCDate() + days);
+  return moment.toISOString().slice(0, 10);
+}
+
+const dayStart = (day) => new Date(`${day}T00:00:00`).toISOString();
+
+async function fill(select, path, label = (item) => item.name, { optional } = {}) {
+  const page = await api(path);
+  select.replaceChildren(...(optional ? [element("option", optional, { value: "" })] : []),
+    ...page.items.map((item) => element("option", label(item), { value: item.id })));
+  return page.items;
+}
+
+// --- pages ---------------------------------------------------------------------
+
+async function loginPage() {
+  onSubmit("login-form", async (values) => {
+    const token = await api(`${API}/auth/token`, { method: "POST", form: values });
+    sessionStorage.setItem(TOKEN, token.access_token);
+    const me = await api("auth/me");
+    location.assign(me.role === "clinician" ? "/app/roster" : "/app/desk");
+  });
+}
+
+async function deskPage() {
+  const state = { patient: null, rescheduling: null };
+  const services = await fill(document.querySelector("#slot-search [name=service_id]"), "services?limit=200");
+  await fill(document.querySelector("#slot-search [name=location_id]"), "locations?limit=200", undefined,
+    { optional: "Any location" });
+  await fill(document.querySelector("#plan-form [name=template_id]"), "plan-templates?limit=200");
+  const serviceName = Object.fromEntries(services.map((s) => [s.id, s.name]));
+  document.querySelector("#slot-search [name=day]").value = addDays(today(), 1);
+  document.querySelector("#plan-form [name=earliest_start]").value = addDays(today(), 1);
+
+  function choosePatient(patient) {
+    state.patient = patient;
+    document.getElementById("patient-chosen").textContent =
+      `Patient: ${patient.given_name} ${patient.family_name} (born ${patient.birth_date})`;
+    return showAppointments();
+  }
+
+  onSubmit("patient-search", async ({ name }) => {
+    const page = await api(`patients?${new URLSearchParams({ name, limit: 20 })}`);
+    const list = document.getElementById("patients");
+    list.replaceChildren(...page.items.map((patient) => {
+      const item = element("li", `${patient.given_name} ${patient.family_name}, born ${patient.birth_date} `);
+      item.append(action("Choose", () => choosePatient(patient)));
+      return item;
+    }));
+    if (!page.items.length) notice("No patient has that name; check the spelling or register the patient first.");
+  });
+
+  function needPatient() {
+    if (!state.patient) throw new Error("Choose a patient first.");
+    return state.patient;
+  }
+
+  onSubmit("slot-search", async ({ service_id, location_id, day }) => {
+    const patient = needPatient();
+    const query = { service_id, patient_id: patient.id, start: dayStart(day), end: dayStart(addDays(day, 7)),
+      limit: 12 };
+    if (location_id) query.location_id = location_id;
+    const found = await api(`availability?${new URLSearchParams(query)}`);
+    const list = document.getElementById("slots");
+    if (!found.slots.length) {
+      list.replaceChildren();
+      notice(`No free slot that week: ${found.reasons.map((r) => r.message).join("; ")}`, "info");
+      return;
+    }
+    list.replaceChildren(...found.slots.map((slot) => slotRow(slot, Number(service_id))));
+  });
+
+  function slotRow(slot, serviceId) {
+    const who = [slot.clinician.name, slot.room && slot.room.name, ...slot.devices.map((d) => d.name)]
+      .filter(Boolean).join(" · ");
+    const item = element("li", `${describeWhen(slot.start)}–${wallTime(slot.end)} · ${who} `, { class: "slot" });
+    const choice = { service_id: serviceId, patient_id: state.patient.id, start: slot.start,
+      clinician_id: slot.clinician.id, room_id: slot.room ? slot.room.id : null,
+      device_ids: slot.devices.map((d) => d.id) };
+    if (state.rescheduling) {
+      item.append(action("Move here", async () => {
+        const { start, clinician_id, room_id, device_ids } = choice;
+        await api(`appointments/${state.rescheduling.id}/reschedule`, { method: "POST",
+          body: { start, clinician_id, room_id, device_ids } });
+        notice(`Moved to ${describeWhen(slot.start)}.`, "ok");
+        state.rescheduling = null;
+        document.getElementById("rescheduling").hidden = true;
+        document.getElementById("slots").replaceChildren();
+        await showAppointments();
+      }));
+      return item;
+    }
+    item.append(action("Hold", async () => {
+      const hold = await api("holds", { method: "POST", body: choice });
+      notice(`Held until ${wallTime(hold.hold_expires_at.replace("Z", ""))} UTC; book it from the list below.`, "ok");
+      await showAppointments();
+    }));
+    item.append(action("Book", async () => {
+      await api("appointments", { method: "POST", body: choice });
+      notice(`Booked ${serviceName[serviceId]} on ${describeWhen(slot.start)}.`, "ok");
+      document.getElementById("slots").replaceChildren();
+      await showAppointments();
+    }));
+    return item;
+  }
+
+  async function showAppointments() {
+    const patient = needPatient();
+    const query = new URLSearchParams({ patient_id: patient.id, start: new Date().toISOString(), limit: 50 });
+    query.append("status", "booked");
+    query.append("status", "pending");
+    const page = await api(`appointments?${query}`);
+    const list = document.getElementById("appointments");
+    if (!page.items.length) list.replaceChildren(element("li", "Nothing booked or held.", { class: "muted" }));
+    else list.replaceChildren(...page.items.map(appointmentRow));
+  }
+
+  function appointmentRow(appointment) {
+    const held = appointment.status === "pending";
+    const item = element("li", `${describeWhen(appointment.start)} · ${serviceName[appointment.service_id]} · `
+      + `${held ? "held" : "booked"} `, { class: "appointment", "data-id": appointment.id });
+    if (held) {
+      item.append(action("Book", async () => {
+        await api("appointments", { method: "POST", body: { hold_id: appointment.id } });
+        notice("Booked.", "ok");
+        await showAppointments();
+      }));
+      item.append(action("Release", async () => {
+        await api(`holds/${appointment.id}`, { method: "DELETE" });
+        await showAppointments();
+      }));
+      return item;
+    }
+    item.append(action("Cancel", async () => {
+      const reason = prompt("Why is it cancelled? (kept in the audit log)", "patient asked");
+      if (!reason) return;
+      await api(`appointments/${appointment.id}/cancel`, { method: "POST", body: { reason } });
+      notice(`Cancelled the ${serviceName[appointment.service_id]} of ${describeWhen(appointment.start)}.`, "ok");
+      await showAppointments();
+    }));
+    item.append(action("Reschedule", async () => {
+      state.rescheduling = appointment;
+      const note = document.getElementById("rescheduling");
+      note.textContent = `Moving ${describeWhen(appointment.start)}: find slots and choose "Move here".`;
+      note.hidden = false;
+      document.querySelector("#slot-search [name=service_id]").value = appointment.service_id;
+    }));
+    return item;
+  }
+
+  onSubmit("plan-form", async ({ template_id, earliest_start, weeks }) => {
+    const patient = needPatient();
+    const locationId = document.querySelector("#slot-search [name=location_id]").value
+      || document.querySelector("#slot-search [name=location_id] option[value]:not([value=''])").value;
+    const plan = await api("plans", { method: "POST", body: { patient_id: patient.id, location_id: Number(locationId),
+      template_id: Number(template_id), earliest_start, latest_end: addDays(earliest_start, 7 * Number(weeks)) } });
+    const proposal = await api(`plans/${plan.id}/proposal`, { method: "POST" });
+    showProposal(proposal);
+  });
+
+  function showProposal(proposal) {
+    const box = document.getElementById("proposal");
+    const rows = proposal.plan.sessions.map((s) => element("li", s.appointment
+      ? `${serviceName[s.service_id]} ${s.sequence}: ${describeWhen(s.appointment.start)}`
+      : `${serviceName[s.service_id]} ${s.sequence}: not placed (${s.unplaced_reason})`));
+    const summary = element("p", `${proposal.placed} sessions held, ${proposal.unplaced} not placed.`);
+    const confirm = action("Confirm plan", async () => {
+      await api(`plans/${proposal.plan.id}/confirm`, { method: "POST" });
+      notice("The plan is booked.", "ok");
+      box.replaceChildren(element("p", "Plan confirmed: every held session is booked."));
+      await showAppointments();
+    });
+    box.replaceChildren(summary, element("ul", undefined, { class: "choices" }), confirm);
+    box.querySelector("ul").append(...rows);
+  }
+}
+
+async function boardPage() {
+  const form = document.getElementById("board-form");
+  form.elements.day.value = new URLSearchParams(location.search).get("day") || today();
+  await fill(form.elements.location_id, "locations?limit=200");
+  const show = async ({ day, location_id }) => {
+    const rows = await api(`day-board/${day}?location_id=${location_id}`);
+    const opens = 7 * 60, closes = 20 * 60, span = closes - opens;
+    const board = document.getElementById("board");
+    const hours = element("div", undefined, { class: "board-row board-hours" });
+    hours.append(element("span", "", { class: "board-name" }));
+    const scale = element("div", undefined, { class: "board-lane" });
+    for (let hour = 7; hour < 20; hour += 1) {
+      scale.append(element("span", `${hour}:00`, { class: "board-hour", style: `left:${((hour * 60 - opens) / span) * 100}%` }));
+    }
+    hours.append(scale);
+    board.replaceChildren(hours, ...rows.map((row) => {
+      const line = element("div", undefined, { class: `board-row kind-${row.kind}` });
+      line.append(element("span", row.resource.name, { class: "board-name" }));
+      const lane = element("div", undefined, { class: "board-lane" });
+      for (const block of row.blocks) {
+        const from = Math.max(minutesOfDay(block.starts_at), opens);
+        const to = Math.min(wallDate(block.ends_at) > day ? 24 * 60 : minutesOfDay(block.ends_at), closes);
+        lane.append(element("span", `${wallTime(block.starts_at)} ${block.label}`, {
+          class: `block status-${block.status}`, "data-appointment": block.appointment_id,
+          title: `${wallTime(block.starts_at)}–${wallTime(block.ends_at)} ${block.label}`,
+          style: `left:${((from - opens) / span) * 100}%;width:${(Math.max(to - from, 5) / span) * 100}%`,
+        }));
+      }
+      line.append(lane);
+      return line;
+    }));
+  };
+  onSubmit("board-form", show);
+  await busy(form.querySelector("button[type=submit]"), () => show(Object.fromEntries(new FormData(form))));
+}
+
+async function rosterPage(me) {
+  const form = document.getElementById("roster-form");
+  form.elements.day.value = new URLSearchParams(location.search).get("day") || today();
+  if (me.role === "clinician") {
+    document.getElementById("clinician-choice").remove();
+  } else {
+    await fill(form.elements.clinician_id, "clinicians?limit=200");
+  }
+  document.getElementById("print").addEventListener("click", () => window.print());
+  const show = async ({ clinician_id, day }) => {
+    const id = me.role === "clinician" ? me.clinician_id : clinician_id;
+    const entries = await api(`clinicians/${id}/roster?${new URLSearchParams({ start: dayStart(day),
+      end: dayStart(addDays(day, 1)) })}`);
+    const name = me.role === "clinician" ? "My" : `${form.elements.clinician_id.selectedOptions[0].textContent}'s`;
+    document.getElementById("roster-title").textContent = `${name} roster, ${day}`;
+    const body = document.querySelector("#roster tbody");
+    if (!entries.length) {
+      body.replaceChildren(element("tr")).firstChild.append(element("td", "No sessions that day.", { colspan: 7 }));
+      return;
+    }
+    body.replaceChildren(...entries.map((entry) => {
+      const row = element("tr");
+      for (const text of [`${wallTime(entry.starts_at)}–${wallTime(entry.ends_at)}`, entry.patient.name,
+        entry.service.name, entry.room ? entry.room.name : "", entry.devices.map((d) => d.name).join(", "),
+        entry.plan_progress || "", entry.status]) row.append(element("td", text));
+      return row;
+    }));
+  };
+  onSubmit("roster-form", show);
+  await busy(form.querySelector("button[type=submit]"), () => show(Object.fromEntries(new FormData(form))));
+}
+
+async function runsPage() {
+  const box = document.getElementById("run-report");
+  try {
+    const page = await api("optimization-runs?limit=1");
+    if (!page.items.length) {
+      box.replaceChildren(element("p", "No optimization has run yet."));
+      return;
+    }
+    const run = page.items[0];
+    const count = (kind) => run.changes.filter((c) => c.action === kind).length;
+    const gap = run.gap === null ? "not proven" : `${(run.gap * 100).toFixed(1)} %`;
+    const facts = [["Night", run.run_date], ["Status", run.status], ["Sessions placed", run.sessions_placed],
+      ["Sessions reassigned", count("reassign")], ["Sessions moved", count("move")], ["Optimality gap", gap],
+      ["Started", run.started_at], ["Finished", run.finished_at || "still running"]];
+    const list = element("dl");
+    for (const [term, value] of facts) list.append(element("dt", term), element("dd", String(value)));
+    box.replaceChildren(list, ...(run.error ? [element("p", `Error: ${run.error}`, { class: "error" })] : []));
+  } catch (error) {
+    box.replaceChildren(element("p", error.message, { class: "error" }));
+  }
+}
+
+// --- start ---------------------------------------------------------------------
+
+document.addEventListener("DOMContentLoaded", async () => {
+  const page = document.body.dataset.page;
+  if (page === "login") return loginPage();
+  if (!sessionStorage.getItem(TOKEN)) return location.assign("/app/login");
+  document.getElementById("sign-out").addEventListener("click", () => {
+    sessionStorage.removeItem(TOKEN);
+    location.assign("/app/login");
+  });
+  try {
+    const me = await api("auth/me");
+    document.getElementById("who").textContent = `${me.username} (${me.role.replace("_", " ")})`;
+    const pages = { desk: deskPage, board: boardPage, roster: () => rosterPage(me), runs: runsPage };
+    if (pages[page]) await pages[page]();
+  } catch (error) {
+    notice(error.message);
+  }
+});
