@@ -156,3 +156,12 @@ def as_desk(app, staff) -> dict[str, str]:
 @pytest.fixture
 def as_clinician(app, staff) -> dict[str, str]:
     return bearer(app, staff[Role.CLINICIAN])
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Mark a test whose body failed, so fixtures (the browser page) can keep a screenshot."""
+    report = yield
+    if report.when == "call" and report.failed:
+        item.failed_call = True
+    return report

@@ -1,0 +1,153 @@
+"""The web app in headless Chromium (Debian's package, driven by Playwright): the front desk's day and a clinician's.
+
+The service runs as a real `clinic serve` process on a fresh SQLite database
+holding the test clinic; the browser is ``/usr/bin/chromium`` (or
+``CLINIC_CHROMIUM``), never a downloaded one. A failing test leaves a
+screenshot in ``tests/artifacts/``.
+"""
+
+import os
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from sqlmodel import Session
+
+from data.accounts import upsert_user
+from data.db import make_engine
+from data.enums import Role
+from data.migrate import upgrade
+from tests.clinic_world import build_world
+from tests.servers import clean_environment, clinic_script, free_port, launch
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+CHROMIUM = os.environ.get("CLINIC_CHROMIUM", "/usr/bin/chromium")
+ARTIFACTS = Path(__file__).parent / "artifacts"
+PASSWORD = "browser test password"
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """A served clinic with a front-desk user and a clinician user (Dana)."""
+    folder = tmp_path_factory.mktemp("browser")
+    url = f"sqlite:///{folder / 'clinic.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    with Session(engine, expire_on_commit=False) as session:
+        world = build_world(session)
+        upsert_user(session=session, username="desk", password=PASSWORD, role=Role.FRONT_DESK)
+        upsert_user(session=session, username="dana", password=PASSWORD, role=Role.CLINICIAN,
+                    clinician_id=world.dana.id)
+        session.commit()
+    engine.dispose()
+    port = free_port()
+    server = launch([clinic_script(), "serve", "--host", "127.0.0.1", "--port", str(port)], port=port, cwd=folder,
+                    env=clean_environment(CLINIC_DATABASE_URL=url, CLINIC_SECRET_KEY="browser-tests-" + "k" * 32),
+                    log=folder / "server.log")
+    yield server.base_url, world
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"no Chromium at {CHROMIUM}: apt-get install -y chromium (.ci/run does)")
+    with playwright_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"])
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser, request):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(15_000)
+    opened = context.new_page()
+    opened.on("dialog", lambda dialog: dialog.accept("patient asked"))
+    yield opened
+    if getattr(request.node, "failed_call", False):
+        ARTIFACTS.mkdir(exist_ok=True)
+        opened.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+    context.close()
+
+
+def sign_in(page, base_url: str, username: str) -> None:
+    page.goto(f"{base_url}/app/login")
+    page.get_by_label("User name").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def test_the_front_desk_books_sees_it_on_the_board_and_cancels_it(site, page):
+    base_url, world = site
+    expect = playwright_api.expect
+    sign_in(page, base_url, "desk")
+    expect(page.get_by_role("heading", name="Front desk")).to_be_visible()
+    page.get_by_label("Name").fill("Ann")
+    page.get_by_role("button", name="Find patient").click()
+    page.locator("#patients li", has_text="Ann World").get_by_role("button", name="Choose").click()
+    expect(page.locator("#patient-chosen")).to_contain_text("Ann World")
+
+    page.locator("#slot-search select[name=service_id]").select_option(label="Diagnostic ultrasound")
+    page.locator("#slot-search select[name=location_id]").select_option(label="World Midtown")
+    page.get_by_role("button", name="Find slots").click()
+    first_slot = page.locator("#slots li.slot").first
+    expect(first_slot).to_be_visible()
+    slot_text = first_slot.inner_text()
+    first_slot.get_by_role("button", name="Book").click()
+    expect(page.locator("#notice")).to_contain_text("Booked Diagnostic ultrasound")
+    booked = page.locator("#appointments li.appointment").first
+    expect(booked).to_contain_text("booked")
+    appointment_id = booked.get_attribute("data-id")
+
+    day = next_day_of(slot_text)
+    page.goto(f"{base_url}/app/board?day={day}")
+    page.locator("#board-form select[name=location_id]").select_option(label="World Midtown")
+    page.get_by_role("button", name="Show").click()
+    block = page.locator(f".kind-clinician .block[data-appointment='{appointment_id}']")
+    expect(block).to_contain_text("Diagnostic ultrasound")
+
+    page.get_by_role("link", name="Front desk").click()
+    page.get_by_label("Name").fill("Ann")
+    page.get_by_role("button", name="Find patient").click()
+    page.locator("#patients li", has_text="Ann World").get_by_role("button", name="Choose").click()
+    page.locator(f"#appointments li[data-id='{appointment_id}']").get_by_role("button", name="Cancel").click()
+    expect(page.locator("#notice")).to_contain_text("Cancelled the Diagnostic ultrasound")
+    expect(page.locator(f"#appointments li[data-id='{appointment_id}']")).to_have_count(0)
+
+
+def next_day_of(slot_text: str) -> str:
+    """The ISO date of a slot shown as 'Wed 3 Mar 09:00–09:45 ...' (within the next weeks)."""
+    _, day, month = slot_text.split()[:3]
+    today = date.today()
+    for offset in range(0, 60):
+        candidate = today + timedelta(days=offset)
+        if candidate.day == int(day) and candidate.strftime("%b") == month:
+            return candidate.isoformat()
+    raise AssertionError(f"cannot read the day of {slot_text!r}")
+
+
+def test_errors_are_shown_in_words(site, page):
+    base_url, _ = site
+    sign_in(page, base_url, "desk")
+    expect = playwright_api.expect
+    expect(page.get_by_role("heading", name="Front desk")).to_be_visible()
+    page.get_by_role("button", name="Find slots").click()
+    expect(page.locator("#notice")).to_have_text("Choose a patient first.")
+    page.goto(f"{base_url}/app/login")
+    page.get_by_label("User name").fill("desk")
+    page.get_by_label("Password").fill("wrong password")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#notice")).to_contain_text("password")
+
+
+def test_a_clinician_sees_only_their_own_roster(site, page):
+    base_url, _ = site
+    expect = playwright_api.expect
+    sign_in(page, base_url, "dana")
+    expect(page.locator("#roster-title")).to_contain_text("My roster")
+    expect(page.locator("#clinician-choice")).to_have_count(0)
+    page.goto(f"{base_url}/app/board")
+    expect(page.locator("#notice")).to_contain_text("this needs one of the roles")
