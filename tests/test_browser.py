@@ -17,6 +17,7 @@ from data.accounts import upsert_user
 from data.db import make_engine
 from data.enums import Role
 from data.migrate import upgrade
+from data.tables import PlanTemplate, TemplateLine
 from tests.clinic_world import build_world
 from tests.servers import clean_environment, clinic_script, free_port, launch
 
@@ -39,6 +40,8 @@ def site(tmp_path_factory):
         upsert_user(session=session, username="desk", password=PASSWORD, role=Role.FRONT_DESK)
         upsert_user(session=session, username="dana", password=PASSWORD, role=Role.CLINICIAN,
                     clinician_id=world.dana.id)
+        session.add(PlanTemplate(code="w_eswt_course", name="Shockwave course", lines=[
+            TemplateLine(service_id=world.eswt.id, count=3, min_gap_days=5, max_gap_days=10)]))
         session.commit()
     engine.dispose()
     port = free_port()
@@ -116,6 +119,59 @@ def test_the_front_desk_books_sees_it_on_the_board_and_cancels_it(site, page):
     page.locator(f"#appointments li[data-id='{appointment_id}']").get_by_role("button", name="Cancel").click()
     expect(page.locator("#notice")).to_contain_text("Cancelled the Diagnostic ultrasound")
     expect(page.locator(f"#appointments li[data-id='{appointment_id}']")).to_have_count(0)
+
+
+def choose_patient(page, name: str) -> None:
+    page.get_by_label("Name").fill(name.split()[0])
+    page.get_by_role("button", name="Find patient").click()
+    page.locator("#patients li", has_text=name).get_by_role("button", name="Choose").click()
+    playwright_api.expect(page.locator("#patient-chosen")).to_contain_text(name)
+
+
+def find_slots(page, service: str) -> None:
+    page.locator("#slot-search select[name=service_id]").select_option(label=service)
+    page.locator("#slot-search select[name=location_id]").select_option(label="World Midtown")
+    page.get_by_role("button", name="Find slots").click()
+    playwright_api.expect(page.locator("#slots li.slot").first).to_be_visible()
+
+
+def test_hold_then_book_then_reschedule(site, page):
+    base_url, _ = site
+    expect = playwright_api.expect
+    sign_in(page, base_url, "desk")
+    choose_patient(page, "Ben World")
+    find_slots(page, "Diagnostic ultrasound")
+    page.locator("#slots li.slot").first.get_by_role("button", name="Hold").click()
+    expect(page.locator("#notice")).to_contain_text("Held until")
+    held = page.locator("#appointments li.appointment", has_text="held").first
+    appointment_id = held.get_attribute("data-id")
+    held.get_by_role("button", name="Book").click()
+    row = page.locator(f"#appointments li[data-id='{appointment_id}']")
+    expect(row).to_contain_text("booked")
+    before = row.inner_text()
+
+    row.get_by_role("button", name="Reschedule").click()
+    expect(page.locator("#rescheduling")).to_contain_text("Moving")
+    page.get_by_role("button", name="Find slots").click()
+    target = page.locator("#slots li.slot").nth(3)
+    target.get_by_role("button", name="Move here").click()
+    expect(page.locator("#notice")).to_contain_text("Moved to")
+    expect(row).not_to_have_text(before)
+    expect(row).to_contain_text("booked")
+
+
+def test_a_treatment_plan_is_proposed_and_confirmed(site, page):
+    base_url, _ = site
+    expect = playwright_api.expect
+    sign_in(page, base_url, "desk")
+    choose_patient(page, "Cy World")
+    page.locator("#slot-search select[name=location_id]").select_option(label="World Midtown")
+    page.locator("#plan-form select[name=template_id]").select_option(label="Shockwave course")
+    page.get_by_role("button", name="Propose plan").click()
+    expect(page.locator("#proposal")).to_contain_text("3 sessions held, 0 not placed")
+    page.get_by_role("button", name="Confirm plan").click()
+    expect(page.locator("#notice")).to_have_text("The plan is booked.")
+    expect(page.locator("#appointments li.appointment", has_text="Shockwave therapy")).to_have_count(3)
 
 
 def next_day_of(slot_text: str) -> str:
