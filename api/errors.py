@@ -6,8 +6,11 @@ reason, so a client handles one error shape.
 """
 
 from fastapi import FastAPI, Request, status
+from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from pydantic import ValidationError
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError, TimeoutError
 
@@ -21,49 +24,85 @@ def validation_error_from(exc: ValidationError) -> RequestValidationError:
     )
 
 
+FHIR_PREFIX = "/fhir"
+ISSUE_CODES = {400: "invalid", 401: "login", 403: "forbidden", 404: "not-found", 405: "not-supported",
+               409: "conflict", 410: "expired", 422: "invalid", 503: "transient"}
+
+
+def answer(request: Request, status_code: int, detail, *, headers: dict | None = None,
+           extra: dict | None = None) -> JSONResponse:
+    """``{"detail": ...}``, or under /fhir the same words as an OperationOutcome."""
+    if not request.url.path.startswith(FHIR_PREFIX):
+        return JSONResponse({"detail": detail, **(extra or {})}, status_code=status_code, headers=headers)
+    messages = detail if isinstance(detail, list) else [detail]
+    issues = [{"severity": "error", "code": ISSUE_CODES.get(status_code, "processing"),
+               "diagnostics": _sentence(message),
+               **({"expression": [".".join(map(str, message["loc"][1:]))]} if isinstance(message, dict)
+                  and len(message.get("loc", [])) > 1 else {})}
+              for message in messages]
+    return JSONResponse({"resourceType": "OperationOutcome", "issue": issues}, status_code=status_code,
+                        headers=headers, media_type="application/fhir+json")
+
+
+def _sentence(message) -> str:
+    if isinstance(message, dict):
+        where = " ".join(str(part) for part in message.get("loc", [])[1:])
+        return f"{where}: {message.get('msg')}" if where else str(message.get("msg"))
+    return str(message)
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException):
+        if not request.url.path.startswith(FHIR_PREFIX):
+            return await http_exception_handler(request, exc)
+        return answer(request, exc.status_code, exc.detail, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def _request_invalid(request: Request, exc: RequestValidationError):
+        if not request.url.path.startswith(FHIR_PREFIX):
+            return await request_validation_exception_handler(request, exc)
+        errors = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+        return answer(request, status.HTTP_400_BAD_REQUEST, jsonable_encoder(errors))
+
     @app.exception_handler(NotFound)
-    async def _not_found(_: Request, exc: NotFound) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_404_NOT_FOUND)
+    async def _not_found(request: Request, exc: NotFound) -> JSONResponse:
+        return answer(request, status.HTTP_404_NOT_FOUND, str(exc))
 
     @app.exception_handler(Gone)
-    async def _gone(_: Request, exc: Gone) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_410_GONE)
+    async def _gone(request: Request, exc: Gone) -> JSONResponse:
+        return answer(request, status.HTTP_410_GONE, str(exc))
 
     @app.exception_handler(Forbidden)
-    async def _forbidden(_: Request, exc: Forbidden) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_403_FORBIDDEN)
+    async def _forbidden(request: Request, exc: Forbidden) -> JSONResponse:
+        return answer(request, status.HTTP_403_FORBIDDEN, str(exc))
 
     @app.exception_handler(Invalid)
-    async def _invalid(_: Request, exc: Invalid) -> JSONResponse:
+    async def _invalid(request: Request, exc: Invalid) -> JSONResponse:
         error = {"loc": [exc.source, *exc.loc], "msg": exc.msg, "type": "value_error"}
-        return JSONResponse({"detail": [error]}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+        bad_search = exc.source == "query" and request.url.path.startswith(FHIR_PREFIX)
+        return answer(request, 400 if bad_search else status.HTTP_422_UNPROCESSABLE_CONTENT, [error])
 
     @app.exception_handler(Conflict)
-    async def _conflict(_: Request, exc: Conflict) -> JSONResponse:
-        body = {"detail": exc.msg, **({"blockers": exc.blockers} if exc.blockers else {})}
-        return JSONResponse(body, status_code=status.HTTP_409_CONFLICT)
+    async def _conflict(request: Request, exc: Conflict) -> JSONResponse:
+        return answer(request, status.HTTP_409_CONFLICT, exc.msg,
+                      extra={"blockers": exc.blockers} if exc.blockers else None)
 
     @app.exception_handler(IntegrityError)
-    async def _integrity(_: Request, exc: IntegrityError) -> JSONResponse:
+    async def _integrity(request: Request, exc: IntegrityError) -> JSONResponse:
         """A constraint caught what the checks above it missed (usually a race): a conflict, never a 500."""
         reason = str(exc.orig).splitlines()[0] if exc.orig else "a database constraint"
-        return JSONResponse(
-            {"detail": f"the change conflicts with existing data ({reason})"}, status_code=status.HTTP_409_CONFLICT
-        )
+        return answer(request, status.HTTP_409_CONFLICT, f"the change conflicts with existing data ({reason})")
 
     @app.exception_handler(DataError)
-    async def _unstorable(_: Request, exc: DataError) -> JSONResponse:
+    async def _unstorable(request: Request, exc: DataError) -> JSONResponse:
         """A value the schemas let through but the database cannot store: the client's input, so 422."""
         reason = str(exc.orig).splitlines()[0] if exc.orig else "a value is out of range"
         error = {"loc": ["body"], "msg": f"a value cannot be stored: {reason}", "type": "value_error"}
-        return JSONResponse({"detail": [error]}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+        return answer(request, status.HTTP_422_UNPROCESSABLE_CONTENT, [error])
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(TimeoutError)
-    async def _unavailable(_: Request, exc: Exception) -> JSONResponse:
-        return JSONResponse(
-            {"detail": "the database is unavailable; try again shortly"},
-            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
-            headers={"Retry-After": "5"},
-        )
+    async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+        return answer(request, status.HTTP_503_SERVICE_UNAVAILABLE, "the database is unavailable; try again shortly",
+                      headers={"Retry-After": "5"})

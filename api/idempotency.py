@@ -32,15 +32,15 @@ IdempotencyKey = Annotated[
 
 def respond_once(
     session: Session, *, user: User, key: str | None, request: Request, body: BaseModel | None, now: datetime,
-    status_code: int, produce: Callable[[], BaseModel],
+    status_code: int, produce: Callable[[], BaseModel | dict], media_type: str = "application/json",
 ) -> JSONResponse:
     """Run ``produce`` and commit, or replay the answer already given to this key."""
     if key is None:
         payload = jsonable_encoder(produce())
         session.commit()
-        return JSONResponse(payload, status_code=status_code)
+        return JSONResponse(payload, status_code=status_code, media_type=media_type)
     fingerprint = _fingerprint(request, body)
-    replay = _replay(session, user, key, fingerprint)
+    replay = _replay(session, user, key, fingerprint, media_type)
     if replay is not None:
         return replay
     record = IdempotencyRecord(user_id=user.id, key=key, fingerprint=fingerprint, status_code=status_code, body={},
@@ -50,14 +50,14 @@ def respond_once(
         session.flush()
     except IntegrityError:
         session.rollback()
-        return _replay(session, user, key, fingerprint)
+        return _replay(session, user, key, fingerprint, media_type)
     try:
         record.body = jsonable_encoder(produce())
     except BaseException:
         session.rollback()  # the claim goes with the failed work: a retry tries again
         raise
     session.commit()
-    return JSONResponse(record.body, status_code=status_code)
+    return JSONResponse(record.body, status_code=status_code, media_type=media_type)
 
 
 def _fingerprint(request: Request, body: BaseModel | None) -> str:
@@ -65,7 +65,7 @@ def _fingerprint(request: Request, body: BaseModel | None) -> str:
     return hashlib.sha256(f"{request.method} {request.url.path}\n{content}".encode()).hexdigest()
 
 
-def _replay(session: Session, user: User, key: str, fingerprint: str) -> JSONResponse | None:
+def _replay(session: Session, user: User, key: str, fingerprint: str, media_type: str) -> JSONResponse | None:
     stored = session.exec(
         select(IdempotencyRecord).where(IdempotencyRecord.user_id == user.id, IdempotencyRecord.key == key)
     ).first()
@@ -74,4 +74,5 @@ def _replay(session: Session, user: User, key: str, fingerprint: str) -> JSONRes
     if stored.fingerprint != fingerprint:
         raise Invalid(("Idempotency-Key",), "this Idempotency-Key was already used for a different request; "
                                             "use a new key for a new request", source="header")
-    return JSONResponse(stored.body, status_code=stored.status_code, headers={"Idempotent-Replayed": "true"})
+    return JSONResponse(stored.body, status_code=stored.status_code, headers={"Idempotent-Replayed": "true"},
+                        media_type=media_type)

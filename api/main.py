@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 
 from api.errors import install_error_handlers
 from api import web
+from api.fhir import routes as fhir
 from api.routes import audit, auth, booking, catalog, health, optimization, plans, rosters, waitlist
 from data.config import Settings, get_settings
 from data.db import make_engine, session_capacity
@@ -54,6 +55,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(audit.router, prefix=API_PREFIX)
     app.include_router(rosters.router, prefix=API_PREFIX)
     app.include_router(rosters.feeds)
+    app.include_router(fhir.router)
     app.include_router(web.router)
     app.mount("/static", web.static, name="static")
     return app

@@ -143,6 +143,19 @@ async function deskPage() {
   const serviceName = Object.fromEntries(services.map((s) => [s.id, s.name]));
   document.querySelector("#slot-search [name=day]").value = addDays(today(), 1);
   document.querySelector("#plan-form [name=earliest_start]").value = addDays(today(), 1);
+  openDeepLink();
+
+  function openDeepLink() {
+    // A booking deep link (from the FHIR bulk publication) names a service, location and start: search there.
+    const link = new URLSearchParams(location.search);
+    if (!link.get("service_id") || !link.get("start")) return;
+    const form = document.getElementById("slot-search");
+    form.elements.service_id.value = link.get("service_id");
+    form.elements.location_id.value = link.get("location_id") || "";
+    form.elements.day.value = wallDate(link.get("start"));
+    notice(`Booking ${serviceName[link.get("service_id")] || "a service"} on ${describeWhen(link.get("start"))}: `
+      + "choose the patient, then Find slots.", "info");
+  }
 
   function choosePatient(patient) {
     state.patient = patient;

@@ -1,0 +1,143 @@
+"""The clinic's records as FHIR R4 resources (JSON), and the ids that tie them together.
+
+Ids: Practitioner and PractitionerRole share the clinician's id; a clinic
+is ``Location/<id>`` and a room ``Location/room-<id>``; Device, HealthcareService
+and Appointment use their own ids. There is one Schedule per clinician
+(``practitioner-<id>``), device unit (``device-<id>``), room (``room-<id>``)
+and service (``service-<id>``, the one the public books against). A free Slot
+of a service schedule is ``s<service>-l<location>-c<clinician>-t<minute>``
+(minutes since the epoch), so booking it needs no stored slot; a busy Slot is
+``busy-<allocation id>``.
+
+Every time carries its location's offset. The resources are plain dicts; the
+tests validate each kind against the ``fhir.resources`` R4B models.
+"""
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from data.enums import AppointmentStatus, ResourceKind
+from data.tables import Allocation, Appointment, Clinician, Device, DeviceType, Location, Room, Service
+
+SYSTEM = "urn:clinic-scheduler"
+SERVICE_SYSTEM = f"{SYSTEM}:service"
+CERTIFICATION_SYSTEM = f"{SYSTEM}:certification"
+DEVICE_TYPE_SYSTEM = f"{SYSTEM}:device-type"
+FREE_SLOT = re.compile(r"^s(\d+)-l(\d+)-c(\d+)-t(\d+)$")
+BUSY_SLOT = re.compile(r"^busy-(\d+)$")
+SCHEDULE = re.compile(r"^(practitioner|device|room|service)-(\d+)$")
+
+
+@dataclass(frozen=True)
+class FreeSlotId:
+    service_id: int
+    location_id: int
+    clinician_id: int
+    minute: int
+
+    def __str__(self) -> str:
+        return f"s{self.service_id}-l{self.location_id}-c{self.clinician_id}-t{self.minute}"
+
+    @classmethod
+    def parse(cls, text: str) -> "FreeSlotId | None":
+        match = FREE_SLOT.match(text)
+        return cls(*map(int, match.groups())) if match else None
+
+
+def concept(system: str, code: str, display: str) -> dict:
+    return {"coding": [{"system": system, "code": code, "display": display}], "text": display}
+
+
+def practitioner(clinician: Clinician) -> dict:
+    return {"resourceType": "Practitioner", "id": str(clinician.id), "active": True,
+            "name": [{"text": clinician.name}]}
+
+
+def practitioner_role(clinician: Clinician) -> dict:
+    return {
+        "resourceType": "PractitionerRole", "id": str(clinician.id), "active": True,
+        "practitioner": {"reference": f"Practitioner/{clinician.id}", "display": clinician.name},
+        "location": [{"reference": f"Location/{clinician.location_id}"}],
+        "specialty": [concept(CERTIFICATION_SYSTEM, c.value, c.label) for c in clinician.certifications],
+    }
+
+
+def clinic(location: Location) -> dict:
+    resource = {"resourceType": "Location", "id": str(location.id), "status": "active", "name": location.name,
+                "mode": "instance", "physicalType": concept("http://terminology.hl7.org/CodeSystem/location-physical-type",
+                                                            "bu", "Building")}
+    if location.address:
+        resource["address"] = {"text": location.address}
+    return resource
+
+
+def room(record: Room) -> dict:
+    return {"resourceType": "Location", "id": f"room-{record.id}", "status": "active", "name": record.name,
+            "mode": "instance",
+            "physicalType": concept("http://terminology.hl7.org/CodeSystem/location-physical-type", "ro", "Room"),
+            "partOf": {"reference": f"Location/{record.location_id}"}}
+
+
+def device(unit: Device, device_type: DeviceType) -> dict:
+    return {"resourceType": "Device", "id": str(unit.id), "status": "active",
+            "deviceName": [{"name": unit.name, "type": "user-friendly-name"}],
+            "type": concept(DEVICE_TYPE_SYSTEM, device_type.code, device_type.name),
+            "location": {"reference": f"Location/{unit.location_id}"}}
+
+
+def healthcare_service(service: Service, location_ids: list[int]) -> dict:
+    return {"resourceType": "HealthcareService", "id": str(service.id), "active": True, "name": service.name,
+            "type": [concept(SERVICE_SYSTEM, service.code, service.name)],
+            "location": [{"reference": f"Location/{ident}"} for ident in location_ids]}
+
+
+def schedule(kind: str, ident: int, display: str, *, location_ids: list[int], service: Service | None = None,
+             horizon: tuple[datetime, datetime] | None = None) -> dict:
+    actor = {"practitioner": "Practitioner/{}", "device": "Device/{}", "room": "Location/room-{}",
+             "service": "HealthcareService/{}"}[kind].format(ident)
+    resource = {"resourceType": "Schedule", "id": f"{kind}-{ident}", "active": True,
+                "actor": [{"reference": actor, "display": display},
+                          *({"reference": f"Location/{i}"} for i in location_ids)]}
+    if service is not None:
+        resource["serviceType"] = [concept(SERVICE_SYSTEM, service.code, service.name)]
+    if horizon is not None:
+        resource["planningHorizon"] = {"start": horizon[0].isoformat(), "end": horizon[1].isoformat()}
+    return resource
+
+
+def free_slot(slot_id: FreeSlotId, service: Service, start: datetime, end: datetime) -> dict:
+    return {"resourceType": "Slot", "id": str(slot_id), "schedule": {"reference": f"Schedule/service-{service.id}"},
+            "serviceType": [concept(SERVICE_SYSTEM, service.code, service.name)], "status": "free",
+            "start": start.isoformat(), "end": end.isoformat()}
+
+
+def busy_slot(allocation: Allocation, schedule_id: str, appointment: Appointment, zone) -> dict:
+    tentative = appointment.status == AppointmentStatus.PENDING
+    return {"resourceType": "Slot", "id": f"busy-{allocation.id}", "schedule": {"reference": f"Schedule/{schedule_id}"},
+            "status": "busy-tentative" if tentative else "busy",
+            "start": allocation.starts_at.astimezone(zone).isoformat(),
+            "end": allocation.ends_at.astimezone(zone).isoformat()}
+
+
+PARTICIPANT_STATUS = {AppointmentStatus.PENDING: "tentative", AppointmentStatus.CANCELLED: "declined"}
+
+
+def appointment(record: Appointment, service: Service, zone) -> dict:
+    who = PARTICIPANT_STATUS.get(record.status, "accepted")
+    references = [("Patient", record.patient_id), *(("Practitioner", i) for i in record.resource_ids(
+        ResourceKind.CLINICIAN)), *(("Device", i) for i in sorted(record.resource_ids(ResourceKind.DEVICE))),
+        *(("Location", f"room-{i}") for i in record.resource_ids(ResourceKind.ROOM)), ("Location", record.location_id)]
+    resource = {
+        "resourceType": "Appointment", "id": str(record.id), "status": record.status.value,
+        "serviceType": [concept(SERVICE_SYSTEM, service.code, service.name)],
+        "start": record.starts_at.astimezone(zone).isoformat(), "end": record.ends_at.astimezone(zone).isoformat(),
+        "minutesDuration": service.duration_minutes, "created": record.created_at.astimezone(zone).isoformat(),
+        "participant": [{"actor": {"reference": f"{kind}/{ident}"}, "required": "required", "status": who}
+                        for kind, ident in references],
+    }
+    if record.status == AppointmentStatus.CANCELLED and record.cancel_reason:
+        resource["cancelationReason"] = {"text": record.cancel_reason}
+    return resource
+
+
