@@ -6,10 +6,12 @@ holding the test clinic; the browser is ``/usr/bin/chromium`` (or
 screenshot in ``tests/artifacts/``.
 """
 
+import json
 import os
 from datetime import date, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlmodel import Session
 
@@ -207,3 +209,15 @@ def test_a_clinician_sees_only_their_own_roster(site, page):
     expect(page.locator("#clinician-choice")).to_have_count(0)
     page.goto(f"{base_url}/app/board")
     expect(page.locator("#notice")).to_contain_text("this needs one of the roles")
+
+
+def test_a_booking_deep_link_opens_the_desk_at_its_slot(site, page):
+    base_url, world = site
+    expect = playwright_api.expect
+    sign_in(page, base_url, "desk")
+    expect(page.get_by_role("heading", name="Front desk")).to_be_visible()
+    line = httpx.get(f"{base_url}/fhir/bulk/Slot.ndjson").text.splitlines()[0]
+    link = next(e["valueUrl"] for e in json.loads(line)["extension"] if e["url"].endswith("deep-link"))
+    page.goto(link)
+    expect(page.locator("#notice")).to_contain_text("choose the patient, then Find slots")
+    expect(page.locator("#slot-search select[name=service_id]")).to_have_value(link.split("service_id=")[1].split("&")[0])
