@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from pydantic import ValidationError
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError, TimeoutError
 
-from data.errors import Conflict, Forbidden, Gone, Invalid, NotFound
+from data.errors import Conflict, Forbidden, Gone, Invalid, NotFound, RateLimited
 
 
 def validation_error_from(exc: ValidationError) -> RequestValidationError:
@@ -26,7 +26,7 @@ def validation_error_from(exc: ValidationError) -> RequestValidationError:
 
 FHIR_PREFIX = "/fhir"
 ISSUE_CODES = {400: "invalid", 401: "login", 403: "forbidden", 404: "not-found", 405: "not-supported",
-               409: "conflict", 410: "expired", 422: "invalid", 503: "transient"}
+               409: "conflict", 410: "expired", 422: "invalid", 429: "throttled", 503: "transient"}
 
 
 def answer(request: Request, status_code: int, detail, *, headers: dict | None = None,
@@ -87,6 +87,11 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _conflict(request: Request, exc: Conflict) -> JSONResponse:
         return answer(request, status.HTTP_409_CONFLICT, exc.msg,
                       extra={"blockers": exc.blockers} if exc.blockers else None)
+
+    @app.exception_handler(RateLimited)
+    async def _rate_limited(request: Request, exc: RateLimited) -> JSONResponse:
+        return answer(request, status.HTTP_429_TOO_MANY_REQUESTS, exc.msg,
+                      headers={"Retry-After": str(exc.retry_after)})
 
     @app.exception_handler(IntegrityError)
     async def _integrity(request: Request, exc: IntegrityError) -> JSONResponse:

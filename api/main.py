@@ -10,7 +10,19 @@ from sqlalchemy import Engine
 from api.errors import install_error_handlers
 from api import web
 from api.fhir import routes as fhir
-from api.routes import audit, auth, booking, catalog, health, optimization, plans, rosters, waitlist
+from api.routes import (
+    audit,
+    auth,
+    booking,
+    catalog,
+    health,
+    optimization,
+    plans,
+    public,
+    rosters,
+    visit_requests,
+    waitlist,
+)
 from data.config import Settings, get_settings
 from data.db import make_engine, session_capacity
 from data.migrate import ensure_current
@@ -55,6 +67,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(audit.router, prefix=API_PREFIX)
     app.include_router(rosters.router, prefix=API_PREFIX)
     app.include_router(rosters.feeds)
+    app.include_router(public.router, prefix=API_PREFIX)
+    app.include_router(visit_requests.router, prefix=API_PREFIX)
     app.include_router(fhir.router)
     app.include_router(web.router)
     app.mount("/static", web.static, name="static")

@@ -52,6 +52,16 @@ class Settings(BaseSettings):
                                        description="Holds offered to the waitlist after a cancellation.")
     plan_hold_minutes: int = Field(default=30, gt=0, le=24 * 60, description="Holds placed by a plan proposal.")
     solver_workers: int = Field(default=2, ge=1)
+    request_hold_hours: int = Field(default=24, gt=0, le=7 * 24,
+                                    description="How long a slot requested on the public page stays held.")
+    public_telehealth_service: str = Field(default="telehealth", max_length=40,
+                                           description="Code of the service 'Request telehealth' books.")
+    public_office_service: str = Field(default="msus_diagnosis", max_length=40,
+                                       description="Code of the service 'Request in-office visit' books.")
+    public_days: int = Field(default=14, ge=1, le=60, description="How far ahead the public pages offer slots.")
+    requests_per_address_hour: int = Field(default=10, ge=1, description="Public requests per client address per hour.")
+    requests_per_contact_day: int = Field(default=3, ge=1, description="Public requests per phone or e-mail per day.")
+    open_requests_per_contact: int = Field(default=2, ge=1, description="Undecided requests one contact may have.")
 
     @field_validator("time_zone")
     @classmethod

@@ -118,6 +118,21 @@ class WaitlistStatus(StrEnum):
     CLOSED = "closed"
 
 
+class RequestKind(StrEnum):
+    """What a visitor or patient asks for on the public pages."""
+
+    TELEHEALTH = "telehealth"
+    IN_OFFICE = "in_office"
+    MOVE = "move"
+
+
+class RequestStatus(StrEnum):
+    REQUESTED = "requested"
+    CONFIRMED = "confirmed"
+    DECLINED = "declined"
+    EXPIRED = "expired"
+
+
 class RunStatus(StrEnum):
     RUNNING = "running"
     SUCCEEDED = "succeeded"

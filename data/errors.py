@@ -31,3 +31,11 @@ class Conflict(Exception):
     def __init__(self, msg: str, blockers: list[str] | None = None):
         super().__init__(msg)
         self.msg, self.blockers = msg, blockers or []
+
+
+class RateLimited(Exception):
+    """Too many requests from one client or contact; ``retry_after`` seconds until the oldest one counts no more."""
+
+    def __init__(self, msg: str, retry_after: int):
+        super().__init__(msg)
+        self.msg, self.retry_after = msg, retry_after

@@ -19,6 +19,8 @@ from data.enums import (
     ExceptionKind,
     LinkKind,
     PlanStatus,
+    RequestKind,
+    RequestStatus,
     ResourceKind,
     Role,
     RoomKind,
@@ -582,4 +584,45 @@ class CalendarFeed(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     clinician_id: int = Field(foreign_key="clinician.id", ondelete="CASCADE", unique=True)
     secret_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = instant()
+
+
+class VisitRequest(SQLModel, table=True):
+    """A time asked for on the public pages: a new visit, or a patient's move of a session.
+
+    The slot is held (``hold_id``, a system hold with a long time to live) until
+    the front desk confirms or declines; ``token_hash`` is the SHA-256 of the
+    secret in the visitor's status link. ``contact_key`` and ``client_key`` are
+    hashes of the contact and the client address, kept only to rate-limit.
+    """
+
+    __tablename__ = "visit_request"
+    __table_args__ = (
+        sa.CheckConstraint("(kind = 'move') = (moves_appointment_id IS NOT NULL)", name="move_names_appointment"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: RequestKind = Field(sa_type=checked_enum(RequestKind))
+    status: RequestStatus = Field(default=RequestStatus.REQUESTED, sa_type=checked_enum(RequestStatus), index=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    hold_id: int = Field(foreign_key="appointment.id", ondelete="RESTRICT", unique=True)
+    moves_appointment_id: int | None = Field(default=None, foreign_key="appointment.id", ondelete="RESTRICT")
+    patient_id: int = Field(foreign_key="patient.id", ondelete="RESTRICT", index=True)
+    new_patient: bool = Field(description="The patient record was made from this request (not yet matched)")
+    reason: str = Field(default="", max_length=500)
+    decline_reason: str = Field(default="", max_length=300)
+    contact_key: str = Field(max_length=64, index=True)
+    client_key: str = Field(max_length=64, index=True)
+    created_at: datetime = instant(index=True)
+    decided_at: datetime | None = instant(default=None, nullable=True)
+
+
+class PatientLink(SQLModel, table=True):
+    """A patient's own page: the SHA-256 of the secret in its URL; deleting the row revokes it."""
+
+    __tablename__ = "patient_link"
+
+    id: int | None = Field(default=None, primary_key=True)
+    patient_id: int = Field(foreign_key="patient.id", ondelete="CASCADE", unique=True)
+    token_hash: str = Field(max_length=64, unique=True)
     created_at: datetime = instant()

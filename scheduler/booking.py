@@ -40,6 +40,7 @@ class SlotChoice:
     clinician_id: int | None = None
     room_id: int | None = None
     device_ids: tuple[int, ...] = ()
+    location_id: int | None = None
 
 
 def place_hold(session: Session, *, actor: User | None, choice: SlotChoice, minutes: int, now: datetime,
@@ -219,7 +220,7 @@ def _offer(session: Session, choice: SlotChoice, *, now: datetime, settings: Set
            ignore: int | None = None) -> Offer:
     query = SlotQuery(
         service_id=choice.service_id, start=choice.start, end=choice.start + timedelta(minutes=1),
-        clinician_id=choice.clinician_id, patient_id=choice.patient_id, room_id=choice.room_id,
+        location_id=choice.location_id, clinician_id=choice.clinician_id, patient_id=choice.patient_id, room_id=choice.room_id,
         device_ids=choice.device_ids, limit=1, ignore_appointment_ids=(ignore,) if ignore else (),
     )
     found = find_availability(session, query, now=now, settings=settings)

@@ -154,7 +154,7 @@ def _entries(session: Session, snapshot: CatalogSnapshot, clinician_ids: list[in
     ids = [a.id for a in appointments]
     patients = {p.id: p for p in session.exec(select(Patient).where(
         Patient.id.in_({a.patient_id for a in appointments})))}
-    progress = _plan_progress(session, snapshot, ids)
+    progress = plan_progress(session, snapshot, ids)
     rooms = {r.id: r.name for location in snapshot.locations.values() for r in location.rooms}
     units = {u.id: u.name for location in snapshot.locations.values() for u in location.units}
     entries = []
@@ -179,7 +179,7 @@ def _entries(session: Session, snapshot: CatalogSnapshot, clinician_ids: list[in
     return entries
 
 
-def _plan_progress(session: Session, snapshot: CatalogSnapshot, appointment_ids: list[int]) -> dict[int, str]:
+def plan_progress(session: Session, snapshot: CatalogSnapshot, appointment_ids: list[int]) -> dict[int, str]:
     """"Shockwave therapy 3 of 5" for each appointment that is a session of a treatment plan."""
     rows = session.exec(
         select(PlanSession.appointment_id, PlanSession.service_id, PlanSession.sequence, PlanLine.count)

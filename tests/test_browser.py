@@ -8,7 +8,7 @@ screenshot in ``tests/artifacts/``.
 
 import json
 import os
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -48,7 +48,9 @@ def site(tmp_path_factory):
     engine.dispose()
     port = free_port()
     server = launch([clinic_script(), "serve", "--host", "127.0.0.1", "--port", str(port)], port=port, cwd=folder,
-                    env=clean_environment(CLINIC_DATABASE_URL=url, CLINIC_SECRET_KEY="browser-tests-" + "k" * 32),
+                    env=clean_environment(CLINIC_DATABASE_URL=url, CLINIC_SECRET_KEY="browser-tests-" + "k" * 32,
+                                          CLINIC_PUBLIC_TELEHEALTH_SERVICE="w_telehealth",
+                                          CLINIC_PUBLIC_OFFICE_SERVICE="w_msus"),
                     log=folder / "server.log")
     yield server.base_url, world
     server.stop()
@@ -78,11 +80,23 @@ def page(browser, request):
     context.close()
 
 
+def ready(page) -> None:
+    """Wait until the page's script has loaded its data and put its handlers in place."""
+    playwright_api.expect(page.locator("body[data-ready=true]")).to_have_count(1)
+
+
+def visit(page, url: str) -> None:
+    page.goto(url)
+    ready(page)
+
+
 def sign_in(page, base_url: str, username: str) -> None:
-    page.goto(f"{base_url}/app/login")
+    visit(page, f"{base_url}/app/login")
     page.get_by_label("User name").fill(username)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/app/*")
+    ready(page)
 
 
 def test_the_front_desk_books_sees_it_on_the_board_and_cancels_it(site, page):
@@ -108,13 +122,14 @@ def test_the_front_desk_books_sees_it_on_the_board_and_cancels_it(site, page):
     appointment_id = booked.get_attribute("data-id")
 
     day = next_day_of(slot_text)
-    page.goto(f"{base_url}/app/board?day={day}")
+    visit(page, f"{base_url}/app/board?day={day}")
     page.locator("#board-form select[name=location_id]").select_option(label="World Midtown")
     page.get_by_role("button", name="Show").click()
     block = page.locator(f".kind-clinician .block[data-appointment='{appointment_id}']")
     expect(block).to_contain_text("Diagnostic ultrasound")
 
     page.get_by_role("link", name="Front desk").click()
+    ready(page)
     page.get_by_label("Name").fill("Ann")
     page.get_by_role("button", name="Find patient").click()
     page.locator("#patients li", has_text="Ann World").get_by_role("button", name="Choose").click()
@@ -194,7 +209,7 @@ def test_errors_are_shown_in_words(site, page):
     expect(page.get_by_role("heading", name="Front desk")).to_be_visible()
     page.get_by_role("button", name="Find slots").click()
     expect(page.locator("#notice")).to_have_text("Choose a patient first.")
-    page.goto(f"{base_url}/app/login")
+    visit(page, f"{base_url}/app/login")
     page.get_by_label("User name").fill("desk")
     page.get_by_label("Password").fill("wrong password")
     page.get_by_role("button", name="Sign in").click()
@@ -207,17 +222,50 @@ def test_a_clinician_sees_only_their_own_roster(site, page):
     sign_in(page, base_url, "dana")
     expect(page.locator("#roster-title")).to_contain_text("My roster")
     expect(page.locator("#clinician-choice")).to_have_count(0)
-    page.goto(f"{base_url}/app/board")
+    visit(page, f"{base_url}/app/board")
     expect(page.locator("#notice")).to_contain_text("this needs one of the roles")
 
 
-def test_a_booking_deep_link_opens_the_desk_at_its_slot(site, page):
-    base_url, world = site
+def test_a_booking_deep_link_opens_the_request_page_at_its_slot(site, page):
+    base_url, _ = site
     expect = playwright_api.expect
-    sign_in(page, base_url, "desk")
-    expect(page.get_by_role("heading", name="Front desk")).to_be_visible()
     line = httpx.get(f"{base_url}/fhir/bulk/Slot.ndjson").text.splitlines()[0]
     link = next(e["valueUrl"] for e in json.loads(line)["extension"] if e["url"].endswith("deep-link"))
-    page.goto(link)
-    expect(page.locator("#notice")).to_contain_text("choose the patient, then Find slots")
-    expect(page.locator("#slot-search select[name=service_id]")).to_have_value(link.split("service_id=")[1].split("&")[0])
+    visit(page, link)
+    expect(page.locator("#chosen")).to_be_visible()
+    expect(page.locator("#chosen")).to_contain_text(describe(json.loads(line)["start"]))
+
+
+def describe(iso: str) -> str:
+    """How the pages write a slot's start: 'Wed 3 Mar 09:00'."""
+    moment = datetime.fromisoformat(iso)
+    return f"{moment:%a} {moment.day} {moment:%b} {moment:%H:%M}"
+
+
+def test_a_visitor_requests_an_in_office_evaluation_and_the_desk_confirms_it(site, page, browser):
+    base_url, _ = site
+    expect = playwright_api.expect
+    visit(page, f"{base_url}/request")
+    page.get_by_role("button", name="Request in-office visit").click()
+    first = page.locator("#times li.slot").first
+    expect(first).to_be_visible()
+    first.get_by_role("button", name="Choose").click()
+    page.get_by_label("First name").fill("Vera")
+    page.get_by_label("Last name").fill("Walk-in")
+    page.get_by_label("Date of birth").fill("1988-06-15")
+    page.get_by_label("Phone").fill("+1 212 555 0142")
+    page.get_by_label("What brings you in?").fill("SI-joint pain when running")
+    page.get_by_role("button", name="Send request").click()
+    expect(page.locator("#status-words")).to_have_attribute("data-status", "requested")
+    status_url = page.url
+
+    desk = browser.new_context().new_page()
+    sign_in(desk, base_url, "desk")
+    request_row = desk.locator("#requests li.request", has_text="Vera Walk-in")
+    expect(request_row).to_contain_text("SI-joint pain when running")
+    request_row.get_by_role("button", name="Confirm").click()
+    expect(desk.locator("#notice")).to_contain_text("Request confirmed: Vera Walk-in is booked.")
+    desk.context.close()
+
+    visit(page, status_url)
+    expect(page.locator("#status-words")).to_have_attribute("data-status", "confirmed")

@@ -20,6 +20,8 @@ PARTICIPANT_STATUS = {"accepted", "declined", "tentative", "needs-action"}
 @pytest.fixture
 def world(session, app):
     set_clock(app, NOW)
+    app.state.settings = app.state.settings.model_copy(update={
+        "public_telehealth_service": "w_telehealth", "public_office_service": "w_msus"})
     return build_world(session)
 
 
@@ -208,7 +210,9 @@ def test_the_bulk_publication_parses_line_by_line(client, world):
         assert response.status_code == 200 and response.headers["content-type"].startswith("application/fhir+ndjson")
         lines = [json.loads(line) for line in response.text.splitlines()]
         assert lines and all(valid(line)["resourceType"] == output["type"] for line in lines)
+        if output["type"] == "Schedule":
+            assert {line["id"] for line in lines} == {f"service-{world.telehealth.id}", f"service-{world.msus.id}"}
         if output["type"] == "Slot":
             link = lines[0]["extension"][0]
-            assert link["url"].endswith("booking-deep-link") and "/app/desk?service_id=" in link["valueUrl"]
+            assert link["url"].endswith("booking-deep-link") and "/request?kind=" in link["valueUrl"]
             assert all("patient" not in line for line in lines)

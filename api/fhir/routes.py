@@ -7,6 +7,7 @@ included). Errors are OperationOutcomes (``api.errors``).
 """
 
 import json
+from urllib.parse import urlencode
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Annotated
@@ -28,6 +29,7 @@ from data.enums import AppointmentStatus, ResourceKind, Role
 from data.errors import Conflict, Invalid, NotFound
 from data.tables import Allocation, Appointment, Clinician, Device, DeviceType, Location, Room, Service, User
 from scheduler import booking
+from scheduler.visit_requests import PUBLIC_SERVICES
 from scheduler.availability import SlotQuery, find_availability
 from scheduler.catalog_snapshot import catalog
 from scheduler.clock import from_minute, to_minute
@@ -35,7 +37,6 @@ from scheduler.clock import from_minute, to_minute
 FHIR_JSON = "application/fhir+json"
 FHIR_NDJSON = "application/fhir+ndjson"
 SLOT_WINDOW, LONGEST_SLOT_WINDOW = timedelta(days=7), timedelta(days=31)
-PUBLISHED_DAYS = 14
 DEEP_LINK = "http://fhir-registry.smarthealthit.org/StructureDefinition/booking-deep-link"
 Desk = Annotated[User, Depends(require_role(Role.ADMIN, Role.FRONT_DESK))]
 
@@ -405,27 +406,35 @@ def _ndjson(resources: list[dict]) -> Response:
     return Response(text, media_type=FHIR_NDJSON)
 
 
+def _published(session: Session, settings: Settings) -> dict[int, str]:
+    """The services the public may request, by id, with their request kind (the bulk publication's scope)."""
+    kinds = {getattr(settings, setting): kind.value for kind, setting in PUBLIC_SERVICES.items()}
+    return {service.id: kinds[service.code]
+            for service in session.exec(select(Service).where(Service.code.in_(kinds)).order_by(Service.id))}
+
+
 @router.get("/bulk/{kind}.ndjson", response_class=Response)
 def bulk_file(kind: str, request: Request, session: SessionDep, settings: SettingsDep, now: NowDep):
-    """Clinics, the public service schedules, and their free slots for the next two weeks, one JSON per line.
+    """Clinics, the schedules of the publicly requestable services and their free slots, one JSON per line.
 
-    Each slot carries the booking deep link that opens the web app at it.
+    Each slot carries the booking deep link that opens the public request page at it.
     """
+    published = _published(session, settings)
     if kind == "Location":
         return _ndjson([r for r in _locations(session) if not r["id"].startswith("room-")])
     if kind == "Schedule":
-        return _ndjson([r for r in _schedules(session) if r["id"].startswith("service-")])
+        return _ndjson([r for r in _schedules(session) if r["id"] in {f"service-{i}" for i in published}])
     if kind != "Slot":
         raise NotFound("bulk file", f"{kind}.ndjson")
     base = str(request.base_url).rstrip("/")
     slots = []
-    for service in session.exec(select(Service).order_by(Service.id)):
-        for slot in _free_slots(session, service, now, now + timedelta(days=PUBLISHED_DAYS), now=now,
+    for service_id, request_kind in published.items():
+        service = session.get(Service, service_id)
+        for slot in _free_slots(session, service, now, now + timedelta(days=settings.public_days), now=now,
                                 settings=settings, limit=2000):
             free = fhir.FreeSlotId.parse(slot["id"])
-            slot["extension"] = [{"url": DEEP_LINK, "valueUrl": (
-                f"{base}/app/desk?service_id={free.service_id}&location_id={free.location_id}"
-                f"&start={slot['start'].replace('+', '%2B')}")}]
+            query = urlencode({"kind": request_kind, "location_id": free.location_id, "start": slot["start"]})
+            slot["extension"] = [{"url": DEEP_LINK, "valueUrl": f"{base}/request?{query}"}]
             slots.append(slot)
     return _ndjson(slots)
 

@@ -20,6 +20,7 @@ PAGES = {
     "runs": "Nightly run",
 }
 SECURITY_HEADERS = {
+    "Cache-Control": "no-store",
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'",
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
@@ -44,6 +45,22 @@ def home() -> RedirectResponse:
 @router.get("/app/login", response_class=HTMLResponse)
 def login(request: Request):
     return _page(request, "login")
+
+
+@router.get("/request", response_class=HTMLResponse)
+def public_request(request: Request):
+    """The public page behind the clinic site's "Request telehealth" and "Request in-office visit" buttons."""
+    return _page(request, "request")
+
+
+@router.get("/request/{token}", response_class=HTMLResponse)
+def public_request_status(request: Request, token: str):
+    return _page(request, "request_status")
+
+
+@router.get("/me/{token}", response_class=HTMLResponse)
+def patient_page(request: Request, token: str):
+    return _page(request, "me")
 
 
 @router.get("/app/{name}", response_class=HTMLResponse)

@@ -144,6 +144,44 @@ async function deskPage() {
   document.querySelector("#slot-search [name=day]").value = addDays(today(), 1);
   document.querySelector("#plan-form [name=earliest_start]").value = addDays(today(), 1);
   openDeepLink();
+  await showRequests();
+
+  async function showRequests() {
+    const requests = await api("visit-requests");
+    const list = document.getElementById("requests");
+    if (!requests.length) {
+      list.replaceChildren(element("li", "No request is waiting.", { class: "muted" }));
+      return;
+    }
+    list.replaceChildren(...requests.map((request) => {
+      const who = request.patient;
+      const contact = [who.phone, who.email].filter(Boolean).join(", ");
+      const what = request.kind === "move" ? `move of appointment ${request.moves_appointment_id} to`
+        : `${request.kind.replace("_", "-")} ${serviceName[request.service_id]}`;
+      const item = element("li", `${what} ${describeWhen(request.start)} · ${who.given_name} ${who.family_name}, `
+        + `born ${who.birth_date} · ${contact}${request.reason ? ` · "${request.reason}"` : ""} `,
+      { class: "request", "data-id": request.id });
+      const match = element("select", undefined, { "aria-label": "Patient record" });
+      match.append(element("option", request.new_patient ? "New patient record" : "Existing patient", { value: "" }),
+        ...request.possible_matches.map((p) => element("option", `Same as ${p.given_name} ${p.family_name}, `
+          + `born ${p.birth_date} (#${p.id})`, { value: p.id })));
+      if (request.possible_matches.length) item.append(match);
+      item.append(action("Confirm", async () => {
+        const body = match.value ? { patient_id: Number(match.value) } : {};
+        await api(`visit-requests/${request.id}/confirm`, { method: "POST", body });
+        notice(`Request confirmed: ${who.given_name} ${who.family_name} is booked.`, "ok");
+        await showRequests();
+      }));
+      item.append(action("Decline", async () => {
+        const reason = prompt("Why? (shown to the visitor)", "no suitable clinician that day");
+        if (!reason) return;
+        await api(`visit-requests/${request.id}/decline`, { method: "POST", body: { reason } });
+        notice("Request declined; the time is free again.", "ok");
+        await showRequests();
+      }));
+      return item;
+    }));
+  }
 
   function openDeepLink() {
     // A booking deep link (from the FHIR bulk publication) names a service, location and start: search there.
@@ -390,11 +428,128 @@ async function runsPage() {
   }
 }
 
+// --- public pages (no sign-in) -----------------------------------------------------
+
+const KIND_LABELS = { telehealth: "Request telehealth", in_office: "Request in-office visit" };
+
+async function requestPage() {
+  const services = await api("public/services");
+  const link = new URLSearchParams(location.search);
+  let chosen = null;
+  const kinds = document.getElementById("kinds");
+  kinds.replaceChildren(...services.map((service) => action(`${KIND_LABELS[service.kind]}: ${service.name} `
+    + `(${service.minutes} min)`, () => showTimes(service))));
+
+  async function showTimes(service, wanted) {
+    const slots = await api(`public/slots?kind=${service.kind}`);
+    document.getElementById("times-card").hidden = false;
+    const list = document.getElementById("times");
+    if (!slots.length) {
+      list.replaceChildren(element("li", "No free time in the coming two weeks; please call the clinic."));
+      return;
+    }
+    list.replaceChildren(...slots.map((slot) => {
+      const item = element("li", `${describeWhen(slot.start)}–${wallTime(slot.end)} · ${slot.location_name} `,
+        { class: "slot" });
+      item.append(action("Choose", () => choose(service, slot)));
+      return item;
+    }));
+    const linked = wanted && slots.find((slot) => slot.start === wanted.start
+      && String(slot.location_id) === wanted.location_id);
+    if (linked) choose(service, linked);
+    else if (wanted) notice("That time has just been taken; please choose another.", "info");
+  }
+
+  function choose(service, slot) {
+    chosen = { service, slot };
+    document.getElementById("details-card").hidden = false;
+    document.getElementById("chosen").textContent =
+      `${service.name} on ${describeWhen(slot.start)} at ${slot.location_name}`;
+  }
+
+  onSubmit("request-form", async (values) => {
+    if (!chosen) throw new Error("Choose a time first.");
+    const body = { kind: chosen.service.kind, location_id: chosen.slot.location_id, start: chosen.slot.start,
+      given_name: values.given_name, family_name: values.family_name, birth_date: values.birth_date,
+      phone: values.phone || null, email: values.email || null, reason: values.reason };
+    const created = await api("public/requests", { method: "POST", body });
+    location.assign(new URL(created.status_url).pathname);
+  });
+
+  const wantedKind = services.find((s) => s.kind === link.get("kind"));
+  if (wantedKind) await showTimes(wantedKind, link.get("start") && { start: link.get("start"),
+    location_id: link.get("location_id") });
+}
+
+const STATUS_WORDS = {
+  requested: "The clinic has your request and holds the time for you until",
+  confirmed: "Confirmed: you are booked.",
+  declined: "The clinic could not accept this request.",
+  expired: "This request expired before the clinic answered; the time is free again. Please ask for another.",
+};
+
+async function requestStatusPage() {
+  const token = location.pathname.split("/").pop();
+  const box = document.getElementById("request-status");
+  try {
+    const request = await api(`public/requests/${token}`);
+    let words = STATUS_WORDS[request.status];
+    if (request.status === "requested") words += ` ${describeWhen(request.hold_expires_at)} (UTC).`;
+    const facts = element("dl");
+    facts.append(element("dt", "What"), element("dd", request.kind === "move" ? `Move of ${request.service}`
+      : request.service), element("dt", "When"), element("dd", `${describeWhen(request.start)}–${wallTime(request.end)}`),
+    element("dt", "Where"), element("dd", request.location));
+    box.replaceChildren(element("p", words, { id: "status-words", "data-status": request.status }), facts,
+      ...(request.decline_reason ? [element("p", `Reason: ${request.decline_reason}`)] : []));
+  } catch (error) {
+    box.replaceChildren(element("p", error.message, { class: "error" }));
+  }
+}
+
+async function patientPage() {
+  const token = location.pathname.split("/").pop();
+  const list = document.getElementById("sessions");
+  try {
+    const sessions = await api(`public/patients/${token}/sessions`);
+    if (!sessions.length) {
+      list.replaceChildren(element("li", "No upcoming sessions."));
+      return;
+    }
+    list.replaceChildren(...sessions.map((session) => {
+      const item = element("li", `${describeWhen(session.start)} · ${session.service}`
+        + `${session.plan_progress ? ` (${session.plan_progress})` : ""} · ${session.location} `,
+      { "data-id": session.appointment_id });
+      if (session.move_requested) item.append(element("span", "move requested", { class: "muted" }));
+      else item.append(action("Ask to move", () => moveOptions(session)));
+      return item;
+    }));
+  } catch (error) {
+    list.replaceChildren(element("li", error.message, { class: "error" }));
+  }
+
+  async function moveOptions(session) {
+    const slots = await api(`public/patients/${token}/sessions/${session.appointment_id}/slots`);
+    document.getElementById("move-card").hidden = false;
+    document.getElementById("move-title").textContent = `Move ${session.service} of ${describeWhen(session.start)}`;
+    document.getElementById("move-times").replaceChildren(...slots.map((slot) => {
+      const item = element("li", `${describeWhen(slot.start)} · ${slot.location_name} `, { class: "slot" });
+      item.append(action("Ask for this time", async () => {
+        const created = await api(`public/patients/${token}/moves`, { method: "POST",
+          body: { appointment_id: session.appointment_id, location_id: slot.location_id, start: slot.start } });
+        location.assign(new URL(created.status_url).pathname);
+      }));
+      return item;
+    }));
+  }
+}
+
 // --- start ---------------------------------------------------------------------
 
 document.addEventListener("DOMContentLoaded", async () => {
   const page = document.body.dataset.page;
-  if (page === "login") return loginPage();
+  const ready = () => { document.body.dataset.ready = "true"; }; // the page's handlers are in place
+  const open = { login: loginPage, request: requestPage, request_status: requestStatusPage, me: patientPage };
+  if (open[page]) return open[page]().catch((error) => notice(error.message)).finally(ready);
   if (!sessionStorage.getItem(TOKEN)) return location.assign("/app/login");
   document.getElementById("sign-out").addEventListener("click", () => {
     sessionStorage.removeItem(TOKEN);
@@ -408,4 +563,5 @@ document.addEventListener("DOMContentLoaded", async () => {
   } catch (error) {
     notice(error.message);
   }
+  ready();
 });

@@ -1,0 +1,96 @@
+"""The public pages' API (no sign-in): free times, requests and their status, a patient's own page.
+
+Answers carry no patient data beyond what the holder of a link already gave
+or owns; every write is limited per client address and per contact.
+"""
+
+import hashlib
+import hmac
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request, status
+
+from api.deps import NowDep, SessionDep, SettingsDep
+from api.schemas.common import Ident
+from api.schemas.requests import (
+    MoveIn,
+    PublicServiceOut,
+    PublicSlotOut,
+    RequestCreated,
+    RequestStatusOut,
+    UpcomingOut,
+    VisitRequestIn,
+)
+from data.enums import RequestKind
+from scheduler import visit_requests
+
+router = APIRouter(prefix="/public", tags=["public"])
+Token = Annotated[str, Path(min_length=16, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")]
+
+
+def client_key(request: Request) -> str:
+    """The client address, keyed so the database never holds the address itself."""
+    address = request.client.host if request.client else "unknown"
+    return hmac.new(request.app.state.token_key.encode(), address.encode(), hashlib.sha256).hexdigest()
+
+
+def status_url(request: Request, token: str) -> str:
+    return f"{str(request.base_url).rstrip('/')}/request/{token}"
+
+
+@router.get("/services", response_model=list[PublicServiceOut])
+def public_services(session: SessionDep, settings: SettingsDep):
+    """What can be requested: a telehealth consultation and an in-office evaluation."""
+    found = []
+    for kind in visit_requests.PUBLIC_SERVICES:
+        service = visit_requests.public_service(session, kind, settings)
+        found.append(PublicServiceOut(kind=kind, name=service.name, minutes=service.duration_minutes))
+    return found
+
+
+@router.get("/slots", response_model=list[PublicSlotOut])
+def public_slots(kind: Annotated[RequestKind, Query()], session: SessionDep, settings: SettingsDep, now: NowDep):
+    """Free times of the requested kind over the coming days."""
+    service = visit_requests.public_service(session, kind, settings)
+    return visit_requests.public_slots(session, service=service, now=now, settings=settings)
+
+
+@router.post("/requests", response_model=RequestCreated, status_code=status.HTTP_201_CREATED)
+def request_visit(body: VisitRequestIn, request: Request, session: SessionDep, settings: SettingsDep, now: NowDep):
+    """Hold the chosen time until the front desk answers; the answer's status link is the visitor's to keep."""
+    visitor = visit_requests.Visitor(body.given_name, body.family_name, body.birth_date, body.phone,
+                                     str(body.email) if body.email else None)
+    _, token = visit_requests.request_visit(
+        session, kind=body.kind, location_id=body.location_id, start=body.start, visitor=visitor,
+        reason=body.reason, client_key=client_key(request), now=now, settings=settings)
+    session.commit()
+    return RequestCreated(**vars(visit_requests.view(session, token=token, now=now)),
+                          status_url=status_url(request, token))
+
+
+@router.get("/requests/{token}", response_model=RequestStatusOut)
+def request_status(token: Token, session: SessionDep, now: NowDep):
+    return visit_requests.view(session, token=token, now=now)
+
+
+@router.get("/patients/{token}/sessions", response_model=list[UpcomingOut])
+def my_sessions(token: Token, session: SessionDep, now: NowDep):
+    """The patient's upcoming sessions and plan progress."""
+    return visit_requests.upcoming(session, token=token, now=now)
+
+
+@router.get("/patients/{token}/sessions/{appointment_id}/slots", response_model=list[PublicSlotOut])
+def my_move_options(token: Token, appointment_id: Ident, session: SessionDep, settings: SettingsDep, now: NowDep):
+    return visit_requests.move_slots(session, token=token, appointment_id=appointment_id, now=now, settings=settings)
+
+
+@router.post("/patients/{token}/moves", response_model=RequestCreated, status_code=status.HTTP_201_CREATED)
+def ask_to_move(token: Token, body: MoveIn, request: Request, session: SessionDep, settings: SettingsDep,
+                now: NowDep):
+    """Hold the new time for one of the patient's sessions until the front desk confirms the move."""
+    _, secret = visit_requests.request_move(session, token=token, appointment_id=body.appointment_id,
+                                            location_id=body.location_id, start=body.start,
+                                            client_key=client_key(request), now=now, settings=settings)
+    session.commit()
+    return RequestCreated(**vars(visit_requests.view(session, token=secret, now=now)),
+                          status_url=status_url(request, secret))

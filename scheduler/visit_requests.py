@@ -1,0 +1,383 @@
+"""Requests from the public pages: a visitor asks for a telehealth or in-office time, a patient asks to move one.
+
+The visitor picks a real free slot; the request holds it (a system hold with a
+long time to live, ``request_hold_hours``) so nobody else can take it, and the
+front desk stays in control: it confirms (the hold becomes the booking, or the
+patient's session moves into it) or declines. An expired request frees its
+slot at once, since availability ignores lapsed holds.
+
+A new visitor gets a patient record at once, because a hold needs a patient
+(the patient's own double-booking is checked like anyone's); the front desk
+either keeps it or matches it to an existing patient on confirming, and the
+provisional record is then removed. Links handed out (the status page, a
+patient's own page) carry random secrets stored only as hashes. Limits per
+client address and per contact, counted in the database so every process
+sees them, keep the public form from being used to block the calendar.
+"""
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlmodel import Session, func, select
+
+from data.config import Settings
+from data.enums import AppointmentStatus, RequestKind, RequestStatus, ResourceKind
+from data.errors import Conflict, Gone, Invalid, NotFound, RateLimited
+from data.tables import Appointment, Patient, PatientLink, Service, User, VisitRequest
+from scheduler import booking
+from scheduler.availability import SlotQuery, find_availability
+from scheduler.catalog_snapshot import catalog
+from scheduler.rosters import plan_progress
+
+PUBLIC_SERVICES = {RequestKind.TELEHEALTH: "public_telehealth_service", RequestKind.IN_OFFICE: "public_office_service"}
+MAX_PUBLIC_SLOTS = 400
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class PublicSlot:
+    """A free time as the public sees it: when and where, nothing about who else is booked."""
+
+    start: datetime
+    end: datetime
+    location_id: int
+    location_name: str
+
+
+@dataclass(frozen=True)
+class Visitor:
+    given_name: str
+    family_name: str
+    birth_date: date
+    phone: str | None
+    email: str | None
+
+    @property
+    def contact(self) -> str:
+        return (self.email or "").strip().lower() or "".join(ch for ch in self.phone or "" if ch.isdigit())
+
+
+def public_service(session: Session, kind: RequestKind, settings: Settings) -> Service:
+    if kind not in PUBLIC_SERVICES:
+        raise Invalid(("kind",), f"ask for one of: {', '.join(PUBLIC_SERVICES)}")
+    code = getattr(settings, PUBLIC_SERVICES[kind])
+    service = session.exec(select(Service).where(Service.code == code)).first()
+    if service is None:
+        raise NotFound("service for public requests", code)
+    return service
+
+
+def public_slots(session: Session, *, service: Service, now: datetime, settings: Settings,
+                 patient_id: int | None = None) -> list[PublicSlot]:
+    """Free starts of the service over the public horizon, one per place and time."""
+    found = find_availability(session, SlotQuery(service_id=service.id, start=now,
+                                                 end=now + timedelta(days=settings.public_days),
+                                                 patient_id=patient_id, limit=MAX_PUBLIC_SLOTS),
+                              now=now, settings=settings)
+    locations = catalog(session).locations
+    slots = {(offer.location_id, offer.start): PublicSlot(offer.start, offer.end, offer.location_id,
+                                                          locations[offer.location_id].name)
+             for offer in found.offers}
+    return sorted(slots.values(), key=lambda slot: (slot.start, slot.location_name))
+
+
+def _check_limits(session: Session, *, client_key: str, contact_key: str, now: datetime, settings: Settings) -> None:
+    """Refuse a request beyond the per-address and per-contact limits, saying when to try again."""
+    def count_since(column, key: str, since: datetime) -> tuple[int, datetime | None]:
+        return session.exec(select(func.count(), func.min(VisitRequest.created_at))
+                            .where(column == key, VisitRequest.created_at > since)).one()
+
+    hour_ago, day_ago = now - timedelta(hours=1), now - timedelta(days=1)
+    sent, oldest = count_since(VisitRequest.client_key, client_key, hour_ago)
+    if sent >= settings.requests_per_address_hour:
+        raise RateLimited("too many requests from this network in the last hour; try again later or call the clinic",
+                          _seconds_until(oldest + timedelta(hours=1), now))
+    sent, oldest = count_since(VisitRequest.contact_key, contact_key, day_ago)
+    if sent >= settings.requests_per_contact_day:
+        raise RateLimited("too many requests for this phone or e-mail today; the clinic will be in touch",
+                          _seconds_until(oldest + timedelta(days=1), now))
+    open_ones = session.exec(
+        select(func.count()).select_from(VisitRequest).join(Appointment, Appointment.id == VisitRequest.hold_id)
+        .where(VisitRequest.contact_key == contact_key, VisitRequest.status == RequestStatus.REQUESTED,
+               Appointment.status == AppointmentStatus.PENDING, Appointment.hold_expires_at > now)
+    ).one()
+    if open_ones >= settings.open_requests_per_contact:
+        raise RateLimited(f"this phone or e-mail already has {open_ones} requests waiting for the clinic's answer",
+                          3600)
+
+
+def _seconds_until(moment: datetime, now: datetime) -> int:
+    return max(int((moment - now).total_seconds()) + 1, 1)
+
+
+def request_visit(session: Session, *, kind: RequestKind, location_id: int, start: datetime, visitor: Visitor,
+                  reason: str, client_key: str, now: datetime, settings: Settings) -> tuple[VisitRequest, str]:
+    """Hold the chosen slot for a new visitor; the request and the secret of its status link."""
+    if not visitor.contact:
+        raise Invalid(("phone",), "give a phone number or an e-mail address so the clinic can reach you")
+    contact_key = digest(f"contact:{visitor.contact}")
+    _check_limits(session, client_key=client_key, contact_key=contact_key, now=now, settings=settings)
+    service = public_service(session, kind, settings)
+    with session.begin_nested():  # a slot refused leaves no provisional patient behind, whoever commits later
+        patient = Patient(given_name=visitor.given_name, family_name=visitor.family_name,
+                          birth_date=visitor.birth_date, phone=visitor.phone, email=visitor.email)
+        session.add(patient)
+        session.flush()
+        hold = _hold(session, service, patient.id, start, location_id, now=now, settings=settings)
+    return _record(session, kind=kind, hold=hold, patient_id=patient.id, new_patient=True, reason=reason,
+                   contact_key=contact_key, client_key=client_key, now=now)
+
+
+def _hold(session: Session, service: Service, patient_id: int, start: datetime, location_id: int, *, now: datetime,
+          settings: Settings) -> Appointment:
+    try:
+        return booking.place_hold(session, actor=None, now=now, settings=settings,
+                                  minutes=settings.request_hold_hours * 60,
+                                  choice=booking.SlotChoice(service.id, patient_id, start, location_id=location_id))
+    except Conflict as taken:
+        raise Conflict(f"that time is no longer free ({taken.msg}); please choose another") from None
+
+
+def _record(session: Session, *, kind: RequestKind, hold: Appointment, patient_id: int, new_patient: bool,
+            reason: str, contact_key: str, client_key: str, now: datetime,
+            moves: int | None = None) -> tuple[VisitRequest, str]:
+    token = secrets.token_urlsafe(24)
+    request = VisitRequest(kind=kind, token_hash=digest(token), hold_id=hold.id, moves_appointment_id=moves,
+                           patient_id=patient_id, new_patient=new_patient, reason=reason, contact_key=contact_key,
+                           client_key=client_key, created_at=now)
+    session.add(request)
+    session.flush()
+    return request, token
+
+
+# --- what the visitor sees --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RequestView:
+    kind: RequestKind
+    status: RequestStatus
+    service: str
+    start: datetime
+    end: datetime
+    location: str
+    decline_reason: str
+    hold_expires_at: datetime | None
+
+
+def effective_status(request: VisitRequest, hold: Appointment, now: datetime) -> RequestStatus:
+    """A request still waiting whose hold has lapsed is expired, whether or not the sweeper has run."""
+    if request.status == RequestStatus.REQUESTED and (
+            hold.status != AppointmentStatus.PENDING or hold.hold_expires_at <= now):
+        return RequestStatus.EXPIRED
+    return request.status
+
+
+def view(session: Session, *, token: str, now: datetime) -> RequestView:
+    request = session.exec(select(VisitRequest).where(VisitRequest.token_hash == digest(token))).first()
+    if request is None:
+        raise NotFound("request", "behind this link (check that the whole link was copied)")
+    hold = session.get(Appointment, request.hold_id)
+    shown = session.get(Appointment, request.moves_appointment_id) if (
+        request.kind == RequestKind.MOVE and request.status == RequestStatus.CONFIRMED) else hold
+    location = catalog(session).locations[shown.location_id]
+    status = effective_status(request, hold, now)
+    return RequestView(request.kind, status, catalog(session).services[shown.service_id].name,
+                       shown.starts_at.astimezone(location.zone), shown.ends_at.astimezone(location.zone),
+                       location.name, request.decline_reason,
+                       hold.hold_expires_at if status == RequestStatus.REQUESTED else None)
+
+
+# --- the front desk ---------------------------------------------------------------------------
+
+
+def waiting(session: Session, *, now: datetime) -> list[tuple[VisitRequest, Appointment, Patient, list[Patient]]]:
+    """Requests waiting for an answer, oldest first, each with its hold, its patient and possible matches."""
+    rows = session.exec(
+        select(VisitRequest, Appointment, Patient).join(Appointment, Appointment.id == VisitRequest.hold_id)
+        .join(Patient, Patient.id == VisitRequest.patient_id)
+        .where(VisitRequest.status == RequestStatus.REQUESTED, Appointment.status == AppointmentStatus.PENDING,
+               Appointment.hold_expires_at > now)
+        .order_by(VisitRequest.created_at, VisitRequest.id)
+    ).all()
+    return [(request, hold, patient, _matches(session, patient) if request.new_patient else [])
+            for request, hold, patient in rows]
+
+
+def _matches(session: Session, patient: Patient) -> list[Patient]:
+    """Existing patients who may be this visitor: same birth date and family name, or same phone or e-mail."""
+    same_person = (Patient.birth_date == patient.birth_date) & (func.lower(Patient.family_name)
+                                                               == patient.family_name.lower())
+    same_contact = [Patient.email == patient.email] if patient.email else []
+    same_contact += [Patient.phone == patient.phone] if patient.phone else []
+    clauses = same_person
+    for clause in same_contact:
+        clauses = clauses | clause
+    return list(session.exec(select(Patient).where(clauses, Patient.id != patient.id).order_by(Patient.id).limit(5)))
+
+
+def _open(session: Session, request_id: int, now: datetime) -> tuple[VisitRequest, Appointment]:
+    request = session.get(VisitRequest, request_id, with_for_update=True)
+    if request is None:
+        raise NotFound("request", request_id)
+    hold = session.get(Appointment, request.hold_id)
+    status = effective_status(request, hold, now)
+    if status == RequestStatus.EXPIRED:
+        raise Gone(f"request {request_id} expired and its slot was freed; offer the patient another time")
+    if status != RequestStatus.REQUESTED:
+        raise Conflict(f"request {request_id} was already {status.value}")
+    return request, hold
+
+
+def confirm(session: Session, *, actor: User, request_id: int, patient_id: int | None, now: datetime,
+            settings: Settings) -> VisitRequest:
+    """Book the request: a new visit becomes a booking (for the matched patient if one is named); a move moves."""
+    request, hold = _open(session, request_id, now)
+    if request.kind == RequestKind.MOVE:
+        if patient_id not in (None, request.patient_id):
+            raise Invalid(("patient_id",), "a move request belongs to its patient; leave patient_id out")
+        _move(session, actor=actor, request=request, hold=hold, now=now, settings=settings)
+    else:
+        if patient_id is not None and patient_id != request.patient_id:
+            _match(session, request, hold, patient_id)
+        booking.book_hold(session, actor=actor, hold_id=hold.id, now=now)
+    request.status, request.decided_at = RequestStatus.CONFIRMED, now
+    session.flush()
+    return request
+
+
+def _match(session: Session, request: VisitRequest, hold: Appointment, patient_id: int) -> None:
+    """The visitor is an existing patient: the hold moves to that record and the provisional one goes."""
+    if session.get(Patient, patient_id) is None:
+        raise Invalid(("patient_id",), f"patient {patient_id} does not exist")
+    if not request.new_patient:
+        raise Invalid(("patient_id",), "this request's patient was already matched")
+    provisional = session.get(Patient, request.patient_id)
+    hold.patient_id = patient_id
+    for allocation in hold.allocations:
+        if allocation.resource_kind == ResourceKind.PATIENT:
+            allocation.resource_id = patient_id
+    request.patient_id, request.new_patient = patient_id, False
+    session.flush()
+    session.delete(provisional)
+    session.flush()
+
+
+def _move(session: Session, *, actor: User, request: VisitRequest, hold: Appointment, now: datetime,
+          settings: Settings) -> None:
+    """The patient's session takes the held slot's time and resources, in the same transaction that frees it."""
+    start, location = hold.starts_at, hold.location_id
+    clinician = hold.resource_ids(ResourceKind.CLINICIAN)[0]
+    room = next(iter(hold.resource_ids(ResourceKind.ROOM)), None)
+    devices = tuple(hold.resource_ids(ResourceKind.DEVICE))
+    booking.change_status(session, actor=actor, appointment_id=hold.id, action="cancel", now=now,
+                          reason=f"request {request.id} confirmed: the session moved here")
+    zone = catalog(session).locations[location].zone
+    booking.reschedule(session, actor=actor, appointment_id=request.moves_appointment_id, start=start.astimezone(zone),
+                       now=now, settings=settings, clinician_id=clinician, room_id=room, device_ids=devices)
+
+
+def decline(session: Session, *, actor: User, request_id: int, reason: str, now: datetime) -> VisitRequest:
+    request, hold = _open(session, request_id, now)
+    booking.change_status(session, actor=actor, appointment_id=hold.id, action="cancel", now=now,
+                          reason=f"request {request.id} declined: {reason}"[:300])
+    request.status, request.decided_at, request.decline_reason = RequestStatus.DECLINED, now, reason
+    session.flush()
+    return request
+
+
+# --- a patient's own page ----------------------------------------------------------------------
+
+
+def issue_link(session: Session, *, patient_id: int, now: datetime) -> str:
+    """A new secret for the patient's page; the previous link stops working."""
+    if session.get(Patient, patient_id) is None:
+        raise NotFound("patient", patient_id)
+    revoke_link(session, patient_id=patient_id)
+    token = secrets.token_urlsafe(24)
+    session.add(PatientLink(patient_id=patient_id, token_hash=digest(token), created_at=now))
+    session.flush()
+    return token
+
+
+def revoke_link(session: Session, *, patient_id: int) -> bool:
+    link = session.exec(select(PatientLink).where(PatientLink.patient_id == patient_id)).first()
+    if link is None:
+        return False
+    session.delete(link)
+    session.flush()
+    return True
+
+
+def linked_patient(session: Session, token: str) -> int:
+    link = session.exec(select(PatientLink).where(PatientLink.token_hash == digest(token))).first()
+    if link is None:
+        raise NotFound("patient page", "behind this link (it may have been replaced or revoked)")
+    return link.patient_id
+
+
+@dataclass(frozen=True)
+class UpcomingSession:
+    appointment_id: int
+    service_id: int
+    service: str
+    start: datetime
+    end: datetime
+    location: str
+    plan_progress: str | None
+    move_requested: bool
+
+
+def upcoming(session: Session, *, token: str, now: datetime) -> list[UpcomingSession]:
+    patient_id = linked_patient(session, token)
+    appointments = session.exec(
+        select(Appointment).where(Appointment.patient_id == patient_id, Appointment.status == AppointmentStatus.BOOKED,
+                                  Appointment.starts_at > now).order_by(Appointment.starts_at)
+    ).all()
+    snapshot = catalog(session)
+    progress = plan_progress(session, snapshot, [a.id for a in appointments])
+    moving = set(session.exec(
+        select(VisitRequest.moves_appointment_id).join(Appointment, Appointment.id == VisitRequest.hold_id)
+        .where(VisitRequest.patient_id == patient_id, VisitRequest.status == RequestStatus.REQUESTED,
+               Appointment.status == AppointmentStatus.PENDING, Appointment.hold_expires_at > now)))
+    return [UpcomingSession(a.id, a.service_id, snapshot.services[a.service_id].name,
+                            a.starts_at.astimezone(snapshot.locations[a.location_id].zone),
+                            a.ends_at.astimezone(snapshot.locations[a.location_id].zone),
+                            snapshot.locations[a.location_id].name, progress.get(a.id), a.id in moving)
+            for a in appointments]
+
+
+def _own_booked(session: Session, patient_id: int, appointment_id: int, now: datetime) -> Appointment:
+    appointment = session.get(Appointment, appointment_id)
+    if appointment is None or appointment.patient_id != patient_id:
+        raise NotFound("session", f"{appointment_id} on this page")
+    if appointment.status != AppointmentStatus.BOOKED or appointment.starts_at <= now:
+        raise Conflict("only upcoming booked sessions can be moved")
+    return appointment
+
+
+def move_slots(session: Session, *, token: str, appointment_id: int, now: datetime,
+               settings: Settings) -> list[PublicSlot]:
+    """The times the patient may ask to move a session to: the same service, free, not clashing with their others."""
+    patient_id = linked_patient(session, token)
+    appointment = _own_booked(session, patient_id, appointment_id, now)
+    return public_slots(session, service=session.get(Service, appointment.service_id), now=now, settings=settings,
+                        patient_id=patient_id)
+
+
+def request_move(session: Session, *, token: str, appointment_id: int, location_id: int, start: datetime,
+                 client_key: str, now: datetime, settings: Settings) -> tuple[VisitRequest, str]:
+    """Hold the new time for the patient's session, pending the front desk's confirmation."""
+    patient_id = linked_patient(session, token)
+    appointment = _own_booked(session, patient_id, appointment_id, now)
+    contact_key = digest(f"patient:{patient_id}")
+    _check_limits(session, client_key=client_key, contact_key=contact_key, now=now, settings=settings)
+    hold = _hold(session, session.get(Service, appointment.service_id), patient_id, start, location_id, now=now,
+                 settings=settings)
+    return _record(session, kind=RequestKind.MOVE, hold=hold, patient_id=patient_id, new_patient=False, reason="",
+                   contact_key=contact_key, client_key=client_key, now=now, moves=appointment.id)

@@ -1,0 +1,174 @@
+"""Public requests: a visitor holds a real slot, the front desk confirms or declines; patients ask to move sessions."""
+
+from datetime import datetime, timedelta
+
+import pytest
+from sqlmodel import func, select
+
+from data.tables import Appointment, Patient, VisitRequest
+from tests.booking_helpers import booked, set_clock
+from tests.clinic_world import NOW, at, build_world
+from tests.factories import API
+
+PUBLIC = f"{API}/public"
+
+
+@pytest.fixture
+def world(session, app):
+    set_clock(app, NOW)
+    app.state.settings = app.state.settings.model_copy(update={
+        "public_telehealth_service": "w_telehealth", "public_office_service": "w_msus"})
+    return build_world(session)
+
+
+def visitor(**extra) -> dict:
+    return {"given_name": "Nora", "family_name": "Visitor", "birth_date": "1990-04-02", "phone": "+1 212 555 0100",
+            "reason": "low-back pain for three weeks", **extra}
+
+
+def night_slot(client) -> dict:
+    """A telehealth slot at the all-night desk, where Owl is the only clinician: one request takes it."""
+    slots = client.get(f"{PUBLIC}/slots", params={"kind": "telehealth"}).json()
+    return next(s for s in slots if s["location_name"] == "World Night Desk" and datetime.fromisoformat(
+        s["start"]).hour == 3 and datetime.fromisoformat(s["start"]) > at(4, 0))
+
+
+def ask(client, slot: dict, kind="telehealth", **extra):
+    return client.post(f"{PUBLIC}/requests", json={"kind": kind, "location_id": slot["location_id"],
+                                                   "start": slot["start"], **visitor(**extra)})
+
+
+def test_public_pages_offer_real_times_and_nothing_private(client, as_desk, world):
+    services = client.get(f"{PUBLIC}/services").json()
+    assert {s["kind"] for s in services} == {"telehealth", "in_office"}
+    booked(client, as_desk, world.msus, world.patients[0], at(2, 9), clinician_id=world.max.id)
+    slots = client.get(f"{PUBLIC}/slots", params={"kind": "in_office"}).json()
+    assert slots and set(slots[0]) == {"start", "end", "location_id", "location_name"}
+    assert "World" not in str([s for s in slots if s["location_name"] != "World Midtown"])
+    assert client.get(f"{PUBLIC}/slots", params={"kind": "move"}).status_code == 422
+
+
+def test_a_request_holds_the_slot_for_everyone_else_until_the_desk_confirms(client, as_desk, world, session):
+    slot = night_slot(client)
+    made = ask(client, slot)
+    assert made.status_code == 201, made.text
+    body = made.json()
+    assert body["status"] == "requested" and "/request/" in body["status_url"]
+    assert "Nora" not in made.text and "555" not in made.text and "1990" not in made.text
+    assert slot["start"] not in {s["start"] for s in client.get(f"{PUBLIC}/slots", params={"kind": "telehealth"}).json()
+                                 if s["location_name"] == "World Night Desk"}
+    assert ask(client, slot, phone="+1 212 555 0199").status_code == 409
+
+    (waiting,) = client.get(f"{API}/visit-requests", headers=as_desk).json()
+    assert waiting["patient"]["given_name"] == "Nora" and waiting["reason"] == "low-back pain for three weeks"
+    confirmed = client.post(f"{API}/visit-requests/{waiting['id']}/confirm", headers=as_desk, json={})
+    assert confirmed.status_code == 200 and confirmed.json()["status"] == "confirmed"
+    token = body["status_url"].rsplit("/", 1)[1]
+    assert client.get(f"{PUBLIC}/requests/{token}").json()["status"] == "confirmed"
+    appointment = session.exec(select(Appointment).where(Appointment.status == "booked")).one()
+    assert appointment.patient_id == waiting["patient"]["id"]
+    assert client.post(f"{API}/visit-requests/{waiting['id']}/decline", headers=as_desk,
+                       json={"reason": "late"}).status_code == 409
+
+
+def test_the_desk_matches_a_visitor_to_an_existing_patient(client, as_desk, world, session):
+    known = world.patients[0]
+    made = ask(client, night_slot(client), given_name=known.given_name, family_name=known.family_name,
+               birth_date=known.birth_date.isoformat())
+    provisional = made.json()
+    (waiting,) = client.get(f"{API}/visit-requests", headers=as_desk).json()
+    assert [p["id"] for p in waiting["possible_matches"]] == [known.id]
+    client.post(f"{API}/visit-requests/{waiting['id']}/confirm", headers=as_desk,
+                json={"patient_id": known.id}).raise_for_status()
+    appointment = session.exec(select(Appointment).where(Appointment.status == "booked")).one()
+    assert appointment.patient_id == known.id and appointment.resource_ids("patient") == [known.id]
+    assert session.get(Patient, waiting["patient"]["id"]) is None, "the provisional record is gone"
+    assert provisional["status"] == "requested"
+
+
+def test_declining_frees_the_slot_and_tells_the_visitor_why(client, as_desk, world):
+    slot = night_slot(client)
+    token = ask(client, slot).json()["status_url"].rsplit("/", 1)[1]
+    (waiting,) = client.get(f"{API}/visit-requests", headers=as_desk).json()
+    client.post(f"{API}/visit-requests/{waiting['id']}/decline", headers=as_desk,
+                json={"reason": "please call us first"}).raise_for_status()
+    status = client.get(f"{PUBLIC}/requests/{token}").json()
+    assert status["status"] == "declined" and status["decline_reason"] == "please call us first"
+    assert slot["start"] in {s["start"] for s in client.get(f"{PUBLIC}/slots", params={"kind": "telehealth"}).json()}
+
+
+def test_an_expired_request_frees_its_slot_at_once(client, app, as_desk, world):
+    slot = night_slot(client)
+    token = ask(client, slot).json()["status_url"].rsplit("/", 1)[1]
+    (waiting,) = client.get(f"{API}/visit-requests", headers=as_desk).json()
+    set_clock(app, NOW + timedelta(hours=24, minutes=1))
+    assert client.get(f"{PUBLIC}/requests/{token}").json()["status"] == "expired"
+    assert client.get(f"{API}/visit-requests", headers=as_desk).json() == []
+    late = client.post(f"{API}/visit-requests/{waiting['id']}/confirm", headers=as_desk, json={})
+    assert late.status_code == 410 and "expired" in late.json()["detail"]
+    assert slot["start"] in {s["start"] for s in client.get(f"{PUBLIC}/slots", params={"kind": "telehealth"}).json()}
+
+
+def test_rate_limits_and_the_open_request_cap_bite(client, app, world):
+    by_day = {}
+    for slot in client.get(f"{PUBLIC}/slots", params={"kind": "in_office"}).json():
+        by_day.setdefault(slot["start"][:10], slot)
+    slots = list(by_day.values())  # one a day, so the requests never compete for a clinician
+    assert ask(client, slots[0], kind="in_office").status_code == 201
+    assert ask(client, slots[1], kind="in_office").status_code == 201
+    capped = ask(client, slots[2], kind="in_office")
+    assert capped.status_code == 429 and "already has 2 requests waiting" in capped.json()["detail"]
+    app.state.settings = app.state.settings.model_copy(update={"requests_per_address_hour": 3})
+    assert ask(client, slots[3], kind="in_office", phone="+1 212 555 0101").status_code == 201
+    limited = ask(client, slots[4], kind="in_office", phone="+1 212 555 0102")
+    assert limited.status_code == 429 and int(limited.headers["retry-after"]) > 0
+    assert "this network" in limited.json()["detail"]
+
+
+def test_bad_requests_say_what_is_wrong_and_write_nothing(client, world, session):
+    slot = night_slot(client)
+    before = session.exec(select(func.count()).select_from(Patient)).one()
+    for body, words in [
+        (visitor(phone=None), "phone number or an e-mail"),
+        (visitor(email="not-an-email"), "email"),
+        (visitor(reason="x" * 501), "reason"),
+        (visitor(birth_date="2999-01-01"), "birth_date"),
+    ]:
+        response = client.post(f"{PUBLIC}/requests", json={"kind": "telehealth", "location_id": slot["location_id"],
+                                                           "start": slot["start"], **body})
+        assert response.status_code == 422 and words in response.text, response.text
+    off_grid = ask(client, {**slot, "start": slot["start"].replace(":00-", ":07-")})
+    assert off_grid.status_code in (409, 422)
+    assert session.exec(select(func.count()).select_from(Patient)).one() == before
+    assert session.exec(select(func.count()).select_from(VisitRequest)).one() == 0
+    assert client.get(f"{PUBLIC}/requests/{'x' * 32}").status_code == 404
+    assert client.get(f"{PUBLIC}/requests/short").status_code == 422
+
+
+def test_a_patient_asks_to_move_a_session_and_the_desk_confirms(client, as_desk, world, session):
+    patient = world.patients[1]
+    session_booked = booked(client, as_desk, world.msus, patient, at(3, 9), clinician_id=world.max.id)
+    link = client.post(f"{API}/patients/{patient.id}/link", headers=as_desk)
+    assert link.status_code == 201
+    token = link.json()["url"].rsplit("/", 1)[1]
+    (upcoming,) = client.get(f"{PUBLIC}/patients/{token}/sessions").json()
+    assert upcoming["appointment_id"] == session_booked["id"] and not upcoming["move_requested"]
+    options = client.get(f"{PUBLIC}/patients/{token}/sessions/{session_booked['id']}/slots").json()
+    target = next(o for o in options if datetime.fromisoformat(o["start"]) >= at(4, 10))
+    asked = client.post(f"{PUBLIC}/patients/{token}/moves", json={
+        "appointment_id": session_booked["id"], "location_id": target["location_id"], "start": target["start"]})
+    assert asked.status_code == 201, asked.text
+    assert client.get(f"{PUBLIC}/patients/{token}/sessions").json()[0]["move_requested"] is True
+    (waiting,) = client.get(f"{API}/visit-requests", headers=as_desk).json()
+    assert waiting["kind"] == "move" and waiting["moves_appointment_id"] == session_booked["id"]
+    client.post(f"{API}/visit-requests/{waiting['id']}/confirm", headers=as_desk, json={}).raise_for_status()
+    moved = client.get(f"{API}/appointments/{session_booked['id']}", headers=as_desk).json()
+    assert moved["status"] == "booked" and moved["start"] == target["start"]
+    status = client.get(f"{PUBLIC}/requests/{asked.json()['status_url'].rsplit('/', 1)[1]}").json()
+    assert status["status"] == "confirmed" and status["start"] == target["start"]
+
+    other = world.patients[2]
+    foreign = booked(client, as_desk, world.msus, other, at(5, 9), clinician_id=world.max.id)
+    assert client.get(f"{PUBLIC}/patients/{token}/sessions/{foreign['id']}/slots").status_code == 404
+    assert client.delete(f"{API}/patients/{patient.id}/link", headers=as_desk).status_code == 204
+    assert client.get(f"{PUBLIC}/patients/{token}/sessions").status_code == 404
