@@ -106,7 +106,12 @@ class NightProblem:
 
 @dataclass(frozen=True)
 class ReplanSolution:
-    """Every booked session's placement (``kind`` is its id) and the placed waiting ones' (``kind`` is their key)."""
+    """Every booked session's placement (``kind`` is its id) and the placed waiting ones' (``kind`` is their key).
+
+    ``objective`` is the answer's cost as ``cost`` counts it (not the model's
+    value, which may carry slack until proven optimal); ``bound`` is CP-SAT's
+    proven lower bound.
+    """
 
     placements: tuple[Placement, ...]
     status: str
@@ -540,16 +545,16 @@ class _NightModel:
                 self.model.Add(later.day - earlier.day <= rule.max_days).OnlyEnforceIf(later.present)
 
     def _teams(self) -> None:
-        teams: dict[str, dict[int, cp_model.IntVar]] = {}
+        self.teams: dict[str, dict[int, cp_model.IntVar]] = {}
         for item in self.items:
             if item.waiting is None or item.waiting.team is None:
                 continue
-            team = teams.setdefault(item.waiting.team, {})
+            team = self.teams.setdefault(item.waiting.team, {})
             for (ident, _), literal in item.options["clinician"].items():
                 if ident not in team:
                     team[ident] = self.model.NewBoolVar(f"{item.waiting.team} with {ident}")
                 self.model.AddImplication(literal, team[ident])
-        for team in teams.values():
+        for team in self.teams.values():
             self.model.AddAtMostOne(team.values())
 
     def _objective(self) -> None:
@@ -559,6 +564,7 @@ class _NightModel:
         self.spans: dict[tuple[int, int], tuple[cp_model.IntVar, cp_model.IntVar]] = {}
         self.idle_day_hint: dict[tuple[int, int], int] = {}
         total = sum(item.kind.duration for item in self.items)
+        seen_by: dict[tuple[int, str, int], list] = {}
         for item in self.items:
             if item.waiting is not None:
                 terms.append(WEIGHTS["unplaced_priority_point"] * item.waiting.priority * (1 - item.present))
@@ -570,10 +576,13 @@ class _NightModel:
                 if seen is None:
                     seen = self.seen[item.patient, item.kind.key, ident] = model.NewBoolVar("")
                 model.AddImplication(literal, seen)
+                seen_by.setdefault((item.patient, item.kind.key, ident), []).append(literal)
                 loads.setdefault(ident, []).append(item.kind.duration * literal)
                 first, last = self._span(ident, day)
                 model.Add(first <= item.start + low_offset).OnlyEnforceIf(literal)
                 model.Add(last >= item.start + high_offset).OnlyEnforceIf(literal)
+        for key, literals in seen_by.items():  # and only then: no slack for the objective to carry
+            model.AddBoolOr(literals).OnlyEnforceIf(self.seen[key])
         self.busiest = model.NewIntVar(0, total, "busiest clinician's minutes")
         for load in loads.values():
             model.Add(self.busiest >= sum(load))
@@ -623,6 +632,11 @@ class _NightModel:
                 key = (placement.clinician, day)
                 known = chosen_days.get(key, (low, high))
                 chosen_days[key] = (min(known[0], low), max(known[1], high))
+        team_of = {item.waiting.team: placed[item.key].clinician for item in self.items
+                   if item.waiting is not None and item.waiting.team is not None and item.key in placed}
+        for team, members in self.teams.items():
+            for ident, literal in members.items():
+                self.model.AddHint(literal, team_of.get(team) == ident)
         seen = {(item.patient, item.kind.key, placed[item.key].clinician) for item in self.items if item.key in placed}
         for key, literal in self.seen.items():
             self.model.AddHint(literal, key in seen)
@@ -689,6 +703,7 @@ def replan(problem: NightProblem, limits: Limits = Limits()) -> ReplanSolution:
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return ReplanSolution(start, status=f"greedy ({solver.StatusName(status).lower()})", objective=start_cost,
                               start_cost=start_cost, seconds=seconds)
-    return ReplanSolution(night.placements(solver), status=solver.StatusName(status).lower(),
-                          objective=solver.ObjectiveValue(), bound=solver.BestObjectiveBound(),
-                          first_solution_seconds=first.seconds, seconds=seconds, start_cost=start_cost)
+    placements = night.placements(solver)
+    return ReplanSolution(placements, status=solver.StatusName(status).lower(), objective=cost(problem, placements),
+                          bound=solver.BestObjectiveBound(), first_solution_seconds=first.seconds, seconds=seconds,
+                          start_cost=start_cost)
