@@ -3,6 +3,8 @@
 Routes read like sentences because the plumbing lives in these aliases.
 """
 
+import hashlib
+import hmac
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated
@@ -36,6 +38,12 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
 
 def get_settings(request: Request) -> Settings:
     return request.app.state.settings
+
+
+def client_key(request: Request) -> str:
+    """The client's address, keyed with the app's secret so the database never holds the address itself."""
+    address = request.client.host if request.client else "unknown"
+    return hmac.new(request.app.state.token_key.encode(), address.encode(), hashlib.sha256).hexdigest()
 
 
 def get_now() -> datetime:

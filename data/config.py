@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     public_days: int = Field(default=14, ge=1, le=60, description="How far ahead the public pages offer slots.")
     requests_per_address_hour: int = Field(default=10, ge=1, description="Public requests per client address per hour.")
     requests_per_contact_day: int = Field(default=3, ge=1, description="Public requests per phone or e-mail per day.")
+    sign_in_failures_per_user: int = Field(default=5, ge=1, description="Failed sign-ins per username per window.")
+    sign_in_failures_per_address: int = Field(default=20, ge=1,
+                                              description="Failed sign-ins per client address per window.")
+    sign_in_window_minutes: int = Field(default=15, ge=1, description="The window failed sign-ins are counted in.")
     open_requests_per_contact: int = Field(default=2, ge=1, description="Undecided requests one contact may have.")
 
     @field_validator("time_zone")

@@ -626,3 +626,13 @@ class PatientLink(SQLModel, table=True):
     patient_id: int = Field(foreign_key="patient.id", ondelete="CASCADE", unique=True)
     token_hash: str = Field(max_length=64, unique=True)
     created_at: datetime = instant()
+
+
+class SignInFailure(SQLModel, table=True):
+    """A failed sign-in, counted per username and per client address (as hashes) to slow down guessing."""
+
+    __tablename__ = "sign_in_failure"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=64, index=True)
+    at: datetime = instant(index=True)

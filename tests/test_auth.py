@@ -102,3 +102,28 @@ def test_only_admins_manage_users(client, app, staff, role):
 
 def test_admin_writes_the_catalog(client, as_admin):
     assert client.post(f"{API}/locations", json=location_body(), headers=as_admin).status_code == 201
+
+
+def test_repeated_failed_sign_ins_are_refused_for_a_while(client, app, staff):
+    def attempt(username: str, password: str):
+        return client.post(f"{API}/auth/token", data={"username": username, "password": password})
+
+    assert attempt("t_desk", PASSWORD).status_code == 200
+    for _ in range(5):
+        assert attempt("t_desk", "wrong password").status_code == 401
+    refused = attempt("t_desk", PASSWORD)
+    assert refused.status_code == 429 and "too many failed sign-ins for this account" in refused.json()["detail"]
+    assert int(refused.headers["retry-after"]) > 0
+    assert attempt("t_admin", PASSWORD).status_code == 200, "other accounts are not locked out"
+    app.state.settings = app.state.settings.model_copy(update={"sign_in_failures_per_address": 7})
+    for _ in range(2):
+        attempt("nobody", "guess")
+    assert attempt("t_admin", "wrong").status_code == 429, "one address guessing many accounts is slowed too"
+
+
+def test_cross_origin_requests_are_not_allowed_by_default(client):
+    preflight = client.options(f"{API}/auth/me", headers={
+        "Origin": "https://evil.example", "Access-Control-Request-Method": "GET"})
+    assert "access-control-allow-origin" not in preflight.headers
+    plain = client.get("/health", headers={"Origin": "https://evil.example"})
+    assert "access-control-allow-origin" not in plain.headers

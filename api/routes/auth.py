@@ -5,25 +5,32 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordRequestForm
 
-from api.deps import CurrentUser, SessionDep, SettingsDep
+from api.deps import CurrentUser, NowDep, SessionDep, SettingsDep, client_key
 from api.schemas.people import Token, UserPublic
 from api.security import issue_token
 from data.accounts import authenticate
+from scheduler import sign_in
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 
 @router.post("/token", response_model=Token)
-def sign_in(
-    request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()], session: SessionDep, settings: SettingsDep
+def sign_in_with_password(
+    request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()], session: SessionDep, settings: SettingsDep,
+    now: NowDep,
 ):
+    """A bearer token for a username and password; repeated failures are refused for a while (429)."""
+    username_key, address_key = sign_in.keys(form.username, client_key(request))
+    sign_in.check(session, username_key=username_key, address_key=address_key, now=now, settings=settings)
     user = authenticate(session=session, username=form.username, password=form.password)
     if user is None:
+        sign_in.failed(session, username_key=username_key, address_key=address_key, now=now)
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             detail="incorrect username or password",
             headers={"WWW-Authenticate": "Bearer"},
         )
+    sign_in.succeeded(session, username_key=username_key)
     minutes = settings.access_token_minutes
     token = issue_token(user_id=user.id, key=request.app.state.token_key, minutes=minutes)
     return Token(access_token=token, expires_in=minutes * 60)

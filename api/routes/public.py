@@ -4,13 +4,11 @@ Answers carry no patient data beyond what the holder of a link already gave
 or owns; every write is limited per client address and per contact.
 """
 
-import hashlib
-import hmac
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, status
 
-from api.deps import NowDep, SessionDep, SettingsDep
+from api.deps import NowDep, SessionDep, SettingsDep, client_key
 from api.schemas.common import Ident
 from api.schemas.requests import (
     MoveIn,
@@ -26,12 +24,6 @@ from scheduler import visit_requests
 
 router = APIRouter(prefix="/public", tags=["public"])
 Token = Annotated[str, Path(min_length=16, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")]
-
-
-def client_key(request: Request) -> str:
-    """The client address, keyed so the database never holds the address itself."""
-    address = request.client.host if request.client else "unknown"
-    return hmac.new(request.app.state.token_key.encode(), address.encode(), hashlib.sha256).hexdigest()
 
 
 def status_url(request: Request, token: str) -> str:
