@@ -45,7 +45,11 @@ class FHIRResponse(JSONResponse):
     media_type = FHIR_JSON
 
 
-router = APIRouter(prefix="/fhir", tags=["fhir"], default_response_class=FHIRResponse)
+OUTCOME = {"description": "An OperationOutcome saying what is wrong", "content": {FHIR_JSON: {"schema": {
+    "type": "object", "required": ["resourceType", "issue"],
+    "properties": {"resourceType": {"const": "OperationOutcome"}, "issue": {"type": "array"}}}}}}
+router = APIRouter(prefix="/fhir", tags=["fhir"], default_response_class=FHIRResponse,
+                   responses={code: OUTCOME for code in (400, 401, 403, 404, 409, 410, 422, 429)})
 
 
 # --- the directory: small, so built whole and filtered in memory ---------------------------------

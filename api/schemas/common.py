@@ -5,7 +5,16 @@ from datetime import datetime, time
 from typing import Annotated, Any, Generic, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, create_model
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+    create_model,
+)
 
 T = TypeVar("T")
 
@@ -48,7 +57,10 @@ Text = Annotated[str, AfterValidator(_printable)]
 Name = Annotated[Text, StringConstraints(min_length=1, max_length=120)]
 Code = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{1,39}$")]
 TimeZoneName = Annotated[str, AfterValidator(_known_time_zone)]
-WallClock = Annotated[time, AfterValidator(_wall_clock)]
+# JSON Schema's "time" format (RFC 3339) requires an offset; a wall-clock time has none, so it is a pattern.
+WallClock = Annotated[time, AfterValidator(_wall_clock), WithJsonSchema(
+    {"type": "string", "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]+)?)?$",
+     "examples": ["09:30"]})]
 Weekday = Annotated[int, Field(ge=0, le=6, description="0 = Monday ... 6 = Sunday")]
 
 
