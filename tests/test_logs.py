@@ -1,0 +1,50 @@
+"""The served access log holds no patient data and no link secrets."""
+
+
+import httpx
+from sqlmodel import Session
+
+from api.access_log import scrub
+from data.accounts import upsert_user
+from data.db import make_engine
+from data.enums import Role
+from data.migrate import upgrade
+from tests.clinic_world import build_world
+from tests.servers import clean_environment, clinic_script, free_port, launch
+
+
+def test_paths_lose_their_query_and_secrets():
+    assert scrub("/api/v1/patients?name=Ann+World") == "/api/v1/patients"
+    assert scrub("/calendar/GYJKix9ZeCPGJR0IbL3oBYxWDgQgosBmNNah9gVy1YY.ics") == "/calendar/….ics"
+    assert scrub("/api/v1/public/requests/abcdefghijklmnopqrstuvwx") == "/api/v1/public/requests/…"
+    assert scrub("/api/v1/appointments/12/cancel") == "/api/v1/appointments/12/cancel"
+
+
+def test_the_served_log_shows_requests_but_no_patient_data_or_secrets(tmp_path):
+    url = f"sqlite:///{tmp_path / 'clinic.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    with Session(engine, expire_on_commit=False) as session:
+        world = build_world(session)
+        upsert_user(session=session, username="desk", password="log test password", role=Role.FRONT_DESK)
+        session.commit()
+    engine.dispose()
+    port = free_port()
+    server = launch([clinic_script(), "serve", "--host", "127.0.0.1", "--port", str(port)], port=port, cwd=tmp_path,
+                    env=clean_environment(CLINIC_DATABASE_URL=url, CLINIC_SECRET_KEY="logs-" + "k" * 40,
+                                          CLINIC_BACKGROUND_JOBS="false"), log=tmp_path / "server.log")
+    try:
+        with httpx.Client(base_url=server.base_url) as client:
+            token = client.post("/api/v1/auth/token", data={"username": "desk", "password": "log test password"})
+            headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+            assert client.get("/api/v1/patients", params={"name": "Ann World"}, headers=headers).status_code == 200
+            feed = client.post(f"/api/v1/clinicians/{world.dana.id}/calendar-feed", headers=headers).json()["url"]
+            assert client.get(feed).status_code == 200
+            birth = client.get(f"/api/v1/patients/{world.patients[0].id}", headers=headers).json()["birth_date"]
+    finally:
+        server.stop()
+    log = server.output()
+    assert "GET /api/v1/patients HTTP" in log and "GET /calendar/….ics" in log
+    secret = feed.rsplit("/", 1)[1].removesuffix(".ics")
+    leaked = [text for text in ("Ann", secret, birth) if text in log]
+    assert leaked == []
