@@ -64,7 +64,6 @@ import platform
 import pstats
 import random
 import secrets
-import socket
 import subprocess
 import sys
 import tempfile
@@ -111,7 +110,14 @@ from data.tables import (  # noqa: E402
 )
 from scheduler.availability import PAD, SlotQuery, find_availability  # noqa: E402
 from scheduler.clock import from_minute, local_instant  # noqa: E402
-from bench.common import percentile, postgres_database, server_version, versions  # noqa: E402
+from bench.common import (  # noqa: E402
+    clinic_script,
+    free_port,
+    percentile,
+    postgres_database,
+    server_version,
+    versions,
+)
 
 DEFAULT_POSTGRES_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 RESULTS_FILE = ROOT / "bench" / "results" / "availability.json"
@@ -733,15 +739,6 @@ def explain_busy_query(engine: Engine, settings: Settings, query: SlotQuery, now
 # --- HTTP ----------------------------------------------------------------------
 
 
-def clinic_script() -> str:
-    beside = Path(sys.executable).parent / "clinic"
-    return str(beside) if beside.exists() else "clinic"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @contextmanager

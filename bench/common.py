@@ -3,6 +3,8 @@
 import json
 import math
 import secrets
+import socket
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -80,3 +82,15 @@ def to_json(value, indent: int = 0) -> str:
             return flat
         return "[\n" + ",\n".join(f"{inner}{to_json(item, indent + 2)}" for item in value) + f"\n{pad}]"
     return json.dumps(value, default=str)
+
+
+def clinic_script() -> str:
+    """The `clinic` entry point next to this interpreter, or the one on PATH."""
+    beside = Path(sys.executable).parent / "clinic"
+    return str(beside) if beside.exists() else "clinic"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

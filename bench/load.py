@@ -100,7 +100,15 @@ from data.demo import TIME_ZONE, load_demo_clinic  # noqa: E402
 from data.enums import Role  # noqa: E402
 from data.migrate import upgrade  # noqa: E402
 from data.tables import Patient, Service  # noqa: E402
-from bench.common import percentile, postgres_database, server_version, to_json, versions  # noqa: E402
+from bench.common import (  # noqa: E402
+    clinic_script,
+    free_port,
+    percentile,
+    postgres_database,
+    server_version,
+    to_json,
+    versions,
+)
 
 DEFAULT_POSTGRES_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 RESULTS_FILE = ROOT / "bench" / "results" / "load.json"
@@ -153,17 +161,6 @@ def load_average() -> list[float] | None:
 # --- servers -------------------------------------------------------------------------
 
 
-def clinic_script() -> str:
-    beside = Path(sys.executable).parent / "clinic"
-    return str(beside) if beside.exists() else "clinic"
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def cpu_seconds(pid: int) -> float | None:
