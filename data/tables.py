@@ -591,7 +591,7 @@ class VisitRequest(SQLModel, table=True):
     """A time asked for on the public pages: a new visit, or a patient's move of a session.
 
     The slot is held (``hold_id``, a system hold with a long time to live) until
-    the front desk confirms or declines; ``token_hash`` is the SHA-256 of the
+    the front desk confirms or declines; ``secret_hash`` is the SHA-256 of the
     secret in the visitor's status link. ``contact_key`` and ``client_key`` are
     hashes of the contact and the client address, kept only to rate-limit.
     """
@@ -604,7 +604,7 @@ class VisitRequest(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     kind: RequestKind = Field(sa_type=checked_enum(RequestKind))
     status: RequestStatus = Field(default=RequestStatus.REQUESTED, sa_type=checked_enum(RequestStatus), index=True)
-    token_hash: str = Field(max_length=64, unique=True)
+    secret_hash: str = Field(max_length=64, unique=True)
     hold_id: int = Field(foreign_key="appointment.id", ondelete="RESTRICT", unique=True)
     moves_appointment_id: int | None = Field(default=None, foreign_key="appointment.id", ondelete="RESTRICT")
     patient_id: int = Field(foreign_key="patient.id", ondelete="RESTRICT", index=True)
@@ -624,7 +624,7 @@ class PatientLink(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     patient_id: int = Field(foreign_key="patient.id", ondelete="CASCADE", unique=True)
-    token_hash: str = Field(max_length=64, unique=True)
+    secret_hash: str = Field(max_length=64, unique=True)
     created_at: datetime = instant()
 
 

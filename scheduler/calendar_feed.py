@@ -11,50 +11,36 @@ Feeds leave the clinic's systems (calendar providers sync them), so events
 carry the patient's initials only; the roster page has the full name.
 """
 
-import hashlib
-import secrets
 from datetime import UTC, datetime, timedelta
 
 from icalendar import Calendar, Event
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from data.enums import AppointmentStatus
 from data.errors import NotFound
 from data.tables import CalendarFeed, Clinician
+from scheduler import secret_links
 from scheduler.rosters import RosterEntry, clinician_roster
 
 PAST, AHEAD = timedelta(days=30), timedelta(days=90)
 PRODUCT = "-//Clinic Scheduler//Clinician roster//EN"
 
 
-def _digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
 def issue(session: Session, *, clinician_id: int, now: datetime) -> str:
     """A new secret for the clinician's feed; the previous URL stops working."""
     if session.get(Clinician, clinician_id) is None:
         raise NotFound("clinician", clinician_id)
-    revoke(session, clinician_id=clinician_id)
-    secret = secrets.token_urlsafe(32)
-    session.add(CalendarFeed(clinician_id=clinician_id, secret_hash=_digest(secret), created_at=now))
-    session.flush()
-    return secret
+    return secret_links.issue(session, CalendarFeed, "clinician_id", clinician_id, created_at=now)
 
 
 def revoke(session: Session, *, clinician_id: int) -> bool:
     """Whether there was a feed to revoke."""
-    feed = session.exec(select(CalendarFeed).where(CalendarFeed.clinician_id == clinician_id)).first()
-    if feed is None:
-        return False
-    session.delete(feed)
-    session.flush()
-    return True
+    return secret_links.revoke(session, CalendarFeed, "clinician_id", clinician_id)
 
 
 def render(session: Session, *, secret: str, now: datetime) -> bytes:
     """The feed behind a secret, from a month back to three months ahead."""
-    feed = session.exec(select(CalendarFeed).where(CalendarFeed.secret_hash == _digest(secret))).first()
+    feed = secret_links.holder(session, CalendarFeed, secret)
     if feed is None:
         raise NotFound("calendar feed", "behind this link (it may have been revoked)")
     clinician = session.get(Clinician, feed.clinician_id)

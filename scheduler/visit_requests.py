@@ -10,13 +10,11 @@ A new visitor gets a patient record at once, because a hold needs a patient
 (the patient's own double-booking is checked like anyone's); the front desk
 either keeps it or matches it to an existing patient on confirming, and the
 provisional record is then removed. Links handed out (the status page, a
-patient's own page) carry random secrets stored only as hashes. Limits per
+patient's own page) carry random secrets stored only as hashes (``secret_links``). Limits per
 client address and per contact, counted in the database so every process
 sees them, keep the public form from being used to block the calendar.
 """
 
-import hashlib
-import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -26,17 +24,14 @@ from data.config import Settings
 from data.enums import AppointmentStatus, RequestKind, RequestStatus, ResourceKind
 from data.errors import Conflict, Gone, Invalid, NotFound, RateLimited
 from data.tables import Appointment, Patient, PatientLink, Service, User, VisitRequest
-from scheduler import booking
+from scheduler import booking, secret_links
 from scheduler.availability import SlotQuery, find_availability
 from scheduler.catalog_snapshot import catalog
 from scheduler.rosters import plan_progress
+from scheduler.secret_links import digest, holder, new_secret
 
 PUBLIC_SERVICES = {RequestKind.TELEHEALTH: "public_telehealth_service", RequestKind.IN_OFFICE: "public_office_service"}
 MAX_PUBLIC_SLOTS = 400
-
-
-def digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -146,8 +141,8 @@ def _hold(session: Session, service: Service, patient_id: int, start: datetime, 
 def _record(session: Session, *, kind: RequestKind, hold: Appointment, patient_id: int, new_patient: bool,
             reason: str, contact_key: str, client_key: str, now: datetime,
             moves: int | None = None) -> tuple[VisitRequest, str]:
-    token = secrets.token_urlsafe(24)
-    request = VisitRequest(kind=kind, token_hash=digest(token), hold_id=hold.id, moves_appointment_id=moves,
+    token = new_secret()
+    request = VisitRequest(kind=kind, secret_hash=digest(token), hold_id=hold.id, moves_appointment_id=moves,
                            patient_id=patient_id, new_patient=new_patient, reason=reason, contact_key=contact_key,
                            client_key=client_key, created_at=now)
     session.add(request)
@@ -179,7 +174,7 @@ def effective_status(request: VisitRequest, hold: Appointment, now: datetime) ->
 
 
 def view(session: Session, *, token: str, now: datetime) -> RequestView:
-    request = session.exec(select(VisitRequest).where(VisitRequest.token_hash == digest(token))).first()
+    request = holder(session, VisitRequest, token)
     if request is None:
         raise NotFound("request", "behind this link (check that the whole link was copied)")
     hold = session.get(Appointment, request.hold_id)
@@ -298,24 +293,15 @@ def issue_link(session: Session, *, patient_id: int, now: datetime) -> str:
     """A new secret for the patient's page; the previous link stops working."""
     if session.get(Patient, patient_id) is None:
         raise NotFound("patient", patient_id)
-    revoke_link(session, patient_id=patient_id)
-    token = secrets.token_urlsafe(24)
-    session.add(PatientLink(patient_id=patient_id, token_hash=digest(token), created_at=now))
-    session.flush()
-    return token
+    return secret_links.issue(session, PatientLink, "patient_id", patient_id, created_at=now)
 
 
 def revoke_link(session: Session, *, patient_id: int) -> bool:
-    link = session.exec(select(PatientLink).where(PatientLink.patient_id == patient_id)).first()
-    if link is None:
-        return False
-    session.delete(link)
-    session.flush()
-    return True
+    return secret_links.revoke(session, PatientLink, "patient_id", patient_id)
 
 
 def linked_patient(session: Session, token: str) -> int:
-    link = session.exec(select(PatientLink).where(PatientLink.token_hash == digest(token))).first()
+    link = holder(session, PatientLink, token)
     if link is None:
         raise NotFound("patient page", "behind this link (it may have been replaced or revoked)")
     return link.patient_id

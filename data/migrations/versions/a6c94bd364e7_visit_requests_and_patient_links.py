@@ -24,18 +24,18 @@ def upgrade() -> None:
     op.create_table('patient_link',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('patient_id', sa.Integer(), nullable=False),
-    sa.Column('token_hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('secret_hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('created_at', data.types.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['patient_id'], ['patient.id'], name=op.f('fk_patient_link_patient_id_patient'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_patient_link')),
     sa.UniqueConstraint('patient_id', name=op.f('uq_patient_link_patient_id')),
-    sa.UniqueConstraint('token_hash', name=op.f('uq_patient_link_token_hash'))
+    sa.UniqueConstraint('secret_hash', name=op.f('uq_patient_link_secret_hash'))
     )
     op.create_table('visit_request',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('kind', sa.Enum('telehealth', 'in_office', 'move', name='requestkind', native_enum=False, create_constraint=True, length=32), nullable=False),
     sa.Column('status', sa.Enum('requested', 'confirmed', 'declined', 'expired', name='requeststatus', native_enum=False, create_constraint=True, length=32), nullable=False),
-    sa.Column('token_hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('secret_hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('hold_id', sa.Integer(), nullable=False),
     sa.Column('moves_appointment_id', sa.Integer(), nullable=True),
     sa.Column('patient_id', sa.Integer(), nullable=False),
@@ -52,7 +52,7 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['patient_id'], ['patient.id'], name=op.f('fk_visit_request_patient_id_patient'), ondelete='RESTRICT'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_visit_request')),
     sa.UniqueConstraint('hold_id', name=op.f('uq_visit_request_hold_id')),
-    sa.UniqueConstraint('token_hash', name=op.f('uq_visit_request_token_hash'))
+    sa.UniqueConstraint('secret_hash', name=op.f('uq_visit_request_secret_hash'))
     )
     with op.batch_alter_table('visit_request', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_visit_request_client_key'), ['client_key'], unique=False)
