@@ -557,6 +557,8 @@ class OptimizationRun(SQLModel, table=True):
     sessions_placed: int = 0
     changes: list[dict[str, Any]] = Field(default_factory=list, sa_type=sa.JSON)
     error: str = Field(default="", max_length=2000)
+    owner: str = Field(default="", max_length=200, description="host:pid of the worker running it")
+    attempts: int = Field(default=1, description="How many times the run was started (a dead worker's run is retried)")
 
 class CatalogVersion(SQLModel, table=True):
     """A token that changes with every catalog write, so processes know when their cached catalog is stale.
