@@ -40,12 +40,16 @@ def serve(
         bool | None,
         typer.Option("--migrate/--no-migrate", help="Apply migrations first (default: only for embedded SQLite)"),
     ] = None,
-    workers: Annotated[int, typer.Option(min=1, help="Worker processes (PostgreSQL only)")] = 1,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes (PostgreSQL and CLINIC_SECRET_KEY only)")] = 1,
 ) -> None:
     """Run the web service."""
     settings = get_settings()
     if workers > 1 and settings.is_sqlite:
         typer.secho("the embedded SQLite database serves one process; use PostgreSQL for more", err=True)
+        raise typer.Exit(code=2)
+    if workers > 1 and settings.secret_key is None:
+        typer.secho("several workers must sign tokens with one key: set CLINIC_SECRET_KEY (32+ random characters)",
+                    err=True)
         raise typer.Exit(code=2)
     engine = make_engine(settings.database_url)
     if migrate if migrate is not None else settings.is_sqlite:

@@ -210,6 +210,27 @@ def test_serve_refuses_several_workers_on_sqlite(sqlite_url, use_database, serve
     assert served == []
 
 
+@pytest.mark.postgres
+def test_serve_refuses_several_workers_without_a_shared_secret_key(postgres_databases, use_database, monkeypatch,
+                                                                   served):
+    """Each worker would sign tokens with its own random key, so a token would fail on the others at random."""
+    url = postgres_databases()
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    use_database(url)
+    result = runner.invoke(app, ["serve", "--workers", "2"])
+    assert result.exit_code == 2, result.output
+    assert "CLINIC_SECRET_KEY" in result.output
+    assert served == []
+
+    monkeypatch.setenv("CLINIC_SECRET_KEY", "a-shared-secret-key-of-at-least-32-characters")
+    get_settings.cache_clear()
+    result = runner.invoke(app, ["serve", "--workers", "2"])
+    assert result.exit_code == 0, result.output
+    assert served[0][1]["workers"] == 2
+
+
 # clinic users create
 
 
