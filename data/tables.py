@@ -248,6 +248,8 @@ class Patient(SQLModel, table=True):
     birth_date: date
     phone: str | None = Field(default=None, max_length=32)
     email: str | None = Field(default=None, max_length=254)
+    erased_at: datetime | None = instant(default=None, nullable=True,
+                                         description="When the personal data was erased (pseudonymized in place)")
 
 
 class User(SQLModel, table=True):
