@@ -26,6 +26,8 @@ class Settings(BaseSettings):
         description="Signs access tokens; set it when several processes serve. Unset: a random key per process.",
     )
     access_token_minutes: int = Field(default=60, gt=0, le=24 * 60)
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024, description=(
+        "Largest request body accepted; a larger one is answered 413 without being read."))
     demo_password: SecretStr | None = Field(
         default=None,
         description="Password of the demo users; unset: a random one printed at start-up.",
@@ -66,6 +68,10 @@ class Settings(BaseSettings):
                                               description="Failed sign-ins per client address per window.")
     sign_in_window_minutes: int = Field(default=15, ge=1, description="The window failed sign-ins are counted in.")
     open_requests_per_contact: int = Field(default=2, ge=1, description="Undecided requests one contact may have.")
+    open_requests_per_address: int = Field(default=3, ge=1,
+                                           description="Undecided public requests one client address may have.")
+    public_hold_share: float = Field(default=0.25, gt=0, le=1,
+                                     description="Share of a day's public times undecided requests may hold at once.")
 
     @field_validator("time_zone")
     @classmethod

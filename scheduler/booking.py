@@ -19,15 +19,17 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from data.config import Settings
-from data.enums import AppointmentStatus, ResourceKind
+from data.enums import AppointmentStatus, RequestStatus, ResourceKind
 from data.errors import Conflict, Forbidden, Gone, Invalid, NotFound
-from data.tables import Allocation, Appointment, Clinician, Device, Patient, Room, Service, User
+from data.locking import locked
+from data.tables import Allocation, Appointment, Clinician, Device, Patient, Room, Service, User, VisitRequest
 from scheduler import audit
 from scheduler.availability import Offer, SlotQuery, find_availability
 from scheduler.clock import from_minute
 from solver.availability import Resource, blocked_span
 
 HOLD_EXPIRED = "hold expired"
+CHECK_IN_OPENS = timedelta(hours=2)  # a patient may arrive early, not days ahead
 
 
 @dataclass(frozen=True)
@@ -58,15 +60,20 @@ def book(session: Session, *, actor: User | None, choice: SlotChoice, now: datet
     return _reserve(session, actor=actor, choice=choice, now=now, settings=settings, hold_until=None)
 
 
-def book_hold(session: Session, *, actor: User, hold_id: int, now: datetime) -> Appointment:
-    """Turn one's own live hold into a booked appointment, keeping its resources."""
-    hold = _locked(session, hold_id, "hold")
+def book_hold(session: Session, *, actor: User, hold_id: int, now: datetime,
+              for_request: int | None = None) -> Appointment:
+    """Turn one's own live hold (or a system hold) into a booked appointment, keeping its resources.
+
+    A hold that answers a public request is booked only by confirming that request (``for_request``).
+    """
+    hold = lock_appointment(session, hold_id, "hold")
     if hold.status != AppointmentStatus.PENDING:
         raise Conflict(f"hold {hold_id} is {hold.status.value}, not a live hold")
     if hold.hold_expires_at <= now:
         raise Gone(f"hold {hold_id} expired at {hold.hold_expires_at.isoformat()}; search for a slot again")
     if hold.created_by_id not in (None, actor.id):
         raise Forbidden(f"hold {hold_id} was placed by another user; only they can book it")
+    _refuse_request_hold(session, hold, for_request, "confirm")
     before = audit.snapshot(hold)
     hold.status, hold.hold_expires_at, hold.updated_at = AppointmentStatus.BOOKED, None, now
     for allocation in hold.allocations:
@@ -84,6 +91,7 @@ class Transition:
 
 
 TRANSITIONS = {
+    "release": Transition(frozenset({AppointmentStatus.PENDING}), AppointmentStatus.CANCELLED, "released as a hold"),
     "cancel": Transition(frozenset({AppointmentStatus.PENDING, AppointmentStatus.BOOKED}),
                          AppointmentStatus.CANCELLED, "cancelled"),
     "check_in": Transition(frozenset({AppointmentStatus.BOOKED}), AppointmentStatus.ARRIVED, "checked in"),
@@ -93,21 +101,25 @@ TRANSITIONS = {
 
 
 def change_status(session: Session, *, actor: User, appointment_id: int, action: str, now: datetime,
-                  reason: str = "") -> Appointment:
-    """Cancel, check in, complete or mark a no-show; cancelled and no-show appointments free their resources."""
-    appointment = _locked(session, appointment_id, "appointment")
+                  reason: str = "", for_request: int | None = None) -> Appointment:
+    """Release a hold, cancel, check in, complete or mark a no-show; what ends a session frees its resources.
+
+    The appointment is read under its lock, so the state checked is the one a concurrent write left.
+    """
+    appointment = lock_appointment(session, appointment_id, "appointment")
     transition = TRANSITIONS[action]
     target = transition.to
     if appointment.status not in transition.allowed_from:
         raise Conflict(f"appointment {appointment_id} is {appointment.status.value}; it cannot be {transition.done}")
-    if action == "no_show" and now < appointment.starts_at:
-        raise Conflict(f"appointment {appointment_id} has not started yet; it cannot be a no-show")
-    if (action == "cancel" and appointment.status == AppointmentStatus.PENDING
+    _check_timing(appointment, action, now)
+    if (target == AppointmentStatus.CANCELLED and appointment.status == AppointmentStatus.PENDING
             and appointment.created_by_id not in (None, actor.id)):
         raise Forbidden(f"hold {appointment_id} was placed by another user; only they can release it")
+    if target == AppointmentStatus.CANCELLED:
+        _refuse_request_hold(session, appointment, for_request, "decline")
     before = audit.snapshot(appointment)
     appointment.status, appointment.hold_expires_at, appointment.updated_at = target, None, now
-    if action == "cancel":
+    if target == AppointmentStatus.CANCELLED:
         appointment.cancel_reason = reason
     if target in (AppointmentStatus.CANCELLED, AppointmentStatus.NOSHOW):
         for allocation in appointment.allocations:
@@ -117,11 +129,32 @@ def change_status(session: Session, *, actor: User, appointment_id: int, action:
     return appointment
 
 
+def _check_timing(appointment: Appointment, action: str, now: datetime) -> None:
+    """Attendance is recorded when it happens: no check-in days ahead, no completion or no-show before the start."""
+    if action == "check_in" and now < appointment.starts_at - CHECK_IN_OPENS:
+        opens = (appointment.starts_at - CHECK_IN_OPENS).astimezone(ZoneInfo(appointment.location.time_zone))
+        raise Conflict(f"appointment {appointment.id} cannot be checked in before {opens.isoformat()} "
+                       f"({int(CHECK_IN_OPENS.total_seconds() // 3600)} hours before it starts)")
+    if action in ("complete", "no_show") and now < appointment.starts_at:
+        raise Conflict(f"appointment {appointment.id} has not started yet; it cannot be "
+                       f"{TRANSITIONS[action].done}")
+
+
+def _refuse_request_hold(session: Session, hold: Appointment, for_request: int | None, decision: str) -> None:
+    """A hold answering a waiting public request changes only through that request (confirm or decline)."""
+    if hold.status != AppointmentStatus.PENDING:
+        return
+    request_id = session.exec(select(VisitRequest.id).where(VisitRequest.hold_id == hold.id,
+                                                            VisitRequest.status == RequestStatus.REQUESTED)).first()
+    if request_id is not None and request_id != for_request:
+        raise Conflict(f"hold {hold.id} answers public request {request_id}; {decision} that request instead")
+
+
 def reschedule(session: Session, *, actor: User, appointment_id: int, start: datetime, now: datetime,
                settings: Settings, clinician_id: int | None = None, room_id: int | None = None,
                device_ids: tuple[int, ...] = ()) -> Appointment:
     """Move a booked appointment; the new time is secured in the same transaction that frees the old one."""
-    appointment = _locked(session, appointment_id, "appointment")
+    appointment = lock_appointment(session, appointment_id, "appointment")
     if appointment.status != AppointmentStatus.BOOKED:
         raise Conflict(f"appointment {appointment_id} is {appointment.status.value}; only booked ones can be moved")
     choice = SlotChoice(appointment.service_id, appointment.patient_id, start, clinician_id, room_id, device_ids)
@@ -246,14 +279,18 @@ _CONFLICTING_KEY = re.compile(r"=\((\w+), (\d+),")
 
 
 def _flush_or_conflict(session: Session) -> None:
-    """Flush the allocations; a lost race against another writer becomes a 409 naming the resource."""
+    """Flush the allocations; a lost race against another writer becomes a 409 naming the resource.
+
+    The flush runs in a savepoint, so the refusal leaves the session usable: the caller's
+    transaction (a public request's, a waitlist offer's) goes on or ends as it chooses.
+    """
     try:
-        session.flush()
+        with session.begin_nested():
+            session.flush()
     except IntegrityError as exc:
         diag = getattr(exc.orig, "diag", None)
         if getattr(diag, "constraint_name", None) != "allocation_no_double_booking":
             raise
-        session.rollback()
         match = _CONFLICTING_KEY.search(diag.message_detail or "")
         raise Conflict(f"{_describe(session, *match.groups()) if match else 'a resource'} was booked by someone "
                        f"else a moment ago; search again") from exc
@@ -265,11 +302,27 @@ def _describe(session: Session, kind: str, ident: str) -> str:
     return record.name if record else "the patient" if kind == "patient" else f"{kind} {ident}"
 
 
-def _locked(session: Session, appointment_id: int, what: str) -> Appointment:
-    """Load an appointment with its row locked against concurrent changes (PostgreSQL)."""
-    appointment = session.exec(
-        select(Appointment).where(Appointment.id == appointment_id).with_for_update(of=Appointment)
-    ).first()
+def lock_appointment(session: Session, appointment_id: int, what: str = "appointment") -> Appointment:
+    """The appointment, locked against concurrent changes and read fresh under that lock."""
+    appointment = locked(session, Appointment, appointment_id)
     if appointment is None:
         raise NotFound(what, appointment_id)
     return appointment
+
+
+def reassign_patient(session: Session, *, actor: User, hold: Appointment, patient_id: int, now: datetime) -> None:
+    """Give a hold to another patient, who must be free then (their own sessions count like anyone's)."""
+    release_expired_holds(session, now=now)
+    span = next(a for a in hold.allocations if a.resource_kind == ResourceKind.PATIENT)
+    clash = session.exec(
+        select(Allocation.appointment_id).where(
+            Allocation.resource_kind == ResourceKind.PATIENT, Allocation.resource_id == patient_id, Allocation.live,
+            Allocation.starts_at < span.ends_at, Allocation.ends_at > span.starts_at,
+            Allocation.appointment_id != hold.id)
+    ).first()
+    if clash is not None:
+        raise Conflict(f"patient {patient_id} already has appointment {clash} at that time")
+    before = audit.snapshot(hold)
+    hold.patient_id, span.resource_id, hold.updated_at = patient_id, patient_id, now
+    _flush_or_conflict(session)
+    audit.record(session, actor=actor, action="change_patient", appointment=hold, before=before, at=now)

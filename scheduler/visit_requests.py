@@ -16,7 +16,7 @@ sees them, keep the public form from being used to block the calendar.
 """
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 from sqlmodel import Session, func, select
 
@@ -24,6 +24,7 @@ from data.config import Settings
 from data.enums import AppointmentStatus, RequestKind, RequestStatus, ResourceKind
 from data.errors import Conflict, Gone, Invalid, NotFound, RateLimited
 from data.tables import Appointment, Patient, PatientLink, Service, User, VisitRequest
+from data.locking import locked, serialize_on
 from scheduler import booking, secret_links
 from scheduler.availability import SlotQuery, find_availability
 from scheduler.catalog_snapshot import catalog
@@ -68,11 +69,13 @@ def public_service(session: Session, kind: RequestKind, settings: Settings) -> S
 
 
 def public_slots(session: Session, *, service: Service, now: datetime, settings: Settings,
-                 patient_id: int | None = None) -> list[PublicSlot]:
-    """Free starts of the service over the public horizon, one per place and time."""
-    found = find_availability(session, SlotQuery(service_id=service.id, start=now,
-                                                 end=now + timedelta(days=settings.public_days),
-                                                 patient_id=patient_id, limit=MAX_PUBLIC_SLOTS),
+                 patient_id: int | None = None, location_id: int | None = None,
+                 between: tuple[datetime, datetime] | None = None) -> list[PublicSlot]:
+    """Free starts of the service over the public horizon (or ``between``), one per place and time."""
+    start, end = between or (now, now + timedelta(days=settings.public_days))
+    found = find_availability(session, SlotQuery(service_id=service.id, start=start, end=end,
+                                                 location_id=location_id, patient_id=patient_id,
+                                                 limit=MAX_PUBLIC_SLOTS),
                               now=now, settings=settings)
     locations = catalog(session).locations
     slots = {(offer.location_id, offer.start): PublicSlot(offer.start, offer.end, offer.location_id,
@@ -82,7 +85,12 @@ def public_slots(session: Session, *, service: Service, now: datetime, settings:
 
 
 def _check_limits(session: Session, *, client_key: str, contact_key: str, now: datetime, settings: Settings) -> None:
-    """Refuse a request beyond the per-address and per-contact limits, saying when to try again."""
+    """Refuse a request beyond the per-address and per-contact limits, saying when to try again.
+
+    Counting then inserting is a race between two requests, so public requests take turns (``serialize_on``).
+    """
+    serialize_on(session, "public-requests")
+
     def count_since(column, key: str, since: datetime) -> tuple[int, datetime | None]:
         return session.exec(select(func.count(), func.min(VisitRequest.created_at))
                             .where(column == key, VisitRequest.created_at > since)).one()
@@ -96,14 +104,41 @@ def _check_limits(session: Session, *, client_key: str, contact_key: str, now: d
     if sent >= settings.requests_per_contact_day:
         raise RateLimited("too many requests for this phone or e-mail today; the clinic will be in touch",
                           _seconds_until(oldest + timedelta(days=1), now))
-    open_ones = session.exec(
-        select(func.count()).select_from(VisitRequest).join(Appointment, Appointment.id == VisitRequest.hold_id)
-        .where(VisitRequest.contact_key == contact_key, VisitRequest.status == RequestStatus.REQUESTED,
-               Appointment.status == AppointmentStatus.PENDING, Appointment.hold_expires_at > now)
-    ).one()
-    if open_ones >= settings.open_requests_per_contact:
-        raise RateLimited(f"this phone or e-mail already has {open_ones} requests waiting for the clinic's answer",
-                          3600)
+    open_ones = _open_requests(session, now).where(VisitRequest.contact_key == contact_key)
+    if (count := session.exec(open_ones).one()) >= settings.open_requests_per_contact:
+        raise RateLimited(f"this phone or e-mail already has {count} requests waiting for the clinic's answer", 3600)
+    open_ones = _open_requests(session, now).where(VisitRequest.client_key == client_key)
+    if (count := session.exec(open_ones).one()) >= settings.open_requests_per_address:
+        raise RateLimited(f"this network already has {count} requests waiting for the clinic's answer", 3600)
+
+
+def _open_requests(session: Session, now: datetime):
+    """How many requests still wait for an answer with a live hold (a count query to narrow down)."""
+    return (select(func.count()).select_from(VisitRequest).join(Appointment, Appointment.id == VisitRequest.hold_id)
+            .where(VisitRequest.status == RequestStatus.REQUESTED, Appointment.status == AppointmentStatus.PENDING,
+                   Appointment.hold_expires_at > now))
+
+
+def _check_day_share(session: Session, *, service: Service, location_id: int, start: datetime, now: datetime,
+                     settings: Settings) -> None:
+    """Undecided requests may hold only ``public_hold_share`` of a day's public times, so visitors always find some.
+
+    The day's public times are those still free plus those undecided requests hold; counted per location
+    and local day, as the visitor sees them (one per start time).
+    """
+    location = catalog(session).locations.get(location_id)
+    if location is None:
+        raise Invalid(("location_id",), f"location {location_id} does not exist")
+    day = start.astimezone(location.zone).date()
+    day_start = datetime.combine(day, time(0), tzinfo=location.zone)
+    day_end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=location.zone)
+    free = public_slots(session, service=service, now=now, settings=settings, location_id=location_id,
+                        between=(max(day_start, now), day_end))
+    held = session.exec(_open_requests(session, now).where(
+        Appointment.location_id == location_id, Appointment.service_id == service.id,
+        Appointment.starts_at >= day_start, Appointment.starts_at < day_end)).one()
+    if held >= max(1, int(settings.public_hold_share * (len(free) + held))):
+        raise Conflict(f"the times of {day:%A %d %B} are in high demand; please choose another day or call the clinic")
 
 
 def _seconds_until(moment: datetime, now: datetime) -> int:
@@ -118,6 +153,7 @@ def request_visit(session: Session, *, kind: RequestKind, location_id: int, star
     contact_key = digest(f"contact:{visitor.contact}")
     _check_limits(session, client_key=client_key, contact_key=contact_key, now=now, settings=settings)
     service = public_service(session, kind, settings)
+    _check_day_share(session, service=service, location_id=location_id, start=start, now=now, settings=settings)
     with session.begin_nested():  # a slot refused leaves no provisional patient behind, whoever commits later
         patient = Patient(given_name=visitor.given_name, family_name=visitor.family_name,
                           birth_date=visitor.birth_date, phone=visitor.phone, email=visitor.email)
@@ -217,10 +253,11 @@ def _matches(session: Session, patient: Patient) -> list[Patient]:
 
 
 def _open(session: Session, request_id: int, now: datetime) -> tuple[VisitRequest, Appointment]:
-    request = session.get(VisitRequest, request_id, with_for_update=True)
+    """The request and its hold, both locked and read fresh: two answers to one request cannot both win."""
+    request = locked(session, VisitRequest, request_id)
     if request is None:
         raise NotFound("request", request_id)
-    hold = session.get(Appointment, request.hold_id)
+    hold = booking.lock_appointment(session, request.hold_id, "hold")
     status = effective_status(request, hold, now)
     if status == RequestStatus.EXPIRED:
         raise Gone(f"request {request_id} expired and its slot was freed; offer the patient another time")
@@ -239,24 +276,23 @@ def confirm(session: Session, *, actor: User, request_id: int, patient_id: int |
         _move(session, actor=actor, request=request, hold=hold, now=now, settings=settings)
     else:
         if patient_id is not None and patient_id != request.patient_id:
-            _match(session, request, hold, patient_id)
-        booking.book_hold(session, actor=actor, hold_id=hold.id, now=now)
+            _match(session, actor=actor, request=request, hold=hold, patient_id=patient_id, now=now)
+        booking.book_hold(session, actor=actor, hold_id=hold.id, now=now, for_request=request.id)
     request.status, request.decided_at = RequestStatus.CONFIRMED, now
     session.flush()
     return request
 
 
-def _match(session: Session, request: VisitRequest, hold: Appointment, patient_id: int) -> None:
-    """The visitor is an existing patient: the hold moves to that record and the provisional one goes."""
+def _match(session: Session, *, actor: User, request: VisitRequest, hold: Appointment, patient_id: int,
+           now: datetime) -> None:
+    """The visitor is an existing patient: the hold moves to that record (if they are free then) and the
+    provisional one goes."""
     if session.get(Patient, patient_id) is None:
         raise Invalid(("patient_id",), f"patient {patient_id} does not exist")
     if not request.new_patient:
         raise Invalid(("patient_id",), "this request's patient was already matched")
     provisional = session.get(Patient, request.patient_id)
-    hold.patient_id = patient_id
-    for allocation in hold.allocations:
-        if allocation.resource_kind == ResourceKind.PATIENT:
-            allocation.resource_id = patient_id
+    booking.reassign_patient(session, actor=actor, hold=hold, patient_id=patient_id, now=now)
     request.patient_id, request.new_patient = patient_id, False
     session.flush()
     session.delete(provisional)
@@ -271,7 +307,7 @@ def _move(session: Session, *, actor: User, request: VisitRequest, hold: Appoint
     room = next(iter(hold.resource_ids(ResourceKind.ROOM)), None)
     devices = tuple(hold.resource_ids(ResourceKind.DEVICE))
     booking.change_status(session, actor=actor, appointment_id=hold.id, action="cancel", now=now,
-                          reason=f"request {request.id} confirmed: the session moved here")
+                          reason=f"request {request.id} confirmed: the session moved here", for_request=request.id)
     zone = catalog(session).locations[location].zone
     booking.reschedule(session, actor=actor, appointment_id=request.moves_appointment_id, start=start.astimezone(zone),
                        now=now, settings=settings, clinician_id=clinician, room_id=room, device_ids=devices)
@@ -280,7 +316,7 @@ def _move(session: Session, *, actor: User, request: VisitRequest, hold: Appoint
 def decline(session: Session, *, actor: User, request_id: int, reason: str, now: datetime) -> VisitRequest:
     request, hold = _open(session, request_id, now)
     booking.change_status(session, actor=actor, appointment_id=hold.id, action="cancel", now=now,
-                          reason=f"request {request.id} declined: {reason}"[:300])
+                          reason=f"request {request.id} declined: {reason}"[:300], for_request=request.id)
     request.status, request.decided_at, request.decline_reason = RequestStatus.DECLINED, now, reason
     session.flush()
     return request
@@ -363,6 +399,8 @@ def request_move(session: Session, *, token: str, appointment_id: int, location_
     appointment = _own_booked(session, patient_id, appointment_id, now)
     contact_key = digest(f"patient:{patient_id}")
     _check_limits(session, client_key=client_key, contact_key=contact_key, now=now, settings=settings)
+    if session.exec(_open_requests(session, now).where(VisitRequest.moves_appointment_id == appointment.id)).one():
+        raise Conflict("a move of this session is already waiting for the clinic's answer")
     hold = _hold(session, session.get(Service, appointment.service_id), patient_id, start, location_id, now=now,
                  settings=settings)
     return _record(session, kind=RequestKind.MOVE, hold=hold, patient_id=patient_id, new_patient=False, reason="",

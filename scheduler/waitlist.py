@@ -41,8 +41,7 @@ def close_request(session: Session, *, request_id: int) -> WaitlistRequest:
 def cancel(session: Session, *, actor: User, appointment_id: int, reason: str, now: datetime,
            settings: Settings) -> Appointment:
     """Cancel an appointment and, if it was booked, offer its time to the waitlist in the same transaction."""
-    current = session.get(Appointment, appointment_id)
-    was_booked = current is not None and current.status == AppointmentStatus.BOOKED
+    was_booked = booking.lock_appointment(session, appointment_id).status == AppointmentStatus.BOOKED
     appointment = booking.change_status(session, actor=actor, appointment_id=appointment_id, action="cancel",
                                         now=now, reason=reason)
     if was_booked:

@@ -3,7 +3,6 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, status
-from pydantic import AwareDatetime
 from sqlmodel import select
 
 from api.catalog import RecordId
@@ -20,7 +19,7 @@ from api.schemas.booking import (
     RescheduleRequest,
     SlotPublic,
 )
-from api.schemas.common import Ident, Page, WallClock
+from api.schemas.common import Ident, Instant, Page, WallClock
 from data.enums import AppointmentStatus, ResourceKind, Role
 from data.errors import NotFound
 from data.tables import Allocation, Appointment, User
@@ -38,8 +37,8 @@ def availability(
     settings: SettingsDep,
     now: NowDep,
     service_id: Ident,
-    start: Annotated[AwareDatetime, Query(description="Earliest slot start, with offset")],
-    end: Annotated[AwareDatetime, Query(description="Latest slot start (exclusive), with offset; at most 90 days on")],
+    start: Annotated[Instant, Query(description="Earliest slot start, with offset")],
+    end: Annotated[Instant, Query(description="Latest slot start (exclusive), with offset; at most 90 days on")],
     clinician_id: Annotated[Ident | None, Query(description="Only this clinician's slots")] = None,
     prefer_clinician_id: Annotated[Ident | None, Query(description="This clinician's slots first, others after")] = None,
     patient_id: Annotated[Ident | None, Query(description="Skip the patient's other appointments; "
@@ -83,11 +82,8 @@ def place_hold(body: HoldCreate, request: Request, session: SessionDep, settings
 
 @router.delete("/holds/{ident}", response_model=AppointmentPublic)
 def release_hold(ident: RecordId, session: SessionDep, now: NowDep, user: Desk):
-    """Give a hold up before it expires."""
-    hold = session.get(Appointment, ident)
-    if hold is None or hold.status != AppointmentStatus.PENDING:
-        raise NotFound("live hold", ident)
-    released = booking.change_status(session, actor=user, appointment_id=ident, action="cancel", now=now,
+    """Give a hold up before it expires (409 if it was booked or released meanwhile)."""
+    released = booking.change_status(session, actor=user, appointment_id=ident, action="release", now=now,
                                      reason="hold released")
     session.commit()
     return AppointmentPublic.of(released)
@@ -116,8 +112,8 @@ def list_appointments(
     clinician_id: Ident | None = None,
     location_id: Ident | None = None,
     status_is: Annotated[list[AppointmentStatus] | None, Query(alias="status")] = None,
-    start: Annotated[AwareDatetime | None, Query(description="Appointments ending after this")] = None,
-    end: Annotated[AwareDatetime | None, Query(description="Appointments starting before this")] = None,
+    start: Annotated[Instant | None, Query(description="Appointments ending after this")] = None,
+    end: Annotated[Instant | None, Query(description="Appointments starting before this")] = None,
 ):
     """Appointments and holds in start order, filtered."""
     statement = select(Appointment)
