@@ -17,6 +17,7 @@ from api.routes import (
     catalog,
     health,
     optimization,
+    patients,
     plans,
     public,
     rosters,
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(rosters.feeds)
     app.include_router(public.router, prefix=API_PREFIX)
     app.include_router(visit_requests.router, prefix=API_PREFIX)
+    app.include_router(patients.router, prefix=API_PREFIX)
     app.include_router(fhir.router)
     app.include_router(web.router)
     app.mount("/static", web.static, name="static")

@@ -43,3 +43,9 @@ def record(
         before=before,
         after=snapshot(appointment),
     ))
+
+
+def record_erasure(session: Session, *, actor: User | None, patient_id: int, at: datetime) -> None:
+    """Who erased which patient and when: the entry names the patient's id, never the data that was erased."""
+    session.add(AuditEntry(at=at, actor_id=actor.id if actor else None, actor=actor.username if actor else SYSTEM,
+                           action="erase", before=None, after={"patient_id": patient_id}))

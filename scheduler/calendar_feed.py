@@ -8,7 +8,8 @@ so a moved or reassigned session updates the event instead of adding one, and
 a cancelled one stays as STATUS:CANCELLED so subscribers remove it.
 
 Feeds leave the clinic's systems (calendar providers sync them), so events
-carry the patient's initials only; the roster page has the full name.
+carry the patient's initials only (none once the patient is erased); the
+roster page has the full name.
 """
 
 from datetime import UTC, datetime, timedelta
@@ -63,6 +64,13 @@ def _unambiguous(moment: datetime) -> datetime:
     return moment
 
 
+def _initials(entry: RosterEntry) -> str:
+    """The patient's initials after a colon (': A.W.'); none for an erased patient, whose pseudonym has none."""
+    if entry.patient_erased:
+        return ""
+    return ": " + "".join(f"{part[0]}." for part in entry.patient.name.split() if part)
+
+
 def _event(entry: RosterEntry, now: datetime) -> Event:
     event = Event()
     event.add("uid", f"appointment-{entry.appointment_id}@clinic-scheduler")
@@ -71,8 +79,8 @@ def _event(entry: RosterEntry, now: datetime) -> Event:
     event.add("sequence", int(entry.updated_at.timestamp()))
     event.add("dtstart", _unambiguous(entry.starts_at))
     event.add("dtend", _unambiguous(entry.ends_at))
-    initials = "".join(f"{part[0]}." for part in entry.patient.name.split() if part)
-    event.add("summary", f"{entry.service.name}: {initials}" + (f" ({entry.plan_progress})" if entry.plan_progress else ""))
+    event.add("summary", entry.service.name + _initials(entry) + (f" ({entry.plan_progress})" if entry.plan_progress
+                                                                  else ""))
     where = [entry.location.name, *([entry.room.name] if entry.room else [])]
     event.add("location", ", ".join(where))
     if entry.devices:

@@ -31,7 +31,7 @@ from sqlmodel import Session, select
 from data.config import Settings
 from data.enums import AppointmentStatus, LinkKind, PlanStatus, ResourceKind, SameClinicianRule, WaitlistStatus
 from data.errors import Conflict
-from data.tables import Allocation, Appointment, PlanLine, PlanSession, TreatmentPlan, WaitlistRequest
+from data.tables import Allocation, Appointment, Patient, PlanLine, PlanSession, TreatmentPlan, WaitlistRequest
 from data.types import epoch_minute
 from scheduler import audit, booking
 from scheduler.availability import SlotQuery, build_search
@@ -268,11 +268,12 @@ def _waitlist(session: Session) -> list[WaitlistRequest]:
 
 
 def _plans_waiting(session: Session, location_id: int) -> list[TreatmentPlan]:
-    """Confirmed plans of the location with a session lacking a live appointment."""
+    """Confirmed plans of the location with a session lacking a live appointment (erased patients' plans ended)."""
     missing = (PlanSession.appointment_id.is_(None)) | (Appointment.status.not_in(LIVE))
     return session.exec(
         select(TreatmentPlan).where(TreatmentPlan.location_id == location_id,
                                     TreatmentPlan.status == PlanStatus.CONFIRMED)
+        .where(TreatmentPlan.patient_id.in_(select(Patient.id).where(Patient.erased_at.is_(None))))
         .where(TreatmentPlan.id.in_(
             select(PlanSession.plan_id).outerjoin(Appointment, Appointment.id == PlanSession.appointment_id)
             .where(missing)))

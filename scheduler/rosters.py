@@ -45,6 +45,7 @@ class RosterEntry:
     room: Named | None
     devices: tuple[Named, ...]
     plan_progress: str | None
+    patient_erased: bool
 
 
 @dataclass(frozen=True)
@@ -174,7 +175,7 @@ def _entries(session: Session, snapshot: CatalogSnapshot, clinician_ids: list[in
             room=Named(room, rooms.get(room, f"room {room}")) if room is not None else None,
             devices=tuple(Named(u, units.get(u, f"device {u}")) for u in sorted(appointment.resource_ids(
                 ResourceKind.DEVICE))),
-            plan_progress=progress.get(appointment.id),
+            plan_progress=progress.get(appointment.id), patient_erased=patient.erased_at is not None,
         ))
     return entries
 

@@ -25,6 +25,7 @@ RULES = [
     ({"POST", "PATCH", "DELETE"}, CATALOG, ADMINS),
     ({"GET"}, r"/api/v1/auth/me$", EVERYONE),
     ({"GET", "POST", "PATCH", "DELETE"}, r"/api/v1/users", ADMINS),
+    ({"POST"}, r"/api/v1/patients/\{ident\}/erase$", ADMINS),
     ({"GET", "POST", "PATCH", "DELETE"}, r"/api/v1/patients", STAFF_DESK),
     ({"GET"}, r"/api/v1/availability$", EVERYONE),
     ({"GET", "POST", "DELETE"}, r"/api/v1/(holds|appointments|plans|waitlist)", STAFF_DESK),

@@ -1,6 +1,6 @@
 """Request and response schemas of patients and staff users."""
 
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated
 
 from pydantic import AfterValidator, BeforeValidator, EmailStr, Field, StringConstraints, model_validator
@@ -53,6 +53,7 @@ PatientUpdate = partial(PatientFields, "PatientUpdate")
 
 class PatientPublic(PatientFields):
     id: int
+    erased_at: datetime | None = Field(default=None, description="Set once the personal data was erased")
 
 
 class UserFields(Schema):

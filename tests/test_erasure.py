@@ -1,0 +1,149 @@
+"""Erasing a patient: personal data overwritten in place, history and audit trail kept pseudonymous."""
+
+import json
+from datetime import date, timedelta
+
+import pytest
+from icalendar import Calendar
+from sqlmodel import select
+
+from data.db import session_scope
+from data.enums import PlanStatus, RunTrigger
+from data.tables import Appointment, AuditEntry, Patient, PatientLink, PlanLine, PlanSession, TreatmentPlan, VisitRequest
+from scheduler import erasure
+from scheduler.optimization import run_optimization
+from tests.booking_helpers import booked, set_clock
+from tests.clinic_world import NOW, at
+from tests.factories import API
+from tests.test_optimization import NIGHT, SETTINGS, clinic  # noqa: F401 (the clinic fixture)
+from tests.test_visit_requests import PUBLIC, ask, night_slot, world  # noqa: F401 (the world fixture)
+
+NORA = ("Nora", "Visitor", "1990-04-02", "555 0100", "low-back pain", "Ms Visitor")
+
+
+def feed_events(client, url: str) -> list[tuple[str, int]]:
+    """(summary, sequence) of every event in the feed."""
+    response = client.get(url)
+    assert response.status_code == 200, response.text
+    return [(str(event["summary"]), int(event["sequence"])) for event in Calendar.from_ical(response.content).walk(
+        "VEVENT")]
+
+
+def everything_kept_about(session, patient_id: int) -> str:
+    """Every stored row that refers to the patient, as text: what an erasure must leave without personal data."""
+    patient = session.get(Patient, patient_id)
+    appointments = session.exec(select(Appointment).where(Appointment.patient_id == patient_id)).all()
+    rows = [patient, *appointments,
+            *session.exec(select(VisitRequest).where(VisitRequest.patient_id == patient_id)),
+            *session.exec(select(AuditEntry).where(AuditEntry.appointment_id.in_([a.id for a in appointments])))]
+    return json.dumps([row.model_dump(mode="json") for row in rows])
+
+
+def declined_visitor(client, as_desk) -> dict:
+    """Nora asks for a night telehealth slot with Owl; the desk declines, writing her name in the reason."""
+    assert ask(client, night_slot(client)).status_code == 201
+    (waiting,) = client.get(f"{API}/visit-requests", headers=as_desk).json()
+    client.post(f"{API}/visit-requests/{waiting['id']}/decline", headers=as_desk,
+                json={"reason": "Ms Visitor should call us first"}).raise_for_status()
+    return waiting
+
+
+def test_a_declined_visitor_is_erased_and_the_feed_loses_her_initials(client, app, session, as_desk, as_admin,
+                                                                      world):
+    waiting = declined_visitor(client, as_desk)
+    patient_id = waiting["patient"]["id"]
+    feed = client.post(f"{API}/clinicians/{world.owl.id}/calendar-feed", headers=as_admin).json()["url"]
+    ((summary, sequence),) = feed_events(client, feed)
+    assert summary == "Telehealth consultation: N.V."
+    assert client.delete(f"{API}/patients/{patient_id}", headers=as_desk).status_code == 409, "history blocks delete"
+    assert all(text in everything_kept_about(session, patient_id) for text in NORA)
+
+    set_clock(app, NOW + timedelta(minutes=5))
+    erased = client.post(f"{API}/patients/{patient_id}/erase", headers=as_admin)
+
+    assert erased.status_code == 200, erased.text
+    body = erased.json()
+    assert (body["given_name"], body["family_name"]) == ("Erased", f"patient #{patient_id}")
+    assert body["phone"] is None and body["email"] is None and body["erased_at"] is not None
+    kept = everything_kept_about(session, patient_id)
+    assert not [text for text in NORA if text in kept]
+    ((summary, renewed),) = feed_events(client, feed)
+    assert summary == "Telehealth consultation", "the cancelled hold stays in the feed, without initials"
+    assert renewed > sequence, "subscribed calendars see the event changed"
+    assert client.get(f"{API}/patients", params={"name": "Nora"}, headers=as_desk).json()["items"] == []
+    (entry,) = client.get(f"{API}/audit", params={"action": "erase"}, headers=as_admin).json()["items"]
+    assert entry["actor"] == "t_admin" and entry["after"] == {"patient_id": patient_id} and entry["before"] is None
+    assert entry["at"] is not None
+
+
+def test_erasing_twice_is_harmless_and_audited_once(client, as_desk, as_admin, world):
+    patient_id = declined_visitor(client, as_desk)["patient"]["id"]
+    first = client.post(f"{API}/patients/{patient_id}/erase", headers=as_admin)
+    again = client.post(f"{API}/patients/{patient_id}/erase", headers=as_admin)
+    assert first.status_code == again.status_code == 200 and first.json() == again.json()
+    assert client.get(f"{API}/audit", params={"action": "erase"}, headers=as_admin).json()["total"] == 1
+
+
+def test_erasure_waits_for_what_is_still_to_come_and_names_it(client, app, session, as_desk, as_admin, world):
+    patient = world.patients[0]
+    past = booked(client, as_desk, world.eswt, patient, at(1, 9), clinician_id=world.dana.id)
+    ahead = booked(client, as_desk, world.eswt, patient, at(3, 9), clinician_id=world.dana.id)
+    waiting = client.post(f"{API}/waitlist", headers=as_desk, json={
+        "patient_id": patient.id, "service_id": world.msus.id, "earliest_day": "2027-03-01",
+        "latest_day": "2027-03-12"}).json()
+    set_clock(app, at(2, 8))  # the first session is over, the second still to come
+
+    refused = client.post(f"{API}/patients/{patient.id}/erase", headers=as_admin)
+
+    assert refused.status_code == 409, refused.text
+    blockers = refused.json()["blockers"]
+    assert [b.split(" (")[0] for b in blockers] == [f"appointment {ahead['id']}", f"waitlist entry {waiting['id']}"]
+    assert f"appointment {past['id']}" not in str(blockers)
+    session.refresh(patient)
+    assert patient.given_name == "Ann" and patient.erased_at is None
+    client.post(f"{API}/appointments/{ahead['id']}/cancel", headers=as_desk,
+                json={"reason": "Ann moves to Boston"}).raise_for_status()
+    client.delete(f"{API}/waitlist/{waiting['id']}", headers=as_desk).raise_for_status()
+    assert client.post(f"{API}/patients/{patient.id}/erase", headers=as_admin).status_code == 200
+    cancelled = client.get(f"{API}/appointments/{ahead['id']}", headers=as_desk).json()
+    assert cancelled["status"] == "cancelled" and cancelled["cancel_reason"] == "[erased]"
+    assert "Boston" not in json.dumps(client.get(f"{API}/audit", params={"appointment_id": ahead["id"]},
+                                                 headers=as_admin).json())
+
+
+def test_erasure_revokes_the_patient_s_own_page(client, session, as_desk, as_admin, world):
+    patient = world.patients[1]
+    token = client.post(f"{API}/patients/{patient.id}/link", headers=as_desk).json()["url"].rsplit("/", 1)[1]
+    assert client.get(f"{PUBLIC}/patients/{token}/sessions").status_code == 200
+    client.post(f"{API}/patients/{patient.id}/erase", headers=as_admin).raise_for_status()
+    assert client.get(f"{PUBLIC}/patients/{token}/sessions").status_code == 404
+    assert session.exec(select(PatientLink).where(PatientLink.patient_id == patient.id)).first() is None
+
+
+@pytest.mark.parametrize("who", ["as_desk", "as_clinician"])
+def test_only_administrators_erase(client, request, world, who):
+    response = client.post(f"{API}/patients/{world.patients[0].id}/erase", headers=request.getfixturevalue(who))
+    assert response.status_code == 403
+
+
+def test_erasing_an_unknown_patient_is_404(client, app, as_admin, world):
+    set_clock(app, NOW)
+    assert client.post(f"{API}/patients/999999/erase", headers=as_admin).status_code == 404
+
+
+@pytest.mark.parametrize("erased", [False, True], ids=["kept", "erased"])
+def test_the_night_places_no_session_of_an_erased_patient_s_plan(clinic, erased):
+    engine, world = clinic
+    patient = world.patients[0]
+    with session_scope(engine) as session:
+        plan = TreatmentPlan(patient_id=patient.id, location_id=world.midtown.id, status=PlanStatus.CONFIRMED,
+                             earliest_start=date(2027, 3, 2), latest_end=date(2027, 3, 12), created_at=NIGHT,
+                             updated_at=NIGHT)
+        plan.lines = [PlanLine(service_id=world.msus.id, count=1)]
+        plan.sessions = [PlanSession(service_id=world.msus.id, sequence=1)]
+        session.add(plan)
+        if erased:
+            erasure.erase(session, actor=None, patient_id=patient.id, now=NIGHT)
+    run = run_optimization(engine, location_id=world.midtown.id, trigger=RunTrigger.MANUAL, now=NIGHT,
+                           settings=SETTINGS)
+    assert run.sessions_placed == (0 if erased else 1), run.error
