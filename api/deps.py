@@ -66,12 +66,15 @@ def get_current_user(
     if token is None:
         raise _unauthorized("sign in first: this endpoint needs a bearer token from POST /api/v1/auth/token")
     try:
-        user_id = read_token(token, key=request.app.state.token_key)
+        claims = read_token(token, key=request.app.state.token_key)
     except InvalidToken as exc:
         raise _unauthorized(str(exc)) from exc
-    user = session.get(User, user_id)
+    user = session.get(User, claims.user_id)
     if user is None or not user.is_active:
-        raise _unauthorized("the account behind this token no longer exists or is disabled")
+        raise _unauthorized("the account behind this token no longer exists or is disabled; sign in again")
+    if not hmac.compare_digest(user.security_stamp.encode(), claims.stamp.encode()):
+        raise _unauthorized("the account's role, password or status changed since this token was issued; "
+                            "sign in again")
     return user
 
 

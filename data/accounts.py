@@ -1,10 +1,13 @@
-"""Staff accounts: password hashing and sign-in checks."""
+"""Staff accounts: password hashing, sign-in checks and the security stamp that binds tokens to an account."""
 
+import sqlalchemy as sa
 from pwdlib import PasswordHash
+from sqlalchemy import event
+from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, select
 
 from data.enums import Role
-from data.tables import User
+from data.tables import User, new_security_stamp
 
 _hasher = PasswordHash.recommended()
 # Verified against when the username is unknown, so a wrong name costs as much time as a wrong password.
@@ -38,3 +41,15 @@ def upsert_user(
     session.add(user)
     session.flush()
     return user
+
+
+# What a token vouches for: changing any of these renews the account's stamp, which revokes every earlier token.
+VOUCHED_FOR = ("role", "clinician_id", "is_active", "password_hash")
+
+
+@event.listens_for(OrmSession, "before_flush")
+def _renew_security_stamps(session: OrmSession, _context, _instances) -> None:
+    """Every path that changes an account (API, CLI, demo loader) goes through a flush, so none can forget this."""
+    for user in session.dirty:
+        if isinstance(user, User) and any(sa.inspect(user).attrs[name].history.has_changes() for name in VOUCHED_FOR):
+            user.security_stamp = new_security_stamp()

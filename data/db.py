@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from sqlalchemy import Engine, create_engine, event
 from sqlmodel import Session
 
+import data.accounts  # noqa: F401  (renews security stamps on every flush)
 import data.catalog_version  # noqa: F401  (stamps catalog changes on every flush)
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000

@@ -7,6 +7,7 @@ validated separately by the schemas in ``api.schemas``: table models skip
 validation.
 """
 
+import secrets
 from datetime import date, datetime, time
 from typing import Any
 
@@ -43,6 +44,10 @@ SQLModel.metadata.naming_convention = {
 # Child rows are owned by their parent and always shown with it: load them in one query per level.
 CASCADE_CHILDREN = {"cascade": "all, delete-orphan", "passive_deletes": True, "lazy": "selectin"}
 
+# Ids that leave the database (API, FHIR, links, tokens, audit) or that other rows refer to are never handed out
+# twice: SQLite would otherwise reuse the highest id after a delete (PostgreSQL's sequences never do).
+NEVER_REUSED_IDS = {"sqlite_autoincrement": True}
+
 
 def instant(**kwargs) -> datetime:
     return Field(sa_type=UTCDateTime, **kwargs)
@@ -54,6 +59,7 @@ def weekday_check() -> sa.CheckConstraint:
 
 class Location(SQLModel, table=True):
     __tablename__ = "location"
+    __table_args__ = NEVER_REUSED_IDS
 
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=120, unique=True)
@@ -80,6 +86,7 @@ class LocationHours(SQLModel, table=True):
 
 class Clinician(SQLModel, table=True):
     __tablename__ = "clinician"
+    __table_args__ = NEVER_REUSED_IDS
 
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=120)
@@ -151,6 +158,7 @@ class ClinicianException(SQLModel, table=True):
 
 class DeviceType(SQLModel, table=True):
     __tablename__ = "device_type"
+    __table_args__ = NEVER_REUSED_IDS
 
     id: int | None = Field(default=None, primary_key=True)
     code: str = Field(max_length=40, unique=True)
@@ -164,6 +172,7 @@ class Device(SQLModel, table=True):
     __table_args__ = (
         sa.UniqueConstraint("location_id", "name", name="uq_device_location_name"),
         sa.CheckConstraint("cleaning_minutes >= 0", name="cleaning_minutes_non_negative"),
+        NEVER_REUSED_IDS,
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -190,7 +199,7 @@ class DeviceMaintenance(SQLModel, table=True):
 
 class Room(SQLModel, table=True):
     __tablename__ = "room"
-    __table_args__ = (sa.UniqueConstraint("location_id", "name", name="uq_room_location_name"),)
+    __table_args__ = (sa.UniqueConstraint("location_id", "name", name="uq_room_location_name"), NEVER_REUSED_IDS)
 
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=120)
@@ -204,6 +213,7 @@ class Service(SQLModel, table=True):
         sa.CheckConstraint("duration_minutes > 0", name="duration_positive"),
         sa.CheckConstraint("buffer_before_minutes >= 0", name="buffer_before_non_negative"),
         sa.CheckConstraint("buffer_after_minutes >= 0", name="buffer_after_non_negative"),
+        NEVER_REUSED_IDS,
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -241,6 +251,7 @@ class Patient(SQLModel, table=True):
     """Only what scheduling needs: who, how to reach them, and a birth date to tell namesakes apart."""
 
     __tablename__ = "patient"
+    __table_args__ = NEVER_REUSED_IDS
 
     id: int | None = Field(default=None, primary_key=True)
     given_name: str = Field(max_length=80)
@@ -252,12 +263,17 @@ class Patient(SQLModel, table=True):
                                          description="When the personal data was erased (pseudonymized in place)")
 
 
+def new_security_stamp() -> str:
+    return secrets.token_hex(16)
+
+
 class User(SQLModel, table=True):
     __tablename__ = "app_user"
     __table_args__ = (
         sa.CheckConstraint(
             "(role = 'clinician') = (clinician_id IS NOT NULL)", name="clinician_role_has_clinician"
         ),
+        NEVER_REUSED_IDS,
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -266,6 +282,8 @@ class User(SQLModel, table=True):
     role: Role = Field(sa_type=checked_enum(Role))
     clinician_id: int | None = Field(default=None, foreign_key="clinician.id", ondelete="RESTRICT", index=True)
     is_active: bool = True
+    security_stamp: str = Field(default_factory=new_security_stamp, max_length=32, description=(
+        "Carried by every token; renewed when the role, clinician, activity or password changes (see data.accounts)"))
 
 
 class Appointment(SQLModel, table=True):
@@ -279,6 +297,7 @@ class Appointment(SQLModel, table=True):
     __table_args__ = (
         sa.CheckConstraint("ends_at > starts_at", name="ends_after_starts"),
         sa.CheckConstraint("(status = 'pending') = (hold_expires_at IS NOT NULL)", name="holds_expire"),
+        NEVER_REUSED_IDS,
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -333,6 +352,7 @@ class AuditEntry(SQLModel, table=True):
     """Who changed which appointment, when, and what it looked like before and after."""
 
     __tablename__ = "audit_entry"
+    __table_args__ = NEVER_REUSED_IDS
 
     id: int | None = Field(default=None, primary_key=True)
     at: datetime = instant(index=True)
@@ -396,6 +416,7 @@ class PlanTemplate(SQLModel, table=True):
     """A typical course of treatment the clinic offers (e.g. 'ESWT 3-5 sessions 5-10 days apart')."""
 
     __tablename__ = "plan_template"
+    __table_args__ = NEVER_REUSED_IDS
 
     id: int | None = Field(default=None, primary_key=True)
     code: str = Field(max_length=40, unique=True)
@@ -429,6 +450,7 @@ class TreatmentPlan(SQLModel, table=True):
     __table_args__ = (
         sa.CheckConstraint("latest_end > earliest_start", name="ends_after_starts"),
         sa.CheckConstraint("priority BETWEEN 1 AND 5", name="priority_range"),
+        NEVER_REUSED_IDS,
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -516,6 +538,7 @@ class WaitlistRequest(SQLModel, table=True):
         sa.CheckConstraint("latest_day >= earliest_day", name="days_in_order"),
         sa.CheckConstraint("latest_time > earliest_time", name="times_in_order"),
         sa.CheckConstraint("priority BETWEEN 1 AND 5", name="priority_range"),
+        NEVER_REUSED_IDS,
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -543,6 +566,7 @@ class OptimizationRun(SQLModel, table=True):
     __table_args__ = (
         sa.Index("uq_optimization_run_nightly", "location_id", "run_date", unique=True,
                  postgresql_where=sa.text("trigger = 'nightly'"), sqlite_where=sa.text("trigger = 'nightly'")),
+        NEVER_REUSED_IDS,
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -603,6 +627,7 @@ class VisitRequest(SQLModel, table=True):
     __tablename__ = "visit_request"
     __table_args__ = (
         sa.CheckConstraint("(kind = 'move') = (moves_appointment_id IS NOT NULL)", name="move_names_appointment"),
+        NEVER_REUSED_IDS,
     )
 
     id: int | None = Field(default=None, primary_key=True)

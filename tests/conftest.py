@@ -139,7 +139,7 @@ def staff(session: Session, app) -> dict[Role, User]:
 
 
 def bearer(app, user: User, minutes: int = 30) -> dict[str, str]:
-    token = issue_token(user_id=user.id, key=app.state.token_key, minutes=minutes)
+    token = issue_token(user_id=user.id, stamp=user.security_stamp, key=app.state.token_key, minutes=minutes)
     return {"Authorization": f"Bearer {token}"}
 
 

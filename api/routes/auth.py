@@ -32,7 +32,8 @@ def sign_in_with_password(
         )
     sign_in.succeeded(session, username_key=username_key)
     minutes = settings.access_token_minutes
-    token = issue_token(user_id=user.id, key=request.app.state.token_key, minutes=minutes)
+    token = issue_token(user_id=user.id, stamp=user.security_stamp, key=request.app.state.token_key,
+                        minutes=minutes)
     return Token(access_token=token, expires_in=minutes * 60)
 
 
