@@ -66,8 +66,9 @@ class OwnCluster:
 
     def _run(self, program: str, *arguments: str) -> None:
         as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-        subprocess.run([*as_postgres, str(self.binaries / program), *arguments], check=True, capture_output=True,
-                       timeout=120)
+        done = subprocess.run([*as_postgres, str(self.binaries / program), *arguments], capture_output=True,
+                              text=True, timeout=120)
+        assert done.returncode == 0, f"{program} {' '.join(arguments)} failed:\n{done.stdout}{done.stderr}"
 
     def _pg_ctl(self, action: str, *options: str) -> None:
         self._run("pg_ctl", action, "-D", str(self.data), "-l", str(self.log), "-w", *options,
