@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, select
 
 from data.enums import Role
+from data.errors import Conflict
 from data.tables import User, new_security_stamp
 
 _hasher = PasswordHash.recommended()
@@ -41,6 +42,22 @@ def upsert_user(
     session.add(user)
     session.flush()
     return user
+
+
+def keep_an_active_admin(session: Session, user: User, values: dict | None) -> None:
+    """Refuse to demote, deactivate or delete (``values`` None) the last active admin: nobody could manage users.
+
+    The active admins' rows are locked in id order, so two admins removing each other at once are serialized
+    and the second sees that the first is gone.
+    """
+    if user.id is None or user.role != Role.ADMIN or not user.is_active:
+        return
+    if values is not None and values["role"] == Role.ADMIN and values["is_active"]:
+        return
+    admins = session.exec(select(User.id).where(User.role == Role.ADMIN, User.is_active)
+                          .order_by(User.id).with_for_update()).all()
+    if not set(admins) - {user.id}:
+        raise Conflict(f"{user.username} is the last active admin; make another user an admin first")
 
 
 # What a token vouches for: changing any of these renews the account's stamp, which revokes every earlier token.

@@ -34,6 +34,8 @@ class Entity:
     check: Callable[[Session, dict], None] | None = None
     blockers: Callable[[Session, SQLModel], list[str]] | None = None
     write_extra: Callable[[SQLModel, dict], None] | None = None
+    guard: Callable[[Session, SQLModel, dict | None], None] | None = None
+    """Refuses a change of a stored record (its new values, or None for a delete) that would break a rule."""
 
 
 def get(session: Session, entity: Entity, ident: int) -> SQLModel:
@@ -49,6 +51,8 @@ def save(session: Session, entity: Entity, record: SQLModel, values: dict, chang
     _check_unique(session, entity, record, values)
     if entity.check is not None:
         entity.check(session, values)
+    if entity.guard is not None:
+        entity.guard(session, record, values)
     for name, value in values.items():
         if name in entity.children:
             if name in changed:
@@ -65,6 +69,8 @@ def save(session: Session, entity: Entity, record: SQLModel, values: dict, chang
 
 
 def delete(session: Session, entity: Entity, record: SQLModel) -> None:
+    if entity.guard is not None:
+        entity.guard(session, record, None)
     blockers = entity.blockers(session, record) if entity.blockers else []
     if blockers:
         raise Conflict(f"{entity.label} {record.id} cannot be deleted while other records depend on it", blockers)

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from data.accounts import hash_password
+from data.accounts import hash_password, keep_an_active_admin
 from data.catalog import Children, Entity
 from data.enums import ResourceKind
 from data.errors import Invalid
@@ -191,4 +191,5 @@ USERS = Entity(
     unique=[("username",)],
     references={"clinician_id": Clinician},
     write_extra=_set_password,
+    guard=keep_an_active_admin,
 )

@@ -1,12 +1,19 @@
 """A token speaks for one account as it was when signed in: never for a later account, role or password."""
 
+import threading
+
 import jwt
 import pytest
 from sqlalchemy import text
+from sqlmodel import Session
 
-from data.accounts import upsert_user
+from data import catalog, entities
+from data.accounts import keep_an_active_admin, upsert_user
+from data.db import make_engine, session_scope
 from data.enums import Role
-from data.tables import Clinician
+from data.errors import Conflict
+from data.migrate import upgrade
+from data.tables import Clinician, User
 from tests.conftest import PASSWORD, bearer
 from tests.factories import API, create, location_body, patient_body, user_body
 
@@ -115,3 +122,64 @@ def test_a_token_without_the_accounts_stamp_is_refused(client, app, staff):
     token = jwt.encode({"sub": str(staff[Role.ADMIN].id), "exp": 4102444800}, app.state.token_key, algorithm="HS256")
     response = client.get(f"{API}/auth/me", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 401
+
+
+@pytest.mark.parametrize("change", [{"is_active": False}, {"role": "front_desk"}])
+def test_the_last_active_admin_cannot_be_deactivated_or_demoted(client, as_admin, staff, change):
+    admin = staff[Role.ADMIN]
+    response = client.patch(f"{API}/users/{admin.id}", json=change, headers=as_admin)
+    assert response.status_code == 409, response.text
+    assert "last active admin" in response.json()["detail"]
+    assert client.get(f"{API}/users/{admin.id}", headers=as_admin).json()["is_active"] is True
+
+    other = create(client, as_admin, "users", user_body(username="second", role="admin"))
+    assert client.patch(f"{API}/users/{admin.id}", json=change, headers=as_admin).status_code == 200
+    second = signed_in(client, "second", "long enough pw")
+    response = client.patch(f"{API}/users/{other['id']}", json=change, headers=second)
+    assert response.status_code == 409 and "last active admin" in response.json()["detail"]
+
+
+def test_an_inactive_admin_does_not_count(client, as_admin, staff):
+    dormant = create(client, as_admin, "users", user_body(username="dormant", role="admin", is_active=False))
+    admin = staff[Role.ADMIN]
+    response = client.patch(f"{API}/users/{admin.id}", json={"role": "front_desk"}, headers=as_admin)
+    assert response.status_code == 409, response.text
+    assert client.patch(f"{API}/users/{dormant['id']}", json={"is_active": True}, headers=as_admin).status_code == 200
+    assert client.delete(f"{API}/users/{dormant['id']}", headers=as_admin).status_code == 204
+
+
+@pytest.mark.postgres
+def test_two_admins_removing_each_other_at_once_leave_one(postgres_databases):
+    """Each checks that another active admin remains; the check holds the admins' rows, so the second one waits."""
+    engine = make_engine(postgres_databases())
+    upgrade(engine)
+    with session_scope(engine) as session:
+        first, second = (upsert_user(session=session, username=name, password=PASSWORD, role=Role.ADMIN).id
+                         for name in ("first", "second"))
+    outcome: list[BaseException | None] = []
+
+    def deactivate(ident: int) -> None:
+        with Session(engine) as session:
+            user = session.get(User, ident)
+            try:
+                catalog.save(session, entities.USERS, user, {"username": user.username, "role": Role.ADMIN,
+                                                             "clinician_id": None, "is_active": False}, {"is_active"})
+                outcome.append(None)
+            except Conflict as exc:
+                outcome.append(exc)
+
+    with Session(engine) as holding:
+        user = holding.get(User, first)
+        keep_an_active_admin(holding, user, {"role": Role.ADMIN, "is_active": False})
+        waiting = threading.Thread(target=deactivate, args=(second,))
+        waiting.start()
+        with engine.connect() as observer:
+            while waiting.is_alive() and not observer.execute(text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND datname = current_database()")).scalar():
+                observer.rollback()
+        user.is_active = False
+        holding.commit()
+    waiting.join()
+    engine.dispose()
+    assert len(outcome) == 1 and isinstance(outcome[0], Conflict), outcome
