@@ -68,6 +68,8 @@ class Settings(BaseSettings):
                                               description="Failed sign-ins per client address per window.")
     sign_in_window_minutes: int = Field(default=15, ge=1, description="The window failed sign-ins are counted in.")
     open_requests_per_contact: int = Field(default=2, ge=1, description="Undecided requests one contact may have.")
+    request_retention_days: int = Field(default=30, ge=1, le=3650, description=(
+        "Days a declined or lapsed public request's provisional patient record is kept before it is erased."))
     open_requests_per_address: int = Field(default=3, ge=1,
                                            description="Undecided public requests one client address may have.")
     public_hold_share: float = Field(default=0.25, gt=0, le=1,

@@ -23,6 +23,7 @@ from sqlmodel import Session, select
 
 from data.enums import AppointmentStatus, WaitlistStatus
 from data.errors import Conflict, NotFound
+from data.locking import locked
 from data.tables import Appointment, AuditEntry, Patient, PatientLink, User, VisitRequest, WaitlistRequest
 from scheduler import audit, secret_links
 
@@ -33,9 +34,7 @@ ERASED_TEXT = "[erased]"
 
 def erase(session: Session, *, actor: User | None, patient_id: int, now: datetime) -> Patient:
     """Pseudonymize the patient once nothing is still to come for them; audited as ``erase``."""
-    patient = session.exec(
-        select(Patient).where(Patient.id == patient_id).with_for_update().execution_options(populate_existing=True)
-    ).first()
+    patient = locked(session, Patient, patient_id)
     if patient is None:
         raise NotFound("patient", patient_id)
     if patient.erased_at is not None:

@@ -9,6 +9,11 @@ The nightly run fires per location at the configured local wall-clock time
 on the spring-forward night 02:00 fires at the instant it would have been).
 A trigger that fires twice on the fall-back night, or two workers firing the
 same night, still give one run: the run record is unique per night.
+
+The retention job erases, every hour, the provisional patient records of
+public requests declined or lapsed ``request_retention_days`` ago
+(``scheduler.retention``); run by several processes at once, it erases each
+record once.
 """
 
 from datetime import UTC, datetime
@@ -27,11 +32,19 @@ from data.enums import RunTrigger
 from data.tables import Location
 from scheduler.booking import release_expired_holds
 from scheduler.optimization import run_optimization
+from scheduler.retention import erase_lapsed_requests
+
+RETENTION_SWEEP_HOURS = 1  # retention is counted in days: an hour late is on time
 
 
 def sweep_expired_holds(engine: Engine) -> int:
     with session_scope(serialized(engine)) as session:
         return release_expired_holds(session, now=datetime.now(UTC))
+
+
+def erase_lapsed_request_records(engine: Engine, settings: Settings) -> int:
+    with session_scope(serialized(engine)) as session:
+        return len(erase_lapsed_requests(session, now=datetime.now(UTC), settings=settings))
 
 
 def nightly_run(engine: Engine, location_id: int, settings: Settings) -> None:
@@ -42,6 +55,8 @@ def nightly_run(engine: Engine, location_id: int, settings: Settings) -> None:
 def add_jobs(scheduler: BaseScheduler, engine: Engine, settings: Settings, *, nightly: bool) -> BaseScheduler:
     scheduler.add_job(sweep_expired_holds, "interval", seconds=settings.hold_sweep_seconds, args=[engine],
                       id="sweep_expired_holds", max_instances=1, coalesce=True)
+    scheduler.add_job(erase_lapsed_request_records, "interval", hours=RETENTION_SWEEP_HOURS, args=[engine, settings],
+                      id="erase_lapsed_request_records", max_instances=1, coalesce=True)
     if nightly:
         with Session(engine) as session:
             locations = session.exec(select(Location.id, Location.time_zone)).all()

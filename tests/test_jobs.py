@@ -41,11 +41,12 @@ def test_sweeper_cancels_expired_holds_once(engine):
         assert len(session.exec(select(Allocation).where(Allocation.live)).all()) == 2  # the live hold's two rows
 
 
-def test_background_jobs_schedule_the_sweeper(engine):
+def test_background_jobs_schedule_the_sweeper_and_retention(engine):
     scheduler = start_background_jobs(engine, Settings(hold_sweep_seconds=90))
     try:
         job = scheduler.get_job("sweep_expired_holds")
         assert job is not None and job.trigger.interval == timedelta(seconds=90)
+        assert scheduler.get_job("erase_lapsed_request_records").trigger.interval == timedelta(hours=1)
     finally:
         scheduler.shutdown(wait=False)
 
@@ -56,7 +57,7 @@ def test_nightly_runs_fire_at_the_local_time_of_each_location_across_dst(engine)
         location_ids = [world.midtown.id, world.night_desk.id]
     scheduler = add_jobs(BackgroundScheduler(timezone=UTC), engine, Settings(), nightly=True)
     trigger = scheduler.get_job(f"nightly_run_{location_ids[0]}").trigger
-    assert {job.id for job in scheduler.get_jobs()} == {"sweep_expired_holds",
+    assert {job.id for job in scheduler.get_jobs()} == {"sweep_expired_holds", "erase_lapsed_request_records",
                                                         *(f"nightly_run_{i}" for i in location_ids)}
     spring = trigger.get_next_fire_time(None, at(13, 12))
     assert spring.astimezone(UTC) == datetime(2027, 3, 14, 7, 0, tzinfo=UTC)  # 02:00 does not exist: once, at 03:00
