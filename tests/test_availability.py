@@ -196,3 +196,16 @@ def test_bad_searches_are_422_naming_the_parameter(client, as_desk, world, param
     assert response.status_code == 422, response.text
     errors = response.json()["detail"]
     assert any(e["loc"][-1] == where and words in e["msg"] for e in errors), errors
+
+
+def test_a_clinician_cannot_ask_whether_a_patient_is_busy(client, as_desk, as_clinician, world):
+    """With patient_id a search says `patient_busy`, and 422 for an unknown id: for clinicians it is refused."""
+    ann = world.patients[0]
+    booked(client, as_desk, world.msus, ann, at(2, 9), clinician_id=world.max.id)
+    window = {"service_id": world.telehealth.id, "start": at(2, 9).isoformat(), "end": at(2, 9, 1).isoformat()}
+    for patient_id in (ann.id, 999999):
+        refused = client.get(f"{API}/availability", headers=as_clinician, params={**window, "patient_id": patient_id})
+        assert refused.status_code == 403 and "patient_id is for the front desk" in refused.json()["detail"]
+    assert client.get(f"{API}/availability", headers=as_clinician, params=window).status_code == 200
+    busy = client.get(f"{API}/availability", headers=as_desk, params={**window, "patient_id": ann.id}).json()
+    assert "patient_busy" in {reason["code"] for reason in busy["reasons"]}

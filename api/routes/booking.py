@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Query, Request, status
 from sqlmodel import select
 
 from api.catalog import RecordId
-from api.deps import NowDep, SessionDep, SettingsDep, get_current_user, require_role
+from api.deps import CurrentUser, NowDep, SessionDep, SettingsDep, require_role
 from api.idempotency import IdempotencyKey, respond_once
 from api.paging import PagingDep, one_page
 from api.schemas.booking import (
@@ -21,7 +21,7 @@ from api.schemas.booking import (
 )
 from api.schemas.common import Ident, Instant, Page, WallClock
 from data.enums import AppointmentStatus, ResourceKind, Role
-from data.errors import NotFound
+from data.errors import Forbidden, NotFound
 from data.tables import Allocation, Appointment, User
 from scheduler import booking, waitlist
 from scheduler.availability import SlotQuery, find_availability
@@ -31,9 +31,10 @@ router = APIRouter(tags=["booking"])
 Desk = Annotated[User, Depends(require_role(Role.ADMIN, Role.FRONT_DESK))]
 
 
-@router.get("/availability", response_model=AvailabilityPublic, dependencies=[Depends(get_current_user)])
+@router.get("/availability", response_model=AvailabilityPublic)
 def availability(
     session: SessionDep,
+    user: CurrentUser,
     settings: SettingsDep,
     now: NowDep,
     service_id: Ident,
@@ -41,14 +42,17 @@ def availability(
     end: Annotated[Instant, Query(description="Latest slot start (exclusive), with offset; at most 90 days on")],
     clinician_id: Annotated[Ident | None, Query(description="Only this clinician's slots")] = None,
     prefer_clinician_id: Annotated[Ident | None, Query(description="This clinician's slots first, others after")] = None,
-    patient_id: Annotated[Ident | None, Query(description="Skip the patient's other appointments; "
-                                                        "ranks the clinician they saw last first")] = None,
+    patient_id: Annotated[Ident | None, Query(description="Skip the patient's other appointments; ranks the "
+                                                        "clinician they saw last first (admins and front desk)")] = None,
     location_id: Ident | None = None,
     earliest: Annotated[WallClock | None, Query(description="Local time of day a slot may start from")] = None,
     latest: Annotated[WallClock | None, Query(description="Local time of day a slot must end by")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
 ):
     """Bookable slots, best first; when there are none, the reasons why."""
+    if patient_id is not None and user.role == Role.CLINICIAN:
+        raise Forbidden("patient_id is for the front desk: searching with it would tell a clinician when any patient "
+                        "is busy; search without it")
     query = SlotQuery(service_id=service_id, start=start, end=end, location_id=location_id,
                       clinician_id=clinician_id, prefer_clinician_id=prefer_clinician_id, patient_id=patient_id,
                       earliest=earliest, latest=latest, limit=limit)
