@@ -1,4 +1,4 @@
-"""Periodic jobs run by APScheduler: the hold sweeper and the nightly runs.
+"""Periodic jobs run by APScheduler: the hold sweeper, the nightly runs and the retry of runs whose worker died.
 
 The hold sweeper only tidies up: an expired hold already stops blocking the
 moment it expires (searches ignore it, writers release it first), so a missed
@@ -31,7 +31,7 @@ from data.db import serialized, session_scope
 from data.enums import RunTrigger
 from data.tables import Location
 from scheduler.booking import release_expired_holds
-from scheduler.optimization import run_optimization
+from scheduler.optimization import recover_dead_runs, run_optimization
 from scheduler.retention import erase_lapsed_requests
 
 RETENTION_SWEEP_HOURS = 1  # retention is counted in days: an hour late is on time
@@ -52,6 +52,10 @@ def nightly_run(engine: Engine, location_id: int, settings: Settings) -> None:
                      settings=settings)
 
 
+def retry_dead_runs(engine: Engine, settings: Settings) -> None:
+    recover_dead_runs(engine, now=datetime.now(UTC), settings=settings)
+
+
 def add_jobs(scheduler: BaseScheduler, engine: Engine, settings: Settings, *, nightly: bool) -> BaseScheduler:
     scheduler.add_job(sweep_expired_holds, "interval", seconds=settings.hold_sweep_seconds, args=[engine],
                       id="sweep_expired_holds", max_instances=1, coalesce=True)
@@ -60,6 +64,8 @@ def add_jobs(scheduler: BaseScheduler, engine: Engine, settings: Settings, *, ni
     if nightly:
         with Session(engine) as session:
             locations = session.exec(select(Location.id, Location.time_zone)).all()
+        scheduler.add_job(retry_dead_runs, "interval", seconds=settings.hold_sweep_seconds, args=[engine, settings],
+                          id="retry_dead_runs", max_instances=1, coalesce=True)
         at = settings.nightly_run_time
         for location_id, zone in locations:
             scheduler.add_job(nightly_run, CronTrigger(hour=at.hour, minute=at.minute, timezone=ZoneInfo(zone)),

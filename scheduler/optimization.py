@@ -13,12 +13,24 @@ Safety: the run record is claimed in its own transaction; the work happens
 in one other transaction (on PostgreSQL under an advisory lock per location)
 that either commits whole or leaves the schedule exactly as it was. A
 nightly run happens once per location and local date, however many workers
-are up: the second claim hits the partial unique index. A process killed
-mid-run leaves its record "running" and the schedule untouched.
+are up: the second claim hits the partial unique index.
+
+A worker can die mid-run (killed, machine lost). Its record names the owner
+(``host:pid``) and, on PostgreSQL, the owner holds a session-level advisory
+lock on the run for as long as it lives, taken in the claiming transaction
+itself; the database drops it when the owner's connection dies. The next tick
+of any worker (``recover_dead_runs``) finds running records whose owner is
+gone (the lock can be taken; on SQLite, one machine, the process no longer
+exists), takes them over under that same lock and solves the night again, up
+to ``MAX_ATTEMPTS`` times; a dead manual run is marked failed.
 """
 
 import multiprocessing
+import os
+import socket
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
 from zoneinfo import ZoneInfo
@@ -31,6 +43,7 @@ from data.config import Settings
 from data.db import make_engine, serialized
 from data.enums import RunStatus, RunTrigger
 from data.errors import NotFound
+from data.locking import locked
 from data.tables import Allocation, Location, OptimizationRun
 from scheduler import night
 from solver.plan_model import Limits
@@ -38,6 +51,8 @@ from solver.replan import ReplanSolution, check_night, replan
 
 PLACING = {"waitlist_hold", "plan_session"}  # change actions that give a waiting session its time
 ADVISORY_NAMESPACE = 4242  # first key of pg_try_advisory_xact_lock(namespace, location_id)
+RUN_OWNER_NAMESPACE = 4244  # first key of pg_advisory_lock(namespace, run_id), held by the run's owner
+MAX_ATTEMPTS = 3  # a night whose worker died this often is left failed for a person to look at
 
 
 class ScheduleBroken(RuntimeError):
@@ -57,9 +72,29 @@ def run_optimization(engine: Engine, *, location_id: int, trigger: RunTrigger, n
         if location is None:
             raise NotFound("location", location_id)
         run_date = run_date or local_night(location, now)
-    run_id = _claim(engine, location_id=location_id, run_date=run_date, trigger=trigger, now=now)
-    if run_id is None:
-        return None
+    with _owning(engine) as owner:
+        run_id = _claim(owner, location_id=location_id, run_date=run_date, trigger=trigger, now=now)
+        if run_id is None:
+            return None
+        return _execute(engine, run_id, location_id=location_id, now=now, settings=settings)
+
+
+def recover_dead_runs(engine: Engine, *, now: datetime, settings: Settings) -> list[OptimizationRun]:
+    """Take over the runs whose worker died: retry a night, fail a manual run; the runs it finished."""
+    with Session(engine) as session:
+        running = session.exec(select(OptimizationRun.id).where(OptimizationRun.status == RunStatus.RUNNING)).all()
+    finished = []
+    for run_id in running:
+        with _owning(engine) as owner:
+            run = _take_over(owner, run_id, now=now)
+            if run is not None and run.status == RunStatus.RUNNING:
+                finished.append(_execute(engine, run.id, location_id=run.location_id, now=now, settings=settings))
+            elif run is not None:
+                finished.append(run)
+    return finished
+
+
+def _execute(engine: Engine, run_id: int, *, location_id: int, now: datetime, settings: Settings) -> OptimizationRun:
     try:
         with Session(serialized(engine)) as session:
             if not _lock_location(session, location_id):
@@ -117,16 +152,80 @@ def _reach(settings: Settings) -> timedelta:
     return timedelta(hours=settings.freeze_hours, days=settings.horizon_days)
 
 
-def _claim(engine: Engine, *, location_id: int, run_date: date, trigger: RunTrigger, now: datetime) -> int | None:
-    with Session(engine) as session:
-        run = OptimizationRun(location_id=location_id, run_date=run_date, trigger=trigger, status=RunStatus.RUNNING,
-                              started_at=now)
-        session.add(run)
+def _worker() -> str:
+    """Who runs this: the host and process id (read each time, since worker processes are forked)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@contextmanager
+def _owning(engine: Engine) -> Iterator[Session]:
+    """A session on one connection kept for a run's whole life: on PostgreSQL its session lock says the owner lives."""
+    with serialized(engine).connect() as connection, Session(bind=connection, expire_on_commit=False) as session:
         try:
-            session.commit()
-        except IntegrityError:
-            return None
-        return run.id
+            yield session
+        finally:
+            if connection.dialect.name == "postgresql":
+                session.rollback()
+                connection.execute(text("SELECT pg_advisory_unlock_all()"))
+                connection.commit()
+
+
+def _own(owner: Session, run_id: int) -> bool:
+    """Hold the run's owner lock (PostgreSQL); False while another live worker holds it."""
+    if owner.get_bind().dialect.name != "postgresql":
+        return True
+    return owner.execute(text("SELECT pg_try_advisory_lock(:namespace, :run)"),
+                         {"namespace": RUN_OWNER_NAMESPACE, "run": run_id}).scalar_one()
+
+
+def _claim(owner: Session, *, location_id: int, run_date: date, trigger: RunTrigger, now: datetime) -> int | None:
+    """The new run's id, committed with its owner lock already held; None if the night is taken."""
+    run = OptimizationRun(location_id=location_id, run_date=run_date, trigger=trigger, status=RunStatus.RUNNING,
+                          started_at=now, owner=_worker())
+    owner.add(run)
+    try:
+        owner.flush()
+    except IntegrityError:
+        owner.rollback()
+        return None
+    _own(owner, run.id)
+    owner.commit()
+    return run.id
+
+
+def _take_over(owner: Session, run_id: int, *, now: datetime) -> OptimizationRun | None:
+    """The run, if its worker is gone: now ours to retry (nightly) or marked failed (manual, or tried too often)."""
+    run = locked(owner, OptimizationRun, run_id)
+    if run is None or run.status != RunStatus.RUNNING or not _owner_gone(owner, run):
+        owner.rollback()
+        return None
+    dead = run.owner or "an unknown worker"
+    if run.trigger == RunTrigger.NIGHTLY and run.attempts < MAX_ATTEMPTS:
+        run.error = f"attempt {run.attempts} stopped with its worker {dead}; retried by {_worker()}"
+        run.owner, run.attempts = _worker(), run.attempts + 1
+    else:
+        run.status, run.finished_at = RunStatus.FAILED, now
+        run.error = (f"attempt {run.attempts} stopped with its worker {dead}; "
+                     + ("not retried: a manual run is started again by hand" if run.trigger == RunTrigger.MANUAL
+                        else f"given up after {run.attempts} attempts"))
+    owner.commit()
+    return run
+
+
+def _owner_gone(owner: Session, run: OptimizationRun) -> bool:
+    """PostgreSQL: the owner lock can be taken (and now is ours). SQLite, one machine: the process is gone."""
+    if owner.get_bind().dialect.name == "postgresql":
+        return _own(owner, run.id)
+    host, _, pid = run.owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return not run.owner  # another machine cannot share an SQLite file; an ownerless record is an old one
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def _lock_location(session: Session, location_id: int) -> bool:
@@ -141,7 +240,8 @@ def _finish(engine: Engine, run_id: int, status: RunStatus, *, changes: list | N
             quality: ReplanSolution | None = None, error: str = "") -> OptimizationRun:
     with Session(engine) as session:
         run = session.get(OptimizationRun, run_id)
-        run.status, run.finished_at, run.error = status, datetime.now(UTC), error
+        run.status, run.finished_at = status, datetime.now(UTC)
+        run.error = "; ".join(note for note in (run.error, error) if note)[:2000]  # a retried run keeps its story
         run.changes = changes or []
         if quality is not None:
             run.objective, run.bound, run.gap = quality.objective, quality.bound, quality.gap

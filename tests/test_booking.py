@@ -126,7 +126,17 @@ def test_check_in_complete_and_no_show(client, as_desk, world, app):
     premature = client.post(f"{API}/appointments/{seen['id']}/complete", headers=as_desk)
     assert premature.status_code == 409
 
+    later = booked(client, as_desk, world.eswt, world.patients[2], at(4, 9))
+    days_ahead = client.post(f"{API}/appointments/{later['id']}/check-in", headers=as_desk)
+    assert days_ahead.status_code == 409 and "cannot be checked in before" in days_ahead.json()["detail"]
+    assert client.post(f"{API}/appointments/{later['id']}/cancel", headers=as_desk,
+                       json={"reason": "cannot come"}).json()["status"] == "cancelled"
+    set_clock(app, at(1, 8, 30))  # the patient arrives half an hour early
     assert client.post(f"{API}/appointments/{seen['id']}/check-in", headers=as_desk).json()["status"] == "arrived"
+    before_start = client.post(f"{API}/appointments/{seen['id']}/complete", headers=as_desk)
+    assert before_start.status_code == 409 and "has not started" in before_start.json()["detail"]
+    assert client.get(f"{API}/appointments/{seen['id']}", headers=as_desk).json()["status"] == "arrived"
+    set_clock(app, at(1, 9, 30))
     assert client.post(f"{API}/appointments/{seen['id']}/complete", headers=as_desk).json()["status"] == "fulfilled"
     set_clock(app, at(1, 10, 10))
     assert client.post(f"{API}/appointments/{missed['id']}/no-show", headers=as_desk).json()["status"] == "noshow"

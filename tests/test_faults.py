@@ -27,7 +27,7 @@ from data.enums import Role, RunStatus, RunTrigger
 from data.migrate import upgrade
 from data.tables import Allocation, Appointment, OptimizationRun
 from scheduler import booking
-from scheduler.optimization import run_optimization
+from scheduler.optimization import recover_dead_runs, run_optimization
 from tests.clinic_world import build_world
 from tests.servers import clean_environment, clinic_script, free_port, launch
 from tests.test_optimization import NIGHT, NIGHTLY_IN_A_PROCESS, SETTINGS, at
@@ -134,7 +134,7 @@ def allocations(engine) -> list[tuple]:
                                           Allocation.starts_at, Allocation.live)).all())
 
 
-def test_a_worker_killed_mid_run_leaves_the_schedule_and_the_next_run_succeeds(postgres_databases):
+def test_a_worker_killed_mid_run_leaves_the_schedule_and_its_night_is_retried(postgres_databases):
     """The run is stopped inside its write transaction (blocked on a row lock) and killed there with SIGKILL."""
     url = postgres_databases()
     engine, world = world_in(url)
@@ -173,10 +173,15 @@ def test_a_worker_killed_mid_run_leaves_the_schedule_and_the_next_run_succeeds(p
         (killed,) = session.exec(select(OptimizationRun)).all()
     assert killed.status == RunStatus.RUNNING and killed.finished_at is None
 
+    (retried,) = recover_dead_runs(engine, now=NIGHT, settings=SETTINGS)
+    assert (retried.id, retried.status, retried.attempts) == (killed.id, RunStatus.SUCCEEDED, 2), retried.error
+    assert f"stopped with its worker {killed.owner}" in retried.error
+    assert allocations(engine) != before, "the retried night did the work"
+    assert recover_dead_runs(engine, now=NIGHT, settings=SETTINGS) == [], "a finished run is not taken over again"
+
     manual = run_optimization(engine, location_id=world.midtown.id, trigger=RunTrigger.MANUAL, now=NIGHT,
                               settings=SETTINGS)
     assert manual.status == RunStatus.SUCCEEDED, manual.error
-    assert allocations(engine) != before, "the next run did the work"
     next_night = run_optimization(engine, location_id=world.midtown.id, trigger=RunTrigger.NIGHTLY,
                                   now=NIGHT + timedelta(days=1), settings=SETTINGS)
     assert next_night.status == RunStatus.SUCCEEDED

@@ -1,5 +1,6 @@
 """Optimization runs on committed data: what they place, what they never touch, and that a night runs once."""
 
+import socket
 import subprocess
 import sys
 import threading
@@ -7,6 +8,7 @@ from datetime import date
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 from sqlmodel import Session, select
 
 from api.deps import get_now
@@ -235,6 +237,54 @@ def test_a_night_runs_once_however_many_workers_fire(clinic):
     assert sum(1 for r in results if r is not None) == 1 and len(results) == 4
     (run,) = rows(engine, OptimizationRun)
     assert run.status == RunStatus.SUCCEEDED and len(rows(engine, Appointment)) == 1
+
+
+def orphaned_run(engine, world, trigger: RunTrigger, owner: str, attempts: int = 1) -> int:
+    """A run record left 'running' by a worker that no longer runs it."""
+    with session_scope(engine) as session:
+        run = OptimizationRun(location_id=world.midtown.id, run_date=NIGHT.date(), trigger=trigger,
+                              status=RunStatus.RUNNING, started_at=NIGHT, owner=owner, attempts=attempts)
+        session.add(run)
+        session.flush()
+        return run.id
+
+
+def gone_process() -> str:
+    """host:pid of a process that has ended."""
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    return f"{socket.gethostname()}:{ended.pid}"
+
+
+def test_a_dead_worker_s_night_is_retried_and_a_live_one_is_left_alone(clinic):
+    engine, world = clinic
+    wait(engine, world, world.patients[0])
+    dead = orphaned_run(engine, world, RunTrigger.NIGHTLY, gone_process())
+    live = orphaned_run(engine, world, RunTrigger.MANUAL, optimization._worker())
+    owner = None
+    if engine.dialect.name == "postgresql":  # the live run's owner holds its lock, as run_optimization does
+        owner = engine.connect()
+        owner.execute(text("SELECT pg_advisory_lock(:ns, :run)"), {"ns": optimization.RUN_OWNER_NAMESPACE, "run": live})
+        owner.commit()
+    try:
+        (retried,) = optimization.recover_dead_runs(engine, now=NIGHT, settings=SETTINGS)
+    finally:
+        if owner is not None:
+            owner.close()
+    assert retried.id == dead and retried.status == RunStatus.SUCCEEDED and retried.attempts == 2
+    assert "stopped with its worker" in retried.error and retried.sessions_placed == 1
+    statuses = {run.id: run.status for run in rows(engine, OptimizationRun)}
+    assert statuses[live] == RunStatus.RUNNING, "a run whose worker lives is not touched"
+
+
+def test_a_dead_manual_run_or_a_night_tried_too_often_is_marked_failed(clinic):
+    engine, world = clinic
+    manual = orphaned_run(engine, world, RunTrigger.MANUAL, gone_process())
+    worn = orphaned_run(engine, world, RunTrigger.NIGHTLY, gone_process(), attempts=optimization.MAX_ATTEMPTS)
+    finished = {run.id: run for run in optimization.recover_dead_runs(engine, now=NIGHT, settings=SETTINGS)}
+    assert finished[manual].status == RunStatus.FAILED and "started again by hand" in finished[manual].error
+    assert finished[worn].status == RunStatus.FAILED and "given up after 3 attempts" in finished[worn].error
+    assert rows(engine, Appointment) == [], "nothing was solved for them"
 
 
 def test_the_fall_back_night_still_runs_once(clinic):
