@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from api.errors import install_error_handlers
+from api.schemas.common import CALENDAR
 from api import web
 from api.fhir import routes as fhir
 from api.routes import (
@@ -49,6 +50,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app = FastAPI(
         title="Clinic scheduling",
         summary="Treatment-plan scheduling and equipment booking for physical-therapy and sports-rehab clinics.",
+        description=CALENDAR,
         version="0.1.0",
         lifespan=lifespan,
     )

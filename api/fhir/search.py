@@ -5,6 +5,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import Request
 
+from api.schemas.common import on_calendar, schedulable
 from data.errors import Invalid
 
 PAGING = {"_count", "_offset"}
@@ -97,13 +98,17 @@ def date_range(values: list[str], zone: ZoneInfo) -> tuple[datetime | None, date
 
 
 def _instant(text: str, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    shown = repr(text[:40])
     try:
-        if len(text) == 10:
-            day = datetime.fromisoformat(text).date()
-            return datetime.combine(day, time(0), zone), datetime.combine(day + timedelta(days=1), time(0), zone)
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise SearchError(f"{text!r} is not a FHIR date or dateTime") from None
-    if moment.tzinfo is None:
-        raise SearchError(f"{text!r} needs an offset, e.g. {text}-05:00 or {text}Z")
-    return moment, moment + timedelta(seconds=1)
+        raise SearchError(f"{shown} is not a FHIR date or dateTime") from None
+    try:
+        if len(text) == 10:
+            day = on_calendar(moment.date())
+            return datetime.combine(day, time(0), zone), datetime.combine(day + timedelta(days=1), time(0), zone)
+        if moment.tzinfo is None:
+            raise SearchError(f"{shown} needs an offset, e.g. -05:00 or Z")
+        return schedulable(moment), moment + timedelta(seconds=1)
+    except ValueError as exc:
+        raise SearchError(f"{shown}: {exc}") from None

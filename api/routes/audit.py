@@ -3,13 +3,12 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import AwareDatetime
 from sqlmodel import select
 
 from api.deps import SessionDep, require_role
 from api.paging import PagingDep, one_page
 from api.schemas.booking import AuditPublic
-from api.schemas.common import Ident, Page, Text
+from api.schemas.common import Ident, Instant, Page, Text
 from data.enums import Role
 from data.tables import AuditEntry
 
@@ -23,8 +22,8 @@ def audit_log(
     appointment_id: Ident | None = None,
     actor: Annotated[Text | None, Query(max_length=64, description="Username, or 'system'")] = None,
     action: Annotated[Text | None, Query(max_length=32, description="e.g. hold, book, cancel, reschedule")] = None,
-    since: AwareDatetime | None = None,
-    until: AwareDatetime | None = None,
+    since: Instant | None = None,
+    until: Instant | None = None,
 ):
     """Every appointment change, newest first: who, when, what, before and after."""
     statement = select(AuditEntry)

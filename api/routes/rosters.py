@@ -1,13 +1,12 @@
 """Rosters, the day board and clinicians' calendar feeds."""
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response, status
-from pydantic import AwareDatetime, BaseModel
+from pydantic import BaseModel
 
 from api.deps import CurrentUser, NowDep, SessionDep, require_role
-from api.schemas.common import Ident
+from api.schemas.common import Day, Ident, Instant
 from data.enums import Role
 from data.tables import User
 from scheduler import calendar_feed
@@ -30,7 +29,7 @@ def _own_or_staff(user: User, clinician_id: int) -> None:
 
 
 @router.get("/rosters/{day}", response_model=list[ClinicianRoster])
-def rosters_of_day(day: date, session: SessionDep, _: Desk, location_id: Ident | None = None):
+def rosters_of_day(day: Day, session: SessionDep, _: Desk, location_id: Ident | None = None):
     """Every clinician's sessions on a local date, with plan progress; clinicians without sessions included."""
     return day_rosters(session, day, location_id)
 
@@ -40,15 +39,15 @@ def roster_of_clinician(
     clinician_id: Ident,
     session: SessionDep,
     user: CurrentUser,
-    start: Annotated[AwareDatetime, Query(description="From, with offset")],
-    end: Annotated[AwareDatetime, Query(description="Until (exclusive), with offset; at most 62 days on")],
+    start: Annotated[Instant, Query(description="From, with offset")],
+    end: Annotated[Instant, Query(description="Until (exclusive), with offset; at most 62 days on")],
 ):
     _own_or_staff(user, clinician_id)
     return clinician_roster(session, clinician_id, start, end)
 
 
 @router.get("/day-board/{day}", response_model=list[BoardRow])
-def board_of_day(day: date, session: SessionDep, _: Desk, location_id: Ident):
+def board_of_day(day: Day, session: SessionDep, _: Desk, location_id: Ident):
     """Clinicians, device units and rooms as rows, with what takes them (holds included) that local day."""
     return day_board(session, day, location_id)
 

@@ -1,7 +1,7 @@
 """Building blocks shared by the request and response schemas."""
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any, Generic, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -39,9 +39,30 @@ def _wall_clock(value: time) -> time:
     return value
 
 
-def _schedulable(value: datetime) -> datetime:
-    if not 1900 <= value.year <= 2200:
-        raise ValueError("give a date between the years 1900 and 2200")
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2200, 12, 31)
+EARLIEST = datetime.combine(FIRST_DAY, time(0), UTC)
+END_OF_CALENDAR = datetime.combine(LAST_DAY + timedelta(days=1), time(0), UTC)
+INSTANTS = f"from {EARLIEST:%Y-%m-%dT%H:%M:%SZ} up to {END_OF_CALENDAR:%Y-%m-%dT%H:%M:%SZ} (in UTC)"
+DAYS = f"from {FIRST_DAY} to {LAST_DAY}"
+CALENDAR = (f"The calendar the API accepts: instants {INSTANTS}, judged after conversion to UTC whatever offset "
+            f"they carry (that is how they are stored), and dates {DAYS}.")
+
+
+def schedulable(value: datetime) -> datetime:
+    """An instant on the product's calendar, judged in UTC: what is stored must also read back and convert."""
+    try:
+        stored = value.astimezone(UTC)
+    except OverflowError:
+        stored = None
+    if stored is None or not EARLIEST <= stored < END_OF_CALENDAR:
+        raise ValueError(f"give an instant {INSTANTS}")
+    return value
+
+
+def on_calendar(value: date) -> date:
+    """A date on the product's calendar, so every local day built from it is a range of valid instants."""
+    if not FIRST_DAY <= value <= LAST_DAY:
+        raise ValueError(f"give a date {DAYS}")
     return value
 
 
@@ -52,7 +73,8 @@ def _printable(value: str) -> str:
 
 
 Ident = Annotated[int, Field(ge=1, le=2**31 - 1, description="A record id")]
-Instant = Annotated[AwareDatetime, AfterValidator(_schedulable)]
+Instant = Annotated[AwareDatetime, AfterValidator(schedulable), Field(description=f"With an offset; {INSTANTS}")]
+Day = Annotated[date, AfterValidator(on_calendar), Field(description=f"A date {DAYS}")]
 Text = Annotated[str, AfterValidator(_printable)]
 Name = Annotated[Text, StringConstraints(min_length=1, max_length=120)]
 Code = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{1,39}$")]

@@ -5,7 +5,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BeforeValidator, EmailStr, Field, StringConstraints, model_validator
 
-from api.schemas.common import Ident, Schema, Text, partial
+from api.schemas.common import Day, Ident, Schema, Text, partial
 from data.enums import Role
 
 PersonName = Annotated[Text, StringConstraints(min_length=1, max_length=80)]
@@ -33,14 +33,14 @@ class PatientFields(Schema):
 
     given_name: PersonName
     family_name: PersonName
-    birth_date: date
+    birth_date: Day
     phone: Phone | None = None
     email: EmailStr | None = None
 
     @model_validator(mode="after")
     def _plausible_birth_date(self):
-        if not date(1900, 1, 1) <= self.birth_date <= date.today():
-            raise ValueError(f"birth_date {self.birth_date} is not between 1900-01-01 and today")
+        if self.birth_date > date.today():
+            raise ValueError(f"birth_date {self.birth_date} is in the future")
         return self
 
 

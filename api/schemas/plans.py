@@ -6,7 +6,7 @@ from pydantic import Field, field_validator, model_validator
 
 from api.schemas.booking import AppointmentPublic
 from api.schemas.catalog import Span
-from api.schemas.common import Code, Ident, Name, Schema, Text, WallClock, Weekday, partial
+from api.schemas.common import Code, Day, Ident, Name, Schema, Text, WallClock, Weekday, partial
 from data.enums import LinkKind, PlanStatus, RunStatus, RunTrigger, SameClinicianRule, WaitlistStatus
 
 MAX_PLAN_DAYS = 180
@@ -91,12 +91,12 @@ class PlanCreate(PlanRules):
     patient_id: Ident
     location_id: Ident
     template_id: Ident | None = None
-    earliest_start: date
-    latest_end: date = Field(description="Last day a session may take place on")
+    earliest_start: Day
+    latest_end: Day = Field(description="Last day a session may take place on")
     priority: int = Field(default=3, ge=1, le=5, description="1 lowest, 5 highest")
     windows: list[PlanWindowIn] = Field(default_factory=list, max_length=21,
                                         description="When the patient can come; none: any opening hour")
-    blackouts: list[date] = Field(default_factory=list, max_length=100)
+    blackouts: list[Day] = Field(default_factory=list, max_length=100)
 
     @model_validator(mode="after")
     def _dates(self):
@@ -150,8 +150,8 @@ class WaitlistCreate(Schema):
 
     patient_id: Ident
     service_id: Ident
-    earliest_day: date
-    latest_day: date
+    earliest_day: Day
+    latest_day: Day
     earliest_time: WallClock = time(7, 0)
     latest_time: WallClock = time(20, 0)
     priority: int = Field(default=3, ge=1, le=5, description="1 lowest, 5 highest")
@@ -175,7 +175,7 @@ class WaitlistPublic(WaitlistCreate):
 
 class RunRequest(Schema):
     location_id: Ident
-    night: date | None = Field(default=None, description="The night to record; default: the location's today")
+    night: Day | None = Field(default=None, description="The night to record; default: the location's today")
 
 
 class RunPublic(Schema):
