@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 import pytest
 from sqlmodel import func, select
 
-from data.tables import Appointment, Patient, VisitRequest
+from data.tables import Appointment, AuditEntry, Patient, VisitRequest
 from tests.booking_helpers import booked, set_clock
 from tests.clinic_world import NOW, at, build_world
 from tests.factories import API
@@ -84,6 +84,81 @@ def test_the_desk_matches_a_visitor_to_an_existing_patient(client, as_desk, worl
     assert appointment.patient_id == known.id and appointment.resource_ids("patient") == [known.id]
     assert session.get(Patient, waiting["patient"]["id"]) is None, "the provisional record is gone"
     assert provisional["status"] == "requested"
+    (switch,) = session.exec(select(AuditEntry).where(AuditEntry.action == "change_patient")).all()
+    assert (switch.before["patient_id"], switch.after["patient_id"]) == (waiting["patient"]["id"], known.id)
+    assert switch.appointment_id == appointment.id and switch.actor == "t_desk"
+
+
+def test_a_visitor_is_not_matched_to_a_patient_who_is_busy_then(client, as_desk, world, session):
+    known = world.patients[0]
+    for slot in client.get(f"{PUBLIC}/slots", params={"kind": "in_office"}).json():
+        busy = client.post(f"{API}/appointments", headers=as_desk, json={
+            "service_id": world.rehab.id, "patient_id": known.id, "start": slot["start"]})
+        if busy.status_code == 201:
+            break
+    assert busy.status_code == 201, "the known patient is booked for rehab at a public in-office time"
+    assert ask(client, slot, kind="in_office").status_code == 201
+    (waiting,) = client.get(f"{API}/visit-requests", headers=as_desk).json()
+    refused = client.post(f"{API}/visit-requests/{waiting['id']}/confirm", headers=as_desk,
+                          json={"patient_id": known.id})
+    assert refused.status_code == 409 and f"already has appointment {busy.json()['id']}" in refused.json()["detail"]
+    (still,) = client.get(f"{API}/visit-requests", headers=as_desk).json()
+    assert still["patient"]["id"] == waiting["patient"]["id"] and still["status"] == "requested"
+    hold = session.get(Appointment, session.get(VisitRequest, waiting["id"]).hold_id)
+    assert hold.patient_id == waiting["patient"]["id"] and hold.resource_ids("patient") == [hold.patient_id]
+
+
+def test_a_request_s_hold_changes_only_through_the_request(client, as_desk, world, session):
+    token = ask(client, night_slot(client)).json()["status_url"].rsplit("/", 1)[1]
+    (waiting,) = client.get(f"{API}/visit-requests", headers=as_desk).json()
+    hold_id = session.get(VisitRequest, waiting["id"]).hold_id
+    fhir_hold = client.get(f"/fhir/Appointment/{hold_id}", headers=as_desk).json()
+    for bypass in (
+        client.post(f"{API}/appointments", headers=as_desk, json={"hold_id": hold_id}),
+        client.delete(f"{API}/holds/{hold_id}", headers=as_desk),
+        client.post(f"{API}/appointments/{hold_id}/cancel", headers=as_desk, json={"reason": "tidy up"}),
+        client.put(f"/fhir/Appointment/{hold_id}", headers=as_desk, json={**fhir_hold, "status": "booked"}),
+    ):
+        assert bypass.status_code == 409 and f"public request {waiting['id']}" in bypass.text, bypass.text
+    assert client.get(f"{PUBLIC}/requests/{token}").json()["status"] == "requested"
+    assert session.get(Appointment, hold_id).status == "pending"
+    client.post(f"{API}/visit-requests/{waiting['id']}/confirm", headers=as_desk, json={}).raise_for_status()
+    assert client.get(f"{PUBLIC}/requests/{token}").json()["status"] == "confirmed"
+
+
+def test_undecided_requests_hold_at_most_a_share_of_a_day(client, app, world):
+    app.state.settings = app.state.settings.model_copy(update={
+        "public_hold_share": 0.25, "open_requests_per_address": 100, "requests_per_address_hour": 100})
+    slots = client.get(f"{PUBLIC}/slots", params={"kind": "in_office"}).json()
+    day = slots[0]["start"][:10]
+    of_day = [slot for slot in slots if slot["start"][:10] == day and slot["location_id"] == slots[0]["location_id"]]
+    assert len(of_day) >= 8, "a day with enough public times to share"
+    def free_of_day() -> list[dict]:
+        return [s for s in client.get(f"{PUBLIC}/slots", params={"kind": "in_office"}).json()
+                if s["start"][:10] == day and s["location_id"] == slots[0]["location_id"]]
+
+    accepted, refusal = 0, None
+    for number in range(len(of_day)):
+        answer = ask(client, free_of_day()[0], kind="in_office", phone=f"+1 212 555 {1000 + number}")
+        if answer.status_code != 201:
+            refusal = answer
+            break
+        accepted += 1
+    assert refusal is not None and refusal.status_code == 409 and "high demand" in refusal.json()["detail"]
+    free_now = len(free_of_day())
+    assert 1 <= accepted <= 0.25 * (free_now + accepted) + 1, "undecided requests hold about a quarter at most"
+    assert free_now >= 2 * accepted, "real visitors still see most of the day's times"
+
+
+def test_one_address_may_keep_only_a_few_requests_open(client, world):
+    by_day = {}
+    for slot in client.get(f"{PUBLIC}/slots", params={"kind": "in_office"}).json():
+        by_day.setdefault(slot["start"][:10], slot)
+    days = list(by_day.values())
+    for number in range(3):
+        assert ask(client, days[number], kind="in_office", phone=f"+1 212 555 {2000 + number}").status_code == 201
+    fourth = ask(client, days[3], kind="in_office", phone="+1 212 555 2999")
+    assert fourth.status_code == 429 and "this network already has 3 requests" in fourth.json()["detail"]
 
 
 def test_declining_frees_the_slot_and_tells_the_visitor_why(client, as_desk, world):
@@ -159,6 +234,10 @@ def test_a_patient_asks_to_move_a_session_and_the_desk_confirms(client, as_desk,
         "appointment_id": session_booked["id"], "location_id": target["location_id"], "start": target["start"]})
     assert asked.status_code == 201, asked.text
     assert client.get(f"{PUBLIC}/patients/{token}/sessions").json()[0]["move_requested"] is True
+    again = next(o for o in options if datetime.fromisoformat(o["start"]) >= at(5, 10))
+    second = client.post(f"{PUBLIC}/patients/{token}/moves", json={
+        "appointment_id": session_booked["id"], "location_id": again["location_id"], "start": again["start"]})
+    assert second.status_code == 409 and "already waiting" in second.json()["detail"], "one open move per session"
     (waiting,) = client.get(f"{API}/visit-requests", headers=as_desk).json()
     assert waiting["kind"] == "move" and waiting["moves_appointment_id"] == session_booked["id"]
     client.post(f"{API}/visit-requests/{waiting['id']}/confirm", headers=as_desk, json={}).raise_for_status()
