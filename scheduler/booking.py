@@ -10,6 +10,8 @@ here commits: the caller commits once, after recording the idempotency key.
 """
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -18,6 +20,8 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from data import catalog_version
+from data.catalog import in_service
 from data.config import Settings
 from data.enums import AppointmentStatus, RequestStatus, ResourceKind
 from data.errors import Conflict, Forbidden, Gone, Invalid, NotFound
@@ -166,10 +170,10 @@ def reschedule(session: Session, *, actor: User, appointment_id: int, start: dat
         session.delete(allocation)
     appointment.allocations = []
     session.flush()
-    _allocate(session, appointment, offer, choice)
-    appointment.location_id = offer.location_id
-    appointment.starts_at, appointment.ends_at, appointment.updated_at = offer.start, offer.end, now
-    _flush_or_conflict(session)
+    with _refusing_double_booking(session):
+        _allocate(session, appointment, offer, choice)
+        appointment.location_id = offer.location_id
+        appointment.starts_at, appointment.ends_at, appointment.updated_at = offer.start, offer.end, now
     audit.record(session, actor=actor, action="reschedule", appointment=appointment, before=before, at=now)
     return appointment
 
@@ -209,35 +213,33 @@ def _reserve(session: Session, *, actor: User | None, choice: SlotChoice, now: d
         starts_at=offer.start, ends_at=offer.end, status=status, hold_expires_at=hold_until,
         created_by_id=actor.id if actor else None, created_at=now, updated_at=now,
     )
-    session.add(appointment)
-    _allocate(session, appointment, offer, choice)
-    _flush_or_conflict(session)
+    with _refusing_double_booking(session):
+        session.add(appointment)
+        _allocate(session, appointment, offer, choice)
     audit.record(session, actor=actor, action="hold" if hold_until else "book", appointment=appointment,
                  before=None, at=now)
     return appointment
 
 
 def _check_choice(session: Session, choice: SlotChoice, settings: Settings) -> None:
-    """Refuse, field by field, what can never be booked (unknown records, wrong kinds, off-grid times)."""
-    service = session.get(Service, choice.service_id)
-    if service is None:
-        raise Invalid(("service_id",), f"service {choice.service_id} does not exist")
+    """Refuse, field by field, what can never be booked (unknown or archived records, wrong kinds, off-grid times).
+
+    The catalog is held from here until the transaction ends, so nobody archives what this booking picks meanwhile.
+    """
+    catalog_version.hold(session)
+    service = in_service(session, Service, choice.service_id, ("service_id",))
     if session.get(Patient, choice.patient_id) is None:
         raise Invalid(("patient_id",), f"patient {choice.patient_id} does not exist")
-    if choice.clinician_id is not None and session.get(Clinician, choice.clinician_id) is None:
-        raise Invalid(("clinician_id",), f"clinician {choice.clinician_id} does not exist")
+    if choice.clinician_id is not None:
+        in_service(session, Clinician, choice.clinician_id, ("clinician_id",))
     if choice.room_id is not None:
-        room = session.get(Room, choice.room_id)
-        if room is None:
-            raise Invalid(("room_id",), f"room {choice.room_id} does not exist")
+        room = in_service(session, Room, choice.room_id, ("room_id",))
         if room.kind != service.room_kind:
             wanted = service.room_kind.value if service.room_kind else "no room"
             raise Invalid(("room_id",), f"{room.name} is a {room.kind.value} room; {service.name} needs {wanted}")
     needed = {need.device_type_id for need in service.device_needs}
     for index, device_id in enumerate(choice.device_ids):
-        device = session.get(Device, device_id)
-        if device is None:
-            raise Invalid(("device_ids", index), f"device {device_id} does not exist")
+        device = in_service(session, Device, device_id, ("device_ids", index))
         if device.device_type_id not in needed:
             raise Invalid(("device_ids", index), f"{device.name} is not a device {service.name} uses")
     zone = settings.time_zone
@@ -278,15 +280,17 @@ def _allocate(session: Session, appointment: Appointment, offer: Offer, choice: 
 _CONFLICTING_KEY = re.compile(r"=\((\w+), (\d+),")
 
 
-def _flush_or_conflict(session: Session) -> None:
-    """Flush the allocations; a lost race against another writer becomes a 409 naming the resource.
+@contextmanager
+def _refusing_double_booking(session: Session) -> Iterator[None]:
+    """Write allocations in a savepoint; losing a race at the exclusion constraint becomes a 409 naming the resource.
 
-    The flush runs in a savepoint, so the refusal leaves the session usable: the caller's
-    transaction (a public request's, a waitlist offer's) goes on or ends as it chooses.
+    The changes must be made inside the block: the savepoint is opened (and what was pending before
+    flushed) on entry, so the refusal rolls back only this write and leaves the session usable; the
+    caller's transaction (a public request's, a waitlist offer's) goes on or ends as it chooses.
     """
     try:
         with session.begin_nested():
-            session.flush()
+            yield
     except IntegrityError as exc:
         diag = getattr(exc.orig, "diag", None)
         if getattr(diag, "constraint_name", None) != "allocation_no_double_booking":
@@ -323,6 +327,6 @@ def reassign_patient(session: Session, *, actor: User, hold: Appointment, patien
     if clash is not None:
         raise Conflict(f"patient {patient_id} already has appointment {clash} at that time")
     before = audit.snapshot(hold)
-    hold.patient_id, span.resource_id, hold.updated_at = patient_id, patient_id, now
-    _flush_or_conflict(session)
+    with _refusing_double_booking(session):
+        hold.patient_id, span.resource_id, hold.updated_at = patient_id, patient_id, now
     audit.record(session, actor=actor, action="change_patient", appointment=hold, before=before, at=now)
