@@ -1,5 +1,6 @@
 """The ``clinic`` command: serve, migrate, load the demo clinic, manage users."""
 
+import os
 import secrets
 from datetime import UTC, datetime
 from typing import Annotated
@@ -43,6 +44,9 @@ def serve(
     workers: Annotated[int, typer.Option(min=1, help="Worker processes (PostgreSQL and CLINIC_SECRET_KEY only)")] = 1,
 ) -> None:
     """Run the web service."""
+    # The app, here or in uvicorn's worker processes, reads its settings from the environment.
+    os.environ.setdefault("CLINIC_PUBLIC_BASE_URL", _served_at(host, port))
+    get_settings.cache_clear()
     settings = get_settings()
     if workers > 1 and settings.is_sqlite:
         typer.secho("the embedded SQLite database serves one process; use PostgreSQL for more", err=True)
@@ -69,6 +73,12 @@ def demo() -> None:
     _require_current(engine, "cannot load the demo")
     _load_demo(engine, settings)
     engine.dispose()
+
+
+def _served_at(host: str, port: int) -> str:
+    """The URL this machine reaches `clinic serve` at, the public base URL unless one is configured."""
+    name = "localhost" if host in ("", "0.0.0.0", "::") else f"[{host}]" if ":" in host else host
+    return f"http://{name}:{port}"
 
 
 def _require_current(engine: Engine, doing: str) -> None:

@@ -3,11 +3,15 @@
 Database-backed validation failures (an unknown location, too few device
 units) come back exactly like FastAPI's own 422s, naming the field and the
 reason, so a client handles one error shape.
+
+An error answer never echoes the input: each error keeps its ``loc``, ``msg``
+and ``type`` (no ``input``, no ``ctx``), texts are clipped and made encodable,
+and only the first errors are listed. The input may be a megabyte, or hold
+what JSON cannot carry back (a lone surrogate, an infinite number).
 """
 
 from fastapi import FastAPI, Request, status
-from fastapi.encoders import jsonable_encoder
-from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -15,6 +19,25 @@ from pydantic import ValidationError
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError, TimeoutError
 
 from data.errors import Conflict, Forbidden, Gone, Invalid, NotFound, RateLimited
+
+
+MAX_ERRORS, MAX_TEXT = 20, 300
+
+
+def clipped(text: str) -> str:
+    """``text`` short enough to answer with and encodable as UTF-8 (lone surrogates escaped)."""
+    text = text if len(text) <= MAX_TEXT else f"{text[:MAX_TEXT]}..."
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def reported(errors: list[dict]) -> list[dict]:
+    """Pydantic errors as answered: where, what and which kind, never the offending input."""
+    shown = [{"loc": [clipped(part) if isinstance(part, str) else part for part in error["loc"]],
+              "msg": clipped(str(error["msg"])), "type": error["type"]} for error in errors[:MAX_ERRORS]]
+    if len(errors) > MAX_ERRORS:
+        shown.append({"loc": list(errors[MAX_ERRORS]["loc"][:1]), "type": "too_many_errors",
+                      "msg": f"and {len(errors) - MAX_ERRORS} more errors; fix these first"})
+    return shown
 
 
 def validation_error_from(exc: ValidationError) -> RequestValidationError:
@@ -32,6 +55,7 @@ ISSUE_CODES = {400: "invalid", 401: "login", 403: "forbidden", 404: "not-found",
 def answer(request: Request, status_code: int, detail, *, headers: dict | None = None,
            extra: dict | None = None) -> JSONResponse:
     """``{"detail": ...}``, or under /fhir the same words as an OperationOutcome."""
+    detail = clipped(detail) if isinstance(detail, str) else detail
     if not request.url.path.startswith(FHIR_PREFIX):
         return JSONResponse({"detail": detail, **(extra or {})}, status_code=status_code, headers=headers)
     messages = detail if isinstance(detail, list) else [detail]
@@ -60,10 +84,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _request_invalid(request: Request, exc: RequestValidationError):
-        if not request.url.path.startswith(FHIR_PREFIX):
-            return await request_validation_exception_handler(request, exc)
-        errors = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
-        return answer(request, status.HTTP_400_BAD_REQUEST, jsonable_encoder(errors))
+        fhir = request.url.path.startswith(FHIR_PREFIX)
+        return answer(request, status.HTTP_400_BAD_REQUEST if fhir else status.HTTP_422_UNPROCESSABLE_CONTENT,
+                      reported(exc.errors()))
 
     @app.exception_handler(NotFound)
     async def _not_found(request: Request, exc: NotFound) -> JSONResponse:
@@ -81,7 +104,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _invalid(request: Request, exc: Invalid) -> JSONResponse:
         error = {"loc": [exc.source, *exc.loc], "msg": exc.msg, "type": "value_error"}
         bad_search = exc.source == "query" and request.url.path.startswith(FHIR_PREFIX)
-        return answer(request, 400 if bad_search else status.HTTP_422_UNPROCESSABLE_CONTENT, [error])
+        return answer(request, 400 if bad_search else status.HTTP_422_UNPROCESSABLE_CONTENT, reported([error]))
 
     @app.exception_handler(Conflict)
     async def _conflict(request: Request, exc: Conflict) -> JSONResponse:
@@ -104,7 +127,7 @@ def install_error_handlers(app: FastAPI) -> None:
         """A value the schemas let through but the database cannot store: the client's input, so 422."""
         reason = str(exc.orig).splitlines()[0] if exc.orig else "a value is out of range"
         error = {"loc": ["body"], "msg": f"a value cannot be stored: {reason}", "type": "value_error"}
-        return answer(request, status.HTTP_422_UNPROCESSABLE_CONTENT, [error])
+        return answer(request, status.HTTP_422_UNPROCESSABLE_CONTENT, reported([error]))
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(TimeoutError)

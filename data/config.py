@@ -6,6 +6,7 @@ turn lives here, with the default the embedded single-clinic setup needs.
 
 from datetime import time
 from functools import lru_cache
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
@@ -26,6 +27,9 @@ class Settings(BaseSettings):
         description="Signs access tokens; set it when several processes serve. Unset: a random key per process.",
     )
     access_token_minutes: int = Field(default=60, gt=0, le=24 * 60)
+    public_base_url: str = Field(default="http://127.0.0.1:8000", max_length=300, description=(
+        "Where clients reach the service (e.g. https://clinic.example.org): every absolute URL it hands out starts "
+        "with it, never with a request's Host header. `clinic serve` sets it from --host and --port when unset."))
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, description=(
         "Largest request body accepted; a larger one is answered 413 without being read."))
     demo_password: SecretStr | None = Field(
@@ -83,6 +87,14 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown IANA time zone {value!r}") from exc
         return value
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _absolute_http_url(cls, value: str) -> str:
+        url = urlsplit(value)
+        if url.scheme not in ("http", "https") or not url.hostname or url.query or url.fragment:
+            raise ValueError("give an absolute http(s) URL without query or fragment, e.g. https://clinic.example.org")
+        return value.rstrip("/")
 
     @field_validator("slot_grid_minutes")
     @classmethod

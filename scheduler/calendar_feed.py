@@ -14,7 +14,7 @@ roster page has the full name.
 
 from datetime import UTC, datetime, timedelta
 
-from icalendar import Calendar, Event
+from icalendar import Calendar, Event, vText
 from sqlmodel import Session
 
 from data.enums import AppointmentStatus
@@ -48,7 +48,7 @@ def render(session: Session, *, secret: str, now: datetime) -> bytes:
     calendar = Calendar()
     calendar.add("prodid", PRODUCT)
     calendar.add("version", "2.0")
-    calendar.add("x-wr-calname", f"{clinician.name}: clinic sessions")
+    calendar.add("x-wr-calname", vText(f"{clinician.name}: clinic sessions"))  # vText: escaped like SUMMARY
     for entry in clinician_roster(session, clinician.id, now - PAST, now + AHEAD, include_cancelled=True,
                                   longest=PAST + AHEAD):
         calendar.add_component(_event(entry, now))

@@ -5,6 +5,7 @@ DATABASE_URL itself and clears the cache on both sides. ``uvicorn.run`` is
 replaced by a recorder for every test: no test here ever starts a server.
 """
 
+import os
 import re
 from collections.abc import Callable, Iterator
 
@@ -21,17 +22,19 @@ from data.migrate import current_revision, head_revision, upgrade
 from data.tables import Clinician, Location, User
 
 runner = CliRunner()
+BASE_URL = "CLINIC_PUBLIC_BASE_URL"
 PASSWORD = "a-long-enough-password"
 
 
 @pytest.fixture(autouse=True)
 def clean_settings(monkeypatch, tmp_path) -> Iterator[None]:
     """No CLINIC_* or DATABASE_URL leaks in from the caller; the default SQLite file lands in tmp_path."""
-    for name in ("DATABASE_URL", "CLINIC_DATABASE_URL", "CLINIC_DEMO_PASSWORD", "CLINIC_SECRET_KEY"):
+    for name in ("DATABASE_URL", "CLINIC_DATABASE_URL", "CLINIC_DEMO_PASSWORD", "CLINIC_SECRET_KEY", BASE_URL):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
     get_settings.cache_clear()
     yield
+    os.environ.pop(BASE_URL, None)  # `clinic serve` sets it for the app it starts; a configured one comes back
     get_settings.cache_clear()
 
 
@@ -229,6 +232,21 @@ def test_serve_refuses_several_workers_without_a_shared_secret_key(postgres_data
     result = runner.invoke(app, ["serve", "--workers", "2"])
     assert result.exit_code == 0, result.output
     assert served[0][1]["workers"] == 2
+
+
+@pytest.mark.parametrize("host, base", [("127.0.0.2", "http://127.0.0.2:8123"), ("0.0.0.0", "http://localhost:8123"),
+                                        ("::1", "http://[::1]:8123")])
+def test_serve_hands_out_links_to_where_it_listens(sqlite_url, use_database, host, base):
+    use_database(sqlite_url)
+    assert runner.invoke(app, ["serve", "--port", "8123", "--host", host]).exit_code == 0
+    assert get_settings().public_base_url == base
+
+
+def test_serve_keeps_a_configured_public_base_url(sqlite_url, use_database, monkeypatch):
+    use_database(sqlite_url)
+    monkeypatch.setenv(BASE_URL, "https://clinic.example.org/")
+    assert runner.invoke(app, ["serve", "--port", "8123"]).exit_code == 0
+    assert get_settings().public_base_url == "https://clinic.example.org"
 
 
 # clinic users create

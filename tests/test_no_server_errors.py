@@ -1,17 +1,20 @@
 """Bad input of any shape is a 4xx, never a 500: hand-picked edge values, then random bodies."""
 
+import re
 from datetime import UTC, datetime, timedelta
+from unittest.mock import ANY
 from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
+from icalendar import Calendar
 from sqlalchemy import func
 from sqlmodel import Session, SQLModel, select
 
 from api.schemas import booking, catalog, people, plans
 from api.schemas.common import CALENDAR
+from data.tables import Clinician
 from tests.booking_helpers import set_clock
 from tests.clinic_world import NOW, build_world
 from tests.factories import API, clinician_body, create, device_body, device_type_body, location_body, patient_body
@@ -158,6 +161,116 @@ def test_plans_waitlist_entries_and_runs_off_the_calendar_are_422_and_write_noth
 
 def test_the_openapi_document_states_the_calendar(client):
     assert CALENDAR in client.get("/openapi.json").json()["info"]["description"]
+
+
+HUGE = "9" * 30
+ODD_DIGITS = ["\u00b2", "\u0663", "\uff11"]  # superscript two, Arabic-Indic three, fullwidth one: isdigit() is True
+
+
+@pytest.mark.parametrize("method, path, params, expected", [
+    *(("get", f"/fhir/Appointment/{ident}", {}, 404) for ident in [*ODD_DIGITS, HUGE, "99999999999"]),
+    *(("put", f"/fhir/Appointment/{ident}", {}, 404) for ident in [*ODD_DIGITS, HUGE]),
+    *(("get", f"/fhir/Slot/{ident}", {}, 404) for ident in [
+        "s1-l1-c1-t99999999999", f"s{HUGE}-l1-c1-t1", "s1-l1-c1-t\u00b2", f"busy-{HUGE}", "busy-\u00b2", "busy-0"]),
+    *(("get", "/fhir/Appointment", {name: value}, 400) for name in ("patient", "practitioner")
+      for value in [*ODD_DIGITS, HUGE, f"Patient/{HUGE}"]),
+    *(("get", "/fhir/Slot", {"schedule": f"{kind}-{ident}"}, 400) for kind in ("service", "practitioner")
+      for ident in ["\u00b2", HUGE]),
+    ("get", "/fhir/Practitioner", {"_count": "\u00b2"}, 400),
+])
+def test_fhir_ids_and_search_values_no_record_can_have_are_4xx(client, as_admin, method, path, params, expected):
+    body = {"resourceType": "Appointment", "status": "cancelled", "participant": []} if method == "put" else None
+    response = client.request(method, path, params=params, json=body, headers=as_admin)
+    assert response.status_code == expected, response.text
+    assert response.json()["resourceType"] == "OperationOutcome"
+
+
+@pytest.mark.parametrize("slot, participant", [
+    ("Slot/s1-l1-c1-t99999999999", "Patient/1"),
+    (f"Slot/s{HUGE}-l1-c1-t1", "Patient/1"),
+    *((None, f"{prefix}{ident}") for prefix in ("Patient/", "Practitioner/", "Device/", "Location/room-")
+      for ident in ["\u00b2", HUGE]),
+])
+def test_a_fhir_booking_naming_impossible_ids_is_422_and_writes_nothing(client, as_admin, session, clinic, slot,
+                                                                        participant):
+    if slot is None:
+        start = datetime(2027, 3, 3, 9, tzinfo=ZoneInfo("America/New_York"))
+        slot = f"Slot/s{clinic.msus.id}-l{clinic.midtown.id}-c{clinic.dana.id}-t{int(start.timestamp()) // 60}"
+    actors = [participant] if participant.startswith("Patient/") else [f"Patient/{clinic.patients[0].id}", participant]
+    body = {"resourceType": "Appointment", "status": "booked", "slot": [{"reference": slot}],
+            "participant": [{"actor": {"reference": actor}, "status": "accepted"} for actor in actors]}
+    before = row_counts(session)
+    response = client.post("/fhir/Appointment", json=body, headers=as_admin)
+    assert response.status_code == 422, response.text
+    assert row_counts(session) == before
+
+
+UNANSWERABLE_JSON = {
+    "lone surrogate": '"\\ud800"',
+    "infinite number": "1e400",
+    "huge integer": "9" * 4000,
+    "surrogate key": '{"\\udfff": 1}',
+}
+
+
+def _json_bodies(client) -> list[tuple[str, str, list[str]]]:
+    """(method, path, field names) of every operation with a JSON body, path ids set to 1."""
+    document = client.get("/openapi.json").json()
+    schemas = document["components"]["schemas"]
+    found = []
+    for path, methods in document["paths"].items():
+        for method, operation in methods.items():
+            content = operation.get("requestBody", {}).get("content", {})
+            if "application/json" not in content:
+                continue
+            schema = content["application/json"]["schema"]
+            schema = schemas[schema["$ref"].rsplit("/", 1)[1]] if "$ref" in schema else schema
+            fields = list(schema.get("properties", {})) or ["resourceType", "status", "slot", "participant"]
+            found.append((method, re.sub(r"{[^}]+}", "1", path), fields))
+    return found
+
+
+@pytest.mark.parametrize("value", UNANSWERABLE_JSON.values(), ids=UNANSWERABLE_JSON)
+def test_json_no_answer_could_echo_is_4xx_everywhere_and_writes_nothing(client, as_admin, session, value):
+    """Every field of every JSON body given a value that JSON cannot carry back; the public request too."""
+    operations = _json_bodies(client)
+    assert ("post", "/api/v1/public/requests", ANY) in operations and len(operations) > 30
+    before = row_counts(session)
+    answers = {}
+    for method, path, fields in operations:
+        body = "{" + ", ".join(f'"{field}": {value}' for field in fields) + "}"
+        response = client.request(method, path, content=body, headers=as_admin | {"Content-Type": "application/json"})
+        answers[f"{method} {path}"] = (response.status_code, response.json())
+    assert {operation: status for operation, (status, _) in answers.items() if not 400 <= status < 500} == {}
+    assert row_counts(session) == before
+
+
+@pytest.mark.parametrize("collection, field", [("locations", "name"), ("clinicians", "name"),
+                                               ("patients", "given_name"), ("patients", "family_name")])
+@pytest.mark.parametrize("line_break", ["\n", "\r", "\u2028"])
+def test_names_are_one_line(client, as_admin, collection, field, line_break):
+    location = create(client, as_admin, "locations", location_body())["id"]
+    body = {"locations": location_body, "clinicians": lambda: clinician_body(location),
+            "patients": patient_body}[collection]()
+    body[field] = f"Ada{line_break}Lovelace"
+    response = client.post(f"{API}/{collection}", json=body, headers=as_admin)
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"] == ["body", field]
+
+
+def test_a_stored_name_with_a_line_break_still_gets_its_calendar_feed(client, as_admin, session):
+    """Names written before they had to be one line: the feed escapes them instead of failing."""
+    location = create(client, as_admin, "locations", location_body())["id"]
+    ident = create(client, as_admin, "clinicians", clinician_body(location))["id"]
+    clinician = session.get(Clinician, ident)
+    clinician.name = "Ada\nLovelace"
+    session.add(clinician)
+    session.commit()
+    url = client.post(f"{API}/clinicians/{ident}/calendar-feed", headers=as_admin).json()["url"]
+    response = client.get(url)
+    assert response.status_code == 200, response.text
+    assert b"\r\nX-WR-CALNAME:Ada\\nLovelace: clinic sessions\r\n" in response.content  # RFC 5545 escaping
+    assert Calendar.from_ical(response.content)["prodid"]
 
 
 json_values = st.recursive(

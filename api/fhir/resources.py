@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
+from api.schemas.common import END_OF_CALENDAR, EARLIEST, MAX_IDENT
 from data.enums import AppointmentStatus, ResourceKind
 from data.tables import Allocation, Appointment, Clinician, Device, DeviceType, Location, Room, Service
 
@@ -24,9 +25,18 @@ SYSTEM = "urn:clinic-scheduler"
 SERVICE_SYSTEM = f"{SYSTEM}:service"
 CERTIFICATION_SYSTEM = f"{SYSTEM}:certification"
 DEVICE_TYPE_SYSTEM = f"{SYSTEM}:device-type"
-FREE_SLOT = re.compile(r"^s(\d+)-l(\d+)-c(\d+)-t(\d+)$")
-BUSY_SLOT = re.compile(r"^busy-(\d+)$")
-SCHEDULE = re.compile(r"^(practitioner|device|room|service)-(\d+)$")
+FREE_SLOT = re.compile(r"s([0-9]+)-l([0-9]+)-c([0-9]+)-t([0-9]{1,12})")
+BUSY_SLOT = re.compile(r"busy-([0-9]+)")
+SCHEDULE = re.compile(r"(practitioner|device|room|service)-([0-9]+)")
+FIRST_MINUTE, END_MINUTE = (int(moment.timestamp()) // 60 for moment in (EARLIEST, END_OF_CALENDAR))
+
+
+def record_id(text: str) -> int | None:
+    """The record id ``text`` spells in ASCII digits, or None when it cannot name a stored record at all."""
+    if not (text.isascii() and text.isdigit()) or len(text) > 10:
+        return None
+    number = int(text)
+    return number if 1 <= number <= MAX_IDENT else None
 
 
 @dataclass(frozen=True)
@@ -41,8 +51,15 @@ class FreeSlotId:
 
     @classmethod
     def parse(cls, text: str) -> "FreeSlotId | None":
-        match = FREE_SLOT.match(text)
-        return cls(*map(int, match.groups())) if match else None
+        """The slot an id names, or None when it is not a free slot's id on the calendar."""
+        match = FREE_SLOT.fullmatch(text)
+        if match is None:
+            return None
+        ids = [record_id(group) for group in match.groups()[:3]]
+        minute = int(match.group(4))
+        if None in ids or not FIRST_MINUTE <= minute < END_MINUTE:
+            return None
+        return cls(*ids, minute)
 
 
 def concept(system: str, code: str, display: str) -> dict:

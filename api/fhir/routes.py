@@ -24,6 +24,7 @@ from api.deps import NowDep, SessionDep, SettingsDep, get_current_user, require_
 from api.fhir import resources as fhir
 from api.fhir.search import SearchError, bundle, date_range, parameters, reference_id
 from api.idempotency import IdempotencyKey, respond_once
+from api.urls import absolute_url
 from data.config import Settings
 from data.enums import AppointmentStatus, ResourceKind, Role
 from data.errors import Conflict, Invalid, NotFound
@@ -363,7 +364,7 @@ def create_appointment(request: Request, session: SessionDep, settings: Settings
 
     answer = respond_once(session, user=user, key=key, request=request, body=body, now=now, status_code=201,
                           produce=produce, media_type=FHIR_JSON)
-    answer.headers["Location"] = f"{str(request.base_url).rstrip('/')}/fhir/Appointment/{json.loads(answer.body)['id']}"
+    answer.headers["Location"] = absolute_url(request, f"/fhir/Appointment/{json.loads(answer.body)['id']}")
     return answer
 
 
@@ -398,7 +399,7 @@ def update_appointment(ident: str, session: SessionDep, now: NowDep, user: Desk,
 @router.get("/$bulk-publish")
 def bulk_publish(request: Request, now: NowDep):
     """The SMART Scheduling Links manifest: where the Location, Schedule and Slot files are (no sign-in)."""
-    base = str(request.base_url).rstrip("/")
+    base = absolute_url(request, "")
     return {"transactionTime": now.isoformat(), "request": f"{base}/fhir/$bulk-publish",
             "output": [{"type": kind, "url": f"{base}/fhir/bulk/{kind}.ndjson"} for kind in ("Location", "Schedule",
                                                                                              "Slot")],
@@ -430,7 +431,6 @@ def bulk_file(kind: str, request: Request, session: SessionDep, settings: Settin
         return _ndjson([r for r in _schedules(session) if r["id"] in {f"service-{i}" for i in published}])
     if kind != "Slot":
         raise NotFound("bulk file", f"{kind}.ndjson")
-    base = str(request.base_url).rstrip("/")
     slots = []
     for service_id, request_kind in published.items():
         service = session.get(Service, service_id)
@@ -438,7 +438,7 @@ def bulk_file(kind: str, request: Request, session: SessionDep, settings: Settin
                                 settings=settings, limit=2000):
             free = fhir.FreeSlotId.parse(slot["id"])
             query = urlencode({"kind": request_kind, "location_id": free.location_id, "start": slot["start"]})
-            slot["extension"] = [{"url": DEEP_LINK, "valueUrl": f"{base}/request?{query}"}]
+            slot["extension"] = [{"url": DEEP_LINK, "valueUrl": absolute_url(request, "/request", query)}]
             slots.append(slot)
     return _ndjson(slots)
 
@@ -467,7 +467,7 @@ def capability_statement(request: Request, now: NowDep):
         "resourceType": "CapabilityStatement", "status": "active", "date": now.date().isoformat(),
         "kind": "instance", "fhirVersion": "4.0.1", "format": ["json"],
         "software": {"name": "clinic-scheduler", "version": request.app.version},
-        "implementation": {"description": "Clinic scheduling", "url": f"{str(request.base_url).rstrip('/')}/fhir"},
+        "implementation": {"description": "Clinic scheduling", "url": absolute_url(request, "/fhir")},
         "rest": [{
             "mode": "server",
             "documentation": ("Sign in with POST /api/v1/auth/token and send the bearer token; metadata and the "

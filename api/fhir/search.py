@@ -6,6 +6,7 @@ from zoneinfo import ZoneInfo
 from fastapi import Request
 
 from api.schemas.common import on_calendar, schedulable
+from api.urls import absolute_url
 from data.errors import Invalid
 
 PAGING = {"_count", "_offset"}
@@ -47,10 +48,11 @@ def bundle(request: Request, resources: list[dict], params: dict[str, list[str]]
     """One page of ``resources`` as a searchset Bundle, with self, next and previous links."""
     count = _whole(params, "_count", DEFAULT_COUNT, 1, MAX_COUNT)
     offset = _whole(params, "_offset", 0, 0, 2**31 - 1)
-    base = str(request.base_url).rstrip("/")
+    base = absolute_url(request, "")
 
     def link(relation: str, at: int) -> dict:
-        return {"relation": relation, "url": str(request.url.include_query_params(_offset=at, _count=count))}
+        query = request.url.include_query_params(_offset=at, _count=count).query
+        return {"relation": relation, "url": absolute_url(request, request.url.path, query)}
 
     links = [link("self", offset)]
     if offset + count < len(resources):

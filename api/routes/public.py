@@ -19,6 +19,7 @@ from api.schemas.requests import (
     UpcomingOut,
     VisitRequestIn,
 )
+from api.urls import absolute_url
 from data.enums import RequestKind
 from scheduler import visit_requests
 
@@ -27,7 +28,7 @@ Token = Annotated[str, Path(min_length=16, max_length=64, pattern=r"^[A-Za-z0-9_
 
 
 def status_url(request: Request, token: str) -> str:
-    return f"{str(request.base_url).rstrip('/')}/request/{token}"
+    return absolute_url(request, f"/request/{token}")
 
 
 @router.get("/services", response_model=list[PublicServiceOut])

@@ -7,6 +7,7 @@ from pydantic import BaseModel
 
 from api.deps import CurrentUser, NowDep, SessionDep, require_role
 from api.schemas.common import Day, Ident, Instant
+from api.urls import absolute_url
 from data.enums import Role
 from data.tables import User
 from scheduler import calendar_feed
@@ -59,7 +60,7 @@ def issue_feed(clinician_id: Ident, request: Request, session: SessionDep, user:
     _own_or_staff(user, clinician_id)
     secret = calendar_feed.issue(session, clinician_id=clinician_id, now=now)
     session.commit()
-    return FeedPublic(url=str(request.url_for("calendar_of_clinician", secret=secret)))
+    return FeedPublic(url=absolute_url(request, request.app.url_path_for("calendar_of_clinician", secret=secret)))
 
 
 @router.delete("/clinicians/{clinician_id}/calendar-feed", status_code=status.HTTP_204_NO_CONTENT)

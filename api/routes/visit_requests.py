@@ -9,6 +9,7 @@ from api.deps import NowDep, SessionDep, SettingsDep, require_role
 from api.schemas.common import Ident
 from api.schemas.people import PatientPublic
 from api.schemas.requests import ConfirmIn, DeclineIn, LinkOut, VisitRequestOut
+from api.urls import absolute_url
 from data.enums import Role
 from data.errors import NotFound
 from data.tables import Appointment, Patient, User, VisitRequest
@@ -63,7 +64,7 @@ def issue_patient_link(ident: Ident, request: Request, session: SessionDep, now:
     """The patient's own page (upcoming sessions, asking to move one); a new link revokes the previous one."""
     token = visit_requests.issue_link(session, patient_id=ident, now=now)
     session.commit()
-    return LinkOut(url=f"{str(request.base_url).rstrip('/')}/me/{token}")
+    return LinkOut(url=absolute_url(request, f"/me/{token}"))
 
 
 @router.delete("/patients/{ident}/link", status_code=status.HTTP_204_NO_CONTENT)

@@ -1,5 +1,6 @@
 """Building blocks shared by the request and response schemas."""
 
+import unicodedata
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any, Generic, TypeVar
@@ -46,6 +47,7 @@ INSTANTS = f"from {EARLIEST:%Y-%m-%dT%H:%M:%SZ} up to {END_OF_CALENDAR:%Y-%m-%dT
 DAYS = f"from {FIRST_DAY} to {LAST_DAY}"
 CALENDAR = (f"The calendar the API accepts: instants {INSTANTS}, judged after conversion to UTC whatever offset "
             f"they carry (that is how they are stored), and dates {DAYS}.")
+MAX_IDENT = 2**31 - 1
 
 
 def schedulable(value: datetime) -> datetime:
@@ -67,16 +69,24 @@ def on_calendar(value: date) -> date:
 
 
 def _printable(value: str) -> str:
-    if any(ord(char) < 32 and char not in "\t\n" for char in value):
+    if any(unicodedata.category(char) == "Cc" and char not in "\t\n" for char in value):
         raise ValueError("control characters are not allowed")
     return value
 
 
-Ident = Annotated[int, Field(ge=1, le=2**31 - 1, description="A record id")]
+def _one_line(value: str) -> str:
+    """Names appear in headers, calendar titles and one-line lists: no line breaks or other control characters."""
+    if any(unicodedata.category(char) in ("Cc", "Zl", "Zp") for char in value):
+        raise ValueError("give a single line without control characters")
+    return value
+
+
+Ident = Annotated[int, Field(ge=1, le=MAX_IDENT, description="A record id")]
 Instant = Annotated[AwareDatetime, AfterValidator(schedulable), Field(description=f"With an offset; {INSTANTS}")]
 Day = Annotated[date, AfterValidator(on_calendar), Field(description=f"A date {DAYS}")]
 Text = Annotated[str, AfterValidator(_printable)]
-Name = Annotated[Text, StringConstraints(min_length=1, max_length=120)]
+SingleLine = Annotated[str, AfterValidator(_one_line)]
+Name = Annotated[SingleLine, StringConstraints(min_length=1, max_length=120)]
 Code = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{1,39}$")]
 TimeZoneName = Annotated[str, AfterValidator(_known_time_zone)]
 # JSON Schema's "time" format (RFC 3339) requires an offset; a wall-clock time has none, so it is a pattern.

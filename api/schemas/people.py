@@ -5,10 +5,10 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BeforeValidator, EmailStr, Field, StringConstraints, model_validator
 
-from api.schemas.common import Day, Ident, Schema, Text, partial
+from api.schemas.common import Day, Ident, Schema, SingleLine, partial
 from data.enums import Role
 
-PersonName = Annotated[Text, StringConstraints(min_length=1, max_length=80)]
+PersonName = Annotated[SingleLine, StringConstraints(min_length=1, max_length=80)]
 Phone = Annotated[str, StringConstraints(pattern=r"^\+?[0-9 ()\-.]{7,32}$")]
 
 
