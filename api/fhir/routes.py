@@ -216,10 +216,11 @@ def search_slots(request: Request, session: SessionDep, settings: SettingsDep, n
         raise SearchError("search Slots by schedule (e.g. Schedule/service-3) or service-type")
     slots = []
     for schedule_id in schedules:
-        match = fhir.SCHEDULE.match(schedule_id)
-        if match is None:
-            raise SearchError(f"there is no Schedule {schedule_id!r}")
-        kind, ident = match.group(1), int(match.group(2))
+        match = fhir.SCHEDULE.fullmatch(schedule_id)
+        ident = fhir.record_id(match.group(2)) if match else None
+        if ident is None:
+            raise SearchError(f"there is no Schedule {schedule_id[:60]!r}")
+        kind = match.group(1)
         if kind == "service":
             service = session.get(Service, ident)
             if service is None:
@@ -246,8 +247,8 @@ def read_slot(ident: str, session: SessionDep, settings: SettingsDep, now: NowDe
             if any(slot["id"] == ident for slot in slots):
                 return next(slot for slot in slots if slot["id"] == ident)
         raise NotFound("free Slot", f"{ident} (it may have been taken)")
-    if (busy := fhir.BUSY_SLOT.match(ident)) is not None:
-        allocation = session.get(Allocation, int(busy.group(1)))
+    if (busy := fhir.BUSY_SLOT.fullmatch(ident)) is not None and (number := fhir.record_id(busy.group(1))):
+        allocation = session.get(Allocation, number)
         kinds = {ResourceKind.CLINICIAN: "practitioner", ResourceKind.DEVICE: "device", ResourceKind.ROOM: "room"}
         if allocation is not None and allocation.live and allocation.resource_kind in kinds:
             appointment = session.get(Appointment, allocation.appointment_id)
@@ -295,14 +296,16 @@ def search_appointments(request: Request, session: SessionDep, settings: Setting
 
 
 def _number(text: str, name: str) -> int:
-    if not text.isdigit() or len(text) > 10:
+    number = fhir.record_id(text)
+    if number is None:
         raise SearchError(f"{name} must be a reference to a record id, like {name.title()}/12")
-    return int(text)
+    return number
 
 
 @router.get("/Appointment/{ident}")
 def read_appointment(ident: str, session: SessionDep, _: Desk):
-    record = session.get(Appointment, int(ident)) if ident.isdigit() and len(ident) < 10 else None
+    number = fhir.record_id(ident)
+    record = session.get(Appointment, number) if number else None
     if record is None:
         raise NotFound("Appointment", ident)
     return _appointment(session, record)
@@ -320,9 +323,17 @@ def _parsed(body: dict) -> dict:
     return body
 
 
+def _referenced(actors: list[str], prefix: str) -> list[int]:
+    """The ids of the participants referenced as ``prefix<id>``; a reference naming no possible record is an error."""
+    ids = [fhir.record_id(actor.removeprefix(prefix)) for actor in actors if actor.startswith(prefix)]
+    if None in ids:
+        raise Invalid(("body", "participant"), f"a participant {prefix}<id> must name a record id, like {prefix}12")
+    return ids
+
+
 def _choice(session: Session, body: dict) -> booking.SlotChoice:
     """The slot and the participants of a FHIR Appointment as the booking code's choice."""
-    slots = [ref.get("reference", "") for ref in body.get("slot", [])]
+    slots = [ref.get("reference") or "" for ref in body.get("slot") or []]
     if len(slots) != 1:
         raise Invalid(("body", "slot"), "give exactly one slot, a free Slot from a search")
     free = fhir.FreeSlotId.parse(slots[0].rpartition("/")[2])
@@ -331,13 +342,13 @@ def _choice(session: Session, body: dict) -> booking.SlotChoice:
     location = catalog(session).locations.get(free.location_id)
     if location is None:
         raise Invalid(("body", "slot"), f"{slots[0]!r} names no known location")
-    actors = [p.get("actor", {}).get("reference", "") for p in body.get("participant", [])]
-    patients = [int(a.split("/")[1]) for a in actors if a.startswith("Patient/") and a.split("/")[1].isdigit()]
+    actors = [(p.get("actor") or {}).get("reference") or "" for p in body.get("participant") or []]
+    patients = _referenced(actors, "Patient/")
     if len(patients) != 1:
         raise Invalid(("body", "participant"), "name exactly one participant Patient/<id>")
-    practitioners = [int(a.split("/")[1]) for a in actors if a.startswith("Practitioner/") and a[13:].isdigit()]
-    rooms = [int(a[len("Location/room-"):]) for a in actors if a.startswith("Location/room-") and a[14:].isdigit()]
-    devices = tuple(int(a.split("/")[1]) for a in actors if a.startswith("Device/") and a[7:].isdigit())
+    practitioners = _referenced(actors, "Practitioner/")
+    rooms = _referenced(actors, "Location/room-")
+    devices = tuple(_referenced(actors, "Device/"))
     if len(practitioners) > 1 or len(rooms) > 1:
         raise Invalid(("body", "participant"), "name at most one Practitioner and one room")
     return booking.SlotChoice(free.service_id, patients[0], from_minute(free.minute, location.zone),
@@ -372,7 +383,8 @@ def create_appointment(request: Request, session: SessionDep, settings: Settings
 def update_appointment(ident: str, session: SessionDep, now: NowDep, user: Desk, body: Annotated[dict, Body()]):
     """Book a held appointment (``pending`` -> ``booked``) or cancel one (-> ``cancelled``); nothing else changes."""
     body = _parsed(body)
-    record = session.get(Appointment, int(ident)) if ident.isdigit() and len(ident) < 10 else None
+    number = fhir.record_id(ident)
+    record = session.get(Appointment, number) if number else None
     if record is None:
         raise NotFound("Appointment", ident)
     if body.get("id") not in (None, ident):
