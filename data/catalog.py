@@ -2,17 +2,22 @@
 
 An :class:`Entity` says what is special about a table (its unique keys, the
 records it refers to, its child rows, the checks that need the database, what
-blocks its deletion); :func:`save` and :func:`delete` do the rest the same way
-for all of them. Values arrive as plain dicts already validated by the API's
-schemas.
+blocks its removal, whether it has history); :func:`save` and :func:`remove` do
+the rest the same way for all of them. Values arrive as plain dicts already
+validated by the API's schemas.
+
+Clinicians, device units, rooms and services with history are archived rather
+than deleted: their past sessions keep naming them, nothing new may use them.
 """
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session, SQLModel, select
 
+from data import catalog_version
 from data.errors import Conflict, Invalid, NotFound
 
 
@@ -32,7 +37,9 @@ class Entity:
     references: dict[str, type[SQLModel]] = field(default_factory=dict)
     children: dict[str, Children] = field(default_factory=dict)
     check: Callable[[Session, dict], None] | None = None
-    blockers: Callable[[Session, SQLModel], list[str]] | None = None
+    blockers: Callable[[Session, SQLModel, datetime], list[str]] | None = None
+    history: Callable[[Session, SQLModel], bool] | None = None
+    """True when other records tell the record's past: it is then archived, not deleted (archivable tables only)."""
     write_extra: Callable[[SQLModel, dict], None] | None = None
     guard: Callable[[Session, SQLModel, dict | None], None] | None = None
     """Refuses a change of a stored record (its new values, or None for a delete) that would break a rule."""
@@ -45,9 +52,21 @@ def get(session: Session, entity: Entity, ident: int) -> SQLModel:
     return record
 
 
+def in_service(session: Session, table: type[SQLModel], ident: int, loc: tuple, *, source: str = "body") -> SQLModel:
+    """The record something new is to use: 422 when it does not exist or is archived."""
+    record = session.get(table, ident)
+    label = table.__tablename__.replace("_", " ")
+    if record is None:
+        raise Invalid(loc, f"{label} {ident} does not exist", source=source)
+    if getattr(record, "archived_at", None) is not None:
+        raise Invalid(loc, f"{label} {ident} ({record.name}) is archived: kept for history, no longer booked",
+                      source=source)
+    return record
+
+
 def save(session: Session, entity: Entity, record: SQLModel, values: dict, changed: set[str]) -> SQLModel:
     """Write ``values`` (the full validated state) into ``record``; only ``changed`` children are rebuilt."""
-    _check_references(session, entity, values)
+    _check_references(session, entity, values, changed)
     _check_unique(session, entity, record, values)
     if entity.check is not None:
         entity.check(session, values)
@@ -68,28 +87,54 @@ def save(session: Session, entity: Entity, record: SQLModel, values: dict, chang
     return record
 
 
-def delete(session: Session, entity: Entity, record: SQLModel) -> None:
+def remove(session: Session, entity: Entity, record: SQLModel, *, now: datetime) -> SQLModel | None:
+    """Delete the record, or archive it when it has history: the archived record, or None once deleted.
+
+    Before an archivable record's blockers are read the catalog is locked (see ``catalog_version.hold``): a
+    booking in flight commits first and is named among them, or waits and then finds the record archived.
+    """
     if entity.guard is not None:
         entity.guard(session, record, None)
-    blockers = entity.blockers(session, record) if entity.blockers else []
+    if entity.history is not None:
+        catalog_version.bump(session)
+    archive = entity.history is not None and entity.history(session, record)
+    blockers = entity.blockers(session, record, now) if entity.blockers else []
     if blockers:
-        raise Conflict(f"{entity.label} {record.id} cannot be deleted while other records depend on it", blockers)
-    session.delete(record)
+        raise Conflict(f"{entity.label} {record.id} cannot be {'archived' if archive else 'deleted'} while other "
+                       f"records depend on it", blockers)
+    if not archive:
+        session.delete(record)
+        session.commit()
+        return None
+    record.archived_at = record.archived_at or now
     session.commit()
+    session.refresh(record)
+    return record
 
 
-def _check_references(session: Session, entity: Entity, values: dict) -> None:
+def restore(session: Session, record: SQLModel) -> SQLModel:
+    """Bring an archived record back into service."""
+    record.archived_at = None
+    session.commit()
+    session.refresh(record)
+    return record
+
+
+def _check_references(session: Session, entity: Entity, values: dict, changed: set[str]) -> None:
+    """A newly given reference names a record in service; one left as it was may stay (even if since archived)."""
     for name, table in entity.references.items():
-        ident = values.get(name)
-        if ident is not None and session.get(table, ident) is None:
-            raise Invalid((name,), f"{table.__tablename__.replace('_', ' ')} {ident} does not exist")
+        if name in changed and values.get(name) is not None:
+            in_service(session, table, values[name], (name,))
 
 
 def _check_unique(session: Session, entity: Entity, record: SQLModel, values: dict) -> None:
     for key in entity.unique:
-        query = select(entity.table.id).where(*(getattr(entity.table, name) == values[name] for name in key))
+        query = select(entity.table).where(*(getattr(entity.table, name) == values[name] for name in key))
         if record.id is not None:
             query = query.where(entity.table.id != record.id)
-        if session.exec(query).first() is not None:
+        existing = session.exec(query).first()
+        if existing is not None:
             described = ", ".join(f"{name} {values[name]!r}" for name in key)
-            raise Conflict(f"a {entity.label} with {described} already exists")
+            archived = getattr(existing, "archived_at", None) is not None
+            raise Conflict(f"a {entity.label} with {described} already exists"
+                           + (f" (archived: restore {entity.label} {existing.id} or choose another)" if archived else ""))

@@ -18,6 +18,16 @@ def current(session: Session) -> str:
     return session.exec(select(CatalogVersion.token).where(CatalogVersion.id == 1)).one()
 
 
+def hold(session: Session) -> str:
+    """The token, share-locked until the transaction ends, so no catalog change commits in between (PostgreSQL).
+
+    A writer that picks clinicians, rooms or devices from the catalog holds it first: a catalog change waits for
+    the writer to commit, and a writer arriving during a change waits for it and then reads the new catalog.
+    SQLite serializes writers anyway.
+    """
+    return session.exec(select(CatalogVersion.token).where(CatalogVersion.id == 1).with_for_update(read=True)).one()
+
+
 def bump(connection_or_session) -> None:
     connection_or_session.execute(update(CatalogVersion).where(CatalogVersion.id == 1).values(token=uuid.uuid4().hex))
 

@@ -1,13 +1,14 @@
 """What is special about each catalog table: keys, references, child rows, checks."""
 
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import datetime
 
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session, SQLModel, select
 
 from data.accounts import hash_password, keep_an_active_admin
-from data.catalog import Children, Entity
-from data.enums import ResourceKind
+from data.catalog import Children, Entity, in_service
+from data.enums import AppointmentStatus, ResourceKind, WaitlistStatus
 from data.errors import Invalid
 from data.tables import (
     Allocation,
@@ -22,6 +23,7 @@ from data.tables import (
     Location,
     LocationHours,
     Patient,
+    PlanLine,
     PlanTemplate,
     Room,
     Service,
@@ -30,6 +32,7 @@ from data.tables import (
     TemplateLine,
     TemplateLink,
     User,
+    WaitlistRequest,
 )
 
 
@@ -37,7 +40,7 @@ def _names(rows, label: str) -> list[str]:
     return [f"{label} {row.id} ({getattr(row, 'name', None) or getattr(row, 'username', '')})" for row in rows]
 
 
-def _location_blockers(session: Session, location: Location) -> list[str]:
+def _location_blockers(session: Session, location: Location, _now: datetime) -> list[str]:
     return [
         *_names(session.exec(select(Clinician).where(Clinician.location_id == location.id)), "clinician"),
         *_names(session.exec(select(Room).where(Room.location_id == location.id)), "room"),
@@ -45,7 +48,7 @@ def _location_blockers(session: Session, location: Location) -> list[str]:
     ]
 
 
-def _device_type_blockers(session: Session, device_type: DeviceType) -> list[str]:
+def _device_type_blockers(session: Session, device_type: DeviceType, _now: datetime) -> list[str]:
     needing = select(Service).join(ServiceDevice).where(ServiceDevice.device_type_id == device_type.id)
     return [
         *_names(session.exec(select(Device).where(Device.device_type_id == device_type.id)), "device"),
@@ -53,41 +56,68 @@ def _device_type_blockers(session: Session, device_type: DeviceType) -> list[str
     ]
 
 
-def _future_appointments(session: Session, kind: ResourceKind, ident: int) -> list[str]:
-    """Live appointments still to come that this resource serves: deleting it would break a promise."""
-    rows = session.exec(
+def _described(appointments) -> list[str]:
+    return [f"appointment {a.id} ({a.status.value}, {a.starts_at.isoformat()})" for a in appointments]
+
+
+def _future_appointments(session: Session, kind: ResourceKind, ident: int, now: datetime) -> list[str]:
+    """Live appointments still to come that this resource serves: removing it would break a promise."""
+    return _described(session.exec(
         select(Appointment).join(Allocation)
         .where(Allocation.resource_kind == kind, Allocation.resource_id == ident, Allocation.live,
-               Appointment.ends_at > datetime.now(UTC))
+               Appointment.ends_at > now)
         .order_by(Appointment.starts_at)
-    )
-    return [f"appointment {a.id} ({a.status.value}, {a.starts_at.isoformat()})" for a in rows]
+    ))
 
 
-def _clinician_blockers(session: Session, clinician: Clinician) -> list[str]:
-    return [
-        *_names(session.exec(select(User).where(User.clinician_id == clinician.id)), "user"),
-        *_future_appointments(session, ResourceKind.CLINICIAN, clinician.id),
-    ]
+def _has_served(kind: ResourceKind) -> Callable[[Session, SQLModel], bool]:
+    """Whether any appointment, past or cancelled included, was ever given this resource."""
+    def served(session: Session, record: SQLModel) -> bool:
+        return session.exec(select(Allocation.id).where(Allocation.resource_kind == kind,
+                                                        Allocation.resource_id == record.id).limit(1)).first() is not None
+    return served
 
 
-def _device_blockers(session: Session, device: Device) -> list[str]:
-    return _future_appointments(session, ResourceKind.DEVICE, device.id)
+def _future_blockers(kind: ResourceKind) -> Callable[[Session, SQLModel, datetime], list[str]]:
+    return lambda session, record, now: _future_appointments(session, kind, record.id, now)
 
 
-def _room_blockers(session: Session, room: Room) -> list[str]:
-    return _future_appointments(session, ResourceKind.ROOM, room.id)
+def _clinician_blockers(session: Session, clinician: Clinician, now: datetime) -> list[str]:
+    """Accounts still signing in as the clinician, and sessions still to give."""
+    accounts = select(User).where(User.clinician_id == clinician.id, User.is_active)
+    return [*_names(session.exec(accounts), "user"),
+            *_future_appointments(session, ResourceKind.CLINICIAN, clinician.id, now)]
 
 
-def _patient_blockers(session: Session, patient: Patient) -> list[str]:
+def _clinician_history(session: Session, clinician: Clinician) -> bool:
+    """Sessions given, or an account (even a disabled one) whose actions the audit log names."""
+    linked = session.exec(select(User.id).where(User.clinician_id == clinician.id).limit(1)).first()
+    return linked is not None or _has_served(ResourceKind.CLINICIAN)(session, clinician)
+
+
+def _patient_blockers(session: Session, patient: Patient, _now: datetime) -> list[str]:
     """Any appointment, past or future: it is part of the record the clinic must keep."""
-    rows = session.exec(select(Appointment).where(Appointment.patient_id == patient.id).order_by(Appointment.id))
-    return [f"appointment {a.id} ({a.status.value}, {a.starts_at.isoformat()})" for a in rows]
+    return _described(session.exec(
+        select(Appointment).where(Appointment.patient_id == patient.id).order_by(Appointment.id)))
 
 
-def _service_blockers(session: Session, service: Service) -> list[str]:
-    rows = session.exec(select(Appointment).where(Appointment.service_id == service.id).order_by(Appointment.id))
-    return [f"appointment {a.id} ({a.status.value}, {a.starts_at.isoformat()})" for a in rows]
+def _service_blockers(session: Session, service: Service, now: datetime) -> list[str]:
+    """Sessions still to give, templates that offer the service, and patients waiting for it."""
+    coming = select(Appointment).where(
+        Appointment.service_id == service.id, Appointment.ends_at > now,
+        Appointment.status.in_((AppointmentStatus.PENDING, AppointmentStatus.BOOKED))).order_by(Appointment.starts_at)
+    offering = select(PlanTemplate).where(PlanTemplate.id.in_(
+        select(TemplateLine.template_id).where(TemplateLine.service_id == service.id))).order_by(PlanTemplate.id)
+    waiting = select(WaitlistRequest).where(WaitlistRequest.service_id == service.id,
+                                            WaitlistRequest.status == WaitlistStatus.WAITING)
+    return [*_described(session.exec(coming)), *_names(session.exec(offering), "plan template"),
+            *(f"waitlist request {request.id} (waiting)" for request in session.exec(waiting))]
+
+
+def _service_history(session: Session, service: Service) -> bool:
+    """Appointments, treatment plans or waitlist requests that named the service."""
+    return any(session.exec(select(column).where(column == service.id).limit(1)).first() is not None
+               for column in (Appointment.service_id, PlanLine.service_id, WaitlistRequest.service_id))
 
 
 def _service_device_check(session: Session, values: dict) -> None:
@@ -99,7 +129,7 @@ def _service_device_check(session: Session, values: dict) -> None:
             raise Invalid((*loc, "device_type_id"), f"device type {need['device_type_id']} does not exist")
         units_per_location = (
             select(func.count().label("units"))
-            .where(Device.device_type_id == device_type.id)
+            .where(Device.device_type_id == device_type.id, Device.archived_at.is_(None))
             .group_by(Device.location_id)
             .subquery()
         )
@@ -113,10 +143,9 @@ def _service_device_check(session: Session, values: dict) -> None:
 
 
 def _services_exist(session: Session, values: dict) -> None:
-    """Every line and link of a template or plan names a service the clinic has."""
+    """Every line and link of a template names a service the clinic offers."""
     for index, line in enumerate(values.get("lines") or []):
-        if session.get(Service, line["service_id"]) is None:
-            raise Invalid(("lines", index, "service_id"), f"service {line['service_id']} does not exist")
+        in_service(session, Service, line["service_id"], ("lines", index, "service_id"))
 
 
 def _make_shift(shift: dict) -> ClinicianShift:
@@ -147,6 +176,7 @@ CLINICIANS = Entity(
         "exceptions": Children("exceptions", lambda exception: ClinicianException(**exception)),
     },
     blockers=_clinician_blockers,
+    history=_clinician_history,
 )
 
 DEVICE_TYPES = Entity(label="device type", table=DeviceType, unique=[("code",)], blockers=_device_type_blockers)
@@ -157,11 +187,12 @@ DEVICES = Entity(
     unique=[("location_id", "name")],
     references={"device_type_id": DeviceType, "location_id": Location},
     children={"maintenance": Children("maintenance", lambda window: DeviceMaintenance(**window))},
-    blockers=_device_blockers,
+    blockers=_future_blockers(ResourceKind.DEVICE),
+    history=_has_served(ResourceKind.DEVICE),
 )
 
 ROOMS = Entity(label="room", table=Room, unique=[("location_id", "name")], references={"location_id": Location},
-               blockers=_room_blockers)
+               blockers=_future_blockers(ResourceKind.ROOM), history=_has_served(ResourceKind.ROOM))
 
 SERVICES = Entity(
     label="service",
@@ -170,6 +201,7 @@ SERVICES = Entity(
     children={"device_needs": Children("device_needs", lambda need: ServiceDevice(**need))},
     check=_service_device_check,
     blockers=_service_blockers,
+    history=_service_history,
 )
 
 PLAN_TEMPLATES = Entity(

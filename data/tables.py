@@ -53,6 +53,11 @@ def instant(**kwargs) -> datetime:
     return Field(sa_type=UTCDateTime, **kwargs)
 
 
+def archived() -> datetime | None:
+    """When a record with history was taken out of service: kept for history, no longer offered or booked."""
+    return instant(default=None, nullable=True, description="Set when archived: kept for history, no longer booked")
+
+
 def weekday_check() -> sa.CheckConstraint:
     return sa.CheckConstraint("weekday BETWEEN 0 AND 6", name="weekday_range")
 
@@ -93,6 +98,7 @@ class Clinician(SQLModel, table=True):
     title: str = Field(default="", max_length=80)
     email: str | None = Field(default=None, max_length=254)
     location_id: int = Field(foreign_key="location.id", ondelete="RESTRICT", index=True)
+    archived_at: datetime | None = archived()
 
     location: Location = Relationship(sa_relationship_kwargs={"lazy": "joined", "innerjoin": True})
     certification_links: list["ClinicianCertification"] = Relationship(sa_relationship_kwargs=CASCADE_CHILDREN)
@@ -180,6 +186,7 @@ class Device(SQLModel, table=True):
     device_type_id: int = Field(foreign_key="device_type.id", ondelete="RESTRICT", index=True)
     location_id: int = Field(foreign_key="location.id", ondelete="RESTRICT", index=True)
     cleaning_minutes: int = Field(default=0, description="Cleaning/setup time needed between two patients.")
+    archived_at: datetime | None = archived()
 
     maintenance: list["DeviceMaintenance"] = Relationship(
         sa_relationship_kwargs={**CASCADE_CHILDREN, "order_by": "DeviceMaintenance.starts_at"}
@@ -205,6 +212,7 @@ class Room(SQLModel, table=True):
     name: str = Field(max_length=120)
     kind: RoomKind = Field(sa_type=checked_enum(RoomKind))
     location_id: int = Field(foreign_key="location.id", ondelete="RESTRICT", index=True)
+    archived_at: datetime | None = archived()
 
 
 class Service(SQLModel, table=True):
@@ -228,6 +236,7 @@ class Service(SQLModel, table=True):
     )
     buffer_before_minutes: int = 0
     buffer_after_minutes: int = 0
+    archived_at: datetime | None = archived()
 
     device_needs: list["ServiceDevice"] = Relationship(
         sa_relationship_kwargs={**CASCADE_CHILDREN, "order_by": "ServiceDevice.device_type_id"}

@@ -73,6 +73,9 @@ def find_availability(session: Session, query: SlotQuery, *, now: datetime, sett
     service = snapshot.services.get(query.service_id)
     if service is None:
         raise Invalid(("service_id",), f"service {query.service_id} does not exist", source="query")
+    if service.archived:
+        raise Invalid(("service_id",), f"service {service.id} ({service.name}) is archived: no longer booked",
+                      source="query")
     if query.patient_id is not None and session.get(Patient, query.patient_id) is None:
         raise Invalid(("patient_id",), f"patient {query.patient_id} does not exist", source="query")
     locations = _locations(snapshot, query)
@@ -123,6 +126,9 @@ def _locations(snapshot: CatalogSnapshot, query: SlotQuery) -> list[LocationInfo
         clinician = snapshot.clinicians.get(query.clinician_id)
         if clinician is None:
             raise Invalid(("clinician_id",), f"clinician {query.clinician_id} does not exist", source="query")
+        if clinician.archived:
+            raise Invalid(("clinician_id",), f"clinician {clinician.id} ({clinician.name}) is archived: no longer "
+                                             f"booked", source="query")
         if query.location_id not in (None, clinician.location_id):
             raise Invalid(("clinician_id",), f"{clinician.name} works at another location", source="query")
         return [snapshot.locations[clinician.location_id]]
@@ -162,10 +168,10 @@ def build_search(
     starts = [(max(to_minute(query.start), earliest_start), to_minute(query.end))]
 
     clinicians = [c for c in location.clinicians
-                  if (service.certification is None or service.certification in c.certifications)
+                  if not c.archived and (service.certification is None or service.certification in c.certifications)
                   and query.clinician_id in (None, c.id)]
-    rooms = [r for r in location.rooms
-             if service.room_kind is not None and r.kind == service.room_kind and query.room_id in (None, r.id)]
+    rooms = [r for r in location.rooms if not r.archived
+             and service.room_kind is not None and r.kind == service.room_kind and query.room_id in (None, r.id)]
     units = {need.device_type_id: _units(location, need.device_type_id, query.device_ids)
              for need in service.device_needs}
     busy = _busy(session, query, window, clinicians, rooms, [u for group in units.values() for u in group], now)
@@ -215,7 +221,7 @@ def _working(clinician: ClinicianInfo, days, zone: ZoneInfo) -> Intervals:
 
 def _units(location: LocationInfo, device_type_id: int, requested: tuple[int, ...]) -> list[UnitInfo]:
     """The location's units of a type; only the requested ones if any of this type were requested."""
-    units = [u for u in location.units if u.device_type_id == device_type_id]
+    units = [u for u in location.units if u.device_type_id == device_type_id and not u.archived]
     chosen = [u for u in units if u.id in requested]
     return chosen or units
 

@@ -5,6 +5,10 @@ weekly patterns, the rooms, the device units and the services. They change
 rarely, so each process keeps one snapshot and checks the catalog token (one
 tiny query) before using it; a change anywhere (see ``data.catalog_version``)
 makes the next search reload.
+
+Archived clinicians, rooms, units and services stay in the snapshot, marked
+``archived``, so past sessions still show their names; only what is in service
+is offered (see ``availability.build_search``).
 """
 
 import threading
@@ -33,6 +37,7 @@ class ClinicianInfo:
     breaks: Weekly
     extra_shifts: Intervals
     time_off: Intervals
+    archived: bool = False
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,7 @@ class UnitInfo:
     device_type_id: int
     cleaning: int
     maintenance: Intervals
+    archived: bool = False
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,7 @@ class RoomInfo:
     id: int
     name: str
     kind: RoomKind
+    archived: bool = False
 
 
 @dataclass(frozen=True)
@@ -79,6 +86,7 @@ class ServiceInfo:
     certification: Certification | None
     room_kind: RoomKind | None
     device_needs: tuple[DeviceNeedInfo, ...]
+    archived: bool = False
 
 
 @dataclass(frozen=True)
@@ -90,7 +98,7 @@ class CatalogSnapshot:
 
     @property
     def shortest_service(self) -> int:
-        return min((service.duration for service in self.services.values()), default=30)
+        return min((service.duration for service in self.services.values() if not service.archived), default=30)
 
 
 _lock = threading.Lock()
@@ -122,10 +130,11 @@ def _load(session: Session, token: str) -> CatalogSnapshot:
             id=location.id, name=location.name, zone=ZoneInfo(location.time_zone),
             opening_hours=tuple((h.weekday, h.starts, h.ends) for h in location.opening_hours),
             clinicians=tuple(c for c in clinicians.values() if c.location_id == location.id),
-            rooms=tuple(RoomInfo(r.id, r.name, r.kind) for r in rooms if r.location_id == location.id),
+            rooms=tuple(RoomInfo(r.id, r.name, r.kind, r.archived_at is not None)
+                        for r in rooms if r.location_id == location.id),
             units=tuple(
                 UnitInfo(u.id, u.name, u.device_type_id, u.cleaning_minutes,
-                         instants((m.starts_at, m.ends_at) for m in u.maintenance))
+                         instants((m.starts_at, m.ends_at) for m in u.maintenance), u.archived_at is not None)
                 for u in units if u.location_id == location.id
             ),
         )
@@ -136,6 +145,7 @@ def _load(session: Session, token: str) -> CatalogSnapshot:
             id=s.id, name=s.name, duration=s.duration_minutes, buffer_before=s.buffer_before_minutes,
             buffer_after=s.buffer_after_minutes, certification=s.required_certification, room_kind=s.room_kind,
             device_needs=tuple(DeviceNeedInfo(n.device_type_id, n.device_type.name, n.count) for n in s.device_needs),
+            archived=s.archived_at is not None,
         )
         for s in fresh(Service)
     }
@@ -152,4 +162,5 @@ def _clinician(clinician: Clinician) -> ClinicianInfo:
         shifts=tuple((s.weekday, s.starts, s.ends) for s in clinician.shifts),
         breaks=tuple((s.weekday, b.starts, b.ends) for s in clinician.shifts for b in s.breaks),
         extra_shifts=dated(ExceptionKind.EXTRA_SHIFT), time_off=dated(ExceptionKind.TIME_OFF),
+        archived=clinician.archived_at is not None,
     )

@@ -28,6 +28,7 @@ from datetime import datetime, time, timedelta
 from sqlalchemy import String, type_coerce
 from sqlmodel import Session, select
 
+from data import catalog_version
 from data.config import Settings
 from data.enums import AppointmentStatus, LinkKind, PlanStatus, ResourceKind, SameClinicianRule, WaitlistStatus
 from data.errors import Conflict
@@ -54,6 +55,7 @@ class Night:
     requests: dict[str, WaitlistRequest] = field(default_factory=dict)
     plan_sessions: dict[str, tuple[TreatmentPlan, PlanSession]] = field(default_factory=dict)
     location: LocationInfo | None = None
+    catalog_token: str = ""
 
 
 def gather(session: Session, *, location_id: int, now: datetime, settings: Settings) -> Night:
@@ -70,7 +72,7 @@ def gather(session: Session, *, location_id: int, now: datetime, settings: Setti
     ).all()
     ignore = tuple(appointment.id for appointment in booked)
     builder = _Builder(session, location, frozen_until, horizon_end, ignore, now, settings)
-    night = Night(NightProblem(), {a.id: a for a in booked}, location=location)
+    night = Night(NightProblem(), {a.id: a for a in booked}, location=location, catalog_token=snapshot.token)
     booked_sessions = tuple(builder.booked(a, keep_clinician=a.id in _clinician_required(session, ignore))
                             for a in booked)
     waiting = [builder.waitlisted(request, night) for request in _waitlist(session)]
@@ -135,7 +137,8 @@ class _Builder:
                              keep_clinician=keep_clinician, may_start=may_start)
 
     def waitlisted(self, request: WaitlistRequest, night: Night) -> WaitingSession | None:
-        if request.service_id not in self.snapshot.services:
+        service = self.snapshot.services.get(request.service_id)
+        if service is None or service.archived:
             return None
         kind, starts = self.kind(request.service_id)
         zone = self.location.zone
@@ -158,7 +161,7 @@ class _Builder:
         waiting_lines = {service for service, rows in by_line.items() if any(live is None for _, live in rows)}
         sessions, spacings = [], []
         for line in plan.lines:
-            if line.service_id not in waiting_lines:
+            if line.service_id not in waiting_lines or self.snapshot.services[line.service_id].archived:
                 continue
             rows = sorted(by_line[line.service_id], key=lambda row: row[0].sequence)
             window = self._links(plan, line.service_id, by_line, waiting_lines)
@@ -286,7 +289,14 @@ def _plans_waiting(session: Session, location_id: int) -> list[TreatmentPlan]:
 
 def write(session: Session, night: Night, solution: ReplanSolution, *, now: datetime,
           settings: Settings) -> list[dict]:
-    """Apply a checked answer inside the caller's transaction; the changes, in the run record's words."""
+    """Apply a checked answer inside the caller's transaction; the changes, in the run record's words.
+
+    The answer was found for the catalog as it was gathered: if it changed since (a clinician archived, time off
+    added), nothing is written and the next run plans again; holding the catalog keeps it unchanged until commit.
+    """
+    if catalog_version.hold(session) != night.catalog_token:
+        raise Conflict("the catalog changed while the night was planned; nothing was written, the next run "
+                       "plans with the new catalog")
     placed = {placement.kind: placement for placement in solution.placements}
     changes = []
     for booked in night.problem.booked:

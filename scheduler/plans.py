@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
+from data.catalog import in_service
 from data.config import Settings
 from data.enums import AppointmentStatus, LinkKind, PlanStatus
 from data.errors import Conflict, Invalid, NotFound
@@ -78,8 +79,7 @@ def _write(session: Session, plan: TreatmentPlan, values: dict, now: datetime) -
         lines = [_fields(line, LINE_FIELDS) for line in template.lines]
         links = [_fields(link, LINK_FIELDS) for link in template.links]
     for index, line in enumerate(lines):
-        if session.get(Service, line["service_id"]) is None:
-            raise Invalid(("lines", index, "service_id"), f"service {line['service_id']} does not exist")
+        in_service(session, Service, line["service_id"], ("lines", index, "service_id"))
     for name in ("patient_id", "location_id", "template_id", "earliest_start", "latest_end", "priority"):
         setattr(plan, name, values.get(name))
     if plan.id is not None:  # old rows go first: a new line may reuse a service (unique per plan)

@@ -84,7 +84,10 @@ def clinician_roster(session: Session, clinician_id: int, start: datetime, end: 
 
 
 def day_rosters(session: Session, day: date, location_id: int | None = None) -> list[ClinicianRoster]:
-    """Every clinician's sessions on a local date (each location's own date), clinicians without any included."""
+    """Every clinician's sessions on a local date (each location's own date), clinicians without any included.
+
+    An archived clinician appears only on the days they have sessions: the past keeps naming who treated whom.
+    """
     snapshot = catalog(session)
     locations = _locations(snapshot, location_id)
     rosters = []
@@ -93,16 +96,23 @@ def day_rosters(session: Session, day: date, location_id: int | None = None) -> 
         ids = [c.id for c in location.clinicians]
         entries = _entries(session, snapshot, ids, start, end, ON_ROSTER)
         for clinician in sorted(location.clinicians, key=lambda c: c.name):
-            rosters.append(ClinicianRoster(Named(clinician.id, clinician.name),
-                                           [e for e in entries if e.clinician.id == clinician.id]))
+            theirs = [e for e in entries if e.clinician.id == clinician.id]
+            if theirs or not clinician.archived:
+                rosters.append(ClinicianRoster(Named(clinician.id, clinician.name), theirs))
     return rosters
 
 
 def day_board(session: Session, day: date, location_id: int) -> list[BoardRow]:
-    """Clinicians, device units and rooms of the location, each with its blocks on that local date."""
+    """Clinicians, device units and rooms of the location, each with its blocks on that local date.
+
+    Archived ones appear only when they have blocks that day.
+    """
     snapshot = catalog(session)
     (location,) = _locations(snapshot, location_id)
     start, end = _local_day(location, day)
+    archived = {(ResourceKind.CLINICIAN, c.id) for c in location.clinicians if c.archived}
+    archived |= {(ResourceKind.DEVICE, u.id) for u in location.units if u.archived}
+    archived |= {(ResourceKind.ROOM, r.id) for r in location.rooms if r.archived}
     rows = {(ResourceKind.CLINICIAN, c.id): BoardRow(ResourceKind.CLINICIAN, Named(c.id, c.name))
             for c in sorted(location.clinicians, key=lambda c: c.name)}
     rows |= {(ResourceKind.DEVICE, u.id): BoardRow(ResourceKind.DEVICE, Named(u.id, u.name))
@@ -123,7 +133,7 @@ def day_board(session: Session, day: date, location_id: int) -> list[BoardRow]:
         label = service if appointment.status != AppointmentStatus.PENDING else f"{service} (held)"
         row.blocks.append(Block(appointment.id, allocation.starts_at.astimezone(location.zone),
                                 allocation.ends_at.astimezone(location.zone), appointment.status, label))
-    return list(rows.values())
+    return [row for key, row in rows.items() if row.blocks or key not in archived]
 
 
 def _locations(snapshot: CatalogSnapshot, location_id: int | None) -> list[LocationInfo]:

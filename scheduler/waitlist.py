@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, select
 
+from data.catalog import in_service
 from data.config import Settings
 from data.enums import AppointmentStatus, WaitlistStatus
 from data.errors import Conflict, Invalid, NotFound
@@ -20,9 +21,9 @@ from scheduler import booking
 
 
 def add_request(session: Session, *, actor: User, values: dict, now: datetime) -> WaitlistRequest:
-    for field, table in (("patient_id", Patient), ("service_id", Service)):
-        if session.get(table, values[field]) is None:
-            raise Invalid((field,), f"{field.removesuffix('_id')} {values[field]} does not exist")
+    if session.get(Patient, values["patient_id"]) is None:
+        raise Invalid(("patient_id",), f"patient {values['patient_id']} does not exist")
+    in_service(session, Service, values["service_id"], ("service_id",))
     request = WaitlistRequest(**values, created_by_id=actor.id, created_at=now)
     session.add(request)
     session.flush()

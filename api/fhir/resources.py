@@ -66,14 +66,19 @@ def concept(system: str, code: str, display: str) -> dict:
     return {"coding": [{"system": system, "code": code, "display": display}], "text": display}
 
 
+def in_service(record: Clinician | Device | Room | Service) -> bool:
+    """Archived records stay readable (past appointments name them) but are marked inactive."""
+    return record.archived_at is None
+
+
 def practitioner(clinician: Clinician) -> dict:
-    return {"resourceType": "Practitioner", "id": str(clinician.id), "active": True,
+    return {"resourceType": "Practitioner", "id": str(clinician.id), "active": in_service(clinician),
             "name": [{"text": clinician.name}]}
 
 
 def practitioner_role(clinician: Clinician) -> dict:
     return {
-        "resourceType": "PractitionerRole", "id": str(clinician.id), "active": True,
+        "resourceType": "PractitionerRole", "id": str(clinician.id), "active": in_service(clinician),
         "practitioner": {"reference": f"Practitioner/{clinician.id}", "display": clinician.name},
         "location": [{"reference": f"Location/{clinician.location_id}"}],
         "specialty": [concept(CERTIFICATION_SYSTEM, c.value, c.label) for c in clinician.certifications],
@@ -90,30 +95,32 @@ def clinic(location: Location) -> dict:
 
 
 def room(record: Room) -> dict:
-    return {"resourceType": "Location", "id": f"room-{record.id}", "status": "active", "name": record.name,
+    return {"resourceType": "Location", "id": f"room-{record.id}", "name": record.name,
+            "status": "active" if in_service(record) else "inactive",
             "mode": "instance",
             "physicalType": concept("http://terminology.hl7.org/CodeSystem/location-physical-type", "ro", "Room"),
             "partOf": {"reference": f"Location/{record.location_id}"}}
 
 
 def device(unit: Device, device_type: DeviceType) -> dict:
-    return {"resourceType": "Device", "id": str(unit.id), "status": "active",
+    return {"resourceType": "Device", "id": str(unit.id), "status": "active" if in_service(unit) else "inactive",
             "deviceName": [{"name": unit.name, "type": "user-friendly-name"}],
             "type": concept(DEVICE_TYPE_SYSTEM, device_type.code, device_type.name),
             "location": {"reference": f"Location/{unit.location_id}"}}
 
 
 def healthcare_service(service: Service, location_ids: list[int]) -> dict:
-    return {"resourceType": "HealthcareService", "id": str(service.id), "active": True, "name": service.name,
+    return {"resourceType": "HealthcareService", "id": str(service.id), "active": in_service(service),
+            "name": service.name,
             "type": [concept(SERVICE_SYSTEM, service.code, service.name)],
             "location": [{"reference": f"Location/{ident}"} for ident in location_ids]}
 
 
 def schedule(kind: str, ident: int, display: str, *, location_ids: list[int], service: Service | None = None,
-             horizon: tuple[datetime, datetime] | None = None) -> dict:
+             horizon: tuple[datetime, datetime] | None = None, active: bool = True) -> dict:
     actor = {"practitioner": "Practitioner/{}", "device": "Device/{}", "room": "Location/room-{}",
              "service": "HealthcareService/{}"}[kind].format(ident)
-    resource = {"resourceType": "Schedule", "id": f"{kind}-{ident}", "active": True,
+    resource = {"resourceType": "Schedule", "id": f"{kind}-{ident}", "active": active,
                 "actor": [{"reference": actor, "display": display},
                           *({"reference": f"Location/{i}"} for i in location_ids)]}
     if service is not None:

@@ -76,13 +76,14 @@ def _services(session: Session) -> list[dict]:
 
 
 def _schedules(session: Session) -> list[dict]:
-    result = [fhir.schedule("practitioner", c.id, c.name, location_ids=[c.location_id]) for c in _clinicians(session)]
-    result += [fhir.schedule("device", d.id, d.name, location_ids=[d.location_id])
+    result = [fhir.schedule("practitioner", c.id, c.name, location_ids=[c.location_id], active=fhir.in_service(c))
+              for c in _clinicians(session)]
+    result += [fhir.schedule("device", d.id, d.name, location_ids=[d.location_id], active=fhir.in_service(d))
                for d in session.exec(select(Device).order_by(Device.id))]
-    result += [fhir.schedule("room", r.id, r.name, location_ids=[r.location_id])
+    result += [fhir.schedule("room", r.id, r.name, location_ids=[r.location_id], active=fhir.in_service(r))
                for r in session.exec(select(Room).order_by(Room.id))]
     locations = sorted(catalog(session).locations)
-    result += [fhir.schedule("service", s.id, s.name, location_ids=locations, service=s)
+    result += [fhir.schedule("service", s.id, s.name, location_ids=locations, service=s, active=fhir.in_service(s))
                for s in session.exec(select(Service).order_by(Service.id))]
     return result
 
@@ -129,12 +130,17 @@ DIRECTORY: dict[str, tuple[Callable[[Session], list[dict]], dict[str, Callable[[
 }
 
 
+def _in_service(resource: dict) -> bool:
+    """Archived clinicians, rooms, devices and services (inactive) are left out of searches; a read still finds them."""
+    return resource.get("active", True) and resource.get("status", "active") == "active"
+
+
 def _directory_search(resource_type: str):
     build, filters = DIRECTORY[resource_type]
 
     def search(request: Request, session: SessionDep):
         params = parameters(request, set(filters) | {"_id"})
-        found = build(session)
+        found = [resource for resource in build(session) if _in_service(resource)]
         for name, values in params.items():
             if name == "_id":
                 found = [r for r in found if r["id"] in values[-1].split(",")]

@@ -4,7 +4,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 from sqlalchemy import or_
 
-from api.catalog import catalog_router
+from api.catalog import InServiceFilter, catalog_router
 from api.deps import get_current_user, require_role
 from api.schemas import catalog as schemas
 from api.schemas.common import Ident, Text
@@ -19,17 +19,17 @@ admin = [Depends(require_role(Role.ADMIN))]
 desk = [Depends(require_role(Role.ADMIN, Role.FRONT_DESK))]
 
 
-class ClinicianFilter(BaseModel):
+class ClinicianFilter(InServiceFilter):
     location_id: Ident | None = None
     certification: Certification | None = None
 
 
-class DeviceFilter(BaseModel):
+class DeviceFilter(InServiceFilter):
     location_id: Ident | None = None
     device_type_id: Ident | None = None
 
 
-class RoomFilter(BaseModel):
+class RoomFilter(InServiceFilter):
     location_id: Ident | None = None
     kind: RoomKind | None = None
 
@@ -95,6 +95,7 @@ for collection in (
     catalog_router(
         entity=entities.SERVICES, path="/services", fields=schemas.ServiceFields, create=schemas.ServiceCreate,
         update=schemas.ServiceUpdate, public=schemas.ServicePublic, read_access=anyone, write_access=admin,
+        filters=InServiceFilter,
     ),
     catalog_router(
         entity=entities.PLAN_TEMPLATES, path="/plan-templates", fields=plans.TemplateFields,

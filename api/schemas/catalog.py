@@ -6,6 +6,7 @@ field optional; merged into the stored record and re-validated as ``Fields``)
 and ``...Public`` (what the API returns).
 """
 
+from datetime import datetime
 from itertools import groupby
 
 from pydantic import EmailStr, Field, field_validator, model_validator
@@ -24,6 +25,8 @@ from api.schemas.common import (
     require_disjoint,
 )
 from data.enums import Certification, ExceptionKind, RoomKind
+
+ARCHIVED = "When it was archived (it had history): kept so past sessions name it, no longer offered or booked"
 
 
 class Span(Schema):
@@ -157,6 +160,7 @@ ClinicianUpdate = partial(ClinicianFields, "ClinicianUpdate")
 
 class ClinicianPublic(ClinicianFields):
     id: int
+    archived_at: datetime | None = Field(default=None, description=ARCHIVED)
 
 
 # Devices
@@ -199,6 +203,7 @@ DeviceUpdate = partial(DeviceFields, "DeviceUpdate")
 
 class DevicePublic(DeviceFields):
     id: int
+    archived_at: datetime | None = Field(default=None, description=ARCHIVED)
 
 
 # Rooms
@@ -219,6 +224,7 @@ RoomUpdate = partial(RoomFields, "RoomUpdate")
 
 class RoomPublic(RoomFields):
     id: int
+    archived_at: datetime | None = Field(default=None, description=ARCHIVED)
 
 
 # Services
@@ -257,3 +263,4 @@ ServiceUpdate = partial(ServiceFields, "ServiceUpdate")
 
 class ServicePublic(ServiceFields):
     id: int
+    archived_at: datetime | None = Field(default=None, description=ARCHIVED)

@@ -1,11 +1,13 @@
-"""ids are never reused; tokens carry the account's security stamp
+"""ids are never reused; tokens carry the account's security stamp; records with history are archived
 
 SQLite hands the highest id out again after that row is deleted, so a token,
 a link or an allocation naming a deleted record would name the next one. The
 tables whose ids leave the database or are referred to by other rows become
 AUTOINCREMENT, which on SQLite means rebuilding them (PostgreSQL's sequences
 never reuse an id). Every account gets a random security stamp that tokens
-carry; existing tokens, which carry none, stop working.
+carry; existing tokens, which carry none, stop working. Clinicians, device
+units, rooms and services get ``archived_at``: one with history is archived
+instead of deleted, so who treated whom, where and with what is kept.
 
 Revision ID: b6e0876cf9cc
 Revises: 8d4f2a9c1e07
@@ -19,6 +21,8 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
+import data.types
+
 revision: str = 'b6e0876cf9cc'
 down_revision: str | None = '8d4f2a9c1e07'
 branch_labels: str | Sequence[str] | None = None
@@ -27,6 +31,7 @@ depends_on: str | Sequence[str] | None = None
 NEVER_REUSED = ('location', 'clinician', 'device_type', 'device', 'room', 'service', 'patient', 'app_user',
                 'appointment', 'audit_entry', 'plan_template', 'treatment_plan', 'waitlist_request',
                 'optimization_run', 'visit_request')
+ARCHIVABLE = ('clinician', 'device', 'room', 'service')
 
 
 def _rebuilt(table: str, *, autoincrement: bool):
@@ -69,6 +74,8 @@ def upgrade() -> None:
             if table == 'app_user':
                 batch_op.alter_column('security_stamp', existing_type=sqlmodel.sql.sqltypes.AutoString(length=32),
                                       nullable=False)
+            if table in ARCHIVABLE:
+                batch_op.add_column(sa.Column('archived_at', data.types.UTCDateTime(timezone=True), nullable=True))
     if connection.dialect.name == 'sqlite':
         _skip_ids_named_elsewhere()
 
@@ -78,3 +85,5 @@ def downgrade() -> None:
         with _rebuilt(table, autoincrement=False) as batch_op:
             if table == 'app_user':
                 batch_op.drop_column('security_stamp')
+            if table in ARCHIVABLE:
+                batch_op.drop_column('archived_at')
