@@ -228,8 +228,11 @@ def _check_choice(session: Session, choice: SlotChoice, settings: Settings) -> N
     """
     catalog_version.hold(session)
     service = in_service(session, Service, choice.service_id, ("service_id",))
-    if session.get(Patient, choice.patient_id) is None:
+    patient = session.get(Patient, choice.patient_id)
+    if patient is None:
         raise Invalid(("patient_id",), f"patient {choice.patient_id} does not exist")
+    if patient.erased_at is not None:
+        raise Invalid(("patient_id",), f"patient {choice.patient_id} was erased; register the person again")
     if choice.clinician_id is not None:
         in_service(session, Clinician, choice.clinician_id, ("clinician_id",))
     if choice.room_id is not None:

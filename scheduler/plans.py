@@ -17,8 +17,8 @@ from data.catalog import in_service
 from data.config import Settings
 from data.enums import AppointmentStatus, LinkKind, PlanStatus
 from data.errors import Conflict, Invalid, NotFound
+from data.locking import locked
 from data.tables import (
-    Appointment,
     Location,
     Patient,
     PlanBlackout,
@@ -59,7 +59,7 @@ def create_plan(session: Session, *, actor: User, values: dict, now: datetime) -
 
 def edit_plan(session: Session, *, actor: User, plan_id: int, values: dict, now: datetime) -> TreatmentPlan:
     """Change a plan that is not confirmed yet; a proposal it had is withdrawn (its holds released)."""
-    plan = get_plan(session, plan_id)
+    plan = _plan_to_change(session, plan_id)
     if plan.status == PlanStatus.CONFIRMED:
         raise Conflict(f"plan {plan_id} is confirmed; cancel its appointments to change it")
     _release_proposal(session, actor=actor, plan=plan, now=now)
@@ -111,9 +111,17 @@ def get_plan(session: Session, plan_id: int) -> TreatmentPlan:
     return plan
 
 
+def _plan_to_change(session: Session, plan_id: int) -> TreatmentPlan:
+    """The plan locked and read fresh: an edit, a proposal and a confirmation of one plan take turns."""
+    plan = locked(session, TreatmentPlan, plan_id)
+    if plan is None:
+        raise NotFound("plan", plan_id)
+    return plan
+
+
 def propose(session: Session, *, actor: User, plan_id: int, now: datetime, settings: Settings) -> PlanSolution:
     """Place the whole series against the live schedule and hold every placed session."""
-    plan = get_plan(session, plan_id)
+    plan = _plan_to_change(session, plan_id)
     if plan.status == PlanStatus.CONFIRMED:
         raise Conflict(f"plan {plan_id} is confirmed; cancel its appointments to change it")
     _release_proposal(session, actor=actor, plan=plan, now=now)
@@ -148,7 +156,7 @@ def propose(session: Session, *, actor: User, plan_id: int, now: datetime, setti
 
 def confirm(session: Session, *, actor: User, plan_id: int, now: datetime) -> TreatmentPlan:
     """Book every held session of the proposal at once; any lapsed hold and nothing is booked."""
-    plan = get_plan(session, plan_id)
+    plan = _plan_to_change(session, plan_id)
     if plan.status != PlanStatus.PROPOSED:
         raise Conflict(f"plan {plan_id} is {plan.status.value}; propose it first")
     for plan_session in plan.sessions:
@@ -162,10 +170,11 @@ def confirm(session: Session, *, actor: User, plan_id: int, now: datetime) -> Tr
 def _release_proposal(session: Session, *, actor: User, plan: TreatmentPlan, now: datetime) -> None:
     """A new proposal replaces the last one: its holds are given up first."""
     for plan_session in plan.sessions:
-        appointment = session.get(Appointment, plan_session.appointment_id) if plan_session.appointment_id else None
-        if appointment is not None and appointment.status == AppointmentStatus.PENDING:
-            booking.change_status(session, actor=actor, appointment_id=appointment.id, action="cancel", now=now,
-                                  reason=f"plan {plan.id} proposed again")
+        if plan_session.appointment_id is None:
+            continue
+        if booking.lock_appointment(session, plan_session.appointment_id).status == AppointmentStatus.PENDING:
+            booking.change_status(session, actor=actor, appointment_id=plan_session.appointment_id, action="release",
+                                  now=now, reason=f"plan {plan.id} proposed again")
     plan.sessions = []
     session.flush()
 

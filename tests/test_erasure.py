@@ -147,3 +147,11 @@ def test_the_night_places_no_session_of_an_erased_patient_s_plan(clinic, erased)
     run = run_optimization(engine, location_id=world.midtown.id, trigger=RunTrigger.MANUAL, now=NIGHT,
                            settings=SETTINGS)
     assert run.sessions_placed == (0 if erased else 1), run.error
+
+
+def test_an_erased_patient_is_not_booked_again(client, as_desk, as_admin, world):
+    patient_id = declined_visitor(client, as_desk)["patient"]["id"]
+    client.post(f"{API}/patients/{patient_id}/erase", headers=as_admin).raise_for_status()
+    again = client.post(f"{API}/appointments", headers=as_desk, json={
+        "service_id": world.msus.id, "patient_id": patient_id, "start": at(3, 9).isoformat()})
+    assert again.status_code == 422 and "was erased" in again.text
