@@ -16,7 +16,7 @@ from tests.conftest import bearer
 
 ADMIN, DESK, CLINICIAN = Role.ADMIN, Role.FRONT_DESK, Role.CLINICIAN
 EVERYONE, STAFF_DESK, ADMINS = {ADMIN, DESK, CLINICIAN}, {ADMIN, DESK}, {ADMIN}
-CATALOG = r"/api/v1/(locations|clinicians|device-types|devices|rooms|services|plan-templates)(/\{ident\})?$"
+CATALOG = r"/api/v1/(locations|clinicians|device-types|devices|rooms|services|plan-templates)(/\{ident\}(/restore)?)?$"
 OWN = "own"  # admins and the front desk; a clinician only for their own clinician id
 
 # (methods, path pattern, who may) -- first match wins.
