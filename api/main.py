@@ -7,6 +7,7 @@ import anyio
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
+from api.body_limit import BodyLimit
 from api.errors import install_error_handlers
 from api.schemas.common import CALENDAR
 from api import web
@@ -50,7 +51,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app = FastAPI(
         title="Clinic scheduling",
         summary="Treatment-plan scheduling and equipment booking for physical-therapy and sports-rehab clinics.",
-        description=CALENDAR,
+        description=f"{CALENDAR} A request body over {settings.max_body_bytes} bytes (`CLINIC_MAX_BODY_BYTES`) is "
+                    "refused with 413 before it is read, or as soon as that many bytes of it have arrived.",
         version="0.1.0",
         lifespan=lifespan,
     )
@@ -59,6 +61,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.token_key = (
         settings.secret_key.get_secret_value() if settings.secret_key else secrets.token_urlsafe(32)
     )
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(auth.router, prefix=API_PREFIX)
