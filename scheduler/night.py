@@ -26,6 +26,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta
 
 from sqlalchemy import String, type_coerce
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from data import catalog_version
@@ -130,10 +131,7 @@ class _Builder:
         if reach:
             may_start = self.patient_starts(appointment.patient_id, kind,
                                             intersect(starts, [(start - reach, start + reach + 1)]))
-        current = Placement(str(appointment.id), 0, start, appointment.resource_ids(ResourceKind.CLINICIAN)[0],
-                            next(iter(appointment.resource_ids(ResourceKind.ROOM)), None),
-                            tuple(sorted(appointment.resource_ids(ResourceKind.DEVICE))))
-        return BookedSession(appointment.id, appointment.patient_id, kind, start, current,
+        return BookedSession(appointment.id, appointment.patient_id, kind, start, _served_now(appointment),
                              keep_clinician=keep_clinician, may_start=may_start)
 
     def waitlisted(self, request: WaitlistRequest, night: Night) -> WaitingSession | None:
@@ -298,11 +296,8 @@ def write(session: Session, night: Night, solution: ReplanSolution, *, now: date
         raise Conflict("the catalog changed while the night was planned; nothing was written, the next run "
                        "plans with the new catalog")
     placed = {placement.kind: placement for placement in solution.placements}
-    changes = []
-    for booked in night.problem.booked:
-        placement = placed[str(booked.id)]
-        if placement != booked.current:
-            changes.append(_reassign(session, night, booked, placement, now))
+    changes = _reassign_all(session, night, [(booked, placed[str(booked.id)]) for booked in night.problem.booked
+                                             if placed[str(booked.id)] != booked.current], now)
     for waiting in night.problem.waiting:
         if waiting.key in placed:
             change = _place(session, night, waiting, placed[waiting.key], now=now, settings=settings)
@@ -312,9 +307,67 @@ def write(session: Session, night: Night, solution: ReplanSolution, *, now: date
     return changes
 
 
-def _reassign(session: Session, night: Night, booked: BookedSession, placement: Placement, now: datetime) -> dict:
+def _served_now(appointment: Appointment) -> Placement:
+    """Where and when the appointment is served, as the solver writes a placement."""
+    return Placement(str(appointment.id), 0, to_minute(appointment.starts_at),
+                     appointment.resource_ids(ResourceKind.CLINICIAN)[0],
+                     next(iter(appointment.resource_ids(ResourceKind.ROOM)), None),
+                     tuple(sorted(appointment.resource_ids(ResourceKind.DEVICE))))
+
+
+class _ScheduleMoved(Exception):
+    """The front desk changed booked sessions while the night was solved."""
+
+
+def _reassign_all(session: Session, night: Night, moves: list[tuple[BookedSession, Placement]],
+                  now: datetime) -> list[dict]:
+    """Reassign and move booked sessions all at once, or none of them.
+
+    The answer assumed the schedule as gathered; a write from the front desk
+    during the solve (PostgreSQL lets the desk work meanwhile) may have changed
+    a booked session or taken a resource the answer hands out. So the booked
+    sessions are read again, locked and fresh, and compared; every old
+    allocation goes before any new one is written (so two sessions may swap a
+    clinician); and the whole step runs in a savepoint: a changed session or a
+    taken resource (the exclusion constraint) skips every reassignment, says
+    why in the run record, and the waiting sessions are still placed through
+    the booking code, which checks each one again.
+    """
+    if not moves:
+        return []
+    try:
+        with session.begin_nested():
+            _refuse_if_moved(session, night)
+            before = {booked.id: audit.snapshot(night.appointments[booked.id]) for booked, _ in moves}
+            for booked, _ in moves:
+                night.appointments[booked.id].allocations.clear()
+            session.flush()
+            changes = [_reassign(session, night, booked, placement, now, before[booked.id])
+                       for booked, placement in moves]
+            session.flush()
+            return changes
+    except (_ScheduleMoved, IntegrityError) as refused:
+        reason = str(refused) if isinstance(refused, _ScheduleMoved) else "a resource was booked meanwhile"
+        return [{"action": "reassignments_skipped", "count": len(moves), "reason": reason}]
+
+
+def _refuse_if_moved(session: Session, night: Night) -> None:
+    fresh = session.exec(
+        select(Appointment).where(Appointment.id.in_(sorted(night.appointments))).order_by(Appointment.id)
+        .with_for_update(of=Appointment).execution_options(populate_existing=True)
+    ).all()
+    served = {appointment.id: appointment for appointment in fresh}
+    moved = [booked.id for booked in night.problem.booked
+             if booked.id not in served or served[booked.id].status != AppointmentStatus.BOOKED
+             or _served_now(served[booked.id]) != booked.current]
+    if moved:
+        raise _ScheduleMoved(f"the front desk changed appointments {', '.join(map(str, moved[:10]))} while the night "
+                             "was planned")
+
+
+def _reassign(session: Session, night: Night, booked: BookedSession, placement: Placement, now: datetime,
+              before: dict) -> dict:
     appointment = night.appointments[booked.id]
-    before = audit.snapshot(appointment)
     _serve_with(session, appointment, booked.kind, placement)
     moved = placement.start != booked.start
     change = {"action": "move" if moved else "reassign", "appointment_id": appointment.id,
@@ -333,10 +386,7 @@ def _reassign(session: Session, night: Night, booked: BookedSession, placement: 
 
 
 def _serve_with(session: Session, appointment: Appointment, kind: SessionKind, placement: Placement) -> None:
-    """Replace every allocation with those of the placement (the patient's too: the time may have moved)."""
-    for allocation in list(appointment.allocations):
-        appointment.allocations.remove(allocation)
-    session.flush()
+    """The allocations of the placement, the old ones being gone (the patient's too: the time may have moved)."""
     cleaning = {unit.id: unit.cleaning for pool in kind.devices for unit in pool.units}
     spans = [(ResourceKind.PATIENT, appointment.patient_id, (placement.start, placement.start + kind.duration)),
              (ResourceKind.CLINICIAN, placement.clinician, blocked(kind, placement.start)),

@@ -207,6 +207,48 @@ def test_a_booked_time_moves_only_under_the_policy_and_the_patient_is_told(clini
         assert offer.starts_at == at(3, 9, 45)
 
 
+@pytest.fixture
+def postgres_clinic(postgres_databases):
+    """The test clinic on PostgreSQL only: there the front desk keeps working while a night is solved."""
+    engine = make_engine(postgres_databases())
+    upgrade(engine)
+    yield engine, committed_world(engine)
+    engine.dispose()
+
+
+@pytest.mark.postgres
+def test_a_session_the_desk_changes_during_the_solve_is_not_reassigned(postgres_clinic, monkeypatch):
+    """The answer would move the 09:00 session to 08:45; the desk cancels it while the solver works."""
+    engine, world = postgres_clinic
+    promised = book_at(engine, world, world.patients[1], world.eswt, at(3, 9), world.dana)
+    wait(engine, world, world.patients[0], service_id=world.eswt.id, earliest_day=date(2027, 3, 3),
+         latest_day=date(2027, 3, 3), earliest_time=at(3, 9, 45).time(), latest_time=at(3, 10, 15).time())
+    solve = optimization.replan
+
+    def solve_while_the_desk_cancels(problem, limits):
+        solution = solve(problem, limits)
+        assert any(p.kind == str(promised) and p.start != problem.booked[0].start for p in solution.placements)
+        with Session(engine) as desk_session:
+            booking.change_status(desk_session, actor=desk_user(engine), appointment_id=promised, action="cancel",
+                                  now=NIGHT, reason="the patient called")
+            desk_session.commit()
+        return solution
+
+    monkeypatch.setattr(optimization, "replan", solve_while_the_desk_cancels)
+    run = run_optimization(engine, location_id=world.midtown.id, trigger=RunTrigger.MANUAL, now=NIGHT,
+                           settings=SETTINGS.model_copy(update={"nightly_move_minutes": 15}))
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    (skipped,) = [c for c in run.changes if c["action"] == "reassignments_skipped"]
+    assert f"changed appointments {promised} " in skipped["reason"]
+    with Session(engine) as session:
+        cancelled = session.get(Appointment, promised)
+        assert cancelled.status == AppointmentStatus.CANCELLED and not any(a.live for a in cancelled.allocations)
+        assert cancelled.starts_at == at(3, 9), "the desk's cancel stands as acknowledged"
+        (offer,) = session.exec(select(Appointment).where(Appointment.status == AppointmentStatus.PENDING)).all()
+        assert offer.starts_at >= at(3, 9, 45), "the waiting session is still placed, checked by the booking code"
+        check_no_overlaps(session, start=NIGHT, end=at(20, 0))
+
+
 def test_booking_directly_is_a_policy(clinic):
     engine, world = clinic
     wait(engine, world, world.patients[0])
