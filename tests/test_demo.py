@@ -249,7 +249,7 @@ def snapshot(engine: Engine) -> dict[str, list[tuple]]:
         for table in SQLModel.metadata.sorted_tables:
             if table.name == "catalog_version":
                 continue
-            columns = [column for column in table.columns if column.name != "password_hash"]
+            columns = [column for column in table.columns if column.name not in ("password_hash", "security_stamp")]
             rows = connection.execute(sa.select(*columns)).all()
             content[table.name] = sorted((tuple(row) for row in rows), key=repr)
     return content
