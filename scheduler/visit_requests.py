@@ -62,7 +62,7 @@ def public_service(session: Session, kind: RequestKind, settings: Settings) -> S
     if kind not in PUBLIC_SERVICES:
         raise Invalid(("kind",), f"ask for one of: {', '.join(PUBLIC_SERVICES)}")
     code = getattr(settings, PUBLIC_SERVICES[kind])
-    service = session.exec(select(Service).where(Service.code == code)).first()
+    service = session.exec(select(Service).where(Service.code == code, Service.archived_at.is_(None))).first()
     if service is None:
         raise NotFound("service for public requests", code)
     return service

@@ -182,6 +182,17 @@ def test_the_fhir_directory_leaves_archived_clinicians_out_of_searches(client, a
     assert read.status_code == 200 and read.json()["active"] is False
 
 
+def test_an_archived_public_service_is_no_longer_published(client, app, session, world):
+    app.state.settings = app.state.settings.model_copy(update={
+        "public_telehealth_service": "w_telehealth", "public_office_service": "w_msus"})
+    world.telehealth.archived_at = NOW
+    session.flush()
+    assert client.get(f"{API}/public/slots", params={"kind": "telehealth"}).status_code == 404
+    published = client.get("/fhir/bulk/Slot.ndjson")
+    assert published.status_code == 200, published.text
+    assert published.text and f"service-{world.telehealth.id}\"" not in published.text
+
+
 def test_the_nightly_model_leaves_archived_clinicians_out(session, world):
     """Max and Dana both give diagnostic ultrasound; with Max archived, only Dana may take the waiting session."""
     world.max.archived_at = NOW

@@ -432,8 +432,8 @@ def _ndjson(resources: list[dict]) -> Response:
 def _published(session: Session, settings: Settings) -> dict[int, str]:
     """The services the public may request, by id, with their request kind (the bulk publication's scope)."""
     kinds = {getattr(settings, setting): kind.value for kind, setting in PUBLIC_SERVICES.items()}
-    return {service.id: kinds[service.code]
-            for service in session.exec(select(Service).where(Service.code.in_(kinds)).order_by(Service.id))}
+    offered = select(Service).where(Service.code.in_(kinds), Service.archived_at.is_(None)).order_by(Service.id)
+    return {service.id: kinds[service.code] for service in session.exec(offered)}
 
 
 @router.get("/bulk/{kind}.ndjson", response_class=Response)
