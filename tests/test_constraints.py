@@ -105,5 +105,6 @@ def test_instants_come_back_in_utc(session, location):
 
 
 def test_patients_keep_only_scheduling_data():
-    assert set(Patient.model_fields) == {"id", "given_name", "family_name", "birth_date", "phone", "email"}
+    assert set(Patient.model_fields) == {"id", "given_name", "family_name", "birth_date", "phone", "email",
+                                         "erased_at"}
     assert Patient(given_name="A", family_name="B", birth_date=date(1990, 1, 1)).phone is None
