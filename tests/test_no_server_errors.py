@@ -45,6 +45,8 @@ CREATE_SCHEMAS = {
         ("get", "/locations/99999999999999999999", None, ["path", "ident"]),
         ("get", "/locations/0", None, ["path", "ident"]),
         ("post", "/locations", location_body(name="A\x00B"), ["body", "name"]),
+        ("post", "/locations", location_body(time_zone="America"), ["body", "time_zone"]),
+        ("post", "/locations", location_body(time_zone="x" * 300), ["body", "time_zone"]),
         ("post", "/rooms", {"name": "x", "kind": "gym", "location_id": 2**62}, ["body", "location_id"]),
         ("post", "/patients", patient_body(birth_date="2999-01-01"), ["body", "birth_date"]),
         ("post", "/patients", patient_body(birth_date="2100-01-01"), ["body"]),
