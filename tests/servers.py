@@ -92,3 +92,18 @@ def launch(command: list[str], *, port: int, cwd: Path, env: dict[str, str], log
         server.stop()
         raise
     return server
+
+
+def raw_exchange(server: Server, head: bytes, body: bytes = b"") -> tuple[int, dict[str, str], bytes]:
+    """Send a request byte for byte (maybe unfinished, maybe lying about its length), then read until the server
+    closes: status, headers (lower-case names) and body. For what an HTTP client library would not send."""
+    port = int(server.base_url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port)) as connection:
+        connection.settimeout(START_TIMEOUT_SECONDS)  # only so a broken server fails the test instead of hanging it
+        connection.sendall(head + body)
+        received = b""
+        while chunk := connection.recv(65536):
+            received += chunk
+    head_part, _, content = received.partition(b"\r\n\r\n")
+    status_line, *lines = head_part.decode().split("\r\n")
+    return int(status_line.split()[1]), dict(line.lower().split(": ", 1) for line in lines), content

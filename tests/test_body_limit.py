@@ -1,7 +1,6 @@
 """Request bodies are capped (413, connection closed, the rest never read) and error answers stay small."""
 
 import json
-import socket
 
 import pytest
 from fastapi.testclient import TestClient
@@ -10,7 +9,7 @@ from api.deps import get_session
 from api.main import create_app
 from data.config import Settings
 from tests.factories import API
-from tests.servers import clean_environment, clinic_script, free_port, launch
+from tests.servers import clean_environment, clinic_script, free_port, launch, raw_exchange
 
 CAP = Settings().max_body_bytes
 
@@ -65,26 +64,11 @@ def served(tmp_path_factory):
     server.stop()
 
 
-def _exchange(server, head: bytes, body: bytes = b"") -> tuple[int, dict, bytes]:
-    """Send a raw request (maybe unfinished), then read until the server closes: status, headers, body."""
-    port = int(server.base_url.rsplit(":", 1)[1])
-    with socket.create_connection(("127.0.0.1", port)) as connection:
-        connection.settimeout(30)  # only so a broken server fails the test instead of hanging it
-        connection.sendall(head + body)
-        received = b""
-        while chunk := connection.recv(65536):
-            received += chunk
-    head_part, _, content = received.partition(b"\r\n\r\n")
-    status_line, *lines = head_part.decode().split("\r\n")
-    headers = dict(line.lower().split(": ", 1) for line in lines)
-    return int(status_line.split()[1]), headers, content
-
-
 def test_a_served_upload_declared_too_large_is_refused_before_a_byte_of_it_is_sent(served):
     """Only the headers go out; the answer comes and the connection closes, so the 50 MiB are never read."""
-    status, headers, content = _exchange(served, b"POST /api/v1/public/requests HTTP/1.1\r\nHost: clinic\r\n"
-                                                 b"Content-Type: application/json\r\n"
-                                                 b"Content-Length: %d\r\n\r\n" % (50 * 1024 * 1024))
+    status, headers, content = raw_exchange(served, b"POST /api/v1/public/requests HTTP/1.1\r\nHost: clinic\r\n"
+                                                    b"Content-Type: application/json\r\n"
+                                                    b"Content-Length: %d\r\n\r\n" % (50 * 1024 * 1024))
     assert status == 413 and headers["connection"] == "close"
     assert f"larger than the {CAP} bytes" in json.loads(content)["detail"]
 
@@ -93,10 +77,10 @@ def test_a_served_chunked_upload_is_refused_once_past_the_cap_without_waiting_fo
     """Chunks just past the cap and no final chunk: the server answers and closes instead of reading on."""
     chunk = b"x" * 4096
     chunks = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(CAP // len(chunk) + 1))
-    status, headers, content = _exchange(served, b"POST /api/v1/public/requests HTTP/1.1\r\nHost: clinic\r\n"
-                                                 b"Content-Type: application/json\r\n"
-                                                 b"Transfer-Encoding: chunked\r\n\r\n", chunks)
+    status, headers, content = raw_exchange(served, b"POST /api/v1/public/requests HTTP/1.1\r\nHost: clinic\r\n"
+                                                    b"Content-Type: application/json\r\n"
+                                                    b"Transfer-Encoding: chunked\r\n\r\n", chunks)
     assert status == 413 and headers["connection"] == "close"
     assert f"larger than the {CAP} bytes" in json.loads(content)["detail"]
-    status, _, _ = _exchange(served, b"GET /health HTTP/1.1\r\nHost: clinic\r\nConnection: close\r\n\r\n")
+    status, _, _ = raw_exchange(served, b"GET /health HTTP/1.1\r\nHost: clinic\r\nConnection: close\r\n\r\n")
     assert status == 200

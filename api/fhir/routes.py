@@ -51,6 +51,20 @@ OUTCOME = {"description": "An OperationOutcome saying what is wrong", "content":
     "properties": {"resourceType": {"const": "OperationOutcome"}, "issue": {"type": "array"}}}}}}
 router = APIRouter(prefix="/fhir", tags=["fhir"], default_response_class=FHIRResponse,
                    responses={code: OUTCOME for code in (400, 401, 403, 404, 409, 410, 422, 429)})
+SLOT_PARAMETERS = {"schedule": "reference", "service-type": "token", "start": "date", "status": "token"}
+APPOINTMENT_PARAMETERS = {"patient": "reference", "practitioner": "reference", "date": "date", "status": "token"}
+DIRECTORY_TYPES = {"name": "string", "specialty": "token", "type": "token", "service-type": "token"}
+
+
+def _directory_parameters(filters) -> dict[str, str]:
+    return {name: DIRECTORY_TYPES.get(name, "reference") for name in filters}
+
+
+def _documented(search_parameters: dict[str, str]) -> dict:
+    """OpenAPI entries for search parameters, read from the query string by ``parameters`` (so fuzzers see them)."""
+    every = search_parameters | {"_count": "number", "_offset": "number"}
+    return {"parameters": [{"name": name, "in": "query", "required": False, "schema": {"type": "string"},
+                            "description": f"FHIR {kind} search parameter"} for name, kind in every.items()]}
 
 
 # --- the directory: small, so built whole and filtered in memory ---------------------------------
@@ -162,7 +176,8 @@ def _directory_search(resource_type: str):
 for _type in DIRECTORY:
     _search, _read = _directory_search(_type)
     router.add_api_route(f"/{_type}", _search, methods=["GET"], name=f"search {_type}",
-                         dependencies=[Depends(get_current_user)])
+                         dependencies=[Depends(get_current_user)],
+                         openapi_extra=_documented(_directory_parameters(DIRECTORY[_type][1]) | {"_id": "token"}))
     router.add_api_route(f"/{_type}/{{ident}}", _read, methods=["GET"], name=f"read {_type}",
                          dependencies=[Depends(get_current_user)])
 
@@ -196,13 +211,13 @@ def _busy_slots(session: Session, kind: str, ident: int, start: datetime, end: d
             for allocation, appointment in rows]
 
 
-@router.get("/Slot", dependencies=[Depends(get_current_user)])
+@router.get("/Slot", dependencies=[Depends(get_current_user)], openapi_extra=_documented(SLOT_PARAMETERS))
 def search_slots(request: Request, session: SessionDep, settings: SettingsDep, now: NowDep):
     """Slots of a schedule or service type: free ones of service schedules, busy ones of clinicians, units, rooms.
 
     ``start`` takes ``ge``/``gt``/``le``/``lt`` prefixes (default: the coming 7 days; at most 31 days).
     """
-    params = parameters(request, {"schedule", "service-type", "start", "status"})
+    params = parameters(request, set(SLOT_PARAMETERS))
     zone = ZoneInfo(settings.time_zone)
     low, high = date_range(params.get("start", []), zone)
     low = low or now
@@ -273,10 +288,10 @@ def _appointment(session: Session, record: Appointment) -> dict:
                             snapshot.locations[record.location_id].zone)
 
 
-@router.get("/Appointment")
+@router.get("/Appointment", openapi_extra=_documented(APPOINTMENT_PARAMETERS))
 def search_appointments(request: Request, session: SessionDep, settings: SettingsDep, _: Desk):
     """Appointments by ``patient``, ``practitioner``, ``date`` (with prefixes) and ``status``."""
-    params = parameters(request, {"patient", "practitioner", "date", "status"})
+    params = parameters(request, set(APPOINTMENT_PARAMETERS))
     statement = select(Appointment)
     for value in params.get("patient", []):
         statement = statement.where(Appointment.patient_id == _number(reference_id(value, "Patient"), "patient"))
@@ -464,11 +479,6 @@ def bulk_file(kind: str, request: Request, session: SessionDep, settings: Settin
 # --- what the server supports ---------------------------------------------------------------
 
 
-SLOT_PARAMETERS = {"schedule": "reference", "service-type": "token", "start": "date", "status": "token"}
-APPOINTMENT_PARAMETERS = {"patient": "reference", "practitioner": "reference", "date": "date", "status": "token"}
-DIRECTORY_TYPES = {"name": "string", "specialty": "token", "type": "token", "service-type": "token"}
-
-
 @router.get("/metadata")
 def capability_statement(request: Request, now: NowDep):
     """The CapabilityStatement: FHIR 4.0.1, JSON, what can be read, searched and written (no sign-in)."""
@@ -477,8 +487,8 @@ def capability_statement(request: Request, now: NowDep):
         return {"type": resource_type, "interaction": [{"code": code} for code in interactions],
                 "searchParam": [{"name": name, "type": kind} for name, kind in parameters.items()]}
 
-    resources = [described(t, {name: DIRECTORY_TYPES.get(name, "reference") for name in filters},
-                           ["read", "search-type"]) for t, (_, filters) in DIRECTORY.items()]
+    resources = [described(t, _directory_parameters(filters), ["read", "search-type"])
+                 for t, (_, filters) in DIRECTORY.items()]
     resources.append(described("Slot", SLOT_PARAMETERS, ["read", "search-type"]))
     resources.append(described("Appointment", APPOINTMENT_PARAMETERS, ["read", "search-type", "create", "update"]))
     return {
