@@ -16,7 +16,7 @@ from sqlmodel import Session, select
 
 from data.tables import Allocation, Appointment
 
-OCCUPYING = ("pending", "booked", "arrived", "fulfilled")
+OCCUPYING = ("pending", "booked", "arrived", "fulfilled")  # statuses whose appointments hold their resources
 
 
 def _unexpired(allocation, now: datetime):
@@ -71,8 +71,3 @@ def schedule_violations(db: Connection | Session, *, now: datetime) -> list[str]
     found += [f"appointment {ident} ({status}) lacks exactly one clinician and its own patient among its allocations"
               for ident, status in incomplete]
     return found
-
-
-def assert_schedule_sound(db: Connection | Session, *, now: datetime) -> None:
-    violations = schedule_violations(db, now=now)
-    assert not violations, f"{len(violations)} broken invariants:\n" + "\n".join(violations[:25])

@@ -38,13 +38,12 @@ from scheduler.booking import CHECK_IN_OPENS, HOLD_EXPIRED
 from tests.clinic_world import NOW, NY, at, build_world
 from tests.conftest import bearer
 from tests.factories import API
-from tests.invariants import schedule_violations
+from tests.invariants import OCCUPYING, schedule_violations
 
 SESSION = timedelta(minutes=30)  # telehealth
 STARTS = [at(day, hour, minute) for day in (1, 2) for hour, minute in ((9, 0), (9, 15), (9, 30), (11, 30), (12, 0),
                                                                          (15, 30))]
 STEPS = [1, 5, 9, 10, 11, 29, 31, 60, 121, 240]
-LIVE = {"pending", "booked", "arrived", "fulfilled"}
 WORKS = {  # local working hours on Monday 1 and Tuesday 2 March (clinic_world), breaks cut out
     "Dana": [(time(8), time(12)), (time(12, 30), time(16))],
     "Max": [(time(8), time(16))],
@@ -89,7 +88,7 @@ class Model:
         return one.status == "pending" and one.expires <= self.now
 
     def occupying(self, one: Visit) -> bool:
-        return one.status in LIVE and not self.lapsed(one)
+        return one.status in OCCUPYING and not self.lapsed(one)
 
     def free(self, name: str, patient: int | None, start: datetime, ignore: int | None = None) -> bool:
         """Could the desk book this start: while the clinician works, with notice, neither they nor the patient busy."""

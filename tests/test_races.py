@@ -75,16 +75,16 @@ def prepare_clinic(url: str, patients: int) -> Clinic:
 
 
 @pytest.fixture
-def start_server(tmp_path) -> Iterator[Callable[[str], Server]]:
-    """Start `clinic serve --no-migrate` on ``url``; every server started is stopped afterwards."""
+def start_server(tmp_path) -> Iterator[Callable[..., Server]]:
+    """Start `clinic serve --no-migrate` on ``url`` (``settings``: more environment); all are stopped afterwards."""
     servers: list[Server] = []
 
-    def start(url: str) -> Server:
+    def start(url: str, **settings: str) -> Server:
         port = free_port()
         server = launch(
             [clinic_script(), "serve", "--port", str(port), "--no-migrate"],
             port=port, cwd=tmp_path,
-            env=clean_environment(DATABASE_URL=url, CLINIC_SECRET_KEY=SECRET_KEY),
+            env=clean_environment(DATABASE_URL=url, CLINIC_SECRET_KEY=SECRET_KEY, **settings),
             log=tmp_path / f"server-{len(servers)}.log",
         )
         servers.append(server)
@@ -109,15 +109,14 @@ class Answer:
     headers: httpx.Headers
 
 
-def fire_together(requests: list[tuple[str, dict, dict[str, str]]]) -> list[Answer]:
-    """POST every (url, json, headers) from its own thread, all released at once by a barrier."""
+def fire_together(requests: list[httpx.Request]) -> list[Answer]:
+    """Send every request from its own thread, all released at once by a barrier."""
     barrier = threading.Barrier(len(requests), timeout=BARRIER_TIMEOUT_SECONDS)
 
-    def send(request: tuple[str, dict, dict[str, str]]) -> Answer:
-        url, body, headers = request
+    def send(request: httpx.Request) -> Answer:
         with httpx.Client(timeout=REQUEST_TIMEOUT_SECONDS) as client:
             barrier.wait()
-            response = client.post(url, json=body, headers=headers)
+            response = client.send(request)
         try:
             payload = response.json()
         except ValueError:
@@ -137,8 +136,8 @@ def race_for_one_slot(clinic: Clinic, servers: list[Server], desks: int = THREAD
     """``desks`` desks, alternating between ``servers``, book Dana at START for different patients."""
     headers = [sign_in(server) for server in servers]
     requests = [
-        (f"{servers[n % len(servers)].base_url}/api/v1/appointments", booking_body(clinic, patient_id),
-         headers[n % len(servers)])
+        httpx.Request("POST", f"{servers[n % len(servers)].base_url}/api/v1/appointments",
+                      json=booking_body(clinic, patient_id), headers=headers[n % len(servers)])
         for n, patient_id in enumerate(clinic.patient_ids[:desks])
     ]
     answers = fire_together(requests)
@@ -224,7 +223,8 @@ def idempotent_burst(clinic: Clinic, servers: list[Server]) -> None:
     # One token for every server: they share the signing key, and the key is scoped to the user.
     headers = {**sign_in(servers[0]), "Idempotency-Key": f"race-{uuid.uuid4()}"}
     body = booking_body(clinic, clinic.patient_ids[0])
-    requests = [(f"{servers[n % len(servers)].base_url}/api/v1/appointments", body, headers)
+    requests = [httpx.Request("POST", f"{servers[n % len(servers)].base_url}/api/v1/appointments", json=body,
+                              headers=headers)
                 for n in range(IDEMPOTENT_RETRIES)]
     answers = fire_together(requests)
 
