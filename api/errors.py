@@ -48,6 +48,7 @@ def validation_error_from(exc: ValidationError) -> RequestValidationError:
 
 
 FHIR_PREFIX = "/fhir"
+CONCURRENT_WRITE_STATES = {"40P01", "40001"}  # PostgreSQL: deadlock detected, serialization failure
 ISSUE_CODES = {400: "invalid", 401: "login", 403: "forbidden", 404: "not-found", 405: "not-supported",
                409: "conflict", 410: "expired", 422: "invalid", 429: "throttled", 503: "transient"}
 
@@ -132,5 +133,9 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(OperationalError)
     @app.exception_handler(TimeoutError)
     async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+        if getattr(getattr(exc, "orig", None), "sqlstate", None) in CONCURRENT_WRITE_STATES:
+            return answer(request, status.HTTP_409_CONFLICT,
+                          "another change to the same records was made at the same moment; nothing was written, "
+                          "look again and retry")
         return answer(request, status.HTTP_503_SERVICE_UNAVAILABLE, "the database is unavailable; try again shortly",
                       headers={"Retry-After": "5"})

@@ -21,10 +21,17 @@ ADVISORY_KEYS = 4243  # first key of pg_advisory_xact_lock(namespace, key) for s
 
 
 def locked(session: Session, table: type[Row], ident: int) -> Row | None:
-    """The row with this id, locked until the transaction ends and re-read from the database."""
-    return session.exec(
-        select(table).where(table.id == ident).with_for_update(of=table).execution_options(populate_existing=True)
-    ).first()
+    """The row with this id, locked until the transaction ends and re-read from the database.
+
+    The lock is taken on the bare row first, then the row is read with everything it eagerly loads:
+    a locking query that joins (an appointment's location) finds no row at all on PostgreSQL when
+    a concurrent writer changed the joined key meanwhile. The lock is ``FOR NO KEY UPDATE``: our
+    writes never change a key, so rows that merely reference this one (a request naming the
+    appointment) can still be inserted meanwhile instead of deadlocking against it.
+    """
+    if session.exec(select(table.id).where(table.id == ident).with_for_update(key_share=True)).first() is None:
+        return None
+    return session.exec(select(table).where(table.id == ident).execution_options(populate_existing=True)).one()
 
 
 def serialize_on(session: Session, key: str) -> None:

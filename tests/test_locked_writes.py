@@ -141,6 +141,45 @@ def test_a_second_cancel_is_refused_and_the_freed_time_is_offered_once(clinic):
                             .where(Appointment.status == AppointmentStatus.PENDING)).one() == 1, "one offer hold"
 
 
+def test_a_cancel_waiting_on_a_move_to_another_location_finds_the_appointment(clinic):
+    """The cancel waits on the reschedule's lock; the reschedule changes the location it would have joined."""
+    engine, world, desk = clinic
+    with Session(engine) as session:
+        appointment = booking.book(session, actor=session.get(User, desk.id), now=NOW, settings=SETTINGS,
+                                   choice=booking.SlotChoice(world.telehealth.id, world.patients[0].id, at(3, 9),
+                                                             location_id=world.midtown.id))
+        session.commit()
+        appointment_id = appointment.id
+    mover = Session(engine)
+    booking.reschedule(mover, actor=mover.get(User, desk.id), appointment_id=appointment_id, start=at(4, 3),
+                       clinician_id=world.owl.id, now=NOW, settings=SETTINGS)  # to the night desk, not committed
+    outcome = {}
+
+    def cancel():
+        with Session(engine) as session:
+            try:
+                booking.change_status(session, actor=session.get(User, desk.id), appointment_id=appointment_id,
+                                      action="cancel", now=NOW, reason="ill")
+                session.commit()
+                outcome["answer"] = "cancelled"
+            except Exception as refused:  # noqa: BLE001 (the test reports whatever it was)
+                outcome["answer"] = repr(refused)
+
+    thread = threading.Thread(target=cancel)
+    thread.start()
+    try:
+        assert waits_on_a_lock(engine), "the cancel waits for the reschedule"
+    finally:
+        mover.commit()
+        mover.close()
+        thread.join(timeout=WAIT_SECONDS)
+    assert outcome["answer"] == "cancelled"
+    with Session(engine) as session:
+        moved = session.get(Appointment, appointment_id)
+        assert (moved.location_id, moved.status) == (world.night_desk.id, AppointmentStatus.CANCELLED)
+        assert not any(allocation.live for allocation in moved.allocations)
+
+
 def test_a_public_request_that_loses_its_slot_at_the_constraint_gets_a_conflict(clinic, monkeypatch):
     """The request's availability check passed before a concurrent booking committed; only the constraint sees it."""
     engine, world, desk = clinic
