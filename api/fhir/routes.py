@@ -404,10 +404,9 @@ def create_appointment(request: Request, session: SessionDep, settings: Settings
 def update_appointment(ident: str, session: SessionDep, now: NowDep, user: Desk, body: Annotated[dict, Body()]):
     """Book a held appointment (``pending`` -> ``booked``) or cancel one (-> ``cancelled``); nothing else changes."""
     body = _parsed(body)
-    number = fhir.record_id(ident)
-    record = session.get(Appointment, number) if number else None
-    if record is None:
+    if (number := fhir.record_id(ident)) is None:
         raise NotFound("Appointment", ident)
+    record = booking.lock_appointment(session, number, "Appointment")
     if body.get("id") not in (None, ident):
         raise Invalid(("body", "id"), f"the body's id {body.get('id')!r} is not {ident!r}")
     wanted = body.get("status")
