@@ -77,3 +77,15 @@ def test_bad_requests_are_422(client, as_desk, world, change, words):
             "latest_day": "2027-03-12", **change}
     response = client.post(f"{API}/waitlist", json=body, headers=as_desk)
     assert response.status_code == 422 and words in response.text, response.text
+
+
+def test_a_cancellation_through_fhir_offers_the_time_too(client, as_desk, world):
+    ann, ben, _ = world.patients
+    appointment = booked(client, as_desk, world.eswt, ann, at(2, 9), clinician_id=world.dana.id)
+    waiting = wait(client, as_desk, world, ben)
+    resource = client.get(f"/fhir/Appointment/{appointment['id']}", headers=as_desk).json()
+    cancelled = client.put(f"/fhir/Appointment/{appointment['id']}", headers=as_desk,
+                           json={**resource, "status": "cancelled"})
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    (offered,) = client.get(f"{API}/waitlist", headers=as_desk).json()["items"]
+    assert offered["id"] == waiting["id"] and offered["status"] == "offered"

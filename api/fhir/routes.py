@@ -29,7 +29,7 @@ from data.config import Settings
 from data.enums import AppointmentStatus, ResourceKind, Role
 from data.errors import Conflict, Invalid, NotFound
 from data.tables import Allocation, Appointment, Clinician, Device, DeviceType, Location, Room, Service, User
-from scheduler import booking
+from scheduler import booking, waitlist
 from scheduler.visit_requests import PUBLIC_SERVICES
 from scheduler.availability import SlotQuery, find_availability
 from scheduler.catalog_snapshot import catalog
@@ -401,7 +401,8 @@ def create_appointment(request: Request, session: SessionDep, settings: Settings
 
 
 @router.put("/Appointment/{ident}")
-def update_appointment(ident: str, session: SessionDep, now: NowDep, user: Desk, body: Annotated[dict, Body()]):
+def update_appointment(ident: str, session: SessionDep, settings: SettingsDep, now: NowDep, user: Desk,
+                       body: Annotated[dict, Body()]):
     """Book a held appointment (``pending`` -> ``booked``) or cancel one (-> ``cancelled``); nothing else changes."""
     body = _parsed(body)
     if (number := fhir.record_id(ident)) is None:
@@ -416,8 +417,8 @@ def update_appointment(ident: str, session: SessionDep, now: NowDep, user: Desk,
         record = booking.book_hold(session, actor=user, hold_id=record.id, now=now)
     elif wanted == "cancelled":
         reason = (body.get("cancelationReason") or {}).get("text") or "cancelled through FHIR"
-        record = booking.change_status(session, actor=user, appointment_id=record.id, action="cancel", now=now,
-                                       reason=reason[:300])
+        record = waitlist.cancel(session, actor=user, appointment_id=record.id, reason=reason[:300], now=now,
+                                 settings=settings)
     else:
         raise Conflict(f"appointment {ident} is {record.status.value}; through FHIR it can only be booked from "
                        "pending or cancelled")
