@@ -228,7 +228,9 @@ def _check_choice(session: Session, choice: SlotChoice, settings: Settings) -> N
     """
     catalog_version.hold(session)
     service = in_service(session, Service, choice.service_id, ("service_id",))
-    patient = session.get(Patient, choice.patient_id)
+    patient = session.exec(  # shared lock: an erasure of this patient waits for the booking, or the reverse
+        select(Patient).where(Patient.id == choice.patient_id).with_for_update(read=True)
+        .execution_options(populate_existing=True)).first()
     if patient is None:
         raise Invalid(("patient_id",), f"patient {choice.patient_id} does not exist")
     if patient.erased_at is not None:

@@ -23,10 +23,10 @@ from data.accounts import upsert_user
 from data.config import Settings
 from data.db import make_engine
 from data.enums import AppointmentStatus, RequestKind, Role, WaitlistStatus
-from data.errors import Conflict, RateLimited
+from data.errors import Conflict, Invalid, RateLimited
 from data.migrate import upgrade
 from data.tables import Allocation, Appointment, AuditEntry, PatientLink, User, WaitlistRequest
-from scheduler import booking, visit_requests, waitlist
+from scheduler import booking, erasure, visit_requests, waitlist
 from scheduler.secret_links import issue
 from tests.clinic_world import NOW, at, build_world
 
@@ -178,6 +178,33 @@ def test_a_cancel_waiting_on_a_move_to_another_location_finds_the_appointment(cl
         moved = session.get(Appointment, appointment_id)
         assert (moved.location_id, moved.status) == (world.night_desk.id, AppointmentStatus.CANCELLED)
         assert not any(allocation.live for allocation in moved.allocations)
+
+
+def test_a_booking_waiting_on_an_erasure_of_its_patient_is_refused(clinic):
+    engine, world, desk = clinic
+    eraser = Session(engine)
+    erasure.erase(eraser, actor=None, patient_id=world.patients[2].id, now=NOW)  # not committed yet
+    outcome = {}
+
+    def book():
+        with Session(engine) as session:
+            try:
+                booking.book(session, actor=session.get(User, desk.id), now=NOW, settings=SETTINGS,
+                             choice=booking.SlotChoice(world.eswt.id, world.patients[2].id, at(3, 9)))
+                session.commit()
+                outcome["answer"] = "booked"
+            except Invalid as refused:
+                outcome["answer"] = refused.msg
+
+    thread = threading.Thread(target=book)
+    thread.start()
+    try:
+        assert waits_on_a_lock(engine), "the booking waits for the erasure"
+    finally:
+        eraser.commit()
+        eraser.close()
+        thread.join(timeout=WAIT_SECONDS)
+    assert "was erased" in outcome["answer"]
 
 
 def test_a_public_request_that_loses_its_slot_at_the_constraint_gets_a_conflict(clinic, monkeypatch):
