@@ -253,10 +253,17 @@ def _matches(session: Session, patient: Patient) -> list[Patient]:
 
 
 def _open(session: Session, request_id: int, now: datetime) -> tuple[VisitRequest, Appointment]:
-    """The request and its hold, both locked and read fresh: two answers to one request cannot both win."""
-    request = locked(session, VisitRequest, request_id)
-    if request is None:
+    """The request and its hold, both locked and read fresh: two answers to one request cannot both win.
+
+    A move request's session is locked first, in the order a cancellation of that session takes
+    (session, request, hold), so the two wait for each other instead of deadlocking.
+    """
+    peek = session.get(VisitRequest, request_id)
+    if peek is None:
         raise NotFound("request", request_id)
+    if peek.moves_appointment_id is not None:
+        booking.lock_appointment(session, peek.moves_appointment_id, "session")
+    request = locked(session, VisitRequest, request_id)
     hold = booking.lock_appointment(session, request.hold_id, "hold")
     status = effective_status(request, hold, now)
     if status == RequestStatus.EXPIRED:
@@ -322,6 +329,25 @@ def decline(session: Session, *, actor: User, request_id: int, reason: str, now:
     return request
 
 
+def withdraw_moves(session: Session, *, actor: User, appointment_id: int, now: datetime) -> None:
+    """A cancelled session moves nowhere: its waiting move requests are declined and their held times freed.
+
+    The caller holds the session's lock, taken before any request's (the order ``_open`` keeps).
+    """
+    waiting = session.exec(select(VisitRequest.id).where(VisitRequest.moves_appointment_id == appointment_id,
+                                                          VisitRequest.status == RequestStatus.REQUESTED)).all()
+    for request_id in waiting:
+        request = locked(session, VisitRequest, request_id)
+        hold = booking.lock_appointment(session, request.hold_id, "hold")
+        if hold.status == AppointmentStatus.PENDING:
+            booking.change_status(session, actor=actor, appointment_id=hold.id, action="cancel", now=now,
+                                  reason=f"request {request.id} withdrawn: the session was cancelled",
+                                  for_request=request.id)
+        request.status, request.decided_at = RequestStatus.DECLINED, now
+        request.decline_reason = "the session was cancelled"
+    session.flush()
+
+
 # --- a patient's own page ----------------------------------------------------------------------
 
 
@@ -375,7 +401,8 @@ def upcoming(session: Session, *, token: str, now: datetime) -> list[UpcomingSes
 
 
 def _own_booked(session: Session, patient_id: int, appointment_id: int, now: datetime) -> Appointment:
-    appointment = session.get(Appointment, appointment_id)
+    """The patient's upcoming booked session, locked and fresh (a cancellation of it waits, or goes first)."""
+    appointment = locked(session, Appointment, appointment_id)
     if appointment is None or appointment.patient_id != patient_id:
         raise NotFound("session", f"{appointment_id} on this page")
     if appointment.status != AppointmentStatus.BOOKED or appointment.starts_at <= now:

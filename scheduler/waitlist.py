@@ -17,7 +17,7 @@ from data.config import Settings
 from data.enums import AppointmentStatus, WaitlistStatus
 from data.errors import Conflict, Invalid, NotFound
 from data.tables import Appointment, Patient, Service, User, WaitlistRequest
-from scheduler import booking
+from scheduler import booking, visit_requests
 
 
 def add_request(session: Session, *, actor: User, values: dict, now: datetime) -> WaitlistRequest:
@@ -41,11 +41,13 @@ def close_request(session: Session, *, request_id: int) -> WaitlistRequest:
 
 def cancel(session: Session, *, actor: User, appointment_id: int, reason: str, now: datetime,
            settings: Settings) -> Appointment:
-    """Cancel an appointment and, if it was booked, offer its time to the waitlist in the same transaction."""
+    """Cancel an appointment; if it was booked, withdraw the patient's waiting moves of it and offer its time to
+    the waitlist, all in the same transaction (the one cancellation of REST and FHIR alike)."""
     was_booked = booking.lock_appointment(session, appointment_id).status == AppointmentStatus.BOOKED
     appointment = booking.change_status(session, actor=actor, appointment_id=appointment_id, action="cancel",
                                         now=now, reason=reason)
     if was_booked:
+        visit_requests.withdraw_moves(session, actor=actor, appointment_id=appointment_id, now=now)
         offer_freed_slot(session, freed=appointment, now=now, settings=settings)
     return appointment
 

@@ -193,23 +193,26 @@ def _release(state: State, race: Round) -> Outcomes:
     return [(True, replace(state, a="cancelled", audit_a=state.audit_a + 1))]
 
 
-def _cancelled(state: State, race: Round, *, offers: bool) -> Outcomes:
+def _cancel(state: State, race: Round) -> Outcomes:
+    """A booked session's waiting move requests are withdrawn (declined, holds freed); its time goes to the waitlist."""
     if state.a not in ("pending", "booked") or _request_holds_a(state, race):
         return [(False, state)]
     done = replace(state, a="cancelled", audit_a=state.audit_a + 1)
-    if state.a == "booked" and state.w == "waiting" and state.a_at == "T" and race.slot_in_future:
-        offered = replace(done.created("offer", "pending", "T"), w="offered")
-        return [(True, offered)] if offers else [(True, offered), (True, done)]
+    if state.a != "booked":
+        return [(True, done)]
+    if race.stage == Stage.MOVE_REQUESTED and state.r == "requested" and state.h == "pending":
+        done = replace(done, r="declined", h="cancelled", audit_h=done.audit_h + 1)
+    moves = sum(1 for kind, status, _ in done.new if kind == "move" and status == "pending")
+    done = replace(done, audit_new=done.audit_new + moves, new=tuple(sorted(
+        (kind, "cancelled" if kind == "move" and status == "pending" else status, at) for kind, status, at in done.new)))
+    if state.w == "waiting" and state.a_at == "T" and race.slot_in_future:
+        return [(True, replace(done.created("offer", "pending", "T"), w="offered"))]
     return [(True, done)]
 
 
-def _cancel(state: State, race: Round) -> Outcomes:
-    return _cancelled(state, race, offers=True)
-
-
 def _fhir_cancel(state: State, race: Round) -> Outcomes:
-    """Through FHIR a cancelled one stays as it is (200); whether the freed time goes to the waitlist is open."""
-    return [(True, state)] if state.a == "cancelled" else _cancelled(state, race, offers=False)
+    """Through FHIR a cancelled one stays as it is (200); otherwise the same cancellation as the REST one."""
+    return [(True, state)] if state.a == "cancelled" else _cancel(state, race)
 
 
 def _reschedule(state: State, race: Round) -> Outcomes:

@@ -251,3 +251,20 @@ def test_a_patient_asks_to_move_a_session_and_the_desk_confirms(client, as_desk,
     assert client.get(f"{PUBLIC}/patients/{token}/sessions/{foreign['id']}/slots").status_code == 404
     assert client.delete(f"{API}/patients/{patient.id}/link", headers=as_desk).status_code == 204
     assert client.get(f"{PUBLIC}/patients/{token}/sessions").status_code == 404
+
+
+def test_cancelling_a_session_withdraws_its_waiting_move(client, as_desk, world, session):
+    patient = world.patients[1]
+    session_booked = booked(client, as_desk, world.msus, patient, at(3, 9), clinician_id=world.max.id)
+    token = client.post(f"{API}/patients/{patient.id}/link", headers=as_desk).json()["url"].rsplit("/", 1)[1]
+    target = next(o for o in client.get(f"{PUBLIC}/patients/{token}/sessions/{session_booked['id']}/slots").json()
+                  if datetime.fromisoformat(o["start"]) >= at(4, 10))
+    asked = client.post(f"{PUBLIC}/patients/{token}/moves", json={
+        "appointment_id": session_booked["id"], "location_id": target["location_id"], "start": target["start"]})
+    assert asked.status_code == 201
+    client.post(f"{API}/appointments/{session_booked['id']}/cancel", headers=as_desk,
+                json={"reason": "the patient called"}).raise_for_status()
+    status = client.get(f"{PUBLIC}/requests/{asked.json()['status_url'].rsplit('/', 1)[1]}").json()
+    assert status["status"] == "declined" and status["decline_reason"] == "the session was cancelled"
+    assert client.get(f"{API}/visit-requests", headers=as_desk).json() == []
+    assert target["start"] in {o["start"] for o in client.get(f"{PUBLIC}/slots", params={"kind": "in_office"}).json()}
