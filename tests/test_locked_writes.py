@@ -13,6 +13,7 @@ before inserting must take turns, or three requests pass a limit of two.
 
 import threading
 import time
+from collections.abc import Callable
 from datetime import date, timedelta
 
 import pytest
@@ -23,7 +24,7 @@ from data.accounts import upsert_user
 from data.config import Settings
 from data.db import make_engine
 from data.enums import AppointmentStatus, RequestKind, Role, WaitlistStatus
-from data.errors import Conflict, Invalid, RateLimited
+from data.errors import Conflict
 from data.migrate import upgrade
 from data.tables import Allocation, Appointment, AuditEntry, PatientLink, User, WaitlistRequest
 from scheduler import booking, erasure, visit_requests, waitlist
@@ -153,27 +154,12 @@ def test_a_cancel_waiting_on_a_move_to_another_location_finds_the_appointment(cl
     mover = Session(engine)
     booking.reschedule(mover, actor=mover.get(User, desk.id), appointment_id=appointment_id, start=at(4, 3),
                        clinician_id=world.owl.id, now=NOW, settings=SETTINGS)  # to the night desk, not committed
-    outcome = {}
 
-    def cancel():
-        with Session(engine) as session:
-            try:
-                booking.change_status(session, actor=session.get(User, desk.id), appointment_id=appointment_id,
-                                      action="cancel", now=NOW, reason="ill")
-                session.commit()
-                outcome["answer"] = "cancelled"
-            except Exception as refused:  # noqa: BLE001 (the test reports whatever it was)
-                outcome["answer"] = repr(refused)
+    def cancel(session: Session) -> str:
+        return booking.change_status(session, actor=session.get(User, desk.id), appointment_id=appointment_id,
+                                     action="cancel", now=NOW, reason="ill").status
 
-    thread = threading.Thread(target=cancel)
-    thread.start()
-    try:
-        assert waits_on_a_lock(engine), "the cancel waits for the reschedule"
-    finally:
-        mover.commit()
-        mover.close()
-        thread.join(timeout=WAIT_SECONDS)
-    assert outcome["answer"] == "cancelled"
+    assert behind_a_lock(engine, mover, cancel) == AppointmentStatus.CANCELLED
     with Session(engine) as session:
         moved = session.get(Appointment, appointment_id)
         assert (moved.location_id, moved.status) == (world.night_desk.id, AppointmentStatus.CANCELLED)
@@ -184,27 +170,12 @@ def test_a_booking_waiting_on_an_erasure_of_its_patient_is_refused(clinic):
     engine, world, desk = clinic
     eraser = Session(engine)
     erasure.erase(eraser, actor=None, patient_id=world.patients[2].id, now=NOW)  # not committed yet
-    outcome = {}
 
-    def book():
-        with Session(engine) as session:
-            try:
-                booking.book(session, actor=session.get(User, desk.id), now=NOW, settings=SETTINGS,
-                             choice=booking.SlotChoice(world.eswt.id, world.patients[2].id, at(3, 9)))
-                session.commit()
-                outcome["answer"] = "booked"
-            except Invalid as refused:
-                outcome["answer"] = refused.msg
+    def book(session: Session) -> str:
+        return booking.book(session, actor=session.get(User, desk.id), now=NOW, settings=SETTINGS,
+                            choice=booking.SlotChoice(world.eswt.id, world.patients[2].id, at(3, 9))).status
 
-    thread = threading.Thread(target=book)
-    thread.start()
-    try:
-        assert waits_on_a_lock(engine), "the booking waits for the erasure"
-    finally:
-        eraser.commit()
-        eraser.close()
-        thread.join(timeout=WAIT_SECONDS)
-    assert "was erased" in outcome["answer"]
+    assert "was erased" in behind_a_lock(engine, eraser, book)
 
 
 def test_a_public_request_that_loses_its_slot_at_the_constraint_gets_a_conflict(clinic, monkeypatch):
@@ -245,27 +216,33 @@ def test_move_requests_of_one_patient_take_turns_so_the_open_cap_holds(clinic):
 
     first = Session(engine)
     ask_move(first, first_session, 5)  # not committed yet
+    answer = behind_a_lock(engine, first, lambda session: ask_move(session, second_session, 8)[0].status)
+    assert "already has 1 requests waiting" in answer
+
+
+def behind_a_lock(engine, first: Session, second: Callable[[Session], str]) -> str:
+    """Run ``second`` in its own session and thread while ``first`` holds its locks uncommitted; it must wait,
+    and goes on once ``first`` commits. Its answer, or the words of the error it raised."""
     outcome = {}
 
-    def second():
+    def run():
         with Session(engine) as session:
             try:
-                ask_move(session, second_session, 8)
+                outcome["answer"] = second(session)
                 session.commit()
-                outcome["answer"] = "accepted"
-            except RateLimited as limited:
-                outcome["answer"] = limited.msg
+            except Exception as refused:  # noqa: BLE001 (the test reads the refusal's words)
+                outcome["answer"] = getattr(refused, "msg", None) or repr(refused)
 
-    thread = threading.Thread(target=second)
+    thread = threading.Thread(target=run)
     thread.start()
     try:
-        assert waits_on_a_lock(engine), "the second request waits for the first"
+        assert waits_on_a_lock(engine), "the second write waits for the first"
         assert "answer" not in outcome
     finally:
         first.commit()
         first.close()
         thread.join(timeout=WAIT_SECONDS)
-    assert "already has 1 requests waiting" in outcome["answer"]
+    return outcome["answer"]
 
 
 def waits_on_a_lock(engine) -> bool:
