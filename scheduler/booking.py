@@ -5,8 +5,13 @@ checks the wanted slot against the live schedule and inserts one allocation
 row per resource. On SQLite the transaction is serialized (BEGIN IMMEDIATE),
 so the check is authoritative; on PostgreSQL a concurrent writer can slip in
 between check and insert, and the exclusion constraint on ``allocation`` then
-refuses the second writer, which becomes a 409 naming the resource. Nothing
-here commits: the caller commits once, after recording the idempotency key.
+refuses the second writer, which becomes a 409 naming the resource (the
+allocations are written in a savepoint, so the caller's transaction stays
+usable). A write to an existing appointment reads it locked and fresh
+(``lock_appointment``) and checks the state it finds there, so two different
+writes on one appointment run one after the other and the second sees the
+first's result. Nothing here commits: the caller commits once, after
+recording the idempotency key.
 """
 
 import re
