@@ -2,9 +2,11 @@
 
 The app service's command and environment are taken from the file as they are;
 only what Docker itself provides is swapped: the ``db`` host becomes the local
-PostgreSQL with a fresh database, the published port a free one.
+PostgreSQL with a fresh database, the published port a free one, and a
+``${NAME:-default}`` takes its default, as compose does with NAME unset.
 """
 
+import re
 from pathlib import Path
 
 import httpx
@@ -15,6 +17,9 @@ from sqlalchemy.engine import make_url
 from tests.servers import clean_environment, free_port, launch
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+DEFAULTED = re.compile(r"^\$\{(\w+):-(.*)\}$")  # ${NAME:-default}: compose uses the default when NAME is unset
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +49,7 @@ def test_app_command_matches_the_image_default(compose):
 def test_app_configuration_migrates_and_serves_on_postgres(compose, postgres_databases, tmp_path):
     app = compose["services"]["app"]
     local = make_url(postgres_databases())
-    environment = dict(app["environment"])
+    environment = {name: DEFAULTED.sub(r"\2", value) for name, value in app["environment"].items()}
     environment["DATABASE_URL"] = local.render_as_string(hide_password=False)
     environment["CLINIC_SECRET_KEY"] = "compose-test-secret-key-0123456789abcdef"
     container_port = app["ports"][0].split(":")[1]
