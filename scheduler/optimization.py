@@ -238,7 +238,10 @@ def _lock_location(session: Session, location_id: int) -> bool:
 
 def _finish(engine: Engine, run_id: int, status: RunStatus, *, changes: list | None = None,
             quality: ReplanSolution | None = None, error: str = "") -> OptimizationRun:
-    with Session(engine) as session:
+    """Record how the run ended. On SQLite the write lock is taken first (BEGIN IMMEDIATE): reading the record
+    and then writing it in a deferred transaction fails at once ('database is locked') when another writer
+    got in between, instead of waiting its turn."""
+    with Session(serialized(engine)) as session:
         run = session.get(OptimizationRun, run_id)
         run.status, run.finished_at = status, datetime.now(UTC)
         run.error = "; ".join(note for note in (run.error, error) if note)[:2000]  # a retried run keeps its story
