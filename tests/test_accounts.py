@@ -16,6 +16,7 @@ from data.migrate import upgrade
 from data.tables import Clinician, User
 from tests.conftest import PASSWORD, bearer
 from tests.factories import API, create, location_body, patient_body, user_body
+from tests.lock_waits import someone_waits_on_a_lock
 
 # Tables whose ids leave the database (API, FHIR, links, tokens, audit) or are referenced by other rows.
 NEVER_REUSED = ("location", "clinician", "device_type", "device", "room", "service", "patient", "app_user",
@@ -176,11 +177,7 @@ def test_two_admins_removing_each_other_at_once_leave_one(postgres_databases):
         keep_an_active_admin(holding, user, {"role": Role.ADMIN, "is_active": False})
         waiting = threading.Thread(target=deactivate, args=(second,))
         waiting.start()
-        with engine.connect() as observer:
-            while waiting.is_alive() and not observer.execute(text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                    "AND datname = current_database()")).scalar():
-                observer.rollback()
+        someone_waits_on_a_lock(engine, unless=lambda: not waiting.is_alive())
         user.is_active = False
         holding.commit()
     waiting.join()

@@ -8,7 +8,6 @@ import threading
 from datetime import date
 
 import pytest
-from sqlalchemy import text
 from sqlmodel import Session
 
 from data import catalog, catalog_version, entities
@@ -21,6 +20,7 @@ from scheduler import booking, night
 from tests.booking_helpers import book, booked, hold, search, set_clock
 from tests.clinic_world import NOW, at, build_world
 from tests.factories import API, clinician_body, create, user_body
+from tests.lock_waits import someone_waits_on_a_lock
 
 NEXT_WEEK = at(9, 9)  # Tuesday 9 March, 09:00
 
@@ -235,11 +235,7 @@ def test_archiving_waits_for_a_booking_in_flight_and_names_it(postgres_databases
         made = booking.book(desk, actor=None, choice=choice, now=NOW, settings=Settings())
         waiting = threading.Thread(target=archive_eli)
         waiting.start()
-        with engine.connect() as observer:
-            while waiting.is_alive() and not observer.execute(text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                    "AND datname = current_database()")).scalar():
-                observer.rollback()
+        someone_waits_on_a_lock(engine, unless=lambda: not waiting.is_alive())
         desk.commit()
         made_id = made.id
     waiting.join()

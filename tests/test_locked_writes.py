@@ -12,12 +12,10 @@ before inserting must take turns, or three requests pass a limit of two.
 """
 
 import threading
-import time
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import date
 
 import pytest
-from sqlalchemy import text
 from sqlmodel import Session, func, select
 
 from data.accounts import upsert_user
@@ -30,11 +28,11 @@ from data.tables import Allocation, Appointment, AuditEntry, PatientLink, User, 
 from scheduler import booking, erasure, visit_requests, waitlist
 from scheduler.secret_links import issue
 from tests.clinic_world import NOW, at, build_world
+from tests.lock_waits import WAIT_SECONDS, someone_waits_on_a_lock
 
 pytestmark = pytest.mark.postgres
 SETTINGS = Settings(background_jobs=False, secret_key="locked-writes-secret-key-0123456789",
                     public_telehealth_service="w_telehealth", public_office_service="w_msus")
-WAIT_SECONDS = 30  # only bounds a broken run; nothing asserts on time
 
 
 @pytest.fixture
@@ -236,21 +234,10 @@ def behind_a_lock(engine, first: Session, second: Callable[[Session], str]) -> s
     thread = threading.Thread(target=run)
     thread.start()
     try:
-        assert waits_on_a_lock(engine), "the second write waits for the first"
+        assert someone_waits_on_a_lock(engine), "the second write waits for the first"
         assert "answer" not in outcome
     finally:
         first.commit()
         first.close()
         thread.join(timeout=WAIT_SECONDS)
     return outcome["answer"]
-
-
-def waits_on_a_lock(engine) -> bool:
-    deadline = time.monotonic() + WAIT_SECONDS
-    with engine.connect() as watcher:
-        while time.monotonic() < deadline:
-            if watcher.execute(text("SELECT count(*) FROM pg_locks WHERE NOT granted")).scalar_one():
-                return True
-            watcher.rollback()
-            time.sleep(0.05)
-    return False
