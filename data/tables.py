@@ -390,12 +390,18 @@ class IdempotencyRecord(SQLModel, table=True):
 
 
 class PlanLineFields(SQLModel):
-    """One line of a plan or template: a service given ``count`` times, and how consecutive ones are spaced."""
+    """One line of a plan or template: a service given ``count`` times, and how consecutive ones are spaced.
+
+    Spacing is counted two ways between the starts of consecutive sessions: in local calendar days
+    ("5-10 days apart") and in elapsed whole hours ("at least 48 h apart", as ESWT asks); both hold when both given.
+    """
 
     service_id: int = Field(foreign_key="service.id", ondelete="RESTRICT")
     count: int
     min_gap_days: int | None = None
     max_gap_days: int | None = None
+    min_gap_hours: int | None = None
+    max_gap_hours: int | None = None
     same_clinician: SameClinicianRule = Field(default=SameClinicianRule.PREFERRED,
                                               sa_type=checked_enum(SameClinicianRule))
 
@@ -406,6 +412,10 @@ def line_checks() -> tuple:
         sa.CheckConstraint("min_gap_days IS NULL OR min_gap_days >= 0", name="min_gap_non_negative"),
         sa.CheckConstraint("max_gap_days IS NULL OR min_gap_days IS NULL OR max_gap_days >= min_gap_days",
                            name="max_gap_at_least_min_gap"),
+        sa.CheckConstraint("min_gap_hours IS NULL OR min_gap_hours >= 0", name="min_gap_hours_non_negative"),
+        sa.CheckConstraint("max_gap_hours IS NULL OR max_gap_hours >= 0", name="max_gap_hours_non_negative"),
+        sa.CheckConstraint("max_gap_hours IS NULL OR min_gap_hours IS NULL OR max_gap_hours >= min_gap_hours",
+                           name="max_gap_hours_at_least_min"),
     )
 
 
