@@ -219,7 +219,11 @@ def _double_bookings(sessions: Iterable[_Session], names: Names) -> list[Violati
 
 
 def _order_and_spacing(problem: PlanProblem, sessions: dict[tuple[str, int], _Session]) -> list[Violation]:
-    """Sessions of a kind happen in their order, one after the other, the plan's number of days apart."""
+    """Sessions of a kind happen in their order, one after the other, the plan's days and hours apart.
+
+    Days are local calendar days between the two starts; hours are the time
+    elapsed from one start to the next.
+    """
     found = []
     for kind in problem.kinds:
         for index in range(1, kind.count):
@@ -244,7 +248,25 @@ def _order_and_spacing(problem: PlanProblem, sessions: dict[tuple[str, int], _Se
                     "too_late",
                     f"{later.label} is {gap} day(s) after {earlier.label}; the plan asks for at most "
                     f"{kind.max_gap_days}"))
+            found += _hours_apart(kind, earlier, later)
     return found
+
+
+def _hours_apart(kind: SessionKind, earlier: _Session, later: _Session) -> list[Violation]:
+    elapsed = later.start - earlier.start
+    said = f"{later.label} starts {_duration(elapsed)} after {earlier.label}"
+    found = []
+    if kind.min_gap_hours is not None and elapsed < 60 * kind.min_gap_hours:
+        found.append(Violation("too_soon_hours", f"{said}; the plan asks for at least {kind.min_gap_hours} h"))
+    if kind.max_gap_hours is not None and elapsed > 60 * kind.max_gap_hours:
+        found.append(Violation("too_late_hours", f"{said}; the plan asks for at most {kind.max_gap_hours} h"))
+    return found
+
+
+def _duration(minutes: int) -> str:
+    sign = "-" if minutes < 0 else ""
+    hours, rest = divmod(abs(minutes), 60)
+    return f"{sign}{hours} h {rest} min" if rest else f"{sign}{hours} h"
 
 
 def _links(

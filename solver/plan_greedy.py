@@ -132,8 +132,8 @@ class _Placer:
         patient_free = subtract(self.patient_free, normalize(self.patient_busy))
         starts = intersect(
             starts_fitting(self.allowed, 0, kind.duration), starts_fitting(patient_free, 0, kind.duration))
-        lows: list[int | None] = []
-        highs: list[int | None] = []
+        lows: list[int] = []
+        highs: list[int] = []
         if index > 0:
             previous = self.placed.get((kind.key, index - 1))
             if previous is None:
@@ -142,8 +142,8 @@ class _Placer:
             spacing = self._spacing(kind, previous)
             if spacing is None:
                 return []
-            lows.append(spacing[0])
-            highs.append(spacing[1])
+            lows += spacing[0]
+            highs += spacing[1]
         for link in self.problem.same_visits:
             leader_kind = self.kinds.get(link.first)
             if link.then != kind.key or leader_kind is None or index >= min(leader_kind.count, kind.count):
@@ -161,31 +161,36 @@ class _Placer:
             if None in leaders:
                 return []
             lows += [leader.start + first.duration for leader in leaders]
-        return _between(starts, [low for low in lows if low is not None], [high for high in highs if high is not None])
+        return _between(starts, lows, highs)
 
 
-    def _spacing(self, kind: SessionKind, previous: Placement) -> tuple[int | None, int | None] | None:
-        """The first allowed start minute and the first minute past the allowed days, after ``previous``.
+    def _spacing(self, kind: SessionKind, previous: Placement) -> tuple[list[int], list[int]] | None:
+        """The minutes the next start may not precede (lows) and must precede (highs), after ``previous``.
 
-        Either side is None when the rule leaves it open; the whole is None
-        when no calendar day of the horizon is the right number of days away.
+        Days count local calendar days, hours the elapsed time between the
+        two starts; each rule given adds its bound. None when no calendar day
+        of the horizon is the right number of days away.
         """
         day_starts = self.problem.day_starts
         day = self.problem.day_of(previous.start)
-        low = high = None
+        lows, highs = [], []
+        if kind.min_gap_hours is not None:
+            lows.append(previous.start + 60 * kind.min_gap_hours)
+        if kind.max_gap_hours is not None:
+            highs.append(previous.start + 60 * kind.max_gap_hours + 1)
         if kind.min_gap_days is not None:
             first_day = day + kind.min_gap_days
             if first_day > 0:
                 if first_day >= len(day_starts):
                     return None
-                low = day_starts[first_day]
+                lows.append(day_starts[first_day])
         if kind.max_gap_days is not None:
             last_day = day + kind.max_gap_days
             if last_day < 0:
                 return None
             if last_day + 1 < len(day_starts):
-                high = day_starts[last_day + 1]
-        return low, high
+                highs.append(day_starts[last_day + 1])
+        return lows, highs
 
     def _clinicians(self, kind: SessionKind, index: int) -> list[Candidate]:
         """Who may give the session, best first: the kind's usual clinician, the patient's last one, lowest id."""

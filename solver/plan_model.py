@@ -11,7 +11,8 @@ The model, in the manner of OR-Tools' scheduling examples:
   plan's own sessions apart, per device type a redundant Cumulative bounds how
   many units the plan uses at once;
 * the patient is a NoOverlap over the sessions themselves;
-* the plan's rules (order and spacing within a kind, same-visit links,
+* the plan's rules (order and spacing within a kind, in calendar days and
+  in elapsed hours between starts, same-visit links,
   diagnosis-first ordering, same clinician required) are constraints that an
   explanation can switch off one by one through assumption literals;
 * the objective is a sum of named, weighted terms (``WEIGHTS``): place every
@@ -286,6 +287,13 @@ class _PlanModel:
                         model.Add(gap >= kind.min_gap_days).OnlyEnforceIf(spacing)
                     if kind.max_gap_days is not None:
                         model.Add(gap <= kind.max_gap_days).OnlyEnforceIf(spacing)
+                if kind.min_gap_hours is not None or kind.max_gap_hours is not None:
+                    spacing = [self.present[later], *self._rule("spacing_hours", kind.key)]
+                    elapsed = self.start(kind, j) - self.start(kind, i)
+                    if kind.min_gap_hours is not None:
+                        model.Add(elapsed >= 60 * kind.min_gap_hours).OnlyEnforceIf(spacing)
+                    if kind.max_gap_hours is not None:
+                        model.Add(elapsed <= 60 * kind.max_gap_hours).OnlyEnforceIf(spacing)
             if kind.same_clinician != SameClinician.NONE:
                 self._continuity(kind)
         for link in problem.same_visits:

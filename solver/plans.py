@@ -7,7 +7,11 @@ first-fit placer (``plan_greedy``) and the independent checker
 the live schedule (shifts, maintenance and existing bookings already removed).
 
 Session kinds are the plan's lines ("5 x ESWT, 5-10 days apart"); sessions are
-numbered 0..count-1 within their kind and take place in that order.
+numbered 0..count-1 within their kind and take place in that order. Spacing
+between consecutive sessions is counted between their starts, in local
+calendar days (``min_gap_days``/``max_gap_days``) and in elapsed whole hours
+(``min_gap_hours``/``max_gap_hours``, "at least 48 h apart"); every rule given
+holds.
 """
 
 from dataclasses import dataclass, field
@@ -59,6 +63,8 @@ class SessionKind:
     devices: tuple[DevicePool, ...] = ()
     min_gap_days: int | None = None
     max_gap_days: int | None = None
+    min_gap_hours: int | None = None
+    max_gap_hours: int | None = None
     same_clinician: SameClinician = SameClinician.NONE
 
 

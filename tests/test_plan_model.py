@@ -31,6 +31,39 @@ def test_the_model_places_what_greedy_misses():
     assert solved.status == "optimal" and solved.objective == solved.bound
 
 
+def test_48_hours_apart_push_the_second_session_past_the_next_calendar_day():
+    """From 17:00 on day 1, one day apart would allow day 2; 48 h ask for 17:00 on day 3 or later."""
+    course = replace(ESWT, count=2, devices=(), needs_room=False, min_gap_days=1, max_gap_days=None,
+                     min_gap_hours=48)
+    problem = plan(course, patient_free=[(at(1, 17), at(15, 0))])
+    solved = solve_plan(problem, FAST)
+    first, second = sorted(solved.placements, key=lambda p: p.index)
+    assert first.start == at(1, 17) and second.start >= at(3, 17)
+    assert check(problem, solved) == [] and solved.status == "optimal"
+
+
+def test_the_model_keeps_a_most_hours_rule_that_greedy_cannot():
+    """48-50 h apart and the patient free only late on day 2: first-fit takes 8:00 on day 0 and is stuck."""
+    course = replace(ESWT, count=2, devices=(), needs_room=False, min_gap_days=None, max_gap_days=None,
+                     min_gap_hours=48, max_gap_hours=50)
+    problem = plan(course, patient_free=[(at(0, 8), at(0, 18)), (at(2, 16), at(2, 18))])
+    greedy, solved = place_greedily(problem), solve_plan(problem, FAST)
+    assert len(greedy.placements) == 1
+    assert len(solved.placements) == 2 and check(problem, solved) == []
+    first, second = sorted(p.start for p in solved.placements)
+    assert second >= at(2, 16) and 48 * 60 <= second - first <= 50 * 60
+
+
+def test_explanation_names_the_hours_rule():
+    """Three sessions 72 h apart need days 0, 3 and 6; the plan has days 0-5."""
+    course = replace(ESWT, count=3, devices=(), needs_room=False, min_gap_days=None, max_gap_days=None,
+                     min_gap_hours=72)
+    problem = plan(course, allowed=daily(8, 18, days=6))
+    assert len(solve_plan(problem, FAST).placements) == 2
+    assert explain_unplaced(problem, FAST) == Explanation(Outcome.BINDING_RULES,
+                                                          (BindingRule("spacing_hours", "eswt"),))
+
+
 def test_continuity_of_care_is_preferred():
     course = replace(ESWT, count=3, devices=(), needs_room=False)
     solution = solve_plan(plan(course), FAST)

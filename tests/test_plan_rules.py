@@ -246,6 +246,35 @@ def test_spacing_counts_calendar_days_not_24_hours():
     assert broken(plan(), eswt(0, at(0, 17)), eswt(1, at(5, 8, 15))) == set()
 
 
+ESWT_48_HOURS = replace(ESWT, min_gap_days=None, max_gap_days=None, min_gap_hours=48)
+
+
+def test_too_soon_in_hours_names_the_time_elapsed_and_the_rule():
+    """Two calendar days apart, but from 17:00 to 9:30 two days later only 40 h 30 min have passed."""
+    violations = check(plan(ESWT_48_HOURS), PlanSolution((eswt(0, at(0, 17)), eswt(1, at(2, 9, 30)))))
+    assert [v.rule for v in violations] == ["too_soon_hours"]
+    assert violations[0].message == "ESWT #2 starts 40 h 30 min after ESWT #1; the plan asks for at least 48 h"
+
+
+def test_too_late_in_hours():
+    within_three_days = replace(ESWT_48_HOURS, max_gap_hours=72)
+    assert broken(plan(within_three_days), eswt(0, at(0, 9)), eswt(1, at(3, 9))) == set()
+    assert broken(plan(within_three_days), eswt(0, at(0, 9)), eswt(1, at(3, 9, 15))) == {"too_late_hours"}
+
+
+def test_hours_count_the_time_between_starts_exactly():
+    assert broken(plan(ESWT_48_HOURS), eswt(0, at(0, 17)), eswt(1, at(2, 17))) == set()
+    assert broken(plan(ESWT_48_HOURS), eswt(0, at(0, 17)), eswt(1, at(2, 16, 45))) == {"too_soon_hours"}
+
+
+def test_days_and_hours_both_hold():
+    """At least 2 calendar days and at least 48 h: day 2 at 17:00 breaks neither, day 2 at 9:00 the hours only."""
+    both = replace(ESWT_48_HOURS, min_gap_days=2)
+    assert broken(plan(both), eswt(0, at(0, 17)), eswt(1, at(2, 17))) == set()
+    assert broken(plan(both), eswt(0, at(0, 17)), eswt(1, at(2, 9))) == {"too_soon_hours"}
+    assert broken(plan(both), eswt(0, at(0, 9)), eswt(1, at(1, 17))) == {"too_soon", "too_soon_hours"}
+
+
 def test_same_visit_back_to_back_passes():
     emtt = session(EMTT, 0, at(0, 9, 30), NOVAK)
     assert broken(plan(same_visits=(SameVisit("eswt", "emtt"),)), *COURSE, emtt) == set()
@@ -303,6 +332,29 @@ def test_greedy_places_a_spaced_course_on_the_earliest_days():
     assert solution.status == "greedy"
     assert starts(solution, SHOCKWAVE_COURSE) == [at(0, 8), at(5, 12), at(10, 8)]
     assert check(problem, solution) == []
+
+
+def test_greedy_waits_48_hours_where_the_calendar_days_would_allow_sooner():
+    """The patient is free from 17:00 on day 1; one day apart allows day 2, 48 h ask for day 3 at 17:00."""
+    course = replace(SHOCKWAVE_COURSE, count=2, min_gap_days=1, max_gap_days=None)
+    free_from_day_1_at_5pm = [(at(1, 17), DAYS * DAY)]
+    by_days = place_greedily(plan(course, patient_free=free_from_day_1_at_5pm))
+    assert starts(by_days, course) == [at(1, 17), at(2, 8)]
+    problem = plan(replace(course, min_gap_hours=48), patient_free=free_from_day_1_at_5pm)
+    solution = place_greedily(problem)
+    assert starts(solution, course) == [at(1, 17), at(3, 17)]
+    assert check(problem, solution) == []
+
+
+def test_greedy_keeps_within_the_most_hours_apart():
+    """At most 30 h apart: from 8:00 on day 0 the next may start no later than 14:00 on day 1."""
+    course = replace(SHOCKWAVE_COURSE, count=2, min_gap_days=1, max_gap_days=None, max_gap_hours=30)
+    problem = plan(course, patient_free=except_(HORIZON, at(1, 8), at(1, 14)))
+    solution = place_greedily(problem)
+    assert starts(solution, course) == [at(0, 8), at(1, 14)]
+    assert check(problem, solution) == []
+    later = plan(course, patient_free=except_(HORIZON, at(1, 8), at(1, 14, 15)))
+    assert starts(place_greedily(later), course) == [at(0, 8)]
 
 
 def test_greedy_puts_the_same_visit_follower_straight_after_its_leader():
@@ -454,6 +506,7 @@ free_time = st.one_of(
     windows,
 )
 gap_days = st.one_of(st.none(), st.integers(0, 5))
+gap_hours = st.one_of(st.none(), st.none(), st.sampled_from([0, 1, 20, 24, 30, 48, 72, 100]))
 buffer = st.one_of(st.just(0), st.sampled_from([5, 10]))
 
 
@@ -479,6 +532,8 @@ def small_plans(draw) -> PlanProblem:
             devices=(DevicePool("shockwave device", 1, tuple(units)),) if units and draw(st.booleans()) else (),
             min_gap_days=draw(gap_days),
             max_gap_days=draw(gap_days),
+            min_gap_hours=draw(gap_hours),
+            max_gap_hours=draw(gap_hours),
             same_clinician=draw(st.sampled_from(SameClinician)),
         ))
     pair = st.permutations([kind.key for kind in kinds]).map(lambda order: order[:2])
