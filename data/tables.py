@@ -601,6 +601,19 @@ class OptimizationRun(SQLModel, table=True):
     first_solution_seconds: float | None = None
     sessions_placed: int = 0
     changes: list[dict[str, Any]] = Field(default_factory=list, sa_type=sa.JSON)
+    stages: list[dict[str, Any]] = Field(
+        default_factory=list, sa_type=sa.JSON,
+        description="The objective's levels in order (placed, sooner, quality): value, CP-SAT's bound, the "
+                    "relaxation's bound, the gap and the status of each")
+    greedy: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON,
+                                   description="The same levels' values for the first-fit answer, the baseline")
+    solver_gap: float | None = Field(default=None, description="The placed level's gap to CP-SAT's proven bound")
+    relaxation_gap: float | None = Field(default=None, description="The placed level's gap to the relaxation's bound")
+    points_waiting: int = Field(default=0, description="Priority points of every session waiting when the run began: "
+                                                       "what placing them all would earn")
+    waiting: list[dict[str, Any]] = Field(
+        default_factory=list, sa_type=sa.JSON,
+        description="The sessions left waiting (key, patient, service, priority) with the reason that binds")
     error: str = Field(default="", max_length=2000)
     owner: str = Field(default="", max_length=200, description="host:pid of the worker running it")
     attempts: int = Field(default=1, description="How many times the run was started (a dead worker's run is retried)")
