@@ -7,18 +7,10 @@ from hypothesis import strategies as st
 
 from solver.plan_model import Limits
 from solver.plans import Candidate, DevicePool, Placement, SessionKind
-from solver.replan import (
-    ReplanSolution,
-    BookedSession,
-    NightProblem,
-    Spacing,
-    WaitingSession,
-    check_night,
-    cost,
-    cost_of_current,
-    place_greedily,
-    replan,
-)
+from solver.night_check import check_night, measure
+from solver.night_greedy import place_greedily
+from solver.night_problem import BookedSession, NightProblem, ReplanSolution, Spacing, WaitingSession
+from solver.replan import replan
 from tests.test_plan_rules import at, daily
 
 FAST = Limits(time_limit=2.0, workers=1)
@@ -42,6 +34,8 @@ def test_the_busiest_clinician_hands_sessions_over_and_times_stay():
     assert sorted(p.clinician for p in solution.placements) == [1, 1, 2, 2]
     assert [p.start for p in solution.placements] == [s.start for s in sessions]
     assert solution.status == "optimal" and solution.gap == 0 and solution.first_solution_seconds is not None
+    assert [stage.name for stage in solution.stages] == ["placed", "sooner", "quality"]
+    assert solution.stage("quality").value < solution.greedy["quality"]
 
 
 def test_continuity_of_care_outweighs_balance():
@@ -102,8 +96,8 @@ def booked_days(draw) -> tuple[BookedSession, ...]:
 def test_every_replan_passes_the_checker_and_changes_only_what_helps(sessions):
     solution = replan(NightProblem(sessions), FAST)
     assert check_night(NightProblem(sessions), solution) == []
-    if solution.objective is not None:
-        assert solution.objective <= cost_of_current(NightProblem(sessions))
+    current = NightProblem(sessions)
+    assert measure(current, solution.placements)["quality"] <= measure(current, [s.current for s in sessions])["quality"]
 
 
 def waiting(key: str, patient: int, starts, priority: int = 3, kind: SessionKind = ESWT, **extra) -> WaitingSession:
@@ -131,7 +125,7 @@ def test_the_solver_places_what_greedy_first_fit_leaves_waiting():
     assert {p.kind for p in place_greedily(problem)} == {"flexible"}
     solution = replan(problem, FAST)
     assert placed(solution)["picky"].start == at(1, 9) and placed(solution)["flexible"].start > at(1, 9)
-    assert check_night(problem, solution) == [] and solution.objective < solution.start_cost
+    assert check_night(problem, solution) == [] and solution.objective > solution.greedy["placed"]
 
 
 def test_a_booked_time_moves_only_when_the_policy_allows_and_then_by_little():
@@ -178,7 +172,8 @@ def test_idle_gaps_shrink_when_a_clinician_s_day_can_be_closed_up():
     for placement in solution.placements:
         by_clinician.setdefault(placement.clinician, set()).add(placement.start)
     assert sorted(by_clinician.values(), key=min) == [{at(1, 9), at(1, 10)}, {at(1, 15), at(1, 16)}]
-    assert check_night(problem, solution) == [] and solution.objective < cost_of_current(problem)
+    assert check_night(problem, solution) == []
+    assert solution.stage("quality").value < measure(problem, [s.current for s in sessions])["quality"]
 
 
 def test_the_checker_catches_a_waiting_session_outside_its_times_and_a_patient_twice():
@@ -209,10 +204,9 @@ def nights(draw) -> NightProblem:
 def test_every_night_passes_the_checker_and_places_at_least_greedy_s_priority(problem):
     solution = replan(problem, FAST)
     assert check_night(problem, solution) == []
-    assert cost(problem, solution.placements) <= cost(problem, place_greedily(problem))
-    priority = {w.key: w.priority for w in problem.waiting}
-    weight = lambda placements: sum(priority.get(p.kind, 0) for p in placements)  # noqa: E731
-    assert weight(solution.placements) >= weight(place_greedily(problem))
-    if solution.status == "optimal":
-        assert solution.bound == solution.objective == cost(problem, solution.placements), \
-            "the model counts what cost() counts"
+    mine, greedy = measure(problem, solution.placements), measure(problem, place_greedily(problem))
+    assert (-mine["placed"], mine["sooner"], mine["quality"]) <= (-greedy["placed"], greedy["sooner"], greedy["quality"])
+    placed = solution.stage("placed")
+    assert placed.value == mine["placed"] and placed.best_bound >= placed.value
+    if placed.status == "optimal":
+        assert placed.gap == 0

@@ -1,0 +1,147 @@
+"""An upper bound on the priority points a night can place, from a relaxation that does not depend on the search.
+
+CP-SAT's own bound on a model of a few thousand sessions says little (a
+linear relaxation of NoOverlap and Cumulative is weak) and the neighbourhood
+search proves nothing. So the placements level gets a second bound: a linear
+programme (GLOP) over (session, clinician, day) and (session, unit class,
+day) shares, where
+
+* each session is placed at most once (a booked one exactly once), its
+  clinician share and its share of each need's classes agree day by day;
+* energy: for every clinician or unit class, every day and every window
+  that some session's possible spans cover, the minutes of the sessions that
+  can only lie inside that window fit in the minutes free in it;
+* a plan's later session is placed no more than its earlier one.
+
+Any schedule is a solution of it, so its optimum bounds every schedule's
+points: "at most N can be placed".
+"""
+
+import time
+
+from ortools.linear_solver import pywraplp
+
+from solver.intervals import Intervals, intersect, total
+from solver.night_index import NightIndex, SessionInfo
+from solver.plans import blocked
+
+WINDOWS_PER_DAY = 40
+"""Energy windows per resource and day (the whole day is always one): more is tighter and slower."""
+
+
+def placement_bound(index: NightIndex, *, until: float) -> float | None:
+    """The relaxation's optimum, or None when it could not be solved by ``until`` (a monotonic clock time)."""
+    seconds = until - time.perf_counter()
+    if seconds <= 0 or not index.problem.waiting:
+        return None if index.problem.waiting else 0.0
+    solver = pywraplp.Solver.CreateSolver("GLOP")
+    placed: dict[str, list] = {}
+    energy: dict[tuple[str, int, int], list] = {}  # (role, resource, day) -> [(low, high, minutes, variable)]
+    used_by_pinned: dict[tuple[str, int, int], list[tuple[int, int]]] = {}
+    for info in index.sessions.values():
+        if info.pinned:
+            _pinned(index, info, used_by_pinned)
+            continue
+        placed[info.key] = _session(index, solver, info, energy)
+    for key, shares in placed.items():
+        info = index.sessions[key]
+        if info.booked is not None:
+            if not shares:
+                return None  # a booked session the relaxation cannot serve: the night is not as the model sees it
+            solver.Add(sum(shares) == 1)
+        elif shares:
+            solver.Add(sum(shares) <= 1)
+    for rule in index.problem.spacings:
+        later, earlier = placed.get(rule.later), placed.get(rule.earlier)
+        if later and earlier is not None:
+            solver.Add(sum(later) <= sum(earlier))
+        elif later:
+            solver.Add(sum(later) == 0)
+    free = {("clinician", c.id): c.free for info in index.sessions.values() for c in info.kind.clinicians}
+    free |= {("class", unit_class.ident): [] for unit_class in index.classes}
+    for (role, ident, day), shares in energy.items():
+        _energy(index, solver, shares, day, used_by_pinned.get((role, ident, day), []),
+                _free_of(index, free, role, ident))
+    solver.Maximize(sum(index.sessions[key].priority * sum(shares) for key, shares in placed.items()
+                        if index.sessions[key].waiting is not None and shares))
+    solver.SetTimeLimit(int(max(1, (until - time.perf_counter()) * 1000)))
+    if solver.Solve() != pywraplp.Solver.OPTIMAL:
+        return None
+    return solver.Objective().Value()
+
+
+def _session(index: NightIndex, solver, info: SessionInfo, energy: dict) -> list:
+    """The session's clinician shares (one per clinician and day); its class shares follow them day by day."""
+    problem = index.problem
+    shares, by_day = [], {}
+    for ident, option in info.clinicians.items():
+        for day, starts in _by_day(index, option.starts):
+            share = solver.NumVar(0, 1, "")
+            shares.append(share)
+            by_day.setdefault(day, []).append(share)
+            low, high = starts[0][0] - option.span_before, starts[-1][1] - 1 + option.span_after
+            energy.setdefault(("clinician", ident, day), []).append(
+                (low, high, option.span_before + option.span_after, share))
+    for need, (count, options) in info.needs.items():
+        for day, day_shares in by_day.items():
+            class_shares = []
+            for ident, option in options.items():
+                starts = intersect(option.starts, _day(problem, day))
+                if not starts:
+                    continue
+                share = solver.NumVar(0, 1, "")
+                class_shares.append(share)
+                low, high = starts[0][0] - option.span_before, starts[-1][1] - 1 + option.span_after
+                energy.setdefault(("class", ident, day), []).append(
+                    (low, high, count * (option.span_before + option.span_after), share))
+            solver.Add(sum(class_shares) == sum(day_shares))
+    return shares
+
+
+def _by_day(index: NightIndex, starts: Intervals) -> list[tuple[int, Intervals]]:
+    if not starts:
+        return []
+    problem = index.problem
+    days = range(problem.day_of(starts[0][0]), problem.day_of(starts[-1][1] - 1) + 1)
+    return [(day, part) for day in days if (part := intersect(starts, _day(problem, day)))]
+
+
+def _day(problem, day: int) -> Intervals:
+    return [(problem.day_start(day), problem.day_start(day + 1))]
+
+
+def _pinned(index: NightIndex, info: SessionInfo, used: dict) -> None:
+    """A pinned session uses its clinician and classes whatever the relaxation does."""
+    current, kind = info.booked.current, info.kind
+    day = index.problem.day_of(current.start)
+    used.setdefault(("clinician", current.clinician, day), []).append(blocked(kind, current.start))
+    for role, unit in ([("room", current.room)] if current.room is not None else []) + [
+            ("device", unit) for unit in current.devices]:
+        if (role, unit) in index.class_of:
+            cleaning = index.classes[index.class_of[role, unit]].cleaning
+            used.setdefault(("class", index.class_of[role, unit], day), []).append(
+                blocked(kind, current.start, cleaning))
+
+
+def _energy(index: NightIndex, solver, shares: list, day: int, pinned: list, free: list[Intervals]) -> None:
+    """For the whole day and each distinct window of the sessions' spans: their minutes fit in the free ones."""
+    problem = index.problem
+    whole = (problem.day_start(day) - 120, problem.day_start(day + 1) + 120)
+    windows = {whole} | {(low, high) for low, high, _, _ in shares}
+    if len(windows) > WINDOWS_PER_DAY:
+        windows = {whole} | set(sorted(windows, key=lambda w: w[1] - w[0])[: WINDOWS_PER_DAY - 1])
+    for low, high in windows:
+        inside = [minutes * share for a, b, minutes, share in shares if low <= a and b <= high]
+        if not inside:
+            continue
+        window = [(low, high)]
+        minutes = sum(total(intersect(each, window)) for each in free)
+        held = sum(total(intersect(intersect(each, window), [span])) for each in free for span in pinned)
+        solver.Add(sum(inside) <= minutes - held)
+
+
+def _free_of(index: NightIndex, free: dict, role: str, ident: int) -> list[Intervals]:
+    """The free time of a clinician, or of each unit of a class."""
+    if role == "clinician":
+        return [free[role, ident]]
+    return [unit.free for unit in index.classes[ident].units]

@@ -1,0 +1,112 @@
+"""Concrete rooms and device units for sessions whose model chose only a class of them.
+
+Interval colouring: within a class, sessions in order of their start take
+free units, a booked session its current unit first (fewer changes for the
+staff to learn of). For identical units that never fails when the class's
+cumulative holds; where units differ in their down time it may, and then a
+small exact CP-SAT assignment of that class decides. Every unit is checked
+against the session's own candidate (its free time and cleaning).
+"""
+
+from ortools.sat.python import cp_model
+
+from solver.night_check import fits
+from solver.night_greedy import Book
+from solver.night_index import NightIndex
+from solver.night_model import Choice
+from solver.plans import Candidate, Placement, SessionKind, blocked
+
+
+def assign_units(index: NightIndex, choices: list[Choice], fixed: dict[str, Placement]) -> list[Placement] | None:
+    """Placements for ``choices`` with units that ``fixed`` placements leave free; None when no assignment exists."""
+    book = Book()
+    for key, placement in fixed.items():
+        kind = index.sessions[key].kind
+        for role, unit, cleaning in _held(kind, placement):
+            book.take((role, unit), *blocked(kind, placement.start, cleaning))
+    demands: dict[int, list[tuple[Choice, int, dict[int, Candidate]]]] = {}
+    for choice in choices:
+        kind = index.sessions[choice.key].kind
+        for need, ident in choice.classes.items():
+            count, _ = index.sessions[choice.key].needs[need]
+            candidates = kind.rooms if need[0] == "room" else next(p.units for p in kind.devices if p.type_name == need[1])
+            members = {unit.id for unit in index.classes[ident].units}
+            demands.setdefault(ident, []).append((choice, count, {c.id: c for c in candidates if c.id in members}))
+    units: dict[str, list[tuple[str, int]]] = {choice.key: [] for choice in choices}
+    for ident, wanted in demands.items():
+        role = index.classes[ident].role
+        chosen = _in_order(index, role, wanted, book) or _exactly(index, role, wanted, book)
+        if chosen is None:
+            return None
+        for key, picked in chosen.items():
+            units[key] += [(role, unit) for unit in picked]
+    return [Placement(choice.key, 0, choice.start, choice.clinician,
+                      next((unit for role, unit in units[choice.key] if role == "room"), None),
+                      tuple(sorted(unit for role, unit in units[choice.key] if role == "device")))
+            for choice in choices]
+
+
+def _held(kind: SessionKind, placement: Placement) -> list[tuple[str, int, int]]:
+    cleaning = {unit.id: unit.cleaning for pool in kind.devices for unit in pool.units}
+    held = [("room", placement.room, 0)] if placement.room is not None else []
+    return held + [("device", unit, cleaning.get(unit, 0)) for unit in placement.devices]
+
+
+def _current(index: NightIndex, key: str) -> set[int]:
+    booked = index.sessions[key].booked
+    if booked is None:
+        return set()
+    return {booked.current.room, *booked.current.devices}
+
+
+def _in_order(index: NightIndex, role: str, wanted, book: Book) -> dict[str, list[int]] | None:
+    """Each session in start order takes free units, its current one first; None if one finds too few."""
+    chosen: dict[str, list[int]] = {}
+    trial = Book()
+    trial.spans = {key: list(spans) for key, spans in book.spans.items()}
+    for choice, count, candidates in sorted(wanted, key=lambda w: (w[0].start, w[0].key)):
+        kind = index.sessions[choice.key].kind
+        current = _current(index, choice.key)
+        picked = []
+        for unit in sorted(candidates, key=lambda u: (u not in current, u)):
+            span = blocked(kind, choice.start, candidates[unit].cleaning if role == "device" else 0)
+            if fits(kind, choice.start, candidates[unit], role == "device") and trial.free((role, unit), *span):
+                picked.append(unit)
+                trial.take((role, unit), *span)
+                if len(picked) == count:
+                    break
+        if len(picked) < count:
+            return None
+        chosen[choice.key] = picked
+    return chosen
+
+
+def _exactly(index: NightIndex, role: str, wanted, book: Book) -> dict[str, list[int]] | None:
+    """An assignment of the class's units by CP-SAT, when taking them in order did not find one."""
+    model = cp_model.CpModel()
+    per_unit: dict[int, list] = {}
+    literals: dict[tuple[str, int], object] = {}
+    for choice, count, candidates in wanted:
+        kind = index.sessions[choice.key].kind
+        mine = []
+        for unit, candidate in candidates.items():
+            low, high = blocked(kind, choice.start, candidate.cleaning if role == "device" else 0)
+            if not fits(kind, choice.start, candidate, role == "device") or not book.free((role, unit), low, high):
+                continue
+            literal = literals[choice.key, unit] = model.NewBoolVar("")
+            per_unit.setdefault(unit, []).append(model.NewOptionalFixedSizeIntervalVar(low, high - low, literal, ""))
+            mine.append(literal)
+        model.Add(sum(mine) == count)
+    for intervals in per_unit.values():
+        model.AddNoOverlap(intervals)
+    model.Maximize(sum(literal for (key, unit), literal in literals.items() if unit in _current(index, key)))
+    solver = cp_model.CpSolver()
+    solver.parameters.max_time_in_seconds = 5.0
+    solver.parameters.num_workers = 1
+    if solver.Solve(model) not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return None
+    chosen: dict[str, list[int]] = {}
+    for (key, unit), literal in literals.items():
+        if solver.BooleanValue(literal):
+            chosen.setdefault(key, []).append(unit)
+    return chosen
