@@ -42,7 +42,7 @@ from scheduler.clock import daily, from_minute, local_days, local_instant, to_mi
 from scheduler.plans import build_problem, session_kind
 from solver.intervals import Intervals, intersect, normalize, starts_fitting, subtract
 from solver.plans import Placement, SessionKind, blocked
-from solver.replan import BookedSession, NightProblem, ReplanSolution, Spacing, WaitingSession
+from solver.night_problem import BookedSession, NightProblem, ReplanSolution, Spacing, WaitingSession
 
 LIVE = (AppointmentStatus.PENDING, AppointmentStatus.BOOKED, AppointmentStatus.ARRIVED, AppointmentStatus.FULFILLED)
 
