@@ -39,12 +39,14 @@ from solver.availability import SlotSearch
 from solver.intervals import intersect, normalize, subtract
 from solver.plan_check import check
 from solver.plan_greedy import place_greedily
-from solver.plan_model import Explanation, Limits, Outcome, explain_unplaced, solve_plan
+from solver.plan_model import BindingRule, Explanation, Limits, Outcome, explain_unplaced, solve_plan
 from solver.plans import Before, Candidate, DevicePool, PlanProblem, PlanSolution, SameClinician, SameVisit, SessionKind
 
-LINE_FIELDS = ("service_id", "count", "min_gap_days", "max_gap_days", "same_clinician")
+LINE_FIELDS = ("service_id", "count", "min_gap_days", "max_gap_days", "min_gap_hours", "max_gap_hours",
+               "same_clinician")
 LINK_FIELDS = ("kind", "first_service_id", "then_service_id")
 MIN_EXPLANATION_SECONDS = 0.3
+SPACING_RULES = ("spacing", "spacing_hours")  # in calendar days, in hours: said together when both bind
 WEEKDAYS = ["Mondays", "Tuesdays", "Wednesdays", "Thursdays", "Fridays", "Saturdays", "Sundays"]
 
 
@@ -211,6 +213,7 @@ def build_problem(session: Session, plan: TreatmentPlan, *, now: datetime, setti
         open_hours, patient_free, origin = search.open_hours, search.patient.free, search.grid_origin
         kinds.append(session_kind(
             service, search, count=line.count, min_gap_days=line.min_gap_days, max_gap_days=line.max_gap_days,
+            min_gap_hours=line.min_gap_hours, max_gap_hours=line.max_gap_hours,
             same_clinician=SameClinician(line.same_clinician.value),
         ))
 
@@ -267,9 +270,11 @@ def describe(explanation: Explanation, plan: TreatmentPlan, problem: PlanProblem
     for rule in explanation.rules:
         kind = problem.kind(rule.kind) if rule.kind else None
         other = problem.kind(rule.other) if rule.other else None
-        if rule.code == "spacing":
-            gap = "-".join(str(g) for g in (kind.min_gap_days, kind.max_gap_days) if g is not None)
-            parts.append(f"{kind.count} {kind.name} sessions {gap} days apart")
+        if rule.code in SPACING_RULES:
+            spacing = " and ".join(_spacing_words(kind, code) for code in SPACING_RULES
+                                   if BindingRule(code, rule.kind) in explanation.rules)
+            if (said := f"{kind.count} {kind.name} sessions {spacing} apart") not in parts:
+                parts.append(said)
         elif rule.code == "same_visit":
             parts.append(f"{other.name} right after {kind.name} in the same visit")
         elif rule.code == "before":
@@ -280,6 +285,15 @@ def describe(explanation: Explanation, plan: TreatmentPlan, problem: PlanProblem
             where = f" in the patient's available times ({_windows_text(plan)})"
     subject = " with ".join(parts) or "the sessions"
     return f"{subject} do not fit {until}{where}"
+
+
+def _spacing_words(kind: SessionKind, code: str) -> str:
+    """A spacing rule in words: '5-10 days', 'at least 48 h', 'at most 3 days'."""
+    least, most, unit = ((kind.min_gap_days, kind.max_gap_days, "days") if code == "spacing"
+                         else (kind.min_gap_hours, kind.max_gap_hours, "h"))
+    if least is not None and most is not None:
+        return f"{least}-{most} {unit}"
+    return f"at least {least} {unit}" if least is not None else f"at most {most} {unit}"
 
 
 def _windows_text(plan: TreatmentPlan) -> str:

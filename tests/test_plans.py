@@ -1,6 +1,6 @@
 """Treatment plans through the API: templates, proposal with holds, partial placement, confirm."""
 
-from datetime import date
+from datetime import date, datetime, timedelta
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -98,6 +98,67 @@ def test_partial_placement_names_the_binding_rule(client, as_desk, world):
     assert sum(1 for s in confirmed["sessions"] if s["appointment"]) == 3
 
 
+def hours_line(world, count=3, low=48, high=None, **days) -> dict:
+    return {"service_id": world.eswt.id, "count": count, "min_gap_hours": low, "max_gap_hours": high, **days}
+
+
+def test_templates_and_plans_keep_spacing_in_hours(client, as_admin, as_desk, world):
+    template = client.post(f"{API}/plan-templates", headers=as_admin, json={
+        "code": "eswt_48h", "name": "Shockwave at least 48 h apart", "lines": [hours_line(world, high=96)]})
+    assert template.status_code == 201, template.text
+    line = client.get(f"{API}/plan-templates/{template.json()['id']}", headers=as_admin).json()["lines"][0]
+    assert (line["min_gap_hours"], line["max_gap_hours"], line["min_gap_days"]) == (48, 96, None)
+    plan = create_plan(client, as_desk, plan_body(world, [], template_id=template.json()["id"]))
+    assert (plan["lines"][0]["min_gap_hours"], plan["lines"][0]["max_gap_hours"]) == (48, 96)
+    edited = client.patch(f"{API}/plans/{plan['id']}", headers=as_desk, json={"lines": [hours_line(world, low=72)]})
+    assert edited.status_code == 200, edited.text
+    assert (edited.json()["lines"][0]["min_gap_hours"], edited.json()["lines"][0]["max_gap_hours"]) == (72, None)
+
+
+def test_proposal_keeps_48_hours_between_session_starts(client, as_desk, world):
+    proposal = propose(client, as_desk, create_plan(client, as_desk, plan_body(world, [hours_line(world)])))
+    assert proposal["placed"] == 3
+    starts = sorted(datetime.fromisoformat(s["appointment"]["start"]) for s in proposal["plan"]["sessions"])
+    assert all(later - earlier >= timedelta(hours=48) for earlier, later in zip(starts, starts[1:])), starts
+
+
+def test_partial_placement_names_the_hours_rule(client, as_desk, world):
+    """Three sessions 72 h apart need a week; the plan has five days."""
+    plan = create_plan(client, as_desk, plan_body(world, [hours_line(world, low=72)],
+                                                  earliest_start="2027-03-02", latest_end="2027-03-06"))
+    proposal = propose(client, as_desk, plan)
+    assert proposal["placed"] == 2
+    reasons = {s["unplaced_reason"] for s in proposal["plan"]["sessions"] if not s["appointment"]}
+    assert reasons == {"3 Shockwave therapy sessions at least 72 h apart do not fit between 2027-03-02 and 2027-03-06"}
+
+
+@pytest.mark.parametrize("spacing, words", [
+    ({"min_gap_hours": -1}, "greater than or equal to 0"),
+    ({"max_gap_hours": -24}, "greater than or equal to 0"),
+    ({"min_gap_hours": 48, "max_gap_hours": 24}, "max_gap_hours (24) is below min_gap_hours (48)"),
+    ({"min_gap_days": 3, "max_gap_hours": 40}, "max_gap_hours (40) can never be kept with min_gap_days (3)"),
+    ({"max_gap_days": 1, "min_gap_hours": 49}, "min_gap_hours (49) can never be kept with max_gap_days (1)"),
+])
+def test_spacing_in_hours_that_cannot_be_kept_is_422(client, as_admin, as_desk, world, spacing, words):
+    line = {"service_id": world.eswt.id, "count": 3, **spacing}
+    answers = [client.post(f"{API}/plans", json=plan_body(world, [line]), headers=as_desk),
+               client.post(f"{API}/plan-templates", headers=as_admin,
+                           json={"code": "bad_spacing", "name": "Bad spacing", "lines": [line]})]
+    for response in answers:
+        assert response.status_code == 422, response.text
+        assert any(words in e["msg"] for e in response.json()["detail"]), response.text
+
+
+@pytest.mark.parametrize("spacing", [
+    {"min_gap_days": 2, "max_gap_hours": 40},  # 17:00, then 9:00 two days later
+    {"max_gap_days": 1, "min_gap_hours": 30},  # 8:00, then 14:00 the next day
+    {"min_gap_days": 2, "min_gap_hours": 48, "max_gap_hours": 48},
+])
+def test_spacing_in_hours_and_days_that_can_both_be_kept_is_accepted(client, as_desk, world, spacing):
+    line = {"service_id": world.eswt.id, "count": 2, **spacing}
+    assert client.post(f"{API}/plans", json=plan_body(world, [line]), headers=as_desk).status_code == 201
+
+
 def test_patient_windows_and_blackouts_are_kept(client, as_desk, world):
     windows = [{"weekday": 1, "starts": "08:00", "ends": "12:00"}, {"weekday": 3, "starts": "08:00", "ends": "12:00"}]
     plan = create_plan(client, as_desk, plan_body(world, [eswt_line(world, count=3, low=2, high=7)],
@@ -174,9 +235,11 @@ def test_random_plans_are_proposed_and_confirmed_without_server_errors(client, a
     for service in chosen:
         low = data.draw(st.none() | st.integers(0, 10))
         high = data.draw(st.none() | st.integers(low or 0, 14))
+        least_hours = data.draw(st.none() | st.integers(0, 120))
+        most_hours = data.draw(st.none() | st.integers(0, 240))
         lines.append({"service_id": service, "count": data.draw(st.integers(1, 4)), "min_gap_days": low,
-                      "max_gap_days": high, "same_clinician": data.draw(st.sampled_from(
-                          ["none", "preferred", "required"]))})
+                      "max_gap_days": high, "min_gap_hours": least_hours, "max_gap_hours": most_hours,
+                      "same_clinician": data.draw(st.sampled_from(["none", "preferred", "required"]))})
     links = []
     if len(chosen) > 1:
         links.append({"kind": data.draw(st.sampled_from(["same_visit", "before"])), "first_service_id": chosen[0],

@@ -26,8 +26,7 @@ def plan_public(session: Session, plan: TreatmentPlan) -> PlanPublic:
         id=plan.id, status=plan.status, patient_id=plan.patient_id, location_id=plan.location_id,
         template_id=plan.template_id, earliest_start=plan.earliest_start, latest_end=plan.latest_end,
         priority=plan.priority,
-        lines=[line.model_dump(include={"service_id", "count", "min_gap_days", "max_gap_days", "same_clinician"})
-               for line in plan.lines],
+        lines=[line.model_dump(include=set(plans.LINE_FIELDS)) for line in plan.lines],
         links=[link.model_dump(include={"kind", "first_service_id", "then_service_id"}) for link in plan.links],
         windows=[window.model_dump(include={"weekday", "starts", "ends", "preferred"}) for window in plan.windows],
         blackouts=[blackout.day for blackout in plan.blackouts],

@@ -10,19 +10,51 @@ from api.schemas.common import Code, Day, Ident, Name, Schema, Text, WallClock, 
 from data.enums import LinkKind, PlanStatus, RunStatus, RunTrigger, SameClinicianRule, WaitlistStatus
 
 MAX_PLAN_DAYS = 180
+MAX_GAP_HOURS = 24 * MAX_PLAN_DAYS
 
 
 class PlanLineIn(Schema):
+    """A service given ``count`` times; consecutive sessions' starts are spaced in calendar days and/or hours."""
+
     service_id: Ident
     count: int = Field(ge=1, le=30)
-    min_gap_days: int | None = Field(default=None, ge=0, le=180, description="Days at least between sessions")
-    max_gap_days: int | None = Field(default=None, ge=0, le=180, description="Days at most between sessions")
+    min_gap_days: int | None = Field(default=None, ge=0, le=MAX_PLAN_DAYS,
+                                     description="Calendar days at least between sessions")
+    max_gap_days: int | None = Field(default=None, ge=0, le=MAX_PLAN_DAYS,
+                                     description="Calendar days at most between sessions")
+    min_gap_hours: int | None = Field(default=None, ge=0, le=MAX_GAP_HOURS,
+                                      description="Hours at least from one session's start to the next's (ESWT: 48)")
+    max_gap_hours: int | None = Field(default=None, ge=0, le=MAX_GAP_HOURS,
+                                      description="Hours at most from one session's start to the next's")
     same_clinician: SameClinicianRule = SameClinicianRule.PREFERRED
 
     @model_validator(mode="after")
     def _gaps_in_order(self):
         if None not in (self.min_gap_days, self.max_gap_days) and self.max_gap_days < self.min_gap_days:
             raise ValueError(f"max_gap_days ({self.max_gap_days}) is below min_gap_days ({self.min_gap_days})")
+        if None not in (self.min_gap_hours, self.max_gap_hours) and self.max_gap_hours < self.min_gap_hours:
+            raise ValueError(f"max_gap_hours ({self.max_gap_hours}) is below min_gap_hours ({self.min_gap_hours})")
+        return self
+
+    @model_validator(mode="after")
+    def _hours_agree_with_days(self):
+        """Refuse only what no two starts can keep, clock changes included.
+
+        Starts ``d`` calendar days apart are more than ``24 * (d - 1) - 1`` hours
+        apart and less than ``24 * (d + 1) + 1`` (a day has 23 to 25 hours), so
+        e.g. at least 2 days and at most 40 hours is kept by 17:00 then 9:00 two
+        days later, while at least 3 days and at most 40 hours never is.
+        """
+        if None not in (self.min_gap_days, self.max_gap_hours) and self.max_gap_hours < 24 * (self.min_gap_days - 1):
+            raise ValueError(
+                f"max_gap_hours ({self.max_gap_hours}) can never be kept with min_gap_days ({self.min_gap_days}): "
+                f"sessions {self.min_gap_days} calendar days apart start about {24 * (self.min_gap_days - 1)} h "
+                "or more apart")
+        if None not in (self.max_gap_days, self.min_gap_hours) and self.min_gap_hours > 24 * (self.max_gap_days + 1):
+            raise ValueError(
+                f"min_gap_hours ({self.min_gap_hours}) can never be kept with max_gap_days ({self.max_gap_days}): "
+                f"sessions {self.max_gap_days} calendar days apart start less than about "
+                f"{24 * (self.max_gap_days + 1)} h apart")
         return self
 
 
