@@ -10,8 +10,9 @@ lapsed), each with the starts its patient, its dates and its plan's rules
 allow.
 
 Plan rules reach the solver as follows: spacing between consecutive sessions
-of a line (as ``Spacing`` between waiting ones, as a window next to a placed
-one), one clinician throughout (the placed sessions' clinician, or a
+of a line, in calendar days and in hours between starts (as ``Spacing``
+between waiting ones, as a window next to a placed one that holds wherever
+tonight may move it), one clinician throughout (the placed sessions' clinician, or a
 ``team``), diagnosis first (a window after the other line's last session;
 lines whose other line still waits are left for a later night), and
 same-visit pairs, which are left to the front desk when either side waits.
@@ -182,12 +183,13 @@ class _Builder:
                 key = f"plan {plan.id} service {line.service_id} #{plan_session.sequence}"
                 mine = base
                 if previous is not None and previous[1] is not None:
-                    mine = intersect(mine, self._after(previous[1], line.min_gap_days, line.max_gap_days))
+                    mine = intersect(mine, self._after(previous[1], line))
                 elif previous is not None:
-                    spacings.append(Spacing(previous[0], key, line.min_gap_days, line.max_gap_days))
+                    spacings.append(Spacing(previous[0], key, line.min_gap_days, line.max_gap_days,
+                                            line.min_gap_hours, line.max_gap_hours))
                 following = next(((a, n) for n, (_, a) in enumerate(rows[index + 1:], 1) if a is not None), None)
                 if following is not None and following[1] == 1:
-                    mine = intersect(mine, self._before(following[0], kind, line.min_gap_days, line.max_gap_days))
+                    mine = intersect(mine, self._before(following[0], kind, line))
                 elif following is not None:
                     mine = intersect(mine, [(to_minute(self.frozen_until),
                                              to_minute(following[0].starts_at) - kind.duration + 1)])
@@ -216,21 +218,53 @@ class _Builder:
                 window = intersect(window, [(window[0][0], first_then - kind.duration + 1)])
         return window
 
-    def _after(self, appointment: Appointment, min_days: int | None, max_days: int | None) -> Intervals:
-        day = appointment.starts_at.astimezone(self.location.zone).date()
-        low = max(to_minute(appointment.ends_at), self._midnight(day, min_days or 0))
-        high = self._midnight(day, max_days + 1) if max_days is not None else to_minute(self.horizon_end)
+    def _after(self, appointment: Appointment, line: PlanLine) -> Intervals:
+        """Starts for the session right after a placed one: after it ends, the line's days and hours later."""
+        earliest, latest = self._may_start(appointment)
+        lows = [latest + to_minute(appointment.ends_at) - to_minute(appointment.starts_at)]
+        highs = [to_minute(self.horizon_end)]
+        if line.min_gap_days is not None:
+            lows.append(self._midnight(latest, line.min_gap_days))
+        if line.max_gap_days is not None:
+            highs.append(self._midnight(earliest, line.max_gap_days + 1))
+        if line.min_gap_hours is not None:
+            lows.append(latest + 60 * line.min_gap_hours)
+        if line.max_gap_hours is not None:
+            highs.append(earliest + 60 * line.max_gap_hours + 1)
+        low, high = max(lows), min(highs)
         return [(low, high)] if low < high else []
 
-    def _before(self, appointment: Appointment, kind: SessionKind, min_days: int | None,
-                max_days: int | None) -> Intervals:
-        day = appointment.starts_at.astimezone(self.location.zone).date()
-        low = self._midnight(day, -max_days) if max_days is not None else to_minute(self.frozen_until)
-        high = min(to_minute(appointment.starts_at) - kind.duration + 1, self._midnight(day, 1 - (min_days or 0)))
+    def _before(self, appointment: Appointment, kind: SessionKind, line: PlanLine) -> Intervals:
+        """Starts for the session right before a placed one: ending before it, the line's days and hours earlier."""
+        earliest, latest = self._may_start(appointment)
+        lows = [to_minute(self.frozen_until)]
+        highs = [earliest - kind.duration + 1]
+        if line.max_gap_days is not None:
+            lows.append(self._midnight(latest, -line.max_gap_days))
+        if line.min_gap_days is not None:
+            highs.append(self._midnight(earliest, 1 - line.min_gap_days))
+        if line.max_gap_hours is not None:
+            lows.append(latest - 60 * line.max_gap_hours)
+        if line.min_gap_hours is not None:
+            highs.append(earliest - 60 * line.min_gap_hours + 1)
+        low, high = max(lows), min(highs)
         return [(low, high)] if low < high else []
 
-    def _midnight(self, day, offset: int) -> int:
-        return local_instant(day + timedelta(days=offset), time(0), self.location.zone)
+    def _may_start(self, appointment: Appointment) -> tuple[int, int]:
+        """The earliest and latest start a placed session may have after tonight.
+
+        A booked session in the horizon may still be moved tonight by up to
+        ``nightly_move_minutes``; spacing from it is kept from both ends, so it
+        holds wherever the session goes.
+        """
+        start = to_minute(appointment.starts_at)
+        reach = self.settings.nightly_move_minutes if appointment.id in self.ignore else 0
+        return start - reach, start + reach
+
+    def _midnight(self, minute: int, days_later: int) -> int:
+        """The local midnight starting the day ``days_later`` days after the one containing ``minute``."""
+        day = from_minute(minute, self.location.zone).date()
+        return local_instant(day + timedelta(days=days_later), time(0), self.location.zone)
 
 
 def _patients_busy(session: Session, start: datetime, end: datetime, ignore: tuple[int, ...],
