@@ -28,9 +28,10 @@ def confirmed_shockwave_plan(engine, world, booked: dict[int, int], **spacing) -
         session.add(plan)
 
 
-def placed_tonight(engine, world) -> list[Appointment]:
+def placed_tonight(engine, world, settings=SETTINGS) -> list[Appointment]:
+    """Run the night; the plan's appointments afterwards, in sequence order."""
     run = run_optimization(engine, location_id=world.midtown.id, trigger=RunTrigger.MANUAL, now=NIGHT,
-                           settings=SETTINGS)
+                           settings=settings)
     assert run.status == RunStatus.SUCCEEDED, run.error
     with Session(engine) as session:
         ids = [s.appointment_id for s in session.exec(select(PlanSession).order_by(PlanSession.sequence))]
@@ -63,3 +64,12 @@ def test_two_waiting_sessions_are_placed_48_hours_apart(clinic):
     confirmed_shockwave_plan(engine, world, {}, min_gap_days=1, min_gap_hours=48)
     first, second = placed_tonight(engine, world)
     assert second.starts_at - first.starts_at >= timedelta(hours=48), (first.starts_at, second.starts_at)
+
+
+def test_spacing_from_a_booked_session_holds_wherever_tonight_may_move_it(clinic):
+    """Session 1 may move 15 minutes either way tonight, so session 2 keeps 48 h from 17:15, its latest start."""
+    engine, world = clinic
+    first = book_at(engine, world, world.patients[0], world.eswt, at(3, 17), world.eli)
+    confirmed_shockwave_plan(engine, world, {1: first}, min_gap_hours=48)
+    booked, held = placed_tonight(engine, world, SETTINGS.model_copy(update={"nightly_move_minutes": 15}))
+    assert held.starts_at >= at(5, 17, 15) and held.starts_at - booked.starts_at >= timedelta(hours=48)
