@@ -7,7 +7,9 @@ sessions by priority, continuity, balance and idle gaps, fewest changes;
 promised times stay unless ``nightly_move_minutes`` allows a small move),
 ``check_night`` checks the answer independently of the model, and only then
 is it written; finally every live allocation in the horizon is re-verified
-by an independent overlap check before the transaction commits.
+by an independent overlap check before the transaction commits. The record
+(``scheduler.run_record``) keeps each level of the objective with its bounds,
+first-fit's values, and the sessions left waiting with their reasons.
 
 Safety: the run record is claimed in its own transaction; the work happens
 in one other transaction (on PostgreSQL under an advisory lock per location)
@@ -31,6 +33,7 @@ import socket
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
+from dataclasses import fields
 from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
 from zoneinfo import ZoneInfo
@@ -46,8 +49,10 @@ from data.errors import NotFound
 from data.locking import locked
 from data.tables import Allocation, Location, OptimizationRun
 from scheduler import night
+from scheduler.run_record import NightReport, report
+from solver.night_check import check_night
 from solver.plan_model import Limits
-from solver.replan import ReplanSolution, check_night, replan
+from solver.replan import replan
 
 PLACING = {"waitlist_hold", "plan_session"}  # change actions that give a waiting session its time
 ADVISORY_NAMESPACE = 4242  # first key of pg_try_advisory_xact_lock(namespace, location_id)
@@ -99,12 +104,12 @@ def _execute(engine: Engine, run_id: int, *, location_id: int, now: datetime, se
         with Session(serialized(engine)) as session:
             if not _lock_location(session, location_id):
                 return _finish(engine, run_id, RunStatus.SKIPPED, error="another run of this location is in progress")
-            changes, quality = _plan_night(session, location_id=location_id, now=now, settings=settings)
+            night_report = _plan_night(session, location_id=location_id, now=now, settings=settings)
             check_no_overlaps(session, start=now, end=now + _reach(settings))
             session.commit()
     except Exception as exc:  # the schedule is untouched (rolled back); the record says what happened
         return _finish(engine, run_id, RunStatus.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000])
-    return _finish(engine, run_id, RunStatus.SUCCEEDED, changes=changes, quality=quality)
+    return _finish(engine, run_id, RunStatus.SUCCEEDED, night_report=night_report)
 
 
 def run_locations(database_url: str, *, location_ids: list[int], trigger: RunTrigger, now: datetime,
@@ -135,17 +140,16 @@ def _run_in_process(database_url: str, location_id: int, trigger: RunTrigger, no
         engine.dispose()
 
 
-def _plan_night(session: Session, *, location_id: int, now: datetime,
-                settings: Settings) -> tuple[list[dict], ReplanSolution | None]:
+def _plan_night(session: Session, *, location_id: int, now: datetime, settings: Settings) -> NightReport:
     """Solve the location's night, check the answer independently, and write it; nothing unchecked is written."""
     gathered = night.gather(session, location_id=location_id, now=now, settings=settings)
     if not gathered.problem.booked and not gathered.problem.waiting:
-        return [], None
+        return NightReport()
     solution = replan(gathered.problem, Limits(settings.solver_time_limit_seconds, settings.solver_workers))
     problems = check_night(gathered.problem, solution)
     if problems:
         raise ScheduleBroken("the night's plan failed its check: " + "; ".join(problems[:5]))
-    return night.write(session, gathered, solution, now=now, settings=settings), solution
+    return report(gathered, solution, night.write(session, gathered, solution, now=now, settings=settings))
 
 
 def _reach(settings: Settings) -> timedelta:
@@ -236,8 +240,8 @@ def _lock_location(session: Session, location_id: int) -> bool:
                            {"namespace": ADVISORY_NAMESPACE, "location": location_id}).scalar_one()
 
 
-def _finish(engine: Engine, run_id: int, status: RunStatus, *, changes: list | None = None,
-            quality: ReplanSolution | None = None, error: str = "") -> OptimizationRun:
+def _finish(engine: Engine, run_id: int, status: RunStatus, *, night_report: NightReport | None = None,
+            error: str = "") -> OptimizationRun:
     """Record how the run ended. On SQLite the write lock is taken first (BEGIN IMMEDIATE): reading the record
     and then writing it in a deferred transaction fails at once ('database is locked') when another writer
     got in between, instead of waiting its turn."""
@@ -245,10 +249,9 @@ def _finish(engine: Engine, run_id: int, status: RunStatus, *, changes: list | N
         run = session.get(OptimizationRun, run_id)
         run.status, run.finished_at = status, datetime.now(UTC)
         run.error = "; ".join(note for note in (run.error, error) if note)[:2000]  # a retried run keeps its story
-        run.changes = changes or []
-        if quality is not None:
-            run.objective, run.bound, run.gap = quality.objective, quality.bound, quality.gap
-            run.first_solution_seconds = quality.first_solution_seconds
+        night_report = night_report or NightReport()  # a failed or skipped run reports no night
+        for item in fields(night_report):
+            setattr(run, item.name, getattr(night_report, item.name))
         run.sessions_placed = sum(1 for change in run.changes if change["action"] in PLACING)
         session.commit()
         session.refresh(run)

@@ -84,7 +84,8 @@ class _Reasons:
 
         window = normalize(waiting.starts)
         if not self.points(window):
-            return reason("no_allowed_start", "no allowed start: its window holds no time on the booking grid")
+            return reason("no_allowed_start", "no allowed start: the patient's days and times, within the "
+                                            "horizon and around their other appointments, leave no time")
         roles = self.roles(waiting.kind, clinician)
         for role in roles:
             if not self.points(intersect(window, role.calendar)):
