@@ -12,7 +12,7 @@ from icalendar import Calendar
 from sqlalchemy import func
 from sqlmodel import Session, SQLModel, select
 
-from api.schemas import booking, catalog, people, plans
+from api.schemas import booking, catalog, people, plans, runs
 from api.schemas.common import CALENDAR
 from data.tables import Clinician
 from tests.booking_helpers import set_clock
@@ -35,7 +35,7 @@ CREATE_SCHEMAS = {
     "plan-templates": plans.TemplateCreate,
     "plans": plans.PlanCreate,
     "waitlist": plans.WaitlistCreate,
-    "optimization-runs": plans.RunRequest,
+    "optimization-runs": runs.RunRequest,
 }
 
 

@@ -3,17 +3,18 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, status
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from api.catalog import RecordId
 from api.deps import NowDep, SessionDep, SettingsDep, require_role
 from api.paging import PagingDep, one_page
 from api.schemas.common import Ident, Page
-from api.schemas.plans import RunPublic, RunRequest
+from api.schemas.runs import RunDetail, RunPublic, RunRequest
 from data.enums import Role, RunStatus, RunTrigger
 from data.errors import NotFound
-from data.tables import OptimizationRun
+from data.tables import Location, OptimizationRun
 from scheduler.optimization import run_optimization
+from scheduler.run_record import names
 
 router = APIRouter(prefix="/optimization-runs", tags=["optimization"],
                    dependencies=[Depends(require_role(Role.ADMIN, Role.FRONT_DESK))])
@@ -24,8 +25,9 @@ router = APIRouter(prefix="/optimization-runs", tags=["optimization"],
 def start_run(body: RunRequest, request: Request, session: SessionDep, settings: SettingsDep, now: NowDep):
     """Run the location's optimization now and answer with its record (it runs in its own transactions)."""
     session.commit()  # end the request's own transaction first: on SQLite it holds the only write lock
-    return run_optimization(request.app.state.engine, location_id=body.location_id, trigger=RunTrigger.MANUAL,
-                            now=now, settings=settings, run_date=body.night)
+    run = run_optimization(request.app.state.engine, location_id=body.location_id, trigger=RunTrigger.MANUAL,
+                           now=now, settings=settings, run_date=body.night)
+    return _public(session, run)
 
 
 @router.get("", response_model=Page[RunPublic])
@@ -35,18 +37,24 @@ def list_runs(
     location_id: Ident | None = None,
     status_is: Annotated[RunStatus | None, Query(alias="status")] = None,
 ):
-    """Runs, newest first."""
+    """Runs, newest first; times in each run's location's zone."""
     statement = select(OptimizationRun)
     if location_id is not None:
         statement = statement.where(OptimizationRun.location_id == location_id)
     if status_is is not None:
         statement = statement.where(OptimizationRun.status == status_is)
-    return one_page(session, statement, paging, OptimizationRun.started_at.desc(), OptimizationRun.id.desc())
+    return one_page(session, statement, paging, OptimizationRun.started_at.desc(), OptimizationRun.id.desc(),
+                    convert=lambda run: _public(session, run))
 
 
-@router.get("/{ident}", response_model=RunPublic)
+@router.get("/{ident}", response_model=RunDetail)
 def get_run(ident: RecordId, session: SessionDep):
+    """One run, with the names of the patients, services and resources its record mentions."""
     run = session.get(OptimizationRun, ident)
     if run is None:
         raise NotFound("optimization run", ident)
-    return run
+    return RunDetail.of(run, session.get(Location, run.location_id).time_zone, names=names(session, run))
+
+
+def _public(session: Session, run: OptimizationRun) -> RunPublic:
+    return RunPublic.of(run, session.get(Location, run.location_id).time_zone)

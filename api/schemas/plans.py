@@ -1,13 +1,13 @@
 """Request and response schemas of plan templates and patients' treatment plans."""
 
-from datetime import date, datetime, time, timedelta
+from datetime import date, time, timedelta
 
 from pydantic import Field, field_validator, model_validator
 
 from api.schemas.booking import AppointmentPublic
 from api.schemas.catalog import Span
 from api.schemas.common import Code, Day, Ident, Name, Schema, Text, WallClock, Weekday, partial
-from data.enums import LinkKind, PlanStatus, RunStatus, RunTrigger, SameClinicianRule, WaitlistStatus
+from data.enums import LinkKind, PlanStatus, SameClinicianRule, WaitlistStatus
 
 MAX_PLAN_DAYS = 180
 MAX_GAP_HOURS = 24 * MAX_PLAN_DAYS
@@ -203,25 +203,3 @@ class WaitlistPublic(WaitlistCreate):
     id: int
     status: WaitlistStatus
     appointment_id: int | None
-
-
-class RunRequest(Schema):
-    location_id: Ident
-    night: Day | None = Field(default=None, description="The night to record; default: the location's today")
-
-
-class RunPublic(Schema):
-    id: int
-    location_id: int
-    run_date: date
-    trigger: RunTrigger
-    status: RunStatus
-    started_at: datetime
-    finished_at: datetime | None
-    objective: float | None
-    bound: float | None
-    gap: float | None
-    first_solution_seconds: float | None
-    sessions_placed: int
-    changes: list[dict]
-    error: str
