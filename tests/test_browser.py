@@ -32,7 +32,7 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    """A served clinic with a front-desk user and a clinician user (Dana)."""
+    """A served clinic with a front-desk user, an administrator and a clinician user (Dana)."""
     folder = tmp_path_factory.mktemp("browser")
     url = f"sqlite:///{folder / 'clinic.db'}"
     engine = make_engine(url)
@@ -40,6 +40,7 @@ def site(tmp_path_factory):
     with Session(engine, expire_on_commit=False) as session:
         world = build_world(session)
         upsert_user(session=session, username="desk", password=PASSWORD, role=Role.FRONT_DESK)
+        upsert_user(session=session, username="boss", password=PASSWORD, role=Role.ADMIN)
         upsert_user(session=session, username="dana", password=PASSWORD, role=Role.CLINICIAN,
                     clinician_id=world.dana.id)
         session.add(PlanTemplate(code="w_eswt_course", name="Shockwave course", lines=[
@@ -273,3 +274,36 @@ def test_a_visitor_requests_an_in_office_evaluation_and_the_desk_confirms_it(sit
     assert "POST /api/v1/public/requests" in log, "the server's log is where we look"
     leaked = [word for word in ("Vera", "Walk-in", "555 0142", "1988-06-15", "SI-joint pain") if word in log]
     assert leaked == [], "no patient data in the log"
+
+
+def test_the_nightly_runs_page_shows_a_run_in_the_location_s_time_zone(site, browser):
+    """A run by the administrator places Ann's request and leaves Cy's gait analysis waiting (nobody is certified);
+    the desk, in a browser set to Tokyo time, sees both, with New York times."""
+    base_url, world, _ = site
+    expect = playwright_api.expect
+    token = httpx.post(f"{base_url}/api/v1/auth/token", data={"username": "boss", "password": PASSWORD}).json()
+    admin = {"Authorization": f"Bearer {token['access_token']}"}
+    soon = date.today() + timedelta(days=3)
+    for patient, service in ((world.patients[0], world.msus), (world.patients[2], world.gait)):
+        assert httpx.post(f"{base_url}/api/v1/waitlist", headers=admin, json={
+            "patient_id": patient.id, "service_id": service.id, "earliest_day": soon.isoformat(),
+            "latest_day": (soon + timedelta(days=4)).isoformat(), "earliest_time": "08:00",
+            "latest_time": "16:00"}).status_code == 201
+    run = httpx.post(f"{base_url}/api/v1/optimization-runs", headers=admin, json={"location_id": world.midtown.id},
+                     timeout=120).json()
+    (hold,) = [change for change in run["changes"] if change["action"] == "waitlist_hold"]
+
+    context = browser.new_context(timezone_id="Asia/Tokyo")
+    page = context.new_page()
+    sign_in(page, base_url, "desk")
+    visit(page, f"{base_url}/app/runs?location_id={world.midtown.id}")
+    expect(page.locator(f"#runs tr[data-id='{run['id']}']")).to_contain_text("of 6 priority points")
+    report = page.locator("#run-report")
+    expect(report).to_contain_text("times in America/New_York")
+    placed = report.locator("[data-part=placed]")
+    expect(placed).to_contain_text("Ann World")
+    expect(placed).to_contain_text(describe(hold["start"]))
+    waiting = report.locator("[data-part=left-waiting]")
+    expect(waiting).to_contain_text("Cy World")
+    expect(waiting).to_contain_text("no certified clinician on shift in the patient's window")
+    context.close()

@@ -17,7 +17,7 @@ PAGES = {
     "desk": "Front desk",
     "board": "Day board",
     "roster": "Roster",
-    "runs": "Nightly run",
+    "runs": "Nightly runs",
 }
 SECURITY_HEADERS = {
     "Cache-Control": "no-store",
