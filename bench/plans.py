@@ -17,8 +17,9 @@ on one of the returned offers, for a random patient who has no plan in the
 benchmark. Seeded (``--seed``), so the filled schedule is the same every run.
 
 What it measures: one draft plan per demo template (eswt_course 5 sessions,
-eswt_emtt 9, emtt_course 8, needling_course 5, sij_rehab 24) and a 12-session
-variant (sij_rehab with each line cut to 6), each for its own patient, made
+eswt_emtt 9, emtt_course 8, needling_course 5, sij_rehab 24), a 12-session
+variant (sij_rehab with each line cut to 6) and a 24-session variant spaced in
+hours too (sij_rehab with each line also at least 48 h apart), each for its own patient, made
 with ``scheduler.plans.create_plan`` from values shaped exactly like the API's
 ``PlanCreate.model_dump()`` (template lines and links copied, no windows, no
 blackouts, dates 2027-03-01 to 2027-04-25, priority 3) and committed. Each
@@ -245,25 +246,29 @@ def fill_schedule(engine: Engine, settings: Settings, *, count: int, seed: int, 
 
 
 def plan_specs(session: Session) -> list[dict]:
-    """One plan per demo template, plus sij_rehab cut to 6 + 6 sessions: name, template, lines, links."""
+    """One plan per demo template, sij_rehab cut to 6 + 6 sessions, and sij_rehab also at least 48 h apart."""
     specs = []
     for code, _name, lines, _links in TEMPLATES:
         template = session.exec(select(PlanTemplate).where(PlanTemplate.code == code)).one()
         specs.append({"name": code, "template": template, "sessions": sum(line[1] for line in lines),
                       "lines": [], "links": []})
     sij = next(spec for spec in specs if spec["name"] == "sij_rehab")
-    cut = [PlanLineIn(service_id=line.service_id, count=min(line.count, 6), min_gap_days=line.min_gap_days,
-                      max_gap_days=line.max_gap_days, same_clinician=line.same_clinician)
-           for line in sij["template"].lines]
+    lines = [PlanLineIn.model_validate(line, from_attributes=True) for line in sij["template"].lines]
+    cut = [line.model_copy(update={"count": min(line.count, 6)}) for line in lines]
     specs.append({"name": "sij_rehab_6_plus_6", "template": sij["template"], "sessions": sum(l.count for l in cut),
                   "lines": cut, "links": []})
+    hours = [line.model_copy(update={"min_gap_hours": 48}) for line in lines]
+    specs.append({"name": "sij_rehab_48h", "template": sij["template"], "sessions": sum(l.count for l in hours),
+                  "lines": hours, "links": []})
     return specs
 
 
 def gap_text(line) -> str:
-    if line.min_gap_days is None and line.max_gap_days is None:
-        return "no spacing rule"
-    return f"{line.min_gap_days if line.min_gap_days is not None else 0}-{line.max_gap_days or 'any'} days apart"
+    rules = [f"{low if low is not None else 0}-{high if high is not None else 'any'} {unit} apart"
+             for low, high, unit in ((line.min_gap_days, line.max_gap_days, "days"),
+                                     (line.min_gap_hours, line.max_gap_hours, "h"))
+             if low is not None or high is not None]
+    return ", ".join(rules) or "no spacing rule"
 
 
 def create_plans(engine: Engine, patient_ids: list[int]) -> list[dict]:
@@ -408,7 +413,8 @@ def bench_backend(url: str, args: argparse.Namespace) -> dict:
         settings = Settings(database_url=url)
         with Session(engine) as session:
             patient_ids = list(session.exec(select(Patient.id).order_by(Patient.id)))
-        plan_patients, fill_patients = patient_ids[:6], patient_ids[6:]
+        plans_made = len(TEMPLATES) + 2  # the templates, the 6 + 6 cut and the 48 h variant, one patient each
+        plan_patients, fill_patients = patient_ids[:plans_made], patient_ids[plans_made:]
         fill = fill_schedule(engine, settings, count=args.fill, seed=args.seed, patient_ids=fill_patients)
         filled = time.perf_counter()
         made = create_plans(engine, plan_patients)
