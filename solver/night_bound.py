@@ -11,7 +11,8 @@ day) shares, where
 * energy: for every clinician or unit class, every day and every window
   that some session's possible spans cover, the minutes of the sessions that
   can only lie inside that window fit in the minutes free in it;
-* a plan's later session is placed no more than its earlier one.
+* a plan's later session is placed on a day no more than its earlier one is
+  placed on the days the spacing allows before it.
 
 Any schedule is a solution of it, so its optimum bounds every schedule's
 points: "at most N can be placed".
@@ -36,13 +37,14 @@ def placement_bound(index: NightIndex, *, until: float) -> float | None:
         return None if index.problem.waiting else 0.0
     solver = pywraplp.Solver.CreateSolver("GLOP")
     placed: dict[str, list] = {}
+    daily: dict[str, dict[int, list]] = {}
     energy: dict[tuple[str, int, int], list] = {}  # (role, resource, day) -> [(low, high, minutes, variable)]
     used_by_pinned: dict[tuple[str, int, int], list[tuple[int, int]]] = {}
     for info in index.sessions.values():
         if info.pinned:
             _pinned(index, info, used_by_pinned)
             continue
-        placed[info.key] = _session(index, solver, info, energy)
+        placed[info.key], daily[info.key] = _session(index, solver, info, energy)
     for key, shares in placed.items():
         info = index.sessions[key]
         if info.booked is not None:
@@ -52,11 +54,7 @@ def placement_bound(index: NightIndex, *, until: float) -> float | None:
         elif shares:
             solver.Add(sum(shares) <= 1)
     for rule in index.problem.spacings:
-        later, earlier = placed.get(rule.later), placed.get(rule.earlier)
-        if later and earlier is not None:
-            solver.Add(sum(later) <= sum(earlier))
-        elif later:
-            solver.Add(sum(later) == 0)
+        _spacing(solver, rule, daily.get(rule.earlier, {}), daily.get(rule.later, {}))
     free = {("clinician", c.id): c.free for info in index.sessions.values() for c in info.kind.clinicians}
     free |= {("class", unit_class.ident): [] for unit_class in index.classes}
     for (role, ident, day), shares in energy.items():
@@ -64,13 +62,24 @@ def placement_bound(index: NightIndex, *, until: float) -> float | None:
                 _free_of(index, free, role, ident))
     solver.Maximize(sum(index.sessions[key].priority * sum(shares) for key, shares in placed.items()
                         if index.sessions[key].waiting is not None and shares))
-    solver.SetTimeLimit(int(max(1, (until - time.perf_counter()) * 1000)))
+    solver.SetTimeLimit(int(max(1, min(until - time.perf_counter(), 3600) * 1000)))
     if solver.Solve() != pywraplp.Solver.OPTIMAL:
         return None
     return solver.Objective().Value()
 
 
-def _session(index: NightIndex, solver, info: SessionInfo, energy: dict) -> list:
+def _spacing(solver, rule, earlier: dict[int, list], later: dict[int, list]) -> None:
+    """Placed on day d, the later session needs the earlier one on a day the rule allows before d."""
+    least = max(rule.min_days or 0, ((rule.min_hours or 0) - 1) // 24)
+    most = min(d for d in (rule.max_days, None if rule.max_hours is None else rule.max_hours // 24 + 1)
+               if d is not None) if (rule.max_days, rule.max_hours) != (None, None) else None
+    for day, shares in later.items():
+        allowed = [share for other, others in earlier.items() for share in others
+                   if day - other >= least and (most is None or day - other <= most)]
+        solver.Add(sum(shares) <= sum(allowed))
+
+
+def _session(index: NightIndex, solver, info: SessionInfo, energy: dict) -> tuple[list, dict[int, list]]:
     """The session's clinician shares (one per clinician and day); its class shares follow them day by day."""
     problem = index.problem
     shares, by_day = [], {}
@@ -95,7 +104,7 @@ def _session(index: NightIndex, solver, info: SessionInfo, energy: dict) -> list
                 energy.setdefault(("class", ident, day), []).append(
                     (low, high, count * (option.span_before + option.span_after), share))
             solver.Add(sum(class_shares) == sum(day_shares))
-    return shares
+    return shares, by_day
 
 
 def _by_day(index: NightIndex, starts: Intervals) -> list[tuple[int, Intervals]]:

@@ -63,11 +63,12 @@ class NightModel:
     """One level's model over the sessions in ``free``; ``fixed`` are the placements of every other placed one."""
 
     def __init__(self, index: NightIndex, free: set[str], fixed: dict[str, Placement], level: str, *,
-                 floor: int = 0, days: dict[str, int] | None = None):
+                 floor: int = 0, days: dict[str, int] | None = None, within: tuple[int, int] | None = None):
         """``floor``: the free sessions' least priority points (levels after the first); ``days``: the day of each
-        free waiting session placed (the quality level; a free waiting session missing from it stays waiting)."""
+        free waiting session placed (the quality level; a free waiting session missing from it stays waiting);
+        ``within``: the only starts a neighbourhood's sessions may take, which keeps its model small."""
         self.index, self.problem, self.level = index, index.problem, level
-        self.fixed, self.days = fixed, days
+        self.fixed, self.days, self.within = fixed, days, within
         self.model = cp_model.CpModel()
         self.items: dict[str, _Item] = {}
         self.window = self._window(free)
@@ -81,6 +82,9 @@ class NightModel:
     # --- sessions ----------------------------------------------------------------------
 
     def _window(self, free: set[str]) -> tuple[int, int]:
+        """The time the free sessions can reach, with a day either side for buffers and fixed neighbours."""
+        if self.within is not None:
+            return self.within[0] - DAY, self.within[1] + DAY
         starts = [self.index.sessions[key].starts for key in free]
         low = min((s[0][0] for s in starts if s), default=0)
         high = max((s[-1][1] for s in starts if s), default=0)
@@ -120,6 +124,8 @@ class NightModel:
     def _allowed(self, info: SessionInfo) -> Intervals:
         """The session's starts, narrowed by the day held (quality level) and by fixed neighbours' spacing."""
         starts = info.starts
+        if self.within is not None:
+            starts = intersect(starts, [self.within])
         if self.days is not None and info.waiting is not None and info.key in self.days:
             day = self.days[info.key]
             starts = intersect(starts, [(self.problem.day_start(day), self.problem.day_start(day + 1))])

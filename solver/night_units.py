@@ -14,11 +14,64 @@ from solver.night_check import fits
 from solver.night_greedy import Book
 from solver.night_index import NightIndex
 from solver.night_model import Choice
+from solver.night_problem import DAY
 from solver.plans import Candidate, Placement, SessionKind, blocked
 
 
 def assign_units(index: NightIndex, choices: list[Choice], fixed: dict[str, Placement]) -> list[Placement] | None:
-    """Placements for ``choices`` with units that ``fixed`` placements leave free; None when no assignment exists."""
+    """Placements for ``choices`` with units that ``fixed`` placements leave free; None when no assignment exists.
+
+    Units are first given in start order around the fixed placements' units; if that finds none, the fixed
+    sessions of the same classes around the choices' times give theirs back and everything there is coloured
+    again (keeping a session's unit where it can), in start order and, failing that, exactly; only if that fails
+    too is the answer refused.
+    """
+    placements = _colour(index, choices, fixed, {}, exact=False)
+    if placements is not None:
+        return placements
+    low = min((choice.start for choice in choices), default=0) - DAY
+    high = max((choice.start for choice in choices), default=0) + DAY
+    classes = {ident for choice in choices for ident in choice.classes.values()}
+    around = {key: placement for key, placement in fixed.items()
+              if low <= placement.start < high and not index.sessions[key].pinned
+              and index.classes_used(placement) & classes}
+    again = [Choice(key, placement.start, placement.clinician, _classes_of(index, key, placement))
+             for key, placement in around.items()]
+    if any(choice.classes is None for choice in again):
+        return None
+    held = {key: placement for key, placement in fixed.items() if key not in around}
+    coloured = _colour(index, choices + again, held, {key: _units(placement) for key, placement in around.items()},
+                       exact=True)
+    if coloured is None:
+        return None
+    kept = {p.kind: p for p in coloured}
+    return [kept[choice.key] for choice in choices] + [kept[key] for key in around if kept[key] != around[key]]
+
+
+def _classes_of(index: NightIndex, key: str, placement: Placement) -> dict | None:
+    """The class each need of a placed session is served from; None if a need mixes two classes."""
+    info = index.sessions[key]
+    result = {}
+    for need in info.needs:
+        role, type_name = need
+        if role == "room":
+            units = [placement.room]
+        else:
+            pool = next(p for p in info.kind.devices if p.type_name == type_name)
+            units = [u for u in placement.devices if u in {m.id for m in pool.units}]
+        classes = {index.class_of.get((role, unit)) for unit in units}
+        if len(classes) != 1 or None in classes:
+            return None
+        result[need] = classes.pop()
+    return result
+
+
+def _units(placement: Placement) -> set[int]:
+    return {placement.room, *placement.devices} - {None}
+
+
+def _colour(index: NightIndex, choices: list[Choice], fixed: dict[str, Placement], prefer: dict[str, set[int]], *,
+            exact: bool) -> list[Placement] | None:
     book = Book()
     for key, placement in fixed.items():
         kind = index.sessions[key].kind
@@ -35,7 +88,9 @@ def assign_units(index: NightIndex, choices: list[Choice], fixed: dict[str, Plac
     units: dict[str, list[tuple[str, int]]] = {choice.key: [] for choice in choices}
     for ident, wanted in demands.items():
         role = index.classes[ident].role
-        chosen = _in_order(index, role, wanted, book) or _exactly(index, role, wanted, book)
+        chosen = _in_order(index, role, wanted, book, prefer)
+        if chosen is None and exact:
+            chosen = _exactly(index, role, wanted, book, prefer)
         if chosen is None:
             return None
         for key, picked in chosen.items():
@@ -52,21 +107,22 @@ def _held(kind: SessionKind, placement: Placement) -> list[tuple[str, int, int]]
     return held + [("device", unit, cleaning.get(unit, 0)) for unit in placement.devices]
 
 
-def _current(index: NightIndex, key: str) -> set[int]:
+def _current(index: NightIndex, key: str, prefer: dict[str, set[int]]) -> set[int]:
+    """The units a session would rather keep: the ones it has (a fixed session coloured again), else its booked ones."""
+    if key in prefer:
+        return prefer[key]
     booked = index.sessions[key].booked
-    if booked is None:
-        return set()
-    return {booked.current.room, *booked.current.devices}
+    return set() if booked is None else _units(booked.current)
 
 
-def _in_order(index: NightIndex, role: str, wanted, book: Book) -> dict[str, list[int]] | None:
+def _in_order(index: NightIndex, role: str, wanted, book: Book, prefer) -> dict[str, list[int]] | None:
     """Each session in start order takes free units, its current one first; None if one finds too few."""
     chosen: dict[str, list[int]] = {}
     trial = Book()
     trial.spans = {key: list(spans) for key, spans in book.spans.items()}
     for choice, count, candidates in sorted(wanted, key=lambda w: (w[0].start, w[0].key)):
         kind = index.sessions[choice.key].kind
-        current = _current(index, choice.key)
+        current = _current(index, choice.key, prefer)
         picked = []
         for unit in sorted(candidates, key=lambda u: (u not in current, u)):
             span = blocked(kind, choice.start, candidates[unit].cleaning if role == "device" else 0)
@@ -81,7 +137,7 @@ def _in_order(index: NightIndex, role: str, wanted, book: Book) -> dict[str, lis
     return chosen
 
 
-def _exactly(index: NightIndex, role: str, wanted, book: Book) -> dict[str, list[int]] | None:
+def _exactly(index: NightIndex, role: str, wanted, book: Book, prefer) -> dict[str, list[int]] | None:
     """An assignment of the class's units by CP-SAT, when taking them in order did not find one."""
     model = cp_model.CpModel()
     per_unit: dict[int, list] = {}
@@ -99,7 +155,7 @@ def _exactly(index: NightIndex, role: str, wanted, book: Book) -> dict[str, list
         model.Add(sum(mine) == count)
     for intervals in per_unit.values():
         model.AddNoOverlap(intervals)
-    model.Maximize(sum(literal for (key, unit), literal in literals.items() if unit in _current(index, key)))
+    model.Maximize(sum(literal for (key, unit), literal in literals.items() if unit in _current(index, key, prefer)))
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = 5.0
     solver.parameters.num_workers = 1

@@ -49,7 +49,10 @@ WHOLE_NIGHT = 700
 SHARES = {"placed": 0.6, "sooner": 0.15, "quality": 0.25}
 """Each level's share of the time left when it starts; what a level does not use passes to the next."""
 
-PIECE_SECONDS = 3.0
+WHOLE_SHARE = 0.6
+"""Of a level's time, what the whole-night model may use before neighbourhoods take over."""
+
+PIECE_SECONDS = 2.0
 MARGIN = 0.03
 """Of the time limit, kept back for the last answer's unit colouring and check."""
 
@@ -77,13 +80,18 @@ class _Search:
 
     # --- one level -------------------------------------------------------------------------
 
-    def improve(self, name: str, until: float) -> Stage:
+    def improve(self, name: str, until: float, relaxation: float | None = None) -> Stage:
+        """The level optimized from the best answer so far, until proven optimal (by CP-SAT or by reaching the
+        relaxation's bound) or out of time."""
         level = _Level(name, "max" if name == "placed" else "min")
         movable = [key for key, info in self.index.sessions.items() if not info.pinned]
-        if len(movable) <= WHOLE_NIGHT and self._left(until) > 0.5:
-            self._solve(level, set(movable), until, whole=True)
-        while level.status != "optimal" and self._left(until) > 0.3:
-            self._solve(level, self._neighbourhood(), until, whole=False)
+        done = lambda: level.status == "optimal" or (  # noqa: E731
+            relaxation is not None and measure(self.problem, self.best.values())[name] >= int(relaxation + 1e-6))
+        if len(movable) <= WHOLE_NIGHT and self._left(until) > 0.5 and not done():
+            self._solve(level, set(movable), time.perf_counter() + WHOLE_SHARE * self._left(until), whole=True)
+        while not done() and self._left(until) > 0.3:
+            free, within = self._neighbourhood()
+            self._solve(level, free, until, whole=False, within=within)
         value = measure(self.problem, self.best.values())[name]
         if level.bound is not None and level.status != "optimal" and _reached(level, value):
             level.status = "optimal"
@@ -92,14 +100,15 @@ class _Search:
     def _left(self, until: float) -> float:
         return min(until, self.deadline) - time.perf_counter()
 
-    def _solve(self, level: _Level, free: set[str], until: float, *, whole: bool) -> None:
+    def _solve(self, level: _Level, free: set[str], until: float, *, whole: bool,
+               within: tuple[int, int] | None = None) -> None:
         fixed = {key: placement for key, placement in self.best.items() if key not in free}
         values = measure(self.problem, self.best.values())
         floor = sum(self.index.sessions[key].priority for key in free if key in self.best)
         days = {key: self.problem.day_of(self.best[key].start) for key in free
                 if key in self.best and self.index.sessions[key].waiting is not None}
         night = NightModel(self.index, free, fixed, level.name, floor=floor,
-                           days=days if level.name == "quality" else None)
+                           days=days if level.name == "quality" else None, within=within)
         night.hint(self.best)
         seconds = self._left(until) if whole else min(PIECE_SECONDS, self._left(until))
         if seconds <= 0.05:
@@ -107,6 +116,7 @@ class _Search:
         solver = cp_model.CpSolver()
         solver.parameters.max_time_in_seconds = seconds
         solver.parameters.num_workers = self.workers
+        solver.parameters.cp_model_probing_level = 0  # probing these models in presolve costs seconds, gains little
         status = solver.Solve(night.model)
         if status == cp_model.OPTIMAL and not whole:
             self.piece = min(int(self.piece * 1.25) + 1, 600)
@@ -117,95 +127,89 @@ class _Search:
         if whole:
             level.bound = solver.BestObjectiveBound()
             level.status = "optimal" if status == cp_model.OPTIMAL else "feasible"
-        self._keep(night, solver, fixed, level.name, values)
+        self._keep(night, solver, fixed, values)
 
-    def _keep(self, night: NightModel, solver: cp_model.CpSolver, fixed: dict[str, Placement], name: str,
+    def _keep(self, night: NightModel, solver: cp_model.CpSolver, fixed: dict[str, Placement],
               values: dict[str, int]) -> None:
         """The piece's answer joined to the rest, if its units can be assigned, it passes the check and it is
-        no worse on this level or an earlier one."""
+        no worse lexicographically (an equal answer is kept: moving sideways helps the search)."""
         placements = assign_units(self.index, night.choices(solver), fixed)
         if placements is None:
             self.refused += 1
             return
         candidate = {**fixed, **{p.kind: p for p in placements}}
         new = measure(self.problem, candidate.values())
-        order = LEVELS[: LEVELS.index(name) + 1]
-        if _key(new, order) > _key(values, order):
+        if _key(new, LEVELS) > _key(values, LEVELS):  # never worse, on this level or any other
             return
         if check_night(self.problem, ReplanSolution(tuple(candidate.values()), "candidate")):
             self.refused += 1
             return
         self.best = candidate
-        if self.first_solution is None and _key(new, order) < _key(values, order):
+        if self.first_solution is None and _key(new, LEVELS) < _key(values, LEVELS):
             self.first_solution = time.perf_counter() - self.began
 
     # --- neighbourhoods ----------------------------------------------------------------------
 
-    def _neighbourhood(self) -> set[str]:
-        """A piece of about ``piece`` sessions, chosen in one of four ways, with their plan partners."""
+    def _neighbourhood(self) -> tuple[set[str], tuple[int, int]]:
+        """A piece of about ``piece`` sessions and the few days it may use, chosen in one of four ways."""
         way = self.rng.choice([self._days, self._clinician, self._patients, self._leftovers])
-        chosen = way()
+        low, high, wanted = way()
+        placed = [key for key, placement in self.best.items()
+                  if low <= placement.start < high and not self.index.sessions[key].pinned and wanted(key)]
+        waiting = [key for key in self._waiting_left() if wanted(key) and self._reaches(key, low, high)]
+        self.rng.shuffle(placed)
+        self.rng.shuffle(waiting)
+        chosen = set(waiting[: max(3, self.piece // 3)])
+        chosen |= set(placed[: self.piece - len(chosen)])
         for key in list(chosen):
-            chosen |= self._partners(key)
-        movable = [key for key in chosen if not self.index.sessions[key].pinned]
-        if len(movable) > 2 * self.piece:
-            movable = self.rng.sample(movable, 2 * self.piece)
-        return set(movable)
+            chosen |= {partner for partner in self._partners(key)
+                       if (partner in self.best and low <= self.best[partner].start < high)
+                       or (partner not in self.best and self._reaches(partner, low, high))}
+        return chosen, (low, high)
+
+    def _reaches(self, key: str, low: int, high: int) -> bool:
+        starts = self.index.sessions[key].starts
+        return bool(starts) and starts[0][0] < high and starts[-1][1] > low
 
     def _waiting_left(self) -> list[str]:
         return [w.key for w in self.problem.waiting if w.key not in self.best and w.starts]
 
-    def _days(self) -> set[str]:
-        """Everything placed on two or three days, and the waiting sessions that could go there."""
-        first = self.problem.day_of(min(p.start for p in self.best.values())) if self.best else 0
-        last = self.problem.day_of(max(p.start for p in self.best.values())) if self.best else 0
-        day = self.rng.randint(first, max(first, last))
-        low = self.problem.day_start(day)
-        high = self.problem.day_start(day + self.rng.choice([2, 3]))
-        return self._around(low, high, lambda key: True)
+    def _span_of_days(self, minute: int, before: int, after: int) -> tuple[int, int]:
+        day = self.problem.day_of(minute)
+        return self.problem.day_start(day - before), self.problem.day_start(day + after)
 
-    def _clinician(self) -> set[str]:
-        """One clinician's sessions over a few days, and the waiting sessions they could serve then."""
+    def _days(self):
+        """Everything on two or three days, and the waiting sessions that could go there."""
+        minute = self.rng.choice([p.start for p in self.best.values()])
+        low, high = self._span_of_days(minute, 0, self.rng.choice([2, 3]))
+        return low, high, lambda key: True
+
+    def _clinician(self):
+        """One clinician's sessions over five days, and the waiting sessions they could serve then."""
         clinician = self.rng.choice(sorted({p.clinician for p in self.best.values()}))
-        start = self.rng.choice([p.start for p in self.best.values() if p.clinician == clinician])
-        low = self.problem.day_start(self.problem.day_of(start) - 2)
-        high = self.problem.day_start(self.problem.day_of(start) + 3)
-        return self._around(low, high, lambda key: clinician in self.index.sessions[key].clinicians)
+        minute = self.rng.choice([p.start for p in self.best.values() if p.clinician == clinician])
+        low, high = self._span_of_days(minute, 2, 3)
+        return low, high, lambda key: clinician in self.index.sessions[key].clinicians
 
-    def _patients(self) -> set[str]:
-        """A few patients' sessions, and whatever is placed with their clinicians on those days."""
-        patients = self.rng.sample(sorted({info.patient for info in self.index.sessions.values()}),
-                                   k=min(3, len(self.index.sessions)))
-        mine = {key for key, info in self.index.sessions.items() if info.patient in patients}
-        days = {self.problem.day_of(self.best[key].start) for key in mine if key in self.best}
-        clinicians = {self.best[key].clinician for key in mine if key in self.best}
-        others = {key for key, placement in self.best.items()
-                  if placement.clinician in clinicians and self.problem.day_of(placement.start) in days}
-        return mine | set(self.rng.sample(sorted(others), k=min(len(others), self.piece)))
+    def _patients(self):
+        """A handful of patients' sessions over four days, with whatever shares their clinicians then."""
+        minute = self.rng.choice([p.start for p in self.best.values()])
+        low, high = self._span_of_days(minute, 1, 3)
+        patients = {self.index.sessions[key].patient for key, p in self.best.items() if low <= p.start < high}
+        patients = set(self.rng.sample(sorted(patients), k=min(len(patients), 4)))
+        clinicians = {self.best[key].clinician for key in self.best if self.index.sessions[key].patient in patients}
+        return low, high, lambda key: (self.index.sessions[key].patient in patients
+                                       or (key in self.best and self.best[key].clinician in clinicians))
 
-    def _leftovers(self) -> set[str]:
-        """Some waiting sessions left over, and what is placed on the days and clinicians they could use."""
+    def _leftovers(self):
+        """A waiting session left over, three days of its window, and what else could use those days."""
         left = self._waiting_left()
         if not left:
             return self._days()
-        chosen = set(self.rng.sample(left, k=min(len(left), max(3, self.piece // 6))))
-        nearby = set()
-        for key in chosen:
-            info = self.index.sessions[key]
-            low, high = info.starts[0][0], info.starts[-1][1]
-            nearby |= {other for other, placement in self.best.items()
-                       if low - 60 <= placement.start < high and placement.clinician in info.clinicians}
-        return chosen | set(self.rng.sample(sorted(nearby), k=min(len(nearby), self.piece)))
-
-    def _around(self, low: int, high: int, wanted) -> set[str]:
-        placed = [key for key, placement in self.best.items() if low <= placement.start < high and wanted(key)]
-        waiting = [key for key in self._waiting_left()
-                   if wanted(key) and self.index.sessions[key].starts[0][0] < high
-                   and self.index.sessions[key].starts[-1][1] > low]
-        self.rng.shuffle(placed)
-        self.rng.shuffle(waiting)
-        room = max(self.piece - len(waiting) // 2, self.piece // 2)
-        return set(placed[:room]) | set(waiting[: self.piece])
+        starts = self.index.sessions[self.rng.choice(left)].starts
+        minute = self.rng.choice(starts)[0]
+        low, high = self._span_of_days(minute, 1, 2)
+        return low, high, lambda key: True
 
     def _partners(self, key: str) -> set[str]:
         """The sessions a spacing rule or a team ties to ``key``."""
@@ -248,13 +252,17 @@ def replan(problem: NightProblem, limits: Limits = Limits()) -> ReplanSolution:
     for number, name in enumerate(LEVELS):
         share = SHARES[name] / sum(SHARES[later] for later in LEVELS[number:])
         until = time.perf_counter() + share * max(0.0, deadline - time.perf_counter())
-        stage = search.improve(name, until)
-        if name == "placed" and relaxation is not None:
+        if name != "placed":
+            stages.append(search.improve(name, until))
+            continue
+        stage = search.improve(name, until, relaxation)
+        if relaxation is not None:  # points are whole: a bound of 64.7 says at most 64
+            relaxation = float(int(relaxation + 1e-6))
             stage = Stage(stage.name, stage.sense, stage.value, stage.bound, relaxation,
-                          "optimal" if stage.value >= relaxation - 1e-6 else stage.status)
+                          "optimal" if stage.value >= relaxation else stage.status)
         stages.append(stage)
     placements = tuple(search.best.values())
     status = "optimal" if all(stage.status == "optimal" for stage in stages) else (
-        "feasible" if placements != greedy else "greedy")
+        "feasible" if set(placements) != set(greedy) else "greedy")
     return ReplanSolution(placements, status, tuple(stages), greedy=greedy_values,
                           first_solution_seconds=search.first_solution, seconds=time.perf_counter() - began)
