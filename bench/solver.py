@@ -178,7 +178,8 @@ def verdict(target: Target, records: list[dict]) -> dict:
     for r in records:
         stages = {s["name"]: s for s in r["stages"]}
         row = {"label": r["label"], "wall_seconds": r["wall_seconds"], "in_time": in_time(r),
-               "check_night_ok": r["check_night_ok"]}
+               "check_night_ok": r["check_night_ok"],
+               "placements_proven_optimal": stages.get("placed", {}).get("status") == "optimal"}
         if target.name == "medium":
             row["stages"] = {n: {"status": s["status"], "gap": s["gap"]} for n, s in stages.items()}
             ok = len(stages) == 3 and all(s["status"] == "optimal" or (s["gap"] is not None and s["gap"] <= 0.01)
