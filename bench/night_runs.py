@@ -8,9 +8,11 @@ greedy figures, its bounds) is recorded next to that and compared with it,
 never taken on trust.
 """
 
+import hashlib
 import os
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from bench.instances import generate
 from solver.night_check import check_night, measure
@@ -21,6 +23,16 @@ from solver.replan import replan
 
 OVERRUN = 0.05
 """The issue allows the whole call (model building included) 5 % over its time limit."""
+
+SOLVER_FILES = Path(__file__).resolve().parents[1] / "solver"
+
+
+def solver_digest() -> str:
+    """A fingerprint of the solver code this process runs (solver/*.py), so runs made while it changed show it."""
+    digest = hashlib.sha256()
+    for path in sorted(SOLVER_FILES.glob("*.py")):
+        digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 @dataclass(frozen=True)
@@ -79,7 +91,7 @@ def side(problem: NightProblem, values: dict) -> dict:
 
 def measure_run(run: Run) -> dict:
     """Generate, place greedily, re-plan (timed as a whole), check both answers and count them."""
-    load = os.getloadavg()[0]
+    load, code = os.getloadavg()[0], solver_digest()
     instance = generate(run.family, run.size, run.seed, booked_share=run.booked_share, capacity=run.capacity,
                         clinicians=run.clinicians)
     problem = instance.problem
@@ -128,5 +140,5 @@ def measure_run(run: Run) -> dict:
         "greedy_check_night_ok": greedy_broken == [],
         "instance": {**instance.facts, "generate_seconds": round(instance.generate_seconds, 3)},
         "load_average_1min": {"before": round(load, 2), "after": round(os.getloadavg()[0], 2)},
-        "pid": os.getpid(),
+        "pid": os.getpid(), "solver_digest": code,
     }

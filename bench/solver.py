@@ -34,7 +34,9 @@ The targets (issue 14), each judged on every run made for it:
 Every run must also pass ``check_night``, report stage values equal to
 ``measure`` and bounds that do not contradict a value reached; the summary
 says so per target and overall, and the exit status is 1 when any answer
-failed the check.
+failed the check or any run crashed. Each run has a process of its own
+(CP-SAT aborts its process when one of its internal checks fails; that
+costs the run, recorded as crashed, not the benchmark).
 
 Usage (from the project folder)::
 
@@ -59,8 +61,9 @@ import platform
 import subprocess
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -144,11 +147,23 @@ def chain_runs(families: list[str], seeds: list[int] | None) -> list[Run]:
             for n in range(CHAIN_LOCATIONS)]
 
 
+def isolated(run: Run) -> dict:
+    """``measure_run`` in a process of its own: CP-SAT aborts its process when an internal check fails, and such a
+    crash should cost that run (recorded as crashed), not the whole benchmark."""
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        try:
+            return pool.submit(measure_run, run).result()
+        except BrokenProcessPool as error:
+            return {**asdict(run), "label": run.label, "crashed": f"the process died: {error}"}
+        except Exception as error:  # a bug in the run's code: recorded, and the other runs go on
+            return {**asdict(run), "label": run.label, "crashed": f"{type(error).__name__}: {error}"}
+
+
 def run_chain(runs: list[Run]) -> dict:
+    """The locations two at a time, each in its own process, as the nightly job runs them."""
     began = time.perf_counter()
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=CHAIN_PROCESSES, mp_context=context) as pool:
-        locations = list(pool.map(measure_run, runs))
+    with ThreadPoolExecutor(max_workers=CHAIN_PROCESSES) as pool:
+        locations = list(pool.map(isolated, runs))
     wall = time.perf_counter() - began
     for record in locations:
         say(record)
@@ -158,6 +173,10 @@ def run_chain(runs: list[Run]) -> dict:
 
 
 def say(record: dict) -> None:
+    if "crashed" in record:
+        print(f"[bench/solver] {record['target']}: {record['label']}: CRASHED ({record['crashed']})", file=sys.stderr,
+              flush=True)
+        return
     placed = next((s for s in record["stages"] if s["name"] == "placed"), {})
     print(f"[bench/solver] {record['target']}: {record['label']}: {record['wall_seconds']} s, greedy "
           f"{record['greedy']['placed_sessions']} sessions / {record['greedy']['placed_points']} pts, solver "
@@ -176,6 +195,10 @@ def verdict(target: Target, records: list[dict]) -> dict:
         return {"target": target.text, "met": None, "not_run": True}
     rows, met = [], True
     for r in records:
+        if "crashed" in r:
+            rows.append({"label": r["label"], "crashed": r["crashed"], "met": False})
+            met = False
+            continue
         stages = {s["name"]: s for s in r["stages"]}
         row = {"label": r["label"], "wall_seconds": r["wall_seconds"], "in_time": in_time(r),
                "check_night_ok": r["check_night_ok"],
@@ -222,6 +245,10 @@ def summarize(records: list[dict], chain: dict | None, targets: list[str]) -> di
         found["chain"]["total_wall_seconds"] = chain["total_wall_seconds"]
         found["chain"]["met"] = bool(found["chain"]["met"] and chain["total_wall_seconds"] <= CHAIN_BUDGET)
     everything = records + (chain["per_location"] if chain else [])
+    found["no_run_crashed"] = {"met": not any("crashed" in r for r in everything),
+                               "crashed": [r["label"] for r in everything if "crashed" in r]}
+    everything = [r for r in everything if "crashed" not in r]
+    found["solver_code_measured"] = sorted({r["solver_digest"] for r in everything})
     found["every_answer_passes_check_night"] = {"met": all(r["check_night_ok"] for r in everything),
                                                 "failed": [r["label"] for r in everything if not r["check_night_ok"]]}
     found["every_call_within_limit_plus_5pct"] = {
@@ -247,7 +274,7 @@ def plot(records: list[dict], chain: dict | None, path: Path) -> dict:
         import matplotlib.pyplot as plt
     except ImportError as exc:
         return {"made": False, "reason": f"matplotlib is not importable ({exc}); pip install -e .[bench]"}
-    everything = records + (chain["per_location"] if chain else [])
+    everything = [r for r in records + (chain["per_location"] if chain else []) if "crashed" not in r]
     if not everything:
         return {"made": False, "reason": "nothing was run"}
     labels = [f"{r['target']}: {r['label']}" for r in everything]
@@ -340,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
         "chain": None,
     }
     for run in runs:
-        record = measure_run(run)
+        record = isolated(run)
         say(record)
         summary["runs"].append(record)
         summary["targets"] = summarize(summary["runs"], None, targets)
@@ -352,7 +379,8 @@ def main(argv: list[str] | None = None) -> int:
     summary["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     summary["total_seconds"] = round(time.perf_counter() - started, 1)
     print(write(summary, args.output))
-    return 0 if summary["targets"]["every_answer_passes_check_night"]["met"] else 1
+    checked = summary["targets"]["every_answer_passes_check_night"]["met"]
+    return 0 if checked and summary["targets"]["no_run_crashed"]["met"] else 1
 
 
 if __name__ == "__main__":
