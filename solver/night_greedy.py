@@ -31,20 +31,24 @@ class Book:
             self.take(("device", unit), *blocked(kind, placement.start, cleaning[unit]))
 
 
-def place_greedily(problem: NightProblem) -> tuple[Placement, ...]:
-    """Keep every booked session as it is; place waiting ones by priority, each at its earliest free time.
-
-    The CP-SAT search starts from this answer and never returns a worse one.
-    """
+def place_greedily(problem: NightProblem, start: tuple[Placement, ...] | None = None) -> tuple[Placement, ...]:
+    """Place waiting sessions by priority, each at its earliest free time, around ``start`` (by default the booked
+    sessions as they are: first fit, the baseline the search must beat; later the search's best answer, to fill
+    what its pieces left over)."""
     book = Book()
-    placements = [s.current for s in problem.booked]
-    for session in problem.booked:
-        book.take_session(session.patient, session.kind, session.current)
-    placed: dict[str, Placement] = {}
-    team_clinician: dict[str, int] = {}
+    placements = list(start if start is not None else (s.current for s in problem.booked))
+    placed: dict[str, Placement] = {p.kind: p for p in placements}
+    sessions = {str(s.id): (s.patient, s.kind) for s in problem.booked}
+    sessions |= {w.key: (w.patient, w.kind) for w in problem.waiting}
+    for placement in placements:
+        book.take_session(*sessions[placement.kind], placement)
+    team_clinician = {w.team: placed[w.key].clinician for w in problem.waiting
+                      if w.team is not None and w.key in placed}
     spacing = {rule.later: rule for rule in problem.spacings}
     kinds = {w.key: w.kind for w in problem.waiting}
     for waiting in sorted(problem.waiting, key=lambda w: -w.priority):
+        if waiting.key in placed:
+            continue
         rule = spacing.get(waiting.key)
         starts = waiting.starts
         if rule is not None:
@@ -52,6 +56,7 @@ def place_greedily(problem: NightProblem) -> tuple[Placement, ...]:
             if earlier is None:
                 continue
             starts = intersect(starts, spacing_window(problem, rule, earlier, kinds[rule.earlier]))
+        starts = intersect(starts, _before_later(problem, waiting, placed, kinds))
         placement = earliest(problem, book, waiting, starts, team_clinician.get(waiting.team))
         if placement is None:
             continue
@@ -61,6 +66,31 @@ def place_greedily(problem: NightProblem) -> tuple[Placement, ...]:
         if waiting.team is not None:
             team_clinician[waiting.team] = placement.clinician
     return tuple(placements)
+
+
+def _before_later(problem: NightProblem, waiting: WaitingSession, placed: dict[str, Placement],
+                  kinds: dict[str, SessionKind]) -> Intervals:
+    """The starts that keep every spacing rule with an already placed later session (the search may leave one)."""
+    starts: Intervals = [(-(10 ** 12), 10 ** 12)]
+    for rule in problem.spacings:
+        if rule.earlier == waiting.key and rule.later in placed:
+            starts = intersect(starts, earlier_window(problem, rule, placed[rule.later], waiting.kind))
+    return starts
+
+
+def earlier_window(problem: NightProblem, rule: Spacing, later: Placement, kind: SessionKind) -> Intervals:
+    """The starts ``rule`` leaves for its earlier session (of ``kind``) once the later one is placed."""
+    day = problem.day_of(later.start)
+    low, high = later.start - 400 * DAY, later.start - kind.duration + 1
+    if rule.max_days is not None:
+        low = max(low, problem.day_start(day - rule.max_days))
+    if rule.min_days is not None:
+        high = min(high, problem.day_start(day - rule.min_days + 1))
+    if rule.max_hours is not None:
+        low = max(low, later.start - 60 * rule.max_hours)
+    if rule.min_hours is not None:
+        high = min(high, later.start - 60 * rule.min_hours + 1)
+    return [(low, high)] if low < high else []
 
 
 def spacing_window(problem: NightProblem, rule: Spacing, earlier: Placement, kind: SessionKind) -> Intervals:

@@ -28,7 +28,7 @@ from ortools.sat.python import cp_model
 
 from solver.intervals import Intervals, intersect
 from solver.night_check import QUALITY_WEIGHTS
-from solver.night_greedy import spacing_window
+from solver.night_greedy import earlier_window, spacing_window
 from solver.night_index import Need, NightIndex, SessionInfo
 from solver.night_problem import DAY
 from solver.plans import Placement, blocked
@@ -135,22 +135,8 @@ class NightModel:
             starts = intersect(starts, spacing_window(self.problem, rule, self.fixed[rule.earlier], earlier.kind))
         for rule in self.index.spacing_after.get(info.key, []):
             if rule.later in self.fixed:
-                starts = intersect(starts, self._before(rule, self.fixed[rule.later], info))
+                starts = intersect(starts, earlier_window(self.problem, rule, self.fixed[rule.later], info.kind))
         return starts
-
-    def _before(self, rule, later: Placement, info: SessionInfo) -> Intervals:
-        """Starts of the earlier session that keep ``rule`` with its later one placed at ``later``."""
-        day = self.problem.day_of(later.start)
-        low, high = self.window[0], later.start - info.kind.duration + 1
-        if rule.max_days is not None:
-            low = max(low, self.problem.day_start(day - rule.max_days))
-        if rule.min_days is not None:
-            high = min(high, self.problem.day_start(day - rule.min_days + 1))
-        if rule.max_hours is not None:
-            low = max(low, later.start - 60 * rule.max_hours)
-        if rule.min_hours is not None:
-            high = min(high, later.start - 60 * rule.min_hours + 1)
-        return [(low, high)] if low < high else []
 
     def _choose(self, item: _Item, options: dict, starts: Intervals, count: int, need) -> dict[int, object]:
         """One literal per option; exactly one chosen when the session is present; each ties the start to its times."""

@@ -66,11 +66,12 @@ def _classes_of(index: NightIndex, key: str, placement: Placement) -> dict | Non
     return result
 
 
-def _units(placement: Placement) -> set[int]:
-    return {placement.room, *placement.devices} - {None}
+def _units(placement: Placement) -> set[tuple[str, int]]:
+    """Rooms and device units by role: their ids are counted apart (room 2 is not device 2)."""
+    return {("device", unit) for unit in placement.devices} | ({("room", placement.room)} if placement.room else set())
 
 
-def _colour(index: NightIndex, choices: list[Choice], fixed: dict[str, Placement], prefer: dict[str, set[int]], *,
+def _colour(index: NightIndex, choices: list[Choice], fixed: dict[str, Placement], prefer: dict[str, set[tuple[str, int]]], *,
             exact: bool) -> list[Placement] | None:
     book = Book()
     for key, placement in fixed.items():
@@ -107,7 +108,7 @@ def _held(kind: SessionKind, placement: Placement) -> list[tuple[str, int, int]]
     return held + [("device", unit, cleaning.get(unit, 0)) for unit in placement.devices]
 
 
-def _current(index: NightIndex, key: str, prefer: dict[str, set[int]]) -> set[int]:
+def _current(index: NightIndex, key: str, prefer: dict[str, set[tuple[str, int]]]) -> set[tuple[str, int]]:
     """The units a session would rather keep: the ones it has (a fixed session coloured again), else its booked ones."""
     if key in prefer:
         return prefer[key]
@@ -124,7 +125,7 @@ def _in_order(index: NightIndex, role: str, wanted, book: Book, prefer) -> dict[
         kind = index.sessions[choice.key].kind
         current = _current(index, choice.key, prefer)
         picked = []
-        for unit in sorted(candidates, key=lambda u: (u not in current, u)):
+        for unit in sorted(candidates, key=lambda u: ((role, u) not in current, u)):
             span = blocked(kind, choice.start, candidates[unit].cleaning if role == "device" else 0)
             if fits(kind, choice.start, candidates[unit], role == "device") and trial.free((role, unit), *span):
                 picked.append(unit)
@@ -155,7 +156,7 @@ def _exactly(index: NightIndex, role: str, wanted, book: Book, prefer) -> dict[s
         model.Add(sum(mine) == count)
     for intervals in per_unit.values():
         model.AddNoOverlap(intervals)
-    model.Maximize(sum(literal for (key, unit), literal in literals.items() if unit in _current(index, key, prefer)))
+    model.Maximize(sum(literal for (key, unit), literal in literals.items() if (role, unit) in _current(index, key, prefer)))
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = 5.0
     solver.parameters.num_workers = 1

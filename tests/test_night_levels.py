@@ -140,7 +140,8 @@ def test_a_booked_session_no_longer_free_by_the_catalog_is_kept_as_it_is():
 
 def test_neighbourhood_search_alone_keeps_every_rule_and_beats_first_fit(monkeypatch):
     """With the whole-night model switched off, pieces alone must still find what first fit misses."""
-    monkeypatch.setattr(replan_module, "WHOLE_NIGHT", 0)
+    monkeypatch.setattr(replan_module, "WHOLE_FIRST", 0)
+    monkeypatch.setattr(replan_module, "WHOLE_LAST", 0)
     one = replace(ESWT, clinicians=(ANNA,))
     requests = []
     for day in range(1, 6):
@@ -151,3 +152,16 @@ def test_neighbourhood_search_alone_keeps_every_rule_and_beats_first_fit(monkeyp
     solution = replan(problem, Limits(time_limit=8.0, workers=1))
     assert check_night(problem, solution) == []
     assert measure(problem, solution.placements)["placed"] > greedy["placed"]
+
+
+def test_a_room_and_a_device_unit_with_the_same_id_are_told_apart():
+    """Room 2 and ultrasound unit 2 are different things: a session in room 2 with unit 3 keeps unit 3."""
+    rooms = (Candidate(1, "Room 1", daily(0, 24)), Candidate(2, "Room 2", daily(0, 24)))
+    units = (Candidate(2, "Ultrasound A", daily(0, 24), cleaning=5), Candidate(3, "Ultrasound B", daily(0, 24), cleaning=5))
+    kind = SessionKind("msus", "MSUS", 1, 45, (ANNA, BEN), needs_room=True, rooms=rooms,
+                       devices=(DevicePool("ultrasound", 1, units),))
+    session = BookedSession(1, 1, kind, at(1, 10), Placement("1", 0, at(1, 10), BEN.id, 2, (3,)))
+    problem = NightProblem((session,), day_starts=DAYS)
+    solution = replan(problem, FAST)
+    assert placed(solution)["1"] == session.current
+    assert measure(problem, solution.placements)["changed_resource"] == 0
