@@ -27,7 +27,8 @@ from solver.night_index import NightIndex, SessionInfo
 from solver.plans import blocked
 
 WINDOWS_PER_DAY = 40
-"""Energy windows per resource and day (the whole day is always one): more is tighter and slower."""
+"""Energy windows per resource and day: the whole day, and the windows of sessions that may move (a fixed
+session's own span bounds nothing); more is tighter and slower."""
 
 
 def placement_bound(index: NightIndex, *, until: float) -> float | None:
@@ -40,7 +41,9 @@ def placement_bound(index: NightIndex, *, until: float) -> float | None:
     daily: dict[str, dict[int, list]] = {}
     energy: dict[tuple[str, int, int], list] = {}  # (role, resource, day) -> [(low, high, minutes, variable)]
     used_by_pinned: dict[tuple[str, int, int], list[tuple[int, int]]] = {}
-    for info in index.sessions.values():
+    for number, info in enumerate(index.sessions.values()):
+        if number % 50 == 0 and time.perf_counter() > until:
+            return None  # building the programme alone would overrun the night's time limit
         if info.pinned:
             _pinned(index, info, used_by_pinned)
             continue
@@ -50,22 +53,35 @@ def placement_bound(index: NightIndex, *, until: float) -> float | None:
         if info.booked is not None:
             if not shares:
                 return None  # a booked session the relaxation cannot serve: the night is not as the model sees it
-            solver.Add(sum(shares) == 1)
+            _row(solver, [(share, 1) for share in shares], 1, 1)
         elif shares:
-            solver.Add(sum(shares) <= 1)
+            _row(solver, [(share, 1) for share in shares], 0, 1)
     for rule in index.problem.spacings:
         _spacing(solver, rule, daily.get(rule.earlier, {}), daily.get(rule.later, {}))
     free = {("clinician", c.id): c.free for info in index.sessions.values() for c in info.kind.clinicians}
     free |= {("class", unit_class.ident): [] for unit_class in index.classes}
-    for (role, ident, day), shares in energy.items():
+    for number, ((role, ident, day), shares) in enumerate(energy.items()):
+        if number % 20 == 0 and time.perf_counter() > until:
+            return None
         _energy(index, solver, shares, day, used_by_pinned.get((role, ident, day), []),
                 _free_of(index, free, role, ident))
-    solver.Maximize(sum(index.sessions[key].priority * sum(shares) for key, shares in placed.items()
-                        if index.sessions[key].waiting is not None and shares))
+    objective = solver.Objective()
+    for key, shares in placed.items():
+        if index.sessions[key].waiting is not None:
+            for share in shares:
+                objective.SetCoefficient(share, index.sessions[key].priority)
+    objective.SetMaximization()
     solver.SetTimeLimit(int(max(1, min(until - time.perf_counter(), 3600) * 1000)))
     if solver.Solve() != pywraplp.Solver.OPTIMAL:
         return None
     return solver.Objective().Value()
+
+
+def _row(solver, terms: list, low: float, high: float) -> None:
+    """``low <= sum(coefficient * share) <= high``, written row by row (the natural API's sums are slow here)."""
+    row = solver.Constraint(low, high)
+    for share, coefficient in terms:
+        row.SetCoefficient(share, row.GetCoefficient(share) + coefficient)
 
 
 def _spacing(solver, rule, earlier: dict[int, list], later: dict[int, list]) -> None:
@@ -76,7 +92,7 @@ def _spacing(solver, rule, earlier: dict[int, list], later: dict[int, list]) -> 
     for day, shares in later.items():
         allowed = [share for other, others in earlier.items() for share in others
                    if day - other >= least and (most is None or day - other <= most)]
-        solver.Add(sum(shares) <= sum(allowed))
+        _row(solver, [(share, 1) for share in shares] + [(share, -1) for share in allowed], -solver.infinity(), 0)
 
 
 def _session(index: NightIndex, solver, info: SessionInfo, energy: dict) -> tuple[list, dict[int, list]]:
@@ -103,7 +119,7 @@ def _session(index: NightIndex, solver, info: SessionInfo, energy: dict) -> tupl
                 low, high = starts[0][0] - option.span_before, starts[-1][1] - 1 + option.span_after
                 energy.setdefault(("class", ident, day), []).append(
                     (low, high, count * (option.span_before + option.span_after), share))
-            solver.Add(sum(class_shares) == sum(day_shares))
+            _row(solver, [(share, 1) for share in class_shares] + [(share, -1) for share in day_shares], 0, 0)
     return shares, by_day
 
 
@@ -136,17 +152,19 @@ def _energy(index: NightIndex, solver, shares: list, day: int, pinned: list, fre
     """For the whole day and each distinct window of the sessions' spans: their minutes fit in the free ones."""
     problem = index.problem
     whole = (problem.day_start(day) - 120, problem.day_start(day + 1) + 120)
-    windows = {whole} | {(low, high) for low, high, _, _ in shares}
-    if len(windows) > WINDOWS_PER_DAY:
-        windows = {whole} | set(sorted(windows, key=lambda w: w[1] - w[0])[: WINDOWS_PER_DAY - 1])
+    windows = sorted({(low, high) for low, high, minutes, _ in shares if high - low > minutes})  # sessions that may move
+    if len(windows) > WINDOWS_PER_DAY - 1:  # spread over the day
+        step = len(windows) / (WINDOWS_PER_DAY - 1)
+        windows = [windows[int(number * step)] for number in range(WINDOWS_PER_DAY - 1)]
+    windows = {whole, *windows}
     for low, high in windows:
-        inside = [minutes * share for a, b, minutes, share in shares if low <= a and b <= high]
+        inside = [(share, minutes) for a, b, minutes, share in shares if low <= a and b <= high]
         if not inside:
             continue
         window = [(low, high)]
         minutes = sum(total(intersect(each, window)) for each in free)
         held = sum(total(intersect(intersect(each, window), [span])) for each in free for span in pinned)
-        solver.Add(sum(inside) <= minutes - held)
+        _row(solver, inside, -solver.infinity(), minutes - held)
 
 
 def _free_of(index: NightIndex, free: dict, role: str, ident: int) -> list[Intervals]:
