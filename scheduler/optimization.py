@@ -32,6 +32,7 @@ import os
 import socket
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import fields
 from datetime import UTC, date, datetime, timedelta
@@ -51,6 +52,7 @@ from data.tables import Allocation, Location, OptimizationRun
 from scheduler import night
 from scheduler.run_record import NightReport, report
 from solver.night_check import check_night
+from solver.night_problem import NightProblem, ReplanSolution
 from solver.plan_model import Limits
 from solver.replan import replan
 
@@ -62,6 +64,10 @@ MAX_ATTEMPTS = 3  # a night whose worker died this often is left failed for a pe
 
 class ScheduleBroken(RuntimeError):
     """The independent check found two live allocations of one resource overlapping."""
+
+
+class SolverCrashed(RuntimeError):
+    """The solver's process died (a native abort) before it answered."""
 
 
 def local_night(location: Location, now: datetime) -> date:
@@ -145,11 +151,27 @@ def _plan_night(session: Session, *, location_id: int, now: datetime, settings: 
     gathered = night.gather(session, location_id=location_id, now=now, settings=settings)
     if not gathered.problem.booked and not gathered.problem.waiting:
         return NightReport()
-    solution = replan(gathered.problem, Limits(settings.solver_time_limit_seconds, settings.solver_workers))
+    solution = _solve_apart(gathered.problem, Limits(settings.solver_time_limit_seconds, settings.solver_workers))
     problems = check_night(gathered.problem, solution)
     if problems:
         raise ScheduleBroken("the night's plan failed its check: " + "; ".join(problems[:5]))
     return report(gathered, solution, night.write(session, gathered, solution, now=now, settings=settings))
+
+
+def _solve_apart(problem: NightProblem, limits: Limits) -> ReplanSolution:
+    """The solve in a process of its own (forked from a clean server process, so cheap to start).
+
+    CP-SAT is C++: an internal check that fails aborts the whole process (one was seen in the benchmark,
+    'Check failed: heuristics.fixed_search != nullptr'). Apart, such an abort fails this run with a clear
+    error, the transaction rolls back, and the web server or worker running it carries on.
+    """
+    context = multiprocessing.get_context("forkserver")
+    try:
+        with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+            return pool.submit(replan, problem, limits).result()
+    except BrokenProcessPool as crash:
+        raise SolverCrashed("the solver's process stopped abruptly; nothing was written, the next run tries "
+                            "again") from crash
 
 
 def _reach(settings: Settings) -> timedelta:

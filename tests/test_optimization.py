@@ -39,6 +39,7 @@ from data.tables import (
 )
 from scheduler import booking, night, optimization
 from scheduler.optimization import ScheduleBroken, check_no_overlaps, run_optimization
+from tests import crashing_solver
 from tests.clinic_world import at, build_world
 from tests.conftest import bearer
 
@@ -223,7 +224,7 @@ def test_a_session_the_desk_changes_during_the_solve_is_not_reassigned(postgres_
     promised = book_at(engine, world, world.patients[1], world.eswt, at(3, 9), world.dana)
     wait(engine, world, world.patients[0], service_id=world.eswt.id, earliest_day=date(2027, 3, 3),
          latest_day=date(2027, 3, 3), earliest_time=at(3, 9, 45).time(), latest_time=at(3, 10, 15).time())
-    solve = optimization.replan
+    solve = optimization._solve_apart
 
     def solve_while_the_desk_cancels(problem, limits):
         solution = solve(problem, limits)
@@ -234,7 +235,7 @@ def test_a_session_the_desk_changes_during_the_solve_is_not_reassigned(postgres_
             desk_session.commit()
         return solution
 
-    monkeypatch.setattr(optimization, "replan", solve_while_the_desk_cancels)
+    monkeypatch.setattr(optimization, "_solve_apart", solve_while_the_desk_cancels)
     run = run_optimization(engine, location_id=world.midtown.id, trigger=RunTrigger.MANUAL, now=NIGHT,
                            settings=SETTINGS.model_copy(update={"nightly_move_minutes": 15}))
     assert run.status == RunStatus.SUCCEEDED, run.error
@@ -458,3 +459,16 @@ def test_many_locations_run_in_separate_processes_within_a_budget(clinic):
     assert {run.status for run in runs.values()} == {RunStatus.SUCCEEDED}
     assert optimization.run_locations(url, location_ids=[world.midtown.id], trigger=RunTrigger.NIGHTLY, now=NIGHT,
                                       settings=SETTINGS, budget_seconds=5) == [None], "the night already ran"
+
+
+def test_a_solver_process_that_aborts_fails_the_run_and_the_server_carries_on(clinic, monkeypatch):
+    """CP-SAT aborts the process on a failed internal check: the solve runs apart, so only the run fails."""
+    engine, world = clinic
+    wait(engine, world, world.patients[0], service_id=world.eswt.id, earliest_day=date(2027, 3, 3),
+         latest_day=date(2027, 3, 3))
+    monkeypatch.setattr(optimization, "replan", crashing_solver.abort)
+    run = run_optimization(engine, location_id=world.midtown.id, trigger=RunTrigger.MANUAL, now=NIGHT,
+                           settings=SETTINGS)
+    assert run.status == RunStatus.FAILED and "solver's process stopped abruptly" in run.error
+    with Session(engine) as session:
+        assert session.exec(select(Appointment)).all() == [], "nothing was written"
