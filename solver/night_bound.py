@@ -3,11 +3,11 @@
 CP-SAT's own bound on a model of a few thousand sessions says little (a
 linear relaxation of NoOverlap and Cumulative is weak) and the neighbourhood
 search proves nothing. So the placements level gets a second bound: a linear
-programme (GLOP) over (session, clinician, day) and (session, unit class,
-day) shares, where
+programme (GLOP) over (session, clinician, day) shares and the units each
+unit class gives a session on a day, where
 
 * each session is placed at most once (a booked one exactly once), its
-  clinician share and its share of each need's classes agree day by day;
+  clinician share and the units its needs take from the classes agree day by day;
 * energy: for every clinician or unit class, every day and every window
   that some session's possible spans cover, the minutes of the sessions that
   can only lie inside that window fit in the minutes free in it;
@@ -114,12 +114,12 @@ def _session(index: NightIndex, solver, info: SessionInfo, energy: dict) -> tupl
                 starts = intersect(option.starts, _day(problem, day))
                 if not starts:
                     continue
-                share = solver.NumVar(0, 1, "")
+                share = solver.NumVar(0, min(count, index.classes[ident].size), "")  # units of this class
                 class_shares.append(share)
                 low, high = starts[0][0] - option.span_before, starts[-1][1] - 1 + option.span_after
                 energy.setdefault(("class", ident, day), []).append(
-                    (low, high, count * (option.span_before + option.span_after), share))
-            _row(solver, [(share, 1) for share in class_shares] + [(share, -1) for share in day_shares], 0, 0)
+                    (low, high, option.span_before + option.span_after, share))
+            _row(solver, [(share, 1) for share in class_shares] + [(share, -count) for share in day_shares], 0, 0)
     return shares, by_day
 
 

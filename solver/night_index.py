@@ -140,11 +140,15 @@ class NightIndex:
             self._blocks[unit_class.ident] = blocks
         return self._blocks[unit_class.ident]
 
-    def classes_used(self, placement: Placement) -> set[int]:
-        """The unit classes of a placement's room and device units."""
+    def classes_used(self, placement: Placement) -> dict[int, int]:
+        """How many of a placement's room and device units each unit class gives."""
         used = [("room", placement.room)] if placement.room is not None else []
         used += [("device", unit) for unit in placement.devices]
-        return {self.class_of[role, unit] for role, unit in used if (role, unit) in self.class_of}
+        counts: dict[int, int] = {}
+        for role, unit in used:
+            if (role, unit) in self.class_of:
+                counts[self.class_of[role, unit]] = counts.get(self.class_of[role, unit], 0) + 1
+        return counts
 
     def _pin(self, info: SessionInfo) -> None:
         kind, current = info.kind, info.booked.current
@@ -182,12 +186,8 @@ class NightIndex:
             if room is None or not contains(room.free, *blocked(kind, booked.start)):
                 return False
         units = {unit.id: unit for pool in kind.devices for unit in pool.units}
-        if not all(unit in units and contains(units[unit].free, *blocked(kind, booked.start, units[unit].cleaning))
-                   for unit in current.devices):
-            return False
-        pools = [{self.class_of["device", u] for u in current.devices if u in {m.id for m in pool.units}}
-                 for pool in kind.devices]
-        return all(len(classes) == 1 for classes in pools)  # the model serves a need from one class
+        return all(unit in units and contains(units[unit].free, *blocked(kind, booked.start, units[unit].cleaning))
+                   for unit in current.devices)
 
     def _options(self, info: SessionInfo) -> None:
         kind, booked = info.kind, info.booked
@@ -212,7 +212,7 @@ class NightIndex:
         options = {}
         for ident, members in by_class.items():
             cleaning = self.classes[ident].cleaning
-            fit = self._fit(info, members, before, after + cleaning, count) if len(members) >= count else []
+            fit = self._fit(info, members, before, after + cleaning, 1)  # how many, the model and colouring decide
             if fit:
                 options[ident] = Option(ident, fit, before, after + cleaning)
         return options

@@ -43,7 +43,8 @@ class Choice:
     key: str
     start: int
     clinician: int
-    classes: dict[Need, int]
+    classes: dict[Need, dict[int, int]]
+    """need -> unit class -> how many of its units."""
 
 
 @dataclass
@@ -55,6 +56,7 @@ class _Item:
     day: object = None
     clinicians: dict[int, object] = field(default_factory=dict)
     classes: dict[Need, dict[int, object]] = field(default_factory=dict)
+    units: dict[Need, dict[int, object]] = field(default_factory=dict)
     moved: object = None
     last_day: int = 0
 
@@ -112,7 +114,8 @@ class NightModel:
         item.start = self.problem.grid_origin + self.problem.grid * item.step
         item.clinicians = self._choose(item, {c: o for c, o in info.clinicians.items()}, starts, 1, "clinician")
         for need, (count, options) in info.needs.items():
-            item.classes[need] = self._choose(item, options, starts, count, need)
+            item.classes[need] = self._choose(item, options, starts, 1 if count == 1 else None, need)
+            item.units[need] = self._units(item, need, count)
         if info.waiting is not None:
             item.day = self._day(item, starts)
         if info.booked is not None and domain.size() > 1:
@@ -138,8 +141,9 @@ class NightModel:
                 starts = intersect(starts, earlier_window(self.problem, rule, self.fixed[rule.later], info.kind))
         return starts
 
-    def _choose(self, item: _Item, options: dict, starts: Intervals, count: int, need) -> dict[int, object]:
-        """One literal per option; exactly one chosen when the session is present; each ties the start to its times."""
+    def _choose(self, item: _Item, options: dict, starts: Intervals, count: int | None, need) -> dict[int, object]:
+        """One literal per option, each tying the start to its times; ``count`` of them chosen when the session is
+        present (None: as many as ``_units`` needs)."""
         literals = {}
         for target, option in options.items():
             fit = intersect(starts, option.starts)
@@ -149,8 +153,24 @@ class NightModel:
             if fit != starts:
                 self.model.AddLinearExpressionInDomain(item.step, self._domain(fit)).OnlyEnforceIf(literal)
             literals[target] = literal
-        self.model.Add(sum(literals.values()) == item.present)
+        if count is not None:
+            self.model.Add(sum(literals.values()) == count * item.present)
         return literals
+
+    def _units(self, item: _Item, need, count: int) -> dict[int, object]:
+        """How many units each chosen class gives: one where one unit is needed, else from several classes (two
+        laser units of different cleaning times are two classes)."""
+        literals = item.classes[need]
+        if count == 1:
+            return dict(literals)
+        units = {}
+        for ident, literal in literals.items():
+            most = min(count, self.index.classes[ident].size)
+            amount = units[ident] = self.model.NewIntVar(0, most, "")
+            self.model.Add(amount >= 1).OnlyEnforceIf(literal)
+            self.model.Add(amount == 0).OnlyEnforceIf(literal.Not())
+        self.model.Add(sum(units.values()) == count * item.present)
+        return units
 
     def _day(self, item: _Item, starts: Intervals):
         """The local day of the session's start: arithmetic where that is exact for its starts, else by cases."""
@@ -189,11 +209,11 @@ class NightModel:
                 option = info.clinicians[ident]
                 clinicians.setdefault(ident, []).append(self._interval(item, option, literal))
             for need, literals in item.classes.items():
-                count, options = info.needs[need]
+                _, options = info.needs[need]
                 for ident, literal in literals.items():
                     intervals, demands = classes.setdefault(ident, ([], []))
                     intervals.append(self._interval(item, options[ident], literal))
-                    demands.append(count)
+                    demands.append(item.units[need][ident])
             patients.setdefault(info.patient, []).append(
                 self.model.NewOptionalFixedSizeIntervalVar(item.start, kind.duration, item.present, ""))
         self._fixed_spans(clinicians, classes, patients)
@@ -410,9 +430,12 @@ class NightModel:
             for ident, literal in item.clinicians.items():
                 self.model.AddHint(literal, ident == placement.clinician)
             used = self.index.classes_used(placement)
-            for literals in item.classes.values():
+            for need, literals in item.classes.items():
                 for ident, literal in literals.items():
                     self.model.AddHint(literal, ident in used)
+                    amount = item.units[need][ident]
+                    if amount is not literal:
+                        self.model.AddHint(amount, used.get(ident, 0))
             if item.moved is not None:
                 self.model.AddHint(item.moved, placement.start != item.info.booked.start)
 
@@ -422,7 +445,7 @@ class NightModel:
             if item.step is None or not solver.BooleanValue(item.present):
                 continue
             clinician = next(ident for ident, literal in item.clinicians.items() if solver.BooleanValue(literal))
-            classes = {need: next(ident for ident, literal in literals.items() if solver.BooleanValue(literal))
-                       for need, literals in item.classes.items()}
+            classes = {need: {ident: solver.Value(amount) for ident, amount in item.units[need].items()
+                              if solver.Value(amount) > 0} for need in item.classes}
             result.append(Choice(key, solver.Value(item.start), clinician, classes))
         return result

@@ -31,10 +31,10 @@ def assign_units(index: NightIndex, choices: list[Choice], fixed: dict[str, Plac
         return placements
     low = min((choice.start for choice in choices), default=0) - DAY
     high = max((choice.start for choice in choices), default=0) + DAY
-    classes = {ident for choice in choices for ident in choice.classes.values()}
+    classes = {ident for choice in choices for per_class in choice.classes.values() for ident in per_class}
     around = {key: placement for key, placement in fixed.items()
               if low <= placement.start < high and not index.sessions[key].pinned
-              and index.classes_used(placement) & classes}
+              and index.classes_used(placement).keys() & classes}
     again = [Choice(key, placement.start, placement.clinician, _classes_of(index, key, placement))
              for key, placement in around.items()]
     if any(choice.classes is None for choice in again):
@@ -49,7 +49,7 @@ def assign_units(index: NightIndex, choices: list[Choice], fixed: dict[str, Plac
 
 
 def _classes_of(index: NightIndex, key: str, placement: Placement) -> dict | None:
-    """The class each need of a placed session is served from; None if a need mixes two classes."""
+    """How many units each class gives each need of a placed session; None if a unit is of no class."""
     info = index.sessions[key]
     result = {}
     for need in info.needs:
@@ -59,10 +59,12 @@ def _classes_of(index: NightIndex, key: str, placement: Placement) -> dict | Non
         else:
             pool = next(p for p in info.kind.devices if p.type_name == type_name)
             units = [u for u in placement.devices if u in {m.id for m in pool.units}]
-        classes = {index.class_of.get((role, unit)) for unit in units}
-        if len(classes) != 1 or None in classes:
-            return None
-        result[need] = classes.pop()
+        counts: dict[int, int] = {}
+        for unit in units:
+            if (role, unit) not in index.class_of:
+                return None
+            counts[index.class_of[role, unit]] = counts.get(index.class_of[role, unit], 0) + 1
+        result[need] = counts
     return result
 
 
@@ -81,11 +83,11 @@ def _colour(index: NightIndex, choices: list[Choice], fixed: dict[str, Placement
     demands: dict[int, list[tuple[Choice, int, dict[int, Candidate]]]] = {}
     for choice in choices:
         kind = index.sessions[choice.key].kind
-        for need, ident in choice.classes.items():
-            count, _ = index.sessions[choice.key].needs[need]
+        for need, per_class in choice.classes.items():
             candidates = kind.rooms if need[0] == "room" else next(p.units for p in kind.devices if p.type_name == need[1])
-            members = {unit.id for unit in index.classes[ident].units}
-            demands.setdefault(ident, []).append((choice, count, {c.id: c for c in candidates if c.id in members}))
+            for ident, count in per_class.items():
+                members = {unit.id for unit in index.classes[ident].units}
+                demands.setdefault(ident, []).append((choice, count, {c.id: c for c in candidates if c.id in members}))
     units: dict[str, list[tuple[str, int]]] = {choice.key: [] for choice in choices}
     for ident, wanted in demands.items():
         role = index.classes[ident].role
