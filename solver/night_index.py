@@ -16,7 +16,7 @@ catalog (a shift shortened after it was booked) is *pinned*: the night
 keeps it exactly as it is, since the clinic promised it.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from solver.intervals import Intervals, at_least, contains, intersect, normalize, starts_fitting, subtract, union
 from solver.night_problem import DAY, BookedSession, NightProblem, WaitingSession
@@ -108,13 +108,12 @@ class NightIndex:
         uses: dict[tuple[str, int], set] = {}
         units: dict[tuple[str, int], Candidate] = {}
         for kind in self._kinds():
-            for room in kind.rooms if kind.needs_room else ():
-                uses.setdefault(("room", room.id), set()).add((kind.key, "room"))
-                units.setdefault(("room", room.id), room)
-            for pool in kind.devices:
-                for unit in pool.units:
-                    uses.setdefault(("device", unit.id), set()).add((kind.key, pool.type_name))
-                    units.setdefault(("device", unit.id), unit)
+            held = [("room", room, "room") for room in (kind.rooms if kind.needs_room else ())]
+            held += [("device", unit, pool.type_name) for pool in kind.devices for unit in pool.units]
+            for role, unit, need in held:
+                uses.setdefault((role, unit.id), set()).add((kind.key, need))
+                known = units.get((role, unit.id))  # free as the most generous service sees it: the cumulative
+                units[role, unit.id] = unit if known is None else replace(known, free=union(known.free, unit.free))
         groups: dict[tuple, list[Candidate]] = {}
         for (role, ident), candidate in sorted(units.items()):
             groups.setdefault((role, frozenset(uses[role, ident]), candidate.cleaning if role == "device" else 0),
