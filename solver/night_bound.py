@@ -15,7 +15,9 @@ unit class gives a session on a day, where
   placed on the days the spacing allows before it.
 
 Any schedule is a solution of it, so its optimum bounds every schedule's
-points: "at most N can be placed".
+points: "at most N can be placed". The two later levels get simple bounds of
+their own (``sooner_bound``, ``quality_bound``), so every level reports one
+even where the whole model did not run.
 """
 
 import time
@@ -23,6 +25,7 @@ import time
 from ortools.linear_solver import pywraplp
 
 from solver.intervals import Intervals, intersect, total
+from solver.night_check import QUALITY_WEIGHTS
 from solver.night_index import NightIndex, SessionInfo
 from solver.plans import blocked
 
@@ -172,3 +175,37 @@ def _free_of(index: NightIndex, free: dict, role: str, ident: int) -> list[Inter
     if role == "clinician":
         return [free[role, ident]]
     return [unit.free for unit in index.classes[ident].units]
+
+
+def sooner_bound(index: NightIndex, points: int) -> float:
+    """A lower bound on the days summed by the sooner level, given at least ``points`` priority points placed.
+
+    Each waiting session placed costs at least its earliest possible day; which sessions make up the points is
+    relaxed to a fractional choice (cheapest days per point first), so any answer with those points costs more.
+    """
+    waiting = [(index.problem.day_of(info.starts[0][0]) - index.first_day, info.priority)
+               for info in index.sessions.values() if info.waiting is not None and info.starts and info.priority > 0]
+    bound, needed = 0.0, points
+    for days, priority in sorted(waiting, key=lambda w: w[0] / w[1]):
+        if needed <= 0:
+            break
+        share = min(1.0, needed / priority)
+        bound += share * max(days, 0)
+        needed -= share * priority
+    return bound
+
+
+def quality_bound(index: NightIndex, placements) -> float:
+    """A lower bound on the quality level for the sessions placed (the level keeps which and on which day).
+
+    Every patient and service sees at least one clinician; the busiest clinician works at least the average
+    and at least the longest session; a clinician's day spans at least the minutes of its sessions, which never
+    overlap; moves and changes may all be avoidable.
+    """
+    sessions = [index.sessions[p.kind] for p in placements]
+    clinicians = {c.id for info in sessions for c in info.kind.clinicians} or {0}
+    minutes = [info.kind.duration for info in sessions]
+    spans = sum(high - low for info, p in zip(sessions, placements) for low, high in [blocked(info.kind, p.start)])
+    return (QUALITY_WEIGHTS["extra_clinician_for_a_patient"] * len({(info.patient, info.kind.key) for info in sessions})
+            + QUALITY_WEIGHTS["busiest_clinician_minute"] * max(sum(minutes) / len(clinicians), max(minutes, default=0))
+            + QUALITY_WEIGHTS["clinician_day_span_minute"] * spans)

@@ -29,11 +29,11 @@ the fallback and a run never returns anything worse.
 
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ortools.sat.python import cp_model
 
-from solver.night_bound import placement_bound
+from solver.night_bound import placement_bound, quality_bound, sooner_bound
 from solver.night_check import check_night, measure
 from solver.night_greedy import place_greedily
 from solver.night_index import NightIndex
@@ -273,7 +273,11 @@ def replan(problem: NightProblem, limits: Limits = Limits()) -> ReplanSolution:
         share = SHARES[name] / sum(SHARES[later] for later in LEVELS[number:])
         until = time.perf_counter() + share * max(0.0, deadline - time.perf_counter())
         if name != "placed":
-            stages.append(search.improve(name, until))
+            stage = search.improve(name, until)
+            floor = (sooner_bound(index, stages[0].value) if name == "sooner"
+                     else quality_bound(index, list(search.best.values())))
+            reached = stage.value <= floor + 1e-6
+            stages.append(replace(stage, relaxation=floor, status="optimal" if reached else stage.status))
             continue
         stage = search.improve(name, until, relaxation)
         if relaxation is not None:  # points are whole: a bound of 64.7 says at most 64

@@ -208,5 +208,8 @@ def test_every_night_passes_the_checker_and_places_at_least_greedy_s_priority(pr
     assert (-mine["placed"], mine["sooner"], mine["quality"]) <= (-greedy["placed"], greedy["sooner"], greedy["quality"])
     placed = solution.stage("placed")
     assert placed.value == mine["placed"] and placed.best_bound >= placed.value
+    for stage in solution.stages[1:]:  # every level has a bound, and it never claims better than reached
+        assert stage.value == mine[stage.name] and stage.best_bound is not None
+        assert stage.best_bound <= stage.value
     if placed.status == "optimal":
         assert placed.gap == 0
