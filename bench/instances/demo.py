@@ -217,7 +217,7 @@ def first_fit(requests: list[Request], kinds: dict[str, SessionKind]) -> tuple[d
         if placement is None:
             failed.add(request.ident)
             continue
-        ledger.book(request.patient, kind, placement)
+        ledger.take_session(request.patient, kind, placement)
         placed[request.ident] = placement
     return placed, failed
 

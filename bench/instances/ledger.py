@@ -6,10 +6,10 @@ with ``check_night``); the families differ in which start and which free
 clinician, room and unit they prefer, which ``order`` says.
 """
 
-from bisect import bisect_right, insort
 from collections.abc import Callable, Iterable, Sequence
 
 from solver.intervals import contains
+from solver.night_greedy import Book
 from solver.plans import Candidate, Placement, SessionKind, blocked
 
 Order = Callable[[Sequence[Candidate]], Iterable[Candidate]]
@@ -20,20 +20,15 @@ def as_listed(candidates: Sequence[Candidate]) -> Iterable[Candidate]:
     return candidates
 
 
-class Ledger:
-    """Busy spans per clinician, room, device unit and patient, sorted by start."""
+class Ledger(Book):
+    """Busy spans per clinician, room, device unit and patient (the greedy placer's record), and minutes held."""
 
     def __init__(self) -> None:
-        self.spans: dict[tuple[str, int], list[tuple[int, int]]] = {}
+        super().__init__()
         self.held: dict[tuple[str, int], int] = {}
 
-    def free(self, key: tuple[str, int], low: int, high: int) -> bool:
-        spans = self.spans.get(key, [])
-        at = bisect_right(spans, (low, high))
-        return (at == 0 or spans[at - 1][1] <= low) and (at == len(spans) or spans[at][0] >= high)
-
     def take(self, key: tuple[str, int], low: int, high: int) -> None:
-        insort(self.spans.setdefault(key, []), (low, high))
+        super().take(key, low, high)
         self.held[key] = self.held.get(key, 0) + high - low
 
     def minutes(self, key: tuple[str, int]) -> int:
@@ -68,12 +63,3 @@ class Ledger:
                 return None
             units += chosen
         return Placement("", 0, start, who.id, None if room is None else room.id, tuple(sorted(units)))
-
-    def book(self, patient: int, kind: SessionKind, placement: Placement) -> None:
-        self.take(("patient", patient), placement.start, placement.start + kind.duration)
-        self.take(("clinician", placement.clinician), *blocked(kind, placement.start))
-        if placement.room is not None:
-            self.take(("room", placement.room), *blocked(kind, placement.start))
-        cleaning = {unit.id: unit.cleaning for pool in kind.devices for unit in pool.units}
-        for unit in placement.devices:
-            self.take(("device", unit), *blocked(kind, placement.start, cleaning[unit]))

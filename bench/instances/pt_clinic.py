@@ -299,7 +299,7 @@ def generate(size: int, seed: int, booked_share: float | None = None, capacity: 
             if placement is None:
                 stats["sessions_the_desk_could_not_book"] += 1
                 break
-            ledger.book(patient.ident, kind, placement)
+            ledger.take_session(patient.ident, kind, placement)
             mine.append((patient.ident, kind, placement))
             last = (code, kind, placement)
         if to_book:

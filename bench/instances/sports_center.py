@@ -285,7 +285,7 @@ def generate(size: int, seed: int, booked_share: float | None = None, capacity: 
                 if placement is None:
                     stats["sessions_the_desk_could_not_book"] += 1
                     break
-                ledger.book(plan.patient, kind, placement)
+                ledger.take_session(plan.patient, kind, placement)
                 mine.append(placement)
             if to_book:
                 idle = 0 if mine else idle + 1
