@@ -43,6 +43,7 @@ Usage (from the project folder)::
     python bench/solver.py              # everything: about 1 h 45 min on 2 cores
     python bench/solver.py --quick      # a smoke run of about 5 minutes
     python bench/solver.py --targets medium,tight --families pt --seeds 3,4
+    python bench/solver.py --targets tight --families demo --sizes 2000
 
 It prints one line per run on stderr, writes the JSON summary to
 bench/results/solver.json after every run (so a stopped run keeps what it
@@ -341,6 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--targets", default=",".join(TARGETS), help="comma-separated (default: all)")
     parser.add_argument("--families", default=",".join(FAMILIES), help="comma-separated (default: all)")
     parser.add_argument("--seeds", default="", help="comma-separated seeds instead of each target's own")
+    parser.add_argument("--sizes", default="", help="comma-separated: only the runs of these sizes (not the chain)")
     parser.add_argument("--output", type=Path, default=RESULTS_FILE,
                         help="JSON file, the plot beside it as .png (default %(default)s)")
     args = parser.parse_args(argv)
@@ -348,9 +350,10 @@ def main(argv: list[str] | None = None) -> int:
     families = names(parser, args.families, FAMILIES, "--families")
     try:
         seeds = [int(part) for part in args.seeds.split(",") if part.strip()]
+        sizes = {int(part) for part in args.sizes.split(",") if part.strip()}
     except ValueError:
-        parser.error("--seeds takes comma-separated integers")
-    runs = plan(targets, families, seeds, args.quick)
+        parser.error("--seeds and --sizes take comma-separated integers")
+    runs = [run for run in plan(targets, families, seeds, args.quick) if not sizes or run.size in sizes]
     chain = chain_runs(families, seeds) if "chain" in targets and not args.quick else []
     started = time.perf_counter()
     summary: dict = {

@@ -22,7 +22,9 @@ BOOKED sessions (80 % by default): patients with a course of 1-6 sessions
 (one service, or two for some) on distinct days, served by first fit in
 start order (the lowest-id certified clinician on shift and free, room and
 units), so the current schedule is unbalanced and discontinuous; sessions
-first fit cannot serve are not generated. A fifth of the booked courses with
+first fit cannot serve are not generated (when 200 rounds of adding
+requests do not reach the booked count, the clinic is full: what first fit
+holds is booked and the rest of the night waits). A fifth of the booked courses with
 one clinician get ``keep_clinician``. Candidates' ``free`` are the shifts or
 whole days, the booked sessions' own bookings not subtracted.
 
@@ -54,6 +56,8 @@ CLINICIANS_BY_SIZE = {100: 4, 250: 8, 600: 12, 1000: 18, 2000: 25}
 UTILIZATION = {"loose": 0.40, "normal": 0.55, "tight": 0.55}  # planned share of a room or device type's minutes
 LOOSE_CLINICIANS = 1.4  # loose: this many times the clinicians of the size
 TIGHT_DEMAND = 1.6  # tight: capacity for 1 / 1.6 of the sessions
+RANDOM_DROPS = 50  # rounds of dropping random sessions before the latest ones go (random drops can oscillate)
+FULL_AFTER = 200  # rounds of adding requests after which the clinic counts as full
 # code: minutes, certification, room kind, buffer before, buffer after, {device type: count}, weight among requests
 SERVICES = {
     "eswt": (30, "eswt", "treatment", 0, 0, {"shockwave": 1, "ultrasound": 1}, 2),
@@ -306,7 +310,6 @@ def generate(size: int, seed: int, booked_share: float | None = None, capacity: 
                " loose" * (capacity == "loose"), f" windows {windows}" * (windows is not None)]
     rng = random.Random(f"replan bench {seed} {size}" + (" tight" if tight else "") + "".join(options))
     booked_goal = booked_count(size, tight, booked_share)
-    waiting_count = size - booked_goal
     scale = round(size / TIGHT_DEMAND) if tight else size
     count = clinicians or round(clinician_count(scale) * (LOOSE_CLINICIANS if capacity == "loose" else 1))
     counts = resource_counts(scale, UTILIZATION[capacity])
@@ -330,13 +333,16 @@ def generate(size: int, seed: int, booked_share: float | None = None, capacity: 
         requests = [r for r in requests if r.ident not in failed]  # first fit could not serve them: not generated
         if len(placed) == booked_goal:
             break
-        if len(placed) > booked_goal:  # drop random ones, then first fit again on what is left
+        if len(placed) < booked_goal and rounds > FULL_AFTER:  # the clinic is full: the rest of the night waits
+            booked_goal = len(placed)
+            break
+        if len(placed) > booked_goal and rounds <= RANDOM_DROPS:  # drop random ones, then first fit again
             dropped = set(rng.sample(sorted(placed), len(placed) - booked_goal))
             requests = [r for r in requests if r.ident not in dropped]
+        elif len(placed) > booked_goal:  # first fit goes in start order: dropping the latest keeps the rest as it was
+            requests = sorted(requests, key=lambda r: (r.start, r.ident))[:booked_goal]
         else:
             add_requests(math.ceil((booked_goal - len(placed)) * 1.3))
-        if rounds > 200:
-            raise RuntimeError(f"the demo family did not converge on {booked_goal} booked sessions")
     ordered = sorted(requests, key=lambda r: (r.start, r.ident))
     ids = {request.ident: n for n, request in enumerate(ordered, start=1)}
     clinicians_of: dict[tuple[int, str], set[int]] = {}
@@ -350,6 +356,7 @@ def generate(size: int, seed: int, booked_share: float | None = None, capacity: 
                       replace(placed[r.ident], kind=str(ids[r.ident])), keep_clinician=(r.patient, r.kind) in keep)
         for r in ordered
     )
+    waiting_count = size - booked_goal
     last_day: dict[tuple[int, str], int] = {}
     for session in booked:
         key = (session.patient, session.kind.key)
@@ -365,5 +372,6 @@ def generate(size: int, seed: int, booked_share: float | None = None, capacity: 
         "patients": len({s.patient for s in booked} | {w.patient for w in waiting}),
         "keep_clinician_sessions": sum(s.keep_clinician for s in booked),
         "waiting": stats, "requests_made": made, "first_fit_rounds": rounds,
+        **({"booked_share_cut_to": round(booked_goal / size, 3)} if rounds > FULL_AFTER else {}),
     }
     return problem, facts
