@@ -7,6 +7,9 @@ written, and the tests hold both placers to it.
 
 Each broken rule is reported once per offending session (or pair of
 sessions) with a stable code for programs and a sentence for the front desk.
+``measure`` counts what a placement is worth on each level of the CP-SAT
+model's objective, from the placements alone, so the model's values can be
+held to it.
 """
 
 from collections import Counter
@@ -19,6 +22,17 @@ from solver.plans import Candidate, PlanProblem, PlanSolution, Placement, SameCl
 
 
 Names = dict[tuple[str, int], str]
+
+WEIGHTS = {
+    "extra_clinician_for_a_kind": 400,
+    "not_previous_clinician": 100,
+    "not_preferred_time": 20,
+    "day_from_start": 1,
+}
+"""The quality level's cost (minimized), each term counted per placed session or, for clinicians, per kind: one
+more clinician for a kind whose continuity of care is preferred weighs most; then a session not with the patient's
+last clinician (where that clinician may give it), then one outside the preferred times; then every session as
+soon as it can be: its local day, counted from the first day of the horizon (``day_starts``)."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +76,25 @@ def check(problem: PlanProblem, solution: PlanSolution) -> list[Violation]:
     violations += _links(problem, kinds, sessions)
     violations += _same_clinician(problem, sessions, names)
     return violations
+
+
+def measure(problem: PlanProblem, placements: Iterable[Placement]) -> dict[str, int]:
+    """The objective's levels for a valid placement: sessions placed, and the quality cost with its parts."""
+    kinds = {kind.key: kind for kind in problem.kinds}
+    placed = [p for p in placements if p.kind in kinds]
+    preferred = normalize(problem.preferred)
+    parts = {
+        "extra_clinician_for_a_kind": sum(
+            max(0, len({p.clinician for p in placed if p.kind == kind.key}) - 1)
+            for kind in problem.kinds if kind.same_clinician != SameClinician.NONE),
+        "not_previous_clinician": sum(
+            p.clinician != problem.last_clinician for p in placed
+            if problem.last_clinician in {c.id for c in kinds[p.kind].clinicians}),
+        "not_preferred_time": sum(
+            not contains(preferred, p.start, p.start + kinds[p.kind].duration) for p in placed) if preferred else 0,
+        "day_from_start": sum(problem.day_of(p.start) for p in placed),
+    }
+    return {"placed": len(placed), "quality": sum(WEIGHTS[name] * value for name, value in parts.items()), **parts}
 
 
 def _label(kind_name: str, index: int) -> str:

@@ -16,8 +16,14 @@ holds.
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from solver.intervals import Intervals
+
+if TYPE_CHECKING:
+    from solver.night_problem import Stage
+
+DAY = 24 * 60
 
 
 class SameClinician(StrEnum):
@@ -128,6 +134,12 @@ class PlanProblem:
                 high = middle - 1
         return low
 
+    def day_start(self, day: int) -> int:
+        """The first minute of local day ``day``; past the last known midnight days are 24 h long."""
+        if day < len(self.day_starts):
+            return self.day_starts[max(day, 0)]
+        return self.day_starts[-1] + (day - len(self.day_starts) + 1) * DAY
+
 
 @dataclass(frozen=True)
 class Placement:
@@ -143,13 +155,21 @@ class Placement:
 
 @dataclass(frozen=True)
 class PlanSolution:
-    """What a placer proposes; sessions missing from ``placements`` are unplaced."""
+    """What a placer proposes; sessions missing from ``placements`` are unplaced.
+
+    ``stages`` are the CP-SAT model's objective levels in order, each with its
+    value and proven bound: "placed" (sessions placed, maximized), then
+    "quality" (a cost, minimized; ``plan_check.measure``). ``objective`` and
+    ``bound`` are the quality level's, the one level whose value the
+    proposal's reader cannot see in the placements themselves.
+    """
 
     placements: tuple[Placement, ...]
     status: str = "unknown"
     objective: float | None = None
     bound: float | None = None
     seconds: float = 0.0
+    stages: tuple["Stage", ...] = ()
 
     def placed(self, kind: str, index: int) -> Placement | None:
         return next((p for p in self.placements if p.kind == kind and p.index == index), None)
