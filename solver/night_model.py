@@ -29,6 +29,7 @@ from ortools.sat.python import cp_model
 from solver.intervals import Intervals, intersect
 from solver.night_check import QUALITY_WEIGHTS
 from solver.night_greedy import earlier_window, spacing_window
+from solver.local_day import local_day
 from solver.night_index import Need, NightIndex, SessionInfo
 from solver.night_problem import DAY
 from solver.plans import Placement, blocked
@@ -117,7 +118,8 @@ class NightModel:
             item.classes[need] = self._choose(item, options, starts, 1 if count == 1 else None, need)
             item.units[need] = self._units(item, need, count)
         if info.waiting is not None:
-            item.day = self._day(item, starts)
+            item.day, _ = local_day(model, self.problem, item.start, item.step, starts, self._domain, f"day {key}")
+            item.last_day = self.problem.day_of(starts[-1][1] - 1)
         if info.booked is not None and domain.size() > 1:
             item.moved = model.NewBoolVar(f"{key} moved")
             current = (info.booked.start - self.problem.grid_origin) // self.problem.grid
@@ -171,28 +173,6 @@ class NightModel:
             self.model.Add(amount == 0).OnlyEnforceIf(literal.Not())
         self.model.Add(sum(units.values()) == count * item.present)
         return units
-
-    def _day(self, item: _Item, starts: Intervals):
-        """The local day of the session's start: arithmetic where that is exact for its starts, else by cases."""
-        anchor = self.problem.day_start(0)
-        exact = all(self.problem.day_of(low) == self.problem.day_of(high - 1) == (low - anchor) // DAY
-                    == (high - 1 - anchor) // DAY for low, high in starts)
-        first, last = self.problem.day_of(starts[0][0]), self.problem.day_of(starts[-1][1] - 1)
-        day = self.model.NewIntVar(first, last, f"day {item.info.key}")
-        item.last_day = last
-        if exact:
-            self.model.AddDivisionEquality(day, item.start - anchor, DAY)
-            return day
-        cases = []
-        for number in range(first, last + 1):
-            part = intersect(starts, [(self.problem.day_start(number), self.problem.day_start(number + 1))])
-            if part:
-                literal = self.model.NewBoolVar("")
-                self.model.AddLinearExpressionInDomain(item.step, self._domain(part)).OnlyEnforceIf(literal)
-                self.model.Add(day == number).OnlyEnforceIf(literal)
-                cases.append(literal)
-        self.model.AddExactlyOne(cases)
-        return day
 
     # --- resources -----------------------------------------------------------------------
 

@@ -96,7 +96,7 @@ class _Search:
         pieces = 0
         last = until - (WHOLE_SHARE * self._left(until) if WHOLE_FIRST < len(movable) <= WHOLE_LAST else 0)
         while not done() and self._left(last) > 0.3:
-            free, within = self._neighbourhood()
+            free, within = self._neighbourhood(name)
             self._solve(level, free, last, whole=False, within=within)
             pieces += 1
             if name == "placed" and pieces % 10 == 0:
@@ -170,9 +170,13 @@ class _Search:
 
     # --- neighbourhoods ----------------------------------------------------------------------
 
-    def _neighbourhood(self) -> tuple[set[str], tuple[int, int]]:
-        """A piece of about ``piece`` sessions and the few days it may use, chosen in one of four ways."""
-        way = self.rng.choice([self._days, self._clinician, self._patients, self._leftovers])
+    def _neighbourhood(self, level: str) -> tuple[set[str], tuple[int, int]]:
+        """A piece of about ``piece`` sessions and the days it may use, chosen in one of four ways (five for the
+        quality level, where a few patients' whole courses are freed so one clinician can take each over)."""
+        ways = [self._days, self._clinician, self._patients, self._leftovers]
+        if level == "quality":
+            ways.append(self._courses)
+        way = self.rng.choice(ways)
         low, high, wanted = way()
         placed = [key for key, placement in self.best.items()
                   if low <= placement.start < high and not self.index.sessions[key].pinned and wanted(key)]
@@ -220,6 +224,17 @@ class _Search:
         clinicians = {self.best[key].clinician for key in self.best if self.index.sessions[key].patient in patients}
         return low, high, lambda key: (self.index.sessions[key].patient in patients
                                        or (key in self.best and self.best[key].clinician in clinicians))
+
+    def _courses(self):
+        """Every session of a few patients over the whole night, with what their clinicians serve meanwhile."""
+        everyone = sorted({info.patient for info in self.index.sessions.values()})
+        patients = set(self.rng.sample(everyone, k=min(6, len(everyone))))
+        starts = [p.start for key, p in self.best.items() if self.index.sessions[key].patient in patients]
+        if not starts:
+            return self._days()
+        low = self.problem.day_start(self.problem.day_of(min(starts)))
+        high = self.problem.day_start(self.problem.day_of(max(starts)) + 1)
+        return low, high, lambda key: self.index.sessions[key].patient in patients
 
     def _leftovers(self):
         """A waiting session left over, three days of its window, and what else could use those days."""

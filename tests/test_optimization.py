@@ -469,6 +469,22 @@ def test_a_solver_process_that_aborts_fails_the_run_and_the_server_carries_on(cl
     monkeypatch.setattr(optimization, "replan", crashing_solver.abort)
     run = run_optimization(engine, location_id=world.midtown.id, trigger=RunTrigger.MANUAL, now=NIGHT,
                            settings=SETTINGS)
-    assert run.status == RunStatus.FAILED and "solver's process stopped abruptly" in run.error
+    assert run.status == RunStatus.FAILED and "solver's process stopped abruptly 2 times" in run.error
     with Session(engine) as session:
         assert session.exec(select(Appointment)).all() == [], "nothing was written"
+
+
+def test_a_solver_process_that_aborts_once_is_tried_again_and_the_night_is_planned(clinic, monkeypatch):
+    engine, world = clinic
+    wait(engine, world, world.patients[0], service_id=world.eswt.id, earliest_day=date(2027, 3, 3),
+         latest_day=date(2027, 3, 3))
+    crashing_solver.ABORTED_ONCE.unlink(missing_ok=True)
+    monkeypatch.setattr(optimization, "replan", crashing_solver.abort_once)
+    try:
+        run = run_optimization(engine, location_id=world.midtown.id, trigger=RunTrigger.MANUAL, now=NIGHT,
+                               settings=SETTINGS)
+    finally:
+        aborted = crashing_solver.ABORTED_ONCE.exists()
+        crashing_solver.ABORTED_ONCE.unlink(missing_ok=True)
+    assert aborted and run.status == RunStatus.SUCCEEDED, run.error
+    assert run.sessions_placed == 1
