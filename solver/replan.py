@@ -301,6 +301,11 @@ def replan(problem: NightProblem, limits: Limits = Limits()) -> ReplanSolution:
                           "optimal" if stage.value >= relaxation else stage.status)
         stages.append(stage)
     placements = tuple(search.best.values())
+    final = measure(problem, placements)
+    if final["placed"] != stages[0].value:  # a later level's pieces may place more (never less): report the answer
+        first = stages[0]
+        stages[0] = replace(first, value=final["placed"], status="optimal" if first.best_bound is not None
+                            and final["placed"] >= first.best_bound - 1e-6 else first.status)
     status = "optimal" if all(stage.status == "optimal" for stage in stages) else (
         "feasible" if set(placements) != set(greedy) else "greedy")
     return ReplanSolution(placements, status, tuple(stages), greedy=greedy_values,
