@@ -57,7 +57,7 @@ from solver.plan_model import Limits
 from solver.replan import replan
 
 PLACING = {"waitlist_hold", "plan_session"}  # change actions that give a waiting session its time
-SOLVE_ATTEMPTS = 2  # a native abort inside CP-SAT is rare and random: one more try, then the run fails
+SOLVE_ATTEMPTS = 2  # a native abort inside CP-SAT: one more try, then the run fails
 ADVISORY_NAMESPACE = 4242  # first key of pg_try_advisory_xact_lock(namespace, location_id)
 RUN_OWNER_NAMESPACE = 4244  # first key of pg_advisory_lock(namespace, run_id), held by the run's owner
 MAX_ATTEMPTS = 3  # a night whose worker died this often is left failed for a person to look at
@@ -162,11 +162,11 @@ def _plan_night(session: Session, *, location_id: int, now: datetime, settings: 
 def _solve_apart(problem: NightProblem, limits: Limits) -> ReplanSolution:
     """The solve in a process of its own (forked from a clean server process, so cheap to start), tried twice.
 
-    CP-SAT is C++: an internal check that fails aborts the whole process ('Check failed:
-    heuristics.fixed_search != nullptr' was seen twice in some hundred benchmark solves, at random, never again
-    on the same night). Apart, such an abort costs this attempt only: the night is solved once more, and if that
-    process dies too the run fails with a clear error, the transaction rolls back, and the web server or worker
-    running it carries on.
+    CP-SAT is C++: an internal check that fails aborts the whole process. 'Check failed:
+    heuristics.fixed_search != nullptr' was seen in the benchmark; its trigger (presolve probing switched off
+    with a hint) is gone from ``solver.replan``, but no other native abort can be ruled out. Apart, such an abort
+    costs this attempt only: the night is solved once more, and if that process dies too the run fails with a
+    clear error, the transaction rolls back, and the web server or worker running it carries on.
     """
     context = multiprocessing.get_context("forkserver")
     for attempt in range(SOLVE_ATTEMPTS):

@@ -44,14 +44,15 @@ from solver.plan_model import Limits
 from solver.plans import Placement
 
 WHOLE_FIRST = 700
-WHOLE_LAST = 2500
+WHOLE_LAST = 1500
 WHOLE_SHARE = 0.5
 """Up to ``WHOLE_FIRST`` movable sessions a level is first searched as one model, for ``WHOLE_SHARE`` of its
 time, then by neighbourhoods; up to ``WHOLE_LAST`` neighbourhoods come first and the whole model, started from
 their best answer, gets the last share (it proves a bound, and on tight nights its own search is strong);
 above that, neighbourhoods only. Measured (2026-11-29, 2 cores): on a tight 1,094-session night the whole
 model proved the optimum (258) in 82 s where neighbourhoods alone reached 252 in 60 s; on an empty
-1,200-session night neighbourhoods reached 2,656 in 60 s, the whole model 2,607."""
+1,200-session night neighbourhoods reached 2,656 in 60 s, the whole model 2,607; at 2,000 sessions the whole
+model's presolve alone took 20-40 s."""
 
 SHARES = {"placed": 0.6, "sooner": 0.15, "quality": 0.25}
 """Each level's share of the time left when it starts; what a level does not use passes to the next."""
@@ -136,7 +137,9 @@ class _Search:
         solver = cp_model.CpSolver()
         solver.parameters.max_time_in_seconds = seconds
         solver.parameters.num_workers = self.workers
-        solver.parameters.cp_model_probing_level = 0  # probing these models in presolve costs seconds, gains little
+        # Presolve probing stays on: with it off (cp_model_probing_level = 0) OR-Tools 9.15 called a piece
+        # INFEASIBLE whose hint was a valid answer, and the process then aborted ('Check failed:
+        # heuristics.fixed_search != nullptr'); reproduced on a saved piece, OPTIMAL with probing on.
         status = solver.Solve(night.model)
         if status == cp_model.OPTIMAL and not whole:
             self.piece = min(int(self.piece * 1.25) + 1, 600)
