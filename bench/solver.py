@@ -47,14 +47,16 @@ Usage (from the project folder)::
 
 It prints one line per run on stderr, writes the JSON summary to
 bench/results/solver.json after every run (so a stopped run keeps what it
-measured) and a plot next to it (bench/results/solver.png) when matplotlib is
-importable (``pip install -e .[bench]``). Nothing here is tuned or
-hard-coded: every figure is measured in the run that reports it.
+measured, and ``--resume`` makes only the runs it lacks) and a plot next to
+it (bench/results/solver.png) when matplotlib is importable (``pip install
+-e .[bench]``). Nothing here is tuned or hard-coded: every figure is
+measured in the run that reports it.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import multiprocessing
 import os
@@ -249,7 +251,7 @@ def summarize(records: list[dict], chain: dict | None, targets: list[str]) -> di
     found["no_run_crashed"] = {"met": not any("crashed" in r for r in everything),
                                "crashed": [r["label"] for r in everything if "crashed" in r]}
     everything = [r for r in everything if "crashed" not in r]
-    found["solver_code_measured"] = sorted({r["solver_digest"] for r in everything})
+    found["solver_code_measured"] = sorted({r.get("solver_digest", "not recorded") for r in everything})
     found["every_answer_passes_check_night"] = {"met": all(r["check_night_ok"] for r in everything),
                                                 "failed": [r["label"] for r in everything if not r["check_night_ok"]]}
     found["every_call_within_limit_plus_5pct"] = {
@@ -343,6 +345,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--families", default=",".join(FAMILIES), help="comma-separated (default: all)")
     parser.add_argument("--seeds", default="", help="comma-separated seeds instead of each target's own")
     parser.add_argument("--sizes", default="", help="comma-separated: only the runs of these sizes (not the chain)")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the runs (and chain) already in --output and make only the missing ones")
     parser.add_argument("--output", type=Path, default=RESULTS_FILE,
                         help="JSON file, the plot beside it as .png (default %(default)s)")
     args = parser.parse_args(argv)
@@ -369,6 +373,13 @@ def main(argv: list[str] | None = None) -> int:
         "runs": [],
         "chain": None,
     }
+    if args.resume and args.output.exists():
+        earlier = json.loads(args.output.read_text())
+        summary["resumed"] = {"from": earlier["date"], "runs_kept": len(earlier["runs"])}
+        summary["runs"], summary["chain"] = earlier["runs"], earlier.get("chain")
+        made = {(r["target"], r["label"]) for r in summary["runs"]}
+        runs = [run for run in runs if (run.target, run.label) not in made]
+        chain = [] if summary["chain"] else chain
     for run in runs:
         record = isolated(run)
         say(record)
