@@ -42,9 +42,8 @@ class UnitClass:
 
 @dataclass
 class Option:
-    """One way to serve one need: a clinician (``count`` 1) or ``count`` units of a class, at ``starts``."""
+    """One way to serve one need, a clinician or units of a class: the starts it allows and the span it holds."""
 
-    target: int
     starts: Intervals
     span_before: int
     span_after: int
@@ -196,7 +195,7 @@ class NightIndex:
                 continue
             fit = self._fit(info, [clinician], before, after, 1)
             if fit:
-                info.clinicians[clinician.id] = Option(clinician.id, fit, before, after)
+                info.clinicians[clinician.id] = Option(fit, before, after)
         if kind.needs_room:
             info.needs["room", "room"] = (1, self._class_options(info, "room", kind.rooms, 1, before, after))
         for pool in kind.devices:
@@ -213,7 +212,7 @@ class NightIndex:
             cleaning = self.classes[ident].cleaning
             fit = self._fit(info, members, before, after + cleaning, 1)  # how many, the model and colouring decide
             if fit:
-                options[ident] = Option(ident, fit, before, after + cleaning)
+                options[ident] = Option(fit, before, after + cleaning)
         return options
 
     def _fit(self, info: SessionInfo, candidates, before: int, after: int, count: int) -> Intervals:

@@ -81,7 +81,6 @@ class _Search:
     piece: int = 60
     first_solution: float | None = None
     began: float = 0.0
-    refused: int = 0
 
     # --- one level -------------------------------------------------------------------------
 
@@ -158,14 +157,12 @@ class _Search:
         no worse lexicographically (an equal answer is kept: moving sideways helps the search)."""
         placements = assign_units(self.index, night.choices(solver), fixed)
         if placements is None:
-            self.refused += 1
             return
         candidate = {**fixed, **{p.kind: p for p in placements}}
         new = measure(self.problem, candidate.values())
         if _key(new, LEVELS) > _key(values, LEVELS):  # never worse, on this level or any other
             return
         if check_night(self.problem, ReplanSolution(tuple(candidate.values()), "candidate")):
-            self.refused += 1
             return
         self.best = candidate
         if self.first_solution is None and _key(new, LEVELS) < _key(values, LEVELS):
