@@ -6,8 +6,9 @@ per unit class for each room or device need (``night_index``). Per clinician
 a NoOverlap; per unit class a Cumulative of its size (a NoOverlap where it
 has one unit) that also holds each unit's own down time as fixed blocks;
 per patient a NoOverlap. Sessions outside the neighbourhood are constants:
-their spans enter the same constraints as fixed intervals, and their part of
-each objective level is a constant left out.
+their spans enter the same constraints as fixed intervals; their part of the
+first two levels is a constant left out, while the quality level counts it,
+so that level's value and bound are the whole night's.
 
 One model optimizes one level of the lexicographic objective (``Level``):
 
