@@ -10,7 +10,7 @@ their spans enter the same constraints as fixed intervals; their part of the
 first two levels is a constant left out, while the quality level counts it,
 so that level's value and bound are the whole night's.
 
-One model optimizes one level of the lexicographic objective (``Level``):
+One model optimizes one level of the lexicographic objective (``LEVELS``):
 
 * ``placed``: the priority points of the waiting sessions placed (maximized);
 * ``sooner``: with the points held at least at their best value, the days
