@@ -1,6 +1,14 @@
+# The web app's browser packages (calendar component, API docs), from package-lock.json; only node_modules is kept.
+FROM node:20-slim AS web-packages
+WORKDIR /web
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund
+
 FROM python:3.11-slim
 
 WORKDIR /app
+COPY --from=web-packages /web/node_modules ./node_modules
+ENV CLINIC_WEB_PACKAGES=/app/node_modules
 COPY pyproject.toml README.md ./
 COPY api ./api
 COPY data ./data

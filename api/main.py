@@ -11,6 +11,7 @@ from api.body_limit import BodyLimit
 from api.errors import install_error_handlers
 from api.schemas.common import CALENDAR
 from api import web
+from api.web import api_docs, vendor
 from api.fhir import routes as fhir
 from api.routes import (
     audit,
@@ -55,6 +56,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
                     "refused with 413 before it is read, or as soon as that many bytes of it have arrived.",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -78,5 +81,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(patients.router, prefix=API_PREFIX)
     app.include_router(fhir.router)
     app.include_router(web.router)
+    app.include_router(vendor.router)
+    app.include_router(api_docs.router)
     app.mount("/static", web.static, name="static")
     return app

@@ -64,12 +64,14 @@ def weekday_check() -> sa.CheckConstraint:
 
 class Location(SQLModel, table=True):
     __tablename__ = "location"
-    __table_args__ = NEVER_REUSED_IDS
+    __table_args__ = (sa.CheckConstraint("length(locale) >= 2", name="locale_not_blank"), NEVER_REUSED_IDS)
 
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=120, unique=True)
     address: str = Field(default="", max_length=300)
     time_zone: str = Field(max_length=64)
+    locale: str = Field(default="en-US", max_length=35, sa_column_kwargs={"server_default": "en-US"}, description=(
+        "BCP 47 language tag the web app formats dates and times with (en-US: 'Tue, Dec 1'; en-GB: 'Tue 1 Dec')"))
 
     opening_hours: list["LocationHours"] = Relationship(
         sa_relationship_kwargs={**CASCADE_CHILDREN, "order_by": "(LocationHours.weekday, LocationHours.starts)"}

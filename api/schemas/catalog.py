@@ -15,6 +15,7 @@ from api.schemas.common import (
     Code,
     Ident,
     Instant,
+    Locale,
     Name,
     Schema,
     Text,
@@ -81,6 +82,8 @@ class LocationFields(Schema):
     name: Name
     address: Text = Field(default="", max_length=300)
     time_zone: TimeZoneName = Field(description="IANA time zone, e.g. America/New_York")
+    locale: Locale = Field(default="en-US", description=(
+        "BCP 47 language tag for dates and times in the web app, e.g. en-US ('Tue, Dec 1') or en-GB ('Tue 1 Dec')"))
     opening_hours: list[OpeningHours] = Field(default_factory=list)
 
     @field_validator("opening_hours")

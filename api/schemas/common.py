@@ -94,6 +94,9 @@ SingleLine = Annotated[str, AfterValidator(_one_line)]
 Name = Annotated[SingleLine, StringConstraints(min_length=1, max_length=120)]
 Code = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{1,39}$")]
 TimeZoneName = Annotated[str, AfterValidator(_known_time_zone)]
+# A language with an optional script and region (en, en-US, zh-Hant-TW, es-419): what browsers' Intl formats with.
+Locale = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Z][a-z]{3})?(-([A-Z]{2}|[0-9]{3}))?$",
+                                          max_length=35)]
 # JSON Schema's "time" format (RFC 3339) requires an offset; a wall-clock time has none, so it is a pattern.
 WallClock = Annotated[time, AfterValidator(_wall_clock), WithJsonSchema(
     {"type": "string", "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]+)?)?$",
