@@ -18,6 +18,7 @@ STAFF, DESK, ADMIN = "admin front_desk clinician", "admin front_desk", "admin"
 PAGES = {
     "schedule": ("Schedule", DESK),
     "desk": ("Book", DESK),
+    "requests": ("Requests", DESK),
     "board": ("Day board", STAFF),
     "roster": ("Roster", STAFF),
     "runs": ("Nightly runs", DESK),
