@@ -22,6 +22,7 @@ PAGES = {
     "board": ("Day board", STAFF),
     "roster": ("Roster", STAFF),
     "runs": ("Nightly runs", DESK),
+    "admin": ("Admin", ADMIN),
 }
 SECURITY_HEADERS = {
     "Cache-Control": "no-store",

@@ -1,6 +1,6 @@
 // Every date and time the app reads or shows is the location's wall clock, in the location's locale, whatever zone
 // the browser is in. A "place" is { zone, locale } from a location record; Luxon does the zone arithmetic.
-import { DateTime } from "/vendor/luxon.js";
+import { DateTime, Info } from "/vendor/luxon.js";
 
 export const placeOf = (location) => ({ zone: location.time_zone, locale: location.locale || "en-US",
   name: location.name });
@@ -44,3 +44,9 @@ export function wallOfDate(date) {
 
 export const zoneLabel = (place) => `${place.zone.replace(/_/g, " ")} time`;
 export const zoneAbbreviation = (iso, place) => moment(iso, place).toFormat("ZZZZ");
+
+// A time of day as shifts and opening hours store it ("09:00:00", the location's wall clock), in its locale: "9:00 AM".
+export const clockTime = (wall, place) => DateTime.fromISO(wall, { zone: "UTC" }).setLocale(place.locale)
+  .toLocaleString(DateTime.TIME_SIMPLE);
+// Weekday names in the location's locale, Monday first: index 0 is the API's weekday 0.
+export const weekdayNames = (place, width = "long") => Info.weekdays(width, { locale: place.locale });

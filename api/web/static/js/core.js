@@ -57,6 +57,7 @@ export async function api(path, { method = "GET", body, form } = {}) {
   if (!response.ok) {
     const failure = new Error(words(data, response.status));
     failure.status = response.status;
+    failure.detail = data && data.detail; // the API's own error list, for forms that mark the fields it names
     throw failure;
   }
   return data;

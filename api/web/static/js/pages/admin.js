@@ -1,0 +1,2 @@
+// The administrators' screens (being built): administrators only.
+export async function open() {}
