@@ -24,6 +24,7 @@ from api.routes import (
     plans,
     public,
     rosters,
+    schedule,
     visit_requests,
     waitlist,
 )
@@ -75,6 +76,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(optimization.router, prefix=API_PREFIX)
     app.include_router(audit.router, prefix=API_PREFIX)
     app.include_router(rosters.router, prefix=API_PREFIX)
+    app.include_router(schedule.router, prefix=API_PREFIX)
     app.include_router(rosters.feeds)
     app.include_router(public.router, prefix=API_PREFIX)
     app.include_router(visit_requests.router, prefix=API_PREFIX)

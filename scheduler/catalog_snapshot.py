@@ -67,6 +67,7 @@ class LocationInfo:
     clinicians: tuple[ClinicianInfo, ...]
     rooms: tuple[RoomInfo, ...]
     units: tuple[UnitInfo, ...]
+    locale: str = "en-US"
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,7 @@ def _load(session: Session, token: str) -> CatalogSnapshot:
     rooms, units = list(fresh(Room)), list(fresh(Device))
     locations = {
         location.id: LocationInfo(
-            id=location.id, name=location.name, zone=ZoneInfo(location.time_zone),
+            id=location.id, name=location.name, zone=ZoneInfo(location.time_zone), locale=location.locale,
             opening_hours=tuple((h.weekday, h.starts, h.ends) for h in location.opening_hours),
             clinicians=tuple(c for c in clinicians.values() if c.location_id == location.id),
             rooms=tuple(RoomInfo(r.id, r.name, r.kind, r.archived_at is not None)

@@ -1,0 +1,81 @@
+"""The schedule screen's one read: resources, sessions and unavailable time of a location over whole local days."""
+
+from datetime import date, datetime
+
+from pydantic import BaseModel
+
+from data.enums import AppointmentStatus, ResourceKind
+from scheduler.schedule_screen import ScheduleView
+
+
+def resource_key(kind: ResourceKind, ident: int) -> str:
+    """One id space for the calendar component: clinician-3, device-1, room-2."""
+    return f"{kind.value}-{ident}"
+
+
+class ScheduleLocation(BaseModel):
+    id: int
+    name: str
+    time_zone: str
+    locale: str
+
+
+class ScheduleResourceOut(BaseModel):
+    id: str
+    kind: ResourceKind
+    resource_id: int
+    name: str
+    detail: str
+
+
+class ScheduleNamed(BaseModel):
+    id: int
+    name: str
+
+
+class ScheduleSessionOut(BaseModel):
+    """A session or hold; times in the location's zone. ``resource_ids`` are the screen's resource ids it holds."""
+
+    appointment_id: int
+    status: AppointmentStatus
+    start: datetime
+    end: datetime
+    hold_expires_at: datetime | None
+    patient: ScheduleNamed
+    service: ScheduleNamed
+    plan_progress: str | None
+    resource_ids: list[str]
+
+
+class UnavailableOut(BaseModel):
+    resource_id: str
+    start: datetime
+    end: datetime
+    cause: str
+
+
+class ScheduleOut(BaseModel):
+    location: ScheduleLocation
+    first_day: date
+    days: int
+    resources: list[ScheduleResourceOut]
+    sessions: list[ScheduleSessionOut]
+    unavailable: list[UnavailableOut]
+
+    @classmethod
+    def of(cls, view: ScheduleView) -> "ScheduleOut":
+        location = view.location
+        return cls(
+            location=ScheduleLocation(id=location.id, name=location.name, time_zone=location.zone.key,
+                                      locale=location.locale),
+            first_day=view.first_day, days=view.days,
+            resources=[ScheduleResourceOut(id=resource_key(r.kind, r.id), kind=r.kind, resource_id=r.id, name=r.name,
+                                           detail=r.detail) for r in view.resources],
+            sessions=[ScheduleSessionOut(
+                appointment_id=s.appointment_id, status=s.status, start=s.starts_at, end=s.ends_at,
+                hold_expires_at=s.hold_expires_at, patient=ScheduleNamed(id=s.patient_id, name=s.patient_name),
+                service=ScheduleNamed(id=s.service_id, name=s.service_name), plan_progress=s.plan_progress,
+                resource_ids=[resource_key(kind, ident) for kind, ident in s.resources]) for s in view.sessions],
+            unavailable=[UnavailableOut(resource_id=resource_key(u.kind, u.id), start=u.starts_at, end=u.ends_at,
+                                        cause=u.cause) for u in view.unavailable],
+        )

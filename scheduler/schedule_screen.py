@@ -1,0 +1,152 @@
+"""The front desk's schedule screen: a location's clinicians, device units and rooms over one day or one week.
+
+One read gives everything the screen draws: the resources, every live
+session and hold on them (with the patient, the service and the place in a
+treatment plan), and the time each resource cannot be booked, by cause (off
+shift, break, time off, maintenance, closed), so the desk sees why a time is
+grey. Times are the location's, with its offset; the range is whole local
+days, so a DST day is 23 or 25 hours long.
+"""
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from sqlmodel import Session, select
+
+from data.enums import AppointmentStatus, ResourceKind
+from data.errors import Invalid, NotFound
+from data.tables import Allocation, Appointment, Patient
+from scheduler.catalog_snapshot import LocationInfo, catalog
+from scheduler.clock import from_minute, local_days, to_minute, weekly
+from scheduler.rosters import plan_progress
+from solver.intervals import Intervals, intersect, subtract, union
+
+LONGEST = 7
+SHOWN = (AppointmentStatus.PENDING, AppointmentStatus.BOOKED, AppointmentStatus.ARRIVED, AppointmentStatus.FULFILLED,
+         AppointmentStatus.NOSHOW)
+
+
+@dataclass(frozen=True)
+class ScheduleResource:
+    kind: ResourceKind
+    id: int
+    name: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class ScheduledSession:
+    appointment_id: int
+    status: AppointmentStatus
+    starts_at: datetime
+    ends_at: datetime
+    hold_expires_at: datetime | None
+    patient_id: int
+    patient_name: str
+    service_id: int
+    service_name: str
+    plan_progress: str | None
+    resources: tuple[tuple[ResourceKind, int], ...]
+
+
+@dataclass(frozen=True)
+class Unavailable:
+    kind: ResourceKind
+    id: int
+    starts_at: datetime
+    ends_at: datetime
+    cause: str
+
+
+@dataclass(frozen=True)
+class ScheduleView:
+    location: LocationInfo
+    first_day: date
+    days: int
+    resources: list[ScheduleResource]
+    sessions: list[ScheduledSession]
+    unavailable: list[Unavailable]
+
+
+def schedule_view(session: Session, location_id: int, first_day: date, days: int, *, now: datetime) -> ScheduleView:
+    """What the screen draws for ``days`` local days from ``first_day``; holds that have lapsed by ``now`` are gone."""
+    if not 1 <= days <= LONGEST:
+        raise Invalid(("days",), f"show between 1 and {LONGEST} days", source="query")
+    snapshot = catalog(session)
+    location = snapshot.locations.get(location_id)
+    if location is None:
+        raise NotFound("location", location_id)
+    zone = location.zone
+    start = datetime.combine(first_day, time(0), zone)
+    end = datetime.combine(first_day + timedelta(days=days), time(0), zone)
+    window: Intervals = [(to_minute(start), to_minute(end))]
+    sessions = _sessions(session, snapshot, location, start, end, now)
+    busy = {key for s in sessions for key in s.resources}
+
+    resources, unavailable = [], []
+
+    def shade(kind: ResourceKind, ident: int, cause: str, spans: Intervals) -> None:
+        unavailable.extend(Unavailable(kind, ident, from_minute(a, zone), from_minute(b, zone), cause)
+                           for a, b in intersect(spans, window))
+
+    calendar_days = local_days(*window[0], zone)
+    open_hours = weekly(location.opening_hours, calendar_days, zone)
+    closed = subtract(window, open_hours)
+    for clinician in sorted(location.clinicians, key=lambda c: c.name):
+        if clinician.archived and (ResourceKind.CLINICIAN, clinician.id) not in busy:
+            continue
+        resources.append(ScheduleResource(ResourceKind.CLINICIAN, clinician.id, clinician.name,
+                                          ", ".join(sorted(c.label for c in clinician.certifications))))
+        # The same arithmetic as availability's working time: (shifts - breaks) + extra shifts - time off.
+        regular = weekly(clinician.shifts, calendar_days, zone)
+        time_off = intersect(clinician.time_off, window)
+        breaks = subtract(intersect(weekly(clinician.breaks, calendar_days, zone), regular),
+                          union(clinician.extra_shifts, time_off))
+        shade(ResourceKind.CLINICIAN, clinician.id, "off shift",
+              subtract(window, union(regular, clinician.extra_shifts, time_off)))
+        shade(ResourceKind.CLINICIAN, clinician.id, "break", breaks)
+        shade(ResourceKind.CLINICIAN, clinician.id, "time off", time_off)
+    for unit in sorted(location.units, key=lambda u: u.name):
+        if unit.archived and (ResourceKind.DEVICE, unit.id) not in busy:
+            continue
+        resources.append(ScheduleResource(ResourceKind.DEVICE, unit.id, unit.name, "device unit"))
+        shade(ResourceKind.DEVICE, unit.id, "maintenance", unit.maintenance)
+        shade(ResourceKind.DEVICE, unit.id, "closed", subtract(closed, unit.maintenance))
+    for room in sorted(location.rooms, key=lambda r: r.name):
+        if room.archived and (ResourceKind.ROOM, room.id) not in busy:
+            continue
+        resources.append(ScheduleResource(ResourceKind.ROOM, room.id, room.name, room.kind.value.replace("_", " ")))
+        shade(ResourceKind.ROOM, room.id, "closed", closed)
+    return ScheduleView(location, first_day, days, resources, sessions, unavailable)
+
+
+def _sessions(session: Session, snapshot, location: LocationInfo, start: datetime, end: datetime, now: datetime
+              ) -> list[ScheduledSession]:
+    """Live sessions and holds of the location overlapping the range, each with every resource it holds."""
+    rows = session.exec(
+        select(Appointment, Allocation.resource_kind, Allocation.resource_id).join(Allocation)
+        .where(Appointment.location_id == location.id, Appointment.status.in_(SHOWN), Allocation.live,
+               Appointment.starts_at < end, Appointment.ends_at > start,
+               Allocation.resource_kind != ResourceKind.PATIENT)
+        .order_by(Appointment.starts_at, Appointment.id)
+    ).all()
+    held: dict[int, list[tuple[ResourceKind, int]]] = {}
+    appointments: dict[int, Appointment] = {}
+    for appointment, kind, ident in rows:
+        if appointment.hold_expires_at is not None and appointment.hold_expires_at <= now:
+            continue  # a lapsed hold still holds its rows until a writer releases it, but it is no promise
+        appointments[appointment.id] = appointment
+        held.setdefault(appointment.id, []).append((kind, ident))
+    if not appointments:
+        return []
+    patients = dict(session.exec(select(Patient.id, Patient.given_name + " " + Patient.family_name).where(
+        Patient.id.in_({a.patient_id for a in appointments.values()}))).all())
+    progress = plan_progress(session, snapshot, list(appointments))
+    zone = location.zone
+    return [ScheduledSession(
+        appointment_id=a.id, status=a.status, starts_at=a.starts_at.astimezone(zone),
+        ends_at=a.ends_at.astimezone(zone),
+        hold_expires_at=a.hold_expires_at.astimezone(zone) if a.hold_expires_at else None,
+        patient_id=a.patient_id, patient_name=patients.get(a.patient_id, f"patient {a.patient_id}"),
+        service_id=a.service_id, service_name=snapshot.services[a.service_id].name,
+        plan_progress=progress.get(a.id), resources=tuple(sorted(set(held[a.id])))) for a in appointments.values()]
