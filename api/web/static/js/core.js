@@ -21,7 +21,10 @@ function fieldName(location) {
 export function words(payload, status) {
   // The API's errors, in words: its sentence, or "field: message" per invalid field.
   const detail = payload && payload.detail;
-  if (typeof detail === "string") return detail;
+  // A refusal because other records depend on this one names them (the API lists them in `blockers`).
+  const named = payload && Array.isArray(payload.blockers) && payload.blockers.length
+    ? `: ${payload.blockers.join(", ")}` : "";
+  if (typeof detail === "string") return detail + named;
   if (Array.isArray(detail)) {
     return detail.map((d) => {
       const message = String(d.msg || "").replace(/^(Value|Assertion) error, /, "");
