@@ -23,7 +23,7 @@ from sqlmodel import Session, func, select
 from data.config import Settings
 from data.enums import AppointmentStatus, RequestKind, RequestStatus, ResourceKind
 from data.errors import Conflict, Gone, Invalid, NotFound, RateLimited
-from data.tables import Appointment, Patient, PatientLink, Service, User, VisitRequest
+from data.tables import Appointment, Location, Patient, PatientLink, Service, User, VisitRequest
 from data.locking import locked, serialize_on
 from scheduler import booking, secret_links
 from scheduler.availability import SlotQuery, find_availability
@@ -32,7 +32,7 @@ from scheduler.rosters import plan_progress
 from scheduler.secret_links import digest, holder, new_secret
 
 PUBLIC_SERVICES = {RequestKind.TELEHEALTH: "public_telehealth_service", RequestKind.IN_OFFICE: "public_office_service"}
-MAX_PUBLIC_SLOTS = 400
+DAY = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -71,17 +71,31 @@ def public_service(session: Session, kind: RequestKind, settings: Settings) -> S
 def public_slots(session: Session, *, service: Service, now: datetime, settings: Settings,
                  patient_id: int | None = None, location_id: int | None = None,
                  between: tuple[datetime, datetime] | None = None) -> list[PublicSlot]:
-    """Free starts of the service over the public horizon (or ``between``), one per place and time."""
+    """Every free start of the service over the public horizon (or ``between``), one per place and time.
+
+    The availability search answers one offer per clinician and start, best first, cut at a limit; the public
+    sees one per place and time. Asked a day at a time, with a limit above the offers any day can hold (a start
+    per grid step for each clinician), nothing is cut off before the duplicates go.
+    """
     start, end = between or (now, now + timedelta(days=settings.public_days))
-    found = find_availability(session, SlotQuery(service_id=service.id, start=start, end=end,
-                                                 location_id=location_id, patient_id=patient_id,
-                                                 limit=MAX_PUBLIC_SLOTS),
-                              now=now, settings=settings)
     locations = catalog(session).locations
-    slots = {(offer.location_id, offer.start): PublicSlot(offer.start, offer.end, offer.location_id,
-                                                          locations[offer.location_id].name)
-             for offer in found.offers}
+    searched = [locations[location_id]] if location_id in locations else locations.values()
+    starts_a_day = 24 * 60 // settings.slot_grid_minutes + 1
+    limit = starts_a_day * max(1, sum(len(location.clinicians) for location in searched))
+    slots: dict[tuple[int, datetime], PublicSlot] = {}
+    for day_start in _days(start, end):
+        query = SlotQuery(service_id=service.id, start=day_start, end=min(day_start + DAY, end),
+                          location_id=location_id, patient_id=patient_id, limit=limit)
+        for offer in find_availability(session, query, now=now, settings=settings).offers:
+            slots.setdefault((offer.location_id, offer.start), PublicSlot(
+                offer.start, offer.end, offer.location_id, locations[offer.location_id].name))
     return sorted(slots.values(), key=lambda slot: (slot.start, slot.location_name))
+
+
+def _days(start: datetime, end: datetime) -> list[datetime]:
+    """The starts of consecutive 24-hour stretches covering [start, end)."""
+    count = -(-(end - start) // DAY)
+    return [start + n * DAY for n in range(count)]
 
 
 def _check_limits(session: Session, *, client_key: str, contact_key: str, now: datetime, settings: Settings) -> None:
@@ -191,11 +205,14 @@ def _record(session: Session, *, kind: RequestKind, hold: Appointment, patient_i
 
 @dataclass(frozen=True)
 class RequestView:
+    """What the status page shows, its times with the location's offset (shown in its zone, whatever the device's)."""
+
     kind: RequestKind
     status: RequestStatus
     service: str
     start: datetime
     end: datetime
+    location_id: int
     location: str
     decline_reason: str
     hold_expires_at: datetime | None
@@ -220,15 +237,32 @@ def view(session: Session, *, token: str, now: datetime) -> RequestView:
     status = effective_status(request, hold, now)
     return RequestView(request.kind, status, catalog(session).services[shown.service_id].name,
                        shown.starts_at.astimezone(location.zone), shown.ends_at.astimezone(location.zone),
-                       location.name, request.decline_reason,
-                       hold.hold_expires_at if status == RequestStatus.REQUESTED else None)
+                       location.id, location.name, request.decline_reason,
+                       hold.hold_expires_at.astimezone(location.zone) if status == RequestStatus.REQUESTED else None)
+
+
+def public_locations(session: Session) -> list[Location]:
+    """The clinic's locations as its public pages need them: names, time zones and locales."""
+    return list(session.exec(select(Location).order_by(Location.name)))
 
 
 # --- the front desk ---------------------------------------------------------------------------
 
 
-def waiting(session: Session, *, now: datetime) -> list[tuple[VisitRequest, Appointment, Patient, list[Patient]]]:
-    """Requests waiting for an answer, oldest first, each with its hold, its patient and possible matches."""
+@dataclass(frozen=True)
+class Waiting:
+    """A request as the front desk answers it: its hold, its patient, who else the visitor may be, and for a move
+    the session that would move."""
+
+    request: VisitRequest
+    hold: Appointment
+    patient: Patient
+    possible_matches: list[Patient]
+    moving: Appointment | None
+
+
+def waiting(session: Session, *, now: datetime) -> list[Waiting]:
+    """Requests waiting for an answer, oldest first."""
     rows = session.exec(
         select(VisitRequest, Appointment, Patient).join(Appointment, Appointment.id == VisitRequest.hold_id)
         .join(Patient, Patient.id == VisitRequest.patient_id)
@@ -236,8 +270,17 @@ def waiting(session: Session, *, now: datetime) -> list[tuple[VisitRequest, Appo
                Appointment.hold_expires_at > now)
         .order_by(VisitRequest.created_at, VisitRequest.id)
     ).all()
-    return [(request, hold, patient, _matches(session, patient) if request.new_patient else [])
-            for request, hold, patient in rows]
+    return [answered(session, request, hold=hold, patient=patient) for request, hold, patient in rows]
+
+
+def answered(session: Session, request: VisitRequest, *, hold: Appointment | None = None,
+             patient: Patient | None = None) -> Waiting:
+    """The request with what the desk reads beside it (possible matches only while it may still be matched)."""
+    hold = hold or session.get(Appointment, request.hold_id)
+    patient = patient or session.get(Patient, request.patient_id)
+    undecided = request.status == RequestStatus.REQUESTED and request.new_patient
+    moving = session.get(Appointment, request.moves_appointment_id) if request.moves_appointment_id else None
+    return Waiting(request, hold, patient, _matches(session, patient) if undecided else [], moving)
 
 
 def _matches(session: Session, patient: Patient) -> list[Patient]:
@@ -376,6 +419,7 @@ class UpcomingSession:
     service: str
     start: datetime
     end: datetime
+    location_id: int
     location: str
     plan_progress: str | None
     move_requested: bool
@@ -396,7 +440,7 @@ def upcoming(session: Session, *, token: str, now: datetime) -> list[UpcomingSes
     return [UpcomingSession(a.id, a.service_id, snapshot.services[a.service_id].name,
                             a.starts_at.astimezone(snapshot.locations[a.location_id].zone),
                             a.ends_at.astimezone(snapshot.locations[a.location_id].zone),
-                            snapshot.locations[a.location_id].name, progress.get(a.id), a.id in moving)
+                            a.location_id, snapshot.locations[a.location_id].name, progress.get(a.id), a.id in moving)
             for a in appointments]
 
 

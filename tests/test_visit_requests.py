@@ -1,6 +1,6 @@
 """Public requests: a visitor holds a real slot, the front desk confirms or declines; patients ask to move sessions."""
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 from sqlmodel import func, select
@@ -268,3 +268,44 @@ def test_cancelling_a_session_withdraws_its_waiting_move(client, as_desk, world,
     assert status["status"] == "declined" and status["decline_reason"] == "the session was cancelled"
     assert client.get(f"{API}/visit-requests", headers=as_desk).json() == []
     assert target["start"] in {o["start"] for o in client.get(f"{PUBLIC}/slots", params={"kind": "in_office"}).json()}
+
+
+def test_the_desk_reads_a_request_s_times_with_the_location_s_offset(client, as_desk, world):
+    slot = night_slot(client)
+    ask(client, slot).raise_for_status()
+    (waiting,) = client.get(f"{API}/visit-requests", headers=as_desk).json()
+    assert waiting["start"] == slot["start"], "a 03:00 request in New York reads 03:00, not 08:00Z"
+    assert {field: waiting[field][-6:] for field in ("start", "end", "hold_expires_at", "created_at")} == {
+        "start": "-05:00", "end": "-05:00", "hold_expires_at": "-05:00", "created_at": "-05:00"}
+
+
+def test_the_status_page_gets_the_hold_s_end_and_the_place_it_is_written_in(client, world):
+    made = ask(client, night_slot(client)).json()
+    assert made["hold_expires_at"] == (NOW + timedelta(hours=24)).isoformat(), "clinic time, with its offset"
+    token = made["status_url"].rsplit("/", 1)[1]
+    assert client.get(f"{PUBLIC}/requests/{token}").json()["hold_expires_at"] == made["hold_expires_at"]
+    places = {place["id"]: place for place in client.get(f"{PUBLIC}/locations").json()}
+    assert places[made["location_id"]] == {"id": world.night_desk.id, "name": "World Night Desk",
+                                           "time_zone": "America/New_York", "locale": "en-US"}
+
+
+def test_every_free_time_of_the_public_horizon_is_offered_once(client, world):
+    slots = client.get(f"{PUBLIC}/slots", params={"kind": "telehealth"}).json()
+    places = [(slot["location_id"], slot["start"]) for slot in slots]
+    assert len(places) == len(set(places)), "one time per place, however many clinicians are free then"
+    starts = {}
+    for slot in slots:
+        starts.setdefault(slot["location_id"], set()).add(datetime.fromisoformat(slot["start"]))
+    wednesday = {start for start in starts[world.midtown.id] if start.date() == date(2027, 3, 10)}
+    assert wednesday == {at(10, 8) + timedelta(minutes=15 * n) for n in range(47)}, "08:00 to 19:30, each quarter"
+    assert max(starts[world.night_desk.id]) == at(15, 5, 30), "the fourteenth night is offered too"
+
+
+def test_a_visitor_without_phone_or_e_mail_is_told_so_in_a_sentence(client, world):
+    slot = night_slot(client)
+    refused = client.post(f"{PUBLIC}/requests", json={"kind": "telehealth", "location_id": slot["location_id"],
+                                                     "start": slot["start"], **visitor(phone=None)})
+    assert refused.status_code == 422
+    assert refused.json()["detail"] == [{"loc": ["body"], "type": "contact_missing",
+                                         "msg": "Please give a phone number or an e-mail address so the clinic "
+                                                "can reach you."}]

@@ -12,6 +12,7 @@ from api.deps import NowDep, SessionDep, SettingsDep, client_key
 from api.schemas.common import Ident
 from api.schemas.requests import (
     MoveIn,
+    PublicLocationOut,
     PublicServiceOut,
     PublicSlotOut,
     RequestCreated,
@@ -41,9 +42,16 @@ def public_services(session: SessionDep, settings: SettingsDep):
     return found
 
 
+@router.get("/locations", response_model=list[PublicLocationOut])
+def public_locations(session: SessionDep):
+    """Where the clinic is, with the time zone and locale its times are written in."""
+    return visit_requests.public_locations(session)
+
+
 @router.get("/slots", response_model=list[PublicSlotOut])
 def public_slots(kind: Annotated[RequestKind, Query()], session: SessionDep, settings: SettingsDep, now: NowDep):
-    """Free times of the requested kind over the coming days."""
+    """Every free time of the requested kind over the coming days (``public_days``), one per location and start,
+    with the location's offset."""
     service = visit_requests.public_service(session, kind, settings)
     return visit_requests.public_slots(session, service=service, now=now, settings=settings)
 

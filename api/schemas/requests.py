@@ -1,18 +1,30 @@
 """Schemas of the public request pages and of the front desk's handling of requests."""
 
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from pydantic import Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from api.schemas.common import Ident, Instant, Schema, Text
 from api.schemas.people import PatientFields, PatientPublic
 from data.enums import RequestKind, RequestStatus
+from scheduler.visit_requests import Waiting
 
 
 class PublicServiceOut(Schema):
     kind: RequestKind
     name: str
     minutes: int
+
+
+class PublicLocationOut(Schema):
+    """A location as the public pages show it: its times are written in its zone and locale."""
+
+    id: int
+    name: str
+    time_zone: str
+    locale: str
 
 
 class PublicSlotOut(Schema):
@@ -22,6 +34,10 @@ class PublicSlotOut(Schema):
     end: datetime
     location_id: int
     location_name: str
+
+
+# A visitor reads this sentence as it is: a custom error carries no "Value error, " prefix.
+REACH_YOU = "Please give a phone number or an e-mail address so the clinic can reach you."
 
 
 class VisitRequestIn(PatientFields):
@@ -37,18 +53,19 @@ class VisitRequestIn(PatientFields):
         if self.kind == RequestKind.MOVE:
             raise ValueError("moves are asked for from the patient's own page")
         if not self.phone and not self.email:
-            raise ValueError("give a phone number or an e-mail address so the clinic can reach you")
+            raise PydanticCustomError("contact_missing", REACH_YOU)
         return self
 
 
 class RequestStatusOut(Schema):
-    """What the status link shows: no names, no contact details."""
+    """What the status link shows: no names, no contact details; times with the location's offset."""
 
     kind: RequestKind
     status: RequestStatus
     service: str
     start: datetime
     end: datetime
+    location_id: int
     location: str
     decline_reason: str
     hold_expires_at: datetime | None
@@ -70,13 +87,17 @@ class UpcomingOut(Schema):
     service: str
     start: datetime
     end: datetime
+    location_id: int
     location: str
     plan_progress: str | None
     move_requested: bool
 
 
 class VisitRequestOut(Schema):
-    """A request as the front desk sees it, with existing patients who may be the visitor."""
+    """A request as the front desk sees it, with existing patients who may be the visitor.
+
+    Times carry the location's offset, as everywhere else in the API.
+    """
 
     id: int
     kind: RequestKind
@@ -91,7 +112,24 @@ class VisitRequestOut(Schema):
     new_patient: bool
     patient: PatientPublic
     moves_appointment_id: int | None
+    moves_from: datetime | None = Field(description="A move's session: when it is booked now")
     possible_matches: list[PatientPublic]
+
+    @classmethod
+    def of(cls, answer: Waiting) -> "VisitRequestOut":
+        request, hold = answer.request, answer.hold
+        zone = ZoneInfo(hold.location.time_zone)
+        local = lambda moment: moment.astimezone(zone) if moment else None  # noqa: E731
+        people = lambda patient: PatientPublic.model_validate(patient, from_attributes=True)  # noqa: E731
+        return cls(
+            id=request.id, kind=request.kind, status=request.status, created_at=local(request.created_at),
+            service_id=hold.service_id, location_id=hold.location_id, start=local(hold.starts_at),
+            end=local(hold.ends_at), hold_expires_at=local(hold.hold_expires_at), reason=request.reason,
+            new_patient=request.new_patient, patient=people(answer.patient),
+            moves_appointment_id=request.moves_appointment_id,
+            moves_from=local(answer.moving.starts_at) if answer.moving else None,
+            possible_matches=[people(p) for p in answer.possible_matches],
+        )
 
 
 class ConfirmIn(Schema):
