@@ -1,13 +1,13 @@
 """The catalog collections under /api/v1: who, what and where the clinic schedules."""
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, Field
-from sqlalchemy import or_
+from pydantic import BaseModel, Field, field_validator
+from sqlalchemy import func, or_
 
 from api.catalog import InServiceFilter, catalog_router
 from api.deps import get_current_user, require_role
 from api.schemas import catalog as schemas
-from api.schemas.common import Ident, Text
+from api.schemas.common import Day, Ident, Text
 from api.schemas import people, plans
 from data import entities
 from data.enums import Certification, Role, RoomKind
@@ -34,8 +34,33 @@ class RoomFilter(InServiceFilter):
     kind: RoomKind | None = None
 
 
+MIN_PHONE_DIGITS = 3
+
+
+def digits_of(text: str) -> str:
+    return "".join(char for char in text if char.isdigit())
+
+
+def literally(text: str) -> str:
+    """``text`` for a LIKE pattern with ``escape="\\"``: its % and _ are matched as themselves."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 class PatientFilter(BaseModel):
-    name: Text | None = Field(default=None, max_length=120)
+    """The front desk's search; every criterion given must hold."""
+
+    name: Text | None = Field(default=None, max_length=120, description="Words starting a given or family name")
+    phone: Text | None = Field(default=None, max_length=32, description=(
+        "Digits found in the phone number however it was written (spaces, brackets and dashes ignored)"))
+    email: Text | None = Field(default=None, max_length=254, description="Part of the e-mail address, any case")
+    birth_date: Day | None = None
+
+    @field_validator("phone")
+    @classmethod
+    def _enough_digits(cls, value: str | None) -> str | None:
+        if value is not None and len(digits_of(value)) < MIN_PHONE_DIGITS:
+            raise ValueError(f"give at least {MIN_PHONE_DIGITS} digits of the phone number")
+        return value
 
 
 class UserFilter(BaseModel):
@@ -51,13 +76,27 @@ def clinicians_where(query: ClinicianFilter) -> list:
     return clauses
 
 
+def phone_digits(column):
+    """The column with what a stored phone number may hold besides digits taken out (see api.schemas.people)."""
+    for char in " ()-.+":
+        column = func.replace(column, char, "")
+    return column
+
+
 def patients_where(query: PatientFilter) -> list:
-    """Front-desk search: every word must start a given or family name (case-insensitive, literally)."""
+    """Front-desk search: every word must start a given or family name, the phone's digits must contain the digits
+    asked for, the e-mail the text asked for (case-insensitive, wildcards taken literally), the birth date match."""
     clauses = []
     for word in (query.name or "").split():
-        prefix = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        prefix = literally(word) + "%"
         clauses.append(or_(Patient.given_name.ilike(prefix, escape="\\"),
                            Patient.family_name.ilike(prefix, escape="\\")))
+    if query.phone is not None:
+        clauses.append(phone_digits(Patient.phone).contains(digits_of(query.phone)))
+    if query.email is not None and query.email.strip():
+        clauses.append(Patient.email.ilike(f"%{literally(query.email.strip())}%", escape="\\"))
+    if query.birth_date is not None:
+        clauses.append(Patient.birth_date == query.birth_date)
     return clauses
 
 

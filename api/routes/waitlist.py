@@ -3,7 +3,7 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, status
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from api.catalog import RecordId
 from api.deps import NowDep, SessionDep, require_role
@@ -11,18 +11,23 @@ from api.paging import PagingDep, one_page
 from api.schemas.common import Ident, Page
 from api.schemas.plans import WaitlistCreate, WaitlistPublic
 from data.enums import Role, WaitlistStatus
-from data.tables import User, WaitlistRequest
+from data.tables import Appointment, User, WaitlistRequest
 from scheduler import waitlist
 
 router = APIRouter(prefix="/waitlist", tags=["waitlist"])
 Desk = Annotated[User, Depends(require_role(Role.ADMIN, Role.FRONT_DESK))]
 
 
+def _public(session: Session, request: WaitlistRequest) -> WaitlistPublic:
+    offer = session.get(Appointment, request.appointment_id) if request.appointment_id is not None else None
+    return WaitlistPublic.of(request, offer)
+
+
 @router.post("", response_model=WaitlistPublic, status_code=status.HTTP_201_CREATED)
 def add(body: WaitlistCreate, session: SessionDep, now: NowDep, user: Desk):
     request = waitlist.add_request(session, actor=user, values=body.model_dump(), now=now)
     session.commit()
-    return request
+    return _public(session, request)
 
 
 @router.get("", response_model=Page[WaitlistPublic], dependencies=[Depends(require_role(Role.ADMIN, Role.FRONT_DESK))])
@@ -31,16 +36,18 @@ def list_requests(
     paging: PagingDep,
     patient_id: Ident | None = None,
     service_id: Ident | None = None,
-    status_is: Annotated[WaitlistStatus | None, Query(alias="status")] = None,
+    status_is: Annotated[list[WaitlistStatus] | None, Query(alias="status", description=(
+        "Any of these (repeat it: status=waiting&status=offered for the open ones)"))] = None,
 ):
-    """Requests, highest priority and longest waiting first."""
+    """Requests, highest priority and longest waiting first, each with the hold it was offered."""
     statement = select(WaitlistRequest)
-    for column, value in ((WaitlistRequest.patient_id, patient_id), (WaitlistRequest.service_id, service_id),
-                          (WaitlistRequest.status, status_is)):
+    for column, value in ((WaitlistRequest.patient_id, patient_id), (WaitlistRequest.service_id, service_id)):
         if value is not None:
             statement = statement.where(column == value)
+    if status_is:
+        statement = statement.where(WaitlistRequest.status.in_(status_is))
     return one_page(session, statement, paging, WaitlistRequest.priority.desc(), WaitlistRequest.created_at,
-                    WaitlistRequest.id)
+                    WaitlistRequest.id, convert=lambda request: _public(session, request))
 
 
 @router.delete("/{ident}", response_model=WaitlistPublic)
@@ -48,4 +55,4 @@ def close(ident: RecordId, session: SessionDep, user: Desk):
     """The patient no longer waits."""
     request = waitlist.close_request(session, request_id=ident)
     session.commit()
-    return request
+    return _public(session, request)

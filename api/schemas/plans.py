@@ -1,6 +1,6 @@
 """Request and response schemas of plan templates and patients' treatment plans."""
 
-from datetime import date, time, timedelta
+from datetime import date, datetime, time, timedelta
 
 from pydantic import Field, field_validator, model_validator
 
@@ -148,15 +148,20 @@ class PlanSessionPublic(Schema):
     service_id: int
     sequence: int = Field(description="1 for the first session of the line")
     appointment: AppointmentPublic | None
-    unplaced_reason: str
+    clinician_name: str | None = Field(default=None, description="Who gives the placed session")
+    room_name: str | None = None
+    device_names: list[str] = Field(default_factory=list, description="The device units it uses")
+    unplaced_reason: str = Field(description="Why this session is not placed; empty when it is")
 
 
 class PlanPublic(Schema):
     id: int
     status: PlanStatus
     patient_id: int
+    patient_name: str
     location_id: int
     template_id: int | None
+    template_name: str | None
     earliest_start: date
     latest_end: date
     priority: int
@@ -203,3 +208,16 @@ class WaitlistPublic(WaitlistCreate):
     id: int
     status: WaitlistStatus
     appointment_id: int | None
+    created_at: datetime = Field(description="When the patient was put on the waitlist (UTC: a request belongs to no "
+                                             "one location)")
+    offer: AppointmentPublic | None = Field(default=None, description=(
+        "The hold offered to the patient (after a cancellation or by the nightly run) and what became of it: "
+        "pending while it waits for the desk to confirm with the patient, booked once confirmed, cancelled when "
+        "released or lapsed. Times in the offer's location's zone"))
+
+    @classmethod
+    def of(cls, request, offer) -> "WaitlistPublic":
+        """``request`` (a WaitlistRequest) with its offered appointment, if any."""
+        listed = cls.model_validate(request, from_attributes=True)
+        listed.offer = AppointmentPublic.of(offer) if offer is not None else None
+        return listed
