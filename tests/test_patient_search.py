@@ -63,3 +63,11 @@ def test_registering_with_a_bad_phone_or_birth_date_says_which_field_and_why(cli
     assert response.status_code == 422, response.text
     (error,) = response.json()["detail"]
     assert error["loc"] == ["body", field] and words in error["msg"] and "pattern" not in error["msg"]
+
+
+def test_the_patients_of_a_list_are_named_in_one_request(client, as_desk, patients):
+    ids = [patients["ada"]["id"], patients["grace"]["id"]]
+    assert found(client, as_desk, id=ids) == ["Grace", "Ada"]
+    assert found(client, as_desk, id=ids, name="ada") == ["Ada"]
+    too_many = client.get(f"{API}/patients", params={"id": list(range(1, 202))}, headers=as_desk)
+    assert too_many.status_code == 422

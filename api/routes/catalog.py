@@ -54,6 +54,8 @@ class PatientFilter(BaseModel):
         "Digits found in the phone number however it was written (spaces, brackets and dashes ignored)"))
     email: Text | None = Field(default=None, max_length=254, description="Part of the e-mail address, any case")
     birth_date: Day | None = None
+    id: list[Ident] | None = Field(default=None, max_length=200, description=(
+        "These patients (repeat it: id=3&id=8): the patients a list of sessions names, in one request"))
 
     @field_validator("phone")
     @classmethod
@@ -97,6 +99,8 @@ def patients_where(query: PatientFilter) -> list:
         clauses.append(Patient.email.ilike(f"%{literally(query.email.strip())}%", escape="\\"))
     if query.birth_date is not None:
         clauses.append(Patient.birth_date == query.birth_date)
+    if query.id:
+        clauses.append(Patient.id.in_(query.id))
     return clauses
 
 
