@@ -1,6 +1,6 @@
 """The demo clinic: an SI-joint and low-back practice in Manhattan, always the same.
 
-Modeled on the clinic's own page and the service table in DESIGN.md: scarce
+Modeled on the clinic and the service table in docs/design.md: scarce
 devices (one shockwave unit, one EMTT unit, three ultrasound units, the gait
 lab) and clinicians whose certifications overlap only partly, so that
 scheduling has real trade-offs to make. Everything is deterministic: the same

@@ -1,4 +1,4 @@
-"""Erasing a patient's personal data, keeping their history pseudonymous (DESIGN, invariant 7).
+"""Erasing a patient's personal data, keeping their history pseudonymous (docs/design.md, invariant 7).
 
 The patient row stays, so every session, plan, waitlist entry, request and
 audit entry that refers to it keeps its meaning ("patient 12 had shockwave

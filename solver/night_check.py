@@ -1,7 +1,7 @@
 """The independent checker of a night's answer, and what an answer is worth, counted without any model.
 
 ``check_night`` is the gate before anything the solver produced is written
-(DESIGN.md, invariant 3): it shares no code with the CP-SAT model, so a bug in
+(docs/design.md, invariant 3): it shares no code with the CP-SAT model, so a bug in
 the model cannot hide in its own check. ``measure`` counts each level of the
 lexicographic objective from the placements alone; the search compares
 answers with it and the benchmark reports it.

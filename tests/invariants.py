@@ -2,7 +2,7 @@
 
 Independent of the booking code on purpose: plain SQL over ``appointment`` and
 ``allocation``, so a bug that the booking code shares with its own checks
-cannot hide here. "Live" means what DESIGN means: a held, booked, arrived or
+cannot hide here. "Live" means what docs/design.md means: a held, booked, arrived or
 fulfilled appointment occupies its clinician, room, device units and patient;
 a hold past its expiry stops counting at once, whether or not a sweep has
 cancelled it yet.

@@ -1,6 +1,6 @@
-"""Every endpoint x every role, plus no token and an expired token: the permissions are what the README says.
+"""Every endpoint x every role, plus no token and an expired token: the permissions are what docs/api.md says.
 
-The expectations below are written by hand from the README's table, not read
+The expectations below are written by hand from the table in docs/api.md, not read
 from the code, so a route that loses or gains a role check shows up here.
 An allowed call may still fail for other reasons (404, 409, 422 on the empty
 body); what matters is 403 exactly when the role may not, and 401 without a
@@ -46,7 +46,7 @@ def allowed(method: str, path: str):
     for methods, pattern, who in RULES:
         if method in methods and re.search(pattern, path):
             return who
-    raise AssertionError(f"no rule says who may {method} {path}: add one (and to the README's table)")
+    raise AssertionError(f"no rule says who may {method} {path}: add one (and to the table in docs/api.md)")
 
 
 def concrete(path: str, other_clinician: int) -> str:

@@ -83,7 +83,7 @@ def test_clinicians_have_a_realistic_mix_of_certifications(session, demo):
 
 
 def test_devices_are_scarce(session, demo):
-    """One shockwave unit, one EMTT unit, two or three ultrasound units (DESIGN.md)."""
+    """One shockwave unit, one EMTT unit, two or three ultrasound units (docs/design.md)."""
     units = Counter(
         session.get(DeviceType, device.device_type_id).code for device in at(session, Device, demo)
     )
@@ -100,7 +100,7 @@ def test_rooms(session, demo):
     assert kinds[RoomKind.GAIT_LAB] == 1
 
 
-# code: (certification, room kind, {device type: count}, allowed minutes) as the DESIGN.md table says
+# code: (certification, room kind, {device type: count}, allowed minutes) as the docs/design.md table says
 EXPECTED_SERVICES = {
     "msus_diagnosis": (Certification.MSUS, RoomKind.TREATMENT, {"ultrasound": 1}, range(45, 61)),
     "dry_needling": (Certification.DRY_NEEDLING, RoomKind.TREATMENT, {"ultrasound": 1}, range(30, 46)),
@@ -116,7 +116,7 @@ EXPECTED_SERVICES = {
 
 
 def test_every_service_of_the_design_table(session, demo):
-    """Each service needs what DESIGN.md says: certification, devices, room kind, length."""
+    """Each service needs what docs/design.md says: certification, devices, room kind, length."""
     services = {service.code: service for service in session.exec(select(Service))}
     assert set(EXPECTED_SERVICES) <= set(services), f"missing {set(EXPECTED_SERVICES) - set(services)}"
     for code, (certification, room_kind, needs, minutes) in EXPECTED_SERVICES.items():

@@ -10,7 +10,7 @@ as root the server binaries run as the ``postgres`` user.
 Four desks book Dana's shockwave sessions, each desk its own hours, so every
 booking can succeed; a desk retries a 503 with the same Idempotency-Key, as a
 careful client would. Nothing asserts on timing: the deadlines only keep a
-broken run from hanging. The figures in the README come from this test's
+broken run from hanging. The figures in docs/hardening.md come from this test's
 printed summary.
 """
 
