@@ -18,8 +18,11 @@ STAFF, DESK, ADMIN = "admin front_desk clinician", "admin front_desk", "admin"
 PAGES = {
     "schedule": ("Schedule", DESK),
     "desk": ("Book", DESK),
+    "today": ("Today", DESK),
+    "patients": ("Patients", DESK),
+    "waitlist": ("Waitlist", DESK),
     "requests": ("Requests", DESK),
-    "board": ("Day board", STAFF),
+    "board": ("Day board", DESK),
     "roster": ("Roster", STAFF),
     "runs": ("Nightly runs", DESK),
     "admin": ("Admin", ADMIN),

@@ -11,6 +11,7 @@ only works wide, fails one of them. A failing test leaves a screenshot in
 """
 
 import os
+import uuid
 from datetime import datetime
 from pathlib import Path
 
@@ -33,6 +34,7 @@ SCREENSHOTS = Path(__file__).parents[2] / "docs" / "screenshots"
 PASSWORD = "browser test password"
 # (browser time zone, window width): each zone once, each width once; the clinic is in New York.
 SETTINGS = [("UTC", 1024), ("Asia/Tokyo", 1440)]
+ASSETS = {"script", "stylesheet", "image", "font", "document"}
 
 
 def pytest_collection_modifyitems(items):
@@ -88,12 +90,18 @@ def page(browser, request):
     context.route("**/*", lambda route: route.continue_() if route.request.url.startswith("http://127.0.0.1")
                   else route.abort())
     opened = context.new_page()
-    opened.on("dialog", lambda dialog: dialog.dismiss())  # window.alert/confirm/prompt would be a defect
+    dialogs, broken = [], []
+    # window.alert/confirm/prompt is a defect (the app asks in its own dialogs), and so is a missing asset.
+    opened.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    opened.on("response", lambda response: broken.append(f"{response.status} {response.url}") if (
+        response.status >= 400 and response.request.resource_type in ASSETS) else None)
     yield opened
     if getattr(request.node, "failed_call", False):
         ARTIFACTS.mkdir(exist_ok=True)
         opened.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
     context.close()
+    assert dialogs == [], f"the page opened browser dialogs: {dialogs}"
+    assert broken == [], f"assets failed to load: {broken}"
 
 
 def ready(page) -> None:
@@ -142,3 +150,12 @@ def shown(iso: str) -> str:
     """How the app writes an instant for an en-US location, in the zone the instant carries: 'Wed, Mar 3 9:00 AM'."""
     moment = datetime.fromisoformat(iso)
     return f"{moment:%a}, {moment:%b} {moment.day} {moment.hour % 12 or 12}:{moment:%M} {moment:%p}"
+
+
+def new_patient(base_url: str, given_name: str = "Sam") -> dict:
+    """A patient no other test or run has seen (the server is shared by a module's tests and both settings)."""
+    response = httpx.post(f"{base_url}/api/v1/patients", headers=api_token(base_url, "desk"), json={
+        "given_name": given_name, "family_name": f"Test{uuid.uuid4().hex[:6]}", "birth_date": "1980-04-02",
+        "phone": "+1 212 555 0100"})
+    assert response.status_code == 201, response.text
+    return response.json()

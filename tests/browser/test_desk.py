@@ -2,7 +2,7 @@
 
 from datetime import date, timedelta
 
-from tests.browser.conftest import playwright_api, ready, sign_in, visit
+from tests.browser.conftest import new_patient, playwright_api, ready, sign_in, visit
 
 
 def test_the_front_desk_books_sees_it_on_the_board_and_cancels_it(site, page):
@@ -92,7 +92,8 @@ def test_a_treatment_plan_is_proposed_and_confirmed(site, page):
     base_url, _, _ = site
     expect = playwright_api.expect
     sign_in(page, base_url, "desk")
-    choose_patient(page, "Cy World")
+    patient = new_patient(base_url, "Cy")
+    choose_patient(page, f"Cy {patient['family_name']}")
     page.locator("#slot-search select[name=location_id]").select_option(label="World Midtown")
     page.locator("#plan-form select[name=template_id]").select_option(label="Shockwave course")
     page.get_by_role("button", name="Propose plan").click()
@@ -136,3 +137,39 @@ def test_a_clinician_sees_only_their_own_roster(site, page):
     expect(page.locator("#notice")).to_contain_text("this needs one of the roles")
 
 
+
+
+def test_the_chosen_date_is_the_clinic_s_whatever_the_browser_s_zone(site, page):
+    """Defect 3: with the browser on UTC, asking for a Wednesday offered Tuesday evening's times."""
+    base_url, _, _ = site
+    wednesday = date.today() + timedelta(days=21)
+    wednesday += timedelta(days=(2 - wednesday.weekday()) % 7)
+    sign_in(page, base_url, "desk")
+    choose_patient(page, "Cy World")
+    page.locator("#slot-search select[name=service_id]").select_option(label="Diagnostic ultrasound")
+    page.locator("#slot-search input[name=day]").fill(wednesday.isoformat())
+    page.get_by_role("button", name="Find slots").click()
+    first = page.locator("#slots li.slot").first
+    playwright_api.expect(first).to_contain_text(f"{wednesday:%a}, {wednesday:%b} {wednesday.day} 8:00 AM")
+    playwright_api.expect(page.locator("#slot-zone")).to_have_text("Dates and times are America/New York time.")
+
+
+def test_moving_one_patient_s_session_never_moves_the_next_patient_s(site, page):
+    """Defect 5: reschedule mode carried over to the next patient, and only a reload ended it."""
+    base_url, _, _ = site
+    sign_in(page, base_url, "desk")
+    choose_patient(page, "Ann World")
+    find_slots(page, "Diagnostic ultrasound")
+    page.locator("#slots li.slot").first.get_by_role("button", name="Book").click()
+    playwright_api.expect(page.locator("#notice-text")).to_contain_text("Booked")
+    page.locator("#appointments li.appointment").first.get_by_role("button", name="Reschedule").click()
+    playwright_api.expect(page.locator("#rescheduling")).to_be_visible()
+    page.get_by_role("button", name="Stop moving").click()
+    playwright_api.expect(page.locator("#rescheduling")).to_be_hidden()
+
+    page.locator("#appointments li.appointment").first.get_by_role("button", name="Reschedule").click()
+    choose_patient(page, "Ben World")
+    playwright_api.expect(page.locator("#rescheduling")).to_be_hidden()
+    find_slots(page, "Diagnostic ultrasound")
+    playwright_api.expect(page.locator("#slots li.slot").first.get_by_role("button", name="Move here")).to_have_count(0)
+    playwright_api.expect(page.locator("#slots li.slot").first.get_by_role("button", name="Book")).to_be_visible()

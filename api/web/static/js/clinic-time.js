@@ -31,12 +31,13 @@ export const weekStart = (day) => DateTime.fromISO(day, { zone: "UTC" }).startOf
 // Local midnight of a wall date, as an instant with the location's offset (what the API's start/end take).
 export const dayStart = (day, place) => DateTime.fromISO(day, { zone: place.zone }).startOf("day").toISO();
 
-// The calendar component knows only the browser's zone, so it is given wall-clock strings without an offset and
-// everything it hands back is read as the location's wall clock again.
+// The calendar component knows no IANA zones (only fixed offsets, wrong across a clock change), so it runs in UTC
+// and is given wall-clock strings without an offset; everything it hands back is the location's wall clock again.
 export const toWall = (iso, place) => moment(iso, place).toFormat("yyyy-LL-dd'T'HH:mm:ss");
 export const fromWall = (wall, place) => DateTime.fromISO(wall, { zone: place.zone }).toISO();
-export function wallOfDate(date) {
-  // A Date from the calendar component: its browser-local fields are the location's wall clock.
+export function wallOfCalendar(date) {
+  // The calendar component hands back Dates whose browser-local fields hold the wall clock it showed (measured in
+  // Chromium with the browser in UTC, Tokyo and New York), so those fields are read, never the instant.
   const pad = (n) => String(n).padStart(2, "0");
   return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}T${pad(date.getHours())}:`
     + `${pad(date.getMinutes())}:00`;

@@ -1,0 +1,203 @@
+"""The schedule screen: sessions, holds and unbookable time in the clinic's zone, the side panel and its actions,
+moving by drag (accepted, or refused and put back), booking at a clicked time, and day/week navigation."""
+
+import itertools
+import re
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import httpx
+
+from tests.browser.conftest import (
+    api_token, assert_accessible, new_patient, playwright_api, screenshot_for_docs, sign_in, visit,
+)
+
+NEW_YORK = ZoneInfo("America/New_York")
+expect = playwright_api.expect
+
+
+def has_word(word: str) -> re.Pattern:
+    return re.compile(rf"(^|\s){re.escape(word)}(\s|$)")
+
+
+DAYS_USED = itertools.count()
+
+
+def clinic_day() -> date:
+    """A weekday at least two days ahead in New York that no other test (or run of this one) has used: the server
+    is shared by the module, and every test runs once per browser setting."""
+    day = datetime.now(NEW_YORK).date() + timedelta(days=2)
+    for _ in range(next(DAYS_USED) + 1):
+        day += timedelta(days=1)
+        while day.weekday() >= 5:
+            day += timedelta(days=1)
+    return day
+
+
+def at(day: date, hour: int, minute: int = 0) -> datetime:
+    return datetime.combine(day, time(hour, minute), NEW_YORK)
+
+
+class Desk:
+    """The front desk's API, for arranging what a test looks at."""
+
+    def __init__(self, base_url: str):
+        self.base_url, self.headers = base_url, api_token(base_url, "desk")
+
+    def post(self, path: str, body: dict) -> dict:
+        response = httpx.post(f"{self.base_url}/api/v1/{path}", headers=self.headers, json=body)
+        assert response.status_code in (200, 201), response.text
+        return response.json()
+
+    def get(self, path: str, **params) -> dict:
+        response = httpx.get(f"{self.base_url}/api/v1/{path}", headers=self.headers, params=params)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def new_patient(self) -> dict:
+        return new_patient(self.base_url)
+
+    def book(self, patient: dict, service, start: datetime, clinician) -> dict:
+        return self.post("appointments", {"service_id": service.id, "patient_id": patient["id"],
+                                          "start": start.isoformat(), "clinician_id": clinician.id})
+
+
+def open_schedule(page, base_url: str, world, day: date) -> None:
+    sign_in(page, base_url, "desk")
+    visit(page, f"{base_url}/app/schedule?location_id={world.midtown.id}&day={day.isoformat()}")
+
+
+def session_box(page, appointment_id: int, row: str):
+    """The session's block on one resource's row (a session shows on its clinician's, room's and units' rows)."""
+    rows = page.locator(".ec-sidebar .ec-row-head")
+    index = next(n for n in range(rows.count()) if rows.nth(n).inner_text().strip() == row)
+    blocks = page.locator(f"[data-appointment='{appointment_id}']")
+    row_box = rows.nth(index).bounding_box()
+    for n in range(blocks.count()):
+        box = blocks.nth(n).bounding_box()
+        if box and row_box["y"] - 2 <= box["y"] + box["height"] / 2 <= row_box["y"] + row_box["height"] + 2:
+            return blocks.nth(n), box, row_box
+    raise AssertionError(f"appointment {appointment_id} is not on {row}'s row")
+
+
+def test_sessions_holds_and_unbookable_time_show_in_the_clinic_s_time(site, page):
+    base_url, world, _ = site
+    desk, day = Desk(base_url), clinic_day()
+    patient = desk.new_patient()
+    booked = desk.book(patient, world.msus, at(day, 10), world.dana)
+    held = desk.post("holds", {"service_id": world.msus.id, "patient_id": desk.new_patient()["id"],
+                               "start": at(day, 13).isoformat(), "clinician_id": world.max.id})
+    open_schedule(page, base_url, world, day)
+    expect(page.locator("h1")).to_have_text(f"Schedule, {day:%A}, {day:%B} {day.day}, {day.year}")
+    expect(page.locator("#schedule-zone")).to_contain_text("America/New York time")
+    block, _, _ = session_box(page, booked["id"], "Dana")
+    expect(block).to_contain_text(patient["family_name"])
+    expect(block).to_have_attribute("aria-label", f"Sam {patient['family_name']} 10:00 AM Diagnostic ultrasound: "
+                                                  f"{day:%a}, {day:%b} {day.day} 10:00 AM–10:45 AM, booked")
+    hold_block, _, _ = session_box(page, held["id"], "Max")
+    expect(hold_block).to_have_class(has_word("status-pending"))
+    expect(hold_block).to_contain_text("Held")
+    units = {unit.id: unit.name for unit in world.ultrasounds}
+    (unit,) = booked["device_ids"]
+    session_box(page, booked["id"], units[unit])  # the unit's row shows it too
+    assert page.locator(".ec-bg-event.cause-break").count() >= 1, "Dana's lunch break is shaded"
+    assert page.locator(".ec-bg-event.cause-off-shift").count() >= 1
+    screenshot_for_docs(page, "schedule-day")
+    assert_accessible(page)
+
+
+def test_a_session_s_panel_shows_the_patient_and_cancels_with_a_reason(site, page):
+    base_url, world, _ = site
+    desk, day = Desk(base_url), clinic_day()
+    patient = desk.new_patient()
+    booked = desk.book(patient, world.msus, at(day, 9), world.max)
+    open_schedule(page, base_url, world, day)
+    block, _, _ = session_box(page, booked["id"], "Max")
+    block.click()
+    panel = page.locator("#panel")
+    expect(panel).to_be_visible()
+    expect(panel.locator("#panel-title")).to_have_text(f"Sam {patient['family_name']}")
+    expect(panel).to_contain_text("+1 212 555 0100")
+    expect(panel).to_contain_text("not part of a plan")
+    expect(panel).to_contain_text("America/New York time")
+    assert_accessible(page)
+    panel.get_by_role("button", name="Cancel…").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_role("textbox").fill("patient has the flu")
+    dialog.get_by_role("button", name="Cancel the session").click()
+    expect(page.locator("#notice-text")).to_contain_text("Cancelled")
+    expect(page.locator(f"[data-appointment='{booked['id']}']")).to_have_count(0)
+    assert desk.get(f"appointments/{booked['id']}")["status"] == "cancelled"
+
+
+def drag(page, box: dict, dx: float, dy: float = 0) -> None:
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    for step in range(1, 11):
+        page.mouse.move(x + dx * step / 10, y + dy * step / 10)
+    page.mouse.up()
+
+
+def test_dragging_moves_a_session_or_is_refused_and_put_back(site, page):
+    base_url, world, _ = site
+    desk, day = Desk(base_url), clinic_day()
+    patient = desk.new_patient()
+    booked = desk.book(patient, world.msus, at(day, 9), world.max)
+    open_schedule(page, base_url, world, day)
+    _, box, _ = session_box(page, booked["id"], "Max")
+    per_minute = box["width"] / 45
+    drag(page, box, 120 * per_minute)  # two hours later, Max still on shift
+    expect(page.locator("#notice-text")).to_contain_text("Moved")
+    moved = desk.get(f"appointments/{booked['id']}")
+    assert datetime.fromisoformat(moved["start"]) == at(day, 11), moved["start"]
+
+    _, box, _ = session_box(page, booked["id"], "Max")
+    drag(page, box, 300 * per_minute)  # 16:00: Max's shift has ended
+    expect(page.locator("#notice-text")).to_contain_text("Not moved")
+    assert datetime.fromisoformat(desk.get(f"appointments/{booked['id']}")["start"]) == at(day, 11)
+    block, _, _ = session_box(page, booked["id"], "Max")
+    expect(block).to_have_attribute("aria-label", has_word("11:00 AM"))
+
+
+def test_clicking_an_empty_time_books_there(site, page):
+    base_url, world, _ = site
+    desk, day = Desk(base_url), clinic_day()
+    marker = desk.book(desk.new_patient(), world.msus, at(day, 8), world.dana)  # shows where 8:00 AM is
+    patient = desk.new_patient()
+    open_schedule(page, base_url, world, day)
+    _, box, _ = session_box(page, marker["id"], "Dana")
+    per_minute = box["width"] / 45
+    rows = page.locator(".ec-sidebar .ec-row-head")
+    max_row = rows.filter(has_text="Max").first.bounding_box()
+    page.mouse.click(box["x"] + 60 * per_minute + 2, max_row["y"] + max_row["height"] / 2)  # 9:00 AM on Max's row
+    panel = page.locator("#panel")
+    expect(panel.locator("#panel-title")).to_contain_text("9:00 AM · Max")
+    panel.get_by_label("Patient (name, phone or e-mail)").fill(patient["family_name"])
+    panel.get_by_label("Patient (name, phone or e-mail)").press("Tab")
+    expect(panel.get_by_label("Matching patients")).to_be_visible()
+    panel.get_by_label("Service").select_option(label="Diagnostic ultrasound (45 min)")
+    panel.get_by_role("button", name="Find this time").click()
+    expect(panel.locator("#book-here-result")).to_contain_text("Max")
+    panel.get_by_role("button", name="Book").click()
+    expect(page.locator("#notice-text")).to_contain_text("Booked Diagnostic ultrasound")
+    mine = desk.get("appointments", patient_id=patient["id"])["items"]
+    assert [datetime.fromisoformat(a["start"]) for a in mine] == [at(day, 9)]
+
+
+def test_previous_next_today_and_week(site, page):
+    base_url, world, _ = site
+    day = clinic_day()
+    open_schedule(page, base_url, world, day)
+    page.get_by_role("button", name="Next day").click()
+    following = day + timedelta(days=1)
+    expect(page.locator("h1")).to_have_text(f"Schedule, {following:%A}, {following:%B} {following.day}, "
+                                            f"{following.year}")
+    page.get_by_label("Week").check()
+    monday = following - timedelta(days=following.weekday())
+    expect(page.locator("h1")).to_have_text(f"Schedule, week of {monday:%A}, {monday:%B} {monday.day}, {monday.year}")
+    assert_accessible(page)
+    page.get_by_role("button", name="Today").click()
+    today = datetime.now(NEW_YORK).date()
+    monday = today - timedelta(days=today.weekday())
+    expect(page.locator("h1")).to_have_text(f"Schedule, week of {monday:%A}, {monday:%B} {monday.day}, {monday.year}")
