@@ -56,7 +56,8 @@ function showRun(run, place) {
   const placed = of(run, "waitlist_hold", "plan_session").map((change) => [
     name("patients", change.patient_id), name("services", change.service_id), at(change.start),
     change.status === "pending" ? "held for the desk to confirm" : change.status,
-    change.action === "waitlist_hold" ? `waitlist request ${change.request_id}` : `plan ${change.plan_id}, session ${change.sequence}`]);
+    change.action === "waitlist_hold" ? `waitlist request ${change.request_id}`
+      : `plan ${change.plan_id}, session ${change.sequence}`]);
   const moved = of(run, "move").map((change) => [name("patients", session(change).patient_id),
     name("services", session(change).service_id), at(change.before.start), at(change.after.start),
     resources(change.after)]);
@@ -90,7 +91,8 @@ function historyRow(run, place, openRun) {
     [count(run.waiting.length), "number"], [firstFit, "number"], [percent(run.gap)]];
   for (const [text, kind] of cells) row.append(element("td", text, { class: kind }));
   const cell = element("td");
-  cell.append(action("Show", () => openRun(run.id), { "aria-label": `Show the run of ${run.run_date} (#${run.id})` }));
+  cell.append(action("Show", () => openRun(run.id),
+    { "aria-label": `Show the run of ${dayLabel(run.run_date, place)} started ${started}` }));
   row.append(cell);
   return row;
 }
