@@ -54,3 +54,16 @@ def test_the_roster_shows_the_clinic_s_times(site, dana_s_day, page):
     expect(page.locator("#roster tbody")).to_contain_text("2:30 PM–3:15 PM")
     expect(page.locator("#roster-zone")).to_have_text("Times are America/New York time.")
     screenshot_for_docs(page, "roster")
+
+
+def test_a_clinician_gets_their_calendar_feed_link_from_the_app(site, page):
+    base_url, _, _ = site
+    sign_in(page, base_url, "dana")
+    page.get_by_role("button", name="Calendar feed link…").click()
+    expect(page.locator("#feed-card")).to_be_visible()
+    assert_accessible(page)
+    url = page.get_by_label("Subscribe to this address in your phone's or computer's calendar").input_value()
+    assert url.startswith(base_url), url
+    feed = httpx.get(url)
+    assert feed.status_code == 200 and feed.headers["content-type"].startswith("text/calendar")
+    assert "BEGIN:VCALENDAR" in feed.text

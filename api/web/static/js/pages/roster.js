@@ -1,5 +1,5 @@
 // A clinician's day: their own when they sign in, anyone's for the desk; prints cleanly; the calendar-feed link.
-import { api, busy, element, fill, onSubmit } from "../core.js";
+import { api, busy, element, fill, notice, onSubmit, reveal } from "../core.js";
 import { addDays, dayLabel, dayStart, placeOf, timeOf, today, zoneLabel } from "../clinic-time.js";
 
 export async function open(me) {
@@ -18,6 +18,20 @@ export async function open(me) {
   const placeOfClinician = (clinician) => places[clinician.location_id] || placeOf(locations[0]);
   form.elements.day.value = new URLSearchParams(location.search).get("day") || today(placeOfClinician(chosen()));
   document.getElementById("print").addEventListener("click", () => window.print());
+  document.getElementById("feed").addEventListener("click", (event) => busy(event.currentTarget, async () => {
+    // A new link each time: issuing one stops the previous one, which is how a leaked link is withdrawn.
+    const clinician = chosen();
+    const feed = await api(`clinicians/${clinician.id}/calendar-feed`, { method: "POST" });
+    document.getElementById("feed-url").value = feed.url;
+    document.getElementById("feed-note").textContent = `${clinician.name}: ${feed.note}`;
+    reveal(document.getElementById("feed-card"));
+  }));
+  document.getElementById("feed-copy").addEventListener("click", async () => {
+    const field = document.getElementById("feed-url");
+    field.select();
+    await navigator.clipboard.writeText(field.value).then(() => notice("Copied.", "ok"),
+      () => notice("Select the address and copy it with the keyboard.", "info"));
+  });
 
   const show = async ({ day }) => {
     const clinician = chosen();
