@@ -1,10 +1,14 @@
 // The front desk's list of visit requests: who asks for what and when, in the location's zone; confirm (linking
 // the visitor to an existing patient record if they are one) or decline with a reason the visitor reads.
 import { action, api, ask, busy, element, notice, table } from "../core.js";
-import { dayLabel, placeOf, span, when, zoneLabel } from "../clinic-time.js";
+import { placeOf, span, when, zoneLabel } from "../clinic-time.js";
+import { DateTime } from "/vendor/luxon.js";
 
-const KINDS = { telehealth: "Telehealth", in_office: "In-office", move: "Move" };
+const KINDS = { telehealth: "Telehealth request", in_office: "In-office request", move: "Move request" };
 const fullName = (patient) => `${patient.given_name} ${patient.family_name}`;
+// A birth date is a calendar date, not an instant: only written in the location's locale ("Jun 15, 1988").
+const born = (day, place) => DateTime.fromISO(day, { zone: "UTC" }).setLocale(place.locale)
+  .toLocaleString(DateTime.DATE_MED);
 
 export async function open() {
   const [locations, services] = await Promise.all([api("locations?limit=200"), api("services?limit=200")]);
@@ -25,25 +29,27 @@ export async function open() {
       box.replaceChildren(element("p", "No request is waiting.", { class: "muted" }));
       return;
     }
-    box.replaceChildren(table(["Kind", "Service", "When", "Patient", "Contact", "Reason", "Patient record", ""],
-      requests.map(row)));
+    box.replaceChildren(table(["What", "When", "Patient", "Reason", "Patient record", ""], requests.map(row)));
   }
 
   function row(request) {
     const place = places[request.location_id];
     const who = request.patient;
-    const timing = element("div", span(request.start, request.end, place));
+    const what = element("div", serviceNames[request.service_id] || `service ${request.service_id}`);
+    what.append(element("div", KINDS[request.kind] || request.kind, { class: "muted" }));
+    const timing = element("div", span(request.start, request.end, place), { class: "when" });
     if (request.moves_from) timing.append(element("div", `now booked ${when(request.moves_from, place)}`));
     timing.append(element("div", `held until ${when(request.hold_expires_at, place)}`, { class: "muted" }));
     const patient = element("div", fullName(who));
-    patient.append(element("div", `born ${dayLabel(who.birth_date, place)}`, { class: "muted" }));
+    for (const line of [`born ${born(who.birth_date, place)}`, who.phone, who.email].filter(Boolean)) {
+      patient.append(element("div", line, { class: "muted" }));
+    }
     const record = request.possible_matches.length ? recordChoice(request, place) : element("span",
       request.new_patient ? "new record" : "existing patient", { class: "muted" });
     const actions = element("div", undefined, { class: "row" });
     actions.append(action("Confirm", () => confirm(request, record.value)),
       action("Decline", () => decline(request)));
-    return [KINDS[request.kind] || request.kind, serviceNames[request.service_id] || `service ${request.service_id}`,
-      timing, patient, [who.phone, who.email].filter(Boolean).join(", "), request.reason, record, actions];
+    return [what, timing, patient, request.reason, record, actions];
   }
 
   function recordChoice(request, place) {
@@ -51,7 +57,7 @@ export async function open() {
     const choice = element("select", undefined, { "aria-label": `Patient record for ${fullName(request.patient)}` });
     choice.append(element("option", "Keep as a new patient", { value: "" }),
       ...request.possible_matches.map((match) => element("option", `Same as ${fullName(match)}, born `
-        + `${dayLabel(match.birth_date, place)} (#${match.id})`, { value: match.id })));
+        + `${born(match.birth_date, place)} (#${match.id})`, { value: match.id })));
     return choice;
   }
 
