@@ -1,11 +1,11 @@
-"""Treatment plans: create one for a patient, propose the whole series, confirm it.
+"""Treatment plans: create one for a patient, propose the whole series, confirm or discard it.
 
 A proposal turns the plan and the live schedule into a ``solver.plans``
 problem, solves it with CP-SAT (greedy first-fit as hint and fallback), has the
 independent checker verify the answer, and only then places a hold on every
-placed session through the same booking code as the front desk. Sessions that
-cannot be placed are listed with the rule that binds, found by CP-SAT
-assumptions. Confirming books all the plan's holds in one transaction.
+placed session through the same booking code as the front desk. Each session
+that cannot be placed gets its own reason (``scheduler.unplaced``). Confirming
+books all the plan's holds in one transaction; discarding releases them.
 """
 
 from datetime import datetime, time, timedelta
@@ -35,19 +35,18 @@ from scheduler import booking
 from scheduler.availability import SlotQuery, build_search, last_clinician
 from scheduler.catalog_snapshot import ServiceInfo, catalog
 from scheduler.clock import from_minute, local_instant, to_minute, weekly
+from scheduler.unplaced import unplaced_reasons
 from solver.availability import SlotSearch
 from solver.intervals import intersect, normalize, subtract
 from solver.plan_check import check
 from solver.plan_greedy import place_greedily
-from solver.plan_model import BindingRule, Explanation, Limits, Outcome, explain_unplaced, solve_plan
+from solver.plan_model import Limits, explain_unplaced, solve_plan
 from solver.plans import Before, Candidate, DevicePool, PlanProblem, PlanSolution, SameClinician, SameVisit, SessionKind
 
 LINE_FIELDS = ("service_id", "count", "min_gap_days", "max_gap_days", "min_gap_hours", "max_gap_hours",
                "same_clinician")
 LINK_FIELDS = ("kind", "first_service_id", "then_service_id")
 MIN_EXPLANATION_SECONDS = 0.3
-SPACING_RULES = ("spacing", "spacing_hours")  # in calendar days, in hours: said together when both bind
-WEEKDAYS = ["Mondays", "Tuesdays", "Wednesdays", "Thursdays", "Fridays", "Saturdays", "Sundays"]
 
 
 def create_plan(session: Session, *, actor: User, values: dict, now: datetime) -> TreatmentPlan:
@@ -64,7 +63,7 @@ def edit_plan(session: Session, *, actor: User, plan_id: int, values: dict, now:
     plan = _plan_to_change(session, plan_id)
     if plan.status == PlanStatus.CONFIRMED:
         raise Conflict(f"plan {plan_id} is confirmed; cancel its appointments to change it")
-    _release_proposal(session, actor=actor, plan=plan, now=now)
+    _release_proposal(session, actor=actor, plan=plan, now=now, reason=f"plan {plan_id} edited")
     _write(session, plan, values, now)
     plan.status = PlanStatus.DRAFT
     session.flush()
@@ -126,16 +125,17 @@ def propose(session: Session, *, actor: User, plan_id: int, now: datetime, setti
     plan = _plan_to_change(session, plan_id)
     if plan.status == PlanStatus.CONFIRMED:
         raise Conflict(f"plan {plan_id} is confirmed; cancel its appointments to change it")
-    _release_proposal(session, actor=actor, plan=plan, now=now)
+    _release_proposal(session, actor=actor, plan=plan, now=now, reason=f"plan {plan_id} proposed again")
     booking.release_expired_holds(session, now=now)
     problem = build_problem(session, plan, now=now, settings=settings)
     budget = settings.proposal_time_limit_seconds
     solution = _checked(problem, solve_plan(problem, Limits(budget, settings.solver_workers)))
-    reason = ""
+    reasons = {}
     placed = {(p.kind, p.index): p for p in solution.placements}
     if len(placed) < sum(kind.count for kind in problem.kinds):
         left = max(budget - solution.seconds, MIN_EXPLANATION_SECONDS)  # one budget for solving and explaining
-        reason = describe(explain_unplaced(problem, Limits(left, 1)), plan, problem)
+        reasons = unplaced_reasons(plan, problem, solution.placements, explain_unplaced(problem, Limits(left, 1)),
+                                   catalog(session))
     zone = ZoneInfo(session.get(Location, plan.location_id).time_zone)
     for kind in problem.kinds:
         service_id = int(kind.key)
@@ -150,7 +150,7 @@ def propose(session: Session, *, actor: User, plan_id: int, now: datetime, setti
                 )
             plan.sessions.append(PlanSession(service_id=service_id, sequence=index + 1,
                                              appointment_id=appointment.id if appointment else None,
-                                             unplaced_reason="" if appointment else reason))
+                                             unplaced_reason=reasons.get((kind.key, index), "")))
     plan.status, plan.updated_at = PlanStatus.PROPOSED, now
     session.flush()
     return solution
@@ -169,14 +169,28 @@ def confirm(session: Session, *, actor: User, plan_id: int, now: datetime) -> Tr
     return plan
 
 
-def _release_proposal(session: Session, *, actor: User, plan: TreatmentPlan, now: datetime) -> None:
-    """A new proposal replaces the last one: its holds are given up first."""
+def discard(session: Session, *, actor: User, plan_id: int, now: datetime) -> TreatmentPlan:
+    """Give up the proposal: its holds are released and the plan is a draft again, to edit or propose anew."""
+    plan = _plan_to_change(session, plan_id)
+    if plan.status == PlanStatus.CONFIRMED:
+        raise Conflict(f"plan {plan_id} is confirmed, so there is no proposal to discard any more; "
+                       "cancel its appointments to change it")
+    if plan.status != PlanStatus.PROPOSED:
+        raise Conflict(f"plan {plan_id} is a draft with no proposal to discard")
+    _release_proposal(session, actor=actor, plan=plan, now=now, reason=f"plan {plan_id}'s proposal discarded")
+    plan.status, plan.updated_at = PlanStatus.DRAFT, now
+    session.flush()
+    return plan
+
+
+def _release_proposal(session: Session, *, actor: User, plan: TreatmentPlan, now: datetime, reason: str) -> None:
+    """A new proposal, an edit or a discard replaces the last proposal: its holds are given up first."""
     for plan_session in plan.sessions:
         if plan_session.appointment_id is None:
             continue
         if booking.lock_appointment(session, plan_session.appointment_id).status == AppointmentStatus.PENDING:
             booking.change_status(session, actor=actor, appointment_id=plan_session.appointment_id, action="release",
-                                  now=now, reason=f"plan {plan.id} proposed again")
+                                  now=now, reason=reason)
     plan.sessions = []
     session.flush()
 
@@ -254,53 +268,6 @@ def session_kind(service: ServiceInfo, search: SlotSearch, **rules) -> SessionKi
                       for need in search.devices),
         **{"count": 1, **rules},
     )
-
-
-def describe(explanation: Explanation, plan: TreatmentPlan, problem: PlanProblem) -> str:
-    """Why sessions are unplaced, in the front desk's words."""
-    until = f"between {plan.earliest_start.isoformat()} and {plan.latest_end.isoformat()}"
-    if explanation.outcome == Outcome.FITS:
-        return "the whole plan fits, but the solver ran out of time before placing it; propose again"
-    if explanation.outcome == Outcome.TIMED_OUT:
-        return "not placed within the time limit, and no binding rule was found in time; propose again"
-    if explanation.outcome == Outcome.NO_CAPACITY:
-        return (f"not enough free time of the qualified clinicians, rooms and devices {until}"
-                " (with the patient's other appointments)")
-    parts, where = [], ""
-    for rule in explanation.rules:
-        kind = problem.kind(rule.kind) if rule.kind else None
-        other = problem.kind(rule.other) if rule.other else None
-        if rule.code in SPACING_RULES:
-            spacing = " and ".join(_spacing_words(kind, code) for code in SPACING_RULES
-                                   if BindingRule(code, rule.kind) in explanation.rules)
-            if (said := f"{kind.count} {kind.name} sessions {spacing} apart") not in parts:
-                parts.append(said)
-        elif rule.code == "same_visit":
-            parts.append(f"{other.name} right after {kind.name} in the same visit")
-        elif rule.code == "before":
-            parts.append(f"{kind.name} before any {other.name}")
-        elif rule.code == "same_clinician":
-            parts.append(f"one clinician for every {kind.name} session")
-        elif rule.code == "patient_windows":
-            where = f" in the patient's available times ({_windows_text(plan)})"
-    subject = " with ".join(parts) or "the sessions"
-    return f"{subject} do not fit {until}{where}"
-
-
-def _spacing_words(kind: SessionKind, code: str) -> str:
-    """A spacing rule in words: '5-10 days', 'at least 48 h', 'at most 3 days'."""
-    least, most, unit = ((kind.min_gap_days, kind.max_gap_days, "days") if code == "spacing"
-                         else (kind.min_gap_hours, kind.max_gap_hours, "h"))
-    if least is not None and most is not None:
-        return f"{least}-{most} {unit}"
-    return f"at least {least} {unit}" if least is not None else f"at most {most} {unit}"
-
-
-def _windows_text(plan: TreatmentPlan) -> str:
-    text = ", ".join(f"{WEEKDAYS[w.weekday]} {w.starts:%H:%M}-{w.ends:%H:%M}" for w in plan.windows)
-    if plan.blackouts:
-        text += f"; not on {', '.join(b.day.isoformat() for b in plan.blackouts)}"
-    return text or "none given"
 
 
 def _fields(row, names: tuple[str, ...]) -> dict:

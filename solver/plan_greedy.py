@@ -139,7 +139,7 @@ class _Placer:
             if previous is None:
                 return []
             lows.append(previous.start + kind.duration)
-            spacing = self._spacing(kind, previous)
+            spacing = spacing_bounds(self.problem, kind, previous)
             if spacing is None:
                 return []
             lows += spacing[0]
@@ -162,35 +162,6 @@ class _Placer:
                 return []
             lows += [leader.start + first.duration for leader in leaders]
         return _between(starts, lows, highs)
-
-
-    def _spacing(self, kind: SessionKind, previous: Placement) -> tuple[list[int], list[int]] | None:
-        """The minutes the next start may not precede (lows) and must precede (highs), after ``previous``.
-
-        Days count local calendar days, hours the elapsed time between the
-        two starts; each rule given adds its bound. None when no calendar day
-        of the horizon is the right number of days away.
-        """
-        day_starts = self.problem.day_starts
-        day = self.problem.day_of(previous.start)
-        lows, highs = [], []
-        if kind.min_gap_hours is not None:
-            lows.append(previous.start + 60 * kind.min_gap_hours)
-        if kind.max_gap_hours is not None:
-            highs.append(previous.start + 60 * kind.max_gap_hours + 1)
-        if kind.min_gap_days is not None:
-            first_day = day + kind.min_gap_days
-            if first_day > 0:
-                if first_day >= len(day_starts):
-                    return None
-                lows.append(day_starts[first_day])
-        if kind.max_gap_days is not None:
-            last_day = day + kind.max_gap_days
-            if last_day < 0:
-                return None
-            if last_day + 1 < len(day_starts):
-                highs.append(day_starts[last_day + 1])
-        return lows, highs
 
     def _clinicians(self, kind: SessionKind, index: int) -> list[Candidate]:
         """Who may give the session, best first: the kind's usual clinician, the patient's last one, lowest id."""
@@ -216,6 +187,36 @@ class _Placer:
             self.held.setdefault(("room", room.id), []).append(blocked(kind, start))
         for unit in units:
             self.held.setdefault(("device", unit.id), []).append(blocked(kind, start, unit.cleaning))
+
+
+def spacing_bounds(problem: PlanProblem, kind: SessionKind,
+                   previous: Placement) -> tuple[list[int], list[int]] | None:
+    """The minutes the next start may not precede (lows) and must precede (highs), after ``previous``.
+
+    Days count local calendar days, hours the elapsed time between the
+    two starts; each rule given adds its bound. None when no calendar day
+    of the horizon is the right number of days away.
+    """
+    day_starts = problem.day_starts
+    day = problem.day_of(previous.start)
+    lows, highs = [], []
+    if kind.min_gap_hours is not None:
+        lows.append(previous.start + 60 * kind.min_gap_hours)
+    if kind.max_gap_hours is not None:
+        highs.append(previous.start + 60 * kind.max_gap_hours + 1)
+    if kind.min_gap_days is not None:
+        first_day = day + kind.min_gap_days
+        if first_day > 0:
+            if first_day >= len(day_starts):
+                return None
+            lows.append(day_starts[first_day])
+    if kind.max_gap_days is not None:
+        last_day = day + kind.max_gap_days
+        if last_day < 0:
+            return None
+        if last_day + 1 < len(day_starts):
+            highs.append(day_starts[last_day + 1])
+    return lows, highs
 
 
 def _between(starts: Intervals, lows: list[int], highs: list[int]) -> Intervals:

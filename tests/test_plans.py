@@ -1,16 +1,30 @@
-"""Treatment plans through the API: templates, proposal with holds, partial placement, confirm."""
+"""Treatment plans through the API: templates, proposal with holds, partial placement with a reason per session,
+confirm, discard, and a discard racing a confirm."""
 
-from datetime import date, datetime, timedelta
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta
 
+import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlmodel import select
+from sqlmodel import Session, select
 
-from data.tables import Appointment
+from data.accounts import upsert_user
+from data.config import Settings
+from data.db import make_engine
+from data.enums import ExceptionKind, PlanStatus, Role
+from data.errors import Conflict
+from data.migrate import upgrade
+from data.tables import Appointment, ClinicianException, TreatmentPlan, User
+from scheduler import plans
 from tests.booking_helpers import booked, set_clock
 from tests.clinic_world import NOW, at, build_world
+from tests.conftest import BACKENDS
 from tests.factories import API
+from tests.invariants import schedule_violations
+from tests.test_races import fire_together, prepare_clinic, start_server  # noqa: F401 (fixture)
+from tests.test_races import sign_in as race_sign_in
 
 
 @pytest.fixture
@@ -40,6 +54,12 @@ def propose(client, headers, plan) -> dict:
     response = client.post(f"{API}/plans/{plan['id']}/proposal", headers=headers)
     assert response.status_code == 200, response.text
     return response.json()
+
+
+def unplaced(proposal) -> dict[tuple[int, int], str]:
+    """(service id, sequence) -> reason, for each session the proposal leaves out."""
+    return {(s["service_id"], s["sequence"]): s["unplaced_reason"] for s in proposal["plan"]["sessions"]
+            if not s["appointment"]}
 
 
 def days_of(proposal, service_id) -> list[date]:
@@ -92,8 +112,11 @@ def test_partial_placement_names_the_binding_rule(client, as_desk, world):
                                                   earliest_start="2027-03-02", latest_end="2027-03-16"))
     proposal = propose(client, as_desk, plan)
     assert proposal["placed"] == 3 and proposal["unplaced"] == 2
-    reasons = {s["unplaced_reason"] for s in proposal["plan"]["sessions"] if not s["appointment"]}
-    assert reasons == {"5 Shockwave therapy sessions 5-10 days apart do not fit between 2027-03-02 and 2027-03-16"}
+    assert unplaced(proposal) == {
+        (world.eswt.id, 4): "spacing of 5-10 days after session 3 (Fri 2027-03-12 08:00) leaves no time before the "
+                            "plan ends on Tue 2027-03-16; whatever the arrangement, 5 Shockwave therapy sessions "
+                            "5-10 days apart do not fit between 2027-03-02 and 2027-03-16",
+        (world.eswt.id, 5): "it comes after session 4, which is not placed"}
     confirmed = client.post(f"{API}/plans/{plan['id']}/confirm", headers=as_desk).json()
     assert sum(1 for s in confirmed["sessions"] if s["appointment"]) == 3
 
@@ -128,8 +151,10 @@ def test_partial_placement_names_the_hours_rule(client, as_desk, world):
                                                   earliest_start="2027-03-02", latest_end="2027-03-06"))
     proposal = propose(client, as_desk, plan)
     assert proposal["placed"] == 2
-    reasons = {s["unplaced_reason"] for s in proposal["plan"]["sessions"] if not s["appointment"]}
-    assert reasons == {"3 Shockwave therapy sessions at least 72 h apart do not fit between 2027-03-02 and 2027-03-06"}
+    assert unplaced(proposal) == {
+        (world.eswt.id, 3): "spacing of at least 72 h after session 2 (Fri 2027-03-05 08:00) leaves no time before "
+                            "the plan ends on Sat 2027-03-06; whatever the arrangement, 3 Shockwave therapy sessions "
+                            "at least 72 h apart do not fit between 2027-03-02 and 2027-03-06"}
 
 
 @pytest.mark.parametrize("spacing, words", [
@@ -176,10 +201,13 @@ def test_windows_that_cannot_hold_the_plan_are_named(client, as_desk, world):
     plan = create_plan(client, as_desk, plan_body(world, [eswt_line(world, count=3, low=2, high=4)],
                                                   windows=windows))
     proposal = propose(client, as_desk, plan)
-    reason = {s["unplaced_reason"] for s in proposal["plan"]["sessions"] if not s["appointment"]}
     assert proposal["placed"] == 1
-    assert reason == {"3 Shockwave therapy sessions 2-4 days apart do not fit between 2027-03-02 and 2027-03-31 "
-                      "in the patient's available times (Sundays 08:00-12:00)"}
+    assert unplaced(proposal) == {
+        (world.eswt.id, 2): "the patient's available times (Sundays 08:00-12:00) leave no time for it in week 2 of "
+                            "the plan (Tue 2027-03-09 to Thu 2027-03-11); whatever the arrangement, 3 Shockwave "
+                            "therapy sessions 2-4 days apart do not fit between 2027-03-02 and 2027-03-31 in the "
+                            "patient's available times (Sundays 08:00-12:00)",
+        (world.eswt.id, 3): "it comes after session 2, which is not placed"}
 
 
 def test_proposal_respects_the_live_schedule(client, as_desk, world, session):
@@ -264,3 +292,182 @@ def test_random_plans_are_proposed_and_confirmed_without_server_errors(client, a
     booked_ids = {s["appointment"]["id"] for s in confirmed.json()["sessions"]
                   if s["appointment"] and s["appointment"]["status"] == "booked"}
     assert booked_ids == held
+
+
+def test_each_unplaced_line_gets_its_own_reason(client, as_desk, world):
+    """Four shockwave sessions 5-10 days apart in two weeks, and a gait analysis nobody here is certified for:
+    the fourth shockwave session is stopped by its spacing, the gait analysis by the missing clinician."""
+    plan = create_plan(client, as_desk, plan_body(world, [eswt_line(world, count=4), {"service_id": world.gait.id,
+                                                                                      "count": 1}],
+                                                  earliest_start="2027-03-02", latest_end="2027-03-16"))
+    reasons = unplaced(propose(client, as_desk, plan))
+    assert set(reasons) == {(world.eswt.id, 4), (world.gait.id, 1)}
+    assert reasons[world.eswt.id, 4].startswith(
+        "spacing of 5-10 days after session 3 (Fri 2027-03-12 08:00) leaves no time before the plan ends")
+    assert reasons[world.gait.id, 1].startswith(
+        "no clinician certified in gait analysis is free at any time left for it in weeks 1-3 of the plan "
+        "(Tue 2027-03-02 to Tue 2027-03-16)")
+    assert "whatever the arrangement" in reasons[world.gait.id, 1]  # the whole plan's sentence, said once
+    assert "whatever the arrangement" not in reasons[world.eswt.id, 4]
+
+
+def test_a_session_short_of_certified_clinicians_says_which_week(client, as_desk, world, session):
+    """Three sessions exactly a week apart: the third falls on Tuesday of week 3, when both ESWT clinicians
+    are off."""
+    for clinician in (world.dana, world.eli):
+        session.add(ClinicianException(clinician_id=clinician.id, kind=ExceptionKind.TIME_OFF,
+                                       starts_at=at(16, 0), ends_at=at(17, 0)))
+    session.commit()
+    line = {**eswt_line(world, count=3, low=7, high=7)}
+    proposal = propose(client, as_desk, create_plan(client, as_desk, plan_body(
+        world, [line], earliest_start="2027-03-02", latest_end="2027-03-16")))
+    assert days_of(proposal, world.eswt.id) == [date(2027, 3, 2), date(2027, 3, 9)]
+    reason = unplaced(proposal)[world.eswt.id, 3]
+    assert reason.startswith("no clinician certified in shockwave therapy (ESWT) is free at any time left for it "
+                             "in week 3 of the plan (Tue 2027-03-16)"), reason
+    assert reason.endswith("3 Shockwave therapy sessions exactly 7 days apart do not fit between 2027-03-02 and "
+                           "2027-03-16")
+
+
+def test_a_proposal_names_who_and_what_serve_each_session(client, as_desk, world):
+    proposal = propose(client, as_desk, create_plan(client, as_desk, plan_body(world, [eswt_line(world, count=1)])))
+    (placed,) = proposal["plan"]["sessions"]
+    assert placed["clinician_name"] in ("Dana", "Eli")
+    assert placed["room_name"] in ("Treatment 1", "Treatment 2")
+    assert sorted(name.split()[0] for name in placed["device_names"]) == ["Shockwave", "Ultrasound"]
+    assert proposal["plan"]["patient_name"] == "Ann World" and proposal["plan"]["template_name"] is None
+
+
+def test_plans_are_listed_by_patient_name_and_status(client, as_desk, world):
+    ann = create_plan(client, as_desk, plan_body(world, [eswt_line(world, count=1)]))
+    ben = create_plan(client, as_desk, {**plan_body(world, [eswt_line(world, count=1)]),
+                                        "patient_id": world.patients[1].id})
+    propose(client, as_desk, ben)
+
+    def listed(**params) -> list[int]:
+        response = client.get(f"{API}/plans", headers=as_desk, params=params)
+        assert response.status_code == 200, response.text
+        return [plan["id"] for plan in response.json()["items"]]
+
+    assert listed()[:2] == [ben["id"], ann["id"]], "newest first"
+    assert listed(patient="ann wor") == [ann["id"]]
+    assert listed(patient="World", status="proposed") == [ben["id"]]
+    assert listed(patient="Nobody") == []
+
+
+def discard(client, headers, plan):
+    return client.delete(f"{API}/plans/{plan['id']}/proposal", headers=headers)
+
+
+def test_discarding_a_proposal_releases_its_holds_and_leaves_a_draft(client, as_desk, world, session):
+    plan = create_plan(client, as_desk, plan_body(world, [eswt_line(world, count=2)]))
+    held = [s["appointment"]["id"] for s in propose(client, as_desk, plan)["plan"]["sessions"]]
+    discarded = discard(client, as_desk, plan)
+    assert discarded.status_code == 200, discarded.text
+    assert discarded.json()["status"] == "draft" and discarded.json()["sessions"] == []
+    session.expire_all()
+    assert {session.get(Appointment, ident).status for ident in held} == {"cancelled"}
+    again = discard(client, as_desk, plan)
+    assert again.status_code == 409 and again.json()["detail"] == f"plan {plan['id']} is a draft with no proposal to discard"
+    assert client.post(f"{API}/plans/{plan['id']}/confirm", headers=as_desk).status_code == 409
+    proposal = propose(client, as_desk, plan)
+    assert proposal["placed"] == 2, "the released time is free for the next proposal"
+    assert client.post(f"{API}/plans/{plan['id']}/confirm", headers=as_desk).status_code == 200
+    late = discard(client, as_desk, plan)
+    assert late.status_code == 409 and "is confirmed" in late.json()["detail"]
+    assert discard(client, as_desk, {"id": 999999}).status_code == 404
+
+
+def test_the_clinician_cannot_discard_a_proposal(client, as_desk, as_clinician, world):
+    plan = create_plan(client, as_desk, plan_body(world, [eswt_line(world, count=1)]))
+    propose(client, as_desk, plan)
+    assert discard(client, as_clinician, plan).status_code == 403
+
+
+def race_body(clinic, location_id: int, patient_id: int) -> dict:
+    return {"patient_id": patient_id, "location_id": location_id, "earliest_start": "2027-03-02",
+            "latest_end": "2027-03-31", "lines": [{"service_id": clinic.service_id, "count": 2, "min_gap_days": 5,
+                                                   "max_gap_days": 10}]}
+
+
+@pytest.mark.parametrize("empty_database_url", BACKENDS, indirect=True)
+def test_discard_and_confirm_racing_on_one_plan_end_in_one_of_them(start_server, empty_database_url):
+    """A desk discards a proposal while another confirms it, each through its own server process on PostgreSQL
+    (one process on SQLite): exactly one wins, the other gets a 409 in words, and the plan and its holds are
+    all booked (confirmed) or all released (a draft again), never a mix."""
+    rounds = 3
+    clinic = prepare_clinic(empty_database_url, rounds)
+    postgres = empty_database_url.startswith("postgresql")
+    servers = [start_server(clinic.url) for _ in range(2 if postgres else 1)]
+    desks = [race_sign_in(server) for server in servers]
+    first, second = (servers[0], desks[0]), (servers[-1], desks[-1])
+    locations = httpx.get(f"{first[0].base_url}{API}/locations", headers=first[1]).json()["items"]
+    midtown = next(location["id"] for location in locations if location["name"] == "World Midtown")
+    winners = Counter()
+    for patient_id in clinic.patient_ids:
+        url, headers = first[0].base_url, first[1]
+        plan = httpx.post(f"{url}{API}/plans", headers=headers, json=race_body(clinic, midtown, patient_id)).json()
+        proposal = httpx.post(f"{url}{API}/plans/{plan['id']}/proposal", headers=headers, timeout=60).json()
+        held = [s["appointment"]["id"] for s in proposal["plan"]["sessions"]]
+        assert len(held) == 2, proposal
+        dropped, confirmed = fire_together([
+            httpx.Request("DELETE", f"{first[0].base_url}{API}/plans/{plan['id']}/proposal", headers=first[1]),
+            httpx.Request("POST", f"{second[0].base_url}{API}/plans/{plan['id']}/confirm", headers=second[1])])
+        assert sorted((dropped.status, confirmed.status)) == [200, 409], (dropped, confirmed)
+        loser = dropped if dropped.status == 409 else confirmed
+        assert loser.body["detail"] in (f"plan {plan['id']} is a draft with no proposal to discard",
+                                        f"plan {plan['id']} is draft; propose it first") or \
+            loser.body["detail"].startswith(f"plan {plan['id']} is confirmed, so there is no proposal to discard")
+        stored = httpx.get(f"{url}{API}/plans/{plan['id']}", headers=headers).json()
+        statuses = {httpx.get(f"{url}{API}/appointments/{ident}", headers=headers).json()["status"] for ident in held}
+        if confirmed.status == 200:
+            winners["confirm"] += 1
+            assert stored["status"] == "confirmed" and statuses == {"booked"}
+            assert [s["appointment"]["id"] for s in stored["sessions"]] == held
+        else:
+            winners["discard"] += 1
+            assert stored["status"] == "draft" and stored["sessions"] == [] and statuses == {"cancelled"}
+    assert sum(winners.values()) == rounds
+    engine = make_engine(clinic.url)
+    try:
+        with engine.connect() as connection:
+            assert schedule_violations(connection, now=datetime.now(UTC)) == []
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def proposed_plan(postgres_databases):
+    """On PostgreSQL: the test clinic, a desk user, and a plan of Ann's proposed with two held sessions."""
+    engine = make_engine(postgres_databases())
+    upgrade(engine)
+    with Session(engine, expire_on_commit=False) as session:
+        world = build_world(session)
+        desk = upsert_user(session=session, username="desk", password="plan race desk", role=Role.FRONT_DESK)
+        plan = plans.create_plan(session, actor=desk, now=NOW, values={
+            "patient_id": world.patients[0].id, "location_id": world.midtown.id, "template_id": None,
+            "earliest_start": date(2027, 3, 2), "latest_end": date(2027, 3, 31), "priority": 3,
+            "lines": [{"service_id": world.eswt.id, "count": 2, "min_gap_days": 5, "max_gap_days": 10}],
+            "links": [], "windows": [], "blackouts": []})
+        plans.propose(session, actor=desk, plan_id=plan.id, now=NOW, settings=Settings(background_jobs=False))
+        session.commit()
+    yield engine, plan.id, desk.id
+    engine.dispose()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("first, late, refusal", [
+    (plans.confirm, plans.discard, "is confirmed, so there is no proposal to discard"),
+    (plans.discard, plans.confirm, "is draft; propose it first"),
+])
+def test_a_stale_reader_of_a_plan_acts_on_what_the_other_desk_left(proposed_plan, first, late, refusal):
+    """A session that read the plan as proposed before another desk confirmed (or discarded) it reads it again
+    under the lock, and is refused instead of undoing the other's write."""
+    engine, plan_id, desk_id = proposed_plan
+    stale = Session(engine)
+    assert stale.get(TreatmentPlan, plan_id).status == PlanStatus.PROPOSED
+    with Session(engine) as other:
+        first(other, actor=other.get(User, desk_id), plan_id=plan_id, now=NOW)
+        other.commit()
+    with stale, pytest.raises(Conflict, match=refusal):
+        late(stale, actor=stale.get(User, desk_id), plan_id=plan_id, now=NOW)

@@ -1,4 +1,4 @@
-"""Treatment plans: create from a template, propose the whole series, confirm it."""
+"""Treatment plans: create from a template, propose the whole series, confirm or discard the proposal."""
 
 from typing import Annotated
 
@@ -9,33 +9,49 @@ from sqlmodel import Session, select
 from api.catalog import RecordId
 from api.deps import NowDep, SessionDep, SettingsDep, require_role
 from api.schemas.booking import AppointmentPublic
-from api.schemas.common import Ident, Page
+from api.routes.catalog import PatientFilter, patients_where
+from api.schemas.common import Ident, Page, Text
 from api.errors import validation_error_from
 from api.paging import PagingDep, one_page
 from api.schemas.plans import PlanCreate, PlanPublic, PlanUpdate, ProposalPublic
 from data.enums import PlanStatus, Role
-from data.tables import Appointment, TreatmentPlan, User
+from data.tables import Appointment, Patient, PlanSession, PlanTemplate, TreatmentPlan, User
 from scheduler import plans
+from scheduler.catalog_snapshot import catalog
 
 router = APIRouter(prefix="/plans", tags=["plans"])
 Desk = Annotated[User, Depends(require_role(Role.ADMIN, Role.FRONT_DESK))]
 
 
 def plan_public(session: Session, plan: TreatmentPlan) -> PlanPublic:
+    patient = session.get(Patient, plan.patient_id)
+    template = session.get(PlanTemplate, plan.template_id) if plan.template_id is not None else None
     return PlanPublic(
-        id=plan.id, status=plan.status, patient_id=plan.patient_id, location_id=plan.location_id,
-        template_id=plan.template_id, earliest_start=plan.earliest_start, latest_end=plan.latest_end,
-        priority=plan.priority,
+        id=plan.id, status=plan.status, patient_id=plan.patient_id,
+        patient_name=f"{patient.given_name} {patient.family_name}", location_id=plan.location_id,
+        template_id=plan.template_id, template_name=template.name if template else None,
+        earliest_start=plan.earliest_start, latest_end=plan.latest_end, priority=plan.priority,
         lines=[line.model_dump(include=set(plans.LINE_FIELDS)) for line in plan.lines],
         links=[link.model_dump(include={"kind", "first_service_id", "then_service_id"}) for link in plan.links],
         windows=[window.model_dump(include={"weekday", "starts", "ends", "preferred"}) for window in plan.windows],
         blackouts=[blackout.day for blackout in plan.blackouts],
-        sessions=[{
-            "service_id": s.service_id, "sequence": s.sequence, "unplaced_reason": s.unplaced_reason,
-            "appointment": AppointmentPublic.of(session.get(Appointment, s.appointment_id))
-            if s.appointment_id else None,
-        } for s in plan.sessions],
+        sessions=[session_public(session, s, plan.location_id) for s in plan.sessions],
     )
+
+
+def session_public(session: Session, plan_session: PlanSession, location_id: int) -> dict:
+    """A plan's session with its appointment and who and what serve it, by name (archived ones too)."""
+    shown = {"service_id": plan_session.service_id, "sequence": plan_session.sequence,
+             "unplaced_reason": plan_session.unplaced_reason, "appointment": None}
+    if plan_session.appointment_id is None:
+        return shown
+    appointment = AppointmentPublic.of(session.get(Appointment, plan_session.appointment_id))
+    snapshot = catalog(session)
+    location = snapshot.locations[location_id]
+    rooms, units = {r.id: r.name for r in location.rooms}, {u.id: u.name for u in location.units}
+    clinician = snapshot.clinicians.get(appointment.clinician_id)
+    return {**shown, "appointment": appointment, "clinician_name": clinician.name if clinician else None,
+            "room_name": rooms.get(appointment.room_id), "device_names": [units[d] for d in appointment.device_ids]}
 
 
 @router.post("", response_model=PlanPublic, status_code=status.HTTP_201_CREATED)
@@ -65,14 +81,19 @@ def list_plans(
     session: SessionDep,
     paging: PagingDep,
     patient_id: Ident | None = None,
+    patient: Annotated[Text | None, Query(max_length=120, description="Words that start the patient's names")] = None,
     status_is: Annotated[PlanStatus | None, Query(alias="status")] = None,
 ):
+    """The newest plans first."""
     statement = select(TreatmentPlan)
     if patient_id is not None:
         statement = statement.where(TreatmentPlan.patient_id == patient_id)
+    if patient:
+        named = select(Patient.id).where(*patients_where(PatientFilter(name=patient)))
+        statement = statement.where(TreatmentPlan.patient_id.in_(named))
     if status_is is not None:
         statement = statement.where(TreatmentPlan.status == status_is)
-    return one_page(session, statement, paging, TreatmentPlan.id, convert=lambda plan: plan_public(session, plan))
+    return one_page(session, statement, paging, TreatmentPlan.id.desc(), convert=lambda plan: plan_public(session, plan))
 
 
 @router.get("/{ident}", response_model=PlanPublic, dependencies=[Depends(require_role(Role.ADMIN, Role.FRONT_DESK))])
@@ -90,6 +111,15 @@ def propose(ident: RecordId, session: SessionDep, settings: SettingsDep, now: No
     return ProposalPublic(plan=plan_public(session, plan), placed=placed, unplaced=len(plan.sessions) - placed,
                           solver_status=solution.status, objective=solution.objective, bound=solution.bound,
                           seconds=round(solution.seconds, 3))
+
+
+@router.delete("/{ident}/proposal", response_model=PlanPublic,
+               responses={409: {"description": "The plan has no proposal any more (a draft, or confirmed)"}})
+def discard(ident: RecordId, session: SessionDep, now: NowDep, user: Desk):
+    """Discard the proposal: every hold it placed is released and the plan is a draft again."""
+    plan = plans.discard(session, actor=user, plan_id=ident, now=now)
+    session.commit()
+    return plan_public(session, plan)
 
 
 @router.post("/{ident}/confirm", response_model=PlanPublic)

@@ -148,15 +148,20 @@ class PlanSessionPublic(Schema):
     service_id: int
     sequence: int = Field(description="1 for the first session of the line")
     appointment: AppointmentPublic | None
-    unplaced_reason: str
+    clinician_name: str | None = Field(default=None, description="Who gives the placed session")
+    room_name: str | None = None
+    device_names: list[str] = Field(default_factory=list, description="The device units it uses")
+    unplaced_reason: str = Field(description="Why this session is not placed; empty when it is")
 
 
 class PlanPublic(Schema):
     id: int
     status: PlanStatus
     patient_id: int
+    patient_name: str
     location_id: int
     template_id: int | None
+    template_name: str | None
     earliest_start: date
     latest_end: date
     priority: int
