@@ -18,6 +18,7 @@ STAFF, DESK, ADMIN = "admin front_desk clinician", "admin front_desk", "admin"
 PAGES = {
     "schedule": ("Schedule", DESK),
     "desk": ("Book", DESK),
+    "plans": ("Plans", DESK),
     "today": ("Today", DESK),
     "patients": ("Patients", DESK),
     "waitlist": ("Waitlist", DESK),
