@@ -153,6 +153,16 @@ def _make_shift(shift: dict) -> ClinicianShift:
     return ClinicianShift(weekday=shift["weekday"], starts=shift["starts"], ends=shift["ends"], breaks=breaks)
 
 
+def _no_enabled_account_for_an_archived_clinician(session: Session, values: dict) -> None:
+    """Archiving a clinician is refused while an account signs in as them; enabling (or creating) one afterwards
+    would undo that. A disabled account may still be edited: its name stays in the audit log."""
+    ident = values.get("clinician_id")
+    clinician = session.get(Clinician, ident) if ident is not None and values.get("is_active") else None
+    if clinician is not None and clinician.archived_at is not None:
+        raise Invalid(("is_active",), f"clinician {ident} ({clinician.name}) is archived; restore the clinician "
+                                      "before enabling an account that signs in as them")
+
+
 def _set_password(user: User, values: dict) -> None:
     if values.get("password"):
         user.password_hash = hash_password(values["password"])
@@ -222,6 +232,7 @@ USERS = Entity(
     table=User,
     unique=[("username",)],
     references={"clinician_id": Clinician},
+    check=_no_enabled_account_for_an_archived_clinician,
     write_extra=_set_password,
     guard=keep_an_active_admin,
 )

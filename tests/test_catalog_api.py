@@ -265,6 +265,40 @@ def test_deleting_what_others_depend_on_names_them(client, as_admin, site):
     assert response.status_code == 409 and f"user {linked['id']} (ada)" in response.json()["blockers"]
 
 
+@pytest.mark.parametrize(("collection", "body", "field", "words"), [
+    ("device-types", device_type_body("Laser X"), "code", "lowercase letters, digits or _, starting with a letter"),
+    ("locations", location_body("Uptown", locale="en-us"), "locale", "a language tag such as 'en-US'"),
+    ("users", user_body(username="front desk"), "username", "letters, digits, dots, dashes or _"),
+])
+def test_codes_locales_and_user_names_are_refused_in_words(client, as_admin, collection, body, field, words):
+    """The admin screens show these messages as they are: an example, never a regular expression."""
+    response = client.post(f"{API}/{collection}", json=body, headers=as_admin)
+    assert_rejected(response, ("body", field), words)
+    assert "pattern" not in response.text
+
+
+def test_no_account_is_enabled_again_for_an_archived_clinician(client, as_admin, site):
+    """Archiving is refused while an account signs in as the clinician; enabling one afterwards is refused too."""
+    clinician = site["clinician"]
+    account = create(client, as_admin, "users", user_body(username="ada", role="clinician",
+                                                          clinician_id=clinician["id"]))
+    url = f"{API}/users/{account['id']}"
+    assert client.patch(url, json={"is_active": False}, headers=as_admin).status_code == 200
+    archived = client.delete(f"{API}/clinicians/{clinician['id']}", headers=as_admin)
+    assert archived.status_code == 200 and archived.json()["archived_at"]
+
+    assert_rejected(client.patch(url, json={"is_active": True}, headers=as_admin), ("body", "is_active"),
+                    "(Ada Lovelace) is archived; restore the clinician")
+    assert_rejected(client.post(f"{API}/users", json=user_body(username="ada2", role="clinician",
+                                                               clinician_id=clinician["id"]), headers=as_admin),
+                    ("body", "clinician_id"), "is archived")
+    assert client.get(url, headers=as_admin).json()["is_active"] is False
+    assert client.patch(url, json={"password": "a new password"}, headers=as_admin).status_code == 200
+
+    assert client.post(f"{API}/clinicians/{clinician['id']}/restore", headers=as_admin).status_code == 200
+    assert client.patch(url, json={"is_active": True}, headers=as_admin).json()["is_active"] is True
+
+
 def test_admin_cannot_delete_own_account(client, as_admin, staff):
     response = client.delete(f"{API}/users/{staff[Role.ADMIN].id}", headers=as_admin)
     assert response.status_code == 409 and "your own account" in response.json()["detail"]

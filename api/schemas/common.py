@@ -1,5 +1,6 @@
 """Building blocks shared by the request and response schemas."""
 
+import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
@@ -86,17 +87,32 @@ def _one_line(value: str) -> str:
     return value
 
 
+def spelled(pattern: str, words: str) -> tuple:
+    """A string matching ``pattern``, refused in ``words``: pydantic's own message would show staff a regular
+    expression. The published schema keeps the pattern."""
+    compiled = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if not compiled.fullmatch(value):
+            raise ValueError(words)
+        return value
+
+    return AfterValidator(check), Field(json_schema_extra={"pattern": pattern})
+
+
 Ident = Annotated[int, Field(ge=1, le=MAX_IDENT, description="A record id")]
 Instant = Annotated[AwareDatetime, AfterValidator(schedulable), Field(description=f"With an offset; {INSTANTS}")]
 Day = Annotated[date, AfterValidator(on_calendar), Field(description=f"A date {DAYS}")]
 Text = Annotated[str, AfterValidator(_printable)]
 SingleLine = Annotated[str, AfterValidator(_one_line)]
 Name = Annotated[SingleLine, StringConstraints(min_length=1, max_length=120)]
-Code = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{1,39}$")]
+Code = Annotated[str, *spelled(r"^[a-z][a-z0-9_]{1,39}$",
+                               "use 2 to 40 lowercase letters, digits or _, starting with a letter, e.g. 'eswt_course'")]
 TimeZoneName = Annotated[str, AfterValidator(_known_time_zone)]
 # A language with an optional script and region (en, en-US, zh-Hant-TW, es-419): what browsers' Intl formats with.
-Locale = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Z][a-z]{3})?(-([A-Z]{2}|[0-9]{3}))?$",
-                                          max_length=35)]
+Locale = Annotated[str, StringConstraints(max_length=35), *spelled(
+    r"^[a-z]{2,3}(-[A-Z][a-z]{3})?(-([A-Z]{2}|[0-9]{3}))?$",
+    "give a language tag such as 'en-US' or 'en-GB': the language in lowercase, the region in capitals")]
 # JSON Schema's "time" format (RFC 3339) requires an offset; a wall-clock time has none, so it is a pattern.
 WallClock = Annotated[time, AfterValidator(_wall_clock), WithJsonSchema(
     {"type": "string", "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]+)?)?$",

@@ -1,28 +1,21 @@
 """Request and response schemas of patients and staff users."""
 
-import re
 from datetime import date, datetime
 from typing import Annotated
 
 from pydantic import (AfterValidator, BeforeValidator, EmailStr, Field, StringConstraints, field_validator,
                       model_validator)
 
-from api.schemas.common import Day, Ident, Schema, SingleLine, partial
+from api.schemas.common import Day, Ident, Schema, SingleLine, partial, spelled
 from data.enums import Role
 
 PersonName = Annotated[SingleLine, StringConstraints(min_length=1, max_length=80)]
 PHONE_PATTERN = r"^\+?[0-9 ()\-.]{7,32}$"
 
 
-def _phone(value: str) -> str:
-    # Said in words: pydantic's own message would show the desk (and the public request page) a regular expression.
-    if not re.fullmatch(PHONE_PATTERN, value):
-        raise ValueError("write the number with digits, spaces, brackets, dots or dashes (7 to 32 of them, "
-                         "an optional + first), e.g. +1 212 555 0100")
-    return value
-
-
-Phone = Annotated[str, AfterValidator(_phone), Field(json_schema_extra={"pattern": PHONE_PATTERN})]
+# Said in words: pydantic's own message would show the desk (and the public request page) a regular expression.
+Phone = Annotated[str, *spelled(PHONE_PATTERN, "write the number with digits, spaces, brackets, dots or dashes "
+                                               "(7 to 32 of them, an optional + first), e.g. +1 212 555 0100")]
 
 
 def _folded(value):
@@ -35,7 +28,8 @@ def _not_blank(value: str) -> str:
     return value
 
 
-Username = Annotated[str, BeforeValidator(_folded), StringConstraints(pattern=r"^[a-z0-9_.\-]{3,64}$")]
+Username = Annotated[str, BeforeValidator(_folded), *spelled(
+    r"^[a-z0-9_.\-]{3,64}$", "use 3 to 64 letters, digits, dots, dashes or _, e.g. 'front.desk'")]
 Password = Annotated[
     str, StringConstraints(min_length=8, max_length=128, strip_whitespace=False), AfterValidator(_not_blank)
 ]
