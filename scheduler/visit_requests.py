@@ -33,6 +33,8 @@ from scheduler.secret_links import digest, holder, new_secret
 
 PUBLIC_SERVICES = {RequestKind.TELEHEALTH: "public_telehealth_service", RequestKind.IN_OFFICE: "public_office_service"}
 DAY = timedelta(days=1)
+# What visitors read is a sentence for them: why a request was refused, never which clinician or room was busy.
+REACH_YOU = "Please give a phone number or an e-mail address so the clinic can reach you."
 
 
 @dataclass(frozen=True)
@@ -112,18 +114,18 @@ def _check_limits(session: Session, *, client_key: str, contact_key: str, now: d
     hour_ago, day_ago = now - timedelta(hours=1), now - timedelta(days=1)
     sent, oldest = count_since(VisitRequest.client_key, client_key, hour_ago)
     if sent >= settings.requests_per_address_hour:
-        raise RateLimited("too many requests from this network in the last hour; try again later or call the clinic",
-                          _seconds_until(oldest + timedelta(hours=1), now))
+        raise RateLimited("Too many requests from this network in the last hour; please try again later or call "
+                          "the clinic.", _seconds_until(oldest + timedelta(hours=1), now))
     sent, oldest = count_since(VisitRequest.contact_key, contact_key, day_ago)
     if sent >= settings.requests_per_contact_day:
-        raise RateLimited("too many requests for this phone or e-mail today; the clinic will be in touch",
+        raise RateLimited("Too many requests for this phone or e-mail today; the clinic will be in touch.",
                           _seconds_until(oldest + timedelta(days=1), now))
     open_ones = _open_requests(session, now).where(VisitRequest.contact_key == contact_key)
     if (count := session.exec(open_ones).one()) >= settings.open_requests_per_contact:
-        raise RateLimited(f"this phone or e-mail already has {count} requests waiting for the clinic's answer", 3600)
+        raise RateLimited(f"This phone or e-mail already has {count} requests waiting for the clinic's answer.", 3600)
     open_ones = _open_requests(session, now).where(VisitRequest.client_key == client_key)
     if (count := session.exec(open_ones).one()) >= settings.open_requests_per_address:
-        raise RateLimited(f"this network already has {count} requests waiting for the clinic's answer", 3600)
+        raise RateLimited(f"This network already has {count} requests waiting for the clinic's answer.", 3600)
 
 
 def _open_requests(session: Session, now: datetime):
@@ -152,7 +154,7 @@ def _check_day_share(session: Session, *, service: Service, location_id: int, st
         Appointment.location_id == location_id, Appointment.service_id == service.id,
         Appointment.starts_at >= day_start, Appointment.starts_at < day_end)).one()
     if held >= max(1, int(settings.public_hold_share * (len(free) + held))):
-        raise Conflict(f"the times of {day:%A %d %B} are in high demand; please choose another day or call the clinic")
+        raise Conflict("That day's times are in high demand; please choose another day or call the clinic.")
 
 
 def _seconds_until(moment: datetime, now: datetime) -> int:
@@ -163,7 +165,7 @@ def request_visit(session: Session, *, kind: RequestKind, location_id: int, star
                   reason: str, client_key: str, now: datetime, settings: Settings) -> tuple[VisitRequest, str]:
     """Hold the chosen slot for a new visitor; the request and the secret of its status link."""
     if not visitor.contact:
-        raise Invalid(("phone",), "give a phone number or an e-mail address so the clinic can reach you")
+        raise Invalid(("phone",), REACH_YOU)
     contact_key = digest(f"contact:{visitor.contact}")
     _check_limits(session, client_key=client_key, contact_key=contact_key, now=now, settings=settings)
     service = public_service(session, kind, settings)
@@ -185,7 +187,7 @@ def _hold(session: Session, service: Service, patient_id: int, start: datetime, 
                                   minutes=settings.request_hold_hours * 60,
                                   choice=booking.SlotChoice(service.id, patient_id, start, location_id=location_id))
     except Conflict as taken:
-        raise Conflict(f"that time is no longer free ({taken.msg}); please choose another") from None
+        raise Conflict("That time is no longer free; please choose another.") from None
 
 
 def _record(session: Session, *, kind: RequestKind, hold: Appointment, patient_id: int, new_patient: bool,
@@ -450,7 +452,7 @@ def _own_booked(session: Session, patient_id: int, appointment_id: int, now: dat
     if appointment is None or appointment.patient_id != patient_id:
         raise NotFound("session", f"{appointment_id} on this page")
     if appointment.status != AppointmentStatus.BOOKED or appointment.starts_at <= now:
-        raise Conflict("only upcoming booked sessions can be moved")
+        raise Conflict("Only upcoming booked sessions can be moved.")
     return appointment
 
 
@@ -471,7 +473,7 @@ def request_move(session: Session, *, token: str, appointment_id: int, location_
     contact_key = digest(f"patient:{patient_id}")
     _check_limits(session, client_key=client_key, contact_key=contact_key, now=now, settings=settings)
     if session.exec(_open_requests(session, now).where(VisitRequest.moves_appointment_id == appointment.id)).one():
-        raise Conflict("a move of this session is already waiting for the clinic's answer")
+        raise Conflict("A move of this session is already waiting for the clinic's answer.")
     hold = _hold(session, session.get(Service, appointment.service_id), patient_id, start, location_id, now=now,
                  settings=settings)
     return _record(session, kind=RequestKind.MOVE, hold=hold, patient_id=patient_id, new_patient=False, reason="",

@@ -158,7 +158,7 @@ def test_one_address_may_keep_only_a_few_requests_open(client, world):
     for number in range(3):
         assert ask(client, days[number], kind="in_office", phone=f"+1 212 555 {2000 + number}").status_code == 201
     fourth = ask(client, days[3], kind="in_office", phone="+1 212 555 2999")
-    assert fourth.status_code == 429 and "this network already has 3 requests" in fourth.json()["detail"]
+    assert fourth.status_code == 429 and "This network already has 3 requests" in fourth.json()["detail"]
 
 
 def test_declining_frees_the_slot_and_tells_the_visitor_why(client, as_desk, world):
@@ -301,7 +301,7 @@ def test_every_free_time_of_the_public_horizon_is_offered_once(client, world):
     assert max(starts[world.night_desk.id]) == at(15, 5, 30), "the fourteenth night is offered too"
 
 
-def test_a_visitor_without_phone_or_e_mail_is_told_so_in_a_sentence(client, world):
+def test_visitors_are_refused_in_sentences_meant_for_them(client, world):
     slot = night_slot(client)
     refused = client.post(f"{PUBLIC}/requests", json={"kind": "telehealth", "location_id": slot["location_id"],
                                                      "start": slot["start"], **visitor(phone=None)})
@@ -309,3 +309,7 @@ def test_a_visitor_without_phone_or_e_mail_is_told_so_in_a_sentence(client, worl
     assert refused.json()["detail"] == [{"loc": ["body"], "type": "contact_missing",
                                          "msg": "Please give a phone number or an e-mail address so the clinic "
                                                 "can reach you."}]
+    assert ask(client, slot).status_code == 201
+    taken = ask(client, slot, phone="+1 212 555 0199")
+    assert taken.status_code == 409
+    assert taken.json()["detail"] == "That time is no longer free; please choose another.", "not who was busy"

@@ -9,7 +9,7 @@ from pydantic_core import PydanticCustomError
 from api.schemas.common import Ident, Instant, Schema, Text
 from api.schemas.people import PatientFields, PatientPublic
 from data.enums import RequestKind, RequestStatus
-from scheduler.visit_requests import Waiting
+from scheduler.visit_requests import REACH_YOU, Waiting
 
 
 class PublicServiceOut(Schema):
@@ -36,10 +36,6 @@ class PublicSlotOut(Schema):
     location_name: str
 
 
-# A visitor reads this sentence as it is: a custom error carries no "Value error, " prefix.
-REACH_YOU = "Please give a phone number or an e-mail address so the clinic can reach you."
-
-
 class VisitRequestIn(PatientFields):
     """A visitor's request: the chosen slot, who they are, how to reach them and why they come."""
 
@@ -53,7 +49,7 @@ class VisitRequestIn(PatientFields):
         if self.kind == RequestKind.MOVE:
             raise ValueError("moves are asked for from the patient's own page")
         if not self.phone and not self.email:
-            raise PydanticCustomError("contact_missing", REACH_YOU)
+            raise PydanticCustomError("contact_missing", REACH_YOU)  # no "Value error, " prefix: a visitor reads it
         return self
 
 
