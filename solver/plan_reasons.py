@@ -84,6 +84,8 @@ def unplaced_sessions(problem: PlanProblem, placements: tuple[Placement, ...]) -
 
 
 class _Reasons:
+    """The reasons against one answer: what its placed sessions hold of the patient, clinicians, rooms and units."""
+
     def __init__(self, problem: PlanProblem, placed: dict[tuple[str, int], Placement]):
         self.problem, self.placed = problem, placed
         self.held: dict[tuple[str, int], list[tuple[int, int]]] = {}
@@ -131,9 +133,8 @@ class _Reasons:
         common = intersect_all([window, *(role.calendar for role in roles)])
         if not self._points(common):
             return reason("no_common_time", window, noun=", ".join(role.noun for role in roles))
-        patient = _Role("patient", "the patient", common, subtract(common, self._held_starts("patient", 0, 0,
-                                                                                             kind.duration)))
-        competing = [*roles, patient]
+        own_sessions = self._held_starts("patient", 0, 0, kind.duration)  # the patient is in one session at a time
+        competing = [*roles, _Role("patient", "the patient", common, subtract(common, own_sessions))]
         if self._points(intersect_all([common, *(role.open for role in competing)])):
             return reason("free_time_unused", common)
         total = self._points(common)
@@ -159,7 +160,8 @@ class _Reasons:
             previous = self.placed[kind.key, index - 1]
             bounds = spacing_bounds(problem, kind, previous)
             lows, highs = bounds if bounds is not None else ([problem.day_start(len(problem.day_starts))], [])
-            yield "spacing", (kind.key, index - 1), max([previous.start + kind.duration, *lows]), min(highs, default=None)
+            earliest = max([previous.start + kind.duration, *lows])
+            yield "spacing", (kind.key, index - 1), earliest, min(highs, default=None)
         for link in problem.same_visits:
             if link.then == kind.key and index < problem.kind(link.first).count:
                 leader = self.placed[link.first, index]

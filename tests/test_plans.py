@@ -368,7 +368,8 @@ def test_discarding_a_proposal_releases_its_holds_and_leaves_a_draft(client, as_
     session.expire_all()
     assert {session.get(Appointment, ident).status for ident in held} == {"cancelled"}
     again = discard(client, as_desk, plan)
-    assert again.status_code == 409 and again.json()["detail"] == f"plan {plan['id']} is a draft with no proposal to discard"
+    assert again.status_code == 409
+    assert again.json()["detail"] == f"plan {plan['id']} is a draft with no proposal to discard"
     assert client.post(f"{API}/plans/{plan['id']}/confirm", headers=as_desk).status_code == 409
     proposal = propose(client, as_desk, plan)
     assert proposal["placed"] == 2, "the released time is free for the next proposal"

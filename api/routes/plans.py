@@ -93,7 +93,8 @@ def list_plans(
         statement = statement.where(TreatmentPlan.patient_id.in_(named))
     if status_is is not None:
         statement = statement.where(TreatmentPlan.status == status_is)
-    return one_page(session, statement, paging, TreatmentPlan.id.desc(), convert=lambda plan: plan_public(session, plan))
+    return one_page(session, statement, paging, TreatmentPlan.id.desc(),
+                    convert=lambda plan: plan_public(session, plan))
 
 
 @router.get("/{ident}", response_model=PlanPublic, dependencies=[Depends(require_role(Role.ADMIN, Role.FRONT_DESK))])

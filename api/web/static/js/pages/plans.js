@@ -27,7 +27,8 @@ export async function open() {
     // "Shockwave therapy: 1 of 3 done, 2 booked", per line of the plan.
     return plan.lines.map((line) => {
       const of = plan.sessions.filter((s) => s.service_id === line.service_id);
-      const counted = (...statuses) => of.filter((s) => s.appointment && statuses.includes(s.appointment.status)).length;
+      const counted = (...statuses) => of.filter((s) => s.appointment && statuses.includes(s.appointment.status))
+        .length;
       const parts = [`${counted("fulfilled")} of ${line.count} done`];
       for (const [number, words] of [[counted("booked", "arrived"), "booked"], [counted("pending"), "held"],
         [of.filter((s) => !s.appointment).length, "not placed"]]) {
@@ -135,8 +136,8 @@ export async function open() {
       if (least !== null && most !== null) return `${least}-${most} ${unit}`;
       return least !== null ? `at least ${least} ${unit}` : `at most ${most} ${unit}`;
     };
-    const spacing = [gap(line.min_gap_days, line.max_gap_days, "days"), gap(line.min_gap_hours, line.max_gap_hours, "h")]
-      .filter(Boolean).join(" and ");
+    const spacing = [gap(line.min_gap_days, line.max_gap_days, "days"),
+      gap(line.min_gap_hours, line.max_gap_hours, "h")].filter(Boolean).join(" and ");
     return `${serviceName(line.service_id)} × ${line.count}${spacing ? `, ${spacing} apart` : ""}`;
   }
 
