@@ -49,7 +49,7 @@ CREATE_SCHEMAS = {
         ("post", "/locations", location_body(time_zone="x" * 300), ["body", "time_zone"]),
         ("post", "/rooms", {"name": "x", "kind": "gym", "location_id": 2**62}, ["body", "location_id"]),
         ("post", "/patients", patient_body(birth_date="2999-01-01"), ["body", "birth_date"]),
-        ("post", "/patients", patient_body(birth_date="2100-01-01"), ["body"]),
+        ("post", "/patients", patient_body(birth_date="2100-01-01"), ["body", "birth_date"]),  # in the future
         ("get", "/patients?name=%00", None, ["query", "name"]),
         ("get", "/patients?offset=99999999999999999999999", None, ["query", "offset"]),
     ],
