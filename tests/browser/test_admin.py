@@ -241,6 +241,13 @@ def test_a_clinician_s_user_set_password_disabled_and_the_clinician_archived_and
     expect(clinicians.locator("tr", has_text=f"Rae {tag}")).to_have_count(0)
     assert httpx.get(f"{base_url}/api/v1/clinicians/{rae['id']}", headers=admin).json()["archived_at"]
 
+    # The disabled account still names the archived clinician; its password can still be changed.
+    panel = open_tab(page, "Users")
+    panel.get_by_role("button", name=f"Edit rae{tag}").click()
+    panel.get_by_label("New password").fill("third password 3")
+    save(panel.locator("form"), "user", f"rae{tag}")
+
+    clinicians = open_tab(page, "Clinicians")
     clinicians.get_by_label("Show archived clinicians").check()
     clinicians.get_by_role("button", name=f"Restore Rae {tag}").click()
     expect(page.locator("#notice")).to_contain_text(f"Restored clinician Rae {tag}")

@@ -46,7 +46,7 @@ function lines(nodes) {
     if (node.tagName === "FIELDSET") out.push(node);
     else {
       if (!out.length || out[out.length - 1].tagName === "FIELDSET") out.push(element("div", undefined,
-        { class: "row" }));
+        { class: "row fields" }));
       out[out.length - 1].append(node);
     }
   }
@@ -153,7 +153,10 @@ export function editor(kind, store) {
   async function save(record, fields, form, problem, clear) {
     clear();
     const values = fields.read();
-    const body = kind.body ? kind.body(values) : values;
+    // An update sends only what the form changed: a field left alone keeps what it may keep (a disabled account
+    // still naming its since-archived clinician, say), and its list rows are not rebuilt.
+    const body = record ? Object.fromEntries(Object.entries(values).filter(([name, value]) =>
+      JSON.stringify(value) !== JSON.stringify(record[name]))) : values;
     let saved;
     try {
       saved = record

@@ -40,8 +40,9 @@ function tabs(editors) {
     });
   });
   list.replaceChildren(...buttons);
-  const wanted = editors.findIndex(({ kind }) => `#${kind.path}` === location.hash);
-  return choose(Math.max(wanted, 0));
+  const wanted = () => Math.max(editors.findIndex(({ kind }) => `#${kind.path}` === location.hash), 0);
+  window.addEventListener("hashchange", () => choose(wanted()).catch((error) => notice(error.message)));
+  return choose(wanted());
 }
 
 export async function open(me) {
