@@ -24,9 +24,9 @@ def clock(iso: str) -> str:
     return f"{moment.hour % 12 or 12}:{moment:%M} {moment:%p}"
 
 
-def ask_by_api(base_url: str, family: str, phone: str) -> dict:
-    """A telehealth request made as the public page makes it; the created request's answer."""
-    slot = httpx.get(f"{base_url}/api/v1/public/slots", params={"kind": "telehealth"}).json()[-1]
+def ask_by_api(base_url: str, family: str, phone: str, which: int) -> dict:
+    """A request for one of the last telehealth times, made as the public page makes it; the created request."""
+    slot = httpx.get(f"{base_url}/api/v1/public/slots", params={"kind": "telehealth"}).json()[which]
     made = httpx.post(f"{base_url}/api/v1/public/requests", json={
         "kind": "telehealth", "location_id": slot["location_id"], "start": slot["start"], "given_name": "Ida",
         "family_name": family, "birth_date": "1979-02-03", "phone": phone, "reason": "knee pain"})
@@ -130,16 +130,24 @@ def test_a_visitor_requests_an_in_office_evaluation_and_the_desk_confirms_it(sit
     assert leaked == [], "no patient data in the log"
 
 
-def test_the_desk_declines_with_a_reason_the_visitor_reads(site, page):
+def test_the_desk_declines_with_a_reason_the_visitor_reads_and_sees_answers_given_elsewhere(site, page):
     base_url, _, _ = site
     expect = playwright_api.expect
     family = family_name()
-    made = ask_by_api(base_url, family, f"+1 646 555 {random.randrange(1000, 9999)}")
-    waiting = httpx.get(f"{base_url}/api/v1/visit-requests", headers=api_token(base_url, "desk")).json()
-    assert any(request["patient"]["family_name"] == family for request in waiting)
+    made = ask_by_api(base_url, family, f"+1 646 555 {random.randrange(1000, 9999)}", -1)
+    colleague, other = api_token(base_url, "desk"), family_name()
+    ask_by_api(base_url, other, f"+1 646 555 {random.randrange(1000, 9999)}", -2)
 
     sign_in(page, base_url, "desk")
     visit(page, f"{base_url}/app/requests")
+    (answered_elsewhere,) = [request for request in httpx.get(f"{base_url}/api/v1/visit-requests",
+                                                              headers=colleague).json()
+                             if request["patient"]["family_name"] == other]
+    httpx.post(f"{base_url}/api/v1/visit-requests/{answered_elsewhere['id']}/decline", headers=colleague,
+               json={"reason": "answered on the phone"}).raise_for_status()
+    page.locator("#requests tbody tr", has_text=f"Ida {other}").get_by_role("button", name="Confirm").click()
+    expect(page.locator("#notice")).to_contain_text("was already declined")
+    expect(page.locator("#requests tbody tr", has_text=f"Ida {other}")).to_have_count(0)
     row = page.locator("#requests tbody tr", has_text=f"Ida {family}")
     expect(row).to_contain_text(shown(made["start"]))
     expect(row).to_contain_text(f"held until {shown(made['hold_expires_at'])}")

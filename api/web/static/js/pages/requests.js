@@ -61,9 +61,19 @@ export async function open() {
     return choice;
   }
 
+  async function answer(path, body) {
+    // A request answered elsewhere (409) or lapsed (410) leaves this list stale: show the list as it is now.
+    try {
+      return await api(path, { method: "POST", body });
+    } catch (error) {
+      if (error.status === 409 || error.status === 410) await show();
+      throw error;
+    }
+  }
+
   async function confirm(request, patientId) {
-    const done = await api(`visit-requests/${request.id}/confirm`, { method: "POST",
-      body: patientId ? { patient_id: Number(patientId) } : {} });
+    const done = await answer(`visit-requests/${request.id}/confirm`,
+      patientId ? { patient_id: Number(patientId) } : {});
     const name = patientId ? fullName(request.possible_matches.find((p) => String(p.id) === patientId))
       : fullName(request.patient);
     notice(done.kind === "move" ? `Move confirmed: ${name}'s session is now ${when(done.start,
@@ -75,7 +85,7 @@ export async function open() {
     const reason = await ask(`Why decline ${fullName(request.patient)}'s request? The visitor reads this.`,
       { confirmLabel: "Decline request" });
     if (!reason) return;
-    await api(`visit-requests/${request.id}/decline`, { method: "POST", body: { reason } });
+    await answer(`visit-requests/${request.id}/decline`, { reason });
     notice(`Request declined; ${fullName(request.patient)}'s time is free again.`, "ok");
     await show();
   }
