@@ -38,6 +38,18 @@ def test_a_new_patient_is_registered_and_a_bad_phone_is_told_in_words(site, page
         "href", f"/app/desk?patient_id={page.url.rsplit('=', 1)[1]}")
     assert_accessible(page)
 
+    page.get_by_role("button", name="Change details").click()
+    details = page.get_by_role("form", name="Change details")
+    expect(details.get_by_label("Phone")).to_have_value("+1 212 555 0123")
+    details.get_by_label("Phone").fill("")
+    details.get_by_label("E-mail").fill("rita@example.org")
+    details.get_by_role("button", name="Save details").click()
+    expect(page.locator("#notice")).to_contain_text(f"Saved the details of Rita {family}")
+    expect(page.locator("#details")).to_contain_text("rita@example.org")
+    saved = httpx.get(f"{base_url}/api/v1/patients/{page.url.rsplit('=', 1)[1]}",
+                      headers=api_token(base_url, "desk")).json()
+    assert (saved["phone"], saved["email"]) == (None, "rita@example.org")
+
     visit(page, f"{base_url}/app/patients")
     form.get_by_label("First name").fill("rita")
     form.get_by_label("Last name").fill(family)

@@ -12,6 +12,15 @@ const PLAN_STATES = { draft: "draft (not proposed yet)", proposed: "proposed (he
   confirmed: "confirmed" };
 const REQUEST_KINDS = { telehealth: "Telehealth visit", in_office: "In-office visit", move: "Move of a session" };
 const RECENT = 50; // past sessions shown, the latest first
+// What registering asks, and changing the details asks again.
+const PATIENT_FIELDS = [
+  ["given_name", "First name", { required: true, maxlength: 80 }],
+  ["family_name", "Last name", { required: true, maxlength: 80 }],
+  ["birth_date", "Date of birth", { type: "date", required: true }],
+  ["phone", "Phone", { type: "tel", maxlength: 32, placeholder: "+1 212 555 0100" }],
+  ["email", "E-mail", { type: "email", maxlength: 254 }],
+];
+const state = { patient: null }; // the patient whose page is open
 
 export async function open() {
   const names = await directory();
@@ -19,6 +28,7 @@ export async function open() {
   const chosen = new URLSearchParams(location.search).get("id");
   setUpSearch(clinic);
   setUpRegistration(names, clinic);
+  setUpEditing(clinic);
   window.addEventListener("popstate", () => location.reload());
   if (chosen) await showPatient(chosen, names, clinic);
 }
@@ -57,9 +67,18 @@ function patientTable(patients, clinic) {
   { class: "records", id: "patients-found" });
 }
 
+function patientFields(form) {
+  form.prepend(...PATIENT_FIELDS.map(([name, text, attributes]) => {
+    const label = element("label", `${text} `);
+    label.append(element("input", undefined, { name, autocomplete: "off", ...attributes }));
+    return label;
+  }));
+}
+
 function setUpRegistration(names, clinic) {
   let namesakeSeen = null; // the name and birth date the desk was warned about: a second click registers anyway
   const warning = document.getElementById("register-duplicate");
+  patientFields(document.getElementById("register-form"));
   onSubmit("register-form", async (values, form) => {
     const body = filled(values);
     const person = [body.given_name, body.family_name, body.birth_date].join("|").toLowerCase();
@@ -87,11 +106,27 @@ function setUpRegistration(names, clinic) {
   });
 }
 
+function setUpEditing(clinic) {
+  const form = document.getElementById("edit-form");
+  patientFields(form);
+  document.getElementById("edit-details").addEventListener("click", () => {
+    for (const [name] of PATIENT_FIELDS) form.elements[name].value = state.patient[name] || "";
+    reveal(form);
+  });
+  document.getElementById("edit-back").addEventListener("click", () => { form.hidden = true; });
+  onSubmit(form, async (values) => {
+    // A field left empty removes what was there (a phone number the patient no longer has).
+    const body = Object.fromEntries(Object.entries(values).map(([name, value]) => [name, value.trim() || null]));
+    const saved = await api(`patients/${state.patient.id}`, { method: "PATCH", body });
+    form.hidden = true;
+    showDetails(saved, clinic);
+    notice(`Saved the details of ${fullName(saved)}.`, "ok");
+  });
+}
+
 async function showPatient(id, names, clinic) {
   const patient = await api(`patients/${encodeURIComponent(id)}`);
   document.getElementById("directory").hidden = true;
-  document.getElementById("title").textContent = fullName(patient);
-  document.title = `${fullName(patient)} · Clinic scheduling`;
   showDetails(patient, clinic);
   const now = new Date().toISOString(); // an instant: which zone the browser is in does not matter
   const [upcoming, past, plans, waits, requests] = await Promise.all([
@@ -110,6 +145,9 @@ async function showPatient(id, names, clinic) {
 const bookLink = (patient) => `/app/desk?patient_id=${patient.id}`;
 
 function showDetails(patient, clinic) {
+  state.patient = patient;
+  document.getElementById("title").textContent = fullName(patient);
+  document.title = `${fullName(patient)} · Clinic scheduling`;
   const facts = [["Date of birth", birthDay(patient.birth_date, clinic)],
     ["Phone", patient.phone ? element("a", patient.phone, { href: `tel:${patient.phone.replace(/[^0-9+]/g, "")}` })
       : "none given"],
