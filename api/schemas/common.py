@@ -107,7 +107,7 @@ Text = Annotated[str, AfterValidator(_printable)]
 SingleLine = Annotated[str, AfterValidator(_one_line)]
 Name = Annotated[SingleLine, StringConstraints(min_length=1, max_length=120)]
 Code = Annotated[str, *spelled(r"^[a-z][a-z0-9_]{1,39}$",
-                               "use 2 to 40 lowercase letters, digits or _, starting with a letter, e.g. 'eswt_course'")]
+                               "use 2 to 40 lowercase letters, digits or _, starting with a letter, e.g. 'eswt'")]
 TimeZoneName = Annotated[str, AfterValidator(_known_time_zone)]
 # A language with an optional script and region (en, en-US, zh-Hant-TW, es-419): what browsers' Intl formats with.
 Locale = Annotated[str, StringConstraints(max_length=35), *spelled(

@@ -9,7 +9,7 @@ from uuid import uuid4
 import httpx
 import pytest
 
-from tests.browser.conftest import PASSWORD, api_token, assert_accessible, playwright_api, sign_in, visit
+from tests.browser.conftest import api_token, assert_accessible, playwright_api, screenshot_for_docs, sign_in, visit
 
 expect = playwright_api.expect
 
@@ -308,4 +308,5 @@ def test_the_admin_page_is_accessible_with_a_form_open(site, page):
     panel = page.get_by_role("tabpanel", name="Services")
     panel.get_by_role("button", name="Edit Shockwave therapy").click()
     expect(panel.locator("form")).to_be_visible()
+    screenshot_for_docs(page, "admin-service")
     assert_accessible(page)

@@ -45,18 +45,9 @@ function input(field, value, ctx) {
     case "password":
       return element("input", undefined, { ...common, type: "password", autocomplete: "new-password",
         minlength: 8, maxlength: 128 });
-    default: {
-      const box = element("input", undefined, { ...common, type: field.kind === "email" ? "email" : "text",
-        maxlength: field.max, pattern: field.pattern, placeholder: field.placeholder, value: value ?? "",
-        autocomplete: "off" });
-      if (field.suggestions) {
-        const list = element("datalist", undefined, { id: uniqueId("suggest") });
-        list.append(...field.suggestions().map((text) => element("option", undefined, { value: text })));
-        box.setAttribute("list", list.id);
-        box.suggestions = list;
-      }
-      return box;
-    }
+    default:
+      return element("input", undefined, { ...common, type: field.kind === "email" ? "email" : "text",
+        maxlength: field.max, placeholder: field.placeholder, value: value ?? "", autocomplete: "off" });
   }
 }
 
@@ -79,7 +70,13 @@ function scalar(field, value, ctx) {
     { class: field.kind === "check" ? "check" : undefined });
   if (field.kind === "check") label.append(box, ` ${field.label}`);
   else label.append(box);
-  if (box.suggestions) label.append(box.suggestions);
+  if (field.suggestions) {
+    // Typed, with the usual answers offered (time zones, locales): the API has the last word on what is valid.
+    const list = element("datalist", undefined, { id: uniqueId("suggest") });
+    list.append(...field.suggestions().map((text) => element("option", undefined, { value: text })));
+    box.setAttribute("list", list.id);
+    label.append(list);
+  }
   // The hint sits beside the label, not in it: it describes the field without becoming part of its name.
   const node = element("div", undefined, { class: "field" });
   node.append(label);
