@@ -34,6 +34,7 @@ RULES = [
     ({"GET"}, r"/api/v1/optimization-runs", STAFF_DESK),
     ({"GET"}, r"/api/v1/audit$", ADMINS),
     ({"GET"}, r"/api/v1/(rosters|day-board)/", STAFF_DESK),
+    ({"GET"}, r"/api/v1/schedule$", STAFF_DESK),
     ({"GET", "POST", "DELETE"}, r"/api/v1/clinicians/\{clinician_id\}/(roster|calendar-feed)$", OWN),
     ({"GET", "POST"}, r"/api/v1/visit-requests", STAFF_DESK),
     ({"GET", "POST", "PUT"}, r"/fhir/Appointment", STAFF_DESK),
