@@ -17,13 +17,15 @@ from api.schemas.plans import PlanCreate, PlanPublic, PlanUpdate, ProposalPublic
 from data.enums import PlanStatus, Role
 from data.tables import Appointment, Patient, PlanSession, PlanTemplate, TreatmentPlan, User
 from scheduler import plans
-from scheduler.catalog_snapshot import catalog
+from scheduler.catalog_snapshot import CatalogSnapshot, LocationInfo, catalog
 
 router = APIRouter(prefix="/plans", tags=["plans"])
 Desk = Annotated[User, Depends(require_role(Role.ADMIN, Role.FRONT_DESK))]
 
 
-def plan_public(session: Session, plan: TreatmentPlan) -> PlanPublic:
+def plan_public(session: Session, plan: TreatmentPlan, snapshot: CatalogSnapshot | None = None) -> PlanPublic:
+    """The plan as the API shows it; ``snapshot``, the catalog for the names, when a list has it at hand already."""
+    snapshot = snapshot or catalog(session)
     patient = session.get(Patient, plan.patient_id)
     template = session.get(PlanTemplate, plan.template_id) if plan.template_id is not None else None
     return PlanPublic(
@@ -35,19 +37,18 @@ def plan_public(session: Session, plan: TreatmentPlan) -> PlanPublic:
         links=[link.model_dump(include={"kind", "first_service_id", "then_service_id"}) for link in plan.links],
         windows=[window.model_dump(include={"weekday", "starts", "ends", "preferred"}) for window in plan.windows],
         blackouts=[blackout.day for blackout in plan.blackouts],
-        sessions=[session_public(session, s, plan.location_id) for s in plan.sessions],
+        sessions=[session_public(session, s, snapshot.locations[plan.location_id], snapshot) for s in plan.sessions],
     )
 
 
-def session_public(session: Session, plan_session: PlanSession, location_id: int) -> dict:
+def session_public(session: Session, plan_session: PlanSession, location: LocationInfo,
+                   snapshot: CatalogSnapshot) -> dict:
     """A plan's session with its appointment and who and what serve it, by name (archived ones too)."""
     shown = {"service_id": plan_session.service_id, "sequence": plan_session.sequence,
              "unplaced_reason": plan_session.unplaced_reason, "appointment": None}
     if plan_session.appointment_id is None:
         return shown
     appointment = AppointmentPublic.of(session.get(Appointment, plan_session.appointment_id))
-    snapshot = catalog(session)
-    location = snapshot.locations[location_id]
     rooms, units = {r.id: r.name for r in location.rooms}, {u.id: u.name for u in location.units}
     clinician = snapshot.clinicians.get(appointment.clinician_id)
     return {**shown, "appointment": appointment, "clinician_name": clinician.name if clinician else None,
@@ -93,8 +94,9 @@ def list_plans(
         statement = statement.where(TreatmentPlan.patient_id.in_(named))
     if status_is is not None:
         statement = statement.where(TreatmentPlan.status == status_is)
+    snapshot = catalog(session)
     return one_page(session, statement, paging, TreatmentPlan.id.desc(),
-                    convert=lambda plan: plan_public(session, plan))
+                    convert=lambda plan: plan_public(session, plan, snapshot))
 
 
 @router.get("/{ident}", response_model=PlanPublic, dependencies=[Depends(require_role(Role.ADMIN, Role.FRONT_DESK))])
