@@ -7,7 +7,8 @@ import httpx
 import pytest
 
 from tests.browser.arrange import NY, desk_post, new_patient, started_session
-from tests.browser.conftest import api_token, assert_accessible, playwright_api, ready, shown, sign_in, visit
+from tests.browser.conftest import (api_token, assert_accessible, playwright_api, ready, screenshot_for_docs, shown,
+                                    sign_in, visit)
 
 expect = playwright_api.expect
 
@@ -95,6 +96,7 @@ def test_the_waitlist_shows_the_offer_the_nightly_run_holds(site, night, page):
     expect(row).to_contain_text(f"offered {shown(night[olive]['start'])} at World Midtown, held until")
     expect(row.get_by_role("button", name="Book offer")).to_be_visible()
     assert_accessible(page)
+    screenshot_for_docs(page, "waitlist")
 
 
 def test_today_the_desk_books_or_releases_what_the_nightly_run_holds(site, night, page):
@@ -105,6 +107,7 @@ def test_today_the_desk_books_or_releases_what_the_nightly_run_holds(site, night
     ready(page)
     holds = page.locator("#night-holds-list")
     expect(holds.locator("th").first).to_have_text("When (America/New York time)")
+    screenshot_for_docs(page, "today-nightly-holds")
     others = holds.locator("tbody tr").filter(has_not_text=olive)
     for verb, done in (("Book", "Booked"), ("Release", "Released")):
         row = others.first
@@ -131,9 +134,10 @@ def test_today_s_arrivals_are_checked_in_completed_or_marked_no_show(site, page)
     expect(page.locator("#arrivals-list th").first).to_have_text("Time (America/New York time)")
     ari = page.locator("#arrivals-list tbody tr", has_text=f"Ari {arriving['family_name']}")
     nico = page.locator("#arrivals-list tbody tr", has_text=f"Nico {missing['family_name']}")
-    expect(ari).to_contain_text(shown(came["start"]).rsplit(" ", 2)[1] + " ")  # "9:15 AM–..." in New York time
+    expect(ari).to_contain_text(" ".join(shown(came["start"]).split(" ")[-2:]) + "–")  # "2:15 PM–", New York time
     expect(ari).to_contain_text(came["clinician"])
 
+    screenshot_for_docs(page, "today-arrivals")
     ari.get_by_role("button", name="Check in").click()
     expect(page.locator("#notice")).to_contain_text(f"Ari {arriving['family_name']} is checked in")
     expect(ari).to_contain_text("checked in")

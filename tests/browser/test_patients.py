@@ -7,7 +7,8 @@ from datetime import date, datetime, timedelta
 import httpx
 
 from tests.browser.arrange import NY, desk_post, first_slot, new_patient, started_session, unique
-from tests.browser.conftest import api_token, assert_accessible, playwright_api, ready, shown, sign_in, visit
+from tests.browser.conftest import (api_token, assert_accessible, playwright_api, ready, screenshot_for_docs, shown,
+                                    sign_in, visit)
 
 expect = playwright_api.expect
 
@@ -142,3 +143,4 @@ def test_a_patient_s_page_shows_sessions_plans_waitlist_and_requests_in_clinic_t
     expect(requests).to_contain_text(f"possibly this patient (asked as Patty {patient['family_name']})")
     expect(requests).to_contain_text("follow-up on knee")
     assert_accessible(page)
+    screenshot_for_docs(page, "patient-page")
