@@ -142,8 +142,9 @@ def _check_timing(appointment: Appointment, action: str, now: datetime) -> None:
     """Attendance is recorded when it happens: no check-in days ahead, no completion or no-show before the start."""
     if action == "check_in" and now < appointment.starts_at - CHECK_IN_OPENS:
         opens = (appointment.starts_at - CHECK_IN_OPENS).astimezone(ZoneInfo(appointment.location.time_zone))
-        raise Conflict(f"appointment {appointment.id} cannot be checked in before {opens.isoformat()} "
-                       f"({int(CHECK_IN_OPENS.total_seconds() // 3600)} hours before it starts)")
+        raise Conflict(f"appointment {appointment.id} cannot be checked in before {opens:%a %b} {opens.day} "
+                       f"{opens.hour % 12 or 12}:{opens:%M %p} ({appointment.location.time_zone} time), "
+                       f"{int(CHECK_IN_OPENS.total_seconds() // 3600)} hours before it starts")
     if action in ("complete", "no_show") and now < appointment.starts_at:
         raise Conflict(f"appointment {appointment.id} has not started yet; it cannot be "
                        f"{TRANSITIONS[action].done}")

@@ -122,31 +122,37 @@ def schedule_view(session: Session, location_id: int, first_day: date, days: int
 
 def _sessions(session: Session, snapshot, location: LocationInfo, start: datetime, end: datetime, now: datetime
               ) -> list[ScheduledSession]:
-    """Live sessions and holds of the location overlapping the range, each with every resource it holds."""
+    """Live sessions and holds of the location overlapping the range, each with every resource it holds.
+
+    One row per allocation, of plain columns (no ORM objects): a busy week is a thousand rows, read on every
+    screen refresh.
+    """
     rows = session.exec(
-        select(Appointment, Allocation.resource_kind, Allocation.resource_id).join(Allocation)
+        select(Appointment.id, Appointment.status, Appointment.starts_at, Appointment.ends_at,
+               Appointment.hold_expires_at, Appointment.patient_id, Appointment.service_id,
+               Patient.given_name, Patient.family_name, Allocation.resource_kind, Allocation.resource_id)
+        .join(Allocation, Allocation.appointment_id == Appointment.id)
+        .join(Patient, Patient.id == Appointment.patient_id)
         .where(Appointment.location_id == location.id, Appointment.status.in_(SHOWN), Allocation.live,
                Appointment.starts_at < end, Appointment.ends_at > start,
                Allocation.resource_kind != ResourceKind.PATIENT)
         .order_by(Appointment.starts_at, Appointment.id)
     ).all()
-    held: dict[int, list[tuple[ResourceKind, int]]] = {}
-    appointments: dict[int, Appointment] = {}
-    for appointment, kind, ident in rows:
-        if appointment.hold_expires_at is not None and appointment.hold_expires_at <= now:
+    facts: dict[int, tuple] = {}
+    held: dict[int, set[tuple[ResourceKind, int]]] = {}
+    for *appointment, kind, ident in rows:
+        expires = appointment[4]
+        if expires is not None and expires <= now:
             continue  # a lapsed hold still holds its rows until a writer releases it, but it is no promise
-        appointments[appointment.id] = appointment
-        held.setdefault(appointment.id, []).append((kind, ident))
-    if not appointments:
+        facts.setdefault(appointment[0], tuple(appointment))
+        held.setdefault(appointment[0], set()).add((kind, ident))
+    if not facts:
         return []
-    patients = dict(session.exec(select(Patient.id, Patient.given_name + " " + Patient.family_name).where(
-        Patient.id.in_({a.patient_id for a in appointments.values()}))).all())
-    progress = plan_progress(session, snapshot, list(appointments))
+    progress = plan_progress(session, snapshot, list(facts))
     zone = location.zone
     return [ScheduledSession(
-        appointment_id=a.id, status=a.status, starts_at=a.starts_at.astimezone(zone),
-        ends_at=a.ends_at.astimezone(zone),
-        hold_expires_at=a.hold_expires_at.astimezone(zone) if a.hold_expires_at else None,
-        patient_id=a.patient_id, patient_name=patients.get(a.patient_id, f"patient {a.patient_id}"),
-        service_id=a.service_id, service_name=snapshot.services[a.service_id].name,
-        plan_progress=progress.get(a.id), resources=tuple(sorted(set(held[a.id])))) for a in appointments.values()]
+        appointment_id=ident, status=status, starts_at=starts.astimezone(zone), ends_at=ends.astimezone(zone),
+        hold_expires_at=expires.astimezone(zone) if expires else None, patient_id=patient_id,
+        patient_name=f"{given} {family}", service_id=service_id, service_name=snapshot.services[service_id].name,
+        plan_progress=progress.get(ident), resources=tuple(sorted(held[ident])))
+        for ident, status, starts, ends, expires, patient_id, service_id, given, family in facts.values()]

@@ -128,7 +128,8 @@ def test_check_in_complete_and_no_show(client, as_desk, world, app):
 
     later = booked(client, as_desk, world.eswt, world.patients[2], at(4, 9))
     days_ahead = client.post(f"{API}/appointments/{later['id']}/check-in", headers=as_desk)
-    assert days_ahead.status_code == 409 and "cannot be checked in before" in days_ahead.json()["detail"]
+    assert days_ahead.status_code == 409 and "cannot be checked in before Thu Mar 4 7:00 AM (America/New_York time)" \
+        in days_ahead.json()["detail"]
     assert client.post(f"{API}/appointments/{later['id']}/cancel", headers=as_desk,
                        json={"reason": "cannot come"}).json()["status"] == "cancelled"
     set_clock(app, at(1, 8, 30))  # the patient arrives half an hour early

@@ -173,3 +173,11 @@ def test_moving_one_patient_s_session_never_moves_the_next_patient_s(site, page)
     find_slots(page, "Diagnostic ultrasound")
     playwright_api.expect(page.locator("#slots li.slot").first.get_by_role("button", name="Move here")).to_have_count(0)
     playwright_api.expect(page.locator("#slots li.slot").first.get_by_role("button", name="Book")).to_be_visible()
+
+
+def test_booking_from_a_patient_s_page_starts_with_that_patient(site, page):
+    base_url, _, _ = site
+    patient = new_patient(base_url, "Dee")
+    sign_in(page, base_url, "desk")
+    visit(page, f"{base_url}/app/desk?patient_id={patient['id']}")
+    playwright_api.expect(page.locator("#patient-chosen")).to_contain_text(f"Dee {patient['family_name']}")

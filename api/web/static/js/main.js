@@ -20,16 +20,13 @@ function showMenuFor(me) {
 async function start() {
   const name = document.body.dataset.page;
   if (!name) return;
-  let me = null;
-  if (!PUBLIC.has(name)) {
-    if (!signedIn()) {
-      location.assign("/app/login");
-      return;
-    }
-    me = await api("auth/me");
-    showMenuFor(me);
+  if (!PUBLIC.has(name) && !signedIn()) {
+    location.assign("/app/login");
+    return;
   }
-  const page = await import(`./pages/${name}.js`);
+  // The page's module loads while the sign-in is checked.
+  const [me, page] = await Promise.all([PUBLIC.has(name) ? null : api("auth/me"), import(`./pages/${name}.js`)]);
+  if (me) showMenuFor(me);
   await page.open(me);
 }
 

@@ -20,6 +20,8 @@ export async function open() {
   search.elements.day.value = addDays(today(place()), 1);
   document.querySelector("#plan-form [name=earliest_start]").value = addDays(today(place()), 1);
   openDeepLink();
+  const linkedPatient = new URLSearchParams(location.search).get("patient_id");
+  if (linkedPatient) await choosePatient(await api(`patients/${encodeURIComponent(linkedPatient)}`));
 
   function openDeepLink() {
     // A booking deep link (from the FHIR bulk publication, or the schedule screen) names a service and a start.

@@ -33,25 +33,30 @@ const GRID_ROLES = ["grid", "table", "treegrid", "rowgroup", "row", "rowheader",
 function keepRolesValid(container) {
   // The calendar component marks its timeline up as a grid whose side column of resource names sits outside any
   // row (axe: aria-required-parent/children, critical). Until it is fixed upstream its grid roles are removed, so
-  // assistive technology reads plain text and the sessions, which are labelled buttons.
-  const strip = () => {
-    for (const node of container.querySelectorAll(GRID_ROLES.map((role) => `[role=${role}]`).join(","))) {
-      node.removeAttribute("role");
-    }
-    for (const node of container.querySelectorAll("[aria-colindex], [aria-rowindex]")) {
-      node.removeAttribute("aria-colindex");
-      node.removeAttribute("aria-rowindex");
-    }
+  // assistive technology reads plain text and the sessions, which are labelled buttons. Only what was just added
+  // is looked at: a busy week is thousands of nodes.
+  const selector = [...GRID_ROLES.map((role) => `[role=${role}]`), "[aria-colindex]", "[aria-rowindex]"].join(",");
+  const clean = (node) => {
+    node.removeAttribute("role");
+    node.removeAttribute("aria-colindex");
+    node.removeAttribute("aria-rowindex");
   };
-  new MutationObserver(strip).observe(container, { subtree: true, childList: true, attributes: true,
-    attributeFilter: ["role", "aria-colindex", "aria-rowindex"] });
-  strip();
+  const strip = (root) => {
+    if (root.nodeType !== Node.ELEMENT_NODE) return;
+    if (root.matches(selector)) clean(root);
+    for (const node of root.querySelectorAll(selector)) clean(node);
+  };
+  new MutationObserver((changes) => {
+    for (const change of changes) change.addedNodes.forEach(strip);
+  }).observe(container, { subtree: true, childList: true });
+  strip(container);
 }
 
 export async function open() {
   const form = document.getElementById("schedule-form");
-  const locations = await fill(form.elements.location_id, "locations?limit=200");
-  const services = (await api("services?limit=200")).items.filter((s) => !s.archived_at);
+  const [locations, serviceList] = await Promise.all([fill(form.elements.location_id, "locations?limit=200"),
+    api("services?limit=200")]);
+  const services = serviceList.items.filter((s) => !s.archived_at);
   const serviceOf = Object.fromEntries(services.map((s) => [s.id, s]));
   const link = new URLSearchParams(location.search);
   if (link.get("location_id")) form.elements.location_id.value = link.get("location_id");
@@ -61,37 +66,33 @@ export async function open() {
   form.elements.day.value = link.get("day") || today(state.place);
   if (link.get("view") === "week") form.elements.view.value = "week";
 
-  const calendar = EventCalendar.create(document.getElementById("schedule"), {
-    view: "resourceTimelineDay",
+  let calendar = null; // made with the first answer, so the first drawing is the only one
+  const fixed = {
     timeZone: "UTC",
     firstDay: 1, // weeks run Monday to Sunday, as the week the screen asks the API for
-    date: form.elements.day.value,
     headerToolbar: { start: "", center: "", end: "" },
     height: "auto",
     snapDuration: "00:05",
     editable: true,
     eventDurationEditable: false,
-    resources: [],
-    events: [],
-    locale: state.place.locale,
     eventContent: eventContent,
     eventClick: (info) => { if (info.event.display !== "background") openSession(info.event.extendedProps.session); },
     dateClick: (info) => openBooking(info),
     eventDrop: (info) => move(info),
     eventDidMount: (info) => {
-      const { session, cause } = info.event.extendedProps;
-      info.el.setAttribute("title", session ? describe(session) : cause);
+      const { session, cause, label } = info.event.extendedProps;
+      info.el.setAttribute("title", session ? label : cause);
       if (session) {
         info.el.setAttribute("data-appointment", session.appointment_id);
         info.el.setAttribute("tabindex", "0");
         info.el.setAttribute("role", "button");
-        info.el.setAttribute("aria-label", describe(session));
+        info.el.setAttribute("aria-label", label);
         info.el.addEventListener("keydown", (event) => {
           if (event.key === "Enter" || event.key === " ") { event.preventDefault(); openSession(session); }
         });
       }
     },
-  });
+  };
 
   function shortText(session) {
     // What the block shows; its accessible name starts with the same words (WCAG: label in name).
@@ -106,9 +107,9 @@ export async function open() {
   }
 
   function eventContent(info) {
-    const { session } = info.event.extendedProps;
+    const { session, text } = info.event.extendedProps;
     if (!session) return "";
-    const [who, what] = shortText(session);
+    const [who, what] = text;
     const box = element("div", undefined, { class: "session-text" });
     box.append(element("strong", who), element("span", what));
     return { domNodes: [box] };
@@ -134,25 +135,30 @@ export async function open() {
     const slotMinutes = week ? 60 : 15;
     const slots = ((closes - opens) / slotMinutes) * (week ? 7 : 1);
     const room = document.getElementById("schedule").clientWidth - 170;
-    calendar.setOption("locale", place.locale);
-    calendar.setOption("view", week ? "resourceTimelineWeek" : "resourceTimelineDay");
-    calendar.setOption("slotMinTime", clock(opens));
-    calendar.setOption("slotMaxTime", clock(closes));
-    calendar.setOption("slotDuration", clock(slotMinutes));
-    calendar.setOption("slotLabelInterval", clock(week ? 360 : 60));
-    calendar.setOption("slotLabelFormat", week ? { hour: "numeric" } : { hour: "numeric", minute: "2-digit" });
-    calendar.setOption("highlightedDates", [today(place)]);
-    calendar.setOption("slotWidth", Math.max(week ? 4 : 14, Math.floor(room / slots)));
-    calendar.setOption("date", first);
-    calendar.setOption("resources", data.resources.map((r) => ({ id: r.id, title: `${r.name}`,
-      extendedProps: r })));
     const background = data.unavailable.map((u, n) => ({ id: `u${n}`, resourceIds: [u.resource_id],
       start: toWall(u.start, place), end: toWall(u.end, place), display: "background",
       classNames: ["unavailable", CAUSE_CLASS(u.cause)], extendedProps: { cause: u.cause } }));
+    // Texts are made once per session here, not per block drawn (a session shows on three or four rows).
     const sessions = data.sessions.map((s) => ({ id: String(s.appointment_id), resourceIds: s.resource_ids,
       start: toWall(s.start, place), end: toWall(s.end, place), classNames: ["session", `status-${s.status}`],
-      editable: ["pending", "booked"].includes(s.status), extendedProps: { session: s } }));
-    calendar.setOption("events", [...background, ...sessions]);
+      editable: ["pending", "booked"].includes(s.status),
+      extendedProps: { session: s, text: shortText(s), label: describe(s) } }));
+    const options = {
+      locale: place.locale,
+      view: week ? "resourceTimelineWeek" : "resourceTimelineDay",
+      slotMinTime: clock(opens),
+      slotMaxTime: clock(closes),
+      slotDuration: clock(slotMinutes),
+      slotLabelInterval: clock(week ? 360 : 60),
+      slotLabelFormat: week ? { hour: "numeric" } : { hour: "numeric", minute: "2-digit" },
+      highlightedDates: [today(place)],
+      slotWidth: Math.max(week ? 4 : 14, Math.floor(room / slots)),
+      date: first,
+      resources: data.resources.map((r) => ({ id: r.id, title: r.name, extendedProps: r })),
+      events: [...background, ...sessions],
+    };
+    if (calendar === null) calendar = EventCalendar.create(document.getElementById("schedule"), { ...fixed, ...options });
+    else for (const [name, value] of Object.entries(options)) calendar.setOption(name, value);
     const url = new URL(location.href);
     url.search = new URLSearchParams({ location_id: form.elements.location_id.value, day: form.elements.day.value,
       view: week ? "week" : "day" });
