@@ -2,7 +2,7 @@
 
 from datetime import date, timedelta
 
-from tests.browser.conftest import new_patient, playwright_api, ready, sign_in, visit
+from tests.browser.conftest import assert_accessible, new_patient, playwright_api, ready, sign_in, visit
 
 
 def test_the_front_desk_books_sees_it_on_the_board_and_cancels_it(site, page):
@@ -181,3 +181,18 @@ def test_booking_from_a_patient_s_page_starts_with_that_patient(site, page):
     sign_in(page, base_url, "desk")
     visit(page, f"{base_url}/app/desk?patient_id={patient['id']}")
     playwright_api.expect(page.locator("#patient-chosen")).to_contain_text(f"Dee {patient['family_name']}")
+
+
+def test_the_book_page_the_day_board_and_sign_in_pass_the_accessibility_check(site, page):
+    base_url, world, _ = site
+    visit(page, f"{base_url}/app/login")
+    assert_accessible(page)
+    sign_in(page, base_url, "desk")
+    visit(page, f"{base_url}/app/desk")
+    choose_patient(page, "Ann World")
+    find_slots(page, "Diagnostic ultrasound")
+    assert_accessible(page)
+    visit(page, f"{base_url}/app/board?day={date.today().isoformat()}")
+    page.get_by_role("button", name="Show").click()
+    playwright_api.expect(page.locator("#board .board-row").first).to_be_visible()
+    assert_accessible(page)
