@@ -8,7 +8,8 @@ from datetime import datetime
 
 import httpx
 
-from tests.browser.conftest import api_token, assert_accessible, playwright_api, shown, sign_in, visit
+from tests.browser.conftest import (api_token, assert_accessible, playwright_api, screenshot_for_docs, shown, sign_in,
+                                    visit)
 
 REACH_YOU = "Please give a phone number or an e-mail address so the clinic can reach you."
 
@@ -151,6 +152,7 @@ def test_the_desk_declines_with_a_reason_the_visitor_reads_and_sees_answers_give
     row = page.locator("#requests tbody tr", has_text=f"Ida {family}")
     expect(row).to_contain_text(shown(made["start"]))
     expect(row).to_contain_text(f"held until {shown(made['hold_expires_at'])}")
+    screenshot_for_docs(page, "requests")
     row.get_by_role("button", name="Decline").click()
     dialog = page.get_by_role("dialog")
     dialog.get_by_role("textbox").fill("please call us to choose a clinician")
