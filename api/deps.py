@@ -32,7 +32,7 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
     waits for a thread to finish: a stall that ends in timeouts, not 409s.
     """
     async with request.app.state.session_gate:
-        with Session(serialized(request.app.state.engine)) as session:
+        with Session(serialized(request.app.state.engine), info={"settings": request.app.state.settings}) as session:
             yield session
 
 

@@ -46,6 +46,19 @@ class Settings(BaseSettings):
     nightly_in_serve: bool = Field(default=False, description="Also schedule the nightly run inside `clinic serve`.")
     freeze_hours: int = Field(default=24, ge=0, le=7 * 24, description="The nightly run never touches this window.")
     horizon_days: int = Field(default=14, ge=1, le=60, description="How far past the freeze window a run plans.")
+    smtp_host: str | None = Field(default=None, description="Mail server for patient e-mail; unset: e-mail waits")
+    smtp_port: int = Field(default=587, gt=0, lt=65536)
+    smtp_starttls: bool = Field(default=True, description="Upgrade the SMTP connection with STARTTLS")
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    mail_from: str = Field(default="clinic@localhost", max_length=254, description="Sender address of patient e-mail")
+    mail_from_name: str = Field(default="", max_length=120, description="Sender name, e.g. the clinic's")
+    message_attempts: int = Field(default=8, ge=1, le=50, description="Tries before a message is given up")
+    delivery_seconds: int = Field(default=15, gt=0, description="How often due messages are sent")
+    message_templates: str | None = Field(default=None, description=(
+        "Folder of a clinic's own message templates: <location id>/<kind>.j2 replaces the built-in one"))
+    sms_names_service: bool = Field(default=False, description=(
+        "Name the service in text messages (off: 'your visit', since a phone's lock screen is not private)"))
     nightly_hold_minutes: int = Field(default=12 * 60, gt=0, le=7 * 24 * 60,
                                       description="Holds the nightly run places for the front desk to confirm.")
     nightly_move_minutes: int = Field(default=0, ge=0, le=120, description=(

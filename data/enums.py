@@ -143,3 +143,37 @@ class RunStatus(StrEnum):
 class RunTrigger(StrEnum):
     NIGHTLY = "nightly"
     MANUAL = "manual"
+
+
+class MessageKind(StrEnum):
+    """Why a patient is told something: one kind per change they must hear about."""
+
+    BOOKED = "booked"
+    RESCHEDULED = "rescheduled"
+    CANCELLED = "cancelled"
+    PLAN_CONFIRMED = "plan_confirmed"
+    REQUEST_RECEIVED = "request_received"
+    REQUEST_CONFIRMED = "request_confirmed"
+    REQUEST_DECLINED = "request_declined"
+    WAITLIST_OFFER = "waitlist_offer"
+    NIGHTLY_MOVE = "nightly_move"
+    REMINDER = "reminder"
+
+
+class Channel(StrEnum):
+    EMAIL = "email"
+    SMS = "sms"
+
+
+class MessageStatus(StrEnum):
+    """A message's delivery: waiting (due now or later), being sent, sent, or given up (shown to the desk).
+
+    ``uncertain``: a worker died after handing an SMS to the provider and before recording it; SMS cannot be
+    sent idempotently, so it is not sent again on its own: the desk decides.
+    """
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    UNCERTAIN = "uncertain"

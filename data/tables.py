@@ -17,8 +17,11 @@ from sqlmodel import Field, Relationship, SQLModel
 from data.enums import (
     AppointmentStatus,
     Certification,
+    Channel,
     ExceptionKind,
     LinkKind,
+    MessageKind,
+    MessageStatus,
     PlanStatus,
     RequestKind,
     RequestStatus,
@@ -72,6 +75,8 @@ class Location(SQLModel, table=True):
     time_zone: str = Field(max_length=64)
     locale: str = Field(default="en-US", max_length=35, sa_column_kwargs={"server_default": "en-US"}, description=(
         "BCP 47 language tag the web app formats dates and times with (en-US: 'Tue, Dec 1'; en-GB: 'Tue 1 Dec')"))
+    quiet_from: time | None = Field(default=None, description="No patient message is sent from this local time...")
+    quiet_until: time | None = Field(default=None, description="...until this one (e.g. 21:00 to 08:00)")
 
     opening_hours: list["LocationHours"] = Relationship(
         sa_relationship_kwargs={**CASCADE_CHILDREN, "order_by": "(LocationHours.weekday, LocationHours.starts)"}
@@ -272,6 +277,10 @@ class Patient(SQLModel, table=True):
     email: str | None = Field(default=None, max_length=254)
     erased_at: datetime | None = instant(default=None, nullable=True,
                                          description="When the personal data was erased (pseudonymized in place)")
+    email_messages: bool = Field(default=True, sa_column_kwargs={"server_default": sa.true()},
+                                 description="The patient agrees to messages by e-mail (unsubscribe link: off)")
+    sms_messages: bool = Field(default=True, sa_column_kwargs={"server_default": sa.true()},
+                               description="The patient agrees to text messages (replying STOP: off)")
 
 
 def new_security_stamp() -> str:
@@ -699,3 +708,45 @@ class SignInFailure(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(max_length=64, index=True)
     at: datetime = instant(index=True)
+
+
+class PatientMessage(SQLModel, table=True):
+    """The outbox: what a patient must be told, written in the same transaction as the change it tells about.
+
+    ``change_key`` names the change ("audit:812", "request:44:received", "reminder:90:48h:<start>"); one
+    message per change and channel, so a change can never be told twice. The delivery worker claims due rows
+    (``lease_until``), sends, and records the outcome; the rows go when the patient is erased.
+    """
+
+    __tablename__ = "patient_message"
+    __table_args__ = (
+        sa.UniqueConstraint("change_key", "channel", name="uq_patient_message_change"),
+        sa.CheckConstraint("attempts >= 0", name="attempts_not_negative"),
+        sa.CheckConstraint("(status = 'sent') = (sent_at IS NOT NULL)", name="sent_when_sent"),
+        sa.Index("ix_patient_message_due", "status", "next_attempt_at"),
+        NEVER_REUSED_IDS,
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    patient_id: int = Field(foreign_key="patient.id", ondelete="CASCADE", index=True)
+    appointment_id: int | None = Field(default=None, foreign_key="appointment.id", ondelete="SET NULL", index=True)
+    location_id: int | None = Field(default=None, foreign_key="location.id", ondelete="SET NULL")
+    kind: MessageKind = Field(sa_type=checked_enum(MessageKind))
+    channel: Channel = Field(sa_type=checked_enum(Channel))
+    recipient: str = Field(max_length=254, description="E-mail address or phone number; never logged")
+    subject: str = Field(default="", max_length=200)
+    body_text: str = Field(sa_type=sa.Text)
+    body_html: str | None = Field(default=None, sa_type=sa.Text)
+    calendar: str | None = Field(default=None, sa_type=sa.Text, description="An .ics attachment, if any")
+    change_key: str = Field(max_length=120)
+    link_hash: str | None = Field(default=None, max_length=64, unique=True,
+                                  description="SHA-256 of the secret in the message's link to the patient's page")
+    status: MessageStatus = Field(default=MessageStatus.PENDING, sa_type=checked_enum(MessageStatus))
+    attempts: int = 0
+    next_attempt_at: datetime = instant(description="Not sent before this (quiet hours, backoff)")
+    lease_until: datetime | None = instant(default=None, nullable=True)
+    worker: str | None = Field(default=None, max_length=120)
+    last_error: str = Field(default="", max_length=500)
+    provider_ref: str | None = Field(default=None, max_length=120)
+    created_at: datetime = instant()
+    sent_at: datetime | None = instant(default=None, nullable=True)

@@ -6,6 +6,7 @@ from sqlmodel import Session
 
 from data.enums import ResourceKind
 from data.tables import Appointment, AuditEntry, User
+from scheduler import outbox
 
 SYSTEM = "system"
 
@@ -34,7 +35,8 @@ def snapshot(appointment: Appointment) -> dict:
 def record(
     session: Session, *, actor: User | None, action: str, appointment: Appointment, before: dict | None, at: datetime
 ) -> None:
-    session.add(AuditEntry(
+    """The change's audit entry, and in the same transaction what the patient must be told of it."""
+    entry = AuditEntry(
         at=at,
         actor_id=actor.id if actor else None,
         actor=actor.username if actor else SYSTEM,
@@ -42,7 +44,12 @@ def record(
         appointment_id=appointment.id,
         before=before,
         after=snapshot(appointment),
-    ))
+    )
+    session.add(entry)
+    if action in outbox.TOLD:
+        session.flush()
+        outbox.on_appointment_change(session, action=action, appointment=appointment, before=before, at=at,
+                                     change_key=f"audit:{entry.id}")
 
 
 def record_erasure(session: Session, *, actor: User | None, patient_id: int, at: datetime) -> None:

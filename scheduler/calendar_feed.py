@@ -17,9 +17,9 @@ from datetime import UTC, datetime, timedelta
 from icalendar import Calendar, Event, vText
 from sqlmodel import Session
 
-from data.enums import AppointmentStatus
+from data.enums import AppointmentStatus, ResourceKind
 from data.errors import NotFound
-from data.tables import CalendarFeed, Clinician
+from data.tables import Appointment, CalendarFeed, Clinician
 from scheduler import secret_links
 from scheduler.rosters import RosterEntry, clinician_roster
 
@@ -71,7 +71,23 @@ def _initials(entry: RosterEntry) -> str:
     return ": " + "".join(f"{part[0]}." for part in entry.patient.name.split() if part)
 
 
-def _event(entry: RosterEntry, now: datetime) -> Event:
+def for_patient(session: Session, *, appointment_id: int, now: datetime) -> bytes:
+    """One session as an .ics for the patient's own calendar (attached to confirmations): the same event, with
+    the same UID and SEQUENCE as in the clinician's feed, so a later message's attachment updates it."""
+    appointment = session.get(Appointment, appointment_id)
+    (entry,) = [e for e in clinician_roster(session, appointment.resource_ids(ResourceKind.CLINICIAN)[0],
+                                            appointment.starts_at, appointment.ends_at, include_cancelled=True)
+                if e.appointment_id == appointment_id]
+    calendar = Calendar()
+    calendar.add("prodid", PRODUCT)
+    calendar.add("version", "2.0")
+    calendar.add("method", "PUBLISH")
+    calendar.add_component(_event(entry, now, summary=f"{entry.service.name} at {entry.location.name}"))
+    calendar.add_missing_timezones()
+    return calendar.to_ical()
+
+
+def _event(entry: RosterEntry, now: datetime, *, summary: str | None = None) -> Event:
     event = Event()
     event.add("uid", f"appointment-{entry.appointment_id}@clinic-scheduler")
     event.add("dtstamp", now)
@@ -79,8 +95,8 @@ def _event(entry: RosterEntry, now: datetime) -> Event:
     event.add("sequence", int(entry.updated_at.timestamp()))
     event.add("dtstart", _unambiguous(entry.starts_at))
     event.add("dtend", _unambiguous(entry.ends_at))
-    event.add("summary", entry.service.name + _initials(entry) + (f" ({entry.plan_progress})" if entry.plan_progress
-                                                                  else ""))
+    event.add("summary", summary or entry.service.name + _initials(entry) + (
+        f" ({entry.plan_progress})" if entry.plan_progress else ""))
     where = [entry.location.name, *([entry.room.name] if entry.room else [])]
     event.add("location", ", ".join(where))
     if entry.devices:

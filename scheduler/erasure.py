@@ -6,7 +6,7 @@ therapy with Dana on 3 March"); what identifies or describes the person is
 overwritten in place: name, birth date, phone and e-mail, the reason they
 gave on a public request, and every free text staff wrote about their
 sessions (a cancellation or decline reason may name the patient or their
-health), in the appointments and in the audit snapshots alike. Their own
+health), in the appointments and in the audit snapshots alike. Their messages are deleted. Their own
 page's link is revoked and their sessions' ``updated_at`` moves on, so
 subscribed calendars re-read the events, which then carry no initials.
 
@@ -18,13 +18,15 @@ a session quietly dropped). Erasing an erased patient changes nothing.
 
 from datetime import date, datetime
 
-from sqlalchemy import or_
+from sqlalchemy import delete, or_
 from sqlmodel import Session, select
 
 from data.enums import AppointmentStatus, WaitlistStatus
 from data.errors import Conflict, NotFound
 from data.locking import locked
-from data.tables import Appointment, AuditEntry, Patient, PatientLink, User, VisitRequest, WaitlistRequest
+from data.tables import (
+    Appointment, AuditEntry, Patient, PatientLink, PatientMessage, User, VisitRequest, WaitlistRequest,
+)
 from scheduler import audit, secret_links
 
 ERASED_NAME = "Erased"
@@ -67,6 +69,8 @@ def pseudonymize(session: Session, patient: Patient, now: datetime) -> None:
     patient.given_name, patient.family_name = ERASED_NAME, f"patient #{patient.id}"
     patient.birth_date, patient.phone, patient.email, patient.erased_at = ERASED_BIRTH_DATE, None, None, now
     secret_links.revoke(session, PatientLink, "patient_id", patient.id)
+    # Messages hold names, addresses and times in words, and links to the patient's page: they go entirely.
+    session.exec(delete(PatientMessage).where(PatientMessage.patient_id == patient.id))
     for request in session.exec(select(VisitRequest).where(VisitRequest.patient_id == patient.id)):
         request.reason, request.decline_reason = "", _scrubbed(request.decline_reason)
         request.contact_key = request.client_key = ""

@@ -31,6 +31,8 @@ from data.db import serialized, session_scope
 from data.enums import RunTrigger
 from data.tables import Location
 from scheduler.booking import release_expired_holds
+from scheduler.channels import WORKER, channel_senders
+from scheduler.delivery import deliver_due
 from scheduler.optimization import recover_dead_runs, run_optimization
 from scheduler.retention import erase_lapsed_requests
 
@@ -47,6 +49,14 @@ def erase_lapsed_request_records(engine: Engine, settings: Settings) -> int:
         return len(erase_lapsed_requests(session, now=datetime.now(UTC), settings=settings))
 
 
+def deliver_messages(engine: Engine, settings: Settings) -> None:
+    """Send what is due on every channel this process has a sender for (none configured: messages wait)."""
+    senders = channel_senders(settings)
+    if senders:
+        deliver_due(engine, senders=senders, clock=lambda: datetime.now(UTC), worker=WORKER,
+                    attempts=settings.message_attempts)
+
+
 def nightly_run(engine: Engine, location_id: int, settings: Settings) -> None:
     run_optimization(engine, location_id=location_id, trigger=RunTrigger.NIGHTLY, now=datetime.now(UTC),
                      settings=settings)
@@ -59,6 +69,8 @@ def retry_dead_runs(engine: Engine, settings: Settings) -> None:
 def add_jobs(scheduler: BaseScheduler, engine: Engine, settings: Settings, *, nightly: bool) -> BaseScheduler:
     scheduler.add_job(sweep_expired_holds, "interval", seconds=settings.hold_sweep_seconds, args=[engine],
                       id="sweep_expired_holds", max_instances=1, coalesce=True)
+    scheduler.add_job(deliver_messages, "interval", seconds=settings.delivery_seconds, args=[engine, settings],
+                      id="deliver_messages", max_instances=1, coalesce=True)
     scheduler.add_job(erase_lapsed_request_records, "interval", hours=RETENTION_SWEEP_HOURS, args=[engine, settings],
                       id="erase_lapsed_request_records", max_instances=1, coalesce=True)
     if nightly:

@@ -23,7 +23,7 @@ from sqlmodel import Session, func, select
 from data.config import Settings
 from data.enums import AppointmentStatus, RequestKind, RequestStatus, ResourceKind
 from data.errors import Conflict, Gone, Invalid, NotFound, RateLimited
-from data.tables import Appointment, Location, Patient, PatientLink, Service, User, VisitRequest
+from data.tables import Appointment, Location, Patient, PatientLink, PatientMessage, Service, User, VisitRequest
 from data.locking import locked, serialize_on
 from scheduler import booking, secret_links
 from scheduler.availability import SlotQuery, find_availability
@@ -404,14 +404,24 @@ def issue_link(session: Session, *, patient_id: int, now: datetime) -> str:
 
 
 def revoke_link(session: Session, *, patient_id: int) -> bool:
-    return secret_links.revoke(session, PatientLink, "patient_id", patient_id)
+    """Revoke the patient's page link and the links in every message sent to them (a link may have leaked);
+    whether there was any link to revoke."""
+    in_messages = session.exec(select(PatientMessage).where(PatientMessage.patient_id == patient_id,
+                                                            PatientMessage.link_hash.is_not(None))).all()
+    for message in in_messages:
+        message.link_hash = None
+    return secret_links.revoke(session, PatientLink, "patient_id", patient_id) or bool(in_messages)
 
 
 def linked_patient(session: Session, token: str) -> int:
+    """The patient behind a page link: the one the desk issued, or the one in a message sent to them."""
     link = holder(session, PatientLink, token)
-    if link is None:
+    if link is not None:
+        return link.patient_id
+    message = session.exec(select(PatientMessage).where(PatientMessage.link_hash == secret_links.digest(token))).first()
+    if message is None:
         raise NotFound("patient page", "behind this link (it may have been replaced or revoked)")
-    return link.patient_id
+    return message.patient_id
 
 
 @dataclass(frozen=True)
