@@ -227,7 +227,7 @@ export async function open() {
     const next = others.filter((a) => a.start > session.start && ["booked", "pending"].includes(a.status));
     const line = (a) => element("li", `${when(a.start, place)} · ${(serviceOf[a.service_id] || {}).name
       || "service"} · ${STATUS_WORDS[a.status] || a.status}`);
-    const openWaits = requests.items.filter((w) => w.status === "open" || w.status === undefined);
+    const openWaits = requests.items.filter((w) => ["waiting", "offered"].includes(w.status));
     const history_ = element("section", undefined, { "aria-label": "History" });
     history_.append(element("h3", "History"), past.length ? element("ul", undefined, { class: "compact" })
       : element("p", "No earlier sessions.", { class: "muted" }));
@@ -330,7 +330,7 @@ export async function open() {
     const resource = info.resource && info.resource.extendedProps;
     const where = resource ? ` · ${resource.name}` : "";
     const bookingForm = element("form", undefined, { class: "stack", id: "book-here" });
-    const patientField = element("label", "Patient (name, phone or e-mail)");
+    const patientField = element("label", "Patient (name)");
     const patientInput = element("input", undefined, { name: "patient", required: true, autocomplete: "off",
       maxlength: "120" });
     patientField.append(patientInput);
