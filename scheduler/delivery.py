@@ -52,6 +52,9 @@ class Sender(Protocol):
     def send(self, message: PatientMessage) -> str:
         """Hand the message over; return the provider's reference. Raises Temporary/PermanentFailure."""
 
+    def close(self) -> None:
+        """Let go of open connections (called after each round)."""
+
 
 @dataclass(frozen=True)
 class Delivered:

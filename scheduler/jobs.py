@@ -52,9 +52,13 @@ def erase_lapsed_request_records(engine: Engine, settings: Settings) -> int:
 def deliver_messages(engine: Engine, settings: Settings) -> None:
     """Send what is due on every channel this process has a sender for (none configured: messages wait)."""
     senders = channel_senders(settings)
-    if senders:
-        deliver_due(engine, senders=senders, clock=lambda: datetime.now(UTC), worker=WORKER,
-                    attempts=settings.message_attempts)
+    try:
+        if senders:
+            deliver_due(engine, senders=senders, clock=lambda: datetime.now(UTC), worker=WORKER,
+                        attempts=settings.message_attempts)
+    finally:
+        for sender in senders.values():
+            sender.close()  # the round's connections end with it
 
 
 def nightly_run(engine: Engine, location_id: int, settings: Settings) -> None:
