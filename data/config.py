@@ -9,7 +9,7 @@ from functools import lru_cache
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -59,6 +59,14 @@ class Settings(BaseSettings):
         "Folder of a clinic's own message templates: <location id>/<kind>.j2 replaces the built-in one"))
     sms_names_service: bool = Field(default=False, description=(
         "Name the service in text messages (off: 'your visit', since a phone's lock screen is not private)"))
+    twilio_account_sid: str | None = Field(default=None, max_length=64, description=(
+        "Twilio account that sends patient texts (with the auth token and CLINIC_SMS_FROM); unset: texts wait"))
+    twilio_auth_token: SecretStr | None = Field(default=None, description=(
+        "Twilio auth token: authenticates texts sent and checks the signature of texts received (STOP)"))
+    sms_from: str | None = Field(default=None, max_length=64, description=(
+        "The clinic's Twilio number (E.164, e.g. +12125550100) or sender id that patient texts come from"))
+    twilio_base_url: str | None = Field(default=None, max_length=300, description=(
+        "Where Twilio's API is reached; unset: Twilio itself (https://api.twilio.com). Tests set a local server"))
     nightly_hold_minutes: int = Field(default=12 * 60, gt=0, le=7 * 24 * 60,
                                       description="Holds the nightly run places for the front desk to confirm.")
     nightly_move_minutes: int = Field(default=0, ge=0, le=120, description=(
@@ -101,9 +109,11 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown IANA time zone {value!r}") from exc
         return value
 
-    @field_validator("public_base_url")
+    @field_validator("public_base_url", "twilio_base_url")
     @classmethod
-    def _absolute_http_url(cls, value: str) -> str:
+    def _absolute_http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         url = urlsplit(value)
         if url.scheme not in ("http", "https") or not url.hostname or url.query or url.fragment:
             raise ValueError("give an absolute http(s) URL without query or fragment, e.g. https://clinic.example.org")
@@ -115,6 +125,18 @@ class Settings(BaseSettings):
         if value <= 0 or 60 % value:
             raise ValueError("the slot grid must divide an hour: 5, 10, 15, 20, 30 or 60 minutes")
         return value
+
+    @model_validator(mode="after")
+    def _twilio_all_or_nothing(self) -> "Settings":
+        given = [self.twilio_account_sid, self.twilio_auth_token, self.sms_from]
+        if any(given) and not all(given):
+            raise ValueError("set CLINIC_TWILIO_ACCOUNT_SID, CLINIC_TWILIO_AUTH_TOKEN and CLINIC_SMS_FROM together "
+                             "to send texts (or none of them)")
+        return self
+
+    @property
+    def sends_texts(self) -> bool:
+        return bool(self.twilio_account_sid and self.twilio_auth_token and self.sms_from)
 
     @property
     def is_sqlite(self) -> bool:
