@@ -69,18 +69,19 @@ def book(session: Session, *, actor: User | None, choice: SlotChoice, now: datet
     return _reserve(session, actor=actor, choice=choice, now=now, settings=settings, hold_until=None)
 
 
-def book_hold(session: Session, *, actor: User, hold_id: int, now: datetime,
+def book_hold(session: Session, *, actor: User | None, hold_id: int, now: datetime,
               for_request: int | None = None) -> Appointment:
     """Turn one's own live hold (or a system hold) into a booked appointment, keeping its resources.
 
-    A hold that answers a public request is booked only by confirming that request (``for_request``).
+    A hold that answers a public request is booked only by confirming that request (``for_request``). Without an
+    actor, the system books a system hold on the patient's own answer (a waitlist offer accepted from its link).
     """
     hold = lock_appointment(session, hold_id, "hold")
     if hold.status != AppointmentStatus.PENDING:
         raise Conflict(f"hold {hold_id} is {hold.status.value}, not a live hold")
     if hold.hold_expires_at <= now:
         raise Gone(f"hold {hold_id} expired at {hold.hold_expires_at.isoformat()}; search for a slot again")
-    if hold.created_by_id not in (None, actor.id):
+    if hold.created_by_id is not None and (actor is None or hold.created_by_id != actor.id):
         raise Forbidden(f"hold {hold_id} was placed by another user; only they can book it")
     _refuse_request_hold(session, hold, for_request, "confirm")
     before = audit.snapshot(hold)

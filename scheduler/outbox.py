@@ -15,6 +15,8 @@ Text messages name no service by default (``CLINIC_SMS_NAMES_SERVICE``): a
 phone's lock screen is not private.
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cache
@@ -85,13 +87,26 @@ def tell(session: Session, telling: Telling, *, now: datetime) -> list[PatientMe
     return written
 
 
+@contextmanager
+def told_by_caller(session: Session) -> Iterator[None]:
+    """Appointment changes made inside the block write no messages: the caller tells them as one change.
+
+    Bookings that confirm a treatment plan are told once, as the plan (:mod:`scheduler.plans`); a public
+    request's hold booked, or its patient's session moved, is told as the request's confirmation
+    (:mod:`scheduler.visit_requests`).
+    """
+    was = session.info.get("quiet_bookings")
+    session.info["quiet_bookings"] = True
+    try:
+        yield
+    finally:
+        session.info["quiet_bookings"] = was
+
+
 def on_appointment_change(session: Session, *, action: str, appointment: Appointment, before: dict | None,
                           at: datetime, change_key: str) -> None:
-    """Called for every audited appointment change: the ones a patient must know of become messages.
-
-    Bookings that confirm a treatment plan are told once, as the plan (see :mod:`scheduler.plans`), and a hold
-    booked for a public request is told as the request's confirmation.
-    """
+    """Called for every audited appointment change: the ones a patient must know of become messages (except inside
+    :func:`told_by_caller`)."""
     kind = TOLD.get(action)
     if kind is None or session.info.get("quiet_bookings"):
         return
