@@ -17,10 +17,15 @@ tonight may move it), one clinician throughout (the placed sessions' clinician, 
 lines whose other line still waits are left for a later night), and
 same-visit pairs, which are left to the front desk when either side waits.
 
-What comes out (``write``): reassigned and moved appointments (audited,
-with the message for the patient when the time moved) and the waiting
-sessions placed as system holds the front desk confirms with the patient,
-or booked at once when ``nightly_book_directly`` says so.
+What comes out (``write``): reassigned and moved appointments (audited; a
+moved time is told to the patient, the message written to the outbox in the
+same transaction by the audit hook, and the run record repeats its words and
+the channels it goes by), and the waiting sessions placed as system holds
+the front desk confirms with the patient, or booked at once when
+``nightly_book_directly`` says so. A waitlist request's hold is an offer the
+patient is told of and may accept from the message's link
+(``scheduler.waitlist``); offers that lapsed wait again before the night
+gathers who waits.
 """
 
 from dataclasses import dataclass, field, replace
@@ -32,11 +37,29 @@ from sqlmodel import Session, select
 
 from data import catalog_version
 from data.config import Settings
-from data.enums import AppointmentStatus, LinkKind, PlanStatus, ResourceKind, SameClinicianRule, WaitlistStatus
+from data.enums import (
+    AppointmentStatus,
+    LinkKind,
+    MessageKind,
+    PlanStatus,
+    ResourceKind,
+    SameClinicianRule,
+    WaitlistStatus,
+)
 from data.errors import Conflict
-from data.tables import Allocation, Appointment, Patient, PlanLine, PlanSession, TreatmentPlan, WaitlistRequest
+from data.tables import (
+    Allocation,
+    Appointment,
+    Location,
+    Patient,
+    PatientMessage,
+    PlanLine,
+    PlanSession,
+    TreatmentPlan,
+    WaitlistRequest,
+)
 from data.types import epoch_minute
-from scheduler import audit, booking
+from scheduler import audit, booking, outbox, waitlist
 from scheduler.availability import SlotQuery, build_search
 from scheduler.catalog_snapshot import LocationInfo, catalog
 from scheduler.clock import daily, from_minute, local_days, local_instant, to_minute
@@ -61,7 +84,7 @@ class Night:
 
 
 def gather(session: Session, *, location_id: int, now: datetime, settings: Settings) -> Night:
-    booking.release_expired_holds(session, now=now)
+    waitlist.lapse_offers(session, now=now, settings=settings)
     frozen_until = now + timedelta(hours=settings.freeze_hours)
     horizon_end = frozen_until + timedelta(days=settings.horizon_days)
     snapshot = catalog(session)
@@ -411,12 +434,25 @@ def _reassign(session: Session, night: Night, booked: BookedSession, placement: 
         old, new = from_minute(booked.start, zone), from_minute(placement.start, zone)
         appointment.starts_at, appointment.ends_at = new, from_minute(placement.start + booked.kind.duration, zone)
         change["before"]["start"], change["after"]["start"] = old.isoformat(), new.isoformat()
-        change["patient_message"] = (f"Your {booked.kind.name} appointment on {old:%A %d %B} moves from "
-                                     f"{old:%H:%M} to {new:%H:%M}.")
     appointment.updated_at = now
     audit.record(session, actor=None, action="nightly_move" if moved else "reassign", appointment=appointment,
                  before=before, at=now)
+    if moved:
+        change |= _told(session, appointment, booked.kind.name, old, new, now)
     return change
+
+
+def _told(session: Session, appointment: Appointment, service: str, old: datetime, new: datetime,
+          now: datetime) -> dict:
+    """The move as the patient is told of it (the outbox's words for the times) and the channels it goes by; none
+    means the patient has no e-mail or phone they agreed to be told by, so the desk should call them."""
+    zone = old.tzinfo
+    channels = session.exec(select(PatientMessage.channel).where(
+        PatientMessage.appointment_id == appointment.id, PatientMessage.kind == MessageKind.NIGHTLY_MOVE,
+        PatientMessage.created_at == now).order_by(PatientMessage.channel)).all()
+    return {"patient_message": f"The clinic has moved your {service} from {outbox.spoken(old, zone)} to "
+                               f"{outbox.spoken(new, zone)} ({str(zone).replace('_', ' ')} time).",
+            "patient_told": [channel.value for channel in channels]}
 
 
 def _serve_with(session: Session, appointment: Appointment, kind: SessionKind, placement: Placement) -> None:
@@ -441,19 +477,22 @@ def _place(session: Session, night: Night, waiting: WaitingSession, placement: P
     service_id = int(waiting.kind.key)
     choice = booking.SlotChoice(service_id, waiting.patient, from_minute(placement.start, night.location.zone),
                                 placement.clinician, placement.room, placement.devices)
+    minutes = settings.nightly_hold_minutes
+    if waiting.key in night.requests:  # an offer the patient may answer: held from when they can be told
+        minutes = waitlist.answer_minutes(session.get(Location, night.location.id), minutes, now)
     try:
         if settings.nightly_book_directly:
             appointment = booking.book(session, actor=None, choice=choice, now=now, settings=settings)
         else:
             appointment = booking.place_hold(session, actor=None, choice=choice, now=now, settings=settings,
-                                             minutes=settings.nightly_hold_minutes)
+                                             minutes=minutes)
     except Conflict as refused:  # the booking check knows something the model did not: leave it waiting
         return {"action": "not_placed", "session": waiting.key, "reason": str(refused)}
     change = {"appointment_id": appointment.id, "patient_id": waiting.patient, "service_id": service_id,
               "start": choice.start.isoformat(), "status": appointment.status.value}
     if waiting.key in night.requests:
         request = night.requests[waiting.key]
-        request.status, request.appointment_id = WaitlistStatus.OFFERED, appointment.id
+        waitlist.offered(session, request, appointment, now=now)
         return {"action": "waitlist_hold", "request_id": request.id, **change}
     plan, plan_session = night.plan_sessions[waiting.key]
     plan_session.appointment_id, plan_session.unplaced_reason = appointment.id, ""

@@ -164,11 +164,19 @@ def _words(session: Session, settings: Settings, location: Location, patient: Pa
             "body_html": html.render(values, part="html").strip()}
 
 
+def spoken(moment: datetime, zone: ZoneInfo) -> str:
+    """An instant as a person reads it in the location's zone: 'Tuesday, December 1 at 9:15 AM'.
+
+    Public so that words written beside a message (a plan's list of sessions, a run record) say it the same way.
+    """
+    local = moment.astimezone(zone)
+    return f"{local:%A, %B} {local.day} at {local.hour % 12 or 12}:{local:%M %p}"
+
+
 def _shown(value, zone: ZoneInfo):
-    """Instants as a person reads them in the location's zone: 'Tuesday, December 1 at 9:15 AM'."""
+    """Facts as the templates get them: instants spoken in the location's zone (a list, item by item)."""
     if isinstance(value, datetime):
-        local = value.astimezone(zone)
-        return f"{local:%A, %B} {local.day} at {local.hour % 12 or 12}:{local:%M %p}"
+        return spoken(value, zone)
     if isinstance(value, list):
         return [_shown(item, zone) for item in value]
     return value

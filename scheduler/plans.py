@@ -15,10 +15,11 @@ from sqlmodel import Session
 
 from data.catalog import in_service
 from data.config import Settings
-from data.enums import AppointmentStatus, LinkKind, PlanStatus
+from data.enums import AppointmentStatus, LinkKind, MessageKind, PlanStatus
 from data.errors import Conflict, Invalid, NotFound
 from data.locking import locked
 from data.tables import (
+    Appointment,
     Location,
     Patient,
     PlanBlackout,
@@ -31,7 +32,7 @@ from data.tables import (
     TreatmentPlan,
     User,
 )
-from scheduler import booking
+from scheduler import booking, outbox
 from scheduler.availability import SlotQuery, build_search, last_clinician
 from scheduler.catalog_snapshot import ServiceInfo, catalog
 from scheduler.clock import from_minute, local_instant, to_minute, weekly
@@ -157,16 +158,34 @@ def propose(session: Session, *, actor: User, plan_id: int, now: datetime, setti
 
 
 def confirm(session: Session, *, actor: User, plan_id: int, now: datetime) -> TreatmentPlan:
-    """Book every held session of the proposal at once; any lapsed hold and nothing is booked."""
+    """Book every held session of the proposal at once; any lapsed hold and nothing is booked.
+
+    The patient hears of it once, one message listing every session, not one per booking.
+    """
     plan = _plan_to_change(session, plan_id)
     if plan.status != PlanStatus.PROPOSED:
         raise Conflict(f"plan {plan_id} is {plan.status.value}; propose it first")
-    for plan_session in plan.sessions:
-        if plan_session.appointment_id is not None:
-            booking.book_hold(session, actor=actor, hold_id=plan_session.appointment_id, now=now)
+    with outbox.told_by_caller(session):
+        booked = [booking.book_hold(session, actor=actor, hold_id=plan_session.appointment_id, now=now)
+                  for plan_session in plan.sessions if plan_session.appointment_id is not None]
     plan.status, plan.updated_at = PlanStatus.CONFIRMED, now
     session.flush()
+    _tell_confirmed(session, plan, booked, now)
     return plan
+
+
+def _tell_confirmed(session: Session, plan: TreatmentPlan, booked: list[Appointment], now: datetime) -> None:
+    """The patient's message: every booked session, in time order, as "Tuesday, December 1 at 9:15 AM: Shockwave
+    therapy" in the location's zone; the first one is the message's appointment (its link and short text)."""
+    if not booked:
+        return
+    booked = sorted(booked, key=lambda appointment: appointment.starts_at)
+    zone = ZoneInfo(session.get(Location, plan.location_id).time_zone)
+    names = catalog(session).services
+    lines = [f"{outbox.spoken(a.starts_at, zone)}: {names[a.service_id].name}" for a in booked]
+    outbox.tell(session, outbox.Telling(MessageKind.PLAN_CONFIRMED, f"plan:{plan.id}:confirmed",
+                                        plan.patient_id, plan.location_id, booked[0].id, {"sessions": lines}),
+                now=now)
 
 
 def discard(session: Session, *, actor: User, plan_id: int, now: datetime) -> TreatmentPlan:

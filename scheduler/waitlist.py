@@ -3,21 +3,39 @@
 When a booked appointment is cancelled, the best waiting request that fits
 the freed time (same service, within its dates and daily window; highest
 priority, then longest waiting) gets a system hold on that start, placed by
-the ordinary booking code and audit-logged, for the front desk to confirm
-with the patient. The nightly run will place the rest.
+the ordinary booking code and audit-logged, and the patient a message
+(``waitlist_offer``) whose link accepts it: :func:`accept_offer` books the
+hold through the booking code, or says politely that the time is gone. The
+front desk may still book an offer on the patient's word. An offer made in
+quiet hours is held from the moment the patient can be told.
+
+An offer that ends unbooked (its hold lapsed, or the desk released it) puts
+its request back to waiting and the time goes to the next matching patient
+(:func:`lapse_offers`, run by the hold sweeper, by the nightly run before it
+gathers who waits, and when a patient follows the link of an offer that is
+gone). A request is not offered again the very time it let go, so two
+patients who do not answer do not pass one time back and forth. The nightly
+run places the rest.
 """
 
+import math
+from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import exists
 from sqlmodel import Session, select
 
 from data.catalog import in_service
 from data.config import Settings
-from data.enums import AppointmentStatus, WaitlistStatus
+from data.enums import AppointmentStatus, MessageKind, WaitlistStatus
 from data.errors import Conflict, Invalid, NotFound
-from data.tables import Appointment, Patient, Service, User, WaitlistRequest
-from scheduler import booking, visit_requests
+from data.tables import Appointment, AuditEntry, Location, Patient, PatientMessage, Service, User, WaitlistRequest
+from scheduler import booking, outbox, visit_requests
+from scheduler.catalog_snapshot import catalog
+
+# What a patient reads when the offer they follow is no longer theirs to take.
+NO_LONGER_AVAILABLE = "That time is no longer available; we will tell you when another opens."
 
 
 def add_request(session: Session, *, actor: User, values: dict, now: datetime) -> WaitlistRequest:
@@ -54,25 +72,143 @@ def cancel(session: Session, *, actor: User, appointment_id: int, reason: str, n
 
 def offer_freed_slot(session: Session, *, freed: Appointment, now: datetime,
                      settings: Settings) -> WaitlistRequest | None:
-    """Hold the freed start for the best matching waiting request that can really take it."""
-    zone = ZoneInfo(freed.location.time_zone)
+    """Hold the freed start for the best matching waiting request that can really take it, and tell its patient.
+
+    The candidates are locked (skipping any another writer holds, such as a nightly run planning them), so two
+    freed times at once never offer one request twice.
+    """
+    location = freed.location
+    zone = ZoneInfo(location.time_zone)
     start, end = freed.starts_at.astimezone(zone), freed.ends_at.astimezone(zone)
+    let_go_here = exists().where(Appointment.id == WaitlistRequest.appointment_id,
+                                 Appointment.starts_at == freed.starts_at, Appointment.service_id == freed.service_id)
     waiting = session.exec(
         select(WaitlistRequest)
         .where(WaitlistRequest.status == WaitlistStatus.WAITING, WaitlistRequest.service_id == freed.service_id,
                WaitlistRequest.earliest_day <= start.date(), WaitlistRequest.latest_day >= start.date(),
-               WaitlistRequest.earliest_time <= start.time(), WaitlistRequest.latest_time >= end.time())
+               WaitlistRequest.earliest_time <= start.time(), WaitlistRequest.latest_time >= end.time(), ~let_go_here)
         .order_by(WaitlistRequest.priority.desc(), WaitlistRequest.created_at, WaitlistRequest.id)
+        .with_for_update(skip_locked=True)
     ).all()
+    minutes = answer_minutes(location, settings.waitlist_hold_minutes, now)
     for request in waiting:
         choice = booking.SlotChoice(freed.service_id, request.patient_id, start)
         try:
             with session.begin_nested():
-                hold = booking.place_hold(session, actor=None, choice=choice, minutes=settings.waitlist_hold_minutes,
-                                          now=now, settings=settings)
+                hold = booking.place_hold(session, actor=None, choice=choice, minutes=minutes, now=now,
+                                          settings=settings)
         except Conflict:
             continue  # this patient cannot take it (e.g. busy then): the next one may
-        request.status, request.appointment_id = WaitlistStatus.OFFERED, hold.id
-        session.flush()
+        offered(session, request, hold, now=now)
         return request
     return None
+
+
+def answer_minutes(location: Location, minutes: int, now: datetime) -> int:
+    """How long an offer is held: ``minutes`` counted from when the patient can be told (after quiet hours)."""
+    told = outbox.outside_quiet_hours(location, now)
+    return minutes + math.ceil((told - now).total_seconds() / 60)
+
+
+def offered(session: Session, request: WaitlistRequest, hold: Appointment, *, now: datetime) -> None:
+    """The request is offered the hold: a live hold is told to the patient with its accept link (a hold the night
+    booked at once is told as a booking by the booking code)."""
+    request.status, request.appointment_id = WaitlistStatus.OFFERED, hold.id
+    session.flush()
+    if hold.status == AppointmentStatus.PENDING:
+        outbox.tell(session, outbox.Telling(MessageKind.WAITLIST_OFFER, f"waitlist:{request.id}:offer:{hold.id}",
+                                            request.patient_id, hold.location_id, hold.id), now=now)
+
+
+def lapse_offers(session: Session, *, now: datetime, settings: Settings) -> list[WaitlistRequest]:
+    """Offers that ended unbooked (lapsed, or released by the desk): their requests wait again and each time goes to
+    the next matching patient. Safe to run from many processes at once: each lapsed offer is handled once."""
+    booking.release_expired_holds(session, now=now)
+    booked_once = exists().where(AuditEntry.appointment_id == Appointment.id, AuditEntry.action == "book")
+    ended = session.exec(
+        select(WaitlistRequest, Appointment).join(Appointment, Appointment.id == WaitlistRequest.appointment_id)
+        .where(WaitlistRequest.status == WaitlistStatus.OFFERED, Appointment.status == AppointmentStatus.CANCELLED,
+               ~booked_once)
+        .order_by(WaitlistRequest.id).with_for_update(of=WaitlistRequest, skip_locked=True)
+    ).all()
+    for request, _ in ended:
+        request.status = WaitlistStatus.WAITING  # its appointment_id still names the time it let go
+    session.flush()
+    for _, hold in ended:
+        offer_freed_slot(session, freed=hold, now=now, settings=settings)
+    return [request for request, _ in ended]
+
+
+# --- the patient's answer, from the offer's link --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OfferView:
+    """An offer as the patient's page shows it: what, when and where (in the location's zone), held until when,
+    and whether it is still ``open``, ``booked`` (accepted) or ``gone``."""
+
+    appointment_id: int
+    status: str
+    service: str
+    start: datetime
+    end: datetime
+    location_id: int
+    location: str
+    hold_expires_at: datetime | None
+
+
+def view_offer(session: Session, *, token: str, appointment_id: int, now: datetime) -> OfferView:
+    hold = _offer(session, visit_requests.linked_patient(session, token), appointment_id)
+    return _viewed(session, hold, now)
+
+
+def open_offers(session: Session, *, token: str, now: datetime) -> list[OfferView]:
+    """The patient's offers still open to accept, soonest first."""
+    patient_id = visit_requests.linked_patient(session, token)
+    holds = session.exec(
+        select(Appointment).join(WaitlistRequest, WaitlistRequest.appointment_id == Appointment.id)
+        .where(WaitlistRequest.patient_id == patient_id, WaitlistRequest.status == WaitlistStatus.OFFERED,
+               Appointment.status == AppointmentStatus.PENDING, Appointment.hold_expires_at > now)
+        .order_by(Appointment.starts_at)).all()
+    return [_viewed(session, hold, now) for hold in holds]
+
+
+def accept_offer(session: Session, *, token: str, appointment_id: int, now: datetime,
+                 settings: Settings) -> Appointment | None:
+    """Book the offered time for the patient following its link; None when it is gone (it lapsed, or the desk
+    released it), in which case the offer is lapsed here and its time goes to the next patient.
+
+    The hold is read locked and fresh, so the patient's answer and the desk's release (or the sweeper) of the
+    same hold take turns, and the second sees what the first did. Accepting twice answers with the booking.
+    """
+    patient_id = visit_requests.linked_patient(session, token)
+    _offer(session, patient_id, appointment_id)
+    hold = booking.lock_appointment(session, appointment_id, "offer")
+    if hold.status == AppointmentStatus.BOOKED:
+        return hold
+    if hold.status == AppointmentStatus.PENDING and hold.hold_expires_at > now:
+        return booking.book_hold(session, actor=None, hold_id=hold.id, now=now)
+    lapse_offers(session, now=now, settings=settings)
+    return None
+
+
+def _offer(session: Session, patient_id: int, appointment_id: int) -> Appointment:
+    """The patient's offer: a system hold that is (or was told as) one of their waitlist offers."""
+    hold = session.get(Appointment, appointment_id)
+    current = exists().where(WaitlistRequest.appointment_id == appointment_id,
+                             WaitlistRequest.patient_id == patient_id)
+    told = exists().where(PatientMessage.appointment_id == appointment_id, PatientMessage.patient_id == patient_id,
+                          PatientMessage.kind == MessageKind.WAITLIST_OFFER)
+    if hold is None or hold.patient_id != patient_id or not session.exec(select(current | told)).one():
+        raise NotFound("offer", f"{appointment_id} on this page")
+    return hold
+
+
+def _viewed(session: Session, hold: Appointment, now: datetime) -> OfferView:
+    where = catalog(session).locations[hold.location_id]
+    live = hold.status == AppointmentStatus.PENDING and hold.hold_expires_at > now
+    status = "open" if live else "booked" if hold.status in (
+        AppointmentStatus.BOOKED, AppointmentStatus.ARRIVED, AppointmentStatus.FULFILLED) else "gone"
+    return OfferView(hold.id, status, catalog(session).services[hold.service_id].name,
+                     hold.starts_at.astimezone(where.zone), hold.ends_at.astimezone(where.zone), where.id, where.name,
+                     hold.hold_expires_at.astimezone(where.zone) if live else None)

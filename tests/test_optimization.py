@@ -196,7 +196,9 @@ def test_a_booked_time_moves_only_under_the_policy_and_the_patient_is_told(clini
                              settings=policy)
     assert moved.status == RunStatus.SUCCEEDED and moved.sessions_placed == 1, moved.error
     (move,) = [c for c in moved.changes if c["action"] == "move"]
-    assert move["appointment_id"] == promised and "moves from 09:00 to 08:45" in move["patient_message"]
+    assert move["appointment_id"] == promised and move["patient_message"] == (
+        "The clinic has moved your Shockwave therapy from Wednesday, March 3 at 9:00 AM to Wednesday, March 3 at "
+        "8:45 AM (America/New York time).")
     with Session(engine) as session:
         appointment = session.get(Appointment, promised)
         assert (appointment.starts_at, appointment.ends_at) == (at(3, 8, 45), at(3, 9, 15))
