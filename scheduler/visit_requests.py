@@ -21,11 +21,11 @@ from datetime import date, datetime, time, timedelta
 from sqlmodel import Session, func, select
 
 from data.config import Settings
-from data.enums import AppointmentStatus, RequestKind, RequestStatus, ResourceKind
+from data.enums import AppointmentStatus, MessageKind, RequestKind, RequestStatus, ResourceKind
 from data.errors import Conflict, Gone, Invalid, NotFound, RateLimited
 from data.tables import Appointment, Location, Patient, PatientLink, PatientMessage, Service, User, VisitRequest
 from data.locking import locked, serialize_on
-from scheduler import booking, secret_links
+from scheduler import booking, outbox, secret_links
 from scheduler.availability import SlotQuery, find_availability
 from scheduler.catalog_snapshot import catalog
 from scheduler.rosters import plan_progress
@@ -177,7 +177,7 @@ def request_visit(session: Session, *, kind: RequestKind, location_id: int, star
         session.flush()
         hold = _hold(session, service, patient.id, start, location_id, now=now, settings=settings)
     return _record(session, kind=kind, hold=hold, patient_id=patient.id, new_patient=True, reason=reason,
-                   contact_key=contact_key, client_key=client_key, now=now)
+                   contact_key=contact_key, client_key=client_key, now=now, settings=settings)
 
 
 def _hold(session: Session, service: Service, patient_id: int, start: datetime, location_id: int, *, now: datetime,
@@ -191,15 +191,28 @@ def _hold(session: Session, service: Service, patient_id: int, start: datetime, 
 
 
 def _record(session: Session, *, kind: RequestKind, hold: Appointment, patient_id: int, new_patient: bool,
-            reason: str, contact_key: str, client_key: str, now: datetime,
+            reason: str, contact_key: str, client_key: str, now: datetime, settings: Settings,
             moves: int | None = None) -> tuple[VisitRequest, str]:
+    """The request, and the message telling the visitor it arrived, with its status link: the page's address is no
+    longer the only way back to it."""
     token = new_secret()
     request = VisitRequest(kind=kind, secret_hash=digest(token), hold_id=hold.id, moves_appointment_id=moves,
                            patient_id=patient_id, new_patient=new_patient, reason=reason, contact_key=contact_key,
                            client_key=client_key, created_at=now)
     session.add(request)
     session.flush()
+    _tell(session, request, MessageKind.REQUEST_RECEIVED, hold.id, now,
+          link=f"{settings.public_base_url}/request/{token}")
     return request, token
+
+
+def _tell(session: Session, request: VisitRequest, kind: MessageKind, appointment_id: int, now: datetime,
+          **facts) -> None:
+    """Tell the request's patient (the visitor's contact details are on its provisional record) of its news."""
+    change_key = f"request:{request.id}:{kind.value.removeprefix('request_')}"  # e.g. request:44:received
+    location_id = session.get(Appointment, appointment_id).location_id
+    outbox.tell(session, outbox.Telling(kind, change_key, request.patient_id, location_id, appointment_id, facts),
+                now=now)
 
 
 # --- what the visitor sees --------------------------------------------------------------------
@@ -325,13 +338,16 @@ def confirm(session: Session, *, actor: User, request_id: int, patient_id: int |
     if request.kind == RequestKind.MOVE:
         if patient_id not in (None, request.patient_id):
             raise Invalid(("patient_id",), "a move request belongs to its patient; leave patient_id out")
-        _move(session, actor=actor, request=request, hold=hold, now=now, settings=settings)
+        with outbox.told_by_caller(session):
+            _move(session, actor=actor, request=request, hold=hold, now=now, settings=settings)
     else:
         if patient_id is not None and patient_id != request.patient_id:
             _match(session, actor=actor, request=request, hold=hold, patient_id=patient_id, now=now)
-        booking.book_hold(session, actor=actor, hold_id=hold.id, now=now, for_request=request.id)
+        with outbox.told_by_caller(session):
+            booking.book_hold(session, actor=actor, hold_id=hold.id, now=now, for_request=request.id)
     request.status, request.decided_at = RequestStatus.CONFIRMED, now
     session.flush()
+    _tell(session, request, MessageKind.REQUEST_CONFIRMED, request.moves_appointment_id or hold.id, now)
     return request
 
 
@@ -371,6 +387,7 @@ def decline(session: Session, *, actor: User, request_id: int, reason: str, now:
                           reason=f"request {request.id} declined: {reason}"[:300], for_request=request.id)
     request.status, request.decided_at, request.decline_reason = RequestStatus.DECLINED, now, reason
     session.flush()
+    _tell(session, request, MessageKind.REQUEST_DECLINED, hold.id, now, reason=reason)
     return request
 
 
@@ -487,4 +504,4 @@ def request_move(session: Session, *, token: str, appointment_id: int, location_
     hold = _hold(session, session.get(Service, appointment.service_id), patient_id, start, location_id, now=now,
                  settings=settings)
     return _record(session, kind=RequestKind.MOVE, hold=hold, patient_id=patient_id, new_patient=False, reason="",
-                   contact_key=contact_key, client_key=client_key, now=now, moves=appointment.id)
+                   contact_key=contact_key, client_key=client_key, now=now, settings=settings, moves=appointment.id)
