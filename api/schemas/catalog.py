@@ -6,10 +6,11 @@ field optional; merged into the stored record and re-validated as ``Fields``)
 and ``...Public`` (what the API returns).
 """
 
-from datetime import datetime
+from datetime import datetime, time
 from itertools import groupby
+from typing import Annotated
 
-from pydantic import EmailStr, Field, field_validator, model_validator
+from pydantic import BeforeValidator, EmailStr, Field, ValidationInfo, field_validator, model_validator
 
 from api.schemas.common import (
     Code,
@@ -72,6 +73,14 @@ def require_disjoint_per_weekday(days: list, what: str) -> list:
 # Locations
 
 
+def _empty_is_none(value):
+    """An emptied time field (the admin form's) means no time."""
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+QuietTime = Annotated[WallClock | None, BeforeValidator(_empty_is_none)]
+
+
 class OpeningHours(Span):
     weekday: Weekday
     starts: WallClock = Field(description="Opening time, local wall clock")
@@ -85,18 +94,38 @@ class LocationFields(Schema):
     locale: Locale = Field(default="en-US", description=(
         "BCP 47 language tag for dates and times in the web app, e.g. en-US ('Tue, Dec 1') or en-GB ('Tue 1 Dec')"))
     opening_hours: list[OpeningHours] = Field(default_factory=list)
+    quiet_from: QuietTime = Field(default=None, description=(
+        "No patient message is sent from this local time (e.g. 21:00) until quiet_until; both or neither"))
+    quiet_until: QuietTime = Field(default=None, validate_default=True, description=(
+        "...until this local time (e.g. 08:00; before quiet_from: the quiet hours span midnight)"))
 
     @field_validator("opening_hours")
     @classmethod
     def _hours_disjoint(cls, hours: list[OpeningHours]) -> list[OpeningHours]:
         return require_disjoint_per_weekday(hours, "opening hours")
 
+    @field_validator("quiet_until")
+    @classmethod
+    def _quiet_hours_whole(cls, until: time | None, info: ValidationInfo) -> time | None:
+        if "quiet_from" not in info.data:
+            return until  # quiet_from itself was refused
+        start = info.data["quiet_from"]
+        if (start is None) != (until is None):
+            raise ValueError("give quiet hours as a start and an end (e.g. 21:00 until 08:00), or neither")
+        if start is not None and start == until:
+            raise ValueError(f"quiet hours from {start:%H:%M} until {until:%H:%M} cover no time; leave both empty "
+                             "for none")
+        return until
+
 
 class LocationCreate(LocationFields):
     pass
 
 
-LocationUpdate = partial(LocationFields, "LocationUpdate")
+class LocationUpdate(partial(LocationFields, "LocationFieldsUpdate")):
+    # partial() keeps only the types: an emptied time field must still read as "none" here.
+    quiet_from: QuietTime = Field(default=None, description=LocationFields.model_fields["quiet_from"].description)
+    quiet_until: QuietTime = Field(default=None, description=LocationFields.model_fields["quiet_until"].description)
 
 
 class LocationPublic(LocationFields):

@@ -52,14 +52,29 @@ class PatientFields(Schema):
         return value
 
 
-class PatientCreate(PatientFields):
+EMAIL_CONSENT = "The patient agrees to messages by e-mail (off: none are written; the unsubscribe link turns it off)"
+SMS_CONSENT = "The patient agrees to text messages (off: none are written; replying STOP turns it off)"
+
+
+class MessageConsent(Schema):
+    """How the patient wants to hear from the clinic; the desk records what the patient asks. Not part of the
+    public request form: a visitor's contact details are for answering the request."""
+
+    email_messages: bool = Field(default=True, description=EMAIL_CONSENT)
+    sms_messages: bool = Field(default=True, description=SMS_CONSENT)
+
+
+class PatientCreate(MessageConsent, PatientFields):
     pass
 
 
-PatientUpdate = partial(PatientFields, "PatientUpdate")
+class PatientUpdate(partial(PatientFields, "PatientFieldsUpdate")):
+    # Left out: unchanged. Never null: a patient either agrees or does not.
+    email_messages: bool = Field(default=None, description=EMAIL_CONSENT)
+    sms_messages: bool = Field(default=None, description=SMS_CONSENT)
 
 
-class PatientPublic(PatientFields):
+class PatientPublic(MessageConsent, PatientFields):
     id: int
     erased_at: datetime | None = Field(default=None, description="Set once the personal data was erased")
 

@@ -51,6 +51,10 @@ function windows(list, place, describe) {
     + `(${zoneLabel(place)})`;
 }
 
+// Patient messages are held back between these wall-clock times (a span over midnight when "until" is earlier).
+const quietHours = (record) => (record.quiet_from && record.quiet_until
+  ? wallClock(record.quiet_from, record.quiet_until, placeOf(record)) : "none");
+
 const text = (name, label, more = {}) => ({ name, label, kind: "text", max: 120, ...more });
 const number = (name, label, min, max, more = {}) => ({ name, label, kind: "number", min, max, ...more });
 const pick = (name, label, options, more = {}) => ({ name, label, kind: "select", options: () => options, ...more });
@@ -63,9 +67,9 @@ const firstLocation = (store) => (store.items("locations")[0] || {}).id ?? null;
 
 const LOCATIONS = {
   path: "locations", title: "Locations", one: "location", name: (record) => record.name,
-  headings: ["Name", "Time zone", "Locale", "Opening hours (local)"],
+  headings: ["Name", "Time zone", "Locale", "Opening hours (local)", "Quiet hours (local)"],
   cells: (record) => [record.name, record.time_zone, record.locale,
-    weekly(record.opening_hours, placeOf(record))],
+    weekly(record.opening_hours, placeOf(record)), quietHours(record)],
   placeFields: ["time_zone", "locale"],
   place: (values) => placeOf({ time_zone: values.time_zone || "UTC", locale: values.locale, name: values.name }),
   blank: () => ({ time_zone: "America/New_York", locale: "en-US", opening_hours: [] }),
@@ -82,6 +86,10 @@ const LOCATIONS = {
       fields: [pick("weekday", "Day", [], { options: weekdays, numeric: true, required: true }),
         { name: "starts", label: "Opens", kind: "time", required: true },
         { name: "ends", label: "Closes", kind: "time", required: true }] },
+    { name: "quiet_from", label: "Quiet from", kind: "time",
+      help: "No message to patients from this time (e.g. 9:00 PM) until Quiet until; both empty: none" },
+    { name: "quiet_until", label: "Quiet until", kind: "time",
+      help: "Messages due in the quiet hours wait until this time (e.g. 8:00 AM)" },
   ],
 };
 
