@@ -6,11 +6,14 @@ turn lives here, with the default the embedded single-clinic setup needs.
 
 from datetime import time
 from functools import lru_cache
+from typing import Annotated
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+MAX_REMINDER_HOURS = 30 * 24  # a reminder further ahead than a month reminds of nothing
 
 
 class Settings(BaseSettings):
@@ -67,6 +70,13 @@ class Settings(BaseSettings):
         "The clinic's Twilio number (E.164, e.g. +12125550100) or sender id that patient texts come from"))
     twilio_base_url: str | None = Field(default=None, max_length=300, description=(
         "Where Twilio's API is reached; unset: Twilio itself (https://api.twilio.com). Tests set a local server"))
+    reminder_hours: Annotated[tuple[int, ...], NoDecode] = Field(default=(48, 2), description=(
+        "Hours before a booked session its reminders go, largest first, e.g. 48,2 (elapsed hours, so across a "
+        "DST change the local clock time differs by an hour); empty: no reminders"))
+    reminder_seconds: int = Field(default=300, gt=0, le=600, description="How often reminders coming due are written")
+    patient_cancel_hours: int = Field(default=24, ge=0, le=14 * 24, description=(
+        "A patient may cancel a session from their page until this many hours before it; later they are asked to "
+        "call the clinic"))
     nightly_hold_minutes: int = Field(default=12 * 60, gt=0, le=7 * 24 * 60,
                                       description="Holds the nightly run places for the front desk to confirm.")
     nightly_move_minutes: int = Field(default=0, ge=0, le=120, description=(
@@ -118,6 +128,23 @@ class Settings(BaseSettings):
         if url.scheme not in ("http", "https") or not url.hostname or url.query or url.fragment:
             raise ValueError("give an absolute http(s) URL without query or fragment, e.g. https://clinic.example.org")
         return value.rstrip("/")
+
+    @field_validator("reminder_hours", mode="before")
+    @classmethod
+    def _reminder_offsets(cls, value) -> tuple[int, ...]:
+        """'48,2' from the environment, or a sequence in code; each a whole hour, distinct, largest first."""
+        parts = [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
+        try:
+            hours = tuple(int(part) for part in parts)
+        except (TypeError, ValueError):
+            raise ValueError("give whole hours separated by commas, largest first, e.g. 48,2") from None
+        if any(not 0 < hour <= MAX_REMINDER_HOURS for hour in hours):
+            raise ValueError(f"each reminder is between 1 and {MAX_REMINDER_HOURS} hours before the session")
+        if len(set(hours)) != len(hours):
+            raise ValueError("each reminder offset once, e.g. 48,2")
+        if list(hours) != sorted(hours, reverse=True):
+            raise ValueError("list the reminder hours largest first, e.g. 48,2")
+        return hours
 
     @field_validator("slot_grid_minutes")
     @classmethod

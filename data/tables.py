@@ -332,6 +332,8 @@ class Appointment(SQLModel, table=True):
     created_by_id: int | None = Field(default=None, foreign_key="app_user.id", ondelete="SET NULL")
     created_at: datetime = instant()
     updated_at: datetime = instant()
+    patient_confirmed_at: datetime | None = instant(default=None, nullable=True, description=(
+        "When the patient confirmed this time from their page; a move clears it (scheduler.reminders)"))
 
     allocations: list["Allocation"] = Relationship(
         sa_relationship_kwargs={**CASCADE_CHILDREN, "order_by": "(Allocation.resource_kind, Allocation.resource_id)"}

@@ -6,7 +6,7 @@ from sqlmodel import Session
 
 from data.enums import ResourceKind
 from data.tables import Appointment, AuditEntry, User
-from scheduler import outbox
+from scheduler import outbox, reminders
 
 SYSTEM = "system"
 
@@ -35,7 +35,8 @@ def snapshot(appointment: Appointment) -> dict:
 def record(
     session: Session, *, actor: User | None, action: str, appointment: Appointment, before: dict | None, at: datetime
 ) -> None:
-    """The change's audit entry, and in the same transaction what the patient must be told of it."""
+    """The change's audit entry, and in the same transaction what the patient must be told of it (and the pending
+    reminders of a time that no longer stands withdrawn)."""
     entry = AuditEntry(
         at=at,
         actor_id=actor.id if actor else None,
@@ -46,6 +47,7 @@ def record(
         after=snapshot(appointment),
     )
     session.add(entry)
+    reminders.on_appointment_change(session, appointment=appointment, before=before)
     if action in outbox.TOLD:
         session.flush()
         outbox.on_appointment_change(session, action=action, appointment=appointment, before=before, at=at,

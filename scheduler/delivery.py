@@ -114,9 +114,9 @@ def _send_one(engine: Engine, message_id: int, senders: dict[Channel, Sender], c
               worker: str, attempts: int) -> str | None:
     with session_scope(serialized(engine)) as session:
         message = session.exec(select(PatientMessage).where(PatientMessage.id == message_id)
-                               .with_for_update().execution_options(populate_existing=True)).one()
-        if message.status != MessageStatus.PENDING or message.worker != worker:
-            return None  # its lease ran out and another worker has it
+                               .with_for_update().execution_options(populate_existing=True)).one_or_none()
+        if message is None or message.status != MessageStatus.PENDING or message.worker != worker:
+            return None  # withdrawn (a cancelled session's reminder), or its lease ran out and another has it
         message.status, message.attempts = MessageStatus.SENDING, message.attempts + 1
         message.lease_until = clock() + LEASE
         session.flush()

@@ -10,6 +10,10 @@ on the spring-forward night 02:00 fires at the instant it would have been).
 A trigger that fires twice on the fall-back night, or two workers firing the
 same night, still give one run: the run record is unique per night.
 
+The reminder job writes, every ``reminder_seconds``, the reminders coming due
+(``scheduler.reminders``); the delivery job sends them at their moment. Run
+twice, or by two processes at once, it writes each reminder once.
+
 The retention job erases, every hour, the provisional patient records of
 public requests declined or lapsed ``request_retention_days`` ago
 (``scheduler.retention``); run by several processes at once, it erases each
@@ -34,6 +38,7 @@ from scheduler.booking import release_expired_holds
 from scheduler.channels import WORKER, channel_senders
 from scheduler.delivery import deliver_due
 from scheduler.optimization import recover_dead_runs, run_optimization
+from scheduler.reminders import remind_due
 from scheduler.retention import erase_lapsed_requests
 
 RETENTION_SWEEP_HOURS = 1  # retention is counted in days: an hour late is on time
@@ -61,6 +66,10 @@ def deliver_messages(engine: Engine, settings: Settings) -> None:
             sender.close()  # the round's connections end with it
 
 
+def remind_patients(engine: Engine, settings: Settings) -> int:
+    return remind_due(engine, settings=settings, now=datetime.now(UTC))
+
+
 def nightly_run(engine: Engine, location_id: int, settings: Settings) -> None:
     run_optimization(engine, location_id=location_id, trigger=RunTrigger.NIGHTLY, now=datetime.now(UTC),
                      settings=settings)
@@ -75,6 +84,8 @@ def add_jobs(scheduler: BaseScheduler, engine: Engine, settings: Settings, *, ni
                       id="sweep_expired_holds", max_instances=1, coalesce=True)
     scheduler.add_job(deliver_messages, "interval", seconds=settings.delivery_seconds, args=[engine, settings],
                       id="deliver_messages", max_instances=1, coalesce=True)
+    scheduler.add_job(remind_patients, "interval", seconds=settings.reminder_seconds, args=[engine, settings],
+                      id="remind_patients", max_instances=1, coalesce=True)
     scheduler.add_job(erase_lapsed_request_records, "interval", hours=RETENTION_SWEEP_HOURS, args=[engine, settings],
                       id="erase_lapsed_request_records", max_instances=1, coalesce=True)
     if nightly:

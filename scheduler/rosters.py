@@ -46,6 +46,7 @@ class RosterEntry:
     devices: tuple[Named, ...]
     plan_progress: str | None
     patient_erased: bool
+    patient_confirmed_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -186,6 +187,8 @@ def _entries(session: Session, snapshot: CatalogSnapshot, clinician_ids: list[in
             devices=tuple(Named(u, units.get(u, f"device {u}")) for u in sorted(appointment.resource_ids(
                 ResourceKind.DEVICE))),
             plan_progress=progress.get(appointment.id), patient_erased=patient.erased_at is not None,
+            patient_confirmed_at=(appointment.patient_confirmed_at.astimezone(location.zone)
+                                  if appointment.patient_confirmed_at else None),
         ))
     return entries
 

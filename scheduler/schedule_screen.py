@@ -47,6 +47,7 @@ class ScheduledSession:
     service_name: str
     plan_progress: str | None
     resources: tuple[tuple[ResourceKind, int], ...]
+    patient_confirmed_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -130,7 +131,8 @@ def _sessions(session: Session, snapshot, location: LocationInfo, start: datetim
     rows = session.exec(
         select(Appointment.id, Appointment.status, Appointment.starts_at, Appointment.ends_at,
                Appointment.hold_expires_at, Appointment.patient_id, Appointment.service_id,
-               Patient.given_name, Patient.family_name, Allocation.resource_kind, Allocation.resource_id)
+               Patient.given_name, Patient.family_name, Appointment.patient_confirmed_at,
+               Allocation.resource_kind, Allocation.resource_id)
         .join(Allocation, Allocation.appointment_id == Appointment.id)
         .join(Patient, Patient.id == Appointment.patient_id)
         .where(Appointment.location_id == location.id, Appointment.status.in_(SHOWN), Allocation.live,
@@ -154,5 +156,6 @@ def _sessions(session: Session, snapshot, location: LocationInfo, start: datetim
         appointment_id=ident, status=status, starts_at=starts.astimezone(zone), ends_at=ends.astimezone(zone),
         hold_expires_at=expires.astimezone(zone) if expires else None, patient_id=patient_id,
         patient_name=f"{given} {family}", service_id=service_id, service_name=snapshot.services[service_id].name,
-        plan_progress=progress.get(ident), resources=tuple(sorted(held[ident])))
-        for ident, status, starts, ends, expires, patient_id, service_id, given, family in facts.values()]
+        plan_progress=progress.get(ident), resources=tuple(sorted(held[ident])),
+        patient_confirmed_at=confirmed.astimezone(zone) if confirmed else None)
+        for ident, status, starts, ends, expires, patient_id, service_id, given, family, confirmed in facts.values()]

@@ -452,9 +452,16 @@ class UpcomingSession:
     location: str
     plan_progress: str | None
     move_requested: bool
+    confirmed_at: datetime | None
+    cancel_until: datetime
 
 
-def upcoming(session: Session, *, token: str, now: datetime) -> list[UpcomingSession]:
+def cancel_until(starts_at: datetime, settings: Settings) -> datetime:
+    """The last moment a patient may cancel a session from their page (``scheduler.patient_page``)."""
+    return starts_at - timedelta(hours=settings.patient_cancel_hours)
+
+
+def upcoming(session: Session, *, token: str, now: datetime, settings: Settings) -> list[UpcomingSession]:
     patient_id = linked_patient(session, token)
     appointments = session.exec(
         select(Appointment).where(Appointment.patient_id == patient_id, Appointment.status == AppointmentStatus.BOOKED,
@@ -469,7 +476,10 @@ def upcoming(session: Session, *, token: str, now: datetime) -> list[UpcomingSes
     return [UpcomingSession(a.id, a.service_id, snapshot.services[a.service_id].name,
                             a.starts_at.astimezone(snapshot.locations[a.location_id].zone),
                             a.ends_at.astimezone(snapshot.locations[a.location_id].zone),
-                            a.location_id, snapshot.locations[a.location_id].name, progress.get(a.id), a.id in moving)
+                            a.location_id, snapshot.locations[a.location_id].name, progress.get(a.id), a.id in moving,
+                            a.patient_confirmed_at and a.patient_confirmed_at.astimezone(
+                                snapshot.locations[a.location_id].zone),
+                            cancel_until(a.starts_at, settings).astimezone(snapshot.locations[a.location_id].zone))
             for a in appointments]
 
 

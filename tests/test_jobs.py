@@ -58,7 +58,9 @@ def test_nightly_runs_fire_at_the_local_time_of_each_location_across_dst(engine)
     scheduler = add_jobs(BackgroundScheduler(timezone=UTC), engine, Settings(), nightly=True)
     trigger = scheduler.get_job(f"nightly_run_{location_ids[0]}").trigger
     assert {job.id for job in scheduler.get_jobs()} == {"sweep_expired_holds", "erase_lapsed_request_records", "retry_dead_runs",
+                                                        "deliver_messages", "remind_patients",
                                                         *(f"nightly_run_{i}" for i in location_ids)}
+    assert scheduler.get_job("remind_patients").trigger.interval == timedelta(minutes=5)
     spring = trigger.get_next_fire_time(None, at(13, 12))
     assert spring.astimezone(UTC) == datetime(2027, 3, 14, 7, 0, tzinfo=UTC)  # 02:00 does not exist: once, at 03:00
     after = trigger.get_next_fire_time(spring, spring + timedelta(minutes=1))

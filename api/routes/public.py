@@ -22,7 +22,7 @@ from api.schemas.requests import (
 )
 from api.urls import absolute_url
 from data.enums import RequestKind
-from scheduler import visit_requests
+from scheduler import patient_page, visit_requests
 
 router = APIRouter(prefix="/public", tags=["public"])
 Token = Annotated[str, Path(min_length=16, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")]
@@ -75,9 +75,26 @@ def request_status(token: Token, session: SessionDep, now: NowDep):
 
 
 @router.get("/patients/{token}/sessions", response_model=list[UpcomingOut])
-def my_sessions(token: Token, session: SessionDep, now: NowDep):
-    """The patient's upcoming sessions and plan progress."""
-    return visit_requests.upcoming(session, token=token, now=now)
+def my_sessions(token: Token, session: SessionDep, settings: SettingsDep, now: NowDep):
+    """The patient's upcoming sessions, plan progress, whether they confirmed each and until when they may cancel."""
+    return visit_requests.upcoming(session, token=token, now=now, settings=settings)
+
+
+@router.post("/patients/{token}/sessions/{appointment_id}/confirm", response_model=UpcomingOut)
+def confirm_session(token: Token, appointment_id: Ident, session: SessionDep, settings: SettingsDep, now: NowDep):
+    """The patient will come (from the link in a reminder); the schedule and the roster show it."""
+    patient_page.confirm(session, token=token, appointment_id=appointment_id, now=now)
+    session.commit()
+    shown = visit_requests.upcoming(session, token=token, now=now, settings=settings)
+    return next(item for item in shown if item.appointment_id == appointment_id)
+
+
+@router.post("/patients/{token}/sessions/{appointment_id}/cancel", status_code=status.HTTP_204_NO_CONTENT)
+def cancel_session(token: Token, appointment_id: Ident, session: SessionDep, settings: SettingsDep, now: NowDep):
+    """The patient will not come: cancelled until ``patient_cancel_hours`` before (later: 409 asking them to call);
+    the time goes to the waitlist and the patient is sent the cancellation."""
+    patient_page.cancel(session, token=token, appointment_id=appointment_id, now=now, settings=settings)
+    session.commit()
 
 
 @router.get("/patients/{token}/sessions/{appointment_id}/slots", response_model=list[PublicSlotOut])

@@ -87,6 +87,8 @@ class UpcomingOut(Schema):
     location: str
     plan_progress: str | None
     move_requested: bool
+    confirmed_at: datetime | None = Field(description="When the patient confirmed this session; null: not yet")
+    cancel_until: datetime = Field(description="The patient may cancel from their page until then; later: a call")
 
 
 class VisitRequestOut(Schema):

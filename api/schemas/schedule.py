@@ -2,7 +2,7 @@
 
 from datetime import date, datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from data.enums import AppointmentStatus, ResourceKind
 from scheduler.schedule_screen import ScheduleView
@@ -45,6 +45,7 @@ class ScheduleSessionOut(BaseModel):
     service: ScheduleNamed
     plan_progress: str | None
     resource_ids: list[str]
+    patient_confirmed_at: datetime | None = Field(None, description="When the patient confirmed from their page")
 
 
 class UnavailableOut(BaseModel):
@@ -75,7 +76,8 @@ class ScheduleOut(BaseModel):
                 appointment_id=s.appointment_id, status=s.status, start=s.starts_at, end=s.ends_at,
                 hold_expires_at=s.hold_expires_at, patient=ScheduleNamed(id=s.patient_id, name=s.patient_name),
                 service=ScheduleNamed(id=s.service_id, name=s.service_name), plan_progress=s.plan_progress,
-                resource_ids=[resource_key(kind, ident) for kind, ident in s.resources]) for s in view.sessions],
+                resource_ids=[resource_key(kind, ident) for kind, ident in s.resources],
+                patient_confirmed_at=s.patient_confirmed_at) for s in view.sessions],
             unavailable=[UnavailableOut(resource_id=resource_key(u.kind, u.id), start=u.starts_at, end=u.ends_at,
                                         cause=u.cause) for u in view.unavailable],
         )

@@ -1,6 +1,6 @@
-// A patient's own page behind their secret link: upcoming sessions, asking to move one.
+// A patient's own page behind their secret link: upcoming sessions, confirming, cancelling or asking to move one.
 // Times are the clinic location's, in its zone and locale, whatever the patient's device says.
-import { action, api, element, reveal } from "../core.js";
+import { action, api, element, notice, reveal } from "../core.js";
 import { placeOf, when, zoneLabel } from "../clinic-time.js";
 import { freeTimes } from "../free-times.js";
 
@@ -9,9 +9,14 @@ export async function open() {
   const list = document.getElementById("sessions");
   let places;
   try {
-    const [sessions, locations] = await Promise.all([api(`public/patients/${token}/sessions`),
-      api("public/locations")]);
-    places = Object.fromEntries(locations.map((where) => [where.id, placeOf(where)]));
+    places = Object.fromEntries((await api("public/locations")).map((where) => [where.id, placeOf(where)]));
+    await show();
+  } catch (error) {
+    list.replaceChildren(element("li", error.message, { class: "error" }));
+  }
+
+  async function show() {
+    const sessions = await api(`public/patients/${token}/sessions`);
     if (!sessions.length) {
       list.replaceChildren(element("li", "No upcoming sessions."));
       return;
@@ -24,12 +29,38 @@ export async function open() {
       const item = element("li", `${when(session.start, places[session.location_id])} · ${session.service}`
         + `${session.plan_progress ? ` (${session.plan_progress})` : ""} · ${session.location} `,
       { "data-id": session.appointment_id });
+      item.append(session.confirmed_at ? element("span", "confirmed", { class: "badge" })
+        : action("Confirm", () => confirmSession(session)), " ");
       if (session.move_requested) item.append(element("span", "move requested", { class: "muted" }));
       else item.append(action("Ask to move", () => moveOptions(session)));
+      // The clinic decides until when a session may be cancelled here; the server refuses later ones in words too.
+      item.append(" ", new Date(session.cancel_until) > new Date() ? action("Cancel", () => askCancel(item, session))
+        : element("span", "To cancel, please call the clinic.", { class: "muted" }));
       return item;
     }));
-  } catch (error) {
-    list.replaceChildren(element("li", error.message, { class: "error" }));
+  }
+
+  async function confirmSession(session) {
+    await api(`public/patients/${token}/sessions/${session.appointment_id}/confirm`, { method: "POST" });
+    notice(`Thank you: ${session.service} of ${when(session.start, places[session.location_id])} is confirmed.`, "ok");
+    await show();
+  }
+
+  function askCancel(item, session) {
+    // A second, explicit step: a cancelled time goes to other patients at once and cannot be taken back here.
+    item.querySelector(".ask-cancel")?.remove();
+    const question = element("p", `Cancel ${session.service} of ${when(session.start, places[session.location_id])}? `,
+      { class: "ask-cancel row", role: "group" });
+    const yes = action("Yes, cancel it", async () => {
+      await api(`public/patients/${token}/sessions/${session.appointment_id}/cancel`, { method: "POST" });
+      notice("Cancelled. You will receive a confirmation of the cancellation.", "ok");
+      await show();
+    });
+    const keep = element("button", "Keep it", { type: "button" });
+    keep.addEventListener("click", () => question.remove());
+    question.append(yes, keep);
+    item.append(question);
+    yes.focus();
   }
 
   async function moveOptions(session) {

@@ -54,6 +54,9 @@ export async function open(me) {
       for (const text of [`${timeOf(entry.starts_at, place)}–${timeOf(entry.ends_at, place)}`, entry.patient.name,
         entry.service.name, entry.room ? entry.room.name : "", entry.devices.map((d) => d.name).join(", "),
         entry.plan_progress || "", entry.status]) row.append(element("td", text));
+      if (entry.patient_confirmed_at) {
+        row.lastChild.append(" ", element("span", "confirmed by patient", { class: "badge" }));
+      }
       return row;
     }));
   };

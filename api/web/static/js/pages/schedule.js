@@ -103,7 +103,7 @@ export async function open() {
 
   function describe(session) {
     return `${shortText(session).join("")}: ${span(session.start, session.end, state.place)}, `
-      + `${STATUS_WORDS[session.status]}`;
+      + `${STATUS_WORDS[session.status]}${session.patient_confirmed_at ? ", confirmed by patient" : ""}`;
   }
 
   function eventContent(info) {
@@ -218,6 +218,10 @@ export async function open() {
     fact("Plan", session.plan_progress || "not part of a plan");
     fact("Status", session.status === "pending"
       ? `held until ${timeOf(session.hold_expires_at, place)}` : STATUS_WORDS[session.status]);
+    if (session.patient_confirmed_at) {
+      facts.append(element("dt", "Patient"), element("dd", ` ${when(session.patient_confirmed_at, place)}`));
+      facts.lastChild.prepend(element("span", "confirmed by patient", { class: "badge" }));
+    }
     fact("Served by", session.resource_ids.map(resourceName).join(", "));
     fact("Phone", patient.phone);
     fact("E-mail", patient.email);
