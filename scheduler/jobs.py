@@ -2,7 +2,10 @@
 
 The hold sweeper only tidies up: an expired hold already stops blocking the
 moment it expires (searches ignore it, writers release it first), so a missed
-or doubled sweep changes nothing but the timing of the audit entry.
+or doubled sweep changes nothing but the timing of the audit entry. It also
+passes the time of a waitlist offer nobody answered on to the next waiting
+patient (``scheduler.waitlist.lapse_offers``), at most one sweep late; run
+twice at once, it passes each one on once.
 
 The nightly run fires per location at the configured local wall-clock time
 (APScheduler's cron trigger in the location's zone, so DST nights are right:
@@ -30,7 +33,7 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from data.config import Settings
+from data.config import Settings, get_settings
 from data.db import serialized, session_scope
 from data.enums import RunTrigger
 from data.tables import Location
@@ -40,13 +43,20 @@ from scheduler.delivery import deliver_due
 from scheduler.optimization import recover_dead_runs, run_optimization
 from scheduler.reminders import remind_due
 from scheduler.retention import erase_lapsed_requests
+from scheduler.waitlist import lapse_offers
 
 RETENTION_SWEEP_HOURS = 1  # retention is counted in days: an hour late is on time
 
 
-def sweep_expired_holds(engine: Engine) -> int:
+def sweep_expired_holds(engine: Engine, settings: Settings | None = None) -> int:
+    """Release the holds whose time is up (how many), and offer lapsed waitlist offers' times to the next patient."""
+    settings = settings or get_settings()
+    now = datetime.now(UTC)
     with session_scope(serialized(engine)) as session:
-        return release_expired_holds(session, now=datetime.now(UTC))
+        session.info["settings"] = settings  # the offers' messages carry this process's links
+        released = release_expired_holds(session, now=now)
+        lapse_offers(session, now=now, settings=settings)
+        return released
 
 
 def erase_lapsed_request_records(engine: Engine, settings: Settings) -> int:
@@ -80,7 +90,7 @@ def retry_dead_runs(engine: Engine, settings: Settings) -> None:
 
 
 def add_jobs(scheduler: BaseScheduler, engine: Engine, settings: Settings, *, nightly: bool) -> BaseScheduler:
-    scheduler.add_job(sweep_expired_holds, "interval", seconds=settings.hold_sweep_seconds, args=[engine],
+    scheduler.add_job(sweep_expired_holds, "interval", seconds=settings.hold_sweep_seconds, args=[engine, settings],
                       id="sweep_expired_holds", max_instances=1, coalesce=True)
     scheduler.add_job(deliver_messages, "interval", seconds=settings.delivery_seconds, args=[engine, settings],
                       id="deliver_messages", max_instances=1, coalesce=True)

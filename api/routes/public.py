@@ -12,6 +12,7 @@ from api.deps import NowDep, SessionDep, SettingsDep, client_key
 from api.schemas.common import Ident
 from api.schemas.requests import (
     MoveIn,
+    OfferOut,
     PublicLocationOut,
     PublicServiceOut,
     PublicSlotOut,
@@ -22,7 +23,8 @@ from api.schemas.requests import (
 )
 from api.urls import absolute_url
 from data.enums import RequestKind
-from scheduler import patient_page, visit_requests
+from data.errors import Gone
+from scheduler import patient_page, visit_requests, waitlist
 
 router = APIRouter(prefix="/public", tags=["public"])
 Token = Annotated[str, Path(min_length=16, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")]
@@ -112,3 +114,26 @@ def ask_to_move(token: Token, body: MoveIn, request: Request, session: SessionDe
     session.commit()
     return RequestCreated(**vars(visit_requests.view(session, token=secret, now=now)),
                           status_url=status_url(request, secret))
+
+
+@router.get("/patients/{token}/offers", response_model=list[OfferOut])
+def my_offers(token: Token, session: SessionDep, now: NowDep):
+    """Times offered to the patient from the waitlist that are still open to accept, soonest first."""
+    return waitlist.open_offers(session, token=token, now=now)
+
+
+@router.get("/patients/{token}/offers/{appointment_id}", response_model=OfferOut)
+def my_offer(token: Token, appointment_id: Ident, session: SessionDep, now: NowDep):
+    """One offer, as its message's accept link opens it: open, booked (accepted) or gone."""
+    return waitlist.view_offer(session, token=token, appointment_id=appointment_id, now=now)
+
+
+@router.post("/patients/{token}/offers/{appointment_id}/accept", response_model=OfferOut)
+def accept_offer(token: Token, appointment_id: Ident, session: SessionDep, settings: SettingsDep, now: NowDep):
+    """Book the offered time (accepting twice answers the same). 410 when it is gone: the patient waits again and
+    the time goes to the next patient, which is kept even though the answer is a refusal."""
+    booked = waitlist.accept_offer(session, token=token, appointment_id=appointment_id, now=now, settings=settings)
+    session.commit()
+    if booked is None:
+        raise Gone(waitlist.NO_LONGER_AVAILABLE)
+    return waitlist.view_offer(session, token=token, appointment_id=appointment_id, now=now)

@@ -1,6 +1,7 @@
 """Schemas of the public request pages and of the front desk's handling of requests."""
 
 from datetime import datetime
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, model_validator
@@ -89,6 +90,20 @@ class UpcomingOut(Schema):
     move_requested: bool
     confirmed_at: datetime | None = Field(description="When the patient confirmed this session; null: not yet")
     cancel_until: datetime = Field(description="The patient may cancel from their page until then; later: a call")
+
+
+class OfferOut(Schema):
+    """A waitlist offer as the patient's page shows it; times with the location's offset."""
+
+    appointment_id: int
+    status: Literal["open", "booked", "gone"] = Field(description="open: may be accepted until hold_expires_at; "
+                                                              "booked: accepted; gone: lapsed or released")
+    service: str
+    start: datetime
+    end: datetime
+    location_id: int
+    location: str
+    hold_expires_at: datetime | None
 
 
 class VisitRequestOut(Schema):

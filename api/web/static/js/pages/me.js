@@ -1,4 +1,5 @@
-// A patient's own page behind their secret link: upcoming sessions, confirming, cancelling or asking to move one.
+// A patient's own page behind their secret link: upcoming sessions, confirming, cancelling or asking to move one, and
+// times offered from the waitlist to accept (a message's accept link opens the page with ?accept=<appointment id>).
 // Times are the clinic location's, in its zone and locale, whatever the patient's device says.
 import { action, api, element, notice, reveal } from "../core.js";
 import { placeOf, when, zoneLabel } from "../clinic-time.js";
@@ -10,7 +11,7 @@ export async function open() {
   let places;
   try {
     places = Object.fromEntries((await api("public/locations")).map((where) => [where.id, placeOf(where)]));
-    await show();
+    await Promise.all([offers(), show()]);
   } catch (error) {
     list.replaceChildren(element("li", error.message, { class: "error" }));
   }
@@ -38,6 +39,52 @@ export async function open() {
         : element("span", "To cancel, please call the clinic.", { class: "muted" }));
       return item;
     }));
+  }
+
+  async function offers() {
+    // The offer the accept link names, whatever became of it, and any other still open to accept.
+    const linked = new URLSearchParams(location.search).get("accept");
+    const open = await api(`public/patients/${token}/offers`);
+    let shown = open;
+    if (linked && !open.some((offer) => String(offer.appointment_id) === linked)) {
+      shown = [await api(`public/patients/${token}/offers/${encodeURIComponent(linked)}`)
+        .catch((error) => ({ error: error.message })), ...open];
+    }
+    let card = document.getElementById("offers");
+    if (!shown.length) {
+      card?.remove();
+      return;
+    }
+    if (!card) {
+      card = element("section", undefined, { class: "card", id: "offers", "aria-labelledby": "offers-title" });
+      card.append(element("h2", "A time has opened for you", { id: "offers-title" }), element("ul", undefined,
+        { class: "choices" }));
+      list.parentElement.querySelector("h1").after(card);
+    }
+    card.querySelector("ul").replaceChildren(...shown.map(offerItem));
+  }
+
+  function offerItem(offer) {
+    if (offer.error) return element("li", offer.error, { class: "error" });
+    const place = places[offer.location_id];
+    const item = element("li", `${when(offer.start, place)} (${zoneLabel(place)}) · ${offer.service} · `
+      + `${offer.location} `, { "data-id": offer.appointment_id });
+    if (offer.status === "booked") item.append(element("span", "booked", { class: "badge" }));
+    else if (offer.status === "gone") {
+      item.append(element("span", "That time is no longer available; we will tell you when another opens.",
+        { class: "muted" }));
+    } else {
+      item.append(element("span", `held for you until ${when(offer.hold_expires_at, place)} `, { class: "muted" }),
+        action("Accept", async () => {
+          try {
+            await api(`public/patients/${token}/offers/${offer.appointment_id}/accept`, { method: "POST" });
+            notice(`Booked: ${offer.service} on ${when(offer.start, place)}. A confirmation is on its way.`, "ok");
+          } finally { // taken or lapsed meanwhile: the server's answer is in the notice, the list shows it gone
+            await Promise.all([offers(), show()]);
+          }
+        }));
+    }
+    return item;
   }
 
   async function confirmSession(session) {
