@@ -19,6 +19,7 @@ from api.routes import (
     booking,
     catalog,
     health,
+    messages,
     optimization,
     patients,
     plans,
@@ -81,6 +82,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(public.router, prefix=API_PREFIX)
     app.include_router(visit_requests.router, prefix=API_PREFIX)
     app.include_router(patients.router, prefix=API_PREFIX)
+    app.include_router(messages.router, prefix=API_PREFIX)
+    app.include_router(messages.public, prefix=API_PREFIX)
     app.include_router(fhir.router)
     app.include_router(web.router)
     app.include_router(vendor.router)

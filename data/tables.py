@@ -752,3 +752,7 @@ class PatientMessage(SQLModel, table=True):
     provider_ref: str | None = Field(default=None, max_length=120)
     created_at: datetime = instant()
     sent_at: datetime | None = instant(default=None, nullable=True)
+    dismissed_at: datetime | None = instant(default=None, nullable=True, description=(
+        "When a failed or uncertain message was taken off the desk's list (its status stays what happened)"))
+    dismissed_by: str | None = Field(default=None, max_length=64, description=(
+        "The user who dismissed it; none when it settled itself (the patient turned the channel off)"))

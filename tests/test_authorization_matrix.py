@@ -27,6 +27,7 @@ RULES = [
     ({"GET", "POST", "PATCH", "DELETE"}, r"/api/v1/users", ADMINS),
     ({"POST"}, r"/api/v1/patients/\{ident\}/erase$", ADMINS),
     ({"GET", "POST", "PATCH", "DELETE"}, r"/api/v1/patients", STAFF_DESK),
+    ({"GET", "POST"}, r"/api/v1/messages", STAFF_DESK),
     ({"GET"}, r"/api/v1/availability$", EVERYONE),
     ({"GET", "POST", "DELETE"}, r"/api/v1/(holds|appointments|plans|waitlist)", STAFF_DESK),
     ({"PATCH"}, r"/api/v1/plans", STAFF_DESK),

@@ -65,6 +65,11 @@ def public_request_status(request: Request, token: str):
 def patient_page(request: Request, token: str):
     return _page(request, "me")
 
+@router.get("/me/{token}/stop", response_class=HTMLResponse)
+def unsubscribe_page(request: Request, token: str):
+    """The unsubscribe link of every e-mail: a page with a button; opening it changes nothing."""
+    return _page(request, "stop")
+
 @router.get("/app/{name}", response_class=HTMLResponse)
 def page(request: Request, name: str):
     if name not in PAGES:

@@ -3,7 +3,7 @@
 // data-ready="true" (what the browser tests wait for).
 import { api, forgetToken, notice, signedIn } from "./core.js";
 
-const PUBLIC = new Set(["login", "request", "request_status", "me"]);
+const PUBLIC = new Set(["login", "request", "request_status", "me", "stop"]);
 
 function showMenuFor(me) {
   // Only the entries this role can use; the API refuses the rest anyway.

@@ -7,6 +7,7 @@ import {
   STATES, birthDay, directory, every, fullName, offerWords, PRIORITIES, timesHeading, waitDays, waitHours, zoned,
   emptyRow, wallZoneLabel,
 } from "../front-desk.js";
+import { channelChoices, messageTable, messagesAt, messagesCard } from "../messages.js";
 
 const PLAN_STATES = { draft: "draft (not proposed yet)", proposed: "proposed (held, not booked yet)",
   confirmed: "confirmed" };
@@ -139,6 +140,7 @@ async function showPatient(id, names, clinic) {
   showWaits(waits, names, patient);
   showRequests(requests.filter((r) => r.patient.id === patient.id
     || r.possible_matches.some((match) => match.id === patient.id)), names, patient);
+  await showMessages(patient, names);
   reveal(document.getElementById("patient"));
 }
 
@@ -265,4 +267,14 @@ function showRequests(requests, names, patient) {
         : `possibly this patient (asked as ${fullName(request.patient)})`,
       element("a", "Answer on the Requests page", { href: "/app/requests" })]),
     { class: "records", id: "requests-list" }));
+}
+
+async function showMessages(patient, names) {
+  const box = messagesCard(document.getElementById("patient"), { id: "messages", title: "Messages" });
+  const messages = await messagesAt(`patients/${patient.id}/messages`);
+  const choices = channelChoices(patient, (changed) => { state.patient = changed; });
+  box.replaceChildren(choices, messages.length
+    ? messageTable(messages, names.place, { done: () => showMessages(state.patient, names),
+      attributes: { id: "messages-list", "aria-label": "Messages to the patient" } })
+    : emptyRow("Nothing was written to this patient yet."));
 }

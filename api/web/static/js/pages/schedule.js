@@ -10,6 +10,7 @@ import {
   addDays, dayLabel, fromWall, placeOf, span, timeOf, toWall, today, wallDay, wallOfCalendar, weekStart, when,
   zoneLabel,
 } from "../clinic-time.js";
+import { sessionMessages } from "../messages.js";
 
 const CAUSE_CLASS = (cause) => `cause-${cause.replace(/ /g, "-")}`;
 const STATUS_WORDS = { pending: "held", booked: "booked", arrived: "checked in", fulfilled: "done",
@@ -243,6 +244,7 @@ export async function open() {
       ? openWaits.map((w) => `waitlist: ${(serviceOf[w.service_id] || {}).name || "service"} ${w.earliest_day}`
         + ` to ${w.latest_day}`).join("; ") : "None.", { class: openWaits.length ? "" : "muted" }));
     showPanel(`${session.patient.name}`, facts, sessionActions(session), history_,
+      sessionMessages(session.appointment_id, place),
       element("a", "Open the patient's page", { href: `/app/patients?id=${session.patient.id}` }));
   }
 

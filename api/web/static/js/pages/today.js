@@ -5,6 +5,7 @@ import { addDays, dayLabel, dayStart, timeOf, today, when, zoneLabel } from "../
 import {
   STATES, confirmHold, directory, emptyRow, every, fullName, liveHold, patientLink, patientsNamed, wallDate,
 } from "../front-desk.js";
+import { messageTable, messagesAt, messagesCard } from "../messages.js";
 
 const ARRIVING = ["booked", "arrived", "fulfilled", "noshow"];
 // The nightly run's holds last hours, at most days (nightly_hold_minutes): older runs have none still open.
@@ -26,7 +27,7 @@ export async function open() {
   const show = async () => {
     history.replaceState(null, "", `?${new URLSearchParams({ location_id: where.value, day: day.value })}`);
     await Promise.all([showArrivals(names, Number(where.value), day.value),
-      showNightHolds(names, Number(where.value))]);
+      showNightHolds(names, Number(where.value)), showMessageProblems(names, Number(where.value))]);
   };
   onSubmit(form, show);
   for (const [id, next] of [["previous-day", () => addDays(day.value, -1)], ["this-day", () => today(place())],
@@ -127,4 +128,20 @@ async function showNightHolds(names, locationId) {
       names.clinician(hold.clinician_id), names.room(hold.room_id), when(hold.hold_expires_at, place),
       placedFor(placed.get(hold.id), place), actions];
   }), { class: "records", id: "night-holds-list" }));
+}
+
+async function showMessageProblems(names, locationId) {
+  // Messages to patients of this location that were given up or may not have arrived: call, then Retry or Dismiss.
+  const place = names.place(locationId);
+  const box = messagesCard(document.getElementById("main"), { id: "message-problems",
+    title: "Messages that did not reach patients", intro: "Given up after failing, or a text that may or may not "
+      + "have arrived. Call the patient if it matters, then Retry (after correcting the address) or Dismiss." });
+  const messages = await messagesAt(`messages?${new URLSearchParams({ location_id: locationId })}`);
+  if (!messages.length) {
+    box.replaceChildren(emptyRow(`Every message to patients of ${place.name} went out or is on its way.`));
+    return;
+  }
+  box.replaceChildren(messageTable(messages, names.place, { withPatient: true,
+    done: () => showMessageProblems(names, locationId),
+    attributes: { id: "message-problems-list", "aria-label": "Messages that did not reach patients" } }));
 }
