@@ -26,6 +26,7 @@ from api.routes import (
     public,
     rosters,
     schedule,
+    sms,
     visit_requests,
     waitlist,
 )
@@ -80,6 +81,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(schedule.router, prefix=API_PREFIX)
     app.include_router(rosters.feeds)
     app.include_router(public.router, prefix=API_PREFIX)
+    app.include_router(sms.router, prefix=API_PREFIX)
     app.include_router(visit_requests.router, prefix=API_PREFIX)
     app.include_router(patients.router, prefix=API_PREFIX)
     app.include_router(messages.router, prefix=API_PREFIX)
