@@ -7,10 +7,12 @@ that page only shows a button; the change is a POST, because mail scanners
 open every link in a message and must not unsubscribe anyone.
 
 Consent is read when a message is written (:func:`scheduler.outbox.tell`
-writes none for a channel turned off). Turning a channel off from the link
-also gives up the messages still waiting on it (a reminder written ahead, a
-retry after backoff), with the reason, kept off the desk's list of problems:
-"you will get no more e-mails" is then true at once.
+writes none for a channel turned off) and again when it falls due
+(:func:`still_wanted`, by the delivery worker): a message written before the
+channel was turned off (a reminder, a retry after backoff) is given up with
+the reason, kept off the desk's list of problems. Turning a channel off from
+the link gives up the waiting ones at once, so "you will get no more e-mails"
+is true the moment the page says it.
 """
 
 from dataclasses import dataclass
@@ -39,15 +41,36 @@ def address(patient: Patient, channel: Channel) -> str | None:
     return getattr(patient, ADDRESSES[channel])
 
 
+def still_wanted(session: Session, messages: list[PatientMessage], now: datetime) -> list[PatientMessage]:
+    """The due messages that may go; those whose channel the patient turned off since they were written are given
+    up (their patients read in one query: the delivery worker asks for every batch)."""
+    if not messages:
+        return []
+    ids = {message.patient_id for message in messages}
+    patients = {patient.id: patient for patient in session.exec(select(Patient).where(Patient.id.in_(ids)))}
+    wanted = []
+    for message in messages:
+        patient = patients.get(message.patient_id)
+        if patient is not None and agrees(patient, message.channel):
+            wanted.append(message)
+        else:
+            _give_up(message, now)
+    return wanted
+
+
 def give_up_waiting(session: Session, *, patient_id: int, channel: Channel, now: datetime) -> int:
     """The patient's messages still waiting on a channel they turned off: given up, not a problem for the desk."""
     waiting = session.exec(select(PatientMessage).where(
         PatientMessage.patient_id == patient_id, PatientMessage.channel == channel,
         PatientMessage.status == MessageStatus.PENDING)).all()
     for message in waiting:
-        message.status, message.lease_until, message.dismissed_at = MessageStatus.FAILED, None, now
-        message.last_error = f"not sent: the patient turned {CALLED[channel]} off before it went out"
+        _give_up(message, now)
     return len(waiting)
+
+
+def _give_up(message: PatientMessage, now: datetime) -> None:
+    message.status, message.lease_until, message.dismissed_at = MessageStatus.FAILED, None, now
+    message.last_error = f"not sent: the patient turned {CALLED[message.channel]} off before it went out"
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,10 @@ A temporary failure (a 4xx SMTP reply, a connection refused, a provider's
 permanent one (5xx SMTP reply, an invalid number) is given up at once. Given-up
 messages stay visible to the desk with the reason. Bodies and addresses never
 reach the logs: only ids, kinds, channels and outcomes do.
+
+A due message whose channel the patient turned off since it was written (the
+desk's record, a STOP, the unsubscribe link) is given up when claimed, not
+sent (:func:`scheduler.consent.still_wanted`).
 """
 
 import logging
@@ -33,6 +37,7 @@ from sqlmodel import Session, select
 from data.db import serialized, session_scope
 from data.enums import Channel, MessageStatus
 from data.tables import PatientMessage
+from scheduler import consent
 
 log = logging.getLogger("clinic.delivery")
 LEASE = timedelta(minutes=5)
@@ -88,6 +93,7 @@ def _claim(engine: Engine, channels: set[Channel], now: datetime, worker: str, b
             .limit(batch)
             .with_for_update(skip_locked=True)
         ).all()
+        due = consent.still_wanted(session, due, now)
         for message in due:
             message.lease_until, message.worker = now + LEASE, worker
         return [message.id for message in due]

@@ -199,6 +199,20 @@ def test_the_desk_records_a_patient_s_channels_and_a_channel_turned_off_gets_no_
     assert created.status_code == 201 and created.json()["sms_messages"] is False
 
 
+@BOTH
+def test_a_message_written_before_the_desk_turned_its_channel_off_is_not_sent(clinic, smtp):
+    ann, ben = clinic.world.patients[:2]
+    book(clinic, ann, at(3, 9))
+    book(clinic, ben, at(4, 9))
+    patch_patient(clinic, ann, email_messages=False)
+    assert deliver(clinic, smtp).sent == 1
+    assert [mail["To"] for mail in smtp.received] == ["patient1@example.org"]
+    (withheld,) = [m for m in clinic.messages() if m.patient_id == ann.id]
+    assert withheld.status == MessageStatus.FAILED and withheld.attempts == 0
+    assert withheld.last_error == "not sent: the patient turned e-mail off before it went out"
+    assert problems(clinic) == [], "nothing for the desk to do about it"
+
+
 def link_in_first_mail(smtp) -> str:
     text = smtp.received[0].get_body(("plain",)).get_content()
     return text.split("https://clinic.example.org/me/")[1].split()[0]
