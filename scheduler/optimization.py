@@ -84,7 +84,7 @@ def run_optimization(engine: Engine, *, location_id: int, trigger: RunTrigger, n
         if location is None:
             raise NotFound("location", location_id)
         run_date = run_date or local_night(location, now)
-    with _owning(engine) as owner:
+    with _owning(engine, settings) as owner:
         run_id = _claim(owner, location_id=location_id, run_date=run_date, trigger=trigger, now=now)
         if run_id is None:
             return None
@@ -97,7 +97,7 @@ def recover_dead_runs(engine: Engine, *, now: datetime, settings: Settings) -> l
         running = session.exec(select(OptimizationRun.id).where(OptimizationRun.status == RunStatus.RUNNING)).all()
     finished = []
     for run_id in running:
-        with _owning(engine) as owner:
+        with _owning(engine, settings) as owner:
             run = _take_over(owner, run_id, now=now)
             if run is not None and run.status == RunStatus.RUNNING:
                 finished.append(_execute(engine, run.id, location_id=run.location_id, now=now, settings=settings))
@@ -108,7 +108,7 @@ def recover_dead_runs(engine: Engine, *, now: datetime, settings: Settings) -> l
 
 def _execute(engine: Engine, run_id: int, *, location_id: int, now: datetime, settings: Settings) -> OptimizationRun:
     try:
-        with Session(serialized(engine)) as session:
+        with Session(serialized(engine), info={"settings": settings}) as session:  # its messages link as we serve
             if not _lock_location(session, location_id):
                 return _finish(engine, run_id, RunStatus.SKIPPED, error="another run of this location is in progress")
             night_report = _plan_night(session, location_id=location_id, now=now, settings=settings)
@@ -190,9 +190,13 @@ def _worker() -> str:
 
 
 @contextmanager
-def _owning(engine: Engine) -> Iterator[Session]:
-    """A session on one connection kept for a run's whole life: on PostgreSQL its session lock says the owner lives."""
-    with serialized(engine).connect() as connection, Session(bind=connection, expire_on_commit=False) as session:
+def _owning(engine: Engine, settings: Settings) -> Iterator[Session]:
+    """A session on one connection kept for a run's whole life: on PostgreSQL its session lock says the owner lives.
+
+    It carries the run's settings, so the messages the run writes (nightly moves, offers) link to the service's
+    public address as this process knows it."""
+    with serialized(engine).connect() as connection, Session(bind=connection, expire_on_commit=False,
+                                                             info={"settings": settings}) as session:
         try:
             yield session
         finally:
