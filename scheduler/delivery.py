@@ -53,6 +53,11 @@ class PermanentFailure(Exception):
     """The channel refuses this message for good (a bad address, a number that cannot receive texts)."""
 
 
+class UncertainOutcome(Exception):
+    """The message left but the channel's answer was lost: it may have arrived. Never sent again on its own; the
+    desk decides (``uncertain``, like a worker that died mid-send)."""
+
+
 class Sender(Protocol):
     def send(self, message: PatientMessage) -> str:
         """Hand the message over; return the provider's reference. Raises Temporary/PermanentFailure."""
@@ -134,6 +139,8 @@ def _send_one(engine: Engine, message_id: int, senders: dict[Channel, Sender], c
         outcome, error = ("failed" if message.attempts >= attempts else "retried"), str(failure)
     except PermanentFailure as failure:
         outcome, error = "failed", str(failure)
+    except UncertainOutcome as doubt:
+        outcome, error = "uncertain", str(doubt)
     now = clock()
     with session_scope(serialized(engine)) as session:
         stored = session.get(PatientMessage, message_id, populate_existing=True, with_for_update=True)
@@ -145,6 +152,8 @@ def _send_one(engine: Engine, message_id: int, senders: dict[Channel, Sender], c
         elif outcome == "retried":
             stored.status, stored.last_error = MessageStatus.PENDING, error[:500]
             stored.next_attempt_at = now + min(FIRST_RETRY * 2 ** (stored.attempts - 1), LONGEST_RETRY)
+        elif outcome == "uncertain":
+            stored.status, stored.last_error = MessageStatus.UNCERTAIN, error[:500]
         else:
             stored.status, stored.last_error = MessageStatus.FAILED, error[:500]
     log.info("message %s (%s by %s): %s after %s attempt(s)", message_id, message.kind.value, message.channel.value,

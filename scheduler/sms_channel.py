@@ -32,7 +32,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 from urllib3.exceptions import NewConnectionError
 
 from data.tables import PatientMessage
-from scheduler.delivery import PermanentFailure, TemporaryFailure
+from scheduler.delivery import PermanentFailure, TemporaryFailure, UncertainOutcome
 
 TIMEOUT_SECONDS = 30
 # What Twilio's refusals mean for the front desk (https://www.twilio.com/docs/errors/<code>).
@@ -80,7 +80,7 @@ class TwilioSender:
         except requests.RequestException as trouble:
             if _never_left(trouble):
                 raise TemporaryFailure(f"Twilio could not be reached: {type(trouble).__name__}") from None
-            raise PermanentFailure(
+            raise UncertainOutcome(
                 f"Twilio took the text but its answer was lost ({type(trouble).__name__}): it may have been sent, so "
                 "it is not sent again on its own") from None
         return sent.sid
