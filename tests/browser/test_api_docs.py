@@ -7,10 +7,17 @@ expect = playwright_api.expect
 
 
 def test_swagger_ui_renders_the_api_offline(site, page):
+    """Swagger UI draws operations only as they scroll into view, so the page is scrolled to find one."""
     base_url, _, _ = site
     page.goto(f"{base_url}/docs")
     expect(page.locator(".swagger-ui .info .title")).to_contain_text("Clinic scheduling")
-    expect(page.locator(".opblock-summary-path", has_text="/api/v1/schedule").first).to_be_visible()
+    schedule = page.locator(".opblock-summary-path", has_text="/api/v1/schedule")
+    for _ in range(60):
+        if schedule.count():
+            break
+        page.mouse.wheel(0, 800)
+        page.wait_for_timeout(100)
+    expect(schedule.first).to_be_visible()
 
 
 def test_redoc_renders_the_api_offline(site, page):
