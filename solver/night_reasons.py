@@ -45,8 +45,9 @@ class LeftWaiting:
 
 
 @dataclass(frozen=True)
-class _Role:
-    """One resource a session needs: the starts where it is on hand at all, and those still open in the answer."""
+class Role:
+    """One resource a session needs: the starts where it is on hand at all (``calendar``), and those still open in
+    the answer (``open``). Also what a plan proposal's reasons are read from (solver/plan_reasons.py)."""
 
     resource: str
     noun: str
@@ -103,7 +104,7 @@ class _Reasons:
             if not self.points(window):
                 return reason("spacing", f"the spacing after {rule.earlier} leaves no start")
         duration = waiting.kind.duration
-        patient = _Role("patient", "the patient's other sessions", window, subtract(window, normalize(
+        patient = Role("patient", "the patient's other sessions", window, subtract(window, normalize(
             (low - duration + 1, high) for low, high in self.book.spans.get(("patient", waiting.patient), []))))
         total = self.points(window)
         taken = [(total - self.points(intersect(window, role.open)), -order, role)
@@ -114,7 +115,7 @@ class _Reasons:
         most, _, role = max(taken, key=lambda entry: entry[:2])
         return reason("taken", f"every start in its window is taken: {role.noun} (busy at {most} of {total} starts)")
 
-    def roles(self, kind: SessionKind, clinician: int | None) -> list[_Role]:
+    def roles(self, kind: SessionKind, clinician: int | None) -> list[Role]:
         """Clinicians (only the plan's own one, if given), a room if the service needs one, and each device type."""
         clinicians = [c for c in kind.clinicians if clinician in (None, c.id)]
         roles = [self.role(kind, "clinician", "the plan's clinician" if clinician else "clinicians", clinicians, 1)]
@@ -124,14 +125,14 @@ class _Reasons:
                   for pool in kind.devices if pool.count]
         return roles
 
-    def role(self, kind: SessionKind, resource: str, noun: str, candidates, count: int) -> _Role:
+    def role(self, kind: SessionKind, resource: str, noun: str, candidates, count: int) -> Role:
         starts = [self.candidate_starts(kind, resource, candidate) for candidate in candidates]
         if len(starts) < count:
-            return _Role(resource, noun, [], [])
+            return Role(resource, noun, [], [])
         if count == 1:
-            return _Role(resource, noun, union(*(calendar for calendar, _ in starts)),
+            return Role(resource, noun, union(*(calendar for calendar, _ in starts)),
                          union(*(free for _, free in starts)))
-        return _Role(resource, noun, at_least([calendar for calendar, _ in starts], count),
+        return Role(resource, noun, at_least([calendar for calendar, _ in starts], count),
                      at_least([free for _, free in starts], count))
 
     def candidate_starts(self, kind: SessionKind, resource: str, candidate: Candidate) -> tuple[Intervals, Intervals]:
@@ -152,7 +153,7 @@ class _Reasons:
         return sum(-((origin - high) // grid) + ((origin - low) // grid) for low, high in starts)
 
 
-def _off(role: _Role, clinician: int | None) -> tuple[str, str]:
+def _off(role: Role, clinician: int | None) -> tuple[str, str]:
     if role.resource == "device":
         return "no_device", f"not enough {role.noun} are in service at any start in the patient's window"
     if role.resource == "room":

@@ -47,6 +47,7 @@ from solver.intervals import (
     subtract,
     union,
 )
+from solver.night_reasons import Role
 from solver.plan_greedy import spacing_bounds
 from solver.plans import Candidate, PlanProblem, Placement, SameClinician, SessionKind, blocked
 
@@ -63,16 +64,6 @@ class Unplaced:
     window: tuple[int, int] | None = None
     after: tuple[str, int] | None = None
     noun: str = ""
-
-
-@dataclass(frozen=True)
-class _Role:
-    """A resource the session needs: where it is free in the live schedule, and where this plan leaves it free."""
-
-    resource: str
-    noun: str
-    calendar: Intervals
-    open: Intervals
 
 
 def unplaced_sessions(problem: PlanProblem, placements: tuple[Placement, ...]) -> list[Unplaced]:
@@ -134,7 +125,7 @@ class _Reasons:
         if not self._points(common):
             return reason("no_common_time", window, noun=", ".join(role.noun for role in roles))
         own_sessions = self._held_starts("patient", 0, 0, kind.duration)  # the patient is in one session at a time
-        competing = [*roles, _Role("patient", "the patient", common, subtract(common, own_sessions))]
+        competing = [*roles, Role("patient", "the patient", common, subtract(common, own_sessions))]
         if self._points(intersect_all([common, *(role.open for role in competing)])):
             return reason("free_time_unused", common)
         total = self._points(common)
@@ -173,7 +164,7 @@ class _Reasons:
                 last = max(range(first.count), key=lambda i: self.placed[first.key, i].start)
                 yield "before", (first.key, last), self.placed[first.key, last].start + first.duration, None
 
-    def _roles(self, kind: SessionKind) -> list[_Role]:
+    def _roles(self, kind: SessionKind) -> list[Role]:
         """Clinicians (only the line's own one once it has one and must keep it), a room if needed, each device type."""
         clinicians = kind.clinicians
         noun = "clinicians"
@@ -190,9 +181,9 @@ class _Reasons:
         return roles
 
     def _role(self, kind: SessionKind, resource: str, noun: str, candidates: tuple[Candidate, ...],
-              count: int) -> _Role:
+              count: int) -> Role:
         if len(candidates) < count:
-            return _Role(resource, noun, NEVER, NEVER)
+            return Role(resource, noun, NEVER, NEVER)
         calendars, opens = [], []
         for candidate in candidates:
             cleaning = candidate.cleaning if resource == "device" else 0
@@ -201,8 +192,8 @@ class _Reasons:
             calendars.append(calendar)
             opens.append(subtract(calendar, self._held_starts(resource, candidate.id, -span_start, span_end)))
         if count == 1:
-            return _Role(resource, noun, union(*calendars), union(*opens))
-        return _Role(resource, noun, at_least(calendars, count), at_least(opens, count))
+            return Role(resource, noun, union(*calendars), union(*opens))
+        return Role(resource, noun, at_least(calendars, count), at_least(opens, count))
 
     def _held_starts(self, resource: str, ident: int, before: int, after: int) -> Intervals:
         """Starts whose span ``[start - before, start + after)`` would overlap what the answer holds there."""
@@ -218,7 +209,7 @@ def _hull(window: Intervals) -> tuple[int, int] | None:
     return (window[0][0], window[-1][1]) if window else None
 
 
-def _off(role: _Role) -> str:
+def _off(role: Role) -> str:
     if role.resource == "clinician":
         return "no_clinician" if role.noun == "clinicians" else "plan_clinician"
     return f"no_{role.resource}"
