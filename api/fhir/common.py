@@ -1,0 +1,32 @@
+"""What every FHIR module shares: the JSON response class, the error schema, the desk dependency, documented parameters."""
+
+from typing import Annotated
+
+from fastapi import Depends
+from fastapi.responses import JSONResponse
+
+from api.deps import require_role
+from data.enums import Role
+from data.tables import User
+
+FHIR_JSON = "application/fhir+json"
+FHIR_NDJSON = "application/fhir+ndjson"
+Desk = Annotated[User, Depends(require_role(Role.ADMIN, Role.FRONT_DESK))]
+
+
+class FHIRResponse(JSONResponse):
+    media_type = FHIR_JSON
+
+
+OUTCOME = {"description": "An OperationOutcome saying what is wrong", "content": {FHIR_JSON: {"schema": {
+    "type": "object", "required": ["resourceType", "issue"],
+    "properties": {"resourceType": {"const": "OperationOutcome"}, "issue": {"type": "array"}}}}}}
+ERRORS = {code: OUTCOME for code in (400, 401, 403, 404, 409, 410, 422, 429)}
+
+
+def documented(search_parameters: dict[str, str]) -> dict:
+    """OpenAPI entries for search parameters, read from the query string by ``parameters`` (so fuzzers see them)."""
+    every = search_parameters | {"_count": "number", "_offset": "number"}
+    return {"parameters": [{"name": name, "in": "query", "required": False, "schema": {"type": "string"},
+                            "description": f"FHIR {kind} search parameter"} for name, kind in every.items()]}
+
