@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from pydantic import ValidationError
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError, TimeoutError
+from sqlalchemy.orm.exc import StaleDataError
 
 from data.errors import Conflict, Forbidden, Gone, Invalid, NotFound, RateLimited
 
@@ -122,6 +123,12 @@ def install_error_handlers(app: FastAPI) -> None:
         """A constraint caught what the checks above it missed (usually a race): a conflict, never a 500."""
         reason = str(exc.orig).splitlines()[0] if exc.orig else "a database constraint"
         return answer(request, status.HTTP_409_CONFLICT, f"the change conflicts with existing data ({reason})")
+
+    @app.exception_handler(StaleDataError)
+    async def _stale(request: Request, exc: StaleDataError) -> JSONResponse:
+        """A row's version moved between reading and writing it: someone else changed it first."""
+        return answer(request, status.HTTP_409_CONFLICT,
+                      "someone else changed this record at the same moment; nothing was written, look again and retry")
 
     @app.exception_handler(DataError)
     async def _unstorable(request: Request, exc: DataError) -> JSONResponse:

@@ -56,6 +56,16 @@ def instant(**kwargs) -> datetime:
     return Field(sa_type=UTCDateTime, **kwargs)
 
 
+def version_column() -> sa.Column:
+    """A row's version: 1 when written, +1 on every ORM update (the mapper's ``version_id_col``).
+
+    It is FHIR's ``meta.versionId``, the ETag ``If-Match`` is checked against and an iCalendar SEQUENCE; an
+    update whose row changed since it was read fails (``StaleDataError``, answered 409) instead of losing
+    the other change. Each table needs its own Column object, hence a function.
+    """
+    return sa.Column("version", sa.Integer, nullable=False, server_default="1")
+
+
 def archived() -> datetime | None:
     """When a record with history was taken out of service: kept for history, no longer offered or booked."""
     return instant(default=None, nullable=True, description="Set when archived: kept for history, no longer booked")
@@ -263,6 +273,9 @@ class ServiceDevice(SQLModel, table=True):
     device_type: DeviceType = Relationship(sa_relationship_kwargs={"lazy": "selectin"})
 
 
+_PATIENT_VERSION = version_column()
+
+
 class Patient(SQLModel, table=True):
     """Only what scheduling needs: who, how to reach them, and a birth date to tell namesakes apart."""
 
@@ -281,6 +294,8 @@ class Patient(SQLModel, table=True):
                                  description="The patient agrees to messages by e-mail (unsubscribe link: off)")
     sms_messages: bool = Field(default=True, sa_column_kwargs={"server_default": sa.true()},
                                description="The patient agrees to text messages (replying STOP: off)")
+    version: int = Field(default=1, sa_column=_PATIENT_VERSION)
+    __mapper_args__ = {"version_id_col": _PATIENT_VERSION}
 
 
 def new_security_stamp() -> str:
@@ -304,6 +319,9 @@ class User(SQLModel, table=True):
     is_active: bool = True
     security_stamp: str = Field(default_factory=new_security_stamp, max_length=32, description=(
         "Carried by every token; renewed when the role, clinician, activity or password changes (see data.accounts)"))
+
+
+_APPOINTMENT_VERSION = version_column()
 
 
 class Appointment(SQLModel, table=True):
@@ -334,6 +352,8 @@ class Appointment(SQLModel, table=True):
     updated_at: datetime = instant()
     patient_confirmed_at: datetime | None = instant(default=None, nullable=True, description=(
         "When the patient confirmed this time from their page; a move clears it (scheduler.reminders)"))
+    version: int = Field(default=1, sa_column=_APPOINTMENT_VERSION)
+    __mapper_args__ = {"version_id_col": _APPOINTMENT_VERSION}
 
     allocations: list["Allocation"] = Relationship(
         sa_relationship_kwargs={**CASCADE_CHILDREN, "order_by": "(Allocation.resource_kind, Allocation.resource_id)"}

@@ -190,7 +190,8 @@ def release_expired_holds(session: Session, *, now: datetime) -> int:
     expired = session.exec(
         update(Appointment)
         .where(Appointment.status == AppointmentStatus.PENDING, Appointment.hold_expires_at <= now)
-        .values(status=AppointmentStatus.CANCELLED, hold_expires_at=None, cancel_reason=HOLD_EXPIRED, updated_at=now)
+        .values(status=AppointmentStatus.CANCELLED, hold_expires_at=None, cancel_reason=HOLD_EXPIRED, updated_at=now,
+                version=Appointment.version + 1)
         .returning(Appointment.id)
         .execution_options(synchronize_session=False)
     ).all()

@@ -105,7 +105,8 @@ def test_instants_come_back_in_utc(session, location):
 
 
 def test_patients_keep_only_scheduling_data():
-    """Who, how to reach them (and whether they agree to be reached by e-mail and text), a birth date: no more."""
+    """Who, how to reach them (and whether they agree to be reached by e-mail and text), a birth date: no more
+    (``version`` counts the record's changes, for FHIR and If-Match)."""
     assert set(Patient.model_fields) == {"id", "given_name", "family_name", "birth_date", "phone", "email",
-                                         "erased_at", "email_messages", "sms_messages"}
+                                         "erased_at", "email_messages", "sms_messages", "version"}
     assert Patient(given_name="A", family_name="B", birth_date=date(1990, 1, 1)).phone is None
