@@ -61,13 +61,34 @@ def cancel(session: Session, *, actor: User, appointment_id: int, reason: str, n
            settings: Settings) -> Appointment:
     """Cancel an appointment; if it was booked, withdraw the patient's waiting moves of it and offer its time to
     the waitlist, all in the same transaction (the one cancellation of REST and FHIR alike)."""
-    was_booked = booking.lock_appointment(session, appointment_id).status == AppointmentStatus.BOOKED
-    appointment = booking.change_status(session, actor=actor, appointment_id=appointment_id, action="cancel",
-                                        now=now, reason=reason)
+    return cancel_and_rebook(session, actor=actor, appointment_id=appointment_id, reason=reason, replacement=None,
+                             now=now, settings=settings)[0]
+
+
+def cancel_and_rebook(session: Session, *, actor: User, appointment_id: int, reason: str,
+                      replacement: booking.SlotChoice | None, now: datetime,
+                      settings: Settings) -> tuple[Appointment, Appointment | None]:
+    """Cancel an appointment and, given a ``replacement``, book the same patient's new one: all or nothing.
+
+    This is Argonaut Scheduling's reschedule (``$book`` with ``cancelled-appt-id``): a new appointment, the old one
+    cancelled. The old one is freed first, so the new time may overlap it (the patient's own span no longer
+    blocks), and its time is offered to the waitlist only after the new one holds its resources, so an offer
+    never takes the time just rebooked. A refused replacement raises and leaves the old appointment as it was.
+    """
+    cancelled = booking.lock_appointment(session, appointment_id)
+    was_booked = cancelled.status == AppointmentStatus.BOOKED
+    if replacement is not None and (not was_booked or replacement.patient_id != cancelled.patient_id):
+        raise Conflict(f"appointment {appointment_id} is not a booked appointment of patient "
+                       f"{replacement.patient_id}; only those are rescheduled")
+    with session.begin_nested():  # a refused replacement undoes the cancellation; the caller's transaction goes on
+        cancelled = booking.change_status(session, actor=actor, appointment_id=appointment_id, action="cancel",
+                                          now=now, reason=reason)
+        rebooked = booking.book(session, actor=actor, choice=replacement, now=now,
+                                settings=settings) if replacement else None
     if was_booked:
         visit_requests.withdraw_moves(session, actor=actor, appointment_id=appointment_id, now=now)
-        offer_freed_slot(session, freed=appointment, now=now, settings=settings)
-    return appointment
+        offer_freed_slot(session, freed=cancelled, now=now, settings=settings)
+    return cancelled, rebooked
 
 
 def offer_freed_slot(session: Session, *, freed: Appointment, now: datetime,

@@ -165,3 +165,21 @@ def appointment(record: Appointment, service: Service, zone) -> dict:
     return resource
 
 
+def proposed_appointment(slot: FreeSlotId, service: Service, start: datetime, end: datetime, patient_id: int | None,
+                         requested: tuple[datetime, datetime]) -> dict:
+    """An Argonaut ``$find`` answer: a free slot as a ``proposed`` Appointment, stored nowhere.
+
+    Its id names the slot (and the patient, when known), so ``$hold`` and ``$book`` can act on it later.
+    """
+    ident = f"proposed-{slot}" + (f"-p{patient_id}" if patient_id else "")
+    actors = [f"Practitioner/{slot.clinician_id}", f"Location/{slot.location_id}",
+              *([f"Patient/{patient_id}"] if patient_id else [])]
+    return {
+        "resourceType": "Appointment", "id": ident, "status": "proposed",
+        "serviceType": [concept(SERVICE_SYSTEM, service.code, service.name)],
+        "start": start.isoformat(), "end": end.isoformat(), "minutesDuration": service.duration_minutes,
+        "slot": [{"reference": f"Slot/{slot}"}],
+        "participant": [{"actor": {"reference": actor}, "required": "required", "status": "needs-action"}
+                        for actor in actors],
+        "requestedPeriod": [{"start": requested[0].isoformat(), "end": requested[1].isoformat()}],
+    }

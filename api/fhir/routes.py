@@ -4,9 +4,9 @@ and the CapabilityStatement (each its own module). Errors are OperationOutcomes 
 
 from fastapi import APIRouter
 
-from api.fhir import appointments, bulk, directory, metadata, slots
+from api.fhir import appointments, bulk, directory, metadata, operations, slots
 from api.fhir.common import ERRORS, FHIRResponse
 
 router = APIRouter(prefix="/fhir", tags=["fhir"], default_response_class=FHIRResponse, responses=ERRORS)
-for part in (directory, slots, appointments, bulk, metadata):
+for part in (directory, slots, operations, appointments, bulk, metadata):  # operations before {ident} routes
     router.include_router(part.router)

@@ -1,0 +1,139 @@
+"""Argonaut Scheduling: $find proposes, $hold holds, $book books or reschedules; every answer validates (R4B)."""
+
+import pytest
+
+from tests.booking_helpers import booked, set_clock
+from tests.clinic_world import NOW, at, build_world
+from tests.factories import API
+from tests.test_fhir import resources, valid
+
+
+@pytest.fixture
+def world(session, app):
+    set_clock(app, NOW)
+    return build_world(session)
+
+
+def parameters(**values) -> dict:
+    """A FHIR Parameters body; a dict value is a resource, a list gives the parameter several times."""
+    entries = []
+    for name, value in values.items():
+        for one in value if isinstance(value, list) else [value]:
+            entries.append({"name": name, "resource": one} if isinstance(one, dict) else
+                           {"name": name, "valueString": one})
+    return {"resourceType": "Parameters", "parameter": entries}
+
+
+def find(client, headers, world, expect=200, **query) -> dict:
+    query = {"visit-type": world.msus.code, "start": at(3, 0).isoformat(), "end": at(4, 0).isoformat(), **query}
+    response = client.get("/fhir/Appointment/$find", params=query, headers=headers)
+    assert response.status_code == expect, response.text
+    return valid(response.json())
+
+
+def proposals(bundle: dict) -> list[dict]:
+    return [r for r in resources(bundle) if r["resourceType"] == "Appointment"]
+
+
+def operation(client, headers, name, body, ident=None, expect=200) -> dict:
+    path = f"/fhir/Appointment/{ident}/${name}" if ident else f"/fhir/Appointment/${name}"
+    response = client.post(path, json=body, headers=headers)
+    assert response.status_code == expect, response.text
+    return valid(response.json())
+
+
+def test_find_proposes_the_soonest_free_times_in_preference_order(client, as_desk, world):
+    patient = world.patients[0]
+    bundle = find(client, as_desk, world, **{"patient-reference": f"Patient/{patient.id}", "_count": "5",
+                                             "practitioner": [f"Practitioner/{world.max.id}"]})
+    found = proposals(bundle)
+    assert len(found) == 5 and all(a["status"] == "proposed" for a in found)
+    assert [a["start"] for a in found] == sorted(a["start"] for a in found)
+    assert {p["actor"]["reference"] for a in found for p in a["participant"]} >= {
+        f"Practitioner/{world.max.id}", f"Patient/{patient.id}"}
+    assert all(a["id"].endswith(f"-p{patient.id}") and a["slot"][0]["reference"].startswith("Slot/s")
+               for a in found)
+    more = [r for r in resources(bundle) if r["resourceType"] == "OperationOutcome"]
+    assert more and "total" not in bundle, "a cut list says so instead of claiming a total"
+
+    posted = client.post("/fhir/Appointment/$find", headers=as_desk, json=parameters(**{
+        "visit-type": world.msus.code, "start": at(3, 0).isoformat(), "end": at(4, 0).isoformat(),
+        "practitioner": f"Practitioner/{world.max.id}", "patient-reference": f"Patient/{patient.id}",
+        "_count": "5"}))
+    assert posted.status_code == 200, posted.text
+    assert [a["id"] for a in proposals(posted.json())] == [a["id"] for a in found]
+
+
+def test_find_refuses_what_it_cannot_use(client, as_desk, world):
+    no_type = find(client, as_desk, world, expect=400, **{"visit-type": []})
+    assert "give one visit-type" in no_type["issue"][0]["diagnostics"]
+    unknown = find(client, as_desk, world, expect=400, colour="blue")
+    assert "unknown parameter 'colour'" in unknown["issue"][0]["diagnostics"]
+    backwards = find(client, as_desk, world, expect=400, start=at(4, 0).isoformat(), end=at(3, 0).isoformat())
+    assert "end must come after start" in backwards["issue"][0]["diagnostics"]
+    not_parameters = client.post("/fhir/Appointment/$find", headers=as_desk, json={"resourceType": "Patient"})
+    assert not_parameters.status_code == 422 and valid(not_parameters.json())["resourceType"] == "OperationOutcome"
+    assert client.get("/fhir/Appointment/$find", params={"visit-type": world.msus.code}).status_code == 401
+
+
+def test_hold_then_book_a_proposed_appointment(client, as_desk, world):
+    patient = world.patients[0]
+    first = proposals(find(client, as_desk, world, **{"patient-reference": f"Patient/{patient.id}",
+                                                      "_count": "3"}))[0]
+    held = client.post(f"/fhir/Appointment/{first['id']}/$hold", headers=as_desk,
+                       json=parameters(**{"appt-id": f"Appointment/{first['id']}"}))
+    assert held.status_code == 200, held.text
+    assert "GMT" in held.headers["expires"]
+    hold = proposals(valid(held.json()))[0]
+    assert hold["status"] == "pending" and hold["start"] == first["start"]
+    assert first["id"] not in {a["id"] for a in proposals(find(client, as_desk, world, **{
+        "patient-reference": f"Patient/{patient.id}"}))}, "a held time is proposed no more"
+
+    done = operation(client, as_desk, "book", parameters(**{"appt-id": f"Appointment/{hold['id']}",
+                                                             "patient-id": f"Patient/{patient.id}"}))
+    assert [a["status"] for a in proposals(done)] == ["booked"] and proposals(done)[0]["id"] == hold["id"]
+    rest = client.get(f"{API}/appointments/{hold['id']}", headers=as_desk).json()
+    assert rest["status"] == "booked"
+
+
+def test_book_directly_then_the_same_time_is_a_conflict(client, as_desk, world):
+    first = proposals(find(client, as_desk, world, _count="1"))[0]
+    for patient, expect in ((world.patients[0], 200), (world.patients[1], 409)):
+        answer = operation(client, as_desk, "book", parameters(**{"appt-id": first["id"],
+                                                                   "patient-id": f"Patient/{patient.id}"}),
+                           expect=expect)
+        if expect == 409:
+            assert answer["resourceType"] == "OperationOutcome" and answer["issue"][0]["code"] == "conflict"
+    nobody = operation(client, as_desk, "hold", parameters(**{"appt-id": first["id"]}), expect=422)
+    assert "say whose appointment it is" in nobody["issue"][0]["diagnostics"]
+    unknown = operation(client, as_desk, "hold", parameters(**{"appt-id": "proposed-nonsense"}), expect=404)
+    assert unknown["resourceType"] == "OperationOutcome"
+
+
+def test_book_with_an_appointment_resource_from_find(client, as_desk, world):
+    patient = world.patients[1]
+    proposed = proposals(find(client, as_desk, world, **{"patient-reference": f"Patient/{patient.id}",
+                                                         "_count": "1"}))[0]
+    done = operation(client, as_desk, "book", parameters(**{"appt-resource": proposed}))
+    assert proposals(done)[0]["status"] == "booked" and proposals(done)[0]["start"] == proposed["start"]
+
+
+def test_reschedule_cancels_the_old_and_books_the_new_all_or_nothing(client, as_desk, world):
+    patient = world.patients[0]
+    old = booked(client, as_desk, world.msus, patient, at(3, 9), clinician_id=world.max.id)
+    overlapping = f"proposed-s{world.msus.id}-l{world.midtown.id}-c{world.max.id}-t{int(at(3, 9, 15).timestamp()) // 60}"
+    done = operation(client, as_desk, "book", parameters(**{"appt-id": overlapping,
+                                                             "cancelled-appt-id": f"Appointment/{old['id']}"}))
+    new, cancelled = proposals(done)
+    assert (new["status"], cancelled["status"], cancelled["id"]) == ("booked", "cancelled", str(old["id"]))
+    assert new["start"].startswith("2027-03-03T09:15")
+
+    other = booked(client, as_desk, world.msus, world.patients[1], at(3, 13), clinician_id=world.max.id)
+    taken = f"proposed-s{world.msus.id}-l{world.midtown.id}-c{world.max.id}-t{int(at(3, 13).timestamp()) // 60}"
+    refused = operation(client, as_desk, "book", parameters(**{"appt-id": taken,
+                                                                "cancelled-appt-id": f"Appointment/{new['id']}"}),
+                        expect=409)
+    assert refused["resourceType"] == "OperationOutcome"
+    kept = client.get(f"{API}/appointments/{new['id']}", headers=as_desk).json()
+    assert kept["status"] == "booked", "a refused reschedule leaves the old appointment booked"
+    assert client.get(f"{API}/appointments/{other['id']}", headers=as_desk).json()["status"] == "booked"
