@@ -129,6 +129,8 @@ def load_demo_clinic(session: Session, *, today: date) -> None:
     location = Location(
         name=LOCATION_NAME,
         address="44 East 30th Street, New York, NY 10016",
+        address_line="44 East 30th Street", city="New York", state="NY", postal_code="10016",
+        phone="+1 212 555 0199", website="https://clinic.example.org/midtown",
         time_zone=TIME_ZONE,
         opening_hours=[
             *(LocationHours(weekday=day, starts=time(7, 0), ends=time(20, 30)) for day in WEEKDAYS),

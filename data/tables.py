@@ -81,7 +81,14 @@ class Location(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=120, unique=True)
-    address: str = Field(default="", max_length=300)
+    address: str = Field(default="", max_length=300, description="The address as written, one free text")
+    # The address in parts and the front desk's contacts: what a slot finder (SMART Scheduling Links) publishes.
+    address_line: str | None = Field(default=None, max_length=120, description="Street and number")
+    city: str | None = Field(default=None, max_length=80)
+    state: str | None = Field(default=None, max_length=3, description="Postal abbreviation, e.g. NY")
+    postal_code: str | None = Field(default=None, max_length=12)
+    phone: str | None = Field(default=None, max_length=40, description="The front desk's number")
+    website: str | None = Field(default=None, max_length=300, description="The location's web page")
     time_zone: str = Field(max_length=64)
     locale: str = Field(default="en-US", max_length=35, sa_column_kwargs={"server_default": "en-US"}, description=(
         "BCP 47 language tag the web app formats dates and times with (en-US: 'Tue, Dec 1'; en-GB: 'Tue 1 Dec')"))

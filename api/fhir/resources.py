@@ -25,6 +25,7 @@ SYSTEM = "urn:clinic-scheduler"
 SERVICE_SYSTEM = f"{SYSTEM}:service"
 CERTIFICATION_SYSTEM = f"{SYSTEM}:certification"
 DEVICE_TYPE_SYSTEM = f"{SYSTEM}:device-type"
+LOCATION_SYSTEM = f"{SYSTEM}:location"
 FREE_SLOT = re.compile(r"s([0-9]+)-l([0-9]+)-c([0-9]+)-t([0-9]{1,12})")
 BUSY_SLOT = re.compile(r"busy-([0-9]+)")
 SCHEDULE = re.compile(r"(practitioner|device|room|service)-([0-9]+)")
@@ -86,11 +87,22 @@ def practitioner_role(clinician: Clinician) -> dict:
 
 
 def clinic(location: Location) -> dict:
-    resource = {"resourceType": "Location", "id": str(location.id), "status": "active", "name": location.name,
+    """A clinic with its identifier, front desk's phone and web page, and its address as written and in parts."""
+    resource = {"resourceType": "Location", "id": str(location.id),
+                "identifier": [{"system": LOCATION_SYSTEM, "value": str(location.id)}],
+                "status": "active", "name": location.name,
                 "mode": "instance", "physicalType": concept("http://terminology.hl7.org/CodeSystem/location-physical-type",
                                                             "bu", "Building")}
-    if location.address:
-        resource["address"] = {"text": location.address}
+    telecom = [{"system": system, "value": value} for system, value in (("phone", location.phone),
+                                                                         ("url", location.website)) if value]
+    if telecom:
+        resource["telecom"] = telecom
+    address = {"text": location.address} if location.address else {}
+    if location.address_line:
+        address |= {"line": [location.address_line], "city": location.city, "state": location.state,
+                    "postalCode": location.postal_code}
+    if address:
+        resource["address"] = address
     return resource
 
 

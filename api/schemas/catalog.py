@@ -9,8 +9,11 @@ and ``...Public`` (what the API returns).
 from datetime import datetime, time
 from itertools import groupby
 from typing import Annotated
+from urllib.parse import urlsplit
 
-from pydantic import BeforeValidator, EmailStr, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (AfterValidator, BeforeValidator, EmailStr, Field, StringConstraints, ValidationError,
+                      ValidationInfo, field_validator, model_validator)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from api.schemas.common import (
     Code,
@@ -19,13 +22,16 @@ from api.schemas.common import (
     Locale,
     Name,
     Schema,
+    SingleLine,
     Text,
     TimeZoneName,
     WallClock,
     Weekday,
     partial,
     require_disjoint,
+    spelled,
 )
+from api.schemas.people import Phone
 from data.enums import Certification, ExceptionKind, RoomKind
 
 ARCHIVED = "When it was archived (it had history): kept so past sessions name it, no longer offered or booked"
@@ -81,6 +87,35 @@ def _empty_is_none(value):
 QuietTime = Annotated[WallClock | None, BeforeValidator(_empty_is_none)]
 
 
+def _upper(value):
+    return value.upper() if isinstance(value, str) else value
+
+
+def _web_page(value: str) -> str:
+    url = urlsplit(value)
+    if url.scheme not in ("http", "https") or not url.hostname or " " in value:
+        raise ValueError("give the web page's full address, e.g. https://clinic.example.org/midtown")
+    return value
+
+
+# Each part of a location's contact details: an emptied field (the admin form's) means none.
+AddressLine = Annotated[Annotated[SingleLine, StringConstraints(min_length=1, max_length=120)] | None,
+                        BeforeValidator(_empty_is_none)]
+City = Annotated[Annotated[SingleLine, StringConstraints(min_length=1, max_length=80)] | None,
+                 BeforeValidator(_empty_is_none)]
+State = Annotated[Annotated[str, BeforeValidator(_upper), *spelled(
+    r"^[A-Z]{2,3}$", "give the state's postal abbreviation, 2 or 3 letters, e.g. NY")] | None,
+    BeforeValidator(_empty_is_none)]
+PostalCode = Annotated[Annotated[str, BeforeValidator(_upper), *spelled(
+    r"^[A-Z0-9][A-Z0-9 -]{1,10}[A-Z0-9]$",
+    "give the postal code in letters and digits (spaces or dashes between), e.g. 10016 or 10016-4321")] | None,
+    BeforeValidator(_empty_is_none)]
+ContactPhone = Annotated[Phone | None, BeforeValidator(_empty_is_none)]
+WebPage = Annotated[Annotated[str, StringConstraints(max_length=300), AfterValidator(_web_page)] | None,
+                    BeforeValidator(_empty_is_none)]
+ADDRESS_PARTS = {"address_line": "street", "city": "city", "state": "state", "postal_code": "postal code"}
+
+
 class OpeningHours(Span):
     weekday: Weekday
     starts: WallClock = Field(description="Opening time, local wall clock")
@@ -89,7 +124,15 @@ class OpeningHours(Span):
 
 class LocationFields(Schema):
     name: Name
-    address: Text = Field(default="", max_length=300)
+    address: Text = Field(default="", max_length=300, description="The address as written (free text)")
+    address_line: AddressLine = Field(default=None, description=(
+        "Street and number, e.g. '44 East 30th Street'; the address in parts (street, city, state, postal code) "
+        "is all given or all empty, and a location is published to slot finders once it is given"))
+    city: City = None
+    state: State = Field(default=None, description="Postal abbreviation, e.g. NY")
+    postal_code: PostalCode = Field(default=None, description="e.g. 10016")
+    phone: ContactPhone = Field(default=None, description="The front desk's number, e.g. +1 212 555 0100")
+    website: WebPage = Field(default=None, description="The location's web page, e.g. https://clinic.example.org")
     time_zone: TimeZoneName = Field(description="IANA time zone, e.g. America/New_York")
     locale: Locale = Field(default="en-US", description=(
         "BCP 47 language tag for dates and times in the web app, e.g. en-US ('Tue, Dec 1') or en-GB ('Tue 1 Dec')"))
@@ -117,15 +160,38 @@ class LocationFields(Schema):
                              "for none")
         return until
 
+    @model_validator(mode="after")
+    def _address_whole(self):
+        """A slot finder needs every part of an address; half of one is refused at the first missing part."""
+        given = [getattr(self, name) is not None for name in ADDRESS_PARTS]
+        if any(given) and not all(given):
+            missing = next(name for name, there in zip(ADDRESS_PARTS, given) if not there)
+            raise ValidationError.from_exception_data(type(self).__name__, [InitErrorDetails(
+                type=PydanticCustomError("incomplete_address", "give the whole address (street, city, state and "
+                                         "postal code) or leave all four empty: the {part} is missing",
+                                         {"part": ADDRESS_PARTS[missing]}),
+                loc=(missing,), input=None)])
+        return self
+
 
 class LocationCreate(LocationFields):
     pass
 
 
+def _as_in_fields(name: str):
+    return Field(default=None, description=LocationFields.model_fields[name].description)
+
+
 class LocationUpdate(partial(LocationFields, "LocationFieldsUpdate")):
-    # partial() keeps only the types: an emptied time field must still read as "none" here.
-    quiet_from: QuietTime = Field(default=None, description=LocationFields.model_fields["quiet_from"].description)
-    quiet_until: QuietTime = Field(default=None, description=LocationFields.model_fields["quiet_until"].description)
+    # partial() keeps only the types: an emptied time or contact field must still read as "none" here.
+    address_line: AddressLine = _as_in_fields("address_line")
+    city: City = _as_in_fields("city")
+    state: State = _as_in_fields("state")
+    postal_code: PostalCode = _as_in_fields("postal_code")
+    phone: ContactPhone = _as_in_fields("phone")
+    website: WebPage = _as_in_fields("website")
+    quiet_from: QuietTime = _as_in_fields("quiet_from")
+    quiet_until: QuietTime = _as_in_fields("quiet_until")
 
 
 class LocationPublic(LocationFields):

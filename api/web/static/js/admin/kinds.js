@@ -55,6 +55,10 @@ function windows(list, place, describe) {
 const quietHours = (record) => (record.quiet_from && record.quiet_until
   ? wallClock(record.quiet_from, record.quiet_until, placeOf(record)) : "none");
 
+// "44 East 30th Street, New York, NY 10016": the address in parts, or as written when it has none.
+const postal = (record) => (record.address_line
+  ? `${record.address_line}, ${record.city}, ${record.state} ${record.postal_code}` : record.address || "");
+
 const text = (name, label, more = {}) => ({ name, label, kind: "text", max: 120, ...more });
 const number = (name, label, min, max, more = {}) => ({ name, label, kind: "number", min, max, ...more });
 const pick = (name, label, options, more = {}) => ({ name, label, kind: "select", options: () => options, ...more });
@@ -67,15 +71,23 @@ const firstLocation = (store) => (store.items("locations")[0] || {}).id ?? null;
 
 const LOCATIONS = {
   path: "locations", title: "Locations", one: "location", name: (record) => record.name,
-  headings: ["Name", "Time zone", "Locale", "Opening hours (local)", "Quiet hours (local)"],
-  cells: (record) => [record.name, record.time_zone, record.locale,
+  headings: ["Name", "Address", "Time zone", "Locale", "Opening hours (local)", "Quiet hours (local)"],
+  cells: (record) => [record.name, postal(record), record.time_zone, record.locale,
     weekly(record.opening_hours, placeOf(record)), quietHours(record)],
   placeFields: ["time_zone", "locale"],
   place: (values) => placeOf({ time_zone: values.time_zone || "UTC", locale: values.locale, name: values.name }),
   blank: () => ({ time_zone: "America/New_York", locale: "en-US", opening_hours: [] }),
   fields: () => [
     text("name", "Name", { required: true }),
-    text("address", "Address", { max: 300 }),
+    text("address", "Address as written", { max: 300, help: "Free text, e.g. for directions" }),
+    text("address_line", "Street", { max: 120,
+      help: "Street and number, e.g. 44 East 30th Street. With city, state and postal code (all four or none), "
+        + "the location's free times are published to slot finders" }),
+    text("city", "City", { max: 80 }),
+    text("state", "State", { max: 3, help: "Postal abbreviation, e.g. NY" }),
+    text("postal_code", "Postal code", { max: 12, help: "e.g. 10016" }),
+    text("phone", "Phone", { max: 40, help: "The front desk's number, e.g. +1 212 555 0100" }),
+    text("website", "Web page", { max: 300, help: "e.g. https://clinic.example.org/midtown" }),
     text("time_zone", "Time zone", { required: true, max: 64, suggestions: zones,
       help: "An IANA name, e.g. America/New_York: every time of this location is its wall clock" }),
     text("locale", "Locale", { required: true, max: 35, suggestions: () => LOCALES,
