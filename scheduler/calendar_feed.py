@@ -7,6 +7,9 @@ stable UIDs (one per appointment) and a SEQUENCE that grows with every change,
 so a moved or reassigned session updates the event instead of adding one, and
 a cancelled one stays as STATUS:CANCELLED so subscribers remove it.
 
+Time zones are written by :mod:`scheduler.vtimezone`, not by icalendar's own
+generator, which puts a spring-forward an hour late.
+
 Feeds leave the clinic's systems (calendar providers sync them), so events
 carry the patient's initials only (none once the patient is erased); the
 roster page has the full name.
@@ -22,6 +25,7 @@ from data.errors import NotFound
 from data.tables import Appointment, CalendarFeed, Clinician
 from scheduler import secret_links
 from scheduler.rosters import RosterEntry, clinician_roster
+from scheduler.vtimezone import add_timezones
 
 PAST, AHEAD = timedelta(days=30), timedelta(days=90)
 PRODUCT = "-//Clinic Scheduler//Clinician roster//EN"
@@ -52,7 +56,7 @@ def render(session: Session, *, secret: str, now: datetime) -> bytes:
     for entry in clinician_roster(session, clinician.id, now - PAST, now + AHEAD, include_cancelled=True,
                                   longest=PAST + AHEAD):
         calendar.add_component(_event(entry, now))
-    calendar.add_missing_timezones(first_date=(now - PAST).date(), last_date=(now + AHEAD).date())
+    add_timezones(calendar)
     return calendar.to_ical()
 
 
@@ -83,7 +87,7 @@ def for_patient(session: Session, *, appointment_id: int, now: datetime) -> byte
     calendar.add("version", "2.0")
     calendar.add("method", "PUBLISH")
     calendar.add_component(_event(entry, now, summary=f"{entry.service.name} at {entry.location.name}"))
-    calendar.add_missing_timezones()
+    add_timezones(calendar)
     return calendar.to_ical()
 
 

@@ -1,14 +1,17 @@
 """Rosters, the day board and calendar feeds, against known bookings (SQLite and PostgreSQL)."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from icalendar import Calendar
 
 from data.enums import Role
+from scheduler import calendar_feed
 from tests.booking_helpers import booked, set_clock
 from tests.clinic_world import NOW, at, build_world
 from tests.factories import API
+from tests.ics_readers import by_python_parsers, ical_js, observances, shown_on_its_clock
+from tests.ics_readers import clock as clock_of
 
 
 @pytest.fixture
@@ -118,20 +121,60 @@ def test_a_clinician_cannot_issue_another_clinician_s_feed(client, as_clinician,
     assert client.post(f"{API}/clinicians/{own}/calendar-feed", headers=as_clinician).status_code == 201
 
 
-@pytest.mark.parametrize("clock, sessions", [
-    pytest.param(at(10, 8), [at(14, 1, 0), at(14, 3, 0), at(14, 4, 30)], id="spring-forward 14 March 2027"),
-    pytest.param(at(1, 8, month=11), [at(7, 0, 30, month=11), at(7, 1, 30, month=11).replace(fold=0),
-                                      at(7, 1, 30, month=11).replace(fold=1), at(7, 3, 0, month=11)],
+# Sessions of the all-night telehealth desk right before, across, in and after each of 2027's changes of clock
+# in New York, and the VTIMEZONE observances that feed must carry (RFC 5545: an onset is read on the clock
+# before the change, in TZOFFSETFROM; a spring-forward at 02:00 EST is DTSTART ...T020000, not T030000).
+SPRING = [at(14, 1, 0), at(14, 1, 30), at(14, 3, 0), at(14, 3, 30), at(14, 4, 0)]
+FALL = [at(7, 0, 30, month=11), at(7, 1, 30, month=11).replace(fold=0), at(7, 1, 0, month=11).replace(fold=1),
+        at(7, 1, 30, month=11).replace(fold=1), at(7, 2, 0, month=11)]
+EST, EDT = "-0500", "-0400"
+
+
+@pytest.mark.parametrize("clock, sessions, changes", [
+    pytest.param(at(10, 8), SPRING, [("STANDARD", "20261101T020000", EDT, EST, "EST"),
+                                     ("DAYLIGHT", "20270314T020000", EST, EDT, "EDT")],
+                 id="spring-forward 14 March 2027"),
+    pytest.param(at(1, 8, month=11), FALL, [("DAYLIGHT", "20270314T020000", EST, EDT, "EDT"),
+                                            ("STANDARD", "20271107T020000", EDT, EST, "EST")],
                  id="fall-back 7 November 2027"),
 ])
-def test_feed_times_are_right_on_both_dst_days(client, app, as_desk, as_admin, world, clock, sessions):
-    """The all-night telehealth desk works through both transitions; every event parses back to its instant."""
+def test_feed_times_are_right_on_both_dst_days_in_every_parser(client, app, session, as_desk, as_admin, world,
+                                                               clock, sessions, changes):
+    """Every event reads back as its instant in ical.js (which knows zones only from the feed's VTIMEZONE),
+    icalendar, vobject, ics and ical; the VTIMEZONE puts each change where RFC 5545 does, so a reader
+    converting from UTC with it (icalendar's and vobject's reading of the definition) shows each session
+    at its time on the clinic's clock. The .ics attached to the patient's message is made the same way."""
     set_clock(app, clock)
     made = [booked(client, as_desk, world.telehealth, world.patients[n % 3], start, clinician_id=world.owl.id)
             for n, start in enumerate(sessions)]
     url = client.post(f"{API}/clinicians/{world.owl.id}/calendar-feed", headers=as_admin).json()["url"]
-    got = events(client, url)
-    for appointment, start in zip(made, sessions, strict=True):
-        event = got[f"appointment-{appointment['id']}@clinic-scheduler"]
-        assert event.decoded("dtstart").astimezone(UTC) == start.astimezone(UTC), start
-        assert (event.decoded("dtend") - event.decoded("dtstart")).total_seconds() == 30 * 60
+    document = client.get(url).content
+
+    assert changes_in(document) == changes, "from the change that set the clock in force, each onset on the " \
+                                                "clock before it"
+
+    uids = [f"appointment-{appointment['id']}@clinic-scheduler" for appointment in made]
+    truth = {uid: (start.astimezone(UTC), start.astimezone(UTC) + timedelta(minutes=30))
+             for uid, start in zip(uids, sessions, strict=True)}
+    by_ical_js, zones = ical_js(document)
+    assert by_ical_js == truth
+    repeated = {uid for uid, start in zip(uids, sessions, strict=True)
+                if start.utcoffset() != start.replace(fold=1 - start.fold).utcoffset()}
+    assert zones == {uid: "UTC" if uid in repeated else "America/New_York" for uid in uids}, \
+        "a time the clock shows twice is given in UTC, any other with the zone the feed defines"
+    for parser, read in by_python_parsers(document).items():
+        assert read == truth, parser
+    starts = [start.astimezone(UTC) for start in sessions]
+    for reader, shown in shown_on_its_clock(document, "America/New_York", starts).items():
+        assert shown == [clock_of(start) for start in sessions], reader
+
+    attachment = calendar_feed.for_patient(session, appointment_id=made[-1]["id"], now=clock)
+    (event,) = Calendar.from_ical(attachment).walk("VEVENT")
+    (in_feed,) = [e for e in Calendar.from_ical(document).walk("VEVENT") if e["uid"] == uids[-1]]
+    assert event["sequence"] == in_feed["sequence"], "the patient's copy of the event is the same version"
+    assert changes_in(attachment) == changes and ical_js(attachment)[0] == {uids[-1]: truth[uids[-1]]}
+
+
+def changes_in(document: bytes) -> list[tuple[str, str, str, str, str]]:
+    (vtimezone,) = Calendar.from_ical(document).walk("VTIMEZONE")
+    return observances(vtimezone)
