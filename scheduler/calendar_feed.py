@@ -3,12 +3,22 @@
 Phones and desktop calendars subscribe to the URL and poll it, so the URL is
 the only credential: the secret is random (``secrets``), stored only as its
 SHA-256, replaced when a new one is issued and gone when revoked. Events have
-stable UIDs (one per appointment) and a SEQUENCE that grows with every change,
-so a moved or reassigned session updates the event instead of adding one, and
-a cancelled one stays as STATUS:CANCELLED so subscribers remove it.
+stable UIDs (one per appointment), so a moved or reassigned session updates the
+event instead of adding one, and a cancelled one stays as STATUS:CANCELLED so
+subscribers remove it.
 
 Time zones are written by :mod:`scheduler.vtimezone`, not by icalendar's own
 generator, which puts a spring-forward an hour late.
+
+SEQUENCE is the appointment's row version (``version``, +1 on every update of
+the row), so two changes within one second still count as two; an .ics
+attached to a patient's message carries the same UID and SEQUENCE, so a later
+one updates the event in the patient's calendar. Builds before the row version
+published the update time in epoch seconds (about 1.8e9) instead. That
+numbering is deliberately not continued (no offset): the product is not yet in
+production, so no patient or clinician holds such events, and an offset of
+1.8e9 would stay in every event for good. A calendar subscribed to a test or
+demo install of such a build sees SEQUENCE go down: subscribe it again.
 
 Feeds leave the clinic's systems (calendar providers sync them), so events
 carry the patient's initials only (none once the patient is erased); the
@@ -96,7 +106,7 @@ def _event(entry: RosterEntry, now: datetime, *, summary: str | None = None) -> 
     event.add("uid", f"appointment-{entry.appointment_id}@clinic-scheduler")
     event.add("dtstamp", now)
     event.add("last-modified", entry.updated_at)
-    event.add("sequence", int(entry.updated_at.timestamp()))
+    event.add("sequence", entry.version)
     event.add("dtstart", _unambiguous(entry.starts_at))
     event.add("dtend", _unambiguous(entry.ends_at))
     event.add("summary", summary or entry.service.name + _initials(entry) + (

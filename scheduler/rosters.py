@@ -38,6 +38,7 @@ class RosterEntry:
     starts_at: datetime
     ends_at: datetime
     updated_at: datetime
+    version: int  # +1 on every update of the appointment: the calendar event's SEQUENCE
     clinician: Named
     patient: Named
     service: Named
@@ -179,6 +180,7 @@ def _entries(session: Session, snapshot: CatalogSnapshot, clinician_ids: list[in
             appointment_id=appointment.id, status=appointment.status,
             starts_at=appointment.starts_at.astimezone(location.zone),
             ends_at=appointment.ends_at.astimezone(location.zone), updated_at=appointment.updated_at,
+            version=appointment.version,
             clinician=Named(clinician.id, clinician.name),
             patient=Named(patient.id, f"{patient.given_name} {patient.family_name}"),
             service=Named(appointment.service_id, snapshot.services[appointment.service_id].name),

@@ -91,7 +91,7 @@ def events(client, url: str) -> dict[str, object]:
     return {str(event["uid"]): event for event in calendar.walk("VEVENT")}
 
 
-def test_the_calendar_feed_updates_cancels_and_can_be_revoked(client, app, as_desk, as_admin, world):
+def test_the_calendar_feed_updates_cancels_and_can_be_revoked(client, as_desk, as_admin, world):
     first = booked(client, as_desk, world.eswt, world.patients[0], at(3, 9), clinician_id=world.dana.id)
     issued = client.post(f"{API}/clinicians/{world.dana.id}/calendar-feed", headers=as_admin)
     assert issued.status_code == 201
@@ -99,13 +99,17 @@ def test_the_calendar_feed_updates_cancels_and_can_be_revoked(client, app, as_de
     (event,) = events(client, url).values()
     assert event.decoded("dtstart") == at(3, 9) and event.decoded("dtend") == at(3, 9, 30)
     assert str(event["status"]) == "CONFIRMED" and "B." not in str(event["summary"]) and "A.W." in str(event["summary"])
-    uid, sequence = str(event["uid"]), int(event["sequence"])
+    uid, sequences = str(event["uid"]), [int(event["sequence"])]
 
-    set_clock(app, at(1, 9))
+    moved = client.post(f"{API}/appointments/{first['id']}/reschedule", headers=as_desk,
+                        json={"start": at(3, 10).isoformat(), "clinician_id": world.dana.id})
+    assert moved.status_code == 200, moved.text
+    sequences.append(int(events(client, url)[uid]["sequence"]))
     client.post(f"{API}/appointments/{first['id']}/cancel", headers=as_desk, json={"reason": "patient ill"})
     (cancelled,) = events(client, url).values()
     assert str(cancelled["uid"]) == uid and str(cancelled["status"]) == "CANCELLED"
-    assert int(cancelled["sequence"]) > sequence
+    sequences.append(int(cancelled["sequence"]))
+    assert sequences[0] < sequences[1] < sequences[2], f"booked, moved and cancelled at one instant: {sequences}"
 
     renewed = client.post(f"{API}/clinicians/{world.dana.id}/calendar-feed", headers=as_admin).json()["url"]
     assert client.get(url).status_code == 404, "a new link revokes the old one"
