@@ -20,6 +20,10 @@ production, so no patient or clinician holds such events, and an offset of
 1.8e9 would stay in every event for good. A calendar subscribed to a test or
 demo install of such a build sees SEQUENCE go down: subscribe it again.
 
+A feed has no METHOD, so each event's DTSTAMP is when it was last revised
+(RFC 5545 3.8.7.2), not the time of the request: the same sessions give the
+same bytes, which is what makes the route's ETag and 304 useful.
+
 Feeds leave the clinic's systems (calendar providers sync them), so events
 carry the patient's initials only (none once the patient is erased); the
 roster page has the full name.
@@ -65,7 +69,7 @@ def render(session: Session, *, secret: str, now: datetime) -> bytes:
     calendar.add("x-wr-calname", vText(f"{clinician.name}: clinic sessions"))  # vText: escaped like SUMMARY
     for entry in clinician_roster(session, clinician.id, now - PAST, now + AHEAD, include_cancelled=True,
                                   longest=PAST + AHEAD):
-        calendar.add_component(_event(entry, now))
+        calendar.add_component(_event(entry, stamp=entry.updated_at))
     add_timezones(calendar)
     return calendar.to_ical()
 
@@ -96,15 +100,17 @@ def for_patient(session: Session, *, appointment_id: int, now: datetime) -> byte
     calendar.add("prodid", PRODUCT)
     calendar.add("version", "2.0")
     calendar.add("method", "PUBLISH")
-    calendar.add_component(_event(entry, now, summary=f"{entry.service.name} at {entry.location.name}"))
+    calendar.add_component(_event(entry, stamp=now, summary=f"{entry.service.name} at {entry.location.name}"))
     add_timezones(calendar)
     return calendar.to_ical()
 
 
-def _event(entry: RosterEntry, now: datetime, *, summary: str | None = None) -> Event:
+def _event(entry: RosterEntry, *, stamp: datetime, summary: str | None = None) -> Event:
+    """``stamp``: the DTSTAMP, when the event was last revised in a feed, when the message was written in an
+    attachment (METHOD:PUBLISH)."""
     event = Event()
     event.add("uid", f"appointment-{entry.appointment_id}@clinic-scheduler")
-    event.add("dtstamp", now)
+    event.add("dtstamp", stamp.astimezone(UTC))
     event.add("last-modified", entry.updated_at)
     event.add("sequence", entry.version)
     event.add("dtstart", _unambiguous(entry.starts_at))

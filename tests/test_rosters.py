@@ -1,5 +1,6 @@
 """Rosters, the day board and calendar feeds, against known bookings (SQLite and PostgreSQL)."""
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -117,6 +118,32 @@ def test_the_calendar_feed_updates_cancels_and_can_be_revoked(client, as_desk, a
     assert client.get(renewed).status_code == 404
     assert client.delete(f"{API}/clinicians/{world.dana.id}/calendar-feed", headers=as_admin).status_code == 404
     assert client.get("/calendar/not-a-secret.ics").status_code == 404
+
+
+def test_the_feed_answers_head_and_if_none_match(client, app, as_desk, as_admin, world):
+    """Calendar apps poll with HEAD or with If-None-Match; an unchanged feed is the same bytes at any time."""
+    made = booked(client, as_desk, world.eswt, world.patients[0], at(3, 9), clinician_id=world.dana.id)
+    url = client.post(f"{API}/clinicians/{world.dana.id}/calendar-feed", headers=as_admin).json()["url"]
+    served = client.get(url)
+    etag = served.headers["etag"]
+    assert re.fullmatch(r'"[0-9a-f]{32}"', etag), "strong: a digest of the bytes"
+    assert served.headers["cache-control"] == "private, no-cache" and "last-modified" not in served.headers
+
+    head = client.head(url)
+    assert head.status_code == 200 and head.content == b""
+    assert {name: head.headers[name] for name in served.headers} == dict(served.headers), "the same headers"
+    for held in (etag, f"W/{etag}", f'"older", {etag}', "*"):
+        for method in (client.get, client.head):
+            unchanged = method(url, headers={"If-None-Match": held})
+            assert unchanged.status_code == 304 and unchanged.content == b"", held
+            assert unchanged.headers["etag"] == etag and unchanged.headers["cache-control"] == "private, no-cache"
+    assert client.get(url, headers={"If-None-Match": '"older"'}).status_code == 200
+    assert client.head("/calendar/not-a-secret.ics").status_code == 404
+
+    set_clock(app, NOW + timedelta(hours=1))
+    assert client.get(url).content == served.content, "DTSTAMP is each event's last change, not the request's time"
+    client.post(f"{API}/appointments/{made['id']}/cancel", headers=as_desk, json={"reason": "patient ill"})
+    assert client.get(url, headers={"If-None-Match": etag}).status_code == 200, "changed: the old tag is stale"
 
 
 def test_a_clinician_cannot_issue_another_clinician_s_feed(client, as_clinician, staff, world):

@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response, status
 from pydantic import BaseModel
 
+from api import etags
 from api.deps import CurrentUser, NowDep, SessionDep, require_role
 from api.schemas.common import Day, Ident, Instant
 from api.urls import absolute_url
@@ -71,10 +72,28 @@ def revoke_feed(clinician_id: Ident, session: SessionDep, user: CurrentUser):
     session.commit()
 
 
-@feeds.get("/calendar/{secret}.ics", name="calendar_of_clinician", response_class=Response,
-           responses={200: {"content": {"text/calendar": {}}}})
-def calendar_of_clinician(secret: Annotated[str, Path(max_length=100)], session: SessionDep, now: NowDep):
-    """The clinician's sessions as iCalendar; the secret in the URL is the only credential."""
+FEED = "/calendar/{secret}.ics"
+FEED_HEADERS = {"Cache-Control": "private, no-cache", "Referrer-Policy": "no-referrer"}
+CALENDAR = "text/calendar; charset=utf-8"
+
+
+@feeds.head(FEED, name="calendar_of_clinician_head", include_in_schema=False)
+@feeds.get(FEED, name="calendar_of_clinician", response_class=Response, responses={
+    200: {"content": {"text/calendar": {}}, "headers": {"ETag": {"schema": {"type": "string"}}}},
+    304: {"description": "Unchanged: If-None-Match named the feed's current ETag"}})
+def calendar_of_clinician(secret: Annotated[str, Path(max_length=100)], request: Request, session: SessionDep,
+                          now: NowDep):
+    """The clinician's sessions as iCalendar; the secret in the URL is the only credential.
+
+    A strong ETag from the bytes: If-None-Match with it is a 304. Cached by the subscriber's own app only
+    (private) and revalidated on every poll (no-cache), so a change or a revocation shows at the next one.
+    HEAD answers the same headers without the body. No Last-Modified: a renamed service or room, or the window
+    moving on, changes the feed with no stored time to give, and If-Modified-Since would then hide the change.
+    """
     body = calendar_feed.render(session, secret=secret, now=now)
-    return Response(body, media_type="text/calendar; charset=utf-8",
-                    headers={"Cache-Control": "private, max-age=300", "Referrer-Policy": "no-referrer"})
+    headers = {**FEED_HEADERS, "ETag": etags.of(body)}
+    if etags.held(request, headers["ETag"]):
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+    if request.method == "HEAD":
+        return Response(media_type=CALENDAR, headers={**headers, "Content-Length": str(len(body))})
+    return Response(body, media_type=CALENDAR, headers=headers)
