@@ -128,7 +128,7 @@ def test_a_fhir_booking_blocks_the_rest_side_and_the_reverse(client, as_desk, wo
     made = client.post("/fhir/Appointment", headers=as_desk, json=appointment_body(world, first))
     assert made.status_code == 201, made.text
     appointment = valid(made.json())
-    assert made.headers["location"].endswith(f"/fhir/Appointment/{appointment['id']}")
+    assert made.headers["location"].endswith(f"/fhir/Appointment/{appointment['id']}/_history/1")
     assert appointment["status"] == "booked" and appointment["start"] == first["start"]
     practitioner = next(p["actor"]["reference"] for p in appointment["participant"]
                         if p["actor"]["reference"].startswith("Practitioner/"))

@@ -1,23 +1,29 @@
-"""FHIR Appointments: read and search for the desk; create (book or hold a free Slot) and update (book, cancel).
+"""FHIR Appointments: read and search for the desk; create (book or hold a free Slot, conditionally with
+If-None-Exist) and update: a status change or a move, versioned with If-Match.
 
-Everything goes through ``scheduler.booking`` (database constraints, Idempotency-Key, audit log included).
+Everything goes through ``scheduler.booking`` (database constraints, Idempotency-Key, audit log included). An
+update either does what its body says or is refused: an element that cannot change must be what is stored, so a
+200 never hides a change that was dropped (a lost update).
 """
 
 import json
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated
 
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Body, Request, status
+from fastapi import APIRouter, Body, HTTPException, Request, status
 from fhir.resources.R4B.appointment import Appointment as FHIRAppointment
 from pydantic import ValidationError
 from sqlmodel import Session, select
 
 from api.deps import NowDep, SessionDep, SettingsDep
-from api.fhir import resources as fhir
+from api.fhir import conditional, resources as fhir
 from api.fhir.common import FHIR_JSON, Desk, documented
 from api.fhir.search import SearchError, bundle, date_range, parameters, reference_id
 from api.idempotency import IdempotencyKey, respond_once
+from api.schemas.common import schedulable
 from api.urls import absolute_url
 from data.enums import AppointmentStatus, ResourceKind
 from data.errors import Conflict, Invalid, NotFound
@@ -71,68 +77,109 @@ def _number(text: str, name: str) -> int:
     return number
 
 
-@router.get("/Appointment/{ident}")
-def read_appointment(ident: str, session: SessionDep, _: Desk):
+def _stored(session: Session, ident: str) -> Appointment:
     number = fhir.record_id(ident)
     record = session.get(Appointment, number) if number else None
     if record is None:
         raise NotFound("Appointment", ident)
-    return _appointment(session, record)
+    return record
+
+
+@router.get("/Appointment/{ident}", responses=conditional.NOT_MODIFIED)
+def read_appointment(ident: str, session: SessionDep, _: Desk, if_none_match: conditional.IfNoneMatch = None):
+    """The appointment, its version in ``meta.versionId`` and the ETag (304 to ``If-None-Match`` while current)."""
+    return conditional.read(_appointment(session, _stored(session, ident)), if_none_match)
+
+
+@router.get("/Appointment/{ident}/_history/{version_id}")
+def read_appointment_version(ident: str, version_id: str, session: SessionDep, _: Desk):
+    """vread: the current version only (an older one is a 404 saying so)."""
+    return conditional.version_read(_appointment(session, _stored(session, ident)), version_id)
 
 
 def _parsed(body: dict) -> dict:
     """The body as a valid R4 Appointment (the fhir.resources model checks it), or a 400."""
     if not isinstance(body, dict) or body.get("resourceType") != "Appointment":
-        raise Invalid(("body", "resourceType"), "the body must be a FHIR Appointment")
+        raise Invalid(("resourceType",), "the body must be a FHIR Appointment")
     try:
         FHIRAppointment.model_validate(body)
     except ValidationError as exc:
         first = exc.errors()[0]
-        raise Invalid(("body", *map(str, first["loc"])), f"not a valid FHIR Appointment: {first['msg']}") from None
+        raise Invalid(tuple(map(str, first["loc"])), f"not a valid FHIR Appointment: {first['msg']}") from None
     return body
 
 
-def _referenced(actors: list[str], prefix: str) -> list[int]:
-    """The ids of the participants referenced as ``prefix<id>``; a reference naming no possible record is an error."""
-    ids = [fhir.record_id(actor.removeprefix(prefix)) for actor in actors if actor.startswith(prefix)]
-    if None in ids:
-        raise Invalid(("body", "participant"), f"a participant {prefix}<id> must name a record id, like {prefix}12")
-    return ids
+PARTICIPANT_KINDS = ("Patient/", "Practitioner/", "Location/room-", "Device/", "Location/")  # rooms before clinics
+
+
+@dataclass(frozen=True)
+class Participants:
+    """The body's participants by kind (record ids); ``others`` are references of kinds the clinic does not keep."""
+
+    patients: list[int]
+    practitioners: list[int]
+    rooms: list[int]
+    devices: list[int]
+    clinics: list[int]
+    others: list[str]
+
+
+def _participants(body: dict) -> Participants:
+    """The participants' references read as record ids; one naming no possible record is an error."""
+    actors = [(p.get("actor") or {}).get("reference") or "" for p in body.get("participant") or []]
+    ids: dict[str, list[int]] = {prefix: [] for prefix in PARTICIPANT_KINDS}
+    others = []
+    for actor in actors:
+        prefix = next((prefix for prefix in PARTICIPANT_KINDS if actor.startswith(prefix)), None)
+        if prefix is None:
+            others.append(actor)
+            continue
+        number = fhir.record_id(actor.removeprefix(prefix))
+        if number is None:
+            raise Invalid(("participant",), f"a participant {prefix}<id> must name a record id, like {prefix}12")
+        ids[prefix].append(number)
+    return Participants(*(ids[prefix] for prefix in PARTICIPANT_KINDS), others)
 
 
 def _choice(session: Session, body: dict) -> booking.SlotChoice:
     """The slot and the participants of a FHIR Appointment as the booking code's choice."""
     slots = [ref.get("reference") or "" for ref in body.get("slot") or []]
     if len(slots) != 1:
-        raise Invalid(("body", "slot"), "give exactly one slot, a free Slot from a search")
+        raise Invalid(("slot",), "give exactly one slot, a free Slot from a search")
     free = fhir.FreeSlotId.parse(slots[0].rpartition("/")[2])
     if free is None or not slots[0].startswith("Slot/"):
-        raise Invalid(("body", "slot"), f"{slots[0]!r} is not a free Slot of a service schedule")
+        raise Invalid(("slot",), f"{slots[0]!r} is not a free Slot of a service schedule")
     location = catalog(session).locations.get(free.location_id)
     if location is None:
-        raise Invalid(("body", "slot"), f"{slots[0]!r} names no known location")
-    actors = [(p.get("actor") or {}).get("reference") or "" for p in body.get("participant") or []]
-    patients = _referenced(actors, "Patient/")
-    if len(patients) != 1:
-        raise Invalid(("body", "participant"), "name exactly one participant Patient/<id>")
-    practitioners = _referenced(actors, "Practitioner/")
-    rooms = _referenced(actors, "Location/room-")
-    devices = tuple(_referenced(actors, "Device/"))
-    if len(practitioners) > 1 or len(rooms) > 1:
-        raise Invalid(("body", "participant"), "name at most one Practitioner and one room")
-    return booking.SlotChoice(free.service_id, patients[0], from_minute(free.minute, location.zone),
-                              practitioners[0] if practitioners else free.clinician_id,
-                              rooms[0] if rooms else None, devices)
+        raise Invalid(("slot",), f"{slots[0]!r} names no known location")
+    named = _participants(body)
+    if len(named.patients) != 1:
+        raise Invalid(("participant",), "name exactly one participant Patient/<id>")
+    if len(named.practitioners) > 1 or len(named.rooms) > 1:
+        raise Invalid(("participant",), "name at most one Practitioner and one room")
+    return booking.SlotChoice(free.service_id, named.patients[0], from_minute(free.minute, location.zone),
+                              named.practitioners[0] if named.practitioners else free.clinician_id,
+                              named.rooms[0] if named.rooms else None, tuple(named.devices))
 
 
-@router.post("/Appointment", status_code=status.HTTP_201_CREATED)
+@router.post("/Appointment", status_code=status.HTTP_201_CREATED, responses=conditional.PRECONDITION)
 def create_appointment(request: Request, session: SessionDep, settings: SettingsDep, now: NowDep, user: Desk,
-                       body: Annotated[dict, Body()], key: IdempotencyKey = None):
-    """Book a free Slot (``status: booked``) or hold it (``status: pending``, its slots busy-tentative)."""
+                       body: Annotated[dict, Body()], key: IdempotencyKey = None,
+                       if_none_exist: conditional.IfNoneExist = None):
+    """Book a free Slot (``status: booked``) or hold it (``status: pending``, its slots busy-tentative).
+
+    With ``If-None-Exist`` (Appointment search parameters, e.g. ``patient=Patient/3&date=2027-03-03``) the
+    appointment that matches is answered (200) and nothing is booked; several matches are a 412.
+    """
     body = _parsed(body)
     if body.get("status") not in ("booked", "pending"):
-        raise Invalid(("body", "status"), "a new appointment is 'booked', or 'pending' to hold the slot")
+        raise Invalid(("status",), "a new appointment is 'booked', or 'pending' to hold the slot")
     choice = _choice(session, body)
+    if if_none_exist is not None:
+        found = conditional.existing(request, session, if_none_exist, "Appointment",
+                                     lambda query: search_appointments(query, session, settings, user))
+        if found is not None:
+            return conditional.answer(found)
 
     def produce() -> dict:
         if body["status"] == "pending":
@@ -144,32 +191,142 @@ def create_appointment(request: Request, session: SessionDep, settings: Settings
 
     answer = respond_once(session, user=user, key=key, request=request, body=body, now=now, status_code=201,
                           produce=produce, media_type=FHIR_JSON)
-    answer.headers["Location"] = absolute_url(request, f"/fhir/Appointment/{json.loads(answer.body)['id']}")
+    made = json.loads(answer.body)
+    answer.headers.update({**conditional.version_headers(made),
+                           "Location": absolute_url(request, f"/fhir/Appointment/{made['id']}/_history/"
+                                                             f"{made['meta']['versionId']}")})
     return answer
 
 
-@router.put("/Appointment/{ident}")
+@dataclass(frozen=True)
+class Move:
+    """Where an update moves a booked appointment (through ``booking.reschedule``)."""
+
+    start: datetime
+    clinician_id: int | None
+    room_id: int | None
+    device_ids: tuple[int, ...]
+
+
+# What an update may say: the status and the time and resources change; the rest must be what is stored.
+UPDATABLE = ("status", "start", "end", "participant", "cancelationReason", "serviceType", "minutesDuration", "slot")
+SERVER_KEPT = ("resourceType", "id", "meta", "text", "created")  # assigned by the server; an update leaves them
+ATTENDANCE = {"arrived": "check_in", "fulfilled": "complete", "noshow": "no_show"}  # booking.TRANSITIONS
+
+
+def _moved(session: Session, record: Appointment, body: dict) -> Move | None:
+    """Where the body moves the appointment (another start, Practitioner, room or device units), None if nowhere.
+
+    An element left out stays as it is; one given that cannot change (the patient, the service, the clinic, and
+    what follows from the time: end, length, slot) must be what is stored, else a 422 says what may change.
+    """
+    unknown = sorted(set(body) - set(UPDATABLE) - set(SERVER_KEPT))
+    if unknown:
+        raise Invalid((unknown[0],), f"Appointment.{unknown[0]} is not kept by this server; an update "
+                                            f"may give {', '.join(UPDATABLE)}")
+    current = _appointment(session, record)
+    if "serviceType" in body and _codes(body["serviceType"]) != _codes(current["serviceType"]):
+        raise Invalid(("serviceType",), f"an appointment's service cannot change (it is "
+                                               f"{current['serviceType'][0]['text']}); book the other service and "
+                                               "cancel this appointment")
+    if "minutesDuration" in body and body["minutesDuration"] != current["minutesDuration"]:
+        raise Invalid(("minutesDuration",), f"the length follows from the service: "
+                                                   f"{current['minutesDuration']} minutes")
+    if "slot" in body and _references(body["slot"]) != _references(current.get("slot")):
+        raise Invalid(("slot",), "the slot follows from the time and practitioner: to move the appointment, "
+                                        "change its start (and Practitioner, room or Device participants)")
+    named = _participants(body)
+    if named.others:
+        raise Invalid(("participant",), f"{named.others[0][:60]!r} is not a participant this server keeps: "
+                                               "name Patient, Practitioner, Location and Device only")
+    if set(named.patients) - {record.patient_id}:
+        raise Invalid(("participant",), f"an appointment's patient cannot change (it is Patient/"
+                                               f"{record.patient_id}); book for the other patient and cancel this")
+    if set(named.clinics) - {record.location_id}:
+        raise Invalid(("participant",), f"the clinic (Location/{record.location_id}) follows from the "
+                                               "Practitioner; name the Practitioner instead")
+    if len(named.practitioners) > 1 or len(named.rooms) > 1:
+        raise Invalid(("participant",), "name at most one Practitioner and one room")
+    clinicians, rooms = record.resource_ids(ResourceKind.CLINICIAN), record.resource_ids(ResourceKind.ROOM)
+    devices = sorted(record.resource_ids(ResourceKind.DEVICE))
+    start = _instant(body, "start") if "start" in body else record.starts_at
+    other_room = named.rooms if named.rooms and named.rooms != rooms else []
+    other_devices = sorted(named.devices) if named.devices and sorted(named.devices) != devices else []
+    ends = start + (record.ends_at - record.starts_at)
+    if "end" in body and _instant(body, "end") != ends:
+        zone = catalog(session).locations[record.location_id].zone
+        raise Invalid(("end",), f"the end follows from the start and the session's length: "
+                                       f"{ends.astimezone(zone).isoformat()}")
+    clinician = named.practitioners[0] if named.practitioners else (clinicians[0] if clinicians else None)
+    if start == record.starts_at and clinician in (clinicians or [None]) and not other_room and not other_devices:
+        return None
+    return Move(start, clinician, other_room[0] if other_room else None, tuple(other_devices))
+
+
+def _instant(body: dict, element: str) -> datetime:
+    """An instant of the body (the R4B model checked its form) on the calendar the clinic keeps."""
+    try:
+        return schedulable(datetime.fromisoformat(body[element]))
+    except ValueError as exc:
+        raise Invalid((element,), str(exc)) from None
+
+
+def _codes(concepts: list[dict]) -> set[tuple]:
+    return {(coding.get("system"), coding.get("code")) for concept in concepts or [] for coding in
+            concept.get("coding") or []}
+
+
+def _references(references: list[dict] | None) -> list[str]:
+    return [reference.get("reference") for reference in references or []]
+
+
+def _changed_status(session: Session, record: Appointment, wanted: str, body: dict, user, now: datetime,
+                    settings) -> Appointment:
+    """The status change through the use case the REST API has for it (each checks the state it finds locked)."""
+    if wanted == AppointmentStatus.BOOKED and record.status == AppointmentStatus.PENDING:
+        return booking.book_hold(session, actor=user, hold_id=record.id, now=now)
+    if wanted == AppointmentStatus.CANCELLED:
+        reason = (body.get("cancelationReason") or {}).get("text") or "cancelled through FHIR"
+        return waitlist.cancel(session, actor=user, appointment_id=record.id, reason=reason[:300], now=now,
+                               settings=settings)
+    if wanted in ATTENDANCE:
+        return booking.change_status(session, actor=user, appointment_id=record.id, action=ATTENDANCE[wanted],
+                                     now=now)
+    raise Conflict(f"appointment {record.id} is {record.status.value}; through FHIR it is booked from pending, "
+                   "cancelled, arrived (checked in) from booked, fulfilled from arrived, or a noshow from booked")
+
+
+@router.put("/Appointment/{ident}", responses=conditional.PRECONDITION)
 def update_appointment(ident: str, session: SessionDep, settings: SettingsDep, now: NowDep, user: Desk,
-                       body: Annotated[dict, Body()]):
-    """Book a held appointment (``pending`` -> ``booked``) or cancel one (-> ``cancelled``); nothing else changes."""
+                       body: Annotated[dict, Body()], if_match: conditional.IfMatch = None):
+    """Change the status (book a hold, cancel, check in, complete, no-show) or move a booked appointment (another
+    ``start``, Practitioner, room or Device participants: rescheduled, all or nothing); one at a time.
+
+    Everything else the body gives must be what is stored (422 otherwise). ``If-Match: W/"<versionId>"`` makes
+    the change only on that version: it is compared with the appointment as locked for the change, so one
+    made meanwhile is a 412 and nothing is written.
+    """
     body = _parsed(body)
     if (number := fhir.record_id(ident)) is None:
         raise NotFound("Appointment", ident)
-    record = booking.lock_appointment(session, number, "Appointment")
-    if body.get("id") not in (None, ident):
-        raise Invalid(("body", "id"), f"the body's id {body.get('id')!r} is not {ident!r}")
+    if body.get("id") != ident:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"the body's id must be the one in the URL, {ident!r}")
     wanted = body.get("status")
-    if wanted == record.status.value:
-        return _appointment(session, record)
-    if wanted == "booked" and record.status == AppointmentStatus.PENDING:
-        record = booking.book_hold(session, actor=user, hold_id=record.id, now=now)
-    elif wanted == "cancelled":
-        reason = (body.get("cancelationReason") or {}).get("text") or "cancelled through FHIR"
-        record = waitlist.cancel(session, actor=user, appointment_id=record.id, reason=reason[:300], now=now,
-                                 settings=settings)
-    else:
-        raise Conflict(f"appointment {ident} is {record.status.value}; through FHIR it can only be booked from "
-                       "pending or cancelled")
+    if wanted not in set(AppointmentStatus):
+        raise Invalid(("status",), f"status must be one of {', '.join(AppointmentStatus)}")
+    record = booking.lock_appointment(session, number, "Appointment")
+    conditional.require_version(if_match, record.version, f"Appointment/{ident}")
+    move = _moved(session, record, body)
+    if "cancelationReason" in body and wanted != AppointmentStatus.CANCELLED:
+        raise Invalid(("cancelationReason",), "a cancelationReason goes with status 'cancelled'")
+    if move is not None and wanted != record.status:
+        raise Invalid(("status",), f"change the status or move the appointment, one at a time: it is "
+                                          f"{record.status.value} at {_appointment(session, record)['start']}")
+    if move is not None:
+        record = booking.reschedule(session, actor=user, appointment_id=record.id, start=move.start, now=now,
+                                    settings=settings, clinician_id=move.clinician_id, room_id=move.room_id,
+                                    device_ids=move.device_ids)
+    elif wanted != record.status:
+        record = _changed_status(session, record, wanted, body, user, now, settings)
     session.commit()
-    return _appointment(session, record)
-
+    return conditional.answer(_appointment(session, record))

@@ -7,7 +7,11 @@ and Appointment use their own ids. There is one Schedule per clinician
 and service (``service-<id>``, the one the public books against). A free Slot
 of a service schedule is ``s<service>-l<location>-c<clinician>-t<minute>``
 (minutes since the epoch), so booking it needs no stored slot; a busy Slot is
-``busy-<allocation id>``.
+``busy-<allocation id>``. An Appointment names the free Slot it takes (rebuilt from its service, clinic,
+clinician and start).
+
+``meta.versionId`` is the row's version (it moves on with every change), so clients can make versioned updates
+(``api.fhir.conditional``).
 
 Every time carries its location's offset. The resources are plain dicts; the
 tests validate each kind against the ``fhir.resources`` R4B models.
@@ -20,6 +24,7 @@ from datetime import datetime
 from api.schemas.common import END_OF_CALENDAR, EARLIEST, MAX_IDENT
 from data.enums import AppointmentStatus, ResourceKind
 from data.tables import Allocation, Appointment, Clinician, Device, DeviceType, Location, Room, Service
+from scheduler.clock import to_minute
 
 SYSTEM = "urn:clinic-scheduler"
 SERVICE_SYSTEM = f"{SYSTEM}:service"
@@ -165,16 +170,28 @@ def appointment(record: Appointment, service: Service, zone) -> dict:
         ResourceKind.CLINICIAN)), *(("Device", i) for i in sorted(record.resource_ids(ResourceKind.DEVICE))),
         *(("Location", f"room-{i}") for i in record.resource_ids(ResourceKind.ROOM)), ("Location", record.location_id)]
     resource = {
-        "resourceType": "Appointment", "id": str(record.id), "status": record.status.value,
+        "resourceType": "Appointment", "id": str(record.id),
+        "meta": {"versionId": str(record.version), "lastUpdated": record.updated_at.astimezone(zone).isoformat()},
+        "status": record.status.value,
         "serviceType": [concept(SERVICE_SYSTEM, service.code, service.name)],
         "start": record.starts_at.astimezone(zone).isoformat(), "end": record.ends_at.astimezone(zone).isoformat(),
         "minutesDuration": service.duration_minutes, "created": record.created_at.astimezone(zone).isoformat(),
         "participant": [{"actor": {"reference": f"{kind}/{ident}"}, "required": "required", "status": who}
                         for kind, ident in references],
     }
+    if (slot := taken_slot(record)) is not None:
+        resource["slot"] = [{"reference": f"Slot/{slot}"}]
     if record.status == AppointmentStatus.CANCELLED and record.cancel_reason:
         resource["cancelationReason"] = {"text": record.cancel_reason}
     return resource
+
+
+def taken_slot(record: Appointment) -> FreeSlotId | None:
+    """The free Slot the appointment was booked from (or moved to): its id is rebuilt, nothing is stored."""
+    clinicians = record.resource_ids(ResourceKind.CLINICIAN)
+    if len(clinicians) != 1:
+        return None
+    return FreeSlotId(record.service_id, record.location_id, clinicians[0], to_minute(record.starts_at))
 
 
 def proposed_appointment(slot: FreeSlotId, service: Service, start: datetime, end: datetime, patient_id: int | None,

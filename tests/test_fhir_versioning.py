@@ -1,0 +1,274 @@
+"""FHIR versioned writes: an update changes what it says or is refused, never answers 200 for a change it dropped.
+
+meta.versionId is the row's version, with ETag and Last-Modified; If-Match with another version is a 412 and
+writes nothing; If-None-Match answers 304 while current; vread serves the current version; If-None-Exist makes a
+create conditional. A new start (or Practitioner, room) moves a booked appointment through the booking code's
+reschedule; what cannot change is a 422 naming the element. Served on PostgreSQL: two updates made on one version
+race through two server processes and exactly one wins.
+"""
+
+from collections import Counter
+from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
+
+import httpx
+import pytest
+from sqlmodel import func, select
+
+from data.db import make_engine, session_scope
+from data.tables import Appointment, AuditEntry, Location
+from tests.booking_helpers import booked, set_clock
+from tests.clinic_world import NOW, at, build_world
+from tests.factories import API
+from tests.servers import clean_environment, clinic_script, free_port, launch
+from tests.test_fhir import valid
+from tests.test_races import SECRET_KEY, fire_together, prepare_clinic, sign_in
+
+
+@pytest.fixture
+def world(session, app):
+    set_clock(app, NOW)
+    return build_world(session)
+
+
+def slot_id(world, start: datetime, clinician, service=None) -> str:
+    service = service or world.msus
+    return f"s{service.id}-l{world.midtown.id}-c{clinician.id}-t{int(start.timestamp()) // 60}"
+
+
+def fhir_book(client, headers, world, start: datetime, clinician=None, patient=None, status="booked", **extra):
+    body = {"resourceType": "Appointment", "status": status,
+            "slot": [{"reference": f"Slot/{slot_id(world, start, clinician or world.max)}"}],
+            "participant": [{"actor": {"reference": f"Patient/{(patient or world.patients[0]).id}"},
+                             "status": "accepted"}]}
+    return client.post("/fhir/Appointment", headers={**headers, **extra}, json=body)
+
+
+def made(response) -> dict:
+    assert response.status_code in (200, 201), response.text
+    return valid(response.json())
+
+
+def stored(session, ident) -> Appointment:
+    session.expire_all()
+    return session.get(Appointment, int(ident))
+
+
+def practitioner(resource: dict) -> str:
+    return next(p["actor"]["reference"] for p in resource["participant"]
+                if p["actor"]["reference"].startswith("Practitioner/"))
+
+
+def test_a_new_start_moves_the_appointment_through_the_booking_code(client, as_desk, as_admin, app, session, world):
+    appointment = made(fhir_book(client, as_desk, world, at(3, 9)))
+    later = at(3, 11)
+    moved = client.put(f"/fhir/Appointment/{appointment['id']}", headers=as_desk, json={
+        **appointment, "start": later.isoformat(), "end": (later + timedelta(minutes=45)).isoformat()})
+    assert moved.status_code == 200, moved.text
+    assert datetime.fromisoformat(valid(moved.json())["start"]) == later
+    assert moved.json()["slot"] == [{"reference": f"Slot/{slot_id(world, later, world.max)}"}]
+    rest = client.get(f"{API}/appointments/{appointment['id']}", headers=as_desk).json()
+    assert datetime.fromisoformat(rest["start"]) == later, "what FHIR answered is what is stored"
+    log = client.get(f"{API}/audit", headers=as_admin, params={"appointment_id": appointment["id"]}).json()
+    assert sorted(entry["action"] for entry in log["items"]) == ["book", "reschedule"]
+    assert booked(client, as_desk, world.msus, world.patients[1], at(3, 9), clinician_id=world.max.id), \
+        "the old time is free again"
+
+    set_clock(app, NOW + timedelta(minutes=5))
+    dana = client.put(f"/fhir/Appointment/{appointment['id']}", headers=as_desk, json={
+        **moved.json(), "participant": [{"actor": {"reference": f"Practitioner/{world.dana.id}"},
+                                         "status": "accepted"}]})
+    assert dana.status_code == 200, dana.text
+    assert practitioner(dana.json()) == f"Practitioner/{world.dana.id}" and dana.json()["start"] == moved.json()["start"]
+    assert stored(session, appointment["id"]).version == 3
+
+
+def test_a_move_onto_a_taken_time_is_refused_and_changes_nothing(client, as_desk, session, world):
+    appointment = made(fhir_book(client, as_desk, world, at(3, 9)))
+    made(fhir_book(client, as_desk, world, at(3, 11), patient=world.patients[1]))
+    taken = client.put(f"/fhir/Appointment/{appointment['id']}", headers=as_desk, json={
+        **appointment, "start": at(3, 11).isoformat(), "end": at(3, 11, 45).isoformat()})
+    assert taken.status_code == 409, taken.text
+    assert valid(taken.json())["issue"][0]["code"] == "conflict"
+    assert stored(session, appointment["id"]).starts_at == at(3, 9)
+    hold = made(fhir_book(client, as_desk, world, at(4, 9), status="pending"))
+    pending = client.put(f"/fhir/Appointment/{hold['id']}", headers=as_desk,
+                         json={**hold, "start": at(4, 10).isoformat(), "end": at(4, 10, 45).isoformat()})
+    assert pending.status_code == 409 and "only booked ones can be moved" in pending.text
+
+
+@pytest.mark.parametrize("change, element", [
+    (lambda a, w: {"participant": [{"actor": {"reference": f"Patient/{w.patients[1].id}"}, "status": "accepted"}]},
+     "participant"),
+    (lambda a, w: {"serviceType": [{"coding": [{"system": "urn:clinic-scheduler:service", "code": "w_eswt"}]}]},
+     "serviceType"),
+    (lambda a, w: {"comment": "bring the scan"}, "comment"),
+    (lambda a, w: {"minutesDuration": 60}, "minutesDuration"),
+    (lambda a, w: {"slot": [{"reference": f"Slot/{slot_id(w, at(3, 14), w.max)}"}]}, "slot"),
+    (lambda a, w: {"end": at(3, 10).isoformat()}, "end"),
+    (lambda a, w: {"status": "cancelled", "start": at(3, 14).isoformat(), "end": at(3, 14, 45).isoformat()},
+     "status"),
+    (lambda a, w: {"cancelationReason": {"text": "not cancelled"}}, "cancelationReason"),
+    (lambda a, w: {"participant": [{"actor": {"reference": f"Location/{w.night_desk.id}"}, "status": "accepted"}]},
+     "participant"),
+], ids=["patient", "service", "unkept element", "length", "slot", "end", "status and time", "reason", "clinic"])
+def test_what_cannot_change_is_a_422_naming_it(client, as_desk, session, world, change, element):
+    appointment = made(fhir_book(client, as_desk, world, at(3, 9)))
+    refused = client.put(f"/fhir/Appointment/{appointment['id']}", headers=as_desk,
+                         json={**appointment, **change(appointment, world)})
+    assert refused.status_code == 422, refused.text
+    issue = valid(refused.json())["issue"][0]
+    assert issue["code"] == "invalid" and issue["expression"] == [element], issue
+    assert stored(session, appointment["id"]).version == 1, "nothing was written"
+
+
+def test_status_changes_reuse_the_rest_use_cases(client, as_desk, app, session, world):
+    first = made(fhir_book(client, as_desk, world, at(3, 9)))
+    second = made(fhir_book(client, as_desk, world, at(3, 11), patient=world.patients[1]))
+    set_clock(app, at(3, 8))
+    too_early = client.put(f"/fhir/Appointment/{first['id']}", headers=as_desk, json={**first, "status": "fulfilled"})
+    assert too_early.status_code == 409, too_early.text
+    arrived = made(client.put(f"/fhir/Appointment/{first['id']}", headers=as_desk, json={**first, "status": "arrived"}))
+    assert arrived["status"] == "arrived" and arrived["meta"]["versionId"] == "2"
+    set_clock(app, at(3, 12))
+    done = made(client.put(f"/fhir/Appointment/{first['id']}", headers=as_desk, json={**arrived, "status": "fulfilled"}))
+    assert done["status"] == "fulfilled"
+    absent = made(client.put(f"/fhir/Appointment/{second['id']}", headers=as_desk, json={**second, "status": "noshow"}))
+    assert absent["status"] == "noshow"
+    assert stored(session, second["id"]).allocations and not any(a.live for a in stored(session, second["id"]).allocations)
+    actions = session.exec(select(AuditEntry.action).where(AuditEntry.appointment_id.in_(
+        [int(first["id"]), int(second["id"])]))).all()
+    assert Counter(actions) == {"book": 2, "check_in": 1, "complete": 1, "no_show": 1}
+
+
+def test_versions_etags_and_preconditions(client, as_desk, session, world):
+    created = fhir_book(client, as_desk, world, at(3, 9), status="pending")
+    hold = made(created)
+    assert hold["meta"]["versionId"] == "1" and created.headers["etag"] == 'W/"1"'
+    assert created.headers["location"].endswith(f"/fhir/Appointment/{hold['id']}/_history/1")
+    assert parsedate_to_datetime(created.headers["last-modified"]) == datetime.fromisoformat(hold["meta"]["lastUpdated"])
+    path = f"/fhir/Appointment/{hold['id']}"
+
+    booked_now = client.put(path, headers={**as_desk, "If-Match": 'W/"1"'}, json={**hold, "status": "booked"})
+    assert made(booked_now)["meta"]["versionId"] == "2" and booked_now.headers["etag"] == 'W/"2"'
+    stale = client.put(path, headers={**as_desk, "If-Match": 'W/"1"'}, json={**hold, "status": "cancelled"})
+    assert stale.status_code == 412, stale.text
+    issue = valid(stale.json())["issue"][0]
+    assert issue["code"] == "conflict" and "is at version 2, not 1" in issue["diagnostics"]
+    assert stored(session, hold["id"]).status == "booked", "nothing was written"
+    assert client.put(path, headers={**as_desk, "If-Match": "W/\"2\", W/\"7\""},
+                      json={**hold, "status": "cancelled"}).json()["status"] == "cancelled"
+    assert client.put(path, headers={**as_desk, "If-Match": "version two"}, json=hold).status_code == 400
+
+    read = client.get(path, headers=as_desk)
+    assert read.headers["etag"] == 'W/"3"' and made(read)["meta"]["versionId"] == "3"
+    assert client.get(path, headers={**as_desk, "If-None-Match": 'W/"3"'}).status_code == 304
+    assert client.get(path, headers={**as_desk, "If-None-Match": 'W/"2"'}).status_code == 200
+    assert made(client.get(f"{path}/_history/3", headers=as_desk))["id"] == hold["id"]
+    older = client.get(f"{path}/_history/1", headers=as_desk)
+    assert older.status_code == 404 and "only the current version, 3" in older.json()["issue"][0]["diagnostics"]
+
+
+def test_if_none_exist_makes_a_create_conditional(client, as_desk, session, world):
+    patient = f"Patient/{world.patients[0].id}"
+    criteria = {"If-None-Exist": f"patient={patient}&date=2027-03-03"}
+    first = fhir_book(client, as_desk, world, at(3, 9), **criteria)
+    assert first.status_code == 201, first.text
+    again = fhir_book(client, as_desk, world, at(3, 14), **criteria)
+    assert again.status_code == 200 and again.json()["id"] == first.json()["id"], again.text
+    assert again.headers["etag"] == 'W/"1"'
+    assert session.exec(select(func.count()).select_from(Appointment)).one() == 1, "nothing new was booked"
+    made(fhir_book(client, as_desk, world, at(4, 9)))
+    several = fhir_book(client, as_desk, world, at(5, 9), **{"If-None-Exist": f"patient={patient}"})
+    assert several.status_code == 412 and "2 Appointment resources match" in several.text
+    assert fhir_book(client, as_desk, world, at(5, 9), **{"If-None-Exist": "colour=blue"}).status_code == 400
+    assert session.exec(select(func.count()).select_from(Appointment)).one() == 2
+
+
+def test_an_appointment_names_the_slot_it_takes(client, as_desk, world):
+    via_fhir = made(fhir_book(client, as_desk, world, at(3, 9)))
+    assert via_fhir["slot"] == [{"reference": f"Slot/{slot_id(world, at(3, 9), world.max)}"}]
+    via_rest = booked(client, as_desk, world.msus, world.patients[1], at(3, 9), clinician_id=world.dana.id)
+    read = made(client.get(f"/fhir/Appointment/{via_rest['id']}", headers=as_desk))
+    assert read["slot"] == [{"reference": f"Slot/{slot_id(world, at(3, 9), world.dana)}"}]
+
+
+# --- served: real concurrency on PostgreSQL ---------------------------------------------------------------------
+
+RACE_ROUNDS = 6
+
+
+@pytest.fixture(scope="module")
+def served(postgres_databases, tmp_path_factory):
+    """Two `clinic serve` processes on one PostgreSQL database of the known clinic, for the whole module."""
+    clinic = prepare_clinic(postgres_databases(), patients=RACE_ROUNDS)
+    engine = make_engine(clinic.url)
+    with session_scope(engine) as session:
+        midtown = session.exec(select(Location.id).where(Location.name == "World Midtown")).one()
+    engine.dispose()
+    folder = tmp_path_factory.mktemp("fhir-served")
+    servers = []
+    try:
+        for n in range(2):
+            port = free_port()
+            servers.append(launch([clinic_script(), "serve", "--port", str(port), "--no-migrate"], port=port,
+                                  cwd=folder, env=clean_environment(DATABASE_URL=clinic.url, CLINIC_SECRET_KEY=SECRET_KEY,
+                                                                    CLINIC_BACKGROUND_JOBS="false"),
+                                  log=folder / f"server-{n}.log"))
+        yield clinic, midtown, servers
+    finally:
+        for server in servers:
+            server.stop()
+
+
+def _served_booking(server, desk, clinic, location_id: int, patient_id: int, start: datetime) -> dict:
+    slot = f"s{clinic.service_id}-l{location_id}-c{clinic.dana_id}-t{int(start.timestamp()) // 60}"
+    body = {"resourceType": "Appointment", "status": "booked", "slot": [{"reference": f"Slot/{slot}"}],
+            "participant": [{"actor": {"reference": f"Patient/{patient_id}"}, "status": "accepted"}]}
+    response = httpx.post(f"{server.base_url}/fhir/Appointment", json=body, headers=desk, timeout=60)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+@pytest.mark.postgres
+def test_two_updates_made_on_one_version_race_and_exactly_one_wins(served):
+    """Each round books a session, then two desks that read version 1 change it at the same instant through two
+    server processes: one moves it two hours on, the other cancels it. The version is compared with the row
+    locked for the write, so the second finds version 2 and gets a 412: the database then holds the winner's
+    change, version 2, and one audit entry besides the booking; nothing of the loser's."""
+    clinic, midtown, servers = served
+    desks = [sign_in(server) for server in servers]
+    rounds = []
+    for number in range(RACE_ROUNDS):
+        start = at(2 + number, 9)
+        appointment = _served_booking(servers[0], desks[0], clinic, midtown, clinic.patient_ids[number], start)
+        later = start + timedelta(hours=2)
+        moved = {**appointment, "start": later.isoformat(), "end": (later + timedelta(minutes=30)).isoformat()}
+        cancelled = {**appointment, "status": "cancelled", "cancelationReason": {"text": "raced"}}
+        precondition = {"If-Match": f'W/"{appointment["meta"]["versionId"]}"'}
+        path = f"/fhir/Appointment/{appointment['id']}"
+        mover, canceller = (0, 1) if number % 2 else (1, 0)  # each change through either process
+        rounds.append((appointment, start, later, fire_together([
+            httpx.Request("PUT", f"{servers[mover].base_url}{path}", json=moved,
+                          headers={**desks[mover], **precondition}),
+            httpx.Request("PUT", f"{servers[canceller].base_url}{path}", json=cancelled,
+                          headers={**desks[canceller], **precondition})])))
+
+    engine = make_engine(clinic.url)
+    try:
+        with session_scope(engine) as session:
+            for appointment, start, later, answers in rounds:
+                codes = sorted(answer.status for answer in answers)
+                assert codes == [200, 412], [(a.status, a.body) for a in answers]
+                winner = next(answer.body for answer in answers if answer.status == 200)
+                loser = next(answer.body for answer in answers if answer.status == 412)
+                assert "is at version 2, not 1" in loser["issue"][0]["diagnostics"]
+                row = session.get(Appointment, int(appointment["id"]))
+                assert row.version == 2 and winner["meta"]["versionId"] == "2"
+                assert (row.status.value, row.starts_at) == (
+                    ("cancelled", start) if winner["status"] == "cancelled" else ("booked", later))
+                actions = session.exec(select(AuditEntry.action).where(
+                    AuditEntry.appointment_id == row.id)).all()
+                assert sorted(actions) == sorted(["book", "cancel" if row.status.value == "cancelled" else "reschedule"])
+    finally:
+        engine.dispose()
