@@ -68,11 +68,14 @@ def _clinician(location: Location, name: str, certifications, shifts) -> Clinici
 
 
 def build_world(session: Session) -> World:
-    midtown = Location(name="World Midtown", time_zone="America/New_York", opening_hours=[
+    midtown = Location(name="World Midtown", time_zone="America/New_York", address_line="1 World Plaza",
+                       city="New York", state="NY", postal_code="10001", phone="+1 212 555 0101", opening_hours=[
         *(LocationHours(weekday=d, starts=time(7), ends=time(20)) for d in (0, 2, 3, 4, 5, 6)),
         LocationHours(weekday=1, starts=time(7), ends=time(19)),  # Tuesdays close early
     ])
-    night_desk = Location(name="World Night Desk", time_zone="America/New_York", opening_hours=[
+    night_desk = Location(name="World Night Desk", time_zone="America/New_York", address_line="2 Harbor Road",
+                          city="Stamford", state="CT", postal_code="06902", website="https://night.example.org",
+                          opening_hours=[
         LocationHours(weekday=d, starts=time(0), ends=time(23, 59)) for d in EVERY_DAY])
     session.add_all([midtown, night_desk])
     session.flush()

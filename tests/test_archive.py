@@ -190,7 +190,7 @@ def test_an_archived_public_service_is_no_longer_published(client, app, session,
     assert client.get(f"{API}/public/slots", params={"kind": "telehealth"}).status_code == 404
     published = client.get("/fhir/bulk/Slot.ndjson")
     assert published.status_code == 200, published.text
-    assert published.text and f"service-{world.telehealth.id}\"" not in published.text
+    assert published.text and f"Schedule/service-{world.telehealth.id}-l" not in published.text
 
 
 def test_the_nightly_model_leaves_archived_clinicians_out(session, world):

@@ -211,7 +211,8 @@ def test_the_bulk_publication_parses_line_by_line(client, world):
         lines = [json.loads(line) for line in response.text.splitlines()]
         assert lines and all(valid(line)["resourceType"] == output["type"] for line in lines)
         if output["type"] == "Schedule":
-            assert {line["id"] for line in lines} == {f"service-{world.telehealth.id}", f"service-{world.msus.id}"}
+            assert {line["id"] for line in lines} == {f"service-{service.id}-l{clinic.id}" for service in (
+                world.telehealth, world.msus) for clinic in (world.midtown, world.night_desk)}
         if output["type"] == "Slot":
             link = lines[0]["extension"][0]
             assert link["url"].endswith("booking-deep-link") and "/request?kind=" in link["valueUrl"]

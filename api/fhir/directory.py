@@ -50,10 +50,12 @@ def schedules(session: Session) -> list[dict]:
                for d in session.exec(select(Device).order_by(Device.id))]
     result += [fhir.schedule("room", r.id, r.name, location_ids=[r.location_id], active=fhir.in_service(r))
                for r in session.exec(select(Room).order_by(Room.id))]
+    services = list(session.exec(select(Service).order_by(Service.id)))
     locations = sorted(catalog(session).locations)
     result += [fhir.schedule("service", s.id, s.name, location_ids=locations, service=s, active=fhir.in_service(s))
-               for s in session.exec(select(Service).order_by(Service.id))]
-    return result
+               for s in services]
+    clinics = list(session.exec(select(Location).order_by(Location.id)))
+    return result + [fhir.clinic_schedule(service, clinic) for service in services for clinic in clinics]
 
 
 def _refers(field: str, resource_type: str) -> Callable[[dict, str], bool]:

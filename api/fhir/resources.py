@@ -4,7 +4,9 @@ Ids: Practitioner and PractitionerRole share the clinician's id; a clinic
 is ``Location/<id>`` and a room ``Location/room-<id>``; Device, HealthcareService
 and Appointment use their own ids. There is one Schedule per clinician
 (``practitioner-<id>``), device unit (``device-<id>``), room (``room-<id>``)
-and service (``service-<id>``, the one the public books against). A free Slot
+and service (``service-<id>``, the one the public books against), and one per
+service and clinic (``service-<id>-l<location>``, whose only actor is that clinic:
+the shape SMART Scheduling Links asks for). A free Slot
 of a service schedule is ``s<service>-l<location>-c<clinician>-t<minute>``
 (minutes since the epoch), so booking it needs no stored slot; a busy Slot is
 ``busy-<allocation id>``. An Appointment names the free Slot it takes (rebuilt from its service, clinic,
@@ -145,6 +147,18 @@ def schedule(kind: str, ident: int, display: str, *, location_ids: list[int], se
     if horizon is not None:
         resource["planningHorizon"] = {"start": horizon[0].isoformat(), "end": horizon[1].isoformat()}
     return resource
+
+
+def clinic_schedule_id(service_id: int, location_id: int) -> str:
+    return f"service-{service_id}-l{location_id}"
+
+
+def clinic_schedule(service: Service, location: Location) -> dict:
+    """The service as one clinic gives it: a single actor, that clinic, and the service as its type."""
+    return {"resourceType": "Schedule", "id": clinic_schedule_id(service.id, location.id),
+            "active": in_service(service),
+            "actor": [{"reference": f"Location/{location.id}", "display": location.name}],
+            "serviceType": [concept(SERVICE_SYSTEM, service.code, service.name)]}
 
 
 def free_slot(slot_id: FreeSlotId, service: Service, start: datetime, end: datetime) -> dict:
