@@ -1,8 +1,10 @@
 """The ``clinic`` command: serve, migrate, load the demo clinic, manage users."""
 
+import json
 import os
 import secrets
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
@@ -13,23 +15,28 @@ from pydantic import ValidationError
 from sqlalchemy import Engine
 from sqlmodel import select
 
+from api.schemas.clients import BackendClientCreate
 from api.schemas.people import UserCreate
+from api.urls import SMART_TOKEN_PATH
 from data.accounts import upsert_user
 from data.config import Settings, get_settings
 from data.db import make_engine, session_scope
 from data.demo import ensure_demo_users, load_demo_clinic
 from data.enums import Role, RunStatus, RunTrigger
-from data.errors import NotFound
+from data.errors import Invalid, NotFound
 from data.migrate import SchemaBehindError, current_revision, ensure_current, head_revision, new_revision, upgrade
 from data.tables import Clinician, Location, OptimizationRun
+from scheduler import backend_clients
 from scheduler.jobs import add_jobs
 from scheduler.optimization import run_locations, run_optimization
 
 app = typer.Typer(help="Treatment-plan scheduling and equipment booking for rehab clinics.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
 users_app = typer.Typer(help="Staff accounts.", no_args_is_help=True)
+clients_app = typer.Typer(help="Systems (EHRs) that connect through SMART Backend Services.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
+app.add_typer(clients_app, name="clients")
 
 
 @app.command()
@@ -200,3 +207,71 @@ def users_create(
                     clinician_id=user.clinician_id)
     engine.dispose()
     typer.echo(f"user {user.username} ({user.role.value}) ready")
+
+
+@clients_app.command("register")
+def clients_register(
+    name: Annotated[str, typer.Argument(help="Who the client is, e.g. 'Hospital EHR'")],
+    scope: Annotated[str, typer.Option(help="Scopes it may be granted, e.g. 'system/Slot.rs system/Appointment.rs'")],
+    jwks_file: Annotated[Path | None, typer.Option(help="File with its public keys (a JWK Set)", exists=True,
+                                                   dir_okay=False)] = None,
+    jwks_uri: Annotated[str | None, typer.Option(help="Or the https URL it publishes its JWK Set at")] = None,
+) -> None:
+    """Register a backend client; prints the client_id it signs its JWTs as and the token endpoint."""
+    try:
+        jwks = json.loads(jwks_file.read_text()) if jwks_file else None
+    except (ValueError, OSError) as exc:
+        typer.secho(f"{jwks_file} is not a JSON JWK Set: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(code=2) from exc
+    try:
+        asked = BackendClientCreate(client_name=name, scope=scope, jwks=jwks, jwks_uri=jwks_uri)
+    except ValidationError as exc:
+        typer.secho(str(exc), fg=typer.colors.RED, err=True)
+        raise typer.Exit(code=2) from exc
+    client = _with_clients(lambda session: backend_clients.register(
+        session, client_name=asked.client_name, jwks=asked.jwks, jwks_uri=asked.jwks_uri, scope=asked.scope,
+        now=datetime.now(UTC)))
+    settings = get_settings()
+    typer.echo(f"client_id: {client.client_id}\ntoken endpoint: {settings.public_base_url}{SMART_TOKEN_PATH}\n"
+               f"scope: {client.scope}")
+
+
+@clients_app.command("list")
+def clients_list() -> None:
+    """Every backend client: client_id, whether it is enabled, its name and scopes."""
+    for client in _with_clients(backend_clients.every):
+        state = f"disabled {client.disabled_at:%Y-%m-%d}" if client.disabled_at else "enabled"
+        typer.echo(f"{client.client_id}  {state}  {client.client_name}  [{client.scope}]")
+
+
+@clients_app.command("disable")
+def clients_disable(client_id: str) -> None:
+    """Refuse the client new tokens; the ones it holds stop working at once."""
+    _with_clients(lambda session: backend_clients.change(session, client_id=client_id, values={"disabled": True},
+                                                         now=datetime.now(UTC)))
+    typer.echo(f"client {client_id} disabled")
+
+
+@clients_app.command("enable")
+def clients_enable(client_id: str) -> None:
+    """Let a disabled client sign in again."""
+    _with_clients(lambda session: backend_clients.change(session, client_id=client_id, values={"disabled": False},
+                                                         now=datetime.now(UTC)))
+    typer.echo(f"client {client_id} enabled")
+
+
+def _with_clients(work):
+    """``work(session)`` on the configured database, committed; bad input or an unknown client exits with 2."""
+    engine = make_engine(get_settings().database_url)
+    _require_current(engine, "cannot manage backend clients")
+    try:
+        with session_scope(engine) as session:
+            result = work(session)
+            session.flush()
+            session.expunge_all()
+            return result
+    except (Invalid, NotFound) as exc:
+        typer.secho(str(exc), fg=typer.colors.RED, err=True)
+        raise typer.Exit(code=2) from exc
+    finally:
+        engine.dispose()

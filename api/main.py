@@ -16,6 +16,7 @@ from api.fhir import routes as fhir
 from api.routes import (
     audit,
     auth,
+    backend_clients,
     booking,
     catalog,
     health,
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(patients.router, prefix=API_PREFIX)
     app.include_router(messages.router, prefix=API_PREFIX)
     app.include_router(messages.public, prefix=API_PREFIX)
+    app.include_router(backend_clients.router, prefix=API_PREFIX)
     app.include_router(fhir.router)
     app.include_router(web.router)
     app.include_router(vendor.router)

@@ -12,3 +12,11 @@ from fastapi import Request
 def absolute_url(request: Request, path: str, query: str = "") -> str:
     """``path`` (and ``query``, already encoded) under the service's public base URL."""
     return f"{request.app.state.settings.public_base_url}{path}" + (f"?{query}" if query else "")
+
+
+SMART_TOKEN_PATH = "/auth/token"
+
+
+def smart_token_endpoint(request: Request) -> str:
+    """Where backend clients (SMART Backend Services) trade a signed JWT for a token; that JWT's ``aud``."""
+    return absolute_url(request, SMART_TOKEN_PATH)

@@ -783,3 +783,41 @@ class PatientMessage(SQLModel, table=True):
         "When a failed or uncertain message was taken off the desk's list (its status stays what happened)"))
     dismissed_by: str | None = Field(default=None, max_length=64, description=(
         "The user who dismissed it; none when it settled itself (the patient turned the channel off)"))
+
+
+class BackendClient(SQLModel, table=True):
+    """A system that connects through SMART Backend Services (an EHR): it signs in with a JWT signed by its own key.
+
+    Its public keys are either held here (``jwks``, a JWK Set) or fetched from ``jwks_uri`` when it asks for a
+    token; ``scope`` is what an administrator allowed it (``system/Slot.rs ...``), the most a token can carry.
+    ``security_stamp`` is in every token issued to it and renewed on every change, so a narrowed or disabled
+    client's tokens stop working at once.
+    """
+
+    __tablename__ = "backend_client"
+    __table_args__ = (
+        sa.CheckConstraint("(jwks IS NULL) != (jwks_uri IS NULL)", name="one_key_source"),
+        NEVER_REUSED_IDS,
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    client_id: str = Field(max_length=64, unique=True)
+    client_name: str = Field(max_length=120)
+    jwks: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON(none_as_null=True))
+    jwks_uri: str | None = Field(default=None, max_length=300)
+    scope: str = Field(max_length=2000)
+    created_at: datetime = instant()
+    disabled_at: datetime | None = instant(default=None, nullable=True)
+    security_stamp: str = Field(default_factory=new_security_stamp, max_length=32)
+
+
+class ClientAssertion(SQLModel, table=True):
+    """A client's sign-in JWT already used (its ``jti``), kept until it expires so it cannot be used again."""
+
+    __tablename__ = "client_assertion"
+    __table_args__ = (sa.UniqueConstraint("client_id", "jti", name="uq_client_assertion_jti"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    client_id: int = Field(foreign_key="backend_client.id", ondelete="CASCADE")
+    jti: str = Field(max_length=255)
+    expires_at: datetime = instant(index=True)

@@ -25,6 +25,7 @@ RULES = [
     ({"POST", "PATCH", "DELETE"}, CATALOG, ADMINS),
     ({"GET"}, r"/api/v1/auth/me$", EVERYONE),
     ({"GET", "POST", "PATCH", "DELETE"}, r"/api/v1/users", ADMINS),
+    ({"GET", "POST", "PATCH"}, r"/api/v1/backend-clients", ADMINS),
     ({"POST"}, r"/api/v1/patients/\{ident\}/erase$", ADMINS),
     ({"GET", "POST", "PATCH", "DELETE"}, r"/api/v1/patients", STAFF_DESK),
     ({"GET", "POST"}, r"/api/v1/messages", STAFF_DESK),
