@@ -18,6 +18,8 @@ from data.config import Settings
 from data.db import serialized
 from data.enums import Role
 from data.tables import User
+from scheduler import backend_clients, smart_scopes
+from scheduler.backend_clients import ClientActor
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
@@ -60,15 +62,22 @@ def _unauthorized(detail: str) -> HTTPException:
     return HTTPException(status.HTTP_401_UNAUTHORIZED, detail=detail, headers={"WWW-Authenticate": "Bearer"})
 
 
-def get_current_user(
-    request: Request, session: SessionDep, token: Annotated[str | None, Depends(oauth2_scheme)]
-) -> User:
+def get_caller(request: Request, session: SessionDep,
+               token: Annotated[str | None, Depends(oauth2_scheme)]) -> User | ClientActor:
+    """The staff user or the backend client (with its granted scopes) a valid bearer token was issued to."""
     if token is None:
         raise _unauthorized("sign in first: this endpoint needs a bearer token from POST /api/v1/auth/token")
     try:
         claims = read_token(token, key=request.app.state.token_key)
     except InvalidToken as exc:
         raise _unauthorized(str(exc)) from exc
+    if claims.client_id is not None:
+        client = backend_clients.registered(session, claims.client_id)
+        if (client is None or client.disabled_at is not None
+                or not hmac.compare_digest(client.security_stamp.encode(), claims.stamp.encode())):
+            raise _unauthorized("the client behind this token is disabled or was changed since it was issued; "
+                                "ask for a new token")
+        return ClientActor(client.client_id, tuple(smart_scopes.parse_scopes(claims.scope)))
     user = session.get(User, claims.user_id)
     if user is None or not user.is_active:
         raise _unauthorized("the account behind this token no longer exists or is disabled; sign in again")
@@ -78,18 +87,35 @@ def get_current_user(
     return user
 
 
+Caller = Annotated[User | ClientActor, Depends(get_caller)]
+
+
+def get_current_user(caller: Caller) -> User:
+    """The signed-in staff user; a backend client's token opens the FHIR API only (403 here)."""
+    if isinstance(caller, ClientActor):
+        raise HTTPException(status.HTTP_403_FORBIDDEN,
+                            detail="a backend client's token opens only the FHIR API (/fhir); this endpoint is for "
+                                   "staff")
+    return caller
+
+
 CurrentUser = Annotated[User, Depends(get_current_user)]
 
 
 def require_role(*roles: Role):
     """A dependency that lets only the given roles through (403 for the others)."""
-    allowed = ", ".join(role.value for role in roles)
 
     def check(user: CurrentUser) -> User:
-        if user.role not in roles:
-            raise HTTPException(
-                status.HTTP_403_FORBIDDEN, detail=f"this needs one of the roles: {allowed}; you are {user.role.value}"
-            )
-        return user
+        return has_role(user, roles)
 
     return check
+
+
+def has_role(user: User, roles: tuple[Role, ...]) -> User:
+    """``user`` if their role is one of ``roles``; 403 naming the roles otherwise."""
+    if user.role not in roles:
+        allowed = ", ".join(role.value for role in roles)
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, detail=f"this needs one of the roles: {allowed}; you are {user.role.value}"
+        )
+    return user

@@ -39,6 +39,9 @@ def respond_once(
         payload = jsonable_encoder(produce())
         session.commit()
         return JSONResponse(payload, status_code=status_code, media_type=media_type)
+    if user.id is None:  # a backend client: its keys would need their own owner column
+        raise Invalid(("Idempotency-Key",), "Idempotency-Key is for staff sign-ins; a backend client makes a create "
+                                            "safe to retry with If-None-Exist (a conditional create)", source="header")
     fingerprint = _fingerprint(request, body)
     replay = _replay(session, user, key, fingerprint, media_type)
     if replay is not None:

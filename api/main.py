@@ -28,6 +28,7 @@ from api.routes import (
     rosters,
     schedule,
     sms,
+    smart,
     visit_requests,
     waitlist,
 )
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(messages.router, prefix=API_PREFIX)
     app.include_router(messages.public, prefix=API_PREFIX)
     app.include_router(backend_clients.router, prefix=API_PREFIX)
+    app.include_router(smart.router)
     app.include_router(fhir.router)
     app.include_router(web.router)
     app.include_router(vendor.router)

@@ -21,6 +21,11 @@ def keys(username: str, address_key: str) -> tuple[str, str]:
     return hashlib.sha256(f"user:{username.strip().lower()}".encode()).hexdigest(), address_key
 
 
+def client_keys(client_id: str, address_key: str) -> tuple[str, str]:
+    """A backend client's sign-ins (``scheduler.client_sign_in``) count like an account's, under its client_id."""
+    return hashlib.sha256(f"client:{client_id}".encode()).hexdigest(), address_key
+
+
 def check(session: Session, *, username_key: str, address_key: str, now: datetime, settings: Settings) -> None:
     since = now - timedelta(minutes=settings.sign_in_window_minutes)
     for key, limit, whose in ((username_key, settings.sign_in_failures_per_user, "this account"),

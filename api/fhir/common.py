@@ -1,17 +1,20 @@
-"""What every FHIR module shares: the JSON response class, the error schema, the desk dependency, documented parameters."""
+"""What every FHIR module shares: the JSON response class, the error schema, who may call, documented parameters."""
 
 from typing import Annotated
 
 from fastapi import Depends
 from fastapi.responses import JSONResponse
 
-from api.deps import require_role
+from api.fhir.access import fhir_access
 from data.enums import Role
 from data.tables import User
+from scheduler.backend_clients import ClientActor
 
 FHIR_JSON = "application/fhir+json"
 FHIR_NDJSON = "application/fhir+ndjson"
-Desk = Annotated[User, Depends(require_role(Role.ADMIN, Role.FRONT_DESK))]
+# Staff by role; a backend client by the SMART scopes its token carries (api.fhir.access).
+desk_access, staff_access = fhir_access(Role.ADMIN, Role.FRONT_DESK), fhir_access(*Role)
+Desk = Annotated[User | ClientActor, Depends(desk_access)]
 
 
 class FHIRResponse(JSONResponse):

@@ -8,9 +8,9 @@ from collections.abc import Callable
 from fastapi import APIRouter, Depends, Request
 from sqlmodel import Session, select
 
-from api.deps import SessionDep, get_current_user
+from api.deps import SessionDep
 from api.fhir import resources as fhir
-from api.fhir.common import documented
+from api.fhir.common import documented, staff_access
 from api.fhir.search import bundle, parameters, reference_id
 from data.errors import NotFound
 from data.tables import Clinician, Device, DeviceType, Location, Room, Service
@@ -132,7 +132,7 @@ def _directory_search(resource_type: str):
 for _type in DIRECTORY:
     _search, _read = _directory_search(_type)
     router.add_api_route(f"/{_type}", _search, methods=["GET"], name=f"search {_type}",
-                         dependencies=[Depends(get_current_user)],
+                         dependencies=[Depends(staff_access)],
                          openapi_extra=documented(directory_parameters(DIRECTORY[_type][1]) | {"_id": "token"}))
     router.add_api_route(f"/{_type}/{{ident}}", _read, methods=["GET"], name=f"read {_type}",
-                         dependencies=[Depends(get_current_user)])
+                         dependencies=[Depends(staff_access)])

@@ -6,7 +6,7 @@ from api.deps import NowDep
 from api.fhir.appointments import APPOINTMENT_PARAMETERS
 from api.fhir.directory import DIRECTORY, directory_parameters
 from api.fhir.slots import SLOT_PARAMETERS
-from api.urls import absolute_url
+from api.urls import absolute_url, smart_token_endpoint
 
 router = APIRouter()
 
@@ -34,10 +34,24 @@ def capability_statement(request: Request, now: NowDep):
                               "bulk publication are public. Free Slots exist for service schedules (Schedule/"
                               "service-<id>); clinician, device and room schedules list busy Slots. Appointment "
                               "update only books a pending appointment or cancels one."),
-            "security": {"service": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
-                                                  "code": "OAuth", "display": "OAuth"}]}]},
+            "security": _security(request),
             "resource": resources,
             "operation": [{"name": "bulk-publish",
                            "definition": "http://fhir-registry.smarthealthit.org/OperationDefinition/bulk-publish"}],
         }],
+    }
+
+
+def _security(request: Request) -> dict:
+    """OAuth for staff (passwords) and SMART on FHIR for systems; the token endpoint also in SMART's oauth-uris
+    extension, for clients that read it here rather than at /fhir/.well-known/smart-configuration."""
+    service = "http://terminology.hl7.org/CodeSystem/restful-security-service"
+    return {
+        "extension": [{"url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+                       "extension": [{"url": "token", "valueUri": smart_token_endpoint(request)}]}],
+        "service": [{"coding": [{"system": service, "code": "SMART-on-FHIR", "display": "SMART-on-FHIR"}]},
+                    {"coding": [{"system": service, "code": "OAuth", "display": "OAuth"}]}],
+        "description": ("Systems (EHRs) use SMART Backend Services: a registered client signs a JWT (RS384 or "
+                        "ES384) and trades it at the token endpoint for a five-minute token with system/ scopes; "
+                        "see /fhir/.well-known/smart-configuration. Staff sign in with POST /api/v1/auth/token."),
     }

@@ -7,9 +7,9 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, Request
 from sqlmodel import Session, select
 
-from api.deps import NowDep, SessionDep, SettingsDep, get_current_user
+from api.deps import NowDep, SessionDep, SettingsDep
 from api.fhir import resources as fhir
-from api.fhir.common import documented
+from api.fhir.common import documented, staff_access
 from api.fhir.search import SearchError, bundle, date_range, parameters, reference_id
 from data.config import Settings
 from data.enums import ResourceKind
@@ -50,7 +50,7 @@ def _busy_slots(session: Session, kind: str, ident: int, start: datetime, end: d
             for allocation, appointment in rows]
 
 
-@router.get("/Slot", dependencies=[Depends(get_current_user)], openapi_extra=documented(SLOT_PARAMETERS))
+@router.get("/Slot", dependencies=[Depends(staff_access)], openapi_extra=documented(SLOT_PARAMETERS))
 def search_slots(request: Request, session: SessionDep, settings: SettingsDep, now: NowDep):
     """Slots of a schedule or service type: free ones of service schedules, busy ones of clinicians, units, rooms.
 
@@ -94,7 +94,7 @@ def search_slots(request: Request, session: SessionDep, settings: SettingsDep, n
     return bundle(request, slots, params)
 
 
-@router.get("/Slot/{ident}", dependencies=[Depends(get_current_user)])
+@router.get("/Slot/{ident}", dependencies=[Depends(staff_access)])
 def read_slot(ident: str, session: SessionDep, settings: SettingsDep, now: NowDep):
     """A free slot while it is still free (it is computed, not stored), or a busy one."""
     if (free := fhir.FreeSlotId.parse(ident)) is not None:
