@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 
 from api.body_limit import BodyLimit
 from api.errors import install_error_handlers
+from api.openapi import install_openapi
 from api.schemas.common import CALENDAR
 from api import web
 from api.web import api_docs, vendor
@@ -95,4 +96,5 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(vendor.router)
     app.include_router(api_docs.router)
     app.mount("/static", web.static, name="static")
+    install_openapi(app)
     return app

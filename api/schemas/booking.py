@@ -9,6 +9,7 @@ from pydantic import AfterValidator, Field, model_validator
 from api.schemas.common import Ident, Instant, Schema, Text
 from data.enums import AppointmentStatus, ResourceKind
 from data.tables import Appointment
+from scheduler.rosters import Named  # a record and its name, as rosters show them: one schema, not two
 
 
 def _distinct(device_ids: list[int]) -> list[int]:
@@ -18,11 +19,6 @@ def _distinct(device_ids: list[int]) -> list[int]:
 
 
 DeviceIds = Annotated[list[Ident], Field(max_length=10), AfterValidator(_distinct)]
-
-
-class Named(Schema):
-    id: int
-    name: str
 
 
 class SlotPublic(Schema):

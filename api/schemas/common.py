@@ -126,6 +126,11 @@ class Page(Schema, Generic[T]):
     offset: int
     limit: int
 
+    @classmethod
+    def model_parametrized_name(cls, params: tuple[type[Any], ...]) -> str:
+        """``Page[AppointmentPublic]`` is ``AppointmentPage``: a name a generated client can use as a class name."""
+        return f"{params[0].__name__.removesuffix('Public').removesuffix('Out')}Page"
+
 
 def overlapping_pair(spans: Iterable[tuple[Any, Any]]) -> tuple[int, int] | None:
     """Indices of the first two spans (in input order) that overlap, if any."""

@@ -5,6 +5,7 @@ from datetime import date, datetime
 from pydantic import BaseModel, Field
 
 from data.enums import AppointmentStatus, ResourceKind
+from scheduler.rosters import Named
 from scheduler.schedule_screen import ScheduleView
 
 
@@ -28,11 +29,6 @@ class ScheduleResourceOut(BaseModel):
     detail: str
 
 
-class ScheduleNamed(BaseModel):
-    id: int
-    name: str
-
-
 class ScheduleSessionOut(BaseModel):
     """A session or hold; times in the location's zone. ``resource_ids`` are the screen's resource ids it holds."""
 
@@ -41,8 +37,8 @@ class ScheduleSessionOut(BaseModel):
     start: datetime
     end: datetime
     hold_expires_at: datetime | None
-    patient: ScheduleNamed
-    service: ScheduleNamed
+    patient: Named
+    service: Named
     plan_progress: str | None
     resource_ids: list[str]
     patient_confirmed_at: datetime | None = Field(None, description="When the patient confirmed from their page")
@@ -74,8 +70,8 @@ class ScheduleOut(BaseModel):
                                            detail=r.detail) for r in view.resources],
             sessions=[ScheduleSessionOut(
                 appointment_id=s.appointment_id, status=s.status, start=s.starts_at, end=s.ends_at,
-                hold_expires_at=s.hold_expires_at, patient=ScheduleNamed(id=s.patient_id, name=s.patient_name),
-                service=ScheduleNamed(id=s.service_id, name=s.service_name), plan_progress=s.plan_progress,
+                hold_expires_at=s.hold_expires_at, patient=Named(id=s.patient_id, name=s.patient_name),
+                service=Named(id=s.service_id, name=s.service_name), plan_progress=s.plan_progress,
                 resource_ids=[resource_key(kind, ident) for kind, ident in s.resources],
                 patient_confirmed_at=s.patient_confirmed_at) for s in view.sessions],
             unavailable=[UnavailableOut(resource_id=resource_key(u.kind, u.id), start=u.starts_at, end=u.ends_at,
