@@ -4,7 +4,7 @@ meta.versionId is the row's version, with ETag and Last-Modified; If-Match with 
 writes nothing; If-None-Match answers 304 while current; vread serves the current version; If-None-Exist makes a
 create conditional. A new start (or Practitioner, room) moves a booked appointment through the booking code's
 reschedule; what cannot change is a 422 naming the element. Served on PostgreSQL: two updates made on one version
-race through two server processes and exactly one wins.
+race through two server processes and exactly one wins; an independent client (fhirpy) makes versioned updates.
 """
 
 from collections import Counter
@@ -13,6 +13,8 @@ from email.utils import parsedate_to_datetime
 
 import httpx
 import pytest
+from fhirpy import SyncFHIRClient
+from fhirpy.base.exceptions import MultipleResourcesFound
 from sqlmodel import func, select
 
 from data.db import make_engine, session_scope
@@ -193,7 +195,7 @@ def test_an_appointment_names_the_slot_it_takes(client, as_desk, world):
     assert read["slot"] == [{"reference": f"Slot/{slot_id(world, at(3, 9), world.dana)}"}]
 
 
-# --- served: real concurrency on PostgreSQL ---------------------------------------------------------------------
+# --- served: real concurrency on PostgreSQL, and an independent FHIR client -------------------------------------
 
 RACE_ROUNDS = 6
 
@@ -272,3 +274,48 @@ def test_two_updates_made_on_one_version_race_and_exactly_one_wins(served):
                 assert sorted(actions) == sorted(["book", "cancel" if row.status.value == "cancelled" else "reschedule"])
     finally:
         engine.dispose()
+
+
+@pytest.mark.postgres
+def test_an_independent_fhir_client_makes_versioned_updates(served):
+    """fhirpy registers a patient, books a free Slot for them, moves the session with If-Match, and finds its
+    stale copy refused (412) until it refreshes it (If-None-Match: a 304 while current)."""
+    clinic, _, servers = served
+    token = sign_in(servers[1])["Authorization"]
+    client = SyncFHIRClient(f"{servers[1].base_url}/fhir", authorization=token)
+    patient = client.resource("Patient", name=[{"family": "Okafor", "given": ["Ada"]}], birthDate="1988-05-17",
+                              telecom=[{"system": "email", "value": "ada.okafor@example.com"}])
+    patient.save()
+    assert patient.id and patient["meta"]["versionId"] == "1"
+    assert client.resources("Patient").search(email="ada.okafor@example.com").fetch()[0].id == patient.id
+
+    day = at(25, 0)
+    slots = client.resources("Slot").search(schedule=f"Schedule/service-{clinic.service_id}", status="free",
+                                            start__ge=(day + timedelta(hours=9)).isoformat(),
+                                            start__lt=(day + timedelta(days=1)).isoformat()).fetch()
+    appointment = client.resource("Appointment", status="booked", slot=[{"reference": f"Slot/{slots[0].id}"}],
+                                  participant=[{"actor": patient.to_reference(), "status": "accepted"}])
+    appointment.save()
+    assert appointment["status"] == "booked" and appointment["meta"]["versionId"] == "1"
+    stale = client.reference("Appointment", appointment.id).to_resource()
+
+    later = datetime.fromisoformat(appointment["start"]) + timedelta(hours=2)
+    appointment["start"] = later.isoformat()
+    appointment["end"] = (later + timedelta(minutes=30)).isoformat()
+    client.extra_headers = {"If-Match": f'W/"{appointment["meta"]["versionId"]}"'}
+    appointment.save()
+    assert datetime.fromisoformat(appointment["start"]) == later and appointment["meta"]["versionId"] == "2"
+
+    stale["status"], client.extra_headers = "cancelled", {"If-Match": f'W/"{stale["meta"]["versionId"]}"'}
+    with pytest.raises(MultipleResourcesFound, match="is at version 2, not 1"):  # fhirpy's name for any 412
+        stale.save()
+    client.extra_headers = None
+    stale.refresh()
+    assert stale["meta"]["versionId"] == "2" and stale["status"] == "booked"
+    stale.refresh()  # If-None-Match "2": 304, the copy stays
+    assert stale["start"] == appointment["start"]
+    stale["status"] = "cancelled"
+    stale.save()
+    assert stale["status"] == "cancelled" and stale["meta"]["versionId"] == "3"
+    read = httpx.get(f"{servers[0].base_url}/fhir/Appointment/{appointment.id}", headers={"Authorization": token})
+    assert read.json()["status"] == "cancelled" and read.headers["etag"] == 'W/"3"'

@@ -10,7 +10,7 @@ the shape SMART Scheduling Links asks for). A free Slot
 of a service schedule is ``s<service>-l<location>-c<clinician>-t<minute>``
 (minutes since the epoch), so booking it needs no stored slot; a busy Slot is
 ``busy-<allocation id>``. An Appointment names the free Slot it takes (rebuilt from its service, clinic,
-clinician and start).
+clinician and start), and a Patient is ``Patient/<id>``, that id also its identifier in ``PATIENT_SYSTEM``.
 
 ``meta.versionId`` is the row's version (it moves on with every change), so clients can make versioned updates
 (``api.fhir.conditional``).
@@ -25,13 +25,14 @@ from datetime import datetime
 
 from api.schemas.common import END_OF_CALENDAR, EARLIEST, MAX_IDENT
 from data.enums import AppointmentStatus, ResourceKind
-from data.tables import Allocation, Appointment, Clinician, Device, DeviceType, Location, Room, Service
+from data.tables import Allocation, Appointment, Clinician, Device, DeviceType, Location, Patient, Room, Service
 from scheduler.clock import to_minute
 
 SYSTEM = "urn:clinic-scheduler"
 SERVICE_SYSTEM = f"{SYSTEM}:service"
 CERTIFICATION_SYSTEM = f"{SYSTEM}:certification"
 DEVICE_TYPE_SYSTEM = f"{SYSTEM}:device-type"
+PATIENT_SYSTEM = f"{SYSTEM}:patient"
 LOCATION_SYSTEM = f"{SYSTEM}:location"
 FREE_SLOT = re.compile(r"s([0-9]+)-l([0-9]+)-c([0-9]+)-t([0-9]{1,12})")
 BUSY_SLOT = re.compile(r"busy-([0-9]+)")
@@ -206,6 +207,25 @@ def taken_slot(record: Appointment) -> FreeSlotId | None:
     if len(clinicians) != 1:
         return None
     return FreeSlotId(record.service_id, record.location_id, clinicians[0], to_minute(record.starts_at))
+
+
+def patient(record: Patient) -> dict:
+    """Who the appointments are for; once erased, nothing but the pseudonymous id is left (as on the REST side)."""
+    resource = {"resourceType": "Patient", "id": str(record.id), "meta": {"versionId": str(record.version)},
+                "identifier": [{"use": "usual", "type": concept(
+                    "http://terminology.hl7.org/CodeSystem/v2-0203", "MR", "Medical record number"),
+                    "system": PATIENT_SYSTEM, "value": str(record.id)}],
+                "active": record.erased_at is None}
+    if record.erased_at is not None:
+        return resource
+    resource["name"] = [{"use": "official", "text": f"{record.given_name} {record.family_name}",
+                         "family": record.family_name, "given": [record.given_name]}]
+    resource["birthDate"] = record.birth_date.isoformat()
+    telecom = [{"system": system, "value": value} for system, value in (("phone", record.phone),
+                                                                         ("email", record.email)) if value]
+    if telecom:
+        resource["telecom"] = telecom
+    return resource
 
 
 def proposed_appointment(slot: FreeSlotId, service: Service, start: datetime, end: datetime, patient_id: int | None,

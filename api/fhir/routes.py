@@ -1,12 +1,12 @@
-"""FHIR R4 endpoints under ``/fhir``: one router made of the directory, slots, appointments, SMART Scheduling Links
-and the CapabilityStatement (each its own module). Errors are OperationOutcomes (``api.errors``).
+"""FHIR R4 endpoints under ``/fhir``: one router made of the directory, slots, appointments, patients, SMART
+Scheduling Links and the CapabilityStatement (each its own module). Errors are OperationOutcomes (``api.errors``).
 """
 
 from fastapi import APIRouter
 
-from api.fhir import appointments, bulk, directory, metadata, operations, slots
+from api.fhir import appointments, bulk, directory, metadata, operations, patients, slots
 from api.fhir.common import ERRORS, FHIRResponse
 
 router = APIRouter(prefix="/fhir", tags=["fhir"], default_response_class=FHIRResponse, responses=ERRORS)
-for part in (directory, slots, operations, appointments, bulk, metadata):  # operations before {ident} routes
+for part in (directory, slots, operations, appointments, patients, bulk, metadata):  # operations before {ident} routes
     router.include_router(part.router)
