@@ -195,6 +195,17 @@ def test_an_appointment_names_the_slot_it_takes(client, as_desk, world):
     assert read["slot"] == [{"reference": f"Slot/{slot_id(world, at(3, 9), world.dana)}"}]
 
 
+def test_the_capability_statement_says_how_versions_work(client):
+    statement = client.get("/fhir/metadata").json()
+    valid(statement)
+    types = {r["type"]: r for r in statement["rest"][0]["resource"]}
+    for kind, versioning in (("Appointment", "versioned-update"), ("Patient", "versioned")):
+        assert types[kind]["versioning"] == versioning and types[kind]["conditionalCreate"] is True
+        assert types[kind]["readHistory"] is False and types[kind]["updateCreate"] is False
+        assert {"code": "vread"} in types[kind]["interaction"]
+    assert {p["name"] for p in types["Patient"]["searchParam"]} >= {"identifier", "name", "birthdate", "telecom"}
+
+
 # --- served: real concurrency on PostgreSQL, and an independent FHIR client -------------------------------------
 
 RACE_ROUNDS = 6

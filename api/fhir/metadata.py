@@ -5,6 +5,7 @@ from fastapi import APIRouter, Request
 from api.deps import NowDep
 from api.fhir.appointments import APPOINTMENT_PARAMETERS
 from api.fhir.directory import DIRECTORY, directory_parameters
+from api.fhir.patients import PATIENT_PARAMETERS
 from api.fhir.slots import SLOT_PARAMETERS
 from api.urls import absolute_url, smart_token_endpoint
 
@@ -22,7 +23,13 @@ def capability_statement(request: Request, now: NowDep):
     resources = [described(t, directory_parameters(filters), ["read", "search-type"])
                  for t, (_, filters) in DIRECTORY.items()]
     resources.append(described("Slot", SLOT_PARAMETERS, ["read", "search-type"]))
-    resources.append(described("Appointment", APPOINTMENT_PARAMETERS, ["read", "search-type", "create", "update"]))
+    versions = {"readHistory": False, "updateCreate": False, "conditionalCreate": True,
+                "conditionalUpdate": False}  # vread serves the current version; If-None-Exist on create
+    resources.append({**described("Appointment", APPOINTMENT_PARAMETERS,
+                                  ["read", "vread", "search-type", "create", "update"]),
+                      "versioning": "versioned-update", **versions})
+    resources.append({**described("Patient", PATIENT_PARAMETERS, ["read", "vread", "search-type", "create"]),
+                      "versioning": "versioned", **versions})
     return {
         "resourceType": "CapabilityStatement", "status": "active", "date": now.date().isoformat(),
         "kind": "instance", "fhirVersion": "4.0.1", "format": ["json"],
@@ -33,7 +40,9 @@ def capability_statement(request: Request, now: NowDep):
             "documentation": ("Sign in with POST /api/v1/auth/token and send the bearer token; metadata and the "
                               "bulk publication are public. Free Slots exist for service schedules (Schedule/"
                               "service-<id>); clinician, device and room schedules list busy Slots. Appointment "
-                              "update only books a pending appointment or cancels one."),
+                              "update changes the status (book a hold, cancel, arrived, fulfilled, noshow) or "
+                              "moves a booked one (start, Practitioner, room, Device); the rest must be as stored. "
+                              "Send If-Match: W/\"<versionId>\" to update only the version you read (else 412)."),
             "security": _security(request),
             "resource": resources,
             "operation": [{"name": "bulk-publish",
