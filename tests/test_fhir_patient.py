@@ -25,7 +25,8 @@ def world(session, app):
 def new_patient(**overrides) -> dict:
     return {"resourceType": "Patient", "name": [{"family": "Rivera", "given": ["Ana", "Lucia"]}],
             "birthDate": "1984-07-02", "gender": "female",
-            "telecom": [{"system": "phone", "value": "(212) 555-0199"}, {"system": "email", "value": "ana@example.com"}],
+            "telecom": [{"system": "phone", "value": "(212) 555-0199"},
+                        {"system": "email", "value": "ana@example.com"}],
             **overrides}
 
 

@@ -25,9 +25,10 @@ from api.fhir.search import SearchError, bundle, date_range, parameters, referen
 from api.idempotency import IdempotencyKey, respond_once
 from api.schemas.common import schedulable
 from api.urls import absolute_url
+from data.config import Settings
 from data.enums import AppointmentStatus, ResourceKind
 from data.errors import Conflict, Invalid, NotFound
-from data.tables import Allocation, Appointment, Service
+from data.tables import Allocation, Appointment, Service, User
 from scheduler import booking, waitlist
 from scheduler.catalog_snapshot import catalog
 from scheduler.clock import from_minute
@@ -217,50 +218,57 @@ ATTENDANCE = {"arrived": "check_in", "fulfilled": "complete", "noshow": "no_show
 def _moved(session: Session, record: Appointment, body: dict) -> Move | None:
     """Where the body moves the appointment (another start, Practitioner, room or device units), None if nowhere.
 
-    An element left out stays as it is; one given that cannot change (the patient, the service, the clinic, and
-    what follows from the time: end, length, slot) must be what is stored, else a 422 says what may change.
+    An element left out stays as it is; one given that cannot change must be what is stored (``_unchanged``).
     """
-    unknown = sorted(set(body) - set(UPDATABLE) - set(SERVER_KEPT))
-    if unknown:
-        raise Invalid((unknown[0],), f"Appointment.{unknown[0]} is not kept by this server; an update "
-                                            f"may give {', '.join(UPDATABLE)}")
-    current = _appointment(session, record)
-    if "serviceType" in body and _codes(body["serviceType"]) != _codes(current["serviceType"]):
-        raise Invalid(("serviceType",), f"an appointment's service cannot change (it is "
-                                               f"{current['serviceType'][0]['text']}); book the other service and "
-                                               "cancel this appointment")
-    if "minutesDuration" in body and body["minutesDuration"] != current["minutesDuration"]:
-        raise Invalid(("minutesDuration",), f"the length follows from the service: "
-                                                   f"{current['minutesDuration']} minutes")
-    if "slot" in body and _references(body["slot"]) != _references(current.get("slot")):
-        raise Invalid(("slot",), "the slot follows from the time and practitioner: to move the appointment, "
-                                        "change its start (and Practitioner, room or Device participants)")
-    named = _participants(body)
-    if named.others:
-        raise Invalid(("participant",), f"{named.others[0][:60]!r} is not a participant this server keeps: "
-                                               "name Patient, Practitioner, Location and Device only")
-    if set(named.patients) - {record.patient_id}:
-        raise Invalid(("participant",), f"an appointment's patient cannot change (it is Patient/"
-                                               f"{record.patient_id}); book for the other patient and cancel this")
-    if set(named.clinics) - {record.location_id}:
-        raise Invalid(("participant",), f"the clinic (Location/{record.location_id}) follows from the "
-                                               "Practitioner; name the Practitioner instead")
-    if len(named.practitioners) > 1 or len(named.rooms) > 1:
-        raise Invalid(("participant",), "name at most one Practitioner and one room")
+    named = _unchanged(session, record, body)
     clinicians, rooms = record.resource_ids(ResourceKind.CLINICIAN), record.resource_ids(ResourceKind.ROOM)
     devices = sorted(record.resource_ids(ResourceKind.DEVICE))
     start = _instant(body, "start") if "start" in body else record.starts_at
-    other_room = named.rooms if named.rooms and named.rooms != rooms else []
-    other_devices = sorted(named.devices) if named.devices and sorted(named.devices) != devices else []
     ends = start + (record.ends_at - record.starts_at)
     if "end" in body and _instant(body, "end") != ends:
         zone = catalog(session).locations[record.location_id].zone
         raise Invalid(("end",), f"the end follows from the start and the session's length: "
-                                       f"{ends.astimezone(zone).isoformat()}")
-    clinician = named.practitioners[0] if named.practitioners else (clinicians[0] if clinicians else None)
-    if start == record.starts_at and clinician in (clinicians or [None]) and not other_room and not other_devices:
+                                f"{ends.astimezone(zone).isoformat()}")
+    current_clinician = clinicians[0] if clinicians else None
+    clinician = named.practitioners[0] if named.practitioners else current_clinician
+    other_room = named.rooms[0] if named.rooms and named.rooms != rooms else None
+    other_devices = tuple(sorted(named.devices)) if named.devices and sorted(named.devices) != devices else ()
+    if start == record.starts_at and clinician == current_clinician and other_room is None and not other_devices:
         return None
-    return Move(start, clinician, other_room[0] if other_room else None, tuple(other_devices))
+    return Move(start, clinician, other_room, other_devices)
+
+
+def _unchanged(session: Session, record: Appointment, body: dict) -> Participants:
+    """The body's participants, once the elements that cannot change are found as stored (else a 422 naming one):
+    the patient, the service, the clinic, what follows from the time (length, slot), and nothing not kept."""
+    unknown = sorted(set(body) - set(UPDATABLE) - set(SERVER_KEPT))
+    if unknown:
+        raise Invalid((unknown[0],), f"Appointment.{unknown[0]} is not kept by this server; an update may give "
+                                     f"{', '.join(UPDATABLE)}")
+    current = _appointment(session, record)
+    if "serviceType" in body and _codes(body["serviceType"]) != _codes(current["serviceType"]):
+        raise Invalid(("serviceType",), f"an appointment's service cannot change (it is "
+                                        f"{current['serviceType'][0]['text']}); book the other service and cancel "
+                                        "this appointment")
+    if "minutesDuration" in body and body["minutesDuration"] != current["minutesDuration"]:
+        raise Invalid(("minutesDuration",), f"the length follows from the service: {current['minutesDuration']} "
+                                            "minutes")
+    if "slot" in body and _references(body["slot"]) != _references(current.get("slot")):
+        raise Invalid(("slot",), "the slot follows from the time and practitioner: to move the appointment, change "
+                                 "its start (and Practitioner, room or Device participants)")
+    named = _participants(body)
+    if named.others:
+        raise Invalid(("participant",), f"{named.others[0][:60]!r} is not a participant this server keeps: name "
+                                        "Patient, Practitioner, Location and Device only")
+    if set(named.patients) - {record.patient_id}:
+        raise Invalid(("participant",), f"an appointment's patient cannot change (it is Patient/{record.patient_id})"
+                                        "; book for the other patient and cancel this")
+    if set(named.clinics) - {record.location_id}:
+        raise Invalid(("participant",), f"the clinic (Location/{record.location_id}) follows from the "
+                                        "Practitioner; name the Practitioner instead")
+    if len(named.practitioners) > 1 or len(named.rooms) > 1:
+        raise Invalid(("participant",), "name at most one Practitioner and one room")
+    return named
 
 
 def _instant(body: dict, element: str) -> datetime:
@@ -280,8 +288,8 @@ def _references(references: list[dict] | None) -> list[str]:
     return [reference.get("reference") for reference in references or []]
 
 
-def _changed_status(session: Session, record: Appointment, wanted: str, body: dict, user, now: datetime,
-                    settings) -> Appointment:
+def _changed_status(session: Session, record: Appointment, wanted: str, body: dict, user: User, now: datetime,
+                    settings: Settings) -> Appointment:
     """The status change through the use case the REST API has for it (each checks the state it finds locked)."""
     if wanted == AppointmentStatus.BOOKED and record.status == AppointmentStatus.PENDING:
         return booking.book_hold(session, actor=user, hold_id=record.id, now=now)

@@ -47,7 +47,8 @@ def _stored(session: Session, ident: str) -> Patient:
 def search_patients(request: Request, session: SessionDep, _: Desk):
     """Patients by ``_id``, ``identifier``, ``name`` (words starting a given or family name), ``family``,
     ``given`` (starting with), ``birthdate`` (with prefixes), ``telecom``, ``phone`` (the number's digits, its
-    country code may be left out) and ``email`` (the whole address, any case). Repeated parameters must all hold; comma-separated values are alternatives."""
+    country code may be left out) and ``email`` (the whole address, any case). Repeated parameters must all hold;
+    comma-separated values are alternatives."""
     params = parameters(request, set(PATIENT_PARAMETERS))
     criteria = set(params) & set(PATIENT_PARAMETERS)
     statement = select(Patient)
