@@ -51,7 +51,8 @@ def validation_error_from(exc: ValidationError) -> RequestValidationError:
 FHIR_PREFIX = "/fhir"
 CONCURRENT_WRITE_STATES = {"40P01", "40001"}  # PostgreSQL: deadlock detected, serialization failure
 ISSUE_CODES = {400: "invalid", 401: "login", 403: "forbidden", 404: "not-found", 405: "not-supported",
-               409: "conflict", 410: "expired", 412: "conflict", 422: "invalid", 429: "throttled", 503: "transient"}
+               406: "not-supported", 409: "conflict", 410: "expired", 412: "conflict", 415: "not-supported",
+               422: "invalid", 429: "throttled", 503: "transient"}
 
 
 def answer(request: Request, status_code: int, detail, *, headers: dict | None = None,

@@ -2,11 +2,12 @@
 Scheduling Links and the CapabilityStatement (each its own module). Errors are OperationOutcomes (``api.errors``).
 """
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
 from api.fhir import appointments, bulk, directory, metadata, operations, patients, slots
-from api.fhir.common import ERRORS, FHIRResponse
+from api.fhir.common import ERRORS, FHIRResponse, speaks_json
 
-router = APIRouter(prefix="/fhir", tags=["fhir"], default_response_class=FHIRResponse, responses=ERRORS)
+router = APIRouter(prefix="/fhir", tags=["fhir"], default_response_class=FHIRResponse, responses=ERRORS,
+                   dependencies=[Depends(speaks_json)])
 for part in (directory, slots, operations, appointments, patients, bulk, metadata):  # operations before {ident} routes
     router.include_router(part.router)
