@@ -42,6 +42,8 @@ RULES = [
     ({"GET", "POST", "PUT"}, r"/fhir/Appointment", STAFF_DESK),
     ({"GET", "POST"}, r"/fhir/Patient", STAFF_DESK),
     ({"GET"}, r"/fhir/(Practitioner|PractitionerRole|Location|Device|HealthcareService|Schedule|Slot)", EVERYONE),
+    ({"POST"}, r"/fhir/(Practitioner|PractitionerRole|Location|Device|HealthcareService|Schedule|Slot)/_search$",
+     EVERYONE),
 ]
 PUBLIC = re.compile(r"^/api/v1/(auth/token|public/)|^/fhir/(metadata|\$bulk-publish|bulk/)")
 

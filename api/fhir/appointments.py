@@ -16,12 +16,13 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Body, HTTPException, Request, status
 from fhir.resources.R4B.appointment import Appointment as FHIRAppointment
 from pydantic import ValidationError
+from sqlalchemy import func, not_
 from sqlmodel import Session, select
 
 from api.deps import NowDep, SessionDep, SettingsDep
 from api.fhir import conditional, resources as fhir
 from api.fhir.common import FHIR_JSON, Desk, documented
-from api.fhir.search import SearchError, bundle, date_range, parameters, reference_id
+from api.fhir.search import Cursor, Search, SearchError, SearchForm, instants, reference_id
 from api.idempotency import IdempotencyKey, respond_once
 from api.schemas.common import schedulable
 from api.urls import absolute_url
@@ -34,7 +35,8 @@ from scheduler.catalog_snapshot import catalog
 from scheduler.clock import from_minute
 
 router = APIRouter()
-APPOINTMENT_PARAMETERS = {"patient": "reference", "practitioner": "reference", "date": "date", "status": "token"}
+APPOINTMENT_PARAMETERS = {"_id": "token", "patient": "reference", "practitioner": "reference", "date": "date",
+                          "status": "token"}
 
 
 def _appointment(session: Session, record: Appointment) -> dict:
@@ -43,11 +45,19 @@ def _appointment(session: Session, record: Appointment) -> dict:
                             snapshot.locations[record.location_id].zone)
 
 
-@router.get("/Appointment", openapi_extra=documented(APPOINTMENT_PARAMETERS))
-def search_appointments(request: Request, session: SessionDep, settings: SettingsDep, _: Desk):
-    """Appointments by ``patient``, ``practitioner``, ``date`` (with prefixes) and ``status``."""
-    params = parameters(request, set(APPOINTMENT_PARAMETERS))
+@router.get("/Appointment", openapi_extra=documented(APPOINTMENT_PARAMETERS, paging="_cursor", sorts=True))
+@router.post("/Appointment/_search",
+             openapi_extra=documented(APPOINTMENT_PARAMETERS, paging="_cursor", sorts=True, form=True))
+def search_appointments(request: Request, session: SessionDep, settings: SettingsDep, _: Desk,
+                        form: SearchForm = None):
+    """Appointments by ``_id``, ``patient``, ``practitioner``, ``date`` (``Appointment.start``, with prefixes) and
+    ``status``: soonest first, or latest first with ``_sort=-date``; pages go on by ``_cursor`` (the next link)."""
+    search = Search.read(request, form, "Appointment", APPOINTMENT_PARAMETERS, sorts=("date", "-date"),
+                         paging="_cursor")
+    params = search.params
     statement = select(Appointment)
+    for value in params.get("_id", []):
+        statement = statement.where(Appointment.id.in_([n for v in value.split(",") if (n := fhir.record_id(v))]))
     for value in params.get("patient", []):
         statement = statement.where(Appointment.patient_id == _number(reference_id(value, "Patient"), "patient"))
     for value in params.get("practitioner", []):
@@ -55,11 +65,13 @@ def search_appointments(request: Request, session: SessionDep, settings: Setting
         statement = statement.where(Appointment.allocations.any(
             (Allocation.resource_kind == ResourceKind.CLINICIAN) & (Allocation.resource_id == clinician)))
     if "date" in params:
-        low, high = date_range(params["date"], ZoneInfo(settings.time_zone))
-        if low is not None:
-            statement = statement.where(Appointment.ends_at > low)
-        if high is not None:
-            statement = statement.where(Appointment.starts_at < high)
+        starts = instants(params["date"], ZoneInfo(settings.time_zone))
+        if starts.low is not None:
+            statement = statement.where(Appointment.starts_at >= starts.low)
+        if starts.high is not None:
+            statement = statement.where(Appointment.starts_at < starts.high)
+        for low, high in starts.holes:
+            statement = statement.where(not_((Appointment.starts_at >= low) & (Appointment.starts_at < high)))
     for value in params.get("status", []):
         try:
             statuses = [AppointmentStatus(code) for code in value.split(",")]
@@ -67,8 +79,29 @@ def search_appointments(request: Request, session: SessionDep, settings: Setting
             codes = ", ".join(s.value for s in AppointmentStatus)
             raise SearchError(f"status must be one of {codes}") from None
         statement = statement.where(Appointment.status.in_(statuses))
-    rows = session.exec(statement.order_by(Appointment.starts_at, Appointment.id).limit(2000)).all()
-    return bundle(request, [_appointment(session, row) for row in rows], params)
+    latest_first = search.sort == "-date"
+    rows = session.exec(_after(statement, search.cursor, latest_first).order_by(
+        *((Appointment.starts_at.desc(), Appointment.id.desc()) if latest_first else
+          (Appointment.starts_at, Appointment.id))).limit(search.count + 1)).all()
+    page, more = rows[:search.count], len(rows) > search.count
+    return search.bundle(
+        [_appointment(session, row) for row in page], cheap=True,
+        total=lambda: session.exec(select(func.count()).select_from(statement.subquery())).one(),
+        following=Cursor(page[-1].starts_at, str(page[-1].id)) if more and page else None)
+
+
+def _after(statement, cursor: Cursor | None, latest_first: bool):
+    """The appointments listed after the cursor's (start, id), in the order asked for."""
+    if cursor is None:
+        return statement
+    ident = fhir.record_id(cursor.ident)
+    if ident is None:
+        raise SearchError("_cursor is not one this server gave out; follow the Bundle's next link")
+    if latest_first:
+        return statement.where((Appointment.starts_at < cursor.at) | (
+            (Appointment.starts_at == cursor.at) & (Appointment.id < ident)))
+    return statement.where((Appointment.starts_at > cursor.at) | (
+        (Appointment.starts_at == cursor.at) & (Appointment.id > ident)))
 
 
 def _number(text: str, name: str) -> int:

@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 from api.deps import SessionDep
 from api.fhir import resources as fhir
 from api.fhir.common import documented, staff_access
-from api.fhir.search import bundle, parameters, reference_id
+from api.fhir.search import Search, SearchForm, reference_id
 from data.errors import NotFound
 from data.tables import Clinician, Device, DeviceType, Location, Room, Service
 from scheduler.catalog_snapshot import catalog
@@ -21,7 +21,7 @@ DIRECTORY_TYPES = {"name": "string", "specialty": "token", "type": "token", "ser
 
 
 def directory_parameters(filters) -> dict[str, str]:
-    return {name: DIRECTORY_TYPES.get(name, "reference") for name in filters}
+    return {"_id": "token"} | {name: DIRECTORY_TYPES.get(name, "reference") for name in filters}
 
 
 def clinicians(session: Session) -> list[Clinician]:
@@ -108,15 +108,16 @@ def _in_service(resource: dict) -> bool:
 def _directory_search(resource_type: str):
     build, filters = DIRECTORY[resource_type]
 
-    def search(request: Request, session: SessionDep):
-        params = parameters(request, set(filters) | {"_id"})
+    def search(request: Request, session: SessionDep, form: SearchForm = None):
+        search = Search.read(request, form, resource_type, directory_parameters(filters))
         found = [resource for resource in build(session) if _in_service(resource)]
-        for name, values in params.items():
-            if name == "_id":
-                found = [r for r in found if r["id"] in values[-1].split(",")]
-            elif name in filters:
-                found = [r for r in found if any(filters[name](r, v) for v in values[-1].split(","))]
-        return bundle(request, found, params)
+        for name, values in search.params.items():
+            for value in values:
+                if name == "_id":
+                    found = [r for r in found if r["id"] in value.split(",")]
+                else:
+                    found = [r for r in found if any(filters[name](r, v) for v in value.split(","))]
+        return search.offset_page(found)
 
     def read(ident: str, session: SessionDep):
         match = next((r for r in build(session) if r["id"] == ident), None)
@@ -124,7 +125,7 @@ def _directory_search(resource_type: str):
             raise NotFound(resource_type, ident)
         return match
 
-    search.__doc__ = f"Search {resource_type} resources (a searchset Bundle)."
+    search.__doc__ = f"Search {resource_type} resources (a searchset Bundle, paged by _offset)."
     read.__doc__ = f"Read one {resource_type}."
     return search, read
 
@@ -133,6 +134,9 @@ for _type in DIRECTORY:
     _search, _read = _directory_search(_type)
     router.add_api_route(f"/{_type}", _search, methods=["GET"], name=f"search {_type}",
                          dependencies=[Depends(staff_access)],
-                         openapi_extra=documented(directory_parameters(DIRECTORY[_type][1]) | {"_id": "token"}))
+                         openapi_extra=documented(directory_parameters(DIRECTORY[_type][1])))
+    router.add_api_route(f"/{_type}/_search", _search, methods=["POST"], name=f"search {_type} (form)",
+                         dependencies=[Depends(staff_access)],
+                         openapi_extra=documented(directory_parameters(DIRECTORY[_type][1]), form=True))
     router.add_api_route(f"/{_type}/{{ident}}", _read, methods=["GET"], name=f"read {_type}",
                          dependencies=[Depends(staff_access)])
