@@ -1,0 +1,134 @@
+"""Independent FHIR clients against the real `clinic serve` (the demo clinic, SQLite): fhirpy and SMART's
+fhirclient search Slots and Appointments and follow the next links to the last page, and find exactly what
+searching day by day finds, none twice; fhirpy also counts, sorts, books and sees its bookings.
+"""
+
+from collections import Counter
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+from fhirclient.models.appointment import Appointment as ClientAppointment
+from fhirclient.models.fhirsearch import FHIRSearchParam
+from fhirclient.models.slot import Slot as ClientSlot
+from fhirclient.server import FHIRServer
+from fhirpy import SyncFHIRClient
+from sqlmodel import Session
+
+from data.accounts import upsert_user
+from data.db import make_engine
+from data.demo import load_demo_clinic
+from data.enums import Role
+from data.migrate import upgrade
+from tests.servers import clean_environment, clinic_script, free_port, launch
+
+PASSWORD = "fhir clients password 123"
+CLINIC_ZONE = ZoneInfo("America/New_York")
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("fhir-clients")
+    url = f"sqlite:///{folder / 'clinic.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    with Session(engine) as session:
+        load_demo_clinic(session, today=date.today())
+        upsert_user(session=session, username="fhir_desk", password=PASSWORD, role=Role.FRONT_DESK)
+        session.commit()
+    engine.dispose()
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = launch([clinic_script(), "serve", "--host", "127.0.0.1", "--port", str(port)], port=port, cwd=folder,
+                    env=clean_environment(CLINIC_DATABASE_URL=url, CLINIC_SECRET_KEY="clients-" + "s" * 40,
+                                          CLINIC_BACKGROUND_JOBS="false", CLINIC_PUBLIC_BASE_URL=base),
+                    log=folder / "server.log")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def token(served) -> str:
+    signed_in = httpx.post(f"{served.base_url}/api/v1/auth/token",
+                           data={"username": "fhir_desk", "password": PASSWORD})
+    assert signed_in.status_code == 200, signed_in.text
+    return signed_in.json()["access_token"]
+
+
+@pytest.fixture(scope="module")
+def fhirpy_client(served, token) -> SyncFHIRClient:
+    """fhirpy counts with ``_totalMethod`` (an Aidbox parameter), so it asks for lenient handling."""
+    return SyncFHIRClient(f"{served.base_url}/fhir", authorization=f"Bearer {token}",
+                          extra_headers={"Prefer": "handling=lenient"})
+
+
+@pytest.fixture(scope="module")
+def smart_server(served, token) -> FHIRServer:
+    server = FHIRServer(None, base_uri=f"{served.base_url}/fhir")
+    server.session.headers["Authorization"] = f"Bearer {token}"
+    return server
+
+
+def days() -> list[date]:
+    """The coming week in the clinic's zone, from tomorrow (so no slot of it passes while the test runs)."""
+    tomorrow = datetime.now(CLINIC_ZONE).date() + timedelta(days=1)
+    return [tomorrow + timedelta(days=n) for n in range(7)]
+
+
+def once(ids: list[str]) -> list[str]:
+    repeated = [ident for ident, times in Counter(ids).items() if times > 1]
+    assert repeated == [], f"listed twice: {repeated[:5]}"
+    return ids
+
+
+def test_clients_page_through_every_free_slot_of_a_week(fhirpy_client, smart_server):
+    service = fhirpy_client.resources("HealthcareService").search(**{"service-type": "sij_manual"}).get()
+    schedule, week = f"Schedule/service-{service.id}", days()
+    window = [f"ge{week[0]}", f"lt{week[-1] + timedelta(days=1)}"]
+
+    slots = fhirpy_client.resources("Slot").search(schedule=schedule, start=window)
+    paged = once([slot.id for slot in slots.fetch_all()])
+    by_day = once([slot.id for day in week
+                   for slot in fhirpy_client.resources("Slot").search(schedule=schedule, start=str(day)).fetch_all()])
+    assert len(paged) > 200, "beyond the 200 one search used to stop at"
+    assert paged == by_day
+    assert slots.count() == len(paged)
+
+    search = ClientSlot.where({"schedule": schedule, "_count": "40"})
+    search.params += [FHIRSearchParam("start", value) for value in window]
+    assert once([slot.id for slot in search.perform_resources_iter(smart_server)]) == paged
+
+
+def test_clients_page_through_appointments_they_booked(served, token, fhirpy_client, smart_server):
+    week = days()
+    service = fhirpy_client.resources("HealthcareService").search(**{"service-type": "telehealth"}).get()
+    free = fhirpy_client.resources("Slot").search(
+        schedule=f"Schedule/service-{service.id}", status="free",
+        start=[f"ge{week[0]}", f"lt{week[-1] + timedelta(days=1)}"]).fetch_all()
+    listed = httpx.get(f"{served.base_url}/api/v1/patients", headers={"Authorization": f"Bearer {token}"})
+    patients = [patient["id"] for patient in listed.json()["items"][:12]]
+    chosen = free[::max(1, len(free) // 12)][:12]
+    assert len(chosen) == 12 and len(patients) == 12
+    made = []
+    for slot, patient in zip(chosen, patients):
+        appointment = fhirpy_client.resource("Appointment", status="booked", slot=[{"reference": f"Slot/{slot.id}"}],
+                                             participant=[{"actor": {"reference": f"Patient/{patient}"},
+                                                           "status": "accepted"}])
+        appointment.save()
+        made.append(appointment.id)
+
+    window = [f"ge{week[0]}", f"lt{week[-1] + timedelta(days=1)}"]
+    search = ClientAppointment.where({"_count": "5"})
+    search.params += [FHIRSearchParam("date", value) for value in window]
+    paged = once([appointment.id for appointment in search.perform_resources_iter(smart_server)])
+    by_day = once([appointment.id for day in week for appointment in
+                   fhirpy_client.resources("Appointment").search(date=str(day)).fetch_all()])
+    assert paged == by_day and sorted(paged) == sorted(made)
+    newest_first = fhirpy_client.resources("Appointment").search(date=window).sort("-date").limit(4).fetch_all()
+    assert [appointment.id for appointment in newest_first] == paged[::-1]
+    assert fhirpy_client.resources("Appointment").search(date=window).count() == 12
+
+    still_free = {slot.id for slot in fhirpy_client.resources("Slot").search(
+        schedule=f"Schedule/service-{service.id}", start=window).fetch_all()}
+    assert not still_free & {slot.id for slot in chosen}, "a booked slot is no longer offered"
