@@ -6,6 +6,7 @@ from api.deps import NowDep
 from api.fhir.appointments import APPOINTMENT_PARAMETERS
 from api.fhir.directory import DIRECTORY, directory_parameters
 from api.fhir.patients import PATIENT_PARAMETERS
+from api.fhir.search import SEARCH_SUPPORT
 from api.fhir.slots import SLOT_PARAMETERS
 from api.urls import absolute_url, smart_token_endpoint
 
@@ -42,7 +43,8 @@ def capability_statement(request: Request, now: NowDep):
                               "service-<id>); clinician, device and room schedules list busy Slots. Appointment "
                               "update changes the status (book a hold, cancel, arrived, fulfilled, noshow) or "
                               "moves a booked one (start, Practitioner, room, Device); the rest must be as stored. "
-                              "Send If-Match: W/\"<versionId>\" to update only the version you read (else 412)."),
+                              "Send If-Match: W/\"<versionId>\" to update only the version you read (else 412). "
+                              f"{SEARCH_SUPPORT}"),
             "security": _security(request),
             "resource": resources,
             "operation": [{"name": "bulk-publish",
