@@ -68,6 +68,12 @@ def test_patients_are_searched_like_the_desk_does(client, as_desk, as_admin, wor
     assert ids(identifier=f"urn:clinic-scheduler:patient|{grace['id']}") == [grace["id"]]
     assert ids(identifier=f"http://elsewhere.example/mrn|{grace['id']}") == []
     assert ids(_id=f"{grace['id']},{namesake['id']}") == [grace["id"], namesake["id"]]
+    first = get(client, "Patient", as_desk, family="hop", _count=1)
+    assert first["total"] == 2 and [p["id"] for p in resources(first)] == [str(grace["id"])]
+    following = next(link["url"] for link in first["link"] if link["relation"] == "next")
+    assert [p["id"] for p in resources(valid(client.get(following, headers=as_desk).json()))] == [str(namesake["id"])]
+    form = client.post("/fhir/Patient/_search", data={"family": "hop", "given": "gracie"}, headers=as_desk)
+    assert [p["id"] for p in resources(valid(form.json()))] == [str(namesake["id"])]
     assert "unknown search parameter 'gender'" in get(client, "Patient", as_desk, expect=400,
                                                       gender="female")["issue"][0]["diagnostics"]
     assert get(client, "Patient", as_desk, expect=400, birthdate="last year")["issue"][0]["code"] == "invalid"

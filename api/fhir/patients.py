@@ -18,7 +18,7 @@ from sqlmodel import Session, select
 from api.deps import SessionDep
 from api.fhir import conditional, resources as fhir
 from api.fhir.common import Desk, documented
-from api.fhir.search import SearchError, bundle, parameters
+from api.fhir.search import Search, SearchError, SearchForm
 from api.routes.catalog import PatientFilter, digits_of, literally, patients_where, phone_digits
 from api.schemas.people import PatientCreate
 from api.urls import absolute_url
@@ -30,7 +30,6 @@ router = APIRouter()
 PATIENT_PARAMETERS = {"_id": "token", "identifier": "token", "name": "string", "family": "string",
                       "given": "string", "birthdate": "date", "telecom": "token", "phone": "token", "email": "token"}
 BY_ID = {"_id", "identifier"}  # the only criteria an erased patient still matches
-MOST_PATIENTS = 2000
 PREFIXES = ("eq", "ne", "ge", "gt", "le", "lt")
 MIN_PHONE_DIGITS = 7  # a whole number, its country code left out or not
 
@@ -44,21 +43,26 @@ def _stored(session: Session, ident: str) -> Patient:
 
 
 @router.get("/Patient", openapi_extra=documented(PATIENT_PARAMETERS))
-def search_patients(request: Request, session: SessionDep, _: Desk):
+@router.post("/Patient/_search", openapi_extra=documented(PATIENT_PARAMETERS, form=True))
+def search_patients(request: Request, session: SessionDep, _: Desk, form: SearchForm = None):
     """Patients by ``_id``, ``identifier``, ``name`` (words starting a given or family name), ``family``,
     ``given`` (starting with), ``birthdate`` (with prefixes), ``telecom``, ``phone`` (the number's digits, its
     country code may be left out) and ``email`` (the whole address, any case). Repeated parameters must all hold;
-    comma-separated values are alternatives."""
-    params = parameters(request, set(PATIENT_PARAMETERS))
-    criteria = set(params) & set(PATIENT_PARAMETERS)
+    comma-separated values are alternatives. In id order, paged by ``_offset``."""
+    search = Search.read(request, form, "Patient", PATIENT_PARAMETERS)
     statement = select(Patient)
-    for name in sorted(criteria):
-        for value in params[name]:
+    for name, values in sorted(search.params.items()):
+        for value in values:
             statement = statement.where(or_(*(_criterion(name, alternative) for alternative in value.split(","))))
-    if criteria - BY_ID:
+    if set(search.params) - BY_ID:
         statement = statement.where(Patient.erased_at.is_(None))  # matched on a pseudonym, not on the person
-    rows = session.exec(statement.order_by(Patient.id).limit(MOST_PATIENTS)).all()
-    return bundle(request, [fhir.patient(row) for row in rows], params)
+    rows = session.exec(statement.order_by(Patient.id).offset(search.offset).limit(search.count + 1)).all()
+    page, more = rows[:search.count], len(rows) > search.count
+    return search.bundle(
+        [fhir.patient(row) for row in page], cheap=True, place=search.offset,
+        total=lambda: session.exec(select(func.count()).select_from(statement.subquery())).one(),
+        following=search.offset + search.count if more and page else None,
+        previous=max(search.offset - search.count, 0) if search.offset and search.count else None)
 
 
 def _criterion(name: str, value: str):
