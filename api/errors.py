@@ -10,12 +10,14 @@ and only the first errors are listed. The input may be a megabyte, or hold
 what JSON cannot carry back (a lone surrogate, an infinite number).
 """
 
+from typing import Literal
+
 from fastapi import FastAPI, Request, status
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError, TimeoutError
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -46,6 +48,43 @@ def validation_error_from(exc: ValidationError) -> RequestValidationError:
     return RequestValidationError(
         [{"loc": ["body", *error["loc"]], "msg": error["msg"], "type": error["type"]} for error in exc.errors()]
     )
+
+
+class Answered(BaseModel):
+    """What an error answer holds, key for key: nothing else is ever written (tests validate answers with these)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class FieldError(Answered):
+    """One thing wrong with the input: where (``loc``, e.g. ``["body", "start"]``), what and which kind."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ErrorAnswer(Answered):
+    """Every error answer outside /fhir, as :func:`answer` and FastAPI's handler write it."""
+
+    detail: str | list[FieldError] = Field(
+        description="A sentence saying what is wrong, or (422) the list of what is wrong with the input")
+    blockers: list[str] = Field(default=[], description="A 409's records standing in the way, when it names them")
+
+
+class OutcomeIssue(Answered):
+    severity: Literal["fatal", "error", "warning", "information"]
+    code: str = Field(description="A FHIR IssueType code: invalid, login, forbidden, not-found, conflict, ...")
+    diagnostics: str | None = None
+    expression: list[str] = Field(default=[], description="The FHIRPath of the element in error, if one is")
+    location: list[str] = Field(default=[], description="R4's older XPath form; this server writes expression")
+
+
+class OperationOutcome(Answered):
+    """Every error answer under /fhir, as :func:`answer` writes it (FHIR R4 OperationOutcome)."""
+
+    resourceType: Literal["OperationOutcome"]
+    issue: list[OutcomeIssue] = Field(min_length=1)
 
 
 FHIR_PREFIX = "/fhir"

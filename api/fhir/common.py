@@ -22,10 +22,9 @@ class FHIRResponse(JSONResponse):
     media_type = FHIR_JSON
 
 
-OUTCOME = {"description": "An OperationOutcome saying what is wrong", "content": {FHIR_JSON: {"schema": {
-    "type": "object", "required": ["resourceType", "issue"],
-    "properties": {"resourceType": {"const": "OperationOutcome"}, "issue": {"type": "array"}}}}}}
-ERRORS = {code: OUTCOME for code in (400, 401, 403, 404, 409, 410, 422, 429)}
+# One schema for every FHIR error (api.errors.OperationOutcome); api.openapi adds each operation's error answers.
+OUTCOME = {"description": "An OperationOutcome saying what is wrong",
+           "content": {FHIR_JSON: {"schema": {"$ref": "#/components/schemas/OperationOutcome"}}}}
 
 
 RESULT_PARAMETERS = {"_count": "number", "_total": "token", "_summary": "token", "_elements": "string",

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordRequestForm
 
 from api.deps import CurrentUser, NowDep, SessionDep, SettingsDep, client_key
+from api.openapi import also_answers
 from api.schemas.people import Token, UserPublic
 from api.security import issue_token
 from data.accounts import authenticate
@@ -14,7 +15,7 @@ from scheduler import sign_in
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 
-@router.post("/token", response_model=Token)
+@router.post("/token", response_model=Token, responses=also_answers(401, 429))
 def sign_in_with_password(
     request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()], session: SessionDep, settings: SettingsDep,
     now: NowDep,

@@ -8,6 +8,7 @@ from sqlmodel import select
 from api.catalog import RecordId
 from api.deps import CurrentUser, NowDep, SessionDep, SettingsDep, require_role
 from api.idempotency import IdempotencyKey, respond_once
+from api.openapi import also_answers
 from api.paging import PagingDep, one_page
 from api.schemas.booking import (
     AppointmentCreate,
@@ -93,7 +94,8 @@ def release_hold(ident: RecordId, session: SessionDep, now: NowDep, user: Desk):
     return AppointmentPublic.of(released)
 
 
-@router.post("/appointments", response_model=AppointmentPublic, status_code=status.HTTP_201_CREATED)
+@router.post("/appointments", response_model=AppointmentPublic, status_code=status.HTTP_201_CREATED,
+              responses=also_answers(404, 410))
 def book(body: AppointmentCreate, request: Request, session: SessionDep, settings: SettingsDep, now: NowDep,
          user: Desk, key: IdempotencyKey = None):
     """Book one's hold (``hold_id``) or a slot directly."""

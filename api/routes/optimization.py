@@ -7,6 +7,7 @@ from sqlmodel import Session, select
 
 from api.catalog import RecordId
 from api.deps import NowDep, SessionDep, SettingsDep, require_role
+from api.openapi import also_answers
 from api.paging import PagingDep, one_page
 from api.schemas.common import Ident, Page
 from api.schemas.runs import RunDetail, RunPublic, RunRequest
@@ -21,7 +22,7 @@ router = APIRouter(prefix="/optimization-runs", tags=["optimization"],
 
 
 @router.post("", response_model=RunPublic, status_code=status.HTTP_201_CREATED,
-             dependencies=[Depends(require_role(Role.ADMIN))])
+             dependencies=[Depends(require_role(Role.ADMIN))], responses=also_answers(404))
 def start_run(body: RunRequest, request: Request, session: SessionDep, settings: SettingsDep, now: NowDep):
     """Run the location's optimization now and answer with its record (it runs in its own transactions)."""
     session.commit()  # end the request's own transaction first: on SQLite it holds the only write lock

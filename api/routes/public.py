@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, status
 
 from api.deps import NowDep, SessionDep, SettingsDep, client_key
+from api.openapi import also_answers
 from api.schemas.common import Ident
 from api.schemas.requests import (
     MoveIn,
@@ -34,7 +35,7 @@ def status_url(request: Request, token: str) -> str:
     return absolute_url(request, f"/request/{token}")
 
 
-@router.get("/services", response_model=list[PublicServiceOut])
+@router.get("/services", response_model=list[PublicServiceOut], responses=also_answers(404))
 def public_services(session: SessionDep, settings: SettingsDep):
     """What can be requested: a telehealth consultation and an in-office evaluation."""
     found = []
@@ -50,7 +51,7 @@ def public_locations(session: SessionDep):
     return visit_requests.public_locations(session)
 
 
-@router.get("/slots", response_model=list[PublicSlotOut])
+@router.get("/slots", response_model=list[PublicSlotOut], responses=also_answers(404))
 def public_slots(kind: Annotated[RequestKind, Query()], session: SessionDep, settings: SettingsDep, now: NowDep):
     """Every free time of the requested kind over the coming days (``public_days``), one per location and start,
     with the location's offset."""
@@ -58,7 +59,8 @@ def public_slots(kind: Annotated[RequestKind, Query()], session: SessionDep, set
     return visit_requests.public_slots(session, service=service, now=now, settings=settings)
 
 
-@router.post("/requests", response_model=RequestCreated, status_code=status.HTTP_201_CREATED)
+@router.post("/requests", response_model=RequestCreated, status_code=status.HTTP_201_CREATED,
+             responses=also_answers(404, 429))
 def request_visit(body: VisitRequestIn, request: Request, session: SessionDep, settings: SettingsDep, now: NowDep):
     """Hold the chosen time until the front desk answers; the answer's status link is the visitor's to keep."""
     visitor = visit_requests.Visitor(body.given_name, body.family_name, body.birth_date, body.phone,
@@ -104,7 +106,8 @@ def my_move_options(token: Token, appointment_id: Ident, session: SessionDep, se
     return visit_requests.move_slots(session, token=token, appointment_id=appointment_id, now=now, settings=settings)
 
 
-@router.post("/patients/{token}/moves", response_model=RequestCreated, status_code=status.HTTP_201_CREATED)
+@router.post("/patients/{token}/moves", response_model=RequestCreated, status_code=status.HTTP_201_CREATED,
+             responses=also_answers(429))
 def ask_to_move(token: Token, body: MoveIn, request: Request, session: SessionDep, settings: SettingsDep,
                 now: NowDep):
     """Hold the new time for one of the patient's sessions until the front desk confirms the move."""
@@ -128,7 +131,8 @@ def my_offer(token: Token, appointment_id: Ident, session: SessionDep, now: NowD
     return waitlist.view_offer(session, token=token, appointment_id=appointment_id, now=now)
 
 
-@router.post("/patients/{token}/offers/{appointment_id}/accept", response_model=OfferOut)
+@router.post("/patients/{token}/offers/{appointment_id}/accept", response_model=OfferOut,
+             responses=also_answers(410))
 def accept_offer(token: Token, appointment_id: Ident, session: SessionDep, settings: SettingsDep, now: NowDep):
     """Book the offered time (accepting twice answers the same). 410 when it is gone: the patient waits again and
     the time goes to the next patient, which is kept even though the answer is a refusal."""

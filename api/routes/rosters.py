@@ -7,6 +7,7 @@ from pydantic import BaseModel
 
 from api import etags
 from api.deps import CurrentUser, NowDep, SessionDep, require_role
+from api.openapi import also_answers
 from api.schemas.common import Day, Ident, Instant
 from api.urls import absolute_url
 from data.enums import Role
@@ -30,7 +31,7 @@ def _own_or_staff(user: User, clinician_id: int) -> None:
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail="clinicians can see only their own roster")
 
 
-@router.get("/rosters/{day}", response_model=list[ClinicianRoster])
+@router.get("/rosters/{day}", response_model=list[ClinicianRoster], responses=also_answers(404))
 def rosters_of_day(day: Day, session: SessionDep, _: Desk, location_id: Ident | None = None):
     """Every clinician's sessions on a local date, with plan progress; clinicians without sessions included."""
     return day_rosters(session, day, location_id)
@@ -48,7 +49,7 @@ def roster_of_clinician(
     return clinician_roster(session, clinician_id, start, end)
 
 
-@router.get("/day-board/{day}", response_model=list[BoardRow])
+@router.get("/day-board/{day}", response_model=list[BoardRow], responses=also_answers(404))
 def board_of_day(day: Day, session: SessionDep, _: Desk, location_id: Ident):
     """Clinicians, device units and rooms as rows, with what takes them (holds included) that local day."""
     return day_board(session, day, location_id)

@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from api.deps import NowDep, SessionDep, require_role
+from api.openapi import also_answers
 from api.schemas.common import Day, Ident
 from api.schemas.schedule import ScheduleOut
 from data.enums import Role
@@ -13,7 +14,7 @@ from scheduler.schedule_screen import LONGEST, schedule_view
 router = APIRouter(tags=["schedule"], dependencies=[Depends(require_role(Role.ADMIN, Role.FRONT_DESK))])
 
 
-@router.get("/schedule", response_model=ScheduleOut)
+@router.get("/schedule", response_model=ScheduleOut, responses=also_answers(404))
 def schedule(
     session: SessionDep,
     now: NowDep,

@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, status
 
 from api.deps import NowDep, SessionDep, SettingsDep, require_role
+from api.openapi import also_answers
 from api.schemas.common import Ident
 from api.schemas.requests import ConfirmIn, DeclineIn, LinkOut, VisitRequestOut
 from api.urls import absolute_url
@@ -24,7 +25,7 @@ def waiting_requests(session: SessionDep, now: NowDep, _: Desk):
     return [VisitRequestOut.of(answer) for answer in visit_requests.waiting(session, now=now)]
 
 
-@router.post("/visit-requests/{ident}/confirm", response_model=VisitRequestOut)
+@router.post("/visit-requests/{ident}/confirm", response_model=VisitRequestOut, responses=also_answers(410))
 def confirm_request(ident: Ident, body: ConfirmIn, session: SessionDep, settings: SettingsDep, now: NowDep,
                     user: Desk):
     """Book it: the hold becomes the appointment (of the matched patient, if one is named), or the session moves."""
