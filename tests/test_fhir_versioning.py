@@ -173,6 +173,7 @@ def test_versions_etags_and_preconditions(client, as_desk, session, world):
     assert made(client.get(f"{path}/_history/3", headers=as_desk))["id"] == hold["id"]
     older = client.get(f"{path}/_history/1", headers=as_desk)
     assert older.status_code == 404 and "only the current version, 3" in older.json()["issue"][0]["diagnostics"]
+    assert client.get(f"{path}/_history/latest", headers=as_desk).status_code == 400
 
 
 def test_if_none_exist_makes_a_create_conditional(client, as_desk, session, world):

@@ -126,7 +126,7 @@ def read_appointment(ident: str, session: SessionDep, _: Desk, if_none_match: co
 
 
 @router.get("/Appointment/{ident}/_history/{version_id}")
-def read_appointment_version(ident: str, version_id: str, session: SessionDep, _: Desk):
+def read_appointment_version(ident: str, version_id: conditional.VersionId, session: SessionDep, _: Desk):
     """vread: the current version only (an older one is a 404 saying so)."""
     return conditional.version_read(_appointment(session, _stored(session, ident)), version_id)
 

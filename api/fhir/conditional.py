@@ -17,12 +17,13 @@ from email.utils import format_datetime
 from typing import Annotated
 from urllib.parse import parse_qsl
 
-from fastapi import Header, HTTPException, Request, Response, status
+from fastapi import Header, HTTPException, Path, Request, Response, status
 from sqlmodel import Session
 
 from api.fhir.common import FHIRResponse, OUTCOME
 from data.locking import serialize_on
 
+VersionId = Annotated[str, Path(pattern=r"^[0-9]{1,10}$", description="A meta.versionId, e.g. 3")]
 IfMatch = Annotated[str | None, Header(
     alias="If-Match", max_length=200,
     description='W/"<versionId>" (from meta.versionId or the ETag): change the resource only if it is still that '
@@ -109,7 +110,7 @@ def version_read(resource: dict, version_id: str) -> FHIRResponse:
     if version_id != current:
         what = f"{resource['resourceType']}/{resource['id']}"
         raise HTTPException(status.HTTP_404_NOT_FOUND,
-                            f"{what} version {version_id[:20]!r} is not kept: only the current version, {current}, "
+                            f"{what} version {version_id} is not kept: only the current version, {current}, "
                             f"can be read (GET {what} or {what}/_history/{current})")
     return answer(resource)
 

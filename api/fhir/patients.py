@@ -132,7 +132,7 @@ def read_patient(ident: str, session: SessionDep, _: Desk, if_none_match: condit
 
 
 @router.get("/Patient/{ident}/_history/{version_id}")
-def read_patient_version(ident: str, version_id: str, session: SessionDep, _: Desk):
+def read_patient_version(ident: str, version_id: conditional.VersionId, session: SessionDep, _: Desk):
     """vread: the current version only (an older one is a 404 saying so)."""
     return conditional.version_read(fhir.patient(_stored(session, ident)), version_id)
 
