@@ -7,11 +7,12 @@ later too) rather than repeated on each one:
 - it asks for a bearer token: 401 without a valid one, 403 when the token's holder may not do this (a role
   that may not, a backend client's token outside /fhir or without the scope);
 - it names a record in its path (not a date): 404;
-- it changes something (POST, PUT, PATCH, DELETE; a POST that also answers GET is a search): 409, since a
-  concurrent change or a database constraint can refuse any write;
+- it changes something (POST, PUT, PATCH, DELETE; a POST that also answers GET, or FHIR's ``POST [type]/_search``,
+  is a search): 409, since a concurrent change or a database constraint can refuse any write;
 - it takes a body: 413 past the size cap;
 - it opens a database session: 503 while the database is unavailable;
-- it takes input: 422 (under /fhir: 400 for the query or a request it cannot read, 422 for a body it cannot use).
+- it takes input: 422 (under /fhir: 400 for the query or a request it cannot read, 422 for a JSON body it cannot
+  use).
 
 What only a route's own code knows (a rate limit, a lapsed hold, another clinician's roster) it declares
 with ``responses=also_answers(...)``. Every error answer has one schema, what :func:`api.errors.answer`
@@ -107,7 +108,7 @@ def _error_codes(route, method: str, operation: dict, fhir: bool) -> set[int]:
     takes_body = "requestBody" in operation
     codes = {int(code) for code in operation["responses"] if code.isdigit() and int(code) >= 400}
     if fhir and takes_body:
-        codes |= {400, 422}
+        codes |= {400} | ({422} if "application/json" in operation["requestBody"]["content"] else set())
     if fhir and any(parameter["in"] in ("query", "header") for parameter in parameters):
         codes |= {400}
     if operation.get("security"):
@@ -115,7 +116,7 @@ def _error_codes(route, method: str, operation: dict, fhir: bool) -> set[int]:
     if any(parameter["in"] == "path" and parameter.get("schema", {}).get("format") != "date"
            for parameter in parameters):
         codes |= {404}
-    if method in WRITES and "GET" not in route.methods:
+    if method in WRITES and "GET" not in route.methods and not route.path_format.endswith("/_search"):
         codes |= {409}
     if takes_body:
         codes |= {413}

@@ -1,7 +1,7 @@
 """The OpenAPI document is one a client can be generated from (issue 17): the document itself, read statically.
 
 A generated client (tests/test_generated_client.py drives one) names a class after each schema's title, needs
-every array's items, and parses only the answers an operation documents.
+every array's items, and parses only the answers an operation documents; FHIR searches need their parameters.
 """
 
 import json
@@ -9,6 +9,7 @@ import re
 from collections.abc import Iterator
 
 import pytest
+from fastapi.testclient import TestClient
 from starlette.requests import Request
 
 from api.errors import ErrorAnswer, OperationOutcome, answer
@@ -92,7 +93,7 @@ def test_each_operation_documents_the_refusals_it_can_give(document):
             expected |= {"401"} | ({"403"} if allowed(method.upper(), path) != EVERYONE else set())
         if any(p["in"] == "path" and p["schema"].get("format") != "date" for p in operation.get("parameters", [])):
             expected |= {"404"}
-        if method in WRITES and not path.endswith("/$find"):
+        if method in WRITES and not path.endswith(("/$find", "/_search")):
             expected |= {"409"}
         if "requestBody" in operation:
             expected |= {"413"}
@@ -122,3 +123,24 @@ def test_the_error_schemas_are_what_the_app_answers():
         ErrorAnswer.model_validate(body)
     for body in (_answered("/fhir/Slot", 400, issue), _answered("/fhir/Slot/x", 404, "Slot x does not exist")):
         OperationOutcome.model_validate(body)
+
+
+def test_fhir_searches_declare_their_parameters(app, document):
+    """Every search parameter the CapabilityStatement lists is an argument of the search operation, typed and
+    described; a date repeats (ge... and lt...); the result parameters come with every search."""
+    statement = TestClient(app).get("/fhir/metadata").json()
+    wrong = []
+    for resource in statement["rest"][0]["resource"]:
+        if not any(i["code"] == "search-type" for i in resource["interaction"]):
+            continue
+        declared = {p["name"]: p for p in document["paths"][f"/fhir/{resource['type']}"]["get"]["parameters"]}
+        for search_parameter in resource.get("searchParam", []):
+            name = search_parameter["name"]
+            parameter = declared.get(name)
+            if parameter is None or parameter["description"].startswith("FHIR "):
+                wrong.append(f"{resource['type']} {name}: {parameter}")
+            elif search_parameter["type"] == "date" and parameter["schema"]["type"] != "array":
+                wrong.append(f"{resource['type']} {name} is one value")
+        if declared.get("_count", {}).get("schema", {}).get("type") != "integer":
+            wrong.append(f"{resource['type']} _count is not a number")
+    assert wrong == []

@@ -24,6 +24,7 @@ from api.fhir import conditional, resources as fhir
 from api.fhir.common import FHIR_JSON, Desk, documented
 from api.fhir.search import Cursor, Search, SearchError, SearchForm, instants, reference_id
 from api.idempotency import IdempotencyKey, respond_once
+from api.openapi import also_answers
 from api.schemas.common import schedulable
 from api.urls import absolute_url
 from data.config import Settings
@@ -37,6 +38,7 @@ from scheduler.clock import from_minute
 router = APIRouter()
 APPOINTMENT_PARAMETERS = {"_id": "token", "patient": "reference", "practitioner": "reference", "date": "date",
                           "status": "token"}
+APPOINTMENT_SORTS = ("date", "-date")
 
 
 def _appointment(session: Session, record: Appointment) -> dict:
@@ -45,14 +47,15 @@ def _appointment(session: Session, record: Appointment) -> dict:
                             snapshot.locations[record.location_id].zone)
 
 
-@router.get("/Appointment", openapi_extra=documented(APPOINTMENT_PARAMETERS, paging="_cursor", sorts=True))
+@router.get("/Appointment",
+            openapi_extra=documented(APPOINTMENT_PARAMETERS, paging="_cursor", sorts=APPOINTMENT_SORTS))
 @router.post("/Appointment/_search",
-             openapi_extra=documented(APPOINTMENT_PARAMETERS, paging="_cursor", sorts=True, form=True))
+             openapi_extra=documented(APPOINTMENT_PARAMETERS, paging="_cursor", sorts=APPOINTMENT_SORTS, form=True))
 def search_appointments(request: Request, session: SessionDep, settings: SettingsDep, _: Desk,
                         form: SearchForm = None):
     """Appointments by ``_id``, ``patient``, ``practitioner``, ``date`` (``Appointment.start``, with prefixes) and
     ``status``: soonest first, or latest first with ``_sort=-date``; pages go on by ``_cursor`` (the next link)."""
-    search = Search.read(request, form, "Appointment", APPOINTMENT_PARAMETERS, sorts=("date", "-date"),
+    search = Search.read(request, form, "Appointment", APPOINTMENT_PARAMETERS, sorts=APPOINTMENT_SORTS,
                          paging="_cursor")
     params = search.params
     statement = select(Appointment)
@@ -337,7 +340,7 @@ def _changed_status(session: Session, record: Appointment, wanted: str, body: di
                    "cancelled, arrived (checked in) from booked, fulfilled from arrived, or a noshow from booked")
 
 
-@router.put("/Appointment/{ident}", responses=conditional.PRECONDITION)
+@router.put("/Appointment/{ident}", responses={**conditional.PRECONDITION, **also_answers(410)})
 def update_appointment(ident: str, session: SessionDep, settings: SettingsDep, now: NowDep, user: Desk,
                        body: Annotated[dict, Body()], if_match: conditional.IfMatch = None):
     """Change the status (book a hold, cancel, check in, complete, no-show) or move a booked appointment (another

@@ -27,25 +27,72 @@ OUTCOME = {"description": "An OperationOutcome saying what is wrong",
            "content": {FHIR_JSON: {"schema": {"$ref": "#/components/schemas/OperationOutcome"}}}}
 
 
-RESULT_PARAMETERS = {"_count": "number", "_total": "token", "_summary": "token", "_elements": "string",
-                     "_format": "token"}
 FORM = "application/x-www-form-urlencoded"
+# What a value of each kind of search parameter looks like. A date may be given twice (ge... and lt...).
+SEARCH_KINDS = {
+    "reference": ({"type": "string"}, "A reference: `Type/id`, or the id alone"),
+    "token": ({"type": "string"}, "A code, or `system|code`"),
+    "string": ({"type": "string"}, "A name or part of one, ignoring case"),
+    "date": ({"type": "array", "items": {"type": "string"}},
+             "A FHIR date or dateTime (without a time: the clinic's local calendar), after an optional prefix such "
+             "as `ge` or `lt`; repeat the parameter to bound both ends"),
+}
+# An operation's inputs (Argonaut $find): a date or dateTime given once, a whole number.
+OPERATION_KINDS = {
+    "dateTime": ({"type": "string"}, "A FHIR date (the clinic's whole local day) or dateTime with offset"),
+    "number": ({"type": "integer", "minimum": 1}, "A whole number"),
+}
+WELL_KNOWN = {"_id": ({"type": "string"}, "The resource's id; several, comma-separated, match any")}
+PAGING = {
+    "_offset": ({"type": "integer", "minimum": 0, "maximum": 2**31 - 1}, "Entries to skip"),
+    "_cursor": ({"type": "string"}, "Where the page starts: follow the Bundle's `next` link"),
+}
 
 
-def documented(search_parameters: dict[str, str], *, paging: str = "_offset", sorts: bool = False,
+def documented(search_parameters: dict[str, str], *, paging: str = "_offset", sorts: tuple[str, ...] = (),
                form: bool = False) -> dict:
-    """OpenAPI entries for a search's parameters and result parameters (so fuzzers see them): in the query string,
-    or with ``form`` as the fields of a ``POST [type]/_search`` form."""
-    every = {name: f"FHIR {kind} search parameter" for name, kind in search_parameters.items()}
-    every |= {name: f"FHIR {kind} result parameter" for name, kind in RESULT_PARAMETERS.items()}
-    every |= {paging: "where the page starts: follow the Bundle's next link"}
-    every |= {"_sort": "FHIR result parameter: the order"} if sorts else {}
+    """OpenAPI entries for a search's parameters (``kind`` by name) and the result parameters ``Search.read``
+    takes with the same ``paging`` and ``sorts``: in the query string, or with ``form`` as the fields of a
+    ``POST [type]/_search`` form. Each is typed and described, so a generated client gets a real argument for it
+    and fuzzers try it."""
+    from api.fhir.search import MAX_COUNT, SUMMARIES, TOTALS  # search builds on this module: read when called
+
+    every = _described(search_parameters)
+    every |= {
+        "_count": ({"type": "integer", "minimum": 0, "maximum": MAX_COUNT},
+                   "Entries per page; 0 answers the total only"),
+        "_total": ({"type": "string", "enum": list(TOTALS)}, "Whether to count the matches"),
+        "_summary": ({"type": "string", "enum": list(SUMMARIES)},
+                     "Only the summary elements (`true`), the total only (`count`), or everything (`false`)"),
+        "_elements": ({"type": "string"}, "Comma-separated top-level elements to return (mandatory ones come too)"),
+        "_format": ({"type": "string"}, "The answer's format: JSON only (`json`, `application/fhir+json`)"),
+        paging: PAGING[paging],
+    }
+    if sorts:
+        every["_sort"] = ({"type": "string", "enum": list(sorts)}, "The order of the entries")
     if form:
-        fields = {name: {"type": "string", "description": text} for name, text in every.items()}
+        fields = {name: {**schema, "description": text} for name, (schema, text) in every.items()}
         return {"requestBody": {"required": False, "content": {FORM: {"schema": {"type": "object",
-                                                                                 "properties": fields}}}}}
-    return {"parameters": [{"name": name, "in": "query", "required": False, "schema": {"type": "string"},
-                            "description": text} for name, text in every.items()]}
+                                                                                 "properties": fields}}}},
+                "responses": {"415": {"description": f"The body is not a form ({FORM})"}}}
+    return _in_query(every)
+
+
+def operation_inputs(inputs: dict[str, str]) -> dict:
+    """OpenAPI entries for an operation's inputs given in the query string (``kind`` by name)."""
+    return _in_query(_described(inputs))
+
+
+def _described(parameters: dict[str, str]) -> dict[str, tuple[dict, str]]:
+    kinds = SEARCH_KINDS | OPERATION_KINDS
+    return {name: WELL_KNOWN.get(name) or kinds.get(kind, ({"type": "string"}, f"A FHIR {kind} parameter"))
+            for name, kind in parameters.items()}
+
+
+def _in_query(parameters: dict[str, tuple[dict, str]]) -> dict:
+    return {"parameters": [{"name": name, "in": "query", "required": False, "schema": schema, "description": text,
+                            **({"explode": True} if schema["type"] == "array" else {})}
+                           for name, (schema, text) in parameters.items()]}
 
 
 JSON_MEDIA_TYPES = {"*/*", "application/*", "application/json", FHIR_JSON, "application/json+fhir", FHIR_NDJSON,

@@ -29,9 +29,10 @@ from sqlmodel import Session, select
 from api.deps import NowDep, SessionDep, SettingsDep
 from api.fhir import resources as fhir
 from api.fhir.appointments import _appointment as appointment_resource, _choice as slot_choice  # TODO rename
-from api.fhir.common import Desk, FHIRResponse
+from api.fhir.common import Desk, FHIRResponse, operation_inputs
 from api.fhir.search import SearchError, date_range, reference_id
 from api.fhir.slots import LONGEST_SLOT_WINDOW, SLOT_WINDOW
+from api.openapi import also_answers
 from api.urls import absolute_url
 from data.config import Settings
 from data.enums import AppointmentStatus
@@ -45,8 +46,9 @@ from scheduler.clock import from_minute, to_minute
 router = APIRouter()
 PROPOSED = re.compile(r"proposed-(s[0-9]+-l[0-9]+-c[0-9]+-t[0-9]{1,12})(?:-p([0-9]+))?")
 DEFAULT_PROPOSALS, MOST_PROPOSALS = 20, 200
-FIND_PARAMETERS = {"start", "end", "visit-type", "specialty", "practitioner", "provider", "location-reference",
-                   "location-string", "patient-reference", "_count"}
+FIND_PARAMETERS = {"start": "dateTime", "end": "dateTime", "visit-type": "token", "specialty": "token",
+                   "practitioner": "reference", "provider": "reference", "location-reference": "reference",
+                   "location-string": "string", "patient-reference": "reference", "_count": "number"}
 
 
 class Inputs:
@@ -184,13 +186,14 @@ def _patient(session: Session, inputs: Inputs, name: str) -> int | None:
     return _ids(references, "Patient", name)[0]
 
 
-@router.api_route("/Appointment/$find", methods=["GET", "POST"], response_class=FHIRResponse)
+@router.api_route("/Appointment/$find", methods=["GET", "POST"], response_class=FHIRResponse,
+                  openapi_extra=operation_inputs(FIND_PARAMETERS), responses=also_answers(404))
 def find_appointments(request: Request, session: SessionDep, settings: SettingsDep, now: NowDep, _: Desk,
                       body: Annotated[dict | None, Body()] = None):
     """Argonaut ``$find``: proposed appointments for a ``visit-type`` (service code) between ``start`` and ``end``,
     optionally with preferred ``practitioner``s, ``specialty``, ``location-reference``/``location-string`` and the
     ``patient-reference`` (whose own appointments then count). Soonest first, at most ``_count``."""
-    inputs = Inputs.of(request, body if request.method == "POST" else None, FIND_PARAMETERS)
+    inputs = Inputs.of(request, body if request.method == "POST" else None, set(FIND_PARAMETERS))
     service = _service(session, inputs)
     start, end = _window(inputs, settings, now)
     patient_id = _patient(session, inputs, "patient-reference")
@@ -343,7 +346,7 @@ def _book(request: Request, session: Session, settings: Settings, now: datetime,
     return _answer(request, session, records)
 
 
-@router.post("/Appointment/$hold", response_class=FHIRResponse)
+@router.post("/Appointment/$hold", response_class=FHIRResponse, responses=also_answers(404))
 def hold_appointment(request: Request, session: SessionDep, settings: SettingsDep, now: NowDep, user: Desk,
                      body: Annotated[dict, Body()]):
     """Argonaut ``$hold``: hold a proposed appointment (``appt-id`` or ``appt-resource``) for the hold period;
@@ -358,7 +361,7 @@ def hold_this_appointment(ident: str, request: Request, session: SessionDep, set
     return _hold(request, session, settings, now, user, body, ident)
 
 
-@router.post("/Appointment/$book", response_class=FHIRResponse)
+@router.post("/Appointment/$book", response_class=FHIRResponse, responses=also_answers(404, 410))
 def book_appointment(request: Request, session: SessionDep, settings: SettingsDep, now: NowDep, user: Desk,
                      body: Annotated[dict, Body()]):
     """Argonaut ``$book``: book a proposed or held appointment; with ``cancelled-appt-id``, reschedule (the old
@@ -366,7 +369,7 @@ def book_appointment(request: Request, session: SessionDep, settings: SettingsDe
     return _book(request, session, settings, now, user, body, None)
 
 
-@router.post("/Appointment/{ident}/$book", response_class=FHIRResponse)
+@router.post("/Appointment/{ident}/$book", response_class=FHIRResponse, responses=also_answers(410))
 def book_this_appointment(ident: str, request: Request, session: SessionDep, settings: SettingsDep, now: NowDep,
                           user: Desk, body: Annotated[dict, Body()]):
     """Argonaut ``$book`` on the proposed or held appointment in the path."""

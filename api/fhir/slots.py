@@ -34,6 +34,7 @@ router = APIRouter()
 SLOT_WINDOW, LONGEST_SLOT_WINDOW = timedelta(days=7), timedelta(days=31)
 SLOT_PARAMETERS = {"schedule": "reference", "service-type": "token", "start": "date", "status": "token"}
 SLOT_SEARCH = SLOT_PARAMETERS | {"schedule.actor": "reference"}
+SLOT_SORTS = ("start",)
 STATUSES = ("free", "busy", "busy-tentative", "busy-unavailable", "entered-in-error")
 CLINIC_SCHEDULE = re.compile(r"service-([0-9]+)-l([0-9]+)")
 EVERY = 10**6  # more slots than 31 days can hold: "all of them", for totals
@@ -246,16 +247,16 @@ def _listed(fetch: Callable[[Source, datetime, int], list[dict]], sources: list[
 
 
 @router.get("/Slot", dependencies=[Depends(staff_access)],
-            openapi_extra=documented(SLOT_SEARCH, paging="_cursor", sorts=True))
+            openapi_extra=documented(SLOT_SEARCH, paging="_cursor", sorts=SLOT_SORTS))
 @router.post("/Slot/_search", dependencies=[Depends(staff_access)],
-             openapi_extra=documented(SLOT_SEARCH, paging="_cursor", sorts=True, form=True))
+             openapi_extra=documented(SLOT_SEARCH, paging="_cursor", sorts=SLOT_SORTS, form=True))
 def search_slots(request: Request, session: SessionDep, settings: SettingsDep, now: NowDep, form: SearchForm = None):
     """Slots by ``schedule``, ``schedule.actor``, ``service-type``, ``start`` (prefixes; default the coming 7 days,
     at most 31) and ``status``: free ones of service schedules, busy ones of clinicians, units and rooms.
 
     Listed by start (``_sort=start``); pages go on by ``_cursor`` (follow the next link) to the last slot.
     """
-    search = Search.read(request, form, "Slot", SLOT_SEARCH, sorts=("start",), paging="_cursor")
+    search = Search.read(request, form, "Slot", SLOT_SEARCH, sorts=SLOT_SORTS, paging="_cursor")
     window = _window(search.params.get("start", []), ZoneInfo(settings.time_zone), now)
     statuses = _statuses(search.params)
     sources = [source for source in _sources(session, search.params)
