@@ -1,0 +1,122 @@
+"""A client generated from ``/openapi.json`` with openapi-python-client drives a served demo clinic (issue 17).
+
+The generator is what an integrator runs; it must take the whole document without a warning (a schema it cannot
+read is dropped, and the operations answering with it lose their answer). Through the generated code only:
+sign in, search availability, book; book the same time again and get the 409 parsed as ``ErrorAnswer`` (not
+``None``); read the rosters as ``RosterEntry`` and ``ClinicianRoster``; a FHIR 404 as an ``OperationOutcome``.
+One generation and one server for the module, on SQLite (nothing here depends on the database).
+"""
+
+import importlib
+import json
+import re
+import subprocess
+import sys
+from datetime import datetime, timedelta
+
+import httpx
+import pytest
+
+from tests.servers import clean_environment, clinic_script, free_port, launch
+
+PASSWORD = "generated-client-password"
+PACKAGE = "clinic_client"
+GENERATOR_TIMEOUT_SECONDS = 300  # a bound so a hung generator fails the test; it takes a few seconds
+# The one setting the generator needs (docs/api.md): SMART Scheduling Links' NDJSON files are read as bytes.
+CONFIG = {"content_type_overrides": {"application/fhir+ndjson": "application/octet-stream"}}
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("generated-client-server")
+    port = free_port()
+    server = launch([clinic_script(), "serve", "--demo", "--host", "127.0.0.1", "--port", str(port)], port=port,
+                    cwd=folder, env=clean_environment(CLINIC_DEMO_PASSWORD=PASSWORD, CLINIC_BACKGROUND_JOBS="false",
+                                                      CLINIC_SECRET_KEY="generated-" + "k" * 40),
+                    log=folder / "server.log")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def generated(served, tmp_path_factory):
+    """The client package generated from the served document, importable for the module's tests."""
+    folder = tmp_path_factory.mktemp("generated-client")
+    (folder / "openapi.json").write_bytes(httpx.get(f"{served.base_url}/openapi.json").content)
+    (folder / "config.json").write_text(json.dumps(CONFIG))
+    run = subprocess.run(
+        [sys.executable, "-m", "openapi_python_client", "generate", "--path", "openapi.json",
+         "--output-path", PACKAGE, "--meta", "none", "--config", "config.json"],
+        cwd=folder, env=clean_environment(), capture_output=True, text=True, timeout=GENERATOR_TIMEOUT_SECONDS)
+    said = run.stdout + run.stderr
+    assert run.returncode == 0, said
+    assert re.search(r"warning|unable|cannot|could not|error", said, re.IGNORECASE) is None, said
+    sys.path.insert(0, str(folder))
+    try:
+        yield importlib.import_module(PACKAGE)
+    finally:
+        sys.path.remove(str(folder))
+        for name in [name for name in sys.modules if name == PACKAGE or name.startswith(f"{PACKAGE}.")]:
+            del sys.modules[name]
+
+
+def operation(tag: str, name: str):
+    return importlib.import_module(f"{PACKAGE}.api.{tag}.{name}")
+
+
+def model(name: str):
+    return getattr(importlib.import_module(f"{PACKAGE}.models"), name)
+
+
+@pytest.fixture(scope="module")
+def desk(served, generated):
+    """The front desk signed in through the generated sign-in operation."""
+    sign_in = operation("auth", "sign_in_with_password_api_v1_auth_token_post")
+    form = model("BodySignInWithPasswordApiV1AuthTokenPost")
+    anonymous = generated.Client(base_url=served.base_url)
+    refused = sign_in.sync(client=anonymous, body=form(username="frontdesk", password=PASSWORD + "x"))
+    assert isinstance(refused, model("ErrorAnswer")) and "incorrect" in refused.detail
+    token = sign_in.sync(client=anonymous, body=form(username="frontdesk", password=PASSWORD))
+    assert isinstance(token, model("Token")), token
+    return generated.AuthenticatedClient(base_url=served.base_url, token=token.access_token)
+
+
+def test_a_booking_its_conflict_and_the_roster_through_the_generated_client(desk):
+    services = operation("services", "list_records_api_v1_services_get").sync(client=desk, limit=200)
+    patients = operation("patients", "list_records_api_v1_patients_get").sync(client=desk, limit=2)
+    service = next(s for s in services.items if s.code == "sij_manual")
+    first, second = patients.items
+
+    start = datetime.now().astimezone() + timedelta(days=1)
+    found = operation("booking", "availability_api_v1_availability_get").sync(
+        client=desk, service_id=service.id, start=start, end=start + timedelta(days=14), limit=1)
+    assert isinstance(found, model("AvailabilityPublic")) and found.slots, found
+    slot = found.slots[0]
+    assert isinstance(slot.clinician, model("Named"))
+
+    book = operation("booking", "book_api_v1_appointments_post")
+    choice = {"service_id": service.id, "start": slot.start, "clinician_id": slot.clinician.id}
+    booked = book.sync(client=desk, body=model("AppointmentCreate")(patient_id=first.id, **choice))
+    assert isinstance(booked, model("AppointmentPublic")) and booked.status.value == "booked", booked
+
+    taken = book.sync_detailed(client=desk, body=model("AppointmentCreate")(patient_id=second.id, **choice))
+    assert taken.status_code == 409
+    assert isinstance(taken.parsed, model("ErrorAnswer")) and isinstance(taken.parsed.detail, str), taken.content
+
+    roster = operation("rosters", "roster_of_clinician_api_v1_clinicians_clinician_id_roster_get").sync(
+        slot.clinician.id, client=desk, start=slot.start - timedelta(hours=1), end=slot.end + timedelta(hours=1))
+    entry = next(e for e in roster if e.appointment_id == booked.id)
+    assert isinstance(entry, model("RosterEntry"))
+    assert (entry.patient.id, entry.clinician.name, entry.starts_at) == (first.id, slot.clinician.name, slot.start)
+
+    day = operation("rosters", "rosters_of_day_api_v1_rosters_day_get").sync(slot.start.date(), client=desk)
+    theirs = next(r for r in day if r.clinician.id == slot.clinician.id)
+    assert isinstance(theirs, model("ClinicianRoster")) and booked.id in {e.appointment_id for e in theirs.entries}
+
+
+def test_errors_are_parsed_models_under_fhir_and_elsewhere(desk, served, generated):
+    missing = operation("fhir", "read_slot_fhir_slot_ident_get").sync("busy-999999", client=desk)
+    assert isinstance(missing, model("OperationOutcome")) and missing.issue[0].code == "not-found"
+    anonymous = generated.AuthenticatedClient(base_url=served.base_url, token="not-a-token")
+    refused = operation("auth", "who_am_i_api_v1_auth_me_get").sync(client=anonymous)
+    assert isinstance(refused, model("ErrorAnswer")), refused
