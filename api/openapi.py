@@ -7,8 +7,9 @@ later too) rather than repeated on each one:
 - it asks for a bearer token: 401 without a valid one, 403 when the token's holder may not do this (a role
   that may not, a backend client's token outside /fhir or without the scope);
 - it names a record in its path (not a date): 404;
-- it changes something (POST, PUT, PATCH, DELETE; a POST that also answers GET, or FHIR's ``POST [type]/_search``,
-  is a search): 409, since a concurrent change or a database constraint can refuse any write;
+- it changes something (POST, PUT, PATCH, DELETE; but a POST whose function also answers a GET is a search, as
+  FHIR's ``POST [type]/_search`` and ``$find``): 409, since a concurrent change or a database constraint can
+  refuse any write;
 - it takes a body: 413 past the size cap;
 - it opens a database session: 503 while the database is unavailable;
 - it takes input: 422 (under /fhir: 400 for the query or a request it cannot read, 422 for a JSON body it cannot
@@ -19,8 +20,8 @@ with ``responses=also_answers(...)``. Every error answer has one schema, what :f
 writes: ``ErrorAnswer``, or ``OperationOutcome`` under /fhir.
 
 Two more things generators trip over are settled here too: each component is filed under its title (pydantic
-files ``Page[AppointmentPublic]`` as ``Page_AppointmentPublic_``), and a route serving GET and POST becomes
-two operations with their own ids, the GET without a body.
+files ``Page[AppointmentPublic]`` as ``Page_AppointmentPublic_``), and a GET has no body (a function serving a
+GET and a POST declares the POST's).
 """
 
 import json
@@ -68,9 +69,11 @@ def install_openapi(app: FastAPI) -> None:
         nonlocal completed
         document = generate()  # FastAPI's, cached until the routes change: completed once
         if document is not completed:
-            for route in iter_route_contexts(app.routes):
-                if isinstance(route.original_route, APIRoute) and route.include_in_schema:
-                    _complete(document["paths"][route.path_format], route)
+            routes = [route for route in iter_route_contexts(app.routes)
+                      if isinstance(route.original_route, APIRoute) and route.include_in_schema]
+            searches = {route.endpoint for route in routes if "GET" in route.methods}
+            for route in routes:
+                _complete(document["paths"][route.path_format], route, searches)
             _add_error_schemas(document)
             _file_by_title(document)
             completed = document
@@ -79,14 +82,12 @@ def install_openapi(app: FastAPI) -> None:
     app.openapi = openapi
 
 
-def _complete(path: dict, route) -> None:
-    """Each of the route's operations with its error answers; a GET-and-POST route's GET without a body."""
+def _complete(path: dict, route, searches: set) -> None:
+    """Each of the route's operations with its error answers; a GET without a body."""
     fhir = route.path_format.startswith(FHIR_PREFIX)
     schema, media_type = ("OperationOutcome", FHIR_JSON) if fhir else ("ErrorAnswer", "application/json")
     for method in route.methods:
         operation = path[method.lower()]
-        if len(route.methods) > 1:
-            operation["operationId"] = re.sub(r"_[a-z]+$", f"_{method.lower()}", operation["operationId"])
         if method == "GET":
             operation.pop("requestBody", None)  # HTTP gives a GET's body no meaning; such a route reads none
         elif "requestBody" in operation:
@@ -94,7 +95,7 @@ def _complete(path: dict, route) -> None:
         responses = operation["responses"]
         if fhir:
             responses.pop("422", None)  # FastAPI's; under /fhir a request it cannot read is a 400
-        for code in sorted(_error_codes(route, method, operation, fhir)):
+        for code in sorted(_error_codes(route, method, operation, fhir, route.endpoint in searches)):
             if _own_shape(responses.get(str(code), {})):
                 continue  # a route that answers this error in a shape of its own (the OAuth token endpoint's)
             described = responses.get(str(code), {}).get("description") or DESCRIPTIONS[code]
@@ -102,7 +103,7 @@ def _complete(path: dict, route) -> None:
                 "$ref": f"#/components/schemas/{schema}"}}}}
 
 
-def _error_codes(route, method: str, operation: dict, fhir: bool) -> set[int]:
+def _error_codes(route, method: str, operation: dict, fhir: bool, search: bool) -> set[int]:
     calls = {dependency.call for dependency in _dependencies(route.dependant)}
     parameters = operation.get("parameters", [])
     takes_body = "requestBody" in operation
@@ -116,7 +117,7 @@ def _error_codes(route, method: str, operation: dict, fhir: bool) -> set[int]:
     if any(parameter["in"] == "path" and parameter.get("schema", {}).get("format") != "date"
            for parameter in parameters):
         codes |= {404}
-    if method in WRITES and "GET" not in route.methods and not route.path_format.endswith("/_search"):
+    if method in WRITES and not search:
         codes |= {409}
     if takes_body:
         codes |= {413}

@@ -186,8 +186,12 @@ def _patient(session: Session, inputs: Inputs, name: str) -> int | None:
     return _ids(references, "Patient", name)[0]
 
 
-@router.api_route("/Appointment/$find", methods=["GET", "POST"], response_class=FHIRResponse,
-                  openapi_extra=operation_inputs(FIND_PARAMETERS), responses=also_answers(404))
+FIND = {"response_class": FHIRResponse, "openapi_extra": operation_inputs(FIND_PARAMETERS),
+        "responses": also_answers(404)}
+
+
+@router.get("/Appointment/$find", **FIND)
+@router.post("/Appointment/$find", **FIND)
 def find_appointments(request: Request, session: SessionDep, settings: SettingsDep, now: NowDep, _: Desk,
                       body: Annotated[dict | None, Body()] = None):
     """Argonaut ``$find``: proposed appointments for a ``visit-type`` (service code) between ``start`` and ``end``,
