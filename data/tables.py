@@ -12,6 +12,8 @@ from datetime import date, datetime, time
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session as OrmSession
+from sqlalchemy.orm.attributes import flag_modified
 from sqlmodel import Field, Relationship, SQLModel
 
 from data.enums import (
@@ -395,6 +397,31 @@ class Allocation(SQLModel, table=True):
     ends_at: datetime = instant()
     live: bool = True
     hold_expires_at: datetime | None = instant(default=None, nullable=True, index=True)
+
+
+@sa.event.listens_for(OrmSession, "before_flush")
+def _count_allocation_changes(session: OrmSession, _context, _instances) -> None:
+    """An appointment's version also counts changes to who and what serve it (its allocation rows).
+
+    The mapper bumps ``version`` only when the appointment's own row is updated; a move to another clinician or
+    room at the same start, or the nightly run's reassignment, changes allocations only. Marking the row changed
+    makes the UPDATE (and the bump) happen, so a FHIR ETag or calendar SEQUENCE never stays the same across it.
+    Allocations only deleted do not count: every move deletes the old ones and then adds new ones (which count),
+    so a move is one version, not two.
+    """
+    touched = {row.appointment_id for row in (*session.new, *session.dirty)
+               if isinstance(row, Allocation) and row.appointment_id is not None}
+    touched |= {row.id for row in session.dirty if isinstance(row, Appointment)
+                and sa.inspect(row).attrs.allocations.history.added}
+    with session.no_autoflush:
+        for ident in touched:
+            appointment = session.get(Appointment, ident)
+            if (appointment is None or appointment in session.new or appointment in session.deleted
+                    or session.is_modified(appointment, include_collections=False)):
+                continue
+            if "updated_at" not in sa.inspect(appointment).dict:
+                session.refresh(appointment, ["updated_at"])
+            flag_modified(appointment, "updated_at")
 
 
 class AuditEntry(SQLModel, table=True):
