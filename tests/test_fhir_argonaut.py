@@ -137,3 +137,19 @@ def test_reschedule_cancels_the_old_and_books_the_new_all_or_nothing(client, as_
     kept = client.get(f"{API}/appointments/{new['id']}", headers=as_desk).json()
     assert kept["status"] == "booked", "a refused reschedule leaves the old appointment booked"
     assert client.get(f"{API}/appointments/{other['id']}", headers=as_desk).json()["status"] == "booked"
+
+
+def test_cancel_with_a_json_patch_as_the_guide_does(client, as_desk, world):
+    made = booked(client, as_desk, world.msus, world.patients[0], at(3, 9), clinician_id=world.max.id)
+    patch = {**as_desk, "Content-Type": "application/json-patch+json"}
+    path = f"/fhir/Appointment/{made['id']}"
+    stale = client.patch(path, headers={**patch, "If-Match": 'W/"7"'},
+                         json=[{"op": "replace", "path": "/status", "value": "cancelled"}])
+    assert stale.status_code == 412 and valid(stale.json())["resourceType"] == "OperationOutcome"
+    broken = client.patch(path, headers=patch, json=[{"op": "replace", "path": "/nothing/here", "value": 1}])
+    assert broken.status_code == 422 and "cannot be applied" in broken.text
+    done = client.patch(path, headers=patch, json=[{"op": "replace", "path": "/status", "value": "cancelled"}])
+    assert done.status_code == 200, done.text
+    assert valid(done.json())["status"] == "cancelled"
+    rest = client.get(f"{API}/appointments/{made['id']}", headers=as_desk).json()
+    assert rest["status"] == "cancelled" and rest["cancel_reason"] == "cancelled through FHIR"

@@ -13,6 +13,7 @@ from typing import Annotated
 
 from zoneinfo import ZoneInfo
 
+import jsonpatch
 from fastapi import APIRouter, Body, HTTPException, Request, status
 from fhir.resources.R4B.appointment import Appointment as FHIRAppointment
 from pydantic import ValidationError
@@ -41,7 +42,7 @@ APPOINTMENT_PARAMETERS = {"_id": "token", "patient": "reference", "practitioner"
 APPOINTMENT_SORTS = ("date", "-date")
 
 
-def _appointment(session: Session, record: Appointment) -> dict:
+def appointment_resource(session: Session, record: Appointment) -> dict:
     snapshot = catalog(session)
     return fhir.appointment(record, session.get(Service, record.service_id),
                             snapshot.locations[record.location_id].zone)
@@ -88,7 +89,7 @@ def search_appointments(request: Request, session: SessionDep, settings: Setting
           (Appointment.starts_at, Appointment.id))).limit(search.count + 1)).all()
     page, more = rows[:search.count], len(rows) > search.count
     return search.bundle(
-        [_appointment(session, row) for row in page], cheap=True,
+        [appointment_resource(session, row) for row in page], cheap=True,
         total=lambda: session.exec(select(func.count()).select_from(statement.subquery())).one(),
         following=Cursor(page[-1].starts_at, str(page[-1].id)) if more and page else None)
 
@@ -125,13 +126,13 @@ def _stored(session: Session, ident: str) -> Appointment:
 @router.get("/Appointment/{ident}", responses=conditional.NOT_MODIFIED)
 def read_appointment(ident: str, session: SessionDep, _: Desk, if_none_match: conditional.IfNoneMatch = None):
     """The appointment, its version in ``meta.versionId`` and the ETag (304 to ``If-None-Match`` while current)."""
-    return conditional.read(_appointment(session, _stored(session, ident)), if_none_match)
+    return conditional.read(appointment_resource(session, _stored(session, ident)), if_none_match)
 
 
 @router.get("/Appointment/{ident}/_history/{version_id}")
 def read_appointment_version(ident: str, version_id: conditional.VersionId, session: SessionDep, _: Desk):
     """vread: the current version only (an older one is a 404 saying so)."""
-    return conditional.version_read(_appointment(session, _stored(session, ident)), version_id)
+    return conditional.version_read(appointment_resource(session, _stored(session, ident)), version_id)
 
 
 def _parsed(body: dict) -> dict:
@@ -178,7 +179,7 @@ def _participants(body: dict) -> Participants:
     return Participants(*(ids[prefix] for prefix in PARTICIPANT_KINDS), others)
 
 
-def _choice(session: Session, body: dict) -> booking.SlotChoice:
+def slot_choice(session: Session, body: dict) -> booking.SlotChoice:
     """The slot and the participants of a FHIR Appointment as the booking code's choice."""
     slots = [ref.get("reference") or "" for ref in body.get("slot") or []]
     if len(slots) != 1:
@@ -211,7 +212,7 @@ def create_appointment(request: Request, session: SessionDep, settings: Settings
     body = _parsed(body)
     if body.get("status") not in ("booked", "pending"):
         raise Invalid(("status",), "a new appointment is 'booked', or 'pending' to hold the slot")
-    choice = _choice(session, body)
+    choice = slot_choice(session, body)
     if if_none_exist is not None:
         found = conditional.existing(request, session, if_none_exist, "Appointment",
                                      lambda query: search_appointments(query, session, settings, user))
@@ -224,7 +225,7 @@ def create_appointment(request: Request, session: SessionDep, settings: Settings
                                         settings=settings)
         else:
             record = booking.book(session, actor=user, choice=choice, now=now, settings=settings)
-        return _appointment(session, record)
+        return appointment_resource(session, record)
 
     answer = respond_once(session, user=user, key=key, request=request, body=body, now=now, status_code=201,
                           produce=produce, media_type=FHIR_JSON)
@@ -281,7 +282,7 @@ def _unchanged(session: Session, record: Appointment, body: dict) -> Participant
     if unknown:
         raise Invalid((unknown[0],), f"Appointment.{unknown[0]} is not kept by this server; an update may give "
                                      f"{', '.join(UPDATABLE)}")
-    current = _appointment(session, record)
+    current = appointment_resource(session, record)
     if "serviceType" in body and _codes(body["serviceType"]) != _codes(current["serviceType"]):
         raise Invalid(("serviceType",), f"an appointment's service cannot change (it is "
                                         f"{current['serviceType'][0]['text']}); book the other service and cancel "
@@ -365,7 +366,7 @@ def update_appointment(ident: str, session: SessionDep, settings: SettingsDep, n
         raise Invalid(("cancelationReason",), "a cancelationReason goes with status 'cancelled'")
     if move is not None and wanted != record.status:
         raise Invalid(("status",), f"change the status or move the appointment, one at a time: it is "
-                                          f"{record.status.value} at {_appointment(session, record)['start']}")
+                                          f"{record.status.value} at {appointment_resource(session, record)['start']}")
     if move is not None:
         record = booking.reschedule(session, actor=user, appointment_id=record.id, start=move.start, now=now,
                                     settings=settings, clinician_id=move.clinician_id, room_id=move.room_id,
@@ -373,4 +374,20 @@ def update_appointment(ident: str, session: SessionDep, settings: SettingsDep, n
     elif wanted != record.status:
         record = _changed_status(session, record, wanted, body, user, now, settings)
     session.commit()
-    return conditional.answer(_appointment(session, record))
+    return conditional.answer(appointment_resource(session, record))
+
+
+@router.patch("/Appointment/{ident}", responses={**conditional.PRECONDITION, **also_answers(410)})
+def patch_appointment(ident: str, session: SessionDep, settings: SettingsDep, now: NowDep, user: Desk,
+                      body: Annotated[list[dict], Body(media_type="application/json-patch+json")],
+                      if_match: conditional.IfMatch = None):
+    """A JSON Patch (RFC 6902), e.g. ``[{"op": "replace", "path": "/status", "value": "cancelled"}]`` as the
+    Argonaut Scheduling guide cancels: applied to the current version, then made exactly as that update (PUT)."""
+    if (number := fhir.record_id(ident)) is None:
+        raise NotFound("Appointment", ident)
+    current = appointment_resource(session, booking.lock_appointment(session, number, "Appointment"))
+    try:
+        patched = jsonpatch.apply_patch(current, body)
+    except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as exc:
+        raise Invalid(("body",), f"the JSON Patch cannot be applied to Appointment/{ident}: {exc}") from None
+    return update_appointment(ident, session, settings, now, user, patched, if_match)

@@ -28,7 +28,7 @@ from sqlmodel import Session, select
 
 from api.deps import NowDep, SessionDep, SettingsDep
 from api.fhir import resources as fhir
-from api.fhir.appointments import _appointment as appointment_resource, _choice as slot_choice  # TODO rename
+from api.fhir.appointments import appointment_resource, slot_choice
 from api.fhir.common import Desk, FHIRResponse, operation_inputs
 from api.fhir.search import SearchError, date_range, reference_id
 from api.fhir.slots import LONGEST_SLOT_WINDOW, SLOT_WINDOW
