@@ -15,9 +15,7 @@ ETag (its content's hash, answered 304 on ``If-None-Match``) and a
 ``Cache-Control`` that asks clients to poll at most once a minute.
 """
 
-import hashlib
 import json
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from urllib.parse import urlencode
@@ -26,6 +24,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlmodel import Session, select
 
+from api import etags
 from api.deps import NowDep, SessionDep, SettingsDep
 from api.fhir import resources as fhir
 from api.fhir.common import FHIR_NDJSON
@@ -42,7 +41,6 @@ router = APIRouter()
 REGISTRY = "http://fhir-registry.smarthealthit.org/StructureDefinition"
 DEEP_LINK, BOOKING_PHONE = f"{REGISTRY}/booking-deep-link", f"{REGISTRY}/booking-phone"
 CACHE_CONTROL = "public, max-age=60"  # the publication changes its transaction time once a minute
-ENTITY_TAG = re.compile(r'(?:W/)?("[^"]*")')
 
 
 @dataclass(frozen=True)
@@ -166,9 +164,7 @@ def _ndjson(request: Request, resources: list[dict]) -> Response:
 def _published(request: Request, text: str, media_type: str) -> Response:
     """The answer with its validators: 304 without a body when the client already holds this content."""
     body = text.encode()
-    tag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
-    headers = {"ETag": tag, "Cache-Control": CACHE_CONTROL}
-    held = request.headers.get("if-none-match", "")
-    if held.strip() == "*" or tag in ENTITY_TAG.findall(held):  # compared weakly (RFC 9110 13.1.2)
+    headers = {"ETag": etags.of(body), "Cache-Control": CACHE_CONTROL}
+    if etags.held(request, headers["ETag"]):
         return Response(status_code=304, headers=headers)
     return Response(body, media_type=media_type, headers=headers)
