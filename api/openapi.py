@@ -15,9 +15,10 @@ later too) rather than repeated on each one:
 - it takes input: 422 (under /fhir: 400 for the query or a request it cannot read, 422 for a JSON body it cannot
   use).
 
-What only a route's own code knows (a rate limit, a lapsed hold, another clinician's roster) it declares
+What only a route's own code knows (a rate limit, a lapsed hold, an unknown location in the query) it declares
 with ``responses=also_answers(...)``. Every error answer has one schema, what :func:`api.errors.answer`
-writes: ``ErrorAnswer``, or ``OperationOutcome`` under /fhir.
+writes: ``ErrorAnswer``, or ``OperationOutcome`` under /fhir; only a route that declares a model of its own
+for an answer (the SMART token endpoint's RFC 6749 errors) keeps it.
 
 Two more things generators trip over are settled here too: each component is filed under its title (pydantic
 files ``Page[AppointmentPublic]`` as ``Page_AppointmentPublic_``), and a GET has no body (a function serving a
