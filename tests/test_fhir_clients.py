@@ -1,6 +1,7 @@
 """Independent FHIR clients against the real `clinic serve` (the demo clinic, SQLite): fhirpy and SMART's
 fhirclient search Slots and Appointments and follow the next links to the last page, and find exactly what
-searching day by day finds, none twice; fhirpy also counts, sorts, books and sees its bookings.
+searching day by day finds, none twice; fhirpy also counts, sorts, books and sees its bookings, and goes
+through Argonaut Scheduling ($find, $hold, $book, a reschedule).
 """
 
 from collections import Counter
@@ -132,3 +133,34 @@ def test_clients_page_through_appointments_they_booked(served, token, fhirpy_cli
     still_free = {slot.id for slot in fhirpy_client.resources("Slot").search(
         schedule=f"Schedule/service-{service.id}", start=window).fetch_all()}
     assert not still_free & {slot.id for slot in chosen}, "a booked slot is no longer offered"
+
+
+def parameters(**values: str) -> dict:
+    return {"resourceType": "Parameters", "parameter": [{"name": name, "valueUri": value}
+                                                        for name, value in values.items()]}
+
+
+def test_an_argonaut_client_finds_holds_books_and_reschedules(served, token, fhirpy_client):
+    week = days()
+    listed = httpx.get(f"{served.base_url}/api/v1/patients", headers={"Authorization": f"Bearer {token}"})
+    patient = f"Patient/{listed.json()['items'][-1]['id']}"
+    found = fhirpy_client.execute("Appointment/$find", method="get", params={
+        "visit-type": "telehealth", "start": str(week[2]), "end": str(week[3]), "patient-reference": patient,
+        "_count": "3"})
+    proposals = [entry["resource"] for entry in found["entry"] if entry["resource"]["resourceType"] == "Appointment"]
+    assert len(proposals) == 3 and {p["status"] for p in proposals} == {"proposed"}
+
+    held = fhirpy_client.execute(f"Appointment/{proposals[0]['id']}/$hold",
+                                 data=parameters(**{"appt-id": f"Appointment/{proposals[0]['id']}"}))
+    hold = held["entry"][0]["resource"]
+    assert hold["status"] == "pending" and hold["start"] == proposals[0]["start"]
+    booked = fhirpy_client.execute("Appointment/$book", data=parameters(**{"appt-id": f"Appointment/{hold['id']}",
+                                                                           "patient-id": patient}))
+    assert booked["entry"][0]["resource"]["status"] == "booked"
+
+    moved = fhirpy_client.execute("Appointment/$book", data=parameters(**{
+        "appt-id": f"Appointment/{proposals[2]['id']}", "cancelled-appt-id": f"Appointment/{hold['id']}"}))
+    new, old = (entry["resource"] for entry in moved["entry"])
+    assert (new["status"], new["start"], old["id"]) == ("booked", proposals[2]["start"], hold["id"])
+    assert fhirpy_client.reference("Appointment", hold["id"]).to_resource()["status"] == "cancelled"
+    assert fhirpy_client.reference("Appointment", new["id"]).to_resource()["status"] == "booked"
