@@ -22,7 +22,7 @@ from sqlmodel import Session, select
 
 from api.deps import NowDep, SessionDep, SettingsDep
 from api.fhir import conditional, resources as fhir
-from api.fhir.common import FHIR_JSON, Desk, documented
+from api.fhir.common import FHIR_JSON, Desk, documented, stored
 from api.fhir.search import Cursor, Search, SearchError, SearchForm, instants, reference_id
 from api.idempotency import IdempotencyKey, respond_once
 from api.openapi import also_answers
@@ -115,24 +115,16 @@ def _number(text: str, name: str) -> int:
     return number
 
 
-def _stored(session: Session, ident: str) -> Appointment:
-    number = fhir.record_id(ident)
-    record = session.get(Appointment, number) if number else None
-    if record is None:
-        raise NotFound("Appointment", ident)
-    return record
-
-
 @router.get("/Appointment/{ident}", responses=conditional.NOT_MODIFIED)
 def read_appointment(ident: str, session: SessionDep, _: Desk, if_none_match: conditional.IfNoneMatch = None):
     """The appointment, its version in ``meta.versionId`` and the ETag (304 to ``If-None-Match`` while current)."""
-    return conditional.read(appointment_resource(session, _stored(session, ident)), if_none_match)
+    return conditional.read(appointment_resource(session, stored(session, Appointment, ident)), if_none_match)
 
 
 @router.get("/Appointment/{ident}/_history/{version_id}")
 def read_appointment_version(ident: str, version_id: conditional.VersionId, session: SessionDep, _: Desk):
     """vread: the current version only (an older one is a 404 saying so)."""
-    return conditional.version_read(appointment_resource(session, _stored(session, ident)), version_id)
+    return conditional.version_read(appointment_resource(session, stored(session, Appointment, ident)), version_id)
 
 
 def _parsed(body: dict) -> dict:

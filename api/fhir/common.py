@@ -1,18 +1,22 @@
 """What every FHIR module shares: the JSON response class, the error schema, who may call, documented parameters,
 and the refusal (406) of clients that want anything but JSON."""
 
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.responses import JSONResponse
+from sqlmodel import Session
 
+from api.fhir import resources as fhir
 from api.fhir.access import fhir_access
 from data.enums import Role
+from data.errors import NotFound
 from data.tables import User
 from scheduler.backend_clients import ClientActor
 
 FHIR_JSON = "application/fhir+json"
 FHIR_NDJSON = "application/fhir+ndjson"
+T = TypeVar("T")
 # Staff by role; a backend client by the SMART scopes its token carries (api.fhir.access).
 desk_access, staff_access = fhir_access(Role.ADMIN, Role.FRONT_DESK), fhir_access(*Role)
 Desk = Annotated[User | ClientActor, Depends(desk_access)]
@@ -127,3 +131,12 @@ def _accepts_json(media_range: str) -> bool:
     except ValueError:
         weight = 0.0
     return media.strip().lower() in JSON_MEDIA_TYPES and weight > 0
+
+
+def stored(session: Session, table: type[T], ident: str) -> T:
+    """The record ``Type/<ident>`` names, or a 404 OperationOutcome (also for an id that cannot be a record's)."""
+    number = fhir.record_id(ident)
+    record = session.get(table, number) if number else None
+    if record is None:
+        raise NotFound(table.__name__, ident)
+    return record

@@ -13,17 +13,17 @@ from fastapi import APIRouter, Body, Request, status
 from fhir.resources.R4B.patient import Patient as FHIRPatient
 from pydantic import ValidationError
 from sqlalchemy import and_, false, func, or_
-from sqlmodel import Session, select
+from sqlmodel import select
 
 from api.deps import SessionDep
 from api.fhir import conditional, resources as fhir
-from api.fhir.common import Desk, documented
+from api.fhir.common import Desk, documented, stored
 from api.fhir.search import Search, SearchError, SearchForm
 from api.routes.catalog import PatientFilter, digits_of, literally, patients_where, phone_digits
 from api.schemas.people import PatientCreate
 from api.urls import absolute_url
 from data import catalog, entities
-from data.errors import Invalid, NotFound
+from data.errors import Invalid
 from data.tables import Patient
 
 router = APIRouter()
@@ -32,14 +32,6 @@ PATIENT_PARAMETERS = {"_id": "token", "identifier": "token", "name": "string", "
 BY_ID = {"_id", "identifier"}  # the only criteria an erased patient still matches
 PREFIXES = ("eq", "ne", "ge", "gt", "le", "lt")
 MIN_PHONE_DIGITS = 7  # a whole number, its country code left out or not
-
-
-def _stored(session: Session, ident: str) -> Patient:
-    number = fhir.record_id(ident)
-    record = session.get(Patient, number) if number else None
-    if record is None:
-        raise NotFound("Patient", ident)
-    return record
 
 
 @router.get("/Patient", openapi_extra=documented(PATIENT_PARAMETERS))
@@ -128,13 +120,13 @@ def _born(value: str):
 @router.get("/Patient/{ident}", responses=conditional.NOT_MODIFIED)
 def read_patient(ident: str, session: SessionDep, _: Desk, if_none_match: conditional.IfNoneMatch = None):
     """The patient and its version (``meta.versionId``, ETag); an erased one is its id and nothing else."""
-    return conditional.read(fhir.patient(_stored(session, ident)), if_none_match)
+    return conditional.read(fhir.patient(stored(session, Patient, ident)), if_none_match)
 
 
 @router.get("/Patient/{ident}/_history/{version_id}")
 def read_patient_version(ident: str, version_id: conditional.VersionId, session: SessionDep, _: Desk):
     """vread: the current version only (an older one is a 404 saying so)."""
-    return conditional.version_read(fhir.patient(_stored(session, ident)), version_id)
+    return conditional.version_read(fhir.patient(stored(session, Patient, ident)), version_id)
 
 
 def _fields(body: dict) -> PatientCreate:
