@@ -11,13 +11,18 @@ exclusion constraint.
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlmodel import Session
 
 import data.accounts  # noqa: F401  (renews security stamps on every flush)
 import data.catalog_version  # noqa: F401  (stamps catalog changes on every flush)
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+# PostgreSQL: how long a request may wait for a new connection, and for one of the pool's, before it is answered
+# 503 with Retry-After. Both stay well below what a client waits for an answer (typically 30 s): while the server
+# restarts, a connection attempt must fail fast rather than leave the caller with no answer at all.
+CONNECT_TIMEOUT_SECONDS = 5
+POOL_TIMEOUT_SECONDS = 10
 SERIALIZED = "clinic_serialized"
 
 
@@ -30,7 +35,11 @@ def make_engine(url: str, **kwargs) -> Engine:
         )
         _configure_sqlite(engine)
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    kwargs.setdefault("pool_timeout", POOL_TIMEOUT_SECONDS)
+    connect_args = kwargs.pop("connect_args", {})
+    if "connect_timeout" not in make_url(url).query:  # one given in the URL wins
+        connect_args = {"connect_timeout": CONNECT_TIMEOUT_SECONDS, **connect_args}
+    return create_engine(url, pool_pre_ping=True, connect_args=connect_args, **kwargs)
 
 
 def _configure_sqlite(engine: Engine) -> None:

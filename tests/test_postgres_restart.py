@@ -126,6 +126,7 @@ class Answer:
     status: int | None  # None: no HTTP answer at all (the service itself failed)
     appointment_id: int | None = None
     retry_after: str | None = None
+    failure: str | None = None  # what the client saw when there was no answer
 
 
 def bookable_hours() -> list[datetime]:
@@ -179,8 +180,8 @@ class BookingLoad:
                 response = client.post("/api/v1/appointments", headers={"Idempotency-Key": key}, json={
                     "service_id": self.clinic.service_id, "patient_id": patient_id, "start": start,
                     "clinician_id": self.clinic.dana_id})
-            except httpx.TransportError:
-                answer = Answer(sent, time.monotonic(), None)
+            except httpx.TransportError as exc:
+                answer = Answer(sent, time.monotonic(), None, failure=f"{type(exc).__name__}: {exc}")
             else:
                 answer = Answer(sent, time.monotonic(), response.status_code,
                                 response.json()["id"] if response.status_code == 201 else None,
@@ -242,7 +243,9 @@ def check_the_answers(load: BookingLoad, *, restart_issued: float, restarted: fl
                       log: str) -> None:
     """Never a 500 nor a dropped connection; 503s say when to retry; bookings succeed again; all get booked."""
     statuses = [answer.status for answer in load.answers]
-    assert None not in statuses, f"the service itself stopped answering:\n{log}"
+    unanswered = [f"{a.failure} after {a.answered - a.sent:.1f} s, sent {a.sent - restart_issued:+.1f} s from the restart"
+                  for a in load.answers if a.status is None]
+    assert not unanswered, f"the service itself stopped answering: {unanswered}\n{log}"
     assert not [s for s in statuses if s >= 500 and s != 503], f"server errors {sorted(set(statuses))}:\n{log}"
     assert all(answer.retry_after for answer in load.answers if answer.status == 503), "every 503 says when to retry"
     assert any(answer.sent < restart_issued for answer in load.answers) and \
