@@ -3,7 +3,7 @@
 The operations are the ways the clinic's schedule is written: a hold, booking a
 hold, booking a slot directly, releasing a hold, cancelling (which offers the
 freed time to a waiting patient), rescheduling, check-in, no-show, FHIR create
-and update (book a pending one, cancel), a visitor's public request, the front
+and update (book a pending one, cancel, move to another time and clinician), a visitor's public request, the front
 desk confirming or declining a request, and a patient asking to move a session.
 For every pair of them (an operation with itself too: a double click) a round
 prepares a fresh stage (a free slot, a hold, a booking, a session under way, a
@@ -24,7 +24,7 @@ fail the round. No answer may be a 5xx. Finally the schedule's invariants are
 audited in SQL (tests/invariants.py). One thing the model leaves open: whether
 a cancellation through FHIR offers the freed time to the waitlist (REST does).
 
-15 operations give 120 pairs; each pair runs 5 rounds on PostgreSQL and 3 on
+16 operations give 136 pairs; each pair runs 5 rounds on PostgreSQL and 3 on
 SQLite, whose single process serializes the writes anyway.
 
 All rounds are prepared in the database before the servers start; each uses
@@ -221,6 +221,13 @@ def _reschedule(state: State, race: Round) -> Outcomes:
     return [(True, replace(state, a_at="T2", audit_a=state.audit_a + 1))]
 
 
+def _fhir_move(state: State, race: Round) -> Outcomes:
+    """A PUT says what the appointment is to be: already there (moved by the other request), it changes nothing."""
+    if state.a == "booked" and state.a_at == "T2":
+        return [(True, state)]
+    return _reschedule(state, race)
+
+
 def _attendance(status: str) -> Callable[[State, Round], Outcomes]:
     """Check-in and no-show: only a booked session that has started (check-in opens two hours before)."""
     def effect(state: State, race: Round) -> Outcomes:
@@ -312,6 +319,14 @@ def _fhir_update(status: str):
     return build
 
 
+def _fhir_move_request(race: Round, to: Target, nth: int) -> httpx.Request:
+    """A FHIR update that moves the booked session to T2 with the rota clinician, as the REST reschedule does."""
+    body = {"resourceType": "Appointment", "id": str(race.a), "status": "booked", "start": race.t2.isoformat(),
+            "participant": [*_fhir_participants(race.patient),
+                            {"actor": {"reference": f"Practitioner/{to.rota}"}, "status": "accepted"}]}
+    return httpx.Request("PUT", f"{to.base}/fhir/Appointment/{race.a}", json=body, headers=to.desk)
+
+
 def _visitor_address(race: Round, nth: int) -> dict[str, str]:
     """Each visitor calls from an address of their own (the servers trust the loopback proxy's header)."""
     return {"X-Forwarded-For": f"10.{race.number // 250}.{race.number % 250}.{nth + 1}"}
@@ -360,6 +375,7 @@ OPERATIONS = {
     "FHIR create": Operation("slot", ON_SLOT, _fhir_create, _create("desk", "booked")),
     "FHIR book": Operation("appointment", ON_HOLD, _fhir_update("booked"), _fhir_book),
     "FHIR cancel": Operation("appointment", ON_BOOKING, _fhir_update("cancelled"), _fhir_cancel),
+    "FHIR move": Operation("appointment", (Stage.BOOKED,), _fhir_move_request, _fhir_move),
     "public request": Operation("slot", ON_SLOT, _public_request, _create("visit", "pending")),
     "confirm": Operation("request", (Stage.REQUESTED, Stage.MOVE_REQUESTED), _api(
         "POST", "/api/v1/visit-requests/{race.r}/confirm", lambda race, to, nth: {}), _confirm),
@@ -448,7 +464,7 @@ def plan_rounds(now: datetime, rounds_per_pair: int) -> list[Round]:
         for n in range(rounds_per_pair):
             stage = stages[n % len(stages)]
             race = Round(len(rounds), pair, stage, t=now if stage == Stage.UNDER_WAY else next(times))
-            if {"reschedule", "move request"} & set(pair):
+            if {"reschedule", "FHIR move", "move request"} & set(pair):
                 race.t2 = next(times)
             if stage == Stage.MOVE_REQUESTED:
                 race.t3 = next(times)

@@ -356,10 +356,10 @@ def update_appointment(ident: str, session: SessionDep, settings: SettingsDep, n
     move = _moved(session, record, body)
     if "cancelationReason" in body and wanted != AppointmentStatus.CANCELLED:
         raise Invalid(("cancelationReason",), "a cancelationReason goes with status 'cancelled'")
-    if move is not None and wanted != record.status:
+    if move is not None and wanted != record.status and record.status == AppointmentStatus.BOOKED:
         raise Invalid(("status",), f"change the status or move the appointment, one at a time: it is "
                                           f"{record.status.value} at {appointment_resource(session, record)['start']}")
-    if move is not None:
+    if move is not None:  # what is no longer booked (cancelled meanwhile, say) is refused there: a 409
         record = booking.reschedule(session, actor=user, appointment_id=record.id, start=move.start, now=now,
                                     settings=settings, clinician_id=move.clinician_id, room_id=move.room_id,
                                     device_ids=move.device_ids)
