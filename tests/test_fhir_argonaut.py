@@ -153,3 +153,11 @@ def test_cancel_with_a_json_patch_as_the_guide_does(client, as_desk, world):
     assert valid(done.json())["status"] == "cancelled"
     rest = client.get(f"{API}/appointments/{made['id']}", headers=as_desk).json()
     assert rest["status"] == "cancelled" and rest["cancel_reason"] == "cancelled through FHIR"
+
+
+def test_the_capability_statement_names_the_operations_and_patch(client):
+    statement = valid(client.get("/fhir/metadata").json())
+    appointment = next(r for r in statement["rest"][0]["resource"] if r["type"] == "Appointment")
+    assert {"code": "patch"} in appointment["interaction"]
+    assert {o["name"] for o in appointment["operation"]} == {"find", "hold", "book"}
+    assert all(o["definition"].startswith("http://fhir.org/guides/argonaut-scheduling/") for o in appointment["operation"])

@@ -11,6 +11,7 @@ from api.fhir.slots import SLOT_PARAMETERS
 from api.urls import absolute_url, smart_token_endpoint
 
 router = APIRouter()
+ARGONAUT = "http://fhir.org/guides/argonaut-scheduling/OperationDefinition/appointment-"
 
 
 @router.get("/metadata")
@@ -27,8 +28,10 @@ def capability_statement(request: Request, now: NowDep):
     versions = {"readHistory": False, "updateCreate": False, "conditionalCreate": True,
                 "conditionalUpdate": False}  # vread serves the current version; If-None-Exist on create
     resources.append({**described("Appointment", APPOINTMENT_PARAMETERS,
-                                  ["read", "vread", "search-type", "create", "update"]),
-                      "versioning": "versioned-update", **versions})
+                                  ["read", "vread", "search-type", "create", "update", "patch"]),
+                      "versioning": "versioned-update", **versions,
+                      "operation": [{"name": name, "definition": f"{ARGONAUT}{name}"} for name in ("find", "hold",
+                                                                                                 "book")]})
     resources.append({**described("Patient", PATIENT_PARAMETERS, ["read", "vread", "search-type", "create"]),
                       "versioning": "versioned", **versions})
     return {
@@ -43,7 +46,8 @@ def capability_statement(request: Request, now: NowDep):
                               "service-<id>); clinician, device and room schedules list busy Slots. Appointment "
                               "update changes the status (book a hold, cancel, arrived, fulfilled, noshow) or "
                               "moves a booked one (start, Practitioner, room, Device); the rest must be as stored. "
-                              "Send If-Match: W/\"<versionId>\" to update only the version you read (else 412). "
+                              "Send If-Match: W/\"<versionId>\" to update only the version you read (else 412); PATCH takes a "
+                              "JSON Patch. Argonaut Scheduling: Appointment/$find, $hold, $book. "
                               f"{SEARCH_SUPPORT}"),
             "security": _security(request),
             "resource": resources,
