@@ -83,10 +83,11 @@ def cancel_and_rebook(session: Session, *, actor: User, appointment_id: int, rea
     with session.begin_nested():  # a refused replacement undoes the cancellation; the caller's transaction goes on
         cancelled = booking.change_status(session, actor=actor, appointment_id=appointment_id, action="cancel",
                                           now=now, reason=reason)
+        if was_booked:  # the patient's own waiting moves of it go, and with them the times they hold
+            visit_requests.withdraw_moves(session, actor=actor, appointment_id=appointment_id, now=now)
         rebooked = booking.book(session, actor=actor, choice=replacement, now=now,
                                 settings=settings) if replacement else None
     if was_booked:
-        visit_requests.withdraw_moves(session, actor=actor, appointment_id=appointment_id, now=now)
         offer_freed_slot(session, freed=cancelled, now=now, settings=settings)
     return cancelled, rebooked
 

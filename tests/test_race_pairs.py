@@ -3,7 +3,8 @@
 The operations are the ways the clinic's schedule is written: a hold, booking a
 hold, booking a slot directly, releasing a hold, cancelling (which offers the
 freed time to a waiting patient), rescheduling, check-in, no-show, FHIR create
-and update (book a pending one, cancel, move to another time and clinician), a visitor's public request, the front
+and update (book a pending one, cancel, move to another time and clinician), Argonaut's
+$book rescheduling (cancel and book anew), a visitor's public request, the front
 desk confirming or declining a request, and a patient asking to move a session.
 For every pair of them (an operation with itself too: a double click) a round
 prepares a fresh stage (a free slot, a hold, a booking, a session under way, a
@@ -24,7 +25,7 @@ fail the round. No answer may be a 5xx. Finally the schedule's invariants are
 audited in SQL (tests/invariants.py). One thing the model leaves open: whether
 a cancellation through FHIR offers the freed time to the waitlist (REST does).
 
-16 operations give 136 pairs; each pair runs 5 rounds on PostgreSQL and 3 on
+17 operations give 153 pairs; each pair runs 5 rounds on PostgreSQL and 3 on
 SQLite, whose single process serializes the writes anyway.
 
 All rounds are prepared in the database before the servers start; each uses
@@ -228,6 +229,20 @@ def _fhir_move(state: State, race: Round) -> Outcomes:
     return _reschedule(state, race)
 
 
+def _rebook(state: State, race: Round) -> Outcomes:
+    """Argonaut's reschedule: the booked session cancelled (as a cancel does) and a new one booked at T2, or,
+    when T2 is taken once the old session is freed, nothing at all."""
+    if state.a != "booked":
+        return [(False, state)]
+    outcomes = []
+    for allowed, cancelled in _cancel(state, race):
+        if not allowed or _occupied(cancelled, "T2"):
+            outcomes.append((False, state))
+        else:
+            outcomes.append((True, cancelled.created("desk", "booked", "T2")))
+    return outcomes
+
+
 def _attendance(status: str) -> Callable[[State, Round], Outcomes]:
     """Check-in and no-show: only a booked session that has started (check-in opens two hours before)."""
     def effect(state: State, race: Round) -> Outcomes:
@@ -327,6 +342,14 @@ def _fhir_move_request(race: Round, to: Target, nth: int) -> httpx.Request:
     return httpx.Request("PUT", f"{to.base}/fhir/Appointment/{race.a}", json=body, headers=to.desk)
 
 
+def _argonaut_rebook(race: Round, to: Target, nth: int) -> httpx.Request:
+    minute = int(race.t2.timestamp()) // 60
+    body = {"resourceType": "Parameters", "parameter": [
+        {"name": "appt-id", "valueUri": f"Appointment/proposed-s{to.service}-l{to.race_desk}-c{to.rota}-t{minute}"},
+        {"name": "cancelled-appt-id", "valueUri": f"Appointment/{race.a}"}]}
+    return httpx.Request("POST", f"{to.base}/fhir/Appointment/$book", json=body, headers=to.desk)
+
+
 def _visitor_address(race: Round, nth: int) -> dict[str, str]:
     """Each visitor calls from an address of their own (the servers trust the loopback proxy's header)."""
     return {"X-Forwarded-For": f"10.{race.number // 250}.{race.number % 250}.{nth + 1}"}
@@ -376,6 +399,7 @@ OPERATIONS = {
     "FHIR book": Operation("appointment", ON_HOLD, _fhir_update("booked"), _fhir_book),
     "FHIR cancel": Operation("appointment", ON_BOOKING, _fhir_update("cancelled"), _fhir_cancel),
     "FHIR move": Operation("appointment", (Stage.BOOKED,), _fhir_move_request, _fhir_move),
+    "Argonaut reschedule": Operation("appointment", (Stage.BOOKED,), _argonaut_rebook, _rebook),
     "public request": Operation("slot", ON_SLOT, _public_request, _create("visit", "pending")),
     "confirm": Operation("request", (Stage.REQUESTED, Stage.MOVE_REQUESTED), _api(
         "POST", "/api/v1/visit-requests/{race.r}/confirm", lambda race, to, nth: {}), _confirm),
@@ -464,7 +488,7 @@ def plan_rounds(now: datetime, rounds_per_pair: int) -> list[Round]:
         for n in range(rounds_per_pair):
             stage = stages[n % len(stages)]
             race = Round(len(rounds), pair, stage, t=now if stage == Stage.UNDER_WAY else next(times))
-            if {"reschedule", "FHIR move", "move request"} & set(pair):
+            if {"reschedule", "FHIR move", "Argonaut reschedule", "move request"} & set(pair):
                 race.t2 = next(times)
             if stage == Stage.MOVE_REQUESTED:
                 race.t3 = next(times)
