@@ -3,13 +3,17 @@
 import json
 import os
 import secrets
+import signal
+import threading
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
 import typer
 import uvicorn
+from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from pydantic import ValidationError
 from sqlalchemy import Engine
@@ -29,6 +33,7 @@ from data.tables import Clinician, Location, OptimizationRun
 from scheduler import backend_clients
 from scheduler.jobs import add_jobs
 from scheduler.optimization import run_locations, run_optimization
+from scheduler.task_engine import EngineClock, run_jobs, task_engine
 
 app = typer.Typer(help="Treatment-plan scheduling and equipment booking for rehab clinics.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
@@ -110,15 +115,53 @@ def _load_demo(engine: Engine, settings: Settings) -> None:
         typer.secho(f"demo password (set CLINIC_DEMO_PASSWORD to choose one): {password}", fg=typer.colors.YELLOW)
 
 
+class WorkerRole(StrEnum):
+    ALL = "all"
+    CLOCK = "clock"
+    JOBS = "jobs"
+
+
 @app.command()
-def worker() -> None:
-    """Run the periodic jobs (nightly optimization per location, hold sweeper) as their own process."""
+def worker(
+    role: Annotated[WorkerRole, typer.Option(help=(
+        "all: the clock and the jobs in this process. On PostgreSQL the work is shared through the task engine "
+        "(procrastinate) by any number of processes: 'clock' only hands each tick (a location's nightly run at its "
+        "local time, the hold sweeper, message delivery, reminders, retention) to the engine, 'jobs' only does the "
+        "work. On the embedded SQLite database only 'all' runs"))] = WorkerRole.ALL,
+    concurrency: Annotated[int, typer.Option(min=1, help="Jobs this process does at once (PostgreSQL)")] = 1,
+) -> None:
+    """Run the periodic jobs (nightly optimization per location, hold sweeper, messages) as their own process."""
     settings = get_settings()
     engine = make_engine(settings.database_url)
     _require_current(engine, "refusing to start")
-    scheduler = add_jobs(BlockingScheduler(timezone=UTC), engine, settings, nightly=True)
-    typer.echo(f"worker: {len(scheduler.get_jobs())} jobs scheduled; Ctrl+C to stop")
-    scheduler.start()
+    if settings.is_sqlite:
+        if role != WorkerRole.ALL:
+            typer.secho("the embedded SQLite database has no task engine: run `clinic worker` (role all)", err=True)
+            raise typer.Exit(code=2)
+        scheduler = add_jobs(BlockingScheduler(timezone=UTC), engine, settings, nightly=True)
+        typer.echo(f"worker: {len(scheduler.get_jobs())} jobs scheduled; Ctrl+C to stop")
+        scheduler.start()
+        return
+    if role != WorkerRole.JOBS:
+        clock = add_jobs(BackgroundScheduler(timezone=UTC), engine, settings, nightly=True,
+                         handoff=EngineClock(task_engine(settings.database_url).open()))
+        clock.start()
+        typer.echo(f"clock: {len(clock.get_jobs())} jobs handed to the task engine on schedule")
+    if role == WorkerRole.CLOCK:
+        typer.echo("Ctrl+C to stop")
+        _wait_for_stop()
+    else:
+        typer.echo(f"jobs: working the task engine's queue, {concurrency} at a time; Ctrl+C to stop")
+        run_jobs(task_engine(settings.database_url), engine=engine, settings=settings, concurrency=concurrency)
+    engine.dispose()
+
+
+def _wait_for_stop() -> None:
+    """Sleep until SIGTERM or Ctrl+C: the clock's ticks run in its own thread."""
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    stop.wait()
 
 
 @app.command()

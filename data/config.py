@@ -47,6 +47,13 @@ class Settings(BaseSettings):
     background_jobs: bool = Field(default=True, description="Run periodic jobs (hold sweeper) inside the app.")
     nightly_run_time: time = Field(default=time(2, 0), description="Local wall-clock time of the nightly run.")
     nightly_in_serve: bool = Field(default=False, description="Also schedule the nightly run inside `clinic serve`.")
+    engine_in_serve: bool = Field(default=False, description=(
+        "PostgreSQL: `clinic serve`'s periodic jobs are only handed to the task engine (procrastinate), whose "
+        "`clinic worker` processes do them; off, the web process does them itself."))
+    job_heartbeat_seconds: float = Field(default=10.0, gt=0, le=300, description=(
+        "How often a task-engine worker tells the database it is alive."))
+    job_stalled_seconds: float = Field(default=60.0, gt=0, le=3600, description=(
+        "A worker silent this long is dead: the surviving workers retry the job it was doing."))
     freeze_hours: int = Field(default=24, ge=0, le=7 * 24, description="The nightly run never touches this window.")
     horizon_days: int = Field(default=14, ge=1, le=60, description="How far past the freeze window a run plans.")
     smtp_host: str | None = Field(default=None, description="Mail server for patient e-mail; unset: e-mail waits")

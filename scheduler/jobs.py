@@ -13,6 +13,10 @@ on the spring-forward night 02:00 fires at the instant it would have been).
 A trigger that fires twice on the fall-back night, or two workers firing the
 same night, still give one run: the run record is unique per night.
 
+On PostgreSQL the clock (``clinic worker``) only hands each tick to the task
+engine (``scheduler.task_engine``), whose workers call these same functions;
+on SQLite they run here, in the process, as they always did.
+
 The reminder job writes, every ``reminder_seconds``, the reminders coming due
 (``scheduler.reminders``); the delivery job sends them at their moment. Run
 twice, or by two processes at once, it writes each reminder once.
@@ -23,7 +27,8 @@ public requests declined or lapsed ``request_retention_days`` ago
 record once.
 """
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from typing import Protocol
 
 from zoneinfo import ZoneInfo
 
@@ -35,12 +40,11 @@ from sqlmodel import Session, select
 
 from data.config import Settings, get_settings
 from data.db import serialized, session_scope
-from data.enums import RunTrigger
 from data.tables import Location
 from scheduler.booking import release_expired_holds
 from scheduler.channels import WORKER, channel_senders
 from scheduler.delivery import deliver_due
-from scheduler.optimization import recover_dead_runs, run_optimization
+from scheduler.optimization import recover_dead_runs, run_night
 from scheduler.reminders import remind_due
 from scheduler.retention import erase_lapsed_requests
 from scheduler.waitlist import lapse_offers
@@ -80,39 +84,63 @@ def remind_patients(engine: Engine, settings: Settings) -> int:
     return remind_due(engine, settings=settings, now=datetime.now(UTC))
 
 
-def nightly_run(engine: Engine, location_id: int, settings: Settings) -> None:
-    run_optimization(engine, location_id=location_id, trigger=RunTrigger.NIGHTLY, now=datetime.now(UTC),
-                     settings=settings)
+def nightly_run(engine: Engine, location_id: int, settings: Settings, run_date: date | None = None) -> None:
+    run_night(engine, location_id=location_id, now=datetime.now(UTC), settings=settings, run_date=run_date)
 
 
 def retry_dead_runs(engine: Engine, settings: Settings) -> None:
     recover_dead_runs(engine, now=datetime.now(UTC), settings=settings)
 
 
-def add_jobs(scheduler: BaseScheduler, engine: Engine, settings: Settings, *, nightly: bool) -> BaseScheduler:
-    scheduler.add_job(sweep_expired_holds, "interval", seconds=settings.hold_sweep_seconds, args=[engine, settings],
-                      id="sweep_expired_holds", max_instances=1, coalesce=True)
-    scheduler.add_job(deliver_messages, "interval", seconds=settings.delivery_seconds, args=[engine, settings],
-                      id="deliver_messages", max_instances=1, coalesce=True)
-    scheduler.add_job(remind_patients, "interval", seconds=settings.reminder_seconds, args=[engine, settings],
-                      id="remind_patients", max_instances=1, coalesce=True)
-    scheduler.add_job(erase_lapsed_request_records, "interval", hours=RETENTION_SWEEP_HOURS, args=[engine, settings],
-                      id="erase_lapsed_request_records", max_instances=1, coalesce=True)
+PERIODIC_JOBS = (sweep_expired_holds, deliver_messages, remind_patients, erase_lapsed_request_records,
+                 retry_dead_runs)  # every one takes (engine, settings); the task engine has a task of each name
+
+
+class Handoff(Protocol):
+    """Where a clock's ticks go instead of running here: the task engine (``scheduler.task_engine.EngineClock``)."""
+
+    def job(self, name: str) -> None: ...
+
+    def night(self, location_id: int, zone: str) -> None: ...
+
+
+def add_jobs(scheduler: BaseScheduler, engine: Engine, settings: Settings, *, nightly: bool,
+             handoff: Handoff | None = None) -> BaseScheduler:
+    """The clock's schedule; with ``handoff`` each tick only hands its job over, without it the job runs here."""
+
+    def every(function, **interval) -> None:
+        target, args = (handoff.job, [function.__name__]) if handoff else (function, [engine, settings])
+        scheduler.add_job(target, "interval", args=args, id=function.__name__, max_instances=1, coalesce=True,
+                          **interval)
+
+    every(sweep_expired_holds, seconds=settings.hold_sweep_seconds)
+    every(deliver_messages, seconds=settings.delivery_seconds)
+    every(remind_patients, seconds=settings.reminder_seconds)
+    every(erase_lapsed_request_records, hours=RETENTION_SWEEP_HOURS)
     if nightly:
         with Session(engine) as session:
             locations = session.exec(select(Location.id, Location.time_zone)).all()
-        scheduler.add_job(retry_dead_runs, "interval", seconds=settings.hold_sweep_seconds, args=[engine, settings],
-                          id="retry_dead_runs", max_instances=1, coalesce=True)
+        every(retry_dead_runs, seconds=settings.hold_sweep_seconds)
         at = settings.nightly_run_time
         for location_id, zone in locations:
-            scheduler.add_job(nightly_run, CronTrigger(hour=at.hour, minute=at.minute, timezone=ZoneInfo(zone)),
-                              args=[engine, location_id, settings], id=f"nightly_run_{location_id}",
+            target, args = (handoff.night, [location_id, zone]) if handoff else (nightly_run,
+                                                                                 [engine, location_id, settings])
+            scheduler.add_job(target, CronTrigger(hour=at.hour, minute=at.minute, timezone=ZoneInfo(zone)),
+                              args=args, id=f"nightly_run_{location_id}",
                               max_instances=1, coalesce=True, misfire_grace_time=3600)
     return scheduler
 
 
 def start_background_jobs(engine: Engine, settings: Settings) -> BackgroundScheduler:
-    """The jobs inside `clinic serve`: the sweeper, and the nightly runs if configured so."""
-    scheduler = add_jobs(BackgroundScheduler(timezone=UTC), engine, settings, nightly=settings.nightly_in_serve)
+    """The jobs inside `clinic serve`: the sweeper, and the nightly runs if configured so.
+
+    With ``engine_in_serve`` on PostgreSQL they are only handed to the task engine, for `clinic worker` to do."""
+    handoff = None
+    if settings.engine_in_serve and not settings.is_sqlite:
+        from scheduler.task_engine import EngineClock, task_engine  # its tasks are this module's jobs
+
+        handoff = EngineClock(task_engine(settings.database_url).open())
+    scheduler = add_jobs(BackgroundScheduler(timezone=UTC), engine, settings, nightly=settings.nightly_in_serve,
+                         handoff=handoff)
     scheduler.start()
     return scheduler

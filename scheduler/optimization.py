@@ -91,19 +91,44 @@ def run_optimization(engine: Engine, *, location_id: int, trigger: RunTrigger, n
         return _execute(engine, run_id, location_id=location_id, now=now, settings=settings)
 
 
+def run_night(engine: Engine, *, location_id: int, now: datetime, settings: Settings,
+              run_date: date | None = None) -> OptimizationRun | None:
+    """The location's nightly run: a new one, or the night's run taken over when its worker died.
+
+    This is what a retried job needs (``scheduler.task_engine``): the job whose worker was killed mid-solve
+    finds the night claimed by a dead owner and finishes it under the same record. None when the night is
+    already done or its owner still lives."""
+    with Session(engine) as session:
+        location = session.get(Location, location_id)
+        if location is None:
+            raise NotFound("location", location_id)
+        run_date = run_date or local_night(location, now)
+    run = run_optimization(engine, location_id=location_id, trigger=RunTrigger.NIGHTLY, now=now, settings=settings,
+                           run_date=run_date)
+    if run is not None:
+        return run
+    with Session(engine) as session:
+        claimed = session.exec(select(OptimizationRun.id).where(
+            OptimizationRun.location_id == location_id, OptimizationRun.run_date == run_date,
+            OptimizationRun.trigger == RunTrigger.NIGHTLY, OptimizationRun.status == RunStatus.RUNNING)).first()
+    return _recover(engine, claimed, now=now, settings=settings) if claimed else None
+
+
 def recover_dead_runs(engine: Engine, *, now: datetime, settings: Settings) -> list[OptimizationRun]:
     """Take over the runs whose worker died: retry a night, fail a manual run; the runs it finished."""
     with Session(engine) as session:
         running = session.exec(select(OptimizationRun.id).where(OptimizationRun.status == RunStatus.RUNNING)).all()
-    finished = []
-    for run_id in running:
-        with _owning(engine, settings) as owner:
-            run = _take_over(owner, run_id, now=now)
-            if run is not None and run.status == RunStatus.RUNNING:
-                finished.append(_execute(engine, run.id, location_id=run.location_id, now=now, settings=settings))
-            elif run is not None:
-                finished.append(run)
-    return finished
+    recovered = (_recover(engine, run_id, now=now, settings=settings) for run_id in running)
+    return [run for run in recovered if run is not None]
+
+
+def _recover(engine: Engine, run_id: int, *, now: datetime, settings: Settings) -> OptimizationRun | None:
+    """The run, finished here if its worker died (a night solved again, a manual run failed); None if it lives."""
+    with _owning(engine, settings) as owner:
+        run = _take_over(owner, run_id, now=now)
+        if run is not None and run.status == RunStatus.RUNNING:
+            return _execute(engine, run.id, location_id=run.location_id, now=now, settings=settings)
+        return run
 
 
 def _execute(engine: Engine, run_id: int, *, location_id: int, now: datetime, settings: Settings) -> OptimizationRun:
@@ -184,7 +209,7 @@ def _reach(settings: Settings) -> timedelta:
     return timedelta(hours=settings.freeze_hours, days=settings.horizon_days)
 
 
-def _worker() -> str:
+def worker_name() -> str:
     """Who runs this: the host and process id (read each time, since worker processes are forked)."""
     return f"{socket.gethostname()}:{os.getpid()}"
 
@@ -217,7 +242,7 @@ def _own(owner: Session, run_id: int) -> bool:
 def _claim(owner: Session, *, location_id: int, run_date: date, trigger: RunTrigger, now: datetime) -> int | None:
     """The new run's id, committed with its owner lock already held; None if the night is taken."""
     run = OptimizationRun(location_id=location_id, run_date=run_date, trigger=trigger, status=RunStatus.RUNNING,
-                          started_at=now, owner=_worker())
+                          started_at=now, owner=worker_name())
     owner.add(run)
     try:
         owner.flush()
@@ -237,8 +262,8 @@ def _take_over(owner: Session, run_id: int, *, now: datetime) -> OptimizationRun
         return None
     dead = run.owner or "an unknown worker"
     if run.trigger == RunTrigger.NIGHTLY and run.attempts < MAX_ATTEMPTS:
-        run.error = f"attempt {run.attempts} stopped with its worker {dead}; retried by {_worker()}"
-        run.owner, run.attempts = _worker(), run.attempts + 1
+        run.error = f"attempt {run.attempts} stopped with its worker {dead}; retried by {worker_name()}"
+        run.owner, run.attempts = worker_name(), run.attempts + 1
     else:
         run.status, run.finished_at = RunStatus.FAILED, now
         run.error = (f"attempt {run.attempts} stopped with its worker {dead}; "

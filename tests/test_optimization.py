@@ -305,7 +305,7 @@ def test_a_dead_worker_s_night_is_retried_and_a_live_one_is_left_alone(clinic):
     engine, world = clinic
     wait(engine, world, world.patients[0])
     dead = orphaned_run(engine, world, RunTrigger.NIGHTLY, gone_process())
-    live = orphaned_run(engine, world, RunTrigger.MANUAL, optimization._worker())
+    live = orphaned_run(engine, world, RunTrigger.MANUAL, optimization.worker_name())
     owner = None
     if engine.dialect.name == "postgresql":  # the live run's owner holds its lock, as run_optimization does
         owner = engine.connect()

@@ -4,6 +4,7 @@ from alembic import context
 from sqlmodel import SQLModel
 
 import data.tables  # noqa: F401  (registers the tables on SQLModel.metadata)
+from data.migrate import ours
 
 config = context.config
 engine = config.attributes["engine"]
@@ -25,6 +26,7 @@ with engine.connect() as connection:
             target_metadata=SQLModel.metadata,
             render_as_batch=sqlite,
             compare_type=True,
+            include_name=ours,
         )
         with context.begin_transaction():
             context.run_migrations()
