@@ -213,6 +213,13 @@ def test_serve_refuses_several_workers_on_sqlite(sqlite_url, use_database, serve
     assert served == []
 
 
+@pytest.mark.parametrize("role", ["clock", "jobs"])
+def test_worker_roles_of_the_task_engine_are_refused_on_sqlite(migrated_sqlite, role):
+    """SQLite has no task engine: its one worker keeps the clock and does the jobs itself."""
+    result = runner.invoke(app, ["worker", "--role", role])
+    assert result.exit_code == 2, result.output
+    assert "no task engine" in result.output
+
 @pytest.mark.postgres
 def test_serve_refuses_several_workers_without_a_shared_secret_key(postgres_databases, use_database, monkeypatch,
                                                                    served):

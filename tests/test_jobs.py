@@ -13,7 +13,7 @@ from data.enums import AppointmentStatus, Role
 from data.migrate import upgrade
 from data.tables import Allocation, Appointment
 from scheduler.booking import SlotChoice, place_hold
-from scheduler.jobs import add_jobs, start_background_jobs, sweep_expired_holds
+from scheduler.jobs import PERIODIC_JOBS, add_jobs, start_background_jobs, sweep_expired_holds
 from tests.clinic_world import at, build_world
 
 
@@ -67,3 +67,27 @@ def test_nightly_runs_fire_at_the_local_time_of_each_location_across_dst(engine)
     assert after == at(15, 2)
     autumn = trigger.get_next_fire_time(None, at(6, 12, month=11))
     assert autumn == at(7, 2, month=11) and autumn.utcoffset() == timedelta(hours=-5)
+
+
+def test_a_clock_with_a_handoff_only_hands_its_ticks_over(engine):
+    """On PostgreSQL the clock's ticks go to the task engine: each names its job, a night its location and zone."""
+    with session_scope(engine) as session:
+        world = build_world(session)
+        nights = {(world.midtown.id, world.midtown.time_zone), (world.night_desk.id, world.night_desk.time_zone)}
+    handed = []
+
+    class Recorder:
+        def job(self, name: str) -> None:
+            handed.append(name)
+
+        def night(self, location_id: int, zone: str) -> None:
+            handed.append((location_id, zone))
+
+    scheduler = add_jobs(BackgroundScheduler(timezone=UTC), engine, Settings(), nightly=True, handoff=Recorder())
+    for job in scheduler.get_jobs():
+        job.func(*job.args)
+    assert sorted(name for name in handed if isinstance(name, str)) == sorted(
+        function.__name__ for function in PERIODIC_JOBS)
+    assert {night for night in handed if isinstance(night, tuple)} == nights
+    with Session(engine) as session:
+        assert session.exec(select(Appointment)).all() == [], "nothing ran here"

@@ -26,6 +26,7 @@ from data.enums import Role, RunStatus, RunTrigger
 from data.migrate import alembic_config, upgrade
 from data.tables import Allocation, Location, OptimizationRun
 from scheduler import booking
+from scheduler.jobs import start_background_jobs
 from scheduler.task_engine import EngineClock, libpq_url, task_engine
 from tests.clinic_world import NY, build_world
 from tests.servers import clean_environment, clinic_script
@@ -239,4 +240,21 @@ def test_queued_jobs_survive_a_postgresql_restart(own_cluster, tmp_path):  # noq
     finally:
         workers.stop()
     assert {run.status for run in nightly_runs(engine, night)} == {RunStatus.SUCCEEDED}
+    engine.dispose()
+
+
+def test_serve_hands_its_periodic_jobs_to_the_engine_when_configured(postgres_databases):
+    """`clinic serve` with engine_in_serve: each tick defers its job; one waits at a time, later ticks are refused."""
+    url = postgres_databases()
+    engine = make_engine(url)
+    upgrade(engine)
+    scheduler = start_background_jobs(engine, Settings(database_url=url, engine_in_serve=True, hold_sweep_seconds=1))
+    try:
+        assert wait_until(lambda: any(task == "sweep_expired_holds" for _, task, _ in queue(url)), 30)
+        ticks = scheduler.get_job("sweep_expired_holds").next_run_time
+        assert wait_until(lambda: scheduler.get_job("sweep_expired_holds").next_run_time > ticks + timedelta(
+            seconds=2), 30), "the sweeper ticked twice more"
+    finally:
+        scheduler.shutdown(wait=True)
+    assert [(task, status) for _, task, status in queue(url)] == [("sweep_expired_holds", "todo")]
     engine.dispose()
