@@ -48,11 +48,13 @@ WHOLE_LAST = 1500
 WHOLE_SHARE = 0.5
 """Up to ``WHOLE_FIRST`` movable sessions a level is first searched as one model, for ``WHOLE_SHARE`` of its
 time, then by neighbourhoods; up to ``WHOLE_LAST`` neighbourhoods come first and the whole model, started from
-their best answer, gets the last share (it proves a bound, and on tight nights its own search is strong);
-above that, neighbourhoods only. Measured (2026-11-29, 2 cores): on a tight 1,094-session night the whole
-model proved the optimum (258) in 82 s where neighbourhoods alone reached 252 in 60 s; on an empty
-1,200-session night neighbourhoods reached 2,656 in 60 s, the whole model 2,607; at 2,000 sessions the whole
-model's presolve alone took 20-40 s."""
+their best answer, gets the last share (it proves a bound, and on tight nights its own search is strong) when
+at most ``WHOLE_FIRST`` of them are waiting; above that, neighbourhoods only. Measured (2026-11-29, 2 cores):
+on a tight 1,094-session night (438 waiting) the whole model proved the optimum (258) in 82 s where
+neighbourhoods alone reached 252 in 60 s; on an empty 1,200-session night neighbourhoods reached 2,656 in 60 s,
+the whole model 2,607, and (2026-11-30) the whole model of an empty pt night of 1,200 found no answer at all in
+its 15.6 s; at 2,000 sessions the whole model's presolve alone took 20-40 s. A waiting session is what makes
+the model hard: its presence, day and time are open, where a booked one only chooses among resources."""
 
 SHARES = {"placed": 0.6, "sooner": 0.15, "quality": 0.25}
 """Each level's share of the time left when it starts; what a level does not use passes to the next."""
@@ -89,12 +91,14 @@ class _Search:
         relaxation's bound) or out of time."""
         level = _Level(name, "max" if name == "placed" else "min")
         movable = [key for key, info in self.index.sessions.items() if not info.pinned]
+        waiting = sum(1 for key in movable if self.index.sessions[key].waiting is not None)
+        whole_last = WHOLE_FIRST < len(movable) <= WHOLE_LAST and waiting <= WHOLE_FIRST
         done = lambda: level.status == "optimal" or (  # noqa: E731
             relaxation is not None and measure(self.problem, self.best.values())[name] >= int(relaxation + 1e-6))
         if len(movable) <= WHOLE_FIRST and not done():
             self._solve(level, set(movable), time.perf_counter() + WHOLE_SHARE * self._left(until), whole=True)
         pieces = 0
-        last = until - (WHOLE_SHARE * self._left(until) if WHOLE_FIRST < len(movable) <= WHOLE_LAST else 0)
+        last = until - (WHOLE_SHARE * self._left(until) if whole_last else 0)
         while not done() and self._left(last) > 0.3:
             free, within = self._neighbourhood(name)
             self._solve(level, free, last, whole=False, within=within)
@@ -103,7 +107,7 @@ class _Search:
                 self._fill()
         if name == "placed":
             self._fill()
-        if WHOLE_FIRST < len(movable) <= WHOLE_LAST and not done() and self._left(until) > 1.0:
+        if whole_last and not done() and self._left(until) > 1.0:
             self._solve(level, set(movable), until, whole=True)
         value = measure(self.problem, self.best.values())[name]
         if level.bound is not None and level.status != "optimal" and _reached(level, value):

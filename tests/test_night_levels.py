@@ -157,6 +157,34 @@ def test_neighbourhood_search_alone_keeps_every_rule_and_beats_first_fit(monkeyp
     assert measure(problem, solution.placements)["placed"] > greedy["placed"]
 
 
+def test_a_mid_size_night_gets_the_whole_model_after_its_pieces_only_when_few_sessions_wait(monkeypatch):
+    """Between WHOLE_FIRST and WHOLE_LAST movable sessions the whole model runs last, unless more than WHOLE_FIRST
+    of them wait: their presence, day and time are all open, and on such nights (empty ones) it found nothing."""
+    monkeypatch.setattr(replan_module, "WHOLE_FIRST", 2)
+    monkeypatch.setattr(replan_module, "WHOLE_LAST", 50)
+    wholes = []
+    solve = replan_module._Search._solve
+
+    def spy(self, level, free, until, *, whole, within=None):
+        wholes.append((level.name, len(free))) if whole else None
+        return solve(self, level, free, until, whole=whole, within=within)
+
+    monkeypatch.setattr(replan_module._Search, "_solve", spy)
+    monkeypatch.setattr(replan_module, "placement_bound", lambda index, until: None)  # no level ends early
+    one = replace(ESWT, clinicians=(ANNA,))
+    bookings = tuple(booked(n, n, at(n % 5 + 1, 8 + n // 5)) for n in range(1, 7))
+    requests = tuple(waiting(f"w{n}", 20 + n, [(at(n, 13), at(n, 17))], 3, one) for n in range(1, 5))
+    few = NightProblem(bookings, requests[:2], day_starts=DAYS)
+    many = NightProblem(bookings, requests, day_starts=DAYS)
+    limits = Limits(time_limit=4.0, workers=1)  # the placed level's whole model gets its last 1.2 s
+
+    assert check_night(few, replan(few, limits)) == []
+    assert ("placed", 8) in wholes and {size for _, size in wholes} == {8}  # 6 booked + 2 waiting: the night
+    wholes.clear()
+    assert check_night(many, replan(many, limits)) == []
+    assert wholes == []
+
+
 def test_a_room_and_a_device_unit_with_the_same_id_are_told_apart():
     """Room 2 and ultrasound unit 2 are different things: a session in room 2 with unit 3 keeps unit 3."""
     rooms = (Candidate(1, "Room 1", daily(0, 24)), Candidate(2, "Room 2", daily(0, 24)))
