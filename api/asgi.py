@@ -2,6 +2,8 @@
 
 from api import access_log
 from api.main import create_app
+from data.config import get_settings
 
-access_log.install()  # here, so every worker process of ``clinic serve --workers N`` scrubs its log
+# here, so every worker process of ``clinic serve --workers N`` scrubs its log and writes it in the chosen format
+access_log.install(get_settings().log_format)
 app = create_app()

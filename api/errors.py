@@ -21,7 +21,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError, TimeoutError
 from sqlalchemy.orm.exc import StaleDataError
 
+from api.access_log import route_template
 from data.errors import Conflict, Forbidden, Gone, Invalid, NotFound, RateLimited
+from scheduler.metrics import CONFLICTS
 
 
 MAX_ERRORS, MAX_TEXT = 20, 300
@@ -117,6 +119,12 @@ def _sentence(message) -> str:
     return str(message)
 
 
+def _count_conflict(request: Request, cause: str) -> None:
+    """A 409 by route template and why: refused by a check (the slot is taken, the hold is gone), by a database
+    constraint (a race the checks missed), a stale version, or a concurrent write the database broke off."""
+    CONFLICTS.labels(route=route_template(request.scope), cause=cause).inc()
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
@@ -150,6 +158,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Conflict)
     async def _conflict(request: Request, exc: Conflict) -> JSONResponse:
+        _count_conflict(request, "refused")
         return answer(request, status.HTTP_409_CONFLICT, exc.msg,
                       extra={"blockers": exc.blockers} if exc.blockers else None)
 
@@ -162,11 +171,13 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _integrity(request: Request, exc: IntegrityError) -> JSONResponse:
         """A constraint caught what the checks above it missed (usually a race): a conflict, never a 500."""
         reason = str(exc.orig).splitlines()[0] if exc.orig else "a database constraint"
+        _count_conflict(request, "constraint")
         return answer(request, status.HTTP_409_CONFLICT, f"the change conflicts with existing data ({reason})")
 
     @app.exception_handler(StaleDataError)
     async def _stale(request: Request, exc: StaleDataError) -> JSONResponse:
         """A row's version moved between reading and writing it: someone else changed it first."""
+        _count_conflict(request, "stale")
         return answer(request, status.HTTP_409_CONFLICT,
                       "someone else changed this record at the same moment; nothing was written, look again and retry")
 
@@ -181,6 +192,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(TimeoutError)
     async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
         if getattr(getattr(exc, "orig", None), "sqlstate", None) in CONCURRENT_WRITE_STATES:
+            _count_conflict(request, "concurrent")
             return answer(request, status.HTTP_409_CONFLICT,
                           "another change to the same records was made at the same moment; nothing was written, "
                           "look again and retry")

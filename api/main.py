@@ -7,6 +7,7 @@ import anyio
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
+from api.access_log import ObservedRequests
 from api.body_limit import BodyLimit
 from api.errors import install_error_handlers
 from api.openapi import install_openapi
@@ -22,6 +23,7 @@ from api.routes import (
     catalog,
     health,
     messages,
+    metrics,
     optimization,
     patients,
     plans,
@@ -71,8 +73,10 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         settings.secret_key.get_secret_value() if settings.secret_key else secrets.token_urlsafe(32)
     )
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(ObservedRequests)  # outermost: a refused body is counted and carries its request id too
     install_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(auth.router, prefix=API_PREFIX)
     app.include_router(catalog.router, prefix=API_PREFIX)
     app.include_router(booking.router, prefix=API_PREFIX)

@@ -6,7 +6,7 @@ turn lives here, with the default the embedded single-clinic setup needs.
 
 from datetime import time
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -116,6 +116,15 @@ class Settings(BaseSettings):
                                            description="Undecided public requests one client address may have.")
     public_hold_share: float = Field(default=0.25, gt=0, le=1,
                                      description="Share of a day's public times undecided requests may hold at once.")
+    metrics: bool = Field(default=False, description=(
+        "Serve Prometheus metrics at /metrics (route templates, counts and timings; no patient data)"))
+    metrics_token: SecretStr | None = Field(default=None, min_length=16, description=(
+        "When set, a scrape of /metrics must send it as 'Authorization: Bearer <token>'"))
+    metrics_dir: str | None = Field(default=None, validation_alias="PROMETHEUS_MULTIPROC_DIR", description=(
+        "prometheus_client's own multiprocess directory (it reads the variable itself): with `clinic serve --workers "
+        "N` every worker counts into it and /metrics sums them. An empty directory, emptied before each start"))
+    log_format: Literal["human", "json"] = Field(default="human", description=(
+        "Log lines as text for a terminal, or one JSON object per line (with the request id) for a log pipeline"))
 
     @field_validator("time_zone")
     @classmethod

@@ -6,7 +6,7 @@ from sqlmodel import Session
 
 from data.enums import ResourceKind
 from data.tables import Appointment, AuditEntry, User
-from scheduler import outbox, reminders
+from scheduler import metrics, outbox, reminders
 
 SYSTEM = "system"
 
@@ -47,6 +47,7 @@ def record(
         after=snapshot(appointment),
     )
     session.add(entry)
+    metrics.count_appointment_change(session, action=action, before=before)
     reminders.on_appointment_change(session, appointment=appointment, before=before)
     if action in outbox.TOLD:
         session.flush()

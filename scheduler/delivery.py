@@ -37,7 +37,7 @@ from sqlmodel import Session, select
 from data.db import serialized, session_scope
 from data.enums import Channel, MessageStatus
 from data.tables import PatientMessage
-from scheduler import consent
+from scheduler import consent, metrics
 
 log = logging.getLogger("clinic.delivery")
 LEASE = timedelta(minutes=5)
@@ -158,4 +158,5 @@ def _send_one(engine: Engine, message_id: int, senders: dict[Channel, Sender], c
             stored.status, stored.last_error = MessageStatus.FAILED, error[:500]
     log.info("message %s (%s by %s): %s after %s attempt(s)", message_id, message.kind.value, message.channel.value,
              outcome, message.attempts)
+    metrics.DELIVERIES.labels(channel=message.channel.value, outcome=outcome).inc()
     return outcome

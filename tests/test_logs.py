@@ -1,5 +1,6 @@
-"""The served access log holds no patient data and no link secrets."""
+"""The served log holds no patient data and no link secrets; in JSON, one object a line, each request's with its id."""
 
+import json
 
 import httpx
 from sqlmodel import Session
@@ -20,7 +21,7 @@ def test_paths_lose_their_query_and_secrets():
     assert scrub("/api/v1/appointments/12/cancel") == "/api/v1/appointments/12/cancel"
 
 
-def test_the_served_log_shows_requests_but_no_patient_data_or_secrets(tmp_path):
+def test_the_served_json_log_shows_requests_by_id_but_no_patient_data_or_secrets(tmp_path):
     url = f"sqlite:///{tmp_path / 'clinic.db'}"
     engine = make_engine(url)
     upgrade(engine)
@@ -32,19 +33,27 @@ def test_the_served_log_shows_requests_but_no_patient_data_or_secrets(tmp_path):
     port = free_port()
     server = launch([clinic_script(), "serve", "--host", "127.0.0.1", "--port", str(port)], port=port, cwd=tmp_path,
                     env=clean_environment(CLINIC_DATABASE_URL=url, CLINIC_SECRET_KEY="logs-" + "k" * 40,
-                                          CLINIC_BACKGROUND_JOBS="false"), log=tmp_path / "server.log")
+                                          CLINIC_BACKGROUND_JOBS="false", CLINIC_LOG_FORMAT="json"),
+                    log=tmp_path / "server.log")
     try:
         with httpx.Client(base_url=server.base_url) as client:
             token = client.post("/api/v1/auth/token", data={"username": "desk", "password": "log test password"})
             headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
-            assert client.get("/api/v1/patients", params={"name": "Ann World"}, headers=headers).status_code == 200
+            found = client.get("/api/v1/patients", params={"name": "Ann World"},
+                               headers={**headers, "X-Request-ID": "proxy-1f2e"})
+            assert found.status_code == 200 and found.headers["X-Request-ID"] == "proxy-1f2e"
             feed = client.post(f"/api/v1/clinicians/{world.dana.id}/calendar-feed", headers=headers).json()["url"]
             assert client.get(feed).status_code == 200
             birth = client.get(f"/api/v1/patients/{world.patients[0].id}", headers=headers).json()["birth_date"]
     finally:
         server.stop()
     log = server.output()
-    assert "GET /api/v1/patients HTTP" in log and "GET /calendar/….ics" in log
+    lines = [json.loads(line) for line in log.splitlines() if line.strip()]
+    (search,) = [line for line in lines if "GET /api/v1/patients HTTP" in line["message"]]
+    assert search["request_id"] == "proxy-1f2e" and search["logger"] == "uvicorn.access"
+    (calendar,) = [line for line in lines if "GET /calendar/….ics" in line["message"]]
+    assert len(calendar["request_id"]) == 32, "a request without an id gets one"
+    assert {line["logger"] for line in lines} >= {"uvicorn.error", "uvicorn.access"}
     secret = feed.rsplit("/", 1)[1].removesuffix(".ics")
     leaked = [text for text in ("Ann", secret, birth) if text in log]
     assert leaked == []

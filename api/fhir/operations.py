@@ -42,6 +42,7 @@ from scheduler import booking, waitlist
 from scheduler.availability import SlotQuery, find_availability
 from scheduler.catalog_snapshot import catalog
 from scheduler.clock import from_minute, to_minute
+from scheduler.metrics import AVAILABILITY_SECONDS
 
 router = APIRouter()
 PROPOSED = re.compile(r"proposed-(s[0-9]+-l[0-9]+-c[0-9]+-t[0-9]{1,12})(?:-p([0-9]+))?")
@@ -206,9 +207,10 @@ def find_appointments(request: Request, session: SessionDep, settings: SettingsD
     proposals: dict[str, tuple] = {}
     for rank, clinician_id in enumerate(clinicians):
         for location_id in locations:
-            found = find_availability(session, SlotQuery(
-                service_id=service.id, start=start, end=end, clinician_id=clinician_id, location_id=location_id,
-                patient_id=patient_id, limit=count + 1), now=now, settings=settings)
+            with AVAILABILITY_SECONDS.labels(surface="fhir_find").time():
+                found = find_availability(session, SlotQuery(
+                    service_id=service.id, start=start, end=end, clinician_id=clinician_id,
+                    location_id=location_id, patient_id=patient_id, limit=count + 1), now=now, settings=settings)
             for offer in found.offers:
                 slot = fhir.FreeSlotId(service.id, offer.location_id, offer.slot.clinician.id, to_minute(offer.start))
                 proposals.setdefault(str(slot), (offer.start, rank, slot, offer))

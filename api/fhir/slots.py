@@ -29,6 +29,7 @@ from data.tables import Allocation, Appointment, Service
 from scheduler.availability import SlotQuery, find_availability
 from scheduler.catalog_snapshot import catalog
 from scheduler.clock import from_minute, to_minute
+from scheduler.metrics import AVAILABILITY_SECONDS
 
 router = APIRouter()
 SLOT_WINDOW, LONGEST_SLOT_WINDOW = timedelta(days=7), timedelta(days=31)
@@ -46,7 +47,8 @@ def free_slots(session: Session, service: Service, start: datetime, end: datetim
     """The first ``limit`` free slots of ``service`` starting from ``start`` (on or after it) to before ``end``."""
     query = SlotQuery(service_id=service.id, start=_minute_up(start), end=_minute_up(end), location_id=location_id,
                       clinician_id=clinician_id, limit=limit)
-    found = find_availability(session, query, now=now, settings=settings)
+    with AVAILABILITY_SECONDS.labels(surface="fhir_slot").time():
+        found = find_availability(session, query, now=now, settings=settings)
     slots = [fhir.free_slot(fhir.FreeSlotId(service.id, offer.location_id, offer.slot.clinician.id,
                                             to_minute(offer.start)), service, offer.start, offer.end)
              for offer in found.offers]

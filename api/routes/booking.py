@@ -27,6 +27,7 @@ from data.tables import Allocation, Appointment, User
 from scheduler import booking, waitlist
 from scheduler.availability import SlotQuery, find_availability
 from scheduler.booking import SlotChoice
+from scheduler.metrics import AVAILABILITY_SECONDS
 
 router = APIRouter(tags=["booking"])
 Desk = Annotated[User, Depends(require_role(Role.ADMIN, Role.FRONT_DESK))]
@@ -57,7 +58,8 @@ def availability(
     query = SlotQuery(service_id=service_id, start=start, end=end, location_id=location_id,
                       clinician_id=clinician_id, prefer_clinician_id=prefer_clinician_id, patient_id=patient_id,
                       earliest=earliest, latest=latest, limit=limit)
-    found = find_availability(session, query, now=now, settings=settings)
+    with AVAILABILITY_SECONDS.labels(surface="api").time():
+        found = find_availability(session, query, now=now, settings=settings)
     slots = [
         SlotPublic(
             start=offer.start, end=offer.end, location_id=offer.location_id,

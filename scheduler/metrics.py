@@ -1,0 +1,143 @@
+"""What an operator watches, in Prometheus' terms.
+
+Two kinds of figures. Events (requests, conflicts, holds, searches, message
+deliveries) are counted by the process they happen in, with prometheus_client;
+under ``clinic serve --workers N`` the workers share them through
+``PROMETHEUS_MULTIPROC_DIR`` (see docs/operations.md). States (how deep the
+queues are, how the last night of each location went) are read from the
+database when /metrics is scraped, so they are right whichever process or
+machine did the work, and survive restarts.
+
+A count tied to a database change (a hold placed) is taken only once the
+transaction commits: a rolled-back booking counts nothing.
+"""
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from prometheus_client import Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from sqlalchemy import Engine, event, func
+from sqlalchemy.orm import Session as OrmSession
+from sqlmodel import Session, select
+
+from data.enums import MessageStatus, RunStatus
+from data.tables import OptimizationRun, PatientMessage
+
+HTTP_REQUESTS = Counter("clinic_http_requests", "Requests answered, by route template and status",
+                        ["method", "route", "status"])
+HTTP_SECONDS = Histogram("clinic_http_request_duration_seconds", "Time to answer a request, by route template",
+                         ["method", "route"],
+                         buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+CONFLICTS = Counter("clinic_conflicts", "409 answers: the slot or record was taken or changed meanwhile",
+                    ["route", "cause"])
+HOLDS = Counter("clinic_holds", "Holds placed, booked, released and expired (committed)", ["event"])
+AVAILABILITY_SECONDS = Histogram("clinic_availability_search_seconds", "Time of one availability search",
+                                 ["surface"], buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
+DELIVERIES = Counter("clinic_message_deliveries", "Attempts to hand a patient message to its channel, by outcome",
+                     ["channel", "outcome"])
+
+_COMMITTED = "clinic_metrics_on_commit"
+# An audit action (scheduler.audit) and the hold event it is, given the status before it.
+_HOLD_EVENTS = {("hold", None): "created", ("book", "pending"): "booked", ("release", "pending"): "released",
+                ("cancel", "pending"): "released", ("hold_expired", "pending"): "expired"}
+
+
+def on_commit(session: Session, count: Callable[[], None]) -> None:
+    """Run ``count`` once ``session``'s transaction commits; forget it on rollback."""
+    session.info.setdefault(_COMMITTED, []).append(count)
+
+
+@event.listens_for(OrmSession, "after_commit")
+def _count_committed(session: OrmSession) -> None:
+    for count in session.info.pop(_COMMITTED, []):
+        count()
+
+
+@event.listens_for(OrmSession, "after_soft_rollback")
+def _forget_rolled_back(session: OrmSession, previous_transaction) -> None:
+    if previous_transaction.parent is None:  # the whole transaction, not a savepoint inside it
+        session.info.pop(_COMMITTED, None)
+
+
+def count_appointment_change(session: Session, *, action: str, before: dict | None) -> None:
+    """A hold event, if the audited change is one."""
+    hold_event = _HOLD_EVENTS.get((action, (before or {}).get("status")))
+    if hold_event:
+        on_commit(session, HOLDS.labels(event=hold_event).inc)
+
+
+@dataclass(frozen=True)
+class QueueLevel:
+    queue: str
+    depth: int
+    oldest_age_seconds: float
+
+
+QueueReader = Callable[[Session, datetime], Iterable[QueueLevel]]
+
+
+def outbox_levels(session: Session, now: datetime) -> list[QueueLevel]:
+    """Patient messages due and not yet handed over: the work queue of the in-process (SQLite) setup."""
+    depth, oldest = session.exec(
+        select(func.count(), func.min(PatientMessage.next_attempt_at))
+        .where(PatientMessage.status == MessageStatus.PENDING, PatientMessage.next_attempt_at <= now)
+    ).one()
+    age = (now - _utc(oldest)).total_seconds() if oldest else 0.0
+    return [QueueLevel("patient_messages", depth, max(age, 0.0))]
+
+
+_queue_reader: QueueReader = outbox_levels
+
+
+def read_queues_with(reader: QueueReader) -> None:
+    """Where queue depth and job age come from: the task engine registers its own reader when it is in use."""
+    global _queue_reader
+    _queue_reader = reader
+
+
+class StoredState:
+    """A collector of what the database knows: queue levels and each location's last finished night."""
+
+    def __init__(self, engine: Engine, now: datetime):
+        self.engine, self.now = engine, now
+
+    def collect(self) -> Iterator[Metric]:
+        now = self.now
+        depth = GaugeMetricFamily("clinic_queue_depth", "Jobs waiting for a worker", labels=["queue"])
+        age = GaugeMetricFamily("clinic_queue_oldest_job_age_seconds", "How long the oldest waiting job has waited",
+                                labels=["queue"])
+        seconds = GaugeMetricFamily("clinic_solver_run_seconds", "The last finished run of the location: its length",
+                                    labels=["location"])
+        gap = GaugeMetricFamily("clinic_solver_gap", "The last finished run: its gap to the proven bound (0 optimal)",
+                                labels=["location"])
+        placed = GaugeMetricFamily("clinic_solver_sessions_placed", "The last finished run: sessions it placed",
+                                   labels=["location"])
+        succeeded = GaugeMetricFamily("clinic_solver_run_succeeded", "The last finished run: 1 succeeded, 0 not",
+                                      labels=["location"])
+        finished = GaugeMetricFamily("clinic_solver_run_finished_timestamp_seconds",
+                                     "The last finished run: when it ended (Unix time)", labels=["location"])
+        with Session(self.engine) as session:
+            for level in _queue_reader(session, now):
+                depth.add_metric([level.queue], level.depth)
+                age.add_metric([level.queue], level.oldest_age_seconds)
+            for run in _last_finished_runs(session):
+                location = str(run.location_id)
+                seconds.add_metric([location], (_utc(run.finished_at) - _utc(run.started_at)).total_seconds())
+                if run.gap is not None:
+                    gap.add_metric([location], run.gap)
+                placed.add_metric([location], run.sessions_placed)
+                succeeded.add_metric([location], 1 if run.status == RunStatus.SUCCEEDED else 0)
+                finished.add_metric([location], _utc(run.finished_at).timestamp())
+        yield from (depth, age, seconds, gap, placed, succeeded, finished)
+
+
+def _last_finished_runs(session: Session) -> list[OptimizationRun]:
+    last = (select(func.max(OptimizationRun.id)).where(OptimizationRun.finished_at.is_not(None))
+            .group_by(OptimizationRun.location_id))
+    return list(session.exec(select(OptimizationRun).where(OptimizationRun.id.in_(last))))
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
