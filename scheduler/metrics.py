@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 
 from prometheus_client import Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
-from sqlalchemy import Engine, event, func
+from sqlalchemy import Connection, Engine, event, func, text
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, select
 
@@ -88,11 +88,44 @@ def outbox_levels(session: Session, now: datetime) -> list[QueueLevel]:
     return [QueueLevel("patient_messages", depth, max(age, 0.0))]
 
 
-_queue_reader: QueueReader = outbox_levels
+ENGINE_QUEUE_LEVELS = text("""
+    SELECT job.queue_name, count(*), min(greatest(job.scheduled_at, queued.since))
+    FROM procrastinate_jobs job
+    CROSS JOIN LATERAL (SELECT max(event.at) AS since FROM procrastinate_events event
+                        WHERE event.job_id = job.id AND event.type IN ('deferred', 'deferred_for_retry')) queued
+    WHERE job.status = 'todo' AND (job.scheduled_at IS NULL OR job.scheduled_at <= :now)
+    GROUP BY job.queue_name""")
+ENGINE_DEFAULT_QUEUE = "default"  # procrastinate's, where every job of scheduler.task_engine goes
+
+
+def engine_queue_exists(connection: Connection | Session) -> bool:
+    """procrastinate's jobs table (PostgreSQL), looked up in the catalog: no error, no lock."""
+    return connection.execute(text("SELECT to_regclass('procrastinate_jobs') IS NOT NULL")).scalar_one()
+
+
+def engine_levels(session: Session, now: datetime) -> list[QueueLevel]:
+    """Jobs of the task engine (procrastinate, PostgreSQL) due and not yet taken by a worker, per queue; waiting
+    since they were deferred (or put back for a retry), or since their scheduled time if that is later. None
+    while its schema is missing (``/ready`` says so)."""
+    if not engine_queue_exists(session):
+        return []
+    levels = {queue: QueueLevel(queue, depth, max((now - _utc(oldest)).total_seconds(), 0.0) if oldest else 0.0)
+              for queue, depth, oldest in session.execute(ENGINE_QUEUE_LEVELS, {"now": now})}
+    return [levels.get(ENGINE_DEFAULT_QUEUE, QueueLevel(ENGINE_DEFAULT_QUEUE, 0, 0.0)),
+            *(level for queue, level in levels.items() if queue != ENGINE_DEFAULT_QUEUE)]
+
+
+def stored_levels(session: Session, now: datetime) -> list[QueueLevel]:
+    """The outbox everywhere; on PostgreSQL also the task engine's queues."""
+    engine_queues = engine_levels(session, now) if session.get_bind().dialect.name == "postgresql" else []
+    return [*outbox_levels(session, now), *engine_queues]
+
+
+_queue_reader: QueueReader = stored_levels
 
 
 def read_queues_with(reader: QueueReader) -> None:
-    """Where queue depth and job age come from: the task engine registers its own reader when it is in use."""
+    """Where queue depth and job age come from, if not :func:`stored_levels` (another task engine's reader)."""
     global _queue_reader
     _queue_reader = reader
 

@@ -13,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
+from sqlalchemy import text
 from sqlmodel import Session, select
 
 from api.access_log import RequestIdFilter, formatter
@@ -221,3 +222,35 @@ def test_a_log_line_outside_a_request_carries_no_request_id():
     record = logging.LogRecord("clinic.delivery", logging.INFO, __file__, 1, "message %s sent", (7,), None)
     RequestIdFilter().filter(record)
     assert json.loads(formatter("json").format(record))["request_id"] == "-"
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("empty_database_url", [pytest.param("postgresql", id="postgresql")], indirect=True)
+def test_on_postgresql_the_task_engine_s_queue_is_scraped_and_ready_needs_it(empty_database_url):
+    engine = make_engine(empty_database_url)
+    upgrade(engine)  # with the task engine's migration: procrastinate's tables
+    app = create_app(Settings(database_url=empty_database_url, metrics=True, background_jobs=False), engine)
+    try:
+        with TestClient(app) as client:
+            assert client.get("/ready").json() == {"status": "ready"}
+            with engine.begin() as connection:
+                connection.execute(text(
+                    "INSERT INTO procrastinate_jobs (queue_name, task_name, scheduled_at) VALUES "
+                    "('default', 'deliver_messages', NULL), ('default', 'sweep_expired_holds', NULL), "
+                    "('default', 'retention', now() + interval '1 hour'), ('nights', 'solve_night', NULL)"))
+                connection.execute(text("UPDATE procrastinate_events SET at = now() - interval '90 seconds' "
+                                        "WHERE job_id = (SELECT min(id) FROM procrastinate_jobs)"))
+            samples = scraped(client)
+            assert value(samples, "clinic_queue_depth", queue="default") == 2, "the scheduled one is not due yet"
+            assert value(samples, "clinic_queue_depth", queue="nights") == 1
+            assert 90 <= value(samples, "clinic_queue_oldest_job_age_seconds", queue="default") < 600
+            assert (value(samples, "clinic_queue_oldest_job_age_seconds", queue="nights")) < 60
+            with engine.begin() as connection:
+                connection.execute(text("DROP TABLE procrastinate_jobs CASCADE"))
+            missing = client.get("/ready")
+            assert missing.status_code == 503 and "task engine schema missing" in missing.json()["reason"]
+            samples = scraped(client)
+            assert ("clinic_queue_depth", frozenset({("queue", "default")})) not in samples
+            assert ("clinic_queue_depth", frozenset({("queue", "patient_messages")})) in samples
+    finally:
+        engine.dispose()

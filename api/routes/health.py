@@ -5,6 +5,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 
 from data.migrate import SchemaBehindError, ensure_current
+from scheduler.metrics import engine_queue_exists
 
 router = APIRouter(tags=["health"])
 
@@ -17,12 +18,22 @@ def health():
 
 @router.get("/ready")
 def ready(request: Request):
-    """Readiness: the database answers and its schema is the one this code expects."""
+    """Readiness: the database answers, its schema is the one this code expects, and on PostgreSQL the task
+    engine's queue is there (background work would fail without it)."""
+    engine = request.app.state.engine
     try:
-        ensure_current(request.app.state.engine)
+        ensure_current(engine)
+        if engine.dialect.name == "postgresql":
+            with engine.connect() as connection:
+                if not engine_queue_exists(connection):
+                    return _not_ready("task engine schema missing: no procrastinate_jobs table; run `clinic db "
+                                      "upgrade`")
     except SchemaBehindError as exc:
-        return JSONResponse({"status": "not ready", "reason": str(exc)}, status.HTTP_503_SERVICE_UNAVAILABLE)
+        return _not_ready(str(exc))
     except SQLAlchemyError as exc:
-        reason = f"database unreachable: {type(exc).__name__}"
-        return JSONResponse({"status": "not ready", "reason": reason}, status.HTTP_503_SERVICE_UNAVAILABLE)
+        return _not_ready(f"database unreachable: {type(exc).__name__}")
     return {"status": "ready"}
+
+
+def _not_ready(reason: str) -> JSONResponse:
+    return JSONResponse({"status": "not ready", "reason": reason}, status.HTTP_503_SERVICE_UNAVAILABLE)
