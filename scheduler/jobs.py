@@ -125,8 +125,8 @@ def add_jobs(scheduler: BaseScheduler, engine: Engine, settings: Settings, *, ni
         for location_id, zone in locations:
             target, args = (handoff.night, [location_id, zone]) if handoff else (nightly_run,
                                                                                  [engine, location_id, settings])
-            scheduler.add_job(target, CronTrigger(hour=at.hour, minute=at.minute, timezone=ZoneInfo(zone)),
-                              args=args, id=f"nightly_run_{location_id}",
+            local_time = CronTrigger(hour=at.hour, minute=at.minute, second=at.second, timezone=ZoneInfo(zone))
+            scheduler.add_job(target, local_time, args=args, id=f"nightly_run_{location_id}",
                               max_instances=1, coalesce=True, misfire_grace_time=3600)
     return scheduler
 
