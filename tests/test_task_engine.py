@@ -143,7 +143,7 @@ def test_three_workers_and_two_clocks_solve_every_location_once_a_night(postgres
 
 def start_clocks(workers: Workers, count: int) -> tuple[list[subprocess.Popen], datetime]:
     """Clocks whose nightly time (UTC+0 zones) is a few seconds after they are up; set later if they were slower."""
-    for lead in (20, 40, 80):
+    for lead in (30, 60, 120):
         fire = (datetime.now(UTC) + timedelta(seconds=lead)).replace(microsecond=0)
         clocks = [workers.start("clock", CLINIC_NIGHTLY_RUN_TIME=fire.strftime("%H:%M:%S")) for _ in range(count)]
         up = wait_until(lambda: all("clock:" in clock.log.read_text() for clock in clocks), lead)
