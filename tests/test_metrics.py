@@ -7,7 +7,11 @@ One served clinic (SQLite) for the module; counters are the process's, so each t
 import io
 import json
 import logging
+import os
+import subprocess
+import sys
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -254,3 +258,22 @@ def test_on_postgresql_the_task_engine_s_queue_is_scraped_and_ready_needs_it(emp
             assert ("clinic_queue_depth", frozenset({("queue", "patient_messages")})) in samples
     finally:
         engine.dispose()
+
+
+def test_in_multiprocess_mode_a_scrape_sums_every_worker_s_counts(clinic, tmp_path):
+    """What `clinic serve --workers N` does with PROMETHEUS_MULTIPROC_DIR set: each worker process counts into its
+    own files there, and whichever worker answers /metrics reads them all."""
+    client, _, _ = clinic
+    count = ("from scheduler.metrics import HTTP_REQUESTS; "
+             "HTTP_REQUESTS.labels(method='GET', route='/counted-by-a-worker', status='200').inc(3)")
+    for _ in range(2):
+        subprocess.run([sys.executable, "-c", count], env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)},
+                       cwd=Path(__file__).parents[1], check=True)
+    assert len(list(tmp_path.glob("counter_*.db"))) == 2, "one file per worker process"
+    configured = client.app.state.settings
+    client.app.state.settings = configured.model_copy(update={"metrics_dir": str(tmp_path)})
+    try:
+        samples = scraped(client)
+    finally:
+        client.app.state.settings = configured
+    assert value(samples, "clinic_http_requests_total", method="GET", route="/counted-by-a-worker", status="200") == 6
