@@ -220,7 +220,9 @@ def waiting_on_a_lock(url: str) -> bool:
 
 
 def test_queued_jobs_and_a_worker_survive_a_postgresql_restart(own_cluster, tmp_path):  # noqa: F811
-    """Nights deferred before a real restart are solved after it; a worker running across a restart goes on."""
+    """Nights deferred before a real restart are solved after it; a worker running across a restart goes on.
+
+    The worker is the plain `clinic worker` (clock and jobs in one process, as docker-compose runs it)."""
     url = make_url(own_cluster.url).set(database="clinic").render_as_string(hide_password=False)
     with psycopg.connect(libpq_url(own_cluster.url), autocommit=True) as admin:
         admin.execute("CREATE DATABASE clinic")
@@ -245,17 +247,20 @@ def test_queued_jobs_and_a_worker_survive_a_postgresql_restart(own_cluster, tmp_
     night = datetime.now(UTC).date()
     workers = Workers(url, tmp_path)
     try:
-        worker = workers.start("jobs")
-        assert wait_until(lambda: not queue(url) and len(nightly_runs(engine, night)) == 3), workers.output()
+        worker = workers.start("all")
+        assert wait_until(lambda: not night_jobs_left(url) and len(nightly_runs(engine, night)) == 3), \
+            workers.output()
         own_cluster.restart(down_seconds=1)
         defer_nights(location_ids[3:])
-        assert wait_until(lambda: not queue(url) and len(nightly_runs(engine, night)) == 6), workers.output()
+        assert wait_until(lambda: not night_jobs_left(url) and len(nightly_runs(engine, night)) == 6), \
+            workers.output()
         assert worker.poll() is None, workers.output()
     finally:
         workers.stop()
     assert {run.status for run in nightly_runs(engine, night)} == {RunStatus.SUCCEEDED}
     assert {run.owner for run in nightly_runs(engine, night)} == {nightly_runs(engine, night)[0].owner}, \
         "the one worker did every night, before and after the restart"
+    assert [job for job in queue(url) if job[2] == "failed"] == []
     engine.dispose()
 
 
