@@ -56,6 +56,9 @@ class _Item:
     step: object = None
     start: object = 0
     day: object = None
+    day_cases: dict[int, object] = field(default_factory=dict)
+    late: object = None
+    first_step: int = 0
     clinicians: dict[int, object] = field(default_factory=dict)
     classes: dict[Need, dict[int, object]] = field(default_factory=dict)
     units: dict[Need, dict[int, object]] = field(default_factory=dict)
@@ -75,6 +78,10 @@ class NightModel:
         self.fixed, self.days, self.within = fixed, days, within
         self.model = cp_model.CpModel()
         self.items: dict[str, _Item] = {}
+        self.team_choices: list[tuple[list[_Item], dict[int, object]]] = []
+        self.seen: dict[tuple, object] = {}
+        self.firsts: dict[tuple[int, int], tuple] = {}
+        self.busiest = None
         self.window = self._window(free)
         for key in sorted(free):
             self._item(index.sessions[key])
@@ -113,13 +120,15 @@ class NightModel:
             model.Add(present == 0)
             return
         item.step = model.NewIntVarFromDomain(domain, f"step {key}")
+        item.first_step = domain.min()
         item.start = self.problem.grid_origin + self.problem.grid * item.step
         item.clinicians = self._choose(item, {c: o for c, o in info.clinicians.items()}, starts, 1, "clinician")
         for need, (count, options) in info.needs.items():
             item.classes[need] = self._choose(item, options, starts, 1 if count == 1 else None, need)
             item.units[need] = self._units(item, need, count)
         if info.waiting is not None:
-            item.day, _ = local_day(model, self.problem, item.start, item.step, starts, self._domain, f"day {key}")
+            item.day, item.day_cases = local_day(model, self.problem, item.start, item.step, starts, self._domain,
+                                                 f"day {key}")
             item.last_day = self.problem.day_of(starts[-1][1] - 1)
         if info.booked is not None and domain.size() > 1:
             item.moved = model.NewBoolVar(f"{key} moved")
@@ -286,9 +295,11 @@ class NightModel:
             chosen: dict[int, object] = {}
             for item in free:
                 for ident, literal in item.clinicians.items():
-                    chosen.setdefault(ident, self.model.NewBoolVar(""))
+                    if ident not in chosen:
+                        chosen[ident] = self.model.NewBoolVar("")
                     self.model.AddImplication(literal, chosen[ident])
             self.model.AddAtMostOne(chosen.values())
+            self.team_choices.append((free, chosen))
 
     # --- the level's objective ---------------------------------------------------------------
 
@@ -305,7 +316,7 @@ class NightModel:
             for item in waiting:
                 if item.day is None:
                     continue
-                late = self.model.NewIntVar(0, max(0, item.last_day - self.index.first_day), "")
+                late = item.late = self.model.NewIntVar(0, max(0, item.last_day - self.index.first_day), "")
                 self.model.Add(late == item.day - self.index.first_day).OnlyEnforceIf(item.present)
                 self.model.Add(late == 0).OnlyEnforceIf(item.present.Not())
                 terms.append(late)
@@ -339,16 +350,17 @@ class NightModel:
                     (placement.clinician != current.clinician) + (placement.room != current.room)
                     + len(set(placement.devices) - set(current.devices)))
         constant += QUALITY_WEIGHTS["extra_clinician_for_a_patient"] * len(seen_before)
-        seen: dict[tuple, object] = {}
+        self.fixed_loads = loads
+        seen = self.seen
         work: dict[int, list] = {}
         busy: dict[tuple[int, int], list] = {}
-        firsts: dict[tuple[int, int], tuple] = {}
+        firsts = self.firsts
         changes, moves = [], []
         for item in self.items.values():
             if item.step is None:
                 continue
             info = item.info
-            day = problem.day_of(info.booked.start) if info.booked is not None else self.days[info.key]
+            day = self._quality_day(item)
             low_offset, high_offset = blocked(info.kind, 0)
             for ident, literal in item.clinicians.items():
                 key = (info.patient, info.kind.key, ident)
@@ -369,7 +381,7 @@ class NightModel:
                             if ident not in now]
                 if item.moved is not None:
                     moves.append(item.moved)
-        busiest = model.NewIntVar(max(loads.values(), default=0), sum(
+        busiest = self.busiest = model.NewIntVar(max(loads.values(), default=0), sum(
             i.info.kind.duration for i in self.items.values()) + max(loads.values(), default=0), "busiest")
         for ident, terms in work.items():
             model.Add(busiest >= loads.get(ident, 0) + sum(terms))
@@ -399,26 +411,81 @@ class NightModel:
 
     # --- hints and answers -------------------------------------------------------------------
 
+    def _quality_day(self, item: _Item) -> int:
+        """The day a free session's minutes count for in the quality level: its booked day, or the day held."""
+        info = item.info
+        return self.problem.day_of(info.booked.start) if info.booked is not None else self.days[info.key]
+
     def hint(self, placements: dict[str, Placement]) -> None:
-        """The free sessions' decisions as in ``placements`` (the best answer so far)."""
+        """Every variable's value in ``placements`` (the best answer so far). A complete hint is an answer CP-SAT
+        checks at once; an incomplete one (days, team choices, the quality level's spans were once left out) has
+        to be completed by search first, and pieces of 2 s were seen ending with no answer at all."""
+        model, problem = self.model, self.problem
+        present: dict[str, Placement] = {}
         for key, item in self.items.items():
-            placement = placements.get(key)
+            placement = placements.get(key) if item.step is not None else None
             if item.info.waiting is not None:
-                self.model.AddHint(item.present, placement is not None and item.step is not None)
-            if item.step is None or placement is None:
+                model.AddHint(item.present, placement is not None)
+            if item.step is None:
                 continue
-            self.model.AddHint(item.step, (placement.start - self.problem.grid_origin) // self.problem.grid)
+            if placement is not None:
+                present[key] = placement
+            step = (placement.start - problem.grid_origin) // problem.grid if placement else item.first_step
+            model.AddHint(item.step, step)
+            used = self.index.classes_used(placement) if placement else {}
             for ident, literal in item.clinicians.items():
-                self.model.AddHint(literal, ident == placement.clinician)
-            used = self.index.classes_used(placement)
+                model.AddHint(literal, placement is not None and ident == placement.clinician)
             for need, literals in item.classes.items():
                 for ident, literal in literals.items():
-                    self.model.AddHint(literal, ident in used)
+                    model.AddHint(literal, ident in used)
                     amount = item.units[need][ident]
                     if amount is not literal:
-                        self.model.AddHint(amount, used.get(ident, 0))
+                        model.AddHint(amount, used.get(ident, 0))
             if item.moved is not None:
-                self.model.AddHint(item.moved, placement.start != item.info.booked.start)
+                model.AddHint(item.moved, placement.start != item.info.booked.start)
+            if item.day is not None:
+                day = problem.day_of(problem.grid_origin + problem.grid * step)
+                model.AddHint(item.day, day)
+                for number, case in item.day_cases.items():
+                    model.AddHint(case, number == day)
+                if item.late is not None:
+                    model.AddHint(item.late, day - self.index.first_day if placement else 0)
+        for members, chosen in self.team_choices:
+            serving = {present[item.info.key].clinician for item in members if item.info.key in present}
+            for ident, literal in chosen.items():
+                model.AddHint(literal, ident in serving)
+        if self.busiest is not None:
+            self._hint_quality(present)
+
+    def _hint_quality(self, present: dict[str, Placement]) -> None:
+        """The quality level's own variables for the free sessions ``present``, with the fixed ones' spans."""
+        model, problem = self.model, self.problem
+        served = {(self.items[key].info.patient, self.items[key].info.kind.key, p.clinician)
+                  for key, p in present.items()}
+        for key, literal in self.seen.items():
+            model.AddHint(literal, key in served)
+        loads = dict(self.fixed_loads)
+        spans: dict[tuple[int, int], tuple[int, int]] = {}
+
+        def cover(clinician: int, day: int, kind, start: int) -> None:
+            low, high = blocked(kind, start)
+            known = spans.get((clinician, day), (low, high))
+            spans[clinician, day] = (min(known[0], low), max(known[1], high))
+
+        for key, placement in self.fixed.items():
+            if key not in self.items:
+                cover(placement.clinician, problem.day_of(placement.start), self.index.sessions[key].kind,
+                      placement.start)
+        for key, placement in present.items():
+            item = self.items[key]
+            loads[placement.clinician] = loads.get(placement.clinician, 0) + item.info.kind.duration
+            cover(placement.clinician, self._quality_day(item), item.info.kind, placement.start)
+        for (clinician, day), (first, last) in self.firsts.items():
+            low = problem.day_start(day) - DAY
+            earliest, latest = spans.get((clinician, day), (low, low))
+            model.AddHint(first, earliest)
+            model.AddHint(last, latest)
+        model.AddHint(self.busiest, max(loads.values(), default=0))
 
     def choices(self, solver: cp_model.CpSolver) -> list[Choice]:
         result = []
