@@ -22,8 +22,9 @@ from sqlalchemy import Connection, Engine, event, func, text
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, select
 
-from data.enums import MessageStatus, RunStatus
+from data.enums import Channel, MessageStatus, RunStatus
 from data.tables import OptimizationRun, PatientMessage
+from scheduler.message_history import PROBLEMS
 
 HTTP_REQUESTS = Counter("clinic_http_requests", "Requests answered, by route template and status",
                         ["method", "route", "status"])
@@ -131,7 +132,8 @@ def read_queues_with(reader: QueueReader) -> None:
 
 
 class StoredState:
-    """A collector of what the database knows: queue levels and each location's last finished night."""
+    """A collector of what the database knows: queue levels, each location's last finished night and the patient
+    messages nobody has settled."""
 
     def __init__(self, engine: Engine, now: datetime):
         self.engine, self.now = engine, now
@@ -151,6 +153,9 @@ class StoredState:
                                       labels=["location"])
         finished = GaugeMetricFamily("clinic_solver_run_finished_timestamp_seconds",
                                      "The last finished run: when it ended (Unix time)", labels=["location"])
+        unresolved = GaugeMetricFamily("clinic_messages_unresolved", "Patient messages given up or uncertain and not "
+                                       "dismissed: the front desk's list of patients to call", labels=["channel",
+                                                                                                       "status"])
         with Session(self.engine) as session:
             for level in _queue_reader(session, now):
                 depth.add_metric([level.queue], level.depth)
@@ -163,13 +168,25 @@ class StoredState:
                 placed.add_metric([location], run.sessions_placed)
                 succeeded.add_metric([location], 1 if run.status == RunStatus.SUCCEEDED else 0)
                 finished.add_metric([location], _utc(run.finished_at).timestamp())
-        yield from (depth, age, seconds, gap, placed, succeeded, finished)
+            for (channel, message_status), count in _unresolved_messages(session).items():
+                unresolved.add_metric([channel.value, message_status.value], count)
+        yield from (depth, age, seconds, gap, placed, succeeded, finished, unresolved)
 
 
 def _last_finished_runs(session: Session) -> list[OptimizationRun]:
     last = (select(func.max(OptimizationRun.id)).where(OptimizationRun.finished_at.is_not(None))
             .group_by(OptimizationRun.location_id))
     return list(session.exec(select(OptimizationRun).where(OptimizationRun.id.in_(last))))
+
+
+def _unresolved_messages(session: Session) -> dict[tuple[Channel, MessageStatus], int]:
+    """Counted by whichever process delivered them: the database knows every worker's failures."""
+    counts = dict.fromkeys(((channel, message_status) for channel in Channel for message_status in PROBLEMS), 0)
+    counts.update({(channel, message_status): count for channel, message_status, count in session.exec(
+        select(PatientMessage.channel, PatientMessage.status, func.count())
+        .where(PatientMessage.status.in_(PROBLEMS), PatientMessage.dismissed_at.is_(None))
+        .group_by(PatientMessage.channel, PatientMessage.status))})
+    return counts
 
 
 def _utc(moment: datetime) -> datetime:

@@ -166,6 +166,9 @@ def test_deliveries_queue_depth_and_the_last_night_are_scraped(clinic):
     assert value(after, "clinic_message_deliveries_total", channel="email", outcome="failed") - \
         value(before, "clinic_message_deliveries_total", channel="email", outcome="failed") == delivered.failed
     assert value(after, "clinic_queue_depth", queue="patient_messages") == 0
+    assert value(after, "clinic_messages_unresolved", channel="email", status="failed") - \
+        value(before, "clinic_messages_unresolved", channel="email", status="failed") == delivered.failed
+    assert ("clinic_messages_unresolved", frozenset({("channel", "sms"), ("status", "uncertain")})) in after
     location = str(world.midtown.id)
     assert value(after, "clinic_solver_run_seconds", location=location) == 7
     assert value(after, "clinic_solver_gap", location=location) == 0.05
