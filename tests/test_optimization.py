@@ -4,7 +4,7 @@ import socket
 import subprocess
 import sys
 import threading
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -320,6 +320,30 @@ def test_a_dead_worker_s_night_is_retried_and_a_live_one_is_left_alone(clinic):
     assert "stopped with its worker" in retried.error and retried.sessions_placed == 1
     statuses = {run.id: run.status for run in rows(engine, OptimizationRun)}
     assert statuses[live] == RunStatus.RUNNING, "a run whose worker lives is not touched"
+
+
+def test_a_night_job_finishes_its_night_when_the_worker_that_claimed_it_died(clinic):
+    """What a retried task-engine job does: the night's record is taken over, not claimed anew."""
+    engine, world = clinic
+    wait(engine, world, world.patients[0])
+    dead = orphaned_run(engine, world, RunTrigger.NIGHTLY, gone_process())
+    run = optimization.run_night(engine, location_id=world.midtown.id, now=NIGHT, settings=SETTINGS,
+                                 run_date=NIGHT.date())
+    assert (run.id, run.status, run.attempts, run.sessions_placed) == (dead, RunStatus.SUCCEEDED, 2, 1), run.error
+    assert optimization.run_night(engine, location_id=world.midtown.id, now=NIGHT, settings=SETTINGS,
+                                  run_date=NIGHT.date()) is None, "a finished night is not run again"
+    assert len(rows(engine, OptimizationRun)) == 1 and len(rows(engine, Appointment)) == 1
+
+
+def test_a_night_taken_after_its_date_passed_is_recorded_as_skipped(clinic):
+    engine, world = clinic
+    wait(engine, world, world.patients[0])
+    run = optimization.run_night(engine, location_id=world.midtown.id, now=NIGHT, settings=SETTINGS,
+                                 run_date=NIGHT.date() - timedelta(days=2))
+    assert run.status == RunStatus.SKIPPED and "the night had passed" in run.error
+    assert rows(engine, Appointment) == [], "nothing was solved for it"
+    tonight = optimization.run_night(engine, location_id=world.midtown.id, now=NIGHT, settings=SETTINGS)
+    assert tonight.status == RunStatus.SUCCEEDED and tonight.sessions_placed == 1
 
 
 def test_a_dead_manual_run_or_a_night_tried_too_often_is_marked_failed(clinic):
