@@ -99,20 +99,21 @@ def run_night(engine: Engine, *, location_id: int, now: datetime, settings: Sett
     finds the night claimed by a dead owner and finishes it under the same record. None when the night is
     already done or its owner still lives.
 
-    A night whose local date has passed before a worker took its job (workers down, a long backlog) is
-    recorded as skipped, not solved: the next night's run plans from the same schedule, and solving every
-    missed night in a row would only repeat that work when the workers are shortest of time."""
+    A night whose job waited more than a day (workers down, a long backlog) is recorded as skipped, not
+    solved: a later night's run plans from the same schedule, and solving every missed night in a row would
+    only repeat that work when the workers are shortest of time. A day's grace keeps a run time near
+    midnight whose job starts just after it."""
     with Session(engine) as session:
         location = session.get(Location, location_id)
         if location is None:
             raise NotFound("location", location_id)
         today = local_night(location, now)
     run_date = run_date or today
-    if run_date < today:
+    if run_date < today - timedelta(days=1):
         with _owning(engine, settings) as owner:
             run_id = _claim(owner, location_id=location_id, run_date=run_date, trigger=RunTrigger.NIGHTLY, now=now)
         return None if run_id is None else _finish(engine, run_id, RunStatus.SKIPPED, error=(
-            f"the night had passed ({today} in the location's zone) before a worker took it; the next night's run "
+            f"the night had passed ({today} in the location's zone) before a worker took it; a later night's run "
             "plans from the same schedule"))
     run = run_optimization(engine, location_id=location_id, trigger=RunTrigger.NIGHTLY, now=now, settings=settings,
                            run_date=run_date)
