@@ -142,6 +142,7 @@ def worker(
         typer.echo(f"worker: {len(scheduler.get_jobs())} jobs scheduled; Ctrl+C to stop")
         scheduler.start()
         return
+    clock = None
     if role != WorkerRole.JOBS:
         clock = add_jobs(BackgroundScheduler(timezone=UTC), engine, settings, nightly=True,
                          handoff=EngineClock(task_engine(settings.database_url).open()))
@@ -153,6 +154,8 @@ def worker(
     else:
         typer.echo(f"jobs: working the task engine's queue, {concurrency} at a time; Ctrl+C to stop")
         run_jobs(task_engine(settings.database_url), engine=engine, settings=settings, concurrency=concurrency)
+    if clock is not None:
+        clock.shutdown(wait=False)
     engine.dispose()
 
 
