@@ -21,6 +21,10 @@ owner (its advisory lock is gone with its connection) and finishes it under
 the same record, one attempt more. The night's transaction of the killed
 worker was rolled back by PostgreSQL, so the night is written once.
 
+A night's job that fails outright (say the database blinked before the
+run record was claimed) is tried once more a minute later; run_night makes
+that safe, since a claimed night is never claimed again.
+
 The tasks call the job functions of ``scheduler.jobs``; a worker hands them
 its engine and settings through procrastinate's job context.
 """
@@ -32,7 +36,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
-from procrastinate import App, JobContext, PsycopgConnector
+from procrastinate import App, JobContext, PsycopgConnector, RetryStrategy
 from procrastinate.exceptions import AlreadyEnqueued, ConnectorException
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
@@ -44,6 +48,7 @@ from scheduler.optimization import worker_name
 logger = logging.getLogger(__name__)
 
 SOLVE_NIGHT = "solve_night"
+NIGHT_RETRY = RetryStrategy(max_attempts=2, wait=60)  # a database blip before the claim must not lose a night
 POOL_CONNECTIONS = 4  # a worker's queue connections: fetching, heartbeat, listening, the stalled-job check
 
 
@@ -57,7 +62,7 @@ def task_engine(database_url: str) -> App:
     app = App(connector=PsycopgConnector(conninfo=libpq_url(database_url), min_size=1, max_size=POOL_CONNECTIONS))
     for function in PERIODIC_JOBS:
         app.task(name=function.__name__, pass_context=True)(_with_resources(function))
-    app.task(name=SOLVE_NIGHT, pass_context=True)(solve_night)
+    app.task(name=SOLVE_NIGHT, pass_context=True, retry=NIGHT_RETRY)(solve_night)
     return app
 
 

@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
+from procrastinate.testing import InMemoryConnector
 from sqlmodel import Session, select
 
 from data.accounts import upsert_user
@@ -14,6 +15,7 @@ from data.migrate import upgrade
 from data.tables import Allocation, Appointment
 from scheduler.booking import SlotChoice, place_hold
 from scheduler.jobs import PERIODIC_JOBS, add_jobs, start_background_jobs, sweep_expired_holds
+from scheduler.task_engine import task_engine
 from tests.clinic_world import at, build_world
 
 
@@ -91,3 +93,13 @@ def test_a_clock_with_a_handoff_only_hands_its_ticks_over(engine):
     assert {night for night in handed if isinstance(night, tuple)} == nights
     with Session(engine) as session:
         assert session.exec(select(Appointment)).all() == [], "nothing ran here"
+
+
+def test_a_night_job_that_fails_before_its_claim_is_tried_again(engine):
+    """A failure before the night's run record exists (here: no such location) must not lose the night."""
+    with task_engine("postgresql+psycopg://nobody@127.0.0.1:1/unused").replace_connector(InMemoryConnector()) as app:
+        app.configure_task("solve_night").defer(location_id=999_999, night="2027-03-01")
+        app.run_worker(wait=False, install_signal_handlers=False,
+                       additional_context={"engine": engine, "settings": Settings()})
+        (job,) = app.connector.jobs.values()
+    assert (job["status"], job["attempts"]) == ("todo", 1), "queued again, for later"
