@@ -16,6 +16,7 @@ from sqlmodel import Session
 
 import data.accounts  # noqa: F401  (renews security stamps on every flush)
 import data.catalog_version  # noqa: F401  (stamps catalog changes on every flush)
+import data.schedule_version  # noqa: F401  (stamps allocation changes on every commit)
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 # PostgreSQL: how long a request may wait for a new connection, and for one of the pool's, before it is answered

@@ -699,6 +699,21 @@ class CatalogVersion(SQLModel, table=True):
     token: str = Field(max_length=32)
 
 
+class ScheduleVersion(SQLModel, table=True):
+    """A token per location and UTC day that changes with every committed change to who is busy that day.
+
+    Bumped in the transaction that changes an allocation starting that day (``data.schedule_version``), so a
+    process's cached busy time (``scheduler.free_time``) is known stale the moment the change is visible. No row:
+    the day never changed since the table exists. Random, not a counter, for the reason ``CatalogVersion`` gives.
+    """
+
+    __tablename__ = "schedule_version"
+
+    location_id: int = Field(foreign_key="location.id", ondelete="CASCADE", primary_key=True)
+    day: date = Field(primary_key=True, description="The UTC date the changed allocations start on")
+    token: str = Field(max_length=32)
+
+
 CATALOG_TABLES = (Location, LocationHours, Clinician, ClinicianCertification, ClinicianShift, ShiftBreak,
                   ClinicianException, DeviceType, Device, DeviceMaintenance, Room, Service, ServiceDevice)
 

@@ -1,9 +1,13 @@
 """Availability: gather what one search needs and ask the solver.
 
-The catalog comes from the process's snapshot (see ``catalog_snapshot``); the
-database is asked only for the live allocations overlapping the searched
-window (plus a day on each side for buffers and overnight spans), so a
-search's cost follows the window, not the size of the schedule.
+The catalog comes from the process's snapshot (see ``catalog_snapshot``) and
+the location's busy time from the process's cache (see ``free_time``), each
+checked against its version with one tiny query. The database is asked for
+allocations only for the patient's own sessions, for the days whose version
+changed, and when a search must read them fresh (``SlotQuery.fresh``); then
+only those overlapping the searched window (plus a day on each side for
+buffers and overnight spans), so a search's cost follows the window, not the
+size of the schedule.
 """
 
 from dataclasses import dataclass, field
@@ -13,22 +17,37 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import String, and_, or_, type_coerce
 from sqlmodel import Session, select
 
+from data import schedule_version
 from data.config import Settings
 from data.enums import AppointmentStatus, ResourceKind
 from data.errors import Invalid
 from data.tables import Allocation, Appointment, Patient
 from data.types import epoch_minute
-from scheduler.catalog_snapshot import CatalogSnapshot, ClinicianInfo, LocationInfo, ServiceInfo, UnitInfo, catalog
+from scheduler import free_time, search_memo
+from scheduler.catalog_snapshot import (
+    CatalogSnapshot,
+    ClinicianInfo,
+    LocationInfo,
+    ServiceInfo,
+    UnitInfo,
+    catalog,
+)
 from scheduler.clock import daily, from_minute, local_days, to_minute, weekly
-from solver.availability import DeviceNeed, Reason, Resource, ServiceNeeds, Slot, SlotSearch, explain_empty, find_slots
+from solver.availability import (
+    DeviceNeed,
+    Reason,
+    Resource,
+    ServiceNeeds,
+    Slot,
+    SlotSearch,
+    explain_empty,
+)
 from solver.intervals import Intervals, intersect, normalize, subtract, union
 
 MAX_RANGE = timedelta(days=90)
 # Reasons that say a location cannot give the service at all, whatever the time.
 CATALOG_GAPS = {"no_certified_clinician", "clinician_not_certified", "no_room", "not_enough_devices"}
 PAD = timedelta(days=1)
-# No allocation is longer: 8 h of service, 2 h buffers each side, 4 h of cleaning (the schemas' limits).
-MAX_ALLOCATION_SPAN = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -48,6 +67,7 @@ class SlotQuery:
     room_id: int | None = None
     device_ids: tuple[int, ...] = ()
     ignore_appointment_ids: tuple[int, ...] = ()
+    fresh: bool = False  # read busy time from the database, not the process's cache: a write path's own check
 
 
 @dataclass(frozen=True)
@@ -69,7 +89,9 @@ class Availability:
 
 def find_availability(session: Session, query: SlotQuery, *, now: datetime, settings: Settings) -> Availability:
     _check_range(query)
-    snapshot = catalog(session)
+    window = _window(query)
+    versions = schedule_version.read(session, *free_time.days(window), query.location_id)
+    snapshot = catalog(session, versions[0])
     service = snapshot.services.get(query.service_id)
     if service is None:
         raise Invalid(("service_id",), f"service {query.service_id} does not exist", source="query")
@@ -84,8 +106,8 @@ def find_availability(session: Session, query: SlotQuery, *, now: datetime, sett
     explained: list[tuple[LocationInfo, list[Reason]]] = []
     for location in locations:
         search = build_search(session, query, service, location, now=now, settings=settings,
-                               continuity=continuity, unusable_gap=snapshot.shortest_service)
-        slots = find_slots(search, limit=query.limit)
+                              continuity=continuity, unusable_gap=snapshot.shortest_service, versions=versions)
+        slots = search_memo.slots(search, query.limit)
         if not slots:
             explained.append((location, _explain(search, query, snapshot, location)))
         for slot in slots:
@@ -154,12 +176,13 @@ def last_clinician(session: Session, patient_id: int, now: datetime) -> int | No
 
 def build_search(
     session: Session, query: SlotQuery, service: ServiceInfo, location: LocationInfo, *, now: datetime,
-    settings: Settings, continuity: int | None, unusable_gap: int,
+    settings: Settings, continuity: int | None, unusable_gap: int, versions: tuple[str, dict] | None = None,
 ) -> SlotSearch:
+    """The solver's input for one location; ``versions``: the catalog's and the schedule's if just read."""
     zone = location.zone
-    window = (to_minute(query.start - PAD), to_minute(query.end + PAD))
+    window = _window(query)
     days = local_days(*window, zone)
-    everywhere: Intervals = [window]
+    everywhere = search_memo.window(window)
 
     open_hours = weekly(location.opening_hours, days, zone)
     if query.earliest is not None:
@@ -174,10 +197,12 @@ def build_search(
              and service.room_kind is not None and r.kind == service.room_kind and query.room_id in (None, r.id)]
     units = {need.device_type_id: _units(location, need.device_type_id, query.device_ids)
              for need in service.device_needs}
-    busy = _busy(session, query, window, clinicians, rooms, [u for group in units.values() for u in group], now)
+    busy = _busy(session, query, window, location, clinicians, rooms, [u for group in units.values() for u in group],
+                 now, versions)
 
     def resource(kind: ResourceKind, ident: int, name: str, available: Intervals, cleaning: int = 0) -> Resource:
-        return Resource(kind.value, ident, name, available, busy.get((kind.value, ident), []), cleaning)
+        return search_memo.resource(kind.value, ident, name, available, busy.get((kind.value, ident), search_memo.NOTHING),
+                                    cleaning)
 
     return SlotSearch(
         service=ServiceNeeds(
@@ -187,7 +212,8 @@ def build_search(
             room_kind=service.room_kind.value.replace("_", " ") if service.room_kind else None,
         ),
         clinicians=tuple(
-            resource(ResourceKind.CLINICIAN, c.id, c.name, _working(c, days, zone)) for c in clinicians
+            resource(ResourceKind.CLINICIAN, c.id, c.name, search_memo.working(c, days, zone, _working))
+            for c in clinicians
         ),
         rooms=tuple(resource(ResourceKind.ROOM, r.id, r.name, everywhere) for r in rooms),
         devices=tuple(
@@ -195,7 +221,7 @@ def build_search(
                 type_name=need.type_name,
                 count=need.count,
                 units=tuple(
-                    resource(ResourceKind.DEVICE, u.id, u.name, subtract(everywhere, u.maintenance), u.cleaning)
+                    resource(ResourceKind.DEVICE, u.id, u.name, search_memo.unit_available(u, everywhere), u.cleaning)
                     for u in units[need.device_type_id]
                 ),
             )
@@ -213,6 +239,11 @@ def build_search(
     )
 
 
+def _window(query: SlotQuery) -> tuple[int, int]:
+    """The minutes a search looks at: the range and a day each side, for buffers and overnight spans."""
+    return to_minute(query.start - PAD), to_minute(query.end + PAD)
+
+
 def _working(clinician: ClinicianInfo, days, zone: ZoneInfo) -> Intervals:
     """Weekly shifts minus breaks, plus extra shifts, minus time off."""
     shifts, breaks = weekly(clinician.shifts, days, zone), weekly(clinician.breaks, days, zone)
@@ -226,19 +257,34 @@ def _units(location: LocationInfo, device_type_id: int, requested: tuple[int, ..
     return chosen or units
 
 
-def _busy(session: Session, query: SlotQuery, window, clinicians, rooms, units, now: datetime) -> dict:
-    """Live allocations of the candidate resources that overlap the window, in minutes, by resource.
+def _busy(session: Session, query: SlotQuery, window, location: LocationInfo, clinicians, rooms, units,
+          now: datetime, versions: tuple[str, dict] | None) -> dict:
+    """Busy minutes by resource: the location's from the process's cache, the patient's from the database.
 
-    Spans are bounded (``MAX_ALLOCATION_SPAN``), so the lower bound on
+    All come from the database when the search must see what the cache does not hold: a write path's check
+    (``fresh``), a move that sets its own appointment aside, or this transaction's uncommitted changes.
+    """
+    patient = [(ResourceKind.PATIENT, [query.patient_id])] if query.patient_id is not None else []
+    cached = None
+    if not (query.fresh or query.ignore_appointment_ids):
+        cached = free_time.busy_time(session, location, window, now, versions)
+    if cached is None:
+        return _busy_in_database(session, query, window, [
+            (ResourceKind.CLINICIAN, [c.id for c in clinicians]),
+            (ResourceKind.ROOM, [r.id for r in rooms]),
+            (ResourceKind.DEVICE, [u.id for u in units]),
+            *patient,
+        ], now)
+    return {**cached, **_busy_in_database(session, query, window, patient, now)} if patient else cached
+
+
+def _busy_in_database(session: Session, query: SlotQuery, window, wanted, now: datetime) -> dict:
+    """Live allocations of the wanted resources that overlap the window, in minutes, by resource.
+
+    Spans are bounded (``free_time.MAX_ALLOCATION_SPAN``), so the lower bound on
     ``starts_at`` lets the index range-scan only the window, however many
     appointments lie before or after it.
     """
-    wanted = [
-        (ResourceKind.CLINICIAN, [c.id for c in clinicians]),
-        (ResourceKind.ROOM, [r.id for r in rooms]),
-        (ResourceKind.DEVICE, [u.id for u in units]),
-        (ResourceKind.PATIENT, [query.patient_id] if query.patient_id is not None else []),
-    ]
     clauses = [and_(Allocation.resource_kind == kind, Allocation.resource_id.in_(ids)) for kind, ids in wanted if ids]
     if not clauses:
         return {}
@@ -250,7 +296,7 @@ def _busy(session: Session, query: SlotQuery, window, clinicians, rooms, units, 
     ).where(
         table.live,
         or_(table.hold_expires_at.is_(None), table.hold_expires_at > now),
-        table.starts_at > start - MAX_ALLOCATION_SPAN,
+        table.starts_at > start - free_time.MAX_ALLOCATION_SPAN,
         table.starts_at < end,
         table.ends_at > start,
         or_(*clauses),

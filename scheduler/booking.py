@@ -269,7 +269,7 @@ def _offer(session: Session, choice: SlotChoice, *, now: datetime, settings: Set
     query = SlotQuery(
         service_id=choice.service_id, start=choice.start, end=choice.start + timedelta(minutes=1),
         location_id=choice.location_id, clinician_id=choice.clinician_id, patient_id=choice.patient_id, room_id=choice.room_id,
-        device_ids=choice.device_ids, limit=1, ignore_appointment_ids=(ignore,) if ignore else (),
+        device_ids=choice.device_ids, limit=1, ignore_appointment_ids=(ignore,) if ignore else (), fresh=True,
     )
     found = find_availability(session, query, now=now, settings=settings)
     if not found.offers:

@@ -106,9 +106,13 @@ _lock = threading.Lock()
 _snapshots: dict[str, CatalogSnapshot] = {}
 
 
-def catalog(session: Session) -> CatalogSnapshot:
-    """The catalog as the session's transaction sees it, from the cache when unchanged."""
-    token = catalog_version.current(session)
+def catalog(session: Session, token: str | None = None) -> CatalogSnapshot:
+    """The catalog as the session's transaction sees it, from the cache when unchanged.
+
+    ``token``: the catalog's token if the caller just read it (an availability search reads it together with
+    the schedule's versions, in one query).
+    """
+    token = token or catalog_version.current(session)
     key = str(session.get_bind().engine.url)
     cached = _snapshots.get(key)
     if cached is not None and cached.token == token:
