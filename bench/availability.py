@@ -21,8 +21,14 @@ clinician + treatment room) in the second week of the horizon:
 
 - ``in_process``: ``scheduler.availability.find_availability`` called directly,
   a fresh Session per search (as a request gets), ``--searches`` timed calls
-  after a warm-up; p50/p95/p99, SQL statements and SQL time per search.
-  ``in_process_reused_session`` repeats it with one long-lived Session.
+  after a warm-up; p50/p95/p99, SQL statements and SQL time per search. The
+  schedule does not change meanwhile, so this is the process's cache at work
+  (``scheduler.free_time``, ``scheduler.search_memo``): one query for the
+  versions, the answer from memory. ``in_process_reused_session`` repeats it
+  with one long-lived Session. ``in_process_after_a_booking_each`` bumps the
+  version of one searched day before every timed search (as a booking that
+  day would), so each search reloads that day and solves again;
+  ``in_process_cold_each`` bumps every searched day (a cold cache).
 - ``profile``: cProfile over a batch of searches, top functions.
 - ``http``: the real server (``clinic serve --no-migrate``, one uvicorn
   worker) in a subprocess on loopback, driven by ``--concurrency`` (32)
@@ -33,13 +39,18 @@ clinician + treatment room) in the second week of the horizon:
   minimal asyncio HTTP/1.1 client that costs well under 0.1 ms of CPU a
   request; ``/health`` is also driven with httpx.AsyncClient as a cross-check
   (on 2 cores httpx, not the server, limits that figure). The bench process's
-  and the server's CPU seconds are reported per phase.
+  and the server's CPU seconds are reported per phase. The schedule does not
+  change during the run, so after its first request the server answers from
+  its cache.
 - ``growth``: a second database where the searched week holds a fixed number
   of appointments and the table grows to each ``--growth`` size (1k, 10k, 100k)
   by adding appointments on days before and after that week (outside the
-  padded window a search reads). Search time should stay flat; the
-  EXPLAIN ANALYZE of the search's allocation query shows how many rows it
-  touches at each size.
+  padded window a search reads). Searches are timed after a change to the
+  searched days (cache misses, which read the allocations) and warm. Search
+  time should stay flat; the EXPLAIN ANALYZE of the search's allocation query
+  (the load of the week's busy time) shows how many rows it touches at each
+  size. The bulk load writes with COPY, past the ORM, so it bumps the searched
+  days' versions itself, as ``data.schedule_version`` asks of such writers.
 
 Usage (from the project folder)::
 
@@ -91,9 +102,10 @@ from data.accounts import upsert_user  # noqa: E402
 from data.config import Settings  # noqa: E402
 from data.db import make_engine, session_scope  # noqa: E402
 from data.demo import SERVICES  # noqa: E402
-from data.enums import AppointmentStatus, Role, RoomKind  # noqa: E402
+from data.enums import AppointmentStatus, ResourceKind, Role, RoomKind  # noqa: E402
 from data.enums import Certification as C  # noqa: E402
 from data.migrate import upgrade  # noqa: E402
+from data.schedule_version import bump  # noqa: E402
 from data.tables import (  # noqa: E402
     Clinician,
     ClinicianCertification,
@@ -109,7 +121,8 @@ from data.tables import (  # noqa: E402
     ShiftBreak,
 )
 from scheduler.availability import PAD, SlotQuery, find_availability  # noqa: E402
-from scheduler.clock import from_minute, local_instant  # noqa: E402
+from scheduler.clock import from_minute, local_instant, to_minute  # noqa: E402
+from scheduler.free_time import days  # noqa: E402
 from bench.common import (  # noqa: E402
     clinic_script,
     free_port,
@@ -609,27 +622,40 @@ def utilization(engine: Engine, clinic: Clinic, start: datetime, end: datetime) 
 # --- searching in-process --------------------------------------------------------
 
 
+def change_searched_days(engine: Engine, clinic: Clinic, query: SlotQuery, *, every_day: bool = False) -> None:
+    """A new version for the searched week's middle day, as a booking then gives; with ``every_day`` for every
+    day the search reads (its next search then reloads the whole week, as a cold cache does)."""
+    first, last = days((to_minute(query.start - PAD), to_minute(query.end + PAD)))
+    changed = range((last - first).days + 1) if every_day else [(last - first).days // 2]
+    with engine.begin() as connection:
+        bump(connection, [(ResourceKind.CLINICIAN, clinic.clinicians[0].id, first + timedelta(days=n)) for n in changed])
+
+
 def time_searches(engine: Engine, settings: Settings, query: SlotQuery, now: datetime, *, count: int,
-                  fresh_session: bool) -> dict:
-    """``count`` timed searches after a warm-up; SQL statistics from a separate, shorter metered pass."""
+                  fresh_session: bool, changed_before_each: Clinic | None = None, every_day: bool = False) -> dict:
+    """``count`` timed searches after a warm-up; SQL statistics from a separate, shorter metered pass.
+
+    With ``changed_before_each`` a searched day's version (``every_day``: every searched day's) is bumped before
+    every search (untimed, through another engine, so neither the timings nor the SQL statistics include it).
+    """
     shared = None if fresh_session else Session(engine)
+    writer = make_engine(engine.url.render_as_string(hide_password=False)) if changed_before_each else None
     try:
         def search():
+            if writer is not None:
+                change_searched_days(writer, changed_before_each, query, every_day=every_day)
+            t0 = time.perf_counter()
             if shared is not None:
-                return find_availability(shared, query, now=now, settings=settings)
+                return find_availability(shared, query, now=now, settings=settings), time.perf_counter() - t0
             with Session(engine) as session:
-                return find_availability(session, query, now=now, settings=settings)
+                return find_availability(session, query, now=now, settings=settings), time.perf_counter() - t0
 
         for _ in range(SEARCH_WARMUP):
-            found = search()
+            found, _ = search()
         gc.collect()
-        latencies = []
-        for _ in range(count):
-            t0 = time.perf_counter()
-            search()
-            latencies.append(time.perf_counter() - t0)
-        meter = SqlMeter(engine)
+        latencies = [search()[1] for _ in range(count)]
         metered = max(5, min(20, count))
+        meter = SqlMeter(engine)
         try:
             for _ in range(metered):
                 search()
@@ -647,6 +673,8 @@ def time_searches(engine: Engine, settings: Settings, query: SlotQuery, now: dat
     finally:
         if shared is not None:
             shared.close()
+        if writer is not None:
+            writer.dispose()
 
 
 def profile_searches(engine: Engine, settings: Settings, query: SlotQuery, now: datetime, *, count: int,
@@ -689,8 +717,9 @@ def profile_searches(engine: Engine, settings: Settings, query: SlotQuery, now: 
     }
 
 
-def explain_busy_query(engine: Engine, settings: Settings, query: SlotQuery, now: datetime) -> dict:
-    """EXPLAIN ANALYZE of the allocation query one search sends: how many rows it touches to find its few."""
+def explain_busy_query(engine: Engine, settings: Settings, query: SlotQuery, now: datetime, clinic: Clinic) -> dict:
+    """EXPLAIN ANALYZE of the allocation query a search sends after a change (the load of the searched days)."""
+    change_searched_days(engine, clinic, query, every_day=True)
     meter = SqlMeter(engine)
     try:
         with Session(engine) as session:
@@ -975,7 +1004,12 @@ def bench_main_clinic(url: str, args: argparse.Namespace, now: datetime) -> dict
         result["in_process"] = time_searches(engine, settings, query, now, count=args.searches, fresh_session=True)
         result["in_process_reused_session"] = time_searches(engine, settings, query, now,
                                                             count=max(20, args.searches // 2), fresh_session=False)
-        result["busy_query"] = explain_busy_query(engine, settings, query, now)
+        result["in_process_after_a_booking_each"] = time_searches(
+            engine, settings, query, now, count=max(20, args.searches // 2), fresh_session=True,
+            changed_before_each=clinic)
+        result["in_process_cold_each"] = time_searches(engine, settings, query, now, count=max(20, args.searches // 4),
+                                                       fresh_session=True, changed_before_each=clinic, every_day=True)
+        result["busy_query"] = explain_busy_query(engine, settings, query, now, clinic)
         if args.profile_searches:
             result["profile"] = profile_searches(engine, settings, query, now, count=args.profile_searches)
         if not args.skip_http:
@@ -1018,15 +1052,19 @@ def bench_growth(url: str, args: argparse.Namespace, levels: list[int], now: dat
                 if booker.capacity(day):
                     total_placed += booker.fill_day(day, min(OUTSIDE_PER_DAY, level - total_placed))
             booker.finish()
+            change_searched_days(engine, clinic, query, every_day=True)  # COPY bypasses the ORM: bump as it must
             build = time.perf_counter() - t0
-            timing = time_searches(engine, settings, query, now, count=args.growth_searches, fresh_session=True)
+            timing = time_searches(engine, settings, query, now, count=args.growth_searches, fresh_session=True,
+                                   changed_before_each=clinic, every_day=True)
+            warm = time_searches(engine, settings, query, now, count=args.growth_searches, fresh_session=True)
+            fields = ("count", "p50_ms", "p95_ms", "p99_ms", "mean_ms", "sql_statements_per_search",
+                      "sql_execute_ms_per_search", "slots_returned")
             series.append({
                 "appointments": total_placed,
                 **{k: v for k, v in window_counts(engine, week_start, week_end).items() if k != "appointments_total"},
-                "search": {k: timing[k] for k in ("count", "p50_ms", "p95_ms", "p99_ms", "mean_ms",
-                                                  "sql_statements_per_search", "sql_execute_ms_per_search",
-                                                  "slots_returned")},
-                "busy_query": explain_busy_query(engine, settings, query, now),
+                "search": {k: timing[k] for k in fields},
+                "search_warm": {k: warm[k] for k in fields},
+                "busy_query": explain_busy_query(engine, settings, query, now, clinic),
                 "build_seconds": round(build, 3),
             })
         first, last = series[0]["search"]["p50_ms"], series[-1]["search"]["p50_ms"]
@@ -1035,6 +1073,8 @@ def bench_growth(url: str, args: argparse.Namespace, levels: list[int], now: dat
             "appointments_in_searched_week": placed_window,
             "extra_appointments_placed_on": "days before and after the searched week (alternating), "
                                             f"{OUTSIDE_PER_DAY} a working day, none within 2 days of it",
+            "search_is": "after a change to every searched day (a cold cache: the week's allocations are read); "
+                         "search_warm: unchanged schedule",
             "levels": series,
             "p50_ratio_largest_to_smallest": round(last / first, 3),
         }

@@ -39,7 +39,9 @@ from data.types import epoch_minute
 from scheduler.catalog_snapshot import LocationInfo
 from solver.intervals import Intervals, normalize, union
 
-Key = tuple[str, int]  # (resource kind, resource id), as the solver names resources
+Key = tuple[str, int]
+DAY = 24 * 60
+EPOCH = date(1970, 1, 1)  # (resource kind, resource id), as the solver names resources
 # No allocation is longer: 8 h of service, 2 h buffers each side, 4 h of cleaning (the schemas' limits).
 MAX_ALLOCATION_SPAN = timedelta(days=1)
 SHEETS_PER_PROCESS = 4096  # location-days kept; a busy location's week is ~10 sheets of ~20 kB
@@ -157,11 +159,21 @@ def _merged(cache: _Cache, location_id: int, sheets: tuple[DaySheet, ...]) -> Me
     for sheet in sheets:
         for resource, spans in sheet.firm.items():
             parts.setdefault(resource, []).append(spans)
-    firm = {resource: lists[0] if len(lists) == 1 else normalize(span for spans in lists for span in spans)
-            for resource, lists in parts.items()}
+    firm = {resource: _joined(lists) for resource, lists in parts.items()}
     merged = Merged(firm, tuple(hold for sheet in sheets for hold in sheet.holds))
     cache.put_merged(key, merged)
     return merged
+
+
+def _joined(lists: list[Intervals]) -> Intervals:
+    """Day after day of one resource's busy time as one set: they only meet where a span crosses midnight."""
+    joined = list(lists[0])
+    for spans in lists[1:]:
+        if joined and spans and spans[0][0] <= joined[-1][1]:
+            joined = normalize(joined + spans)
+        else:
+            joined.extend(spans)
+    return joined
 
 
 def _load(session: Session, resources: frozenset[Key], first: date, last: date, tokens: dict,
@@ -180,16 +192,16 @@ def _load(session: Session, resources: frozenset[Key], first: date, last: date, 
         table.live, table.starts_at >= start, table.starts_at < end,
         or_(*(and_(table.resource_kind == kind, table.resource_id.in_(sorted(ids))) for kind, ids in by_kind.items())),
     )).all() if by_kind else []
-    firm: dict[date, dict[Key, list]] = {}
-    holds: dict[date, list] = {}
+    firm: dict[int, dict[Key, list]] = {}  # by UTC day number (whole days since the epoch)
+    holds: dict[int, list] = {}
     for kind, ident, starts, ends, expires in rows:
-        day = _day(starts)
         if expires is None:
-            firm.setdefault(day, {}).setdefault((kind, ident), []).append((starts, ends))
+            firm.setdefault(starts // DAY, {}).setdefault((kind, ident), []).append((starts, ends))
         else:
-            holds.setdefault(day, []).append(((kind, ident), starts, ends, expires))
-    dates = [first + timedelta(days=n) for n in range((last - first).days + 1)]
-    return {day: DaySheet(tokens.get((location_id, day)),
-                          {key: normalize(spans) for key, spans in firm.get(day, {}).items()},
-                          tuple(holds.get(day, ())))
-            for day in dates}
+            holds.setdefault(starts // DAY, []).append(((kind, ident), starts, ends, expires))
+    number = (first - EPOCH).days
+    return {first + timedelta(days=n): DaySheet(
+                tokens.get((location_id, first + timedelta(days=n))),
+                {key: normalize(spans) for key, spans in firm.get(number + n, {}).items()},
+                tuple(holds.get(number + n, ())))
+            for n in range((last - first).days + 1)}
