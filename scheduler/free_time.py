@@ -46,6 +46,7 @@ EPOCH = date(1970, 1, 1)  # (resource kind, resource id), as the solver names re
 MAX_ALLOCATION_SPAN = timedelta(days=1)
 SHEETS_PER_PROCESS = 4096  # location-days kept; a busy location's week is ~10 sheets of ~20 kB
 MERGED_PER_PROCESS = 64  # merged windows kept (searches of the same days reuse one)
+JOINED_PER_PROCESS = 8192  # one resource's merged days (a location's ~80 resources times ~100 windows)
 
 
 @dataclass(frozen=True, eq=False)
@@ -68,6 +69,7 @@ class _Cache:
         self.lock = threading.Lock()
         self.sheets: OrderedDict[tuple, DaySheet] = OrderedDict()
         self.merged: OrderedDict[tuple, Merged] = OrderedDict()
+        self.joins: OrderedDict[tuple, tuple[Intervals, list[Intervals]]] = OrderedDict()
 
     @staticmethod
     def _put(store: OrderedDict, key, value, limit: int) -> None:
@@ -83,6 +85,17 @@ class _Cache:
     def put_merged(self, key, merged: Merged) -> None:
         with self.lock:
             self._put(self.merged, key, merged, MERGED_PER_PROCESS)
+
+    def joined(self, lists: list[Intervals]) -> Intervals:
+        """One resource's days as one set; the same day lists joined again give the same list object."""
+        key = tuple(map(id, lists))
+        found = self.joins.get(key)
+        if found is not None:
+            return found[0]
+        joined = _joined(lists)
+        with self.lock:
+            self._put(self.joins, key, (joined, lists), JOINED_PER_PROCESS)  # the lists kept: ids stay theirs
+        return joined
 
 
 _caches: "WeakKeyDictionary[object, _Cache]" = WeakKeyDictionary()
@@ -125,7 +138,7 @@ def busy_time(session: Session, location: LocationInfo, window: tuple[int, int],
     if stale:
         loaded = _load(session, resources, dates[stale[0]], dates[stale[-1]], tokens, location.id)
         for n in range(stale[0], stale[-1] + 1):
-            sheets[n] = loaded[dates[n]]
+            sheets[n] = _kept(sheets[n], loaded[dates[n]])
             cache.put_sheet(keys[n], sheets[n])
     merged = _merged(cache, location.id, tuple(sheets))
     live_holds = [(key, start, end) for key, start, end, expires in merged.holds if expires > now]
@@ -159,10 +172,22 @@ def _merged(cache: _Cache, location_id: int, sheets: tuple[DaySheet, ...]) -> Me
     for sheet in sheets:
         for resource, spans in sheet.firm.items():
             parts.setdefault(resource, []).append(spans)
-    firm = {resource: _joined(lists) for resource, lists in parts.items()}
+    firm = {resource: cache.joined(lists) for resource, lists in parts.items()}
     merged = Merged(firm, tuple(hold for sheet in sheets for hold in sheet.holds))
     cache.put_merged(key, merged)
     return merged
+
+
+def _kept(old: DaySheet | None, new: DaySheet) -> DaySheet:
+    """The reloaded day, keeping the old list of each resource whose busy time did not change.
+
+    A booking changes a few resources' days; the others keep their list objects, so their merged week and
+    everything computed from it (``search_memo``: the resource's free time) is reused.
+    """
+    if old is None:
+        return new
+    firm = {key: old.firm[key] if old.firm.get(key) == spans else spans for key, spans in new.firm.items()}
+    return DaySheet(new.token, firm, new.holds)
 
 
 def _joined(lists: list[Intervals]) -> Intervals:
