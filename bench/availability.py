@@ -25,10 +25,11 @@ clinician + treatment room) in the second week of the horizon:
   schedule does not change meanwhile, so this is the process's cache at work
   (``scheduler.free_time``, ``scheduler.search_memo``): one query for the
   versions, the answer from memory. ``in_process_reused_session`` repeats it
-  with one long-lived Session. ``in_process_after_a_booking_each`` bumps the
-  version of one searched day before every timed search (as a booking that
-  day would), so each search reloads that day and solves again;
-  ``in_process_cold_each`` bumps every searched day (a cold cache).
+  with one long-lived Session. ``in_process_after_a_booking_each`` books the
+  week's best slot before every other timed search and cancels it before the
+  others (through the booking code, on another engine), so each search
+  reloads the changed day and solves again; ``in_process_cold_each`` forgets
+  the cache before each search (a restarted process).
 - ``profile``: cProfile over a batch of searches, top functions.
 - ``http``: the real server (``clinic serve --no-migrate``, one uvicorn
   worker) in a subprocess on loopback, driven by ``--concurrency`` (32)
@@ -45,8 +46,8 @@ clinician + treatment room) in the second week of the horizon:
 - ``growth``: a second database where the searched week holds a fixed number
   of appointments and the table grows to each ``--growth`` size (1k, 10k, 100k)
   by adding appointments on days before and after that week (outside the
-  padded window a search reads). Searches are timed after a change to the
-  searched days (cache misses, which read the allocations) and warm. Search
+  padded window a search reads). Searches are timed cold (the cache forgotten
+  before each, so the allocations are read) and warm. Search
   time should stay flat; the EXPLAIN ANALYZE of the search's allocation query
   (the load of the week's busy time) shows how many rows it touches at each
   size. The bulk load writes with COPY, past the ORM, so it bumps the searched
@@ -82,7 +83,7 @@ import time
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as wall
 from pathlib import Path
@@ -119,10 +120,12 @@ from data.tables import (  # noqa: E402
     Service,
     ServiceDevice,
     ShiftBreak,
+    User,
 )
 from scheduler.availability import PAD, SlotQuery, find_availability  # noqa: E402
 from scheduler.clock import from_minute, local_instant, to_minute  # noqa: E402
-from scheduler.free_time import days  # noqa: E402
+from scheduler.booking import SlotChoice, book, change_status  # noqa: E402
+from scheduler.free_time import days, forget  # noqa: E402
 from bench.common import (  # noqa: E402
     clinic_script,
     free_port,
@@ -622,28 +625,61 @@ def utilization(engine: Engine, clinic: Clinic, start: datetime, end: datetime) 
 # --- searching in-process --------------------------------------------------------
 
 
-def change_searched_days(engine: Engine, clinic: Clinic, query: SlotQuery, *, every_day: bool = False) -> None:
-    """A new version for the searched week's middle day, as a booking then gives; with ``every_day`` for every
-    day the search reads (its next search then reloads the whole week, as a cold cache does)."""
+def change_searched_days(engine: Engine, clinic: Clinic, query: SlotQuery) -> None:
+    """New versions for every day the search reads, as writes past the ORM (COPY) must give."""
     first, last = days((to_minute(query.start - PAD), to_minute(query.end + PAD)))
-    changed = range((last - first).days + 1) if every_day else [(last - first).days // 2]
     with engine.begin() as connection:
-        bump(connection, [(ResourceKind.CLINICIAN, clinic.clinicians[0].id, first + timedelta(days=n)) for n in changed])
+        bump(connection, [(ResourceKind.CLINICIAN, clinic.clinicians[0].id, first + timedelta(days=n))
+                          for n in range((last - first).days + 1)])
+
+
+class BookAndCancel:
+    """A real change between two timed searches: the week's best slot booked, then cancelled again, and so on.
+
+    Through the booking code on an engine of its own (another process, as far as the searcher's cache knows);
+    each change moves a clinician's, a room's, two units' and a patient's busy time on one day.
+    """
+
+    def __init__(self, url: str, clinic: Clinic, query: SlotQuery, now: datetime, settings: Settings) -> None:
+        self.engine, self.clinic, self.now, self.settings = make_engine(url), clinic, now, settings
+        self.query, self.booked = replace(query, limit=1), None
+        with session_scope(self.engine) as session:
+            desk = upsert_user(session=session, username="bench_changes", password=secrets.token_urlsafe(),
+                               role=Role.FRONT_DESK)
+            session.flush()
+            self.desk = desk.id
+
+    def __call__(self) -> None:
+        with Session(self.engine) as session:
+            if self.booked is None:
+                slot = find_availability(session, self.query, now=self.now, settings=self.settings).offers[0].slot
+                self.booked = book(session, actor=None, now=self.now, settings=self.settings, choice=SlotChoice(
+                    self.query.service_id, self.clinic.patients[0], from_minute(slot.start), slot.clinician.id,
+                    slot.room.id, tuple(unit.id for unit in slot.devices))).id
+            else:
+                change_status(session, actor=session.get(User, self.desk), appointment_id=self.booked,
+                              action="cancel", now=self.now)
+                self.booked = None
+            session.commit()
+
+    def close(self) -> None:
+        if self.booked is not None:
+            self()
+        self.engine.dispose()
 
 
 def time_searches(engine: Engine, settings: Settings, query: SlotQuery, now: datetime, *, count: int,
-                  fresh_session: bool, changed_before_each: Clinic | None = None, every_day: bool = False) -> dict:
+                  fresh_session: bool, before_each=None) -> dict:
     """``count`` timed searches after a warm-up; SQL statistics from a separate, shorter metered pass.
 
-    With ``changed_before_each`` a searched day's version (``every_day``: every searched day's) is bumped before
-    every search (untimed, through another engine, so neither the timings nor the SQL statistics include it).
+    ``before_each`` (untimed, and on another engine, so not in the SQL statistics either) runs before every
+    search: a booking or cancellation (``BookAndCancel``), or forgetting the cache (a cold start).
     """
     shared = None if fresh_session else Session(engine)
-    writer = make_engine(engine.url.render_as_string(hide_password=False)) if changed_before_each else None
     try:
         def search():
-            if writer is not None:
-                change_searched_days(writer, changed_before_each, query, every_day=every_day)
+            if before_each is not None:
+                before_each()
             t0 = time.perf_counter()
             if shared is not None:
                 return find_availability(shared, query, now=now, settings=settings), time.perf_counter() - t0
@@ -673,8 +709,6 @@ def time_searches(engine: Engine, settings: Settings, query: SlotQuery, now: dat
     finally:
         if shared is not None:
             shared.close()
-        if writer is not None:
-            writer.dispose()
 
 
 def profile_searches(engine: Engine, settings: Settings, query: SlotQuery, now: datetime, *, count: int,
@@ -719,7 +753,7 @@ def profile_searches(engine: Engine, settings: Settings, query: SlotQuery, now: 
 
 def explain_busy_query(engine: Engine, settings: Settings, query: SlotQuery, now: datetime, clinic: Clinic) -> dict:
     """EXPLAIN ANALYZE of the allocation query a search sends after a change (the load of the searched days)."""
-    change_searched_days(engine, clinic, query, every_day=True)
+    forget()
     meter = SqlMeter(engine)
     try:
         with Session(engine) as session:
@@ -1004,11 +1038,15 @@ def bench_main_clinic(url: str, args: argparse.Namespace, now: datetime) -> dict
         result["in_process"] = time_searches(engine, settings, query, now, count=args.searches, fresh_session=True)
         result["in_process_reused_session"] = time_searches(engine, settings, query, now,
                                                             count=max(20, args.searches // 2), fresh_session=False)
-        result["in_process_after_a_booking_each"] = time_searches(
-            engine, settings, query, now, count=max(20, args.searches // 2), fresh_session=True,
-            changed_before_each=clinic)
+        changes = BookAndCancel(url, clinic, query, now, settings)
+        try:
+            result["in_process_after_a_booking_each"] = time_searches(
+                engine, settings, query, now, count=max(20, args.searches // 2), fresh_session=True,
+                before_each=changes)
+        finally:
+            changes.close()
         result["in_process_cold_each"] = time_searches(engine, settings, query, now, count=max(20, args.searches // 4),
-                                                       fresh_session=True, changed_before_each=clinic, every_day=True)
+                                                       fresh_session=True, before_each=forget)
         result["busy_query"] = explain_busy_query(engine, settings, query, now, clinic)
         if args.profile_searches:
             result["profile"] = profile_searches(engine, settings, query, now, count=args.profile_searches)
@@ -1052,10 +1090,10 @@ def bench_growth(url: str, args: argparse.Namespace, levels: list[int], now: dat
                 if booker.capacity(day):
                     total_placed += booker.fill_day(day, min(OUTSIDE_PER_DAY, level - total_placed))
             booker.finish()
-            change_searched_days(engine, clinic, query, every_day=True)  # COPY bypasses the ORM: bump as it must
+            change_searched_days(engine, clinic, query)  # COPY bypasses the ORM: bump as such writers must
             build = time.perf_counter() - t0
             timing = time_searches(engine, settings, query, now, count=args.growth_searches, fresh_session=True,
-                                   changed_before_each=clinic, every_day=True)
+                                   before_each=forget)
             warm = time_searches(engine, settings, query, now, count=args.growth_searches, fresh_session=True)
             fields = ("count", "p50_ms", "p95_ms", "p99_ms", "mean_ms", "sql_statements_per_search",
                       "sql_execute_ms_per_search", "slots_returned")
@@ -1073,7 +1111,7 @@ def bench_growth(url: str, args: argparse.Namespace, levels: list[int], now: dat
             "appointments_in_searched_week": placed_window,
             "extra_appointments_placed_on": "days before and after the searched week (alternating), "
                                             f"{OUTSIDE_PER_DAY} a working day, none within 2 days of it",
-            "search_is": "after a change to every searched day (a cold cache: the week's allocations are read); "
+            "search_is": "with the cache forgotten before each (a cold start: the week's allocations are read); "
                          "search_warm: unchanged schedule",
             "levels": series,
             "p50_ratio_largest_to_smallest": round(last / first, 3),
