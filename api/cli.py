@@ -22,13 +22,21 @@ from sqlmodel import select
 from api.schemas.clients import BackendClientCreate
 from api.schemas.people import UserCreate
 from api.urls import SMART_TOKEN_PATH
+from api.worker_metrics import serve_metrics
 from data.accounts import upsert_user
 from data.config import Settings, get_settings
 from data.db import make_engine, session_scope
 from data.demo import ensure_demo_users, load_demo_clinic
 from data.enums import Role, RunStatus, RunTrigger
 from data.errors import Invalid, NotFound
-from data.migrate import SchemaBehindError, current_revision, ensure_current, head_revision, new_revision, upgrade
+from data.migrate import (
+    SchemaBehindError,
+    current_revision,
+    ensure_current,
+    head_revision,
+    new_revision,
+    upgrade,
+)
 from data.tables import Clinician, Location, OptimizationRun
 from scheduler import backend_clients
 from scheduler.jobs import add_jobs
@@ -129,11 +137,20 @@ def worker(
         "local time, the hold sweeper, message delivery, reminders, retention) to the engine, 'jobs' only does the "
         "work. On the embedded SQLite database only 'all' runs"))] = WorkerRole.ALL,
     concurrency: Annotated[int, typer.Option(min=1, help="Jobs this process does at once (PostgreSQL)")] = 1,
+    metrics_port: Annotated[int | None, typer.Option(
+        min=0, max=65535, envvar="CLINIC_WORKER_METRICS_PORT",
+        help="Serve this process's job counters for Prometheus at http://HOST:PORT/metrics (behind "
+             "CLINIC_METRICS_TOKEN when set); off when not given")] = None,
+    metrics_host: Annotated[str, typer.Option(envvar="CLINIC_WORKER_METRICS_HOST",
+                                              help="Address the metrics port listens on")] = "127.0.0.1",
 ) -> None:
     """Run the periodic jobs (nightly optimization per location, hold sweeper, messages) as their own process."""
     settings = get_settings()
     engine = make_engine(settings.database_url)
     _require_current(engine, "refusing to start")
+    if metrics_port is not None:
+        server = serve_metrics(settings, metrics_host, metrics_port)
+        typer.echo(f"metrics: http://{metrics_host}:{server.server_port}/metrics")
     if settings.is_sqlite:
         if role != WorkerRole.ALL:
             typer.secho("the embedded SQLite database has no task engine: run `clinic worker` (role all)", err=True)

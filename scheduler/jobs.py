@@ -25,11 +25,13 @@ The retention job erases, every hour, the provisional patient records of
 public requests declined or lapsed ``request_retention_days`` ago
 (``scheduler.retention``); run by several processes at once, it erases each
 record once.
+
+Every job is counted and timed by the process that does it
+(``clinic_jobs_total``, ``clinic_job_duration_seconds``; ``scheduler.metrics``).
 """
 
 from datetime import UTC, date, datetime
 from typing import Protocol
-
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -44,6 +46,7 @@ from data.tables import Location
 from scheduler.booking import release_expired_holds
 from scheduler.channels import WORKER, channel_senders
 from scheduler.delivery import deliver_due
+from scheduler.metrics import counted_job
 from scheduler.optimization import recover_dead_runs, run_night
 from scheduler.reminders import remind_due
 from scheduler.retention import erase_lapsed_requests
@@ -52,6 +55,7 @@ from scheduler.waitlist import lapse_offers
 RETENTION_SWEEP_HOURS = 1  # retention is counted in days: an hour late is on time
 
 
+@counted_job
 def sweep_expired_holds(engine: Engine, settings: Settings | None = None) -> int:
     """Release the holds whose time is up (how many), and offer lapsed waitlist offers' times to the next patient."""
     settings = settings or get_settings()
@@ -63,11 +67,13 @@ def sweep_expired_holds(engine: Engine, settings: Settings | None = None) -> int
         return released
 
 
+@counted_job
 def erase_lapsed_request_records(engine: Engine, settings: Settings) -> int:
     with session_scope(serialized(engine)) as session:
         return len(erase_lapsed_requests(session, now=datetime.now(UTC), settings=settings))
 
 
+@counted_job
 def deliver_messages(engine: Engine, settings: Settings) -> None:
     """Send what is due on every channel this process has a sender for (none configured: messages wait)."""
     senders = channel_senders(settings)
@@ -80,14 +86,17 @@ def deliver_messages(engine: Engine, settings: Settings) -> None:
             sender.close()  # the round's connections end with it
 
 
+@counted_job
 def remind_patients(engine: Engine, settings: Settings) -> int:
     return remind_due(engine, settings=settings, now=datetime.now(UTC))
 
 
+@counted_job
 def nightly_run(engine: Engine, location_id: int, settings: Settings, run_date: date | None = None) -> None:
     run_night(engine, location_id=location_id, now=datetime.now(UTC), settings=settings, run_date=run_date)
 
 
+@counted_job
 def retry_dead_runs(engine: Engine, settings: Settings) -> None:
     recover_dead_runs(engine, now=datetime.now(UTC), settings=settings)
 
@@ -137,7 +146,10 @@ def start_background_jobs(engine: Engine, settings: Settings) -> BackgroundSched
     With ``engine_in_serve`` on PostgreSQL they are only handed to the task engine, for `clinic worker` to do."""
     handoff = None
     if settings.engine_in_serve and not settings.is_sqlite:
-        from scheduler.task_engine import EngineClock, task_engine  # its tasks are this module's jobs
+        from scheduler.task_engine import (  # its tasks are this module's jobs
+            EngineClock,
+            task_engine,
+        )
 
         handoff = EngineClock(task_engine(settings.database_url).open())
     scheduler = add_jobs(BackgroundScheduler(timezone=UTC), engine, settings, nightly=settings.nightly_in_serve,

@@ -12,16 +12,21 @@ A count tied to a database change (a hold placed) is taken only once the
 transaction commits: a rolled-back booking counts nothing.
 """
 
+import functools
+import secrets
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy import Connection, Engine, event, func, text
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, select
 
+from data.config import Settings
 from data.enums import Channel, MessageStatus, RunStatus
 from data.tables import OptimizationRun, PatientMessage
 from scheduler.message_history import PROBLEMS
@@ -38,6 +43,10 @@ AVAILABILITY_SECONDS = Histogram("clinic_availability_search_seconds", "Time of 
                                  ["surface"], buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
 DELIVERIES = Counter("clinic_message_deliveries", "Attempts to hand a patient message to its channel, by outcome",
                      ["channel", "outcome"])
+JOBS = Counter("clinic_jobs", "Background jobs done by this process, by job and outcome (ok, failed)",
+               ["job", "outcome"])
+JOB_SECONDS = Histogram("clinic_job_duration_seconds", "Time of one background job, by job", ["job"],
+                        buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 120, 300, 600, 1800))
 
 _COMMITTED = "clinic_metrics_on_commit"
 # An audit action (scheduler.audit) and the hold event it is, given the status before it.
@@ -60,6 +69,43 @@ def _count_committed(session: OrmSession) -> None:
 def _forget_rolled_back(session: OrmSession, previous_transaction) -> None:
     if previous_transaction.parent is None:  # the whole transaction, not a savepoint inside it
         session.info.pop(_COMMITTED, None)
+
+
+def counted_job(job: Callable) -> Callable:
+    """``job`` counted and timed under its own name, wherever it runs: in `clinic serve`'s or a worker's clock
+    (SQLite), or in a task engine worker (PostgreSQL). A job that raises counts as failed and still raises."""
+
+    @functools.wraps(job)
+    def counted(*args, **kwargs):
+        began, outcome = time.perf_counter(), "failed"
+        try:
+            result = job(*args, **kwargs)
+            outcome = "ok"
+            return result
+        finally:
+            JOB_SECONDS.labels(job=job.__name__).observe(time.perf_counter() - began)
+            JOBS.labels(job=job.__name__, outcome=outcome).inc()
+
+    return counted
+
+
+def counted_here(settings: Settings) -> CollectorRegistry:
+    """The counters to serve: this process's, or with ``PROMETHEUS_MULTIPROC_DIR`` the sum of every process
+    counting into that directory."""
+    if not settings.metrics_dir:
+        return REGISTRY
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=settings.metrics_dir)
+    return registry
+
+
+def scrape_allowed(settings: Settings, authorization: str) -> bool:
+    """Whether a scrape may read the metrics: always without ``CLINIC_METRICS_TOKEN``, else only with it as a
+    bearer token (compared in constant time)."""
+    if settings.metrics_token is None:
+        return True
+    return secrets.compare_digest(authorization.encode(),
+                                  f"Bearer {settings.metrics_token.get_secret_value()}".encode())
 
 
 def count_appointment_change(session: Session, *, action: str, before: dict | None) -> None:

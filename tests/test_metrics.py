@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 from sqlalchemy import text
@@ -31,7 +32,7 @@ from data.migrate import upgrade
 from data.tables import Location, OptimizationRun
 from scheduler.booking import release_expired_holds
 from scheduler.delivery import PermanentFailure, deliver_due
-from scheduler.metrics import on_commit
+from scheduler.metrics import counted_job, on_commit
 from tests.clinic_world import NOW, at, build_world
 from tests.factories import API
 
@@ -149,6 +150,23 @@ def test_a_count_tied_to_a_change_waits_for_its_commit(clinic):
         on_commit(session, lambda: counted.append("committed"))
         session.commit()
     assert counted == ["committed"]
+
+
+def test_a_job_is_counted_by_outcome_and_a_failing_one_still_raises():
+    def outcome(name: str, result: str) -> float:
+        return REGISTRY.get_sample_value("clinic_jobs_total", {"job": name, "outcome": result})
+
+    @counted_job
+    def metrics_test_job(fail: bool) -> str:
+        if fail:
+            raise RuntimeError("the database blinked")
+        return "done"
+
+    assert metrics_test_job(False) == "done"
+    with pytest.raises(RuntimeError, match="blinked"):
+        metrics_test_job(True)
+    assert (outcome("metrics_test_job", "ok"), outcome("metrics_test_job", "failed")) == (1.0, 1.0)
+    assert metrics_test_job.__name__ == "metrics_test_job", "the task engine names its tasks after the jobs"
 
 
 def test_deliveries_queue_depth_and_the_last_night_are_scraped(clinic):

@@ -13,9 +13,11 @@ import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 from alembic import command
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import make_url
 from sqlmodel import Session, select
 
@@ -29,7 +31,7 @@ from scheduler import booking
 from scheduler.jobs import start_background_jobs
 from scheduler.task_engine import EngineClock, libpq_url, task_engine
 from tests.clinic_world import NY, build_world
-from tests.servers import clean_environment, clinic_script
+from tests.servers import clean_environment, clinic_script, free_port
 from tests.test_postgres_restart import own_cluster  # noqa: F401  (the fixture: a PostgreSQL server of our own)
 
 pytestmark = pytest.mark.postgres
@@ -49,10 +51,10 @@ class Workers:
         self.environment = clean_environment(DATABASE_URL=url, **ENGINE_ENVIRONMENT, **environment)
         self.processes: list[subprocess.Popen] = []
 
-    def start(self, role: str, **environment: str) -> subprocess.Popen:
+    def start(self, role: str, *options: str, **environment: str) -> subprocess.Popen:
         log = self.directory / f"{role}-{len(self.processes)}.log"
         with log.open("wb") as sink:
-            process = subprocess.Popen([clinic_script(), "worker", "--role", role],
+            process = subprocess.Popen([clinic_script(), "worker", "--role", role, *options],
                                        env={**self.environment, **environment},
                                        stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
         process.log = log
@@ -278,4 +280,37 @@ def test_serve_hands_its_periodic_jobs_to_the_engine_when_configured(postgres_da
     finally:
         scheduler.shutdown(wait=True)
     assert [(task, status) for _, task, status in queue(url)] == [("sweep_expired_holds", "todo")]
+    engine.dispose()
+
+
+def test_a_job_worker_serves_the_counts_of_the_jobs_it_did(postgres_databases, tmp_path):
+    """`clinic worker --metrics-port`: its jobs, counted and timed, read with Prometheus' own parser; the token
+    is asked for when one is set."""
+    url = postgres_databases()
+    engine = make_engine(url)
+    upgrade(engine)
+    token, port = "worker-scrape-token-" + "w" * 16, free_port()
+    workers = Workers(url, tmp_path, CLINIC_METRICS_TOKEN=token)
+    scrape = f"http://127.0.0.1:{port}/metrics"
+
+    def jobs_done() -> dict[tuple[str, str], float]:
+        text = httpx.get(scrape, headers={"Authorization": f"Bearer {token}"}, timeout=5, trust_env=False).text
+        return {(sample.labels["job"], sample.labels["outcome"]): sample.value
+                for family in text_string_to_metric_families(text) if family.name == "clinic_jobs"
+                for sample in family.samples if sample.name == "clinic_jobs_total"}
+
+    try:
+        worker = workers.start("jobs", "--metrics-port", str(port))
+        assert wait_until(lambda: f":{port}/metrics" in worker.log.read_text(), 60), workers.output()
+        assert jobs_done() == {}, "nothing done yet"
+        with task_engine(url).open() as app:
+            EngineClock(app).job("sweep_expired_holds")
+        assert wait_until(lambda: jobs_done().get(("sweep_expired_holds", "ok")) == 1.0), workers.output()
+        refused = httpx.get(scrape, timeout=5, trust_env=False)
+        assert refused.status_code == 401 and refused.headers["WWW-Authenticate"].startswith("Bearer")
+        assert httpx.get(f"http://127.0.0.1:{port}/other", timeout=5, trust_env=False).status_code == 404
+        timed = httpx.get(scrape, headers={"Authorization": f"Bearer {token}"}, timeout=5, trust_env=False).text
+        assert 'clinic_job_duration_seconds_count{job="sweep_expired_holds"} 1.0' in timed
+    finally:
+        workers.stop()
     engine.dispose()

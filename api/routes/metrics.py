@@ -6,15 +6,12 @@ Labels hold route templates, location ids, channels and outcomes, never patient 
 document: it is for the monitoring system, not for API clients.
 """
 
-import secrets
-
 from fastapi import APIRouter, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
-from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api.deps import NowDep
 from api.errors import answer
-from scheduler.metrics import StoredState
+from scheduler.metrics import StoredState, counted_here, scrape_allowed
 
 router = APIRouter(include_in_schema=False)
 
@@ -25,14 +22,8 @@ def metrics(request: Request, now: NowDep) -> Response:
     settings = request.app.state.settings
     if not settings.metrics:
         return answer(request, 404, "metrics are off; set CLINIC_METRICS=true to serve them")
-    if settings.metrics_token is not None and not secrets.compare_digest(
-            request.headers.get("Authorization", "").encode(),
-            f"Bearer {settings.metrics_token.get_secret_value()}".encode()):
+    if not scrape_allowed(settings, request.headers.get("Authorization", "")):
         return answer(request, 401, "send the metrics token (CLINIC_METRICS_TOKEN) as a bearer token",
                       headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
-    counted = REGISTRY
-    if settings.metrics_dir:
-        counted = CollectorRegistry()
-        MultiProcessCollector(counted, path=settings.metrics_dir)
-    body = generate_latest(counted) + generate_latest(StoredState(request.app.state.engine, now))
+    body = generate_latest(counted_here(settings)) + generate_latest(StoredState(request.app.state.engine, now))
     return Response(body, media_type=CONTENT_TYPE_LATEST)
