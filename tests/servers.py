@@ -7,16 +7,22 @@ fails with the server's output instead of hanging.
 
 import contextlib
 import os
-import signal
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from sqlmodel import Session
+
+from data.db import make_engine
+from data.migrate import upgrade
 
 START_TIMEOUT_SECONDS = 30
 
@@ -107,3 +113,33 @@ def raw_exchange(server: Server, head: bytes, body: bytes = b"") -> tuple[int, d
     head_part, _, content = received.partition(b"\r\n\r\n")
     status_line, *lines = head_part.decode().split("\r\n")
     return int(status_line.split()[1]), dict(line.lower().split(": ", 1) for line in lines), content
+
+
+@contextlib.contextmanager
+def served_clinic(folder: Path, fill: Callable[[Session], Any] | None = None, *, url: str | None = None,
+                  own_base_url: bool = False, **environment: str) -> Iterator[tuple[Server, Any]]:
+    """`clinic serve` on a database migrated and filled by ``fill`` (its result is yielded with the server).
+
+    The database is SQLite in ``folder`` unless ``url`` names another. Background jobs are off and the secret key is
+    a test key unless ``environment`` says otherwise; ``own_base_url`` makes the server's links point at itself.
+    """
+    url = url or f"sqlite:///{folder / 'clinic.db'}"
+    engine = make_engine(url)
+    try:
+        upgrade(engine)
+        with Session(engine, expire_on_commit=False) as session:
+            filled = fill(session) if fill else None
+            session.commit()
+    finally:
+        engine.dispose()
+    port = free_port()
+    settings = {"CLINIC_DATABASE_URL": url, "CLINIC_SECRET_KEY": "served-clinic-" + "k" * 32,
+                "CLINIC_BACKGROUND_JOBS": "false", **environment}
+    if own_base_url:
+        settings["CLINIC_PUBLIC_BASE_URL"] = f"http://127.0.0.1:{port}"
+    server = launch([clinic_script(), "serve", "--host", "127.0.0.1", "--port", str(port)], port=port, cwd=folder,
+                    env=clean_environment(**settings), log=folder / "server.log")
+    try:
+        yield server, filled
+    finally:
+        server.stop()

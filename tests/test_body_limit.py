@@ -9,7 +9,7 @@ from api.deps import get_session
 from api.main import create_app
 from data.config import Settings
 from tests.factories import API
-from tests.servers import clean_environment, clinic_script, free_port, launch, raw_exchange
+from tests.servers import raw_exchange, served_clinic
 
 CAP = Settings().max_body_bytes
 
@@ -54,14 +54,8 @@ def test_a_422_for_a_large_body_stays_small(client, as_admin):
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("body_limit")
-    port = free_port()
-    server = launch([clinic_script(), "serve", "--host", "127.0.0.1", "--port", str(port)], port=port, cwd=folder,
-                    env=clean_environment(CLINIC_DATABASE_URL=f"sqlite:///{folder / 'clinic.db'}",
-                                          CLINIC_SECRET_KEY="body-" + "k" * 40, CLINIC_BACKGROUND_JOBS="false"),
-                    log=folder / "server.log")
-    yield server
-    server.stop()
+    with served_clinic(tmp_path_factory.mktemp("body_limit")) as (server, _):
+        yield server
 
 
 def test_a_served_upload_declared_too_large_is_refused_before_a_byte_of_it_is_sent(served):

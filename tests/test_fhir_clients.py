@@ -18,11 +18,9 @@ from fhirpy import SyncFHIRClient
 from sqlmodel import Session
 
 from data.accounts import upsert_user
-from data.db import make_engine
 from data.demo import load_demo_clinic
 from data.enums import Role
-from data.migrate import upgrade
-from tests.servers import clean_environment, clinic_script, free_port, launch
+from tests.servers import served_clinic
 
 PASSWORD = "fhir clients password 123"
 CLINIC_ZONE = ZoneInfo("America/New_York")
@@ -30,23 +28,12 @@ CLINIC_ZONE = ZoneInfo("America/New_York")
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("fhir-clients")
-    url = f"sqlite:///{folder / 'clinic.db'}"
-    engine = make_engine(url)
-    upgrade(engine)
-    with Session(engine) as session:
+    def fill(session: Session) -> None:
         load_demo_clinic(session, today=date.today())
         upsert_user(session=session, username="fhir_desk", password=PASSWORD, role=Role.FRONT_DESK)
-        session.commit()
-    engine.dispose()
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    server = launch([clinic_script(), "serve", "--host", "127.0.0.1", "--port", str(port)], port=port, cwd=folder,
-                    env=clean_environment(CLINIC_DATABASE_URL=url, CLINIC_SECRET_KEY="clients-" + "s" * 40,
-                                          CLINIC_BACKGROUND_JOBS="false", CLINIC_PUBLIC_BASE_URL=base),
-                    log=folder / "server.log")
-    yield server
-    server.stop()
+
+    with served_clinic(tmp_path_factory.mktemp("fhir-clients"), fill, own_base_url=True) as (server, _):
+        yield server
 
 
 @pytest.fixture(scope="module")

@@ -7,11 +7,9 @@ from sqlmodel import Session
 
 from api.access_log import scrub
 from data.accounts import upsert_user
-from data.db import make_engine
 from data.enums import Role
-from data.migrate import upgrade
 from tests.clinic_world import build_world
-from tests.servers import clean_environment, clinic_script, free_port, launch
+from tests.servers import served_clinic
 
 
 def test_paths_lose_their_query_and_secrets():
@@ -22,31 +20,21 @@ def test_paths_lose_their_query_and_secrets():
 
 
 def test_the_served_json_log_shows_requests_by_id_but_no_patient_data_or_secrets(tmp_path):
-    url = f"sqlite:///{tmp_path / 'clinic.db'}"
-    engine = make_engine(url)
-    upgrade(engine)
-    with Session(engine, expire_on_commit=False) as session:
+    def fill(session: Session):
         world = build_world(session)
         upsert_user(session=session, username="desk", password="log test password", role=Role.FRONT_DESK)
-        session.commit()
-    engine.dispose()
-    port = free_port()
-    server = launch([clinic_script(), "serve", "--host", "127.0.0.1", "--port", str(port)], port=port, cwd=tmp_path,
-                    env=clean_environment(CLINIC_DATABASE_URL=url, CLINIC_SECRET_KEY="logs-" + "k" * 40,
-                                          CLINIC_BACKGROUND_JOBS="false", CLINIC_LOG_FORMAT="json"),
-                    log=tmp_path / "server.log")
-    try:
-        with httpx.Client(base_url=server.base_url) as client:
-            token = client.post("/api/v1/auth/token", data={"username": "desk", "password": "log test password"})
-            headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
-            found = client.get("/api/v1/patients", params={"name": "Ann World"},
-                               headers={**headers, "X-Request-ID": "proxy-1f2e"})
-            assert found.status_code == 200 and found.headers["X-Request-ID"] == "proxy-1f2e"
-            feed = client.post(f"/api/v1/clinicians/{world.dana.id}/calendar-feed", headers=headers).json()["url"]
-            assert client.get(feed).status_code == 200
-            birth = client.get(f"/api/v1/patients/{world.patients[0].id}", headers=headers).json()["birth_date"]
-    finally:
-        server.stop()
+        return world
+
+    with served_clinic(tmp_path, fill, CLINIC_LOG_FORMAT="json") as (server, world), \
+            httpx.Client(base_url=server.base_url) as client:
+        token = client.post("/api/v1/auth/token", data={"username": "desk", "password": "log test password"})
+        headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        found = client.get("/api/v1/patients", params={"name": "Ann World"},
+                           headers={**headers, "X-Request-ID": "proxy-1f2e"})
+        assert found.status_code == 200 and found.headers["X-Request-ID"] == "proxy-1f2e"
+        feed = client.post(f"/api/v1/clinicians/{world.dana.id}/calendar-feed", headers=headers).json()["url"]
+        assert client.get(feed).status_code == 200
+        birth = client.get(f"/api/v1/patients/{world.patients[0].id}", headers=headers).json()["birth_date"]
     log = server.output()
     lines = [json.loads(line) for line in log.splitlines() if line.strip()]
     (search,) = [line for line in lines if "GET /api/v1/patients HTTP" in line["message"]]

@@ -38,12 +38,10 @@ from sqlmodel import Session
 
 from data.accounts import upsert_user
 from data.config import Settings
-from data.db import make_engine
 from data.demo import load_demo_clinic
 from data.enums import Role
-from data.migrate import upgrade
 from tests.conftest import BACKENDS
-from tests.servers import clean_environment, clinic_script, free_port, launch, raw_exchange
+from tests.servers import raw_exchange, served_clinic
 
 EXAMPLES_PER_OPERATION = 8
 BOUNDARY_EXAMPLES_PER_OPERATION = 8
@@ -54,22 +52,13 @@ CAP = Settings().max_body_bytes
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def served(request, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("fuzz")
-    url = f"sqlite:///{folder / 'clinic.db'}" if request.param == "sqlite" else (
-        request.getfixturevalue("postgres_databases")())
-    engine = make_engine(url)
-    upgrade(engine)
-    with Session(engine) as session:
+    def fill(session: Session) -> None:
         load_demo_clinic(session, today=date.today())
         upsert_user(session=session, username="fuzz_admin", password=PASSWORD, role=Role.ADMIN)
-        session.commit()
-    engine.dispose()
-    port = free_port()
-    server = launch([clinic_script(), "serve", "--host", "127.0.0.1", "--port", str(port)], port=port, cwd=folder,
-                    env=clean_environment(CLINIC_DATABASE_URL=url, CLINIC_SECRET_KEY="fuzz-" + "s" * 40,
-                                          CLINIC_BACKGROUND_JOBS="false"), log=folder / "server.log")
-    yield server
-    server.stop()
+
+    url = None if request.param == "sqlite" else request.getfixturevalue("postgres_databases")()
+    with served_clinic(tmp_path_factory.mktemp("fuzz"), fill, url=url) as (server, _):
+        yield server
 
 
 @pytest.fixture(scope="module")

@@ -32,7 +32,7 @@ from scheduler import backend_clients, smart_scopes
 from tests.booking_helpers import set_clock
 from tests.clinic_world import NOW, at, build_world
 from tests.factories import API
-from tests.servers import clean_environment, clinic_script, free_port, launch
+from tests.servers import served_clinic
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -238,7 +238,7 @@ def test_an_ehr_holds_then_books_a_slot_and_the_audit_trail_names_it(client, app
 
 
 class _PublishedKeys(BaseHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802 (http.server's name)
+    def do_GET(self):
         body = json.dumps({"keys": [public_jwk(EC_KEY, "ec-published")]}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -312,22 +312,12 @@ def test_clients_are_registered_listed_and_disabled_from_the_command_line(tmp_pa
 @pytest.fixture(scope="module")
 def served_ehr(tmp_path_factory):
     """A served clinic (`clinic serve`) with one client registered for Slot searches, its EC key as a PEM."""
-    folder = tmp_path_factory.mktemp("smart")
-    url = f"sqlite:///{folder / 'clinic.db'}"
-    engine = make_engine(url)
-    upgrade(engine)
-    with Session(engine) as session:
-        ehr = backend_clients.register(session, client_name="Hospital EHR", jwks=JWKS, jwks_uri=None,
-                                       scope="system/Slot.rs", now=datetime.now(UTC))
-        client_id = ehr.client_id
-        session.commit()
-    engine.dispose()
-    port = free_port()
-    server = launch([clinic_script(), "serve", "--host", "127.0.0.1", "--port", str(port)], port=port, cwd=folder,
-                    env=clean_environment(CLINIC_DATABASE_URL=url, CLINIC_BACKGROUND_JOBS="false"),
-                    log=folder / "server.log")
-    yield server, client_id
-    server.stop()
+    def fill(session: Session) -> str:
+        return backend_clients.register(session, client_name="Hospital EHR", jwks=JWKS, jwks_uri=None,
+                                        scope="system/Slot.rs", now=datetime.now(UTC)).client_id
+
+    with served_clinic(tmp_path_factory.mktemp("smart"), fill) as (server, client_id):
+        yield server, client_id
 
 
 def test_an_oauth_library_gets_a_token_with_private_key_jwt_and_reads_slots(served_ehr):

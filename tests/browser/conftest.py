@@ -20,12 +20,10 @@ import pytest
 from sqlmodel import Session
 
 from data.accounts import upsert_user
-from data.db import make_engine
 from data.enums import Role
-from data.migrate import upgrade
 from data.tables import PlanTemplate, TemplateLine
 from tests.clinic_world import build_world
-from tests.servers import clean_environment, clinic_script, free_port, launch
+from tests.servers import served_clinic
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 CHROMIUM = os.environ.get("CLINIC_CHROMIUM", "/usr/bin/chromium")
@@ -46,11 +44,7 @@ def pytest_collection_modifyitems(items):
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     """A served clinic with a front-desk user, an administrator and a clinician user (Dana); a fresh one per module."""
-    folder = tmp_path_factory.mktemp("browser")
-    url = f"sqlite:///{folder / 'clinic.db'}"
-    engine = make_engine(url)
-    upgrade(engine)
-    with Session(engine, expire_on_commit=False) as session:
+    def fill(session: Session):
         world = build_world(session)
         upsert_user(session=session, username="desk", password=PASSWORD, role=Role.FRONT_DESK)
         upsert_user(session=session, username="boss", password=PASSWORD, role=Role.ADMIN)
@@ -58,16 +52,12 @@ def site(tmp_path_factory):
                     clinician_id=world.dana.id)
         session.add(PlanTemplate(code="w_eswt_course", name="Shockwave course", lines=[
             TemplateLine(service_id=world.eswt.id, count=3, min_gap_days=5, max_gap_days=10)]))
-        session.commit()
-    engine.dispose()
-    port = free_port()
-    server = launch([clinic_script(), "serve", "--host", "127.0.0.1", "--port", str(port)], port=port, cwd=folder,
-                    env=clean_environment(CLINIC_DATABASE_URL=url, CLINIC_SECRET_KEY="browser-tests-" + "k" * 32,
-                                          CLINIC_PUBLIC_TELEHEALTH_SERVICE="w_telehealth",
-                                          CLINIC_PUBLIC_OFFICE_SERVICE="w_msus"),
-                    log=folder / "server.log")
-    yield server.base_url, world, server
-    server.stop()
+        return world
+
+    with served_clinic(tmp_path_factory.mktemp("browser"), fill, CLINIC_BACKGROUND_JOBS="true",
+                       CLINIC_PUBLIC_TELEHEALTH_SERVICE="w_telehealth",
+                       CLINIC_PUBLIC_OFFICE_SERVICE="w_msus") as (server, world):
+        yield server.base_url, world, server
 
 
 @pytest.fixture(scope="session")
