@@ -155,6 +155,24 @@ def test_cancel_with_a_json_patch_as_the_guide_does(client, as_desk, world):
     assert rest["status"] == "cancelled" and rest["cancel_reason"] == "cancelled through FHIR"
 
 
+def test_cancel_with_a_merge_patch_and_refuse_what_cannot_be_applied(client, as_desk, world):
+    made = booked(client, as_desk, world.msus, world.patients[0], at(3, 10), clinician_id=world.max.id)
+    path = f"/fhir/Appointment/{made['id']}"
+    merge = {**as_desk, "Content-Type": "application/merge-patch+json"}
+    fhirpath = client.patch(path, headers=as_desk, json={"resourceType": "Parameters", "parameter": [
+        {"name": "operation", "part": [{"name": "type", "valueCode": "replace"}]}]})
+    assert fhirpath.status_code == 422 and "FHIRPath Patch is not supported" in fhirpath.text
+    retyped = client.patch(path, headers=merge, json={"resourceType": "Patient"})
+    assert retyped.status_code == 422 and "resourceType" in retyped.text
+    unknown = client.patch(path, headers=merge, json={"status": "on-hold"})
+    assert unknown.status_code == 422
+    assert client.get(f"{API}/appointments/{made['id']}", headers=as_desk).json()["status"] == "booked"
+    done = client.patch(path, headers=merge, json={"status": "cancelled", "cancelationReason": None})
+    assert done.status_code == 200, done.text
+    assert valid(done.json())["status"] == "cancelled"
+    assert client.get(f"{API}/appointments/{made['id']}", headers=as_desk).json()["status"] == "cancelled"
+
+
 def test_the_capability_statement_names_the_operations_and_patch(client):
     statement = valid(client.get("/fhir/metadata").json())
     appointment = next(r for r in statement["rest"][0]["resource"] if r["type"] == "Appointment")

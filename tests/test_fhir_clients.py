@@ -151,3 +151,6 @@ def test_an_argonaut_client_finds_holds_books_and_reschedules(served, token, fhi
     assert (new["status"], new["start"], old["id"]) == ("booked", proposals[2]["start"], hold["id"])
     assert fhirpy_client.reference("Appointment", hold["id"]).to_resource()["status"] == "cancelled"
     assert fhirpy_client.reference("Appointment", new["id"]).to_resource()["status"] == "booked"
+    cancelled = fhirpy_client.patch("Appointment", new["id"], status="cancelled")  # a merge patch, as fhirpy sends
+    assert cancelled["status"] == "cancelled"
+    assert fhirpy_client.reference("Appointment", new["id"]).to_resource()["status"] == "cancelled"

@@ -13,6 +13,7 @@ from typing import Annotated
 
 from zoneinfo import ZoneInfo
 
+import json_merge_patch
 import jsonpatch
 from fastapi import APIRouter, Body, HTTPException, Request, status
 from fhir.resources.R4B.appointment import Appointment as FHIRAppointment
@@ -37,6 +38,7 @@ from scheduler.catalog_snapshot import catalog
 from scheduler.clock import from_minute
 
 router = APIRouter()
+JSON_PATCH, MERGE_PATCH = "application/json-patch+json", "application/merge-patch+json"
 APPOINTMENT_PARAMETERS = {"_id": "token", "patient": "reference", "practitioner": "reference", "date": "date",
                           "status": "token"}
 APPOINTMENT_SORTS = ("date", "-date")
@@ -369,17 +371,31 @@ def update_appointment(ident: str, session: SessionDep, settings: SettingsDep, n
     return conditional.answer(appointment_resource(session, record))
 
 
-@router.patch("/Appointment/{ident}", responses={**conditional.PRECONDITION, **also_answers(410)})
+@router.patch("/Appointment/{ident}", responses={**conditional.PRECONDITION, **also_answers(410)},
+              openapi_extra={"requestBody": {"content": {MERGE_PATCH: {"schema": {"type": "object"}}}}})
 def patch_appointment(ident: str, session: SessionDep, settings: SettingsDep, now: NowDep, user: Desk,
-                      body: Annotated[list[dict], Body(media_type="application/json-patch+json")],
+                      body: Annotated[list[dict] | dict, Body(media_type=JSON_PATCH)],
                       if_match: conditional.IfMatch = None):
     """A JSON Patch (RFC 6902), e.g. ``[{"op": "replace", "path": "/status", "value": "cancelled"}]`` as the
-    Argonaut Scheduling guide cancels: applied to the current version, then made exactly as that update (PUT)."""
+    Argonaut Scheduling guide cancels, or a JSON merge patch (RFC 7396), e.g. ``{"status": "cancelled"}`` as
+    fhirpy's ``patch()`` sends: applied to the current version, then made exactly as that update (PUT).
+    FHIRPath Patch (a ``Parameters`` body) is not supported: 422."""
     if (number := fhir.record_id(ident)) is None:
         raise NotFound("Appointment", ident)
     current = appointment_resource(session, booking.lock_appointment(session, number, "Appointment"))
-    try:
-        patched = jsonpatch.apply_patch(current, body)
-    except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as exc:
-        raise Invalid(("body",), f"the JSON Patch cannot be applied to Appointment/{ident}: {exc}") from None
-    return update_appointment(ident, session, settings, now, user, patched, if_match)
+    return update_appointment(ident, session, settings, now, user, _patched(current, body, ident), if_match)
+
+
+def _patched(current: dict, body: list[dict] | dict, ident: str) -> dict:
+    """``current`` with ``body`` applied: a list is a JSON Patch, an object a merge patch."""
+    if isinstance(body, list):
+        try:
+            return jsonpatch.apply_patch(current, body)
+        except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as exc:
+            raise Invalid(("body",), f"the JSON Patch cannot be applied to Appointment/{ident}: {exc}") from None
+    if body.get("resourceType") == "Parameters":
+        raise Invalid(("body",), f"FHIRPath Patch is not supported; send a JSON Patch ({JSON_PATCH}) or a JSON "
+                                 f"merge patch ({MERGE_PATCH})")
+    if body.get("resourceType", "Appointment") != "Appointment":
+        raise Invalid(("body", "resourceType"), "a merge patch of an Appointment cannot change its resourceType")
+    return json_merge_patch.merge(current, body)
