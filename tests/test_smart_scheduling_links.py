@@ -179,3 +179,14 @@ def test_a_clinic_schedule_is_read_and_searched_on_the_rest_side_too(client, as_
     found = client.get("/fhir/Schedule", headers=as_desk, params={
         "actor": f"Location/{world.midtown.id}", "service-type": "w_telehealth"}).json()
     assert {entry["resource"]["id"] for entry in found["entry"]} == {ident, f"service-{world.telehealth.id}"}
+    slots = client.get("/fhir/Slot", headers=as_desk, params={"schedule": f"Schedule/{ident}", "_count": "50"}).json()
+    listed = [entry["resource"] for entry in slots["entry"]]
+    assert listed and {slot["schedule"]["reference"] for slot in listed} == {f"Schedule/{ident}"}, \
+        "the slots of a clinic's schedule name that schedule, as the bulk files do"
+    at_the_clinic = client.get("/fhir/Slot", headers=as_desk, params={
+        "schedule.actor": f"Location/{world.midtown.id}", "service-type": "w_telehealth", "_count": "50"}).json()
+    assert [entry["resource"] for entry in at_the_clinic["entry"]] == listed
+    public = client.get("/fhir/Slot", headers=as_desk, params={
+        "schedule": f"Schedule/service-{world.telehealth.id}", "_count": "5"}).json()
+    assert {entry["resource"]["schedule"]["reference"] for entry in public["entry"]} == {
+        f"Schedule/service-{world.telehealth.id}"}

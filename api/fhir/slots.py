@@ -265,11 +265,15 @@ def search_slots(request: Request, session: SessionDep, settings: SettingsDep, n
                if statuses is None or ("free" in statuses if source.free else statuses - {"free"})]
 
     def fetch(source: Source, start: datetime, limit: int) -> list[dict]:
-        if source.free:
-            return free_slots(session, session.get(Service, source.ident), start, window.high, now=now,
-                              settings=settings, limit=limit, location_id=source.location_id,
-                              clinician_id=source.clinician_id)
-        return _busy_slots(session, source.kind, source.ident, start, window.high, now, limit)
+        if not source.free:
+            return _busy_slots(session, source.kind, source.ident, start, window.high, now, limit)
+        slots = free_slots(session, session.get(Service, source.ident), start, window.high, now=now,
+                           settings=settings, limit=limit, location_id=source.location_id,
+                           clinician_id=source.clinician_id)
+        if source.location_id is not None:  # asked of one clinic's schedule: the slots name it, as the bulk files do
+            clinic = {"reference": f"Schedule/{fhir.clinic_schedule_id(source.ident, source.location_id)}"}
+            slots = [{**slot, "schedule": clinic} for slot in slots]
+        return slots
 
     def listed(after: Cursor | None, count: int) -> tuple[list[dict], bool]:
         return _listed(fetch, sources, window, lambda slot: statuses is None or slot["status"] in statuses, after,
