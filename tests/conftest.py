@@ -79,17 +79,30 @@ def empty_database_url(request, tmp_path) -> str:
 BACKENDS = [pytest.param("sqlite", id="sqlite"), pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres)]
 
 
+@pytest.fixture(scope="session")
+def migrated_engines(request, tmp_path_factory) -> Iterator[dict[str, Engine]]:
+    """One migrated database per backend for the whole run, made when first asked for.
+
+    Kept here rather than in ``engine`` itself: pytest finalizes a parametrized session fixture whenever the next
+    test asks for its other parameter, which would migrate a new database at every switch between backends.
+    """
+    engines: dict[str, Engine] = {}
+    yield engines
+    for made in engines.values():
+        made.dispose()
+
+
 @pytest.fixture(scope="session", params=BACKENDS)
-def engine(request, tmp_path_factory) -> Iterator[Engine]:
-    """A migrated database per backend, shared by the whole run."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'clinic.db'}"
-    else:
-        url = request.getfixturevalue("postgres_databases")()
-    engine = make_engine(url)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
+def engine(request, migrated_engines, tmp_path_factory) -> Engine:
+    """The run's migrated database of the backend the test is parametrized with."""
+    if request.param not in migrated_engines:
+        if request.param == "sqlite":
+            url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'clinic.db'}"
+        else:
+            url = request.getfixturevalue("postgres_databases")()
+        migrated_engines[request.param] = made = make_engine(url)
+        upgrade(made)
+    return migrated_engines[request.param]
 
 
 @pytest.fixture
@@ -156,6 +169,24 @@ def as_desk(app, staff) -> dict[str, str]:
 @pytest.fixture
 def as_clinician(app, staff) -> dict[str, str]:
     return bearer(app, staff[Role.CLINICIAN])
+
+
+# The longest modules, longest first (pytest's 30 slowest tests in CI, 2026-11-30). The suite runs on two
+# pytest-xdist workers, a module at a time (`--dist loadfile --no-loadscope-reorder`): a long module handed out
+# last keeps one worker busy while the other idles, so these go out first. Only the order changes, never what runs.
+LONGEST_MODULES = ("test_race_pairs.py", "test_schema_fuzz.py", "test_booking_state_machine.py",
+                   "test_task_engine.py", "test_bench_schedule_screen.py", "test_availability_cache.py",
+                   "test_postgres_restart.py", "test_faults.py", "test_races.py")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items):
+    """The longest modules first, the rest in their usual order."""
+    def rank(item) -> int:
+        name = item.path.name
+        return LONGEST_MODULES.index(name) if name in LONGEST_MODULES else len(LONGEST_MODULES)
+
+    items.sort(key=rank)  # stable: a module's tests keep their order
 
 
 @pytest.hookimpl(wrapper=True)
