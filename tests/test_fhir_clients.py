@@ -154,3 +154,14 @@ def test_an_argonaut_client_finds_holds_books_and_reschedules(served, token, fhi
     cancelled = fhirpy_client.patch("Appointment", new["id"], status="cancelled")  # a merge patch, as fhirpy sends
     assert cancelled["status"] == "cancelled"
     assert fhirpy_client.reference("Appointment", new["id"]).to_resource()["status"] == "cancelled"
+
+
+def test_fhirpy_updates_a_patient_it_read(served, token, fhirpy_client):
+    listed = httpx.get(f"{served.base_url}/api/v1/patients", headers={"Authorization": f"Bearer {token}"})
+    patient = fhirpy_client.reference("Patient", str(listed.json()["items"][0]["id"])).to_resource()
+    version = int(patient["meta"]["versionId"])
+    patient["telecom"] = [{"system": "phone", "value": "+1 212 555 0177"}]
+    patient.save()  # a PUT of the whole resource
+    again = fhirpy_client.reference("Patient", patient.id).to_resource()
+    assert again["telecom"] == [{"system": "phone", "value": "+1 212 555 0177"}]
+    assert int(again["meta"]["versionId"]) == version + 1

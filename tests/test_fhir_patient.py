@@ -144,8 +144,48 @@ def test_if_none_exist_finds_the_patient_instead_of_registering_again(client, as
     assert session.exec(select(func.count()).select_from(Patient)).one() == len(world.patients) + 1
 
 
+def test_a_patient_is_updated_whole_on_its_version_through_the_rest_rules(client, as_desk, as_admin, world):
+    made = client.post("/fhir/Patient", headers=as_desk, json=new_patient()).json()
+    path = f"/fhir/Patient/{made['id']}"
+    assert client.patch(f"{API}/patients/{made['id']}", headers=as_admin,
+                        json={"sms_messages": False}).status_code == 200  # version 2: the patient said STOP
+    changed = {**made, "telecom": [{"system": "phone", "value": "+1 212 555 0142"}], "gender": "female",
+               "name": [{"use": "official", "family": "Rivera-Soto", "given": ["Ana"]}]}
+
+    stale = client.put(path, headers={**as_desk, "If-Match": 'W/"1"'}, json=changed)
+    assert stale.status_code == 412 and valid(stale.json())["issue"][0]["code"] == "conflict"
+    assert client.put(path, headers=as_desk, json={**changed, "id": "999"}).status_code == 400
+    foreign = client.put(path, headers=as_desk, json={**changed, "identifier": [
+        {"system": "urn:clinic-scheduler:patient", "value": "1"}]})
+    assert foreign.status_code == 422 and "identifier" in foreign.text
+    assert client.put(path, headers=as_desk, json={**changed, "birthDate": "2999-01-01"}).status_code == 422
+    assert client.get(f"{API}/patients/{made['id']}", headers=as_desk).json()["family_name"] == "Rivera"
+
+    response = client.put(path, headers={**as_desk, "If-Match": 'W/"2"'}, json=changed)
+    assert response.status_code == 200, response.text
+    updated = valid(response.json())
+    assert response.headers["etag"] == 'W/"3"' and updated["meta"]["versionId"] == "3"
+    assert updated["telecom"] == [{"system": "phone", "value": "+1 212 555 0142"}] and "gender" not in updated
+    rest = client.get(f"{API}/patients/{made['id']}", headers=as_desk).json()
+    assert (rest["family_name"], rest["given_name"], rest["phone"], rest["email"]) == (
+        "Rivera-Soto", "Ana", "+1 212 555 0142", None), "a FHIR update replaces: the e-mail left out is cleared"
+    assert (rest["email_messages"], rest["sms_messages"]) == (True, False), "consents are the patient's, kept"
+
+
+def test_an_unknown_or_erased_patient_is_not_updated(client, as_desk, as_admin, world):
+    assert client.put("/fhir/Patient/999999", headers=as_desk,
+                      json=new_patient(id="999999")).status_code == 404, "no update-as-create"
+    grace = create(client, as_admin, "patients", patient_body())
+    assert client.post(f"{API}/patients/{grace['id']}/erase", headers=as_admin).status_code == 200
+    refused = client.put(f"/fhir/Patient/{grace['id']}", headers=as_desk, json=new_patient(id=str(grace["id"])))
+    assert refused.status_code == 409 and "erased" in refused.text
+    assert get(client, f"Patient/{grace['id']}", as_desk)["active"] is False
+
+
 def test_clinicians_get_no_patients_as_on_the_rest_side(client, as_clinician, world):
     assert client.get(f"/fhir/Patient/{world.patients[0].id}", headers=as_clinician).status_code == 403
     assert client.get("/fhir/Patient", headers=as_clinician).status_code == 403
     assert client.post("/fhir/Patient", headers=as_clinician, json=new_patient()).status_code == 403
+    assert client.put(f"/fhir/Patient/{world.patients[0].id}", headers=as_clinician,
+                      json=new_patient(id=str(world.patients[0].id))).status_code == 403
     assert client.get(f"{API}/patients/{world.patients[0].id}", headers=as_clinician).status_code == 403

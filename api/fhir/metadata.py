@@ -32,8 +32,8 @@ def capability_statement(request: Request, now: NowDep):
                       "versioning": "versioned-update", **versions,
                       "operation": [{"name": name, "definition": f"{ARGONAUT}{name}"} for name in ("find", "hold",
                                                                                                  "book")]})
-    resources.append({**described("Patient", PATIENT_PARAMETERS, ["read", "vread", "search-type", "create"]),
-                      "versioning": "versioned", **versions})
+    resources.append({**described("Patient", PATIENT_PARAMETERS, ["read", "vread", "search-type", "create", "update"]),
+                      "versioning": "versioned-update", **versions})
     return {
         "resourceType": "CapabilityStatement", "status": "active", "date": now.date().isoformat(),
         "kind": "instance", "fhirVersion": "4.0.1", "format": ["json"],

@@ -1,29 +1,38 @@
-"""FHIR Patients: read, search and create (to book a new patient), for the front desk and administrators.
+"""FHIR Patients: read, search, create (to book a new patient) and update, for the front desk and administrators.
 
 Clinicians do not get patients here, as on the REST side (``/api/v1/patients`` is the desk's). A patient is
-created through the same catalog code and schema as ``POST /api/v1/patients``, so the same rules hold (names,
-a plausible birth date, phone and e-mail formats); a Patient element the clinic does not keep (gender, address,
-...) is not stored: scheduling keeps only what it needs. An erased patient reads as its id and nothing else.
+created and updated through the same catalog code and schema as ``/api/v1/patients``, so the same rules hold
+(names, a plausible birth date, phone and e-mail formats); a Patient element the clinic does not keep (gender,
+address, ...) is not stored: scheduling keeps only what it needs. An erased patient reads as its id and nothing
+else, and is never given data again.
 """
 
 from datetime import date, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Request, status
+from fastapi import APIRouter, Body, HTTPException, Request, status
 from fhir.resources.R4B.patient import Patient as FHIRPatient
 from pydantic import ValidationError
 from sqlalchemy import and_, false, func, or_
 from sqlmodel import select
 
 from api.deps import SessionDep
-from api.fhir import conditional, resources as fhir
+from api.fhir import conditional
+from api.fhir import resources as fhir
 from api.fhir.common import Desk, documented, stored
 from api.fhir.search import Search, SearchError, SearchForm
-from api.routes.catalog import PatientFilter, digits_of, literally, patients_where, phone_digits
+from api.openapi import also_answers
+from api.routes.catalog import (
+    PatientFilter,
+    digits_of,
+    literally,
+    patients_where,
+    phone_digits,
+)
 from api.schemas.people import PatientCreate
 from api.urls import absolute_url
 from data import catalog, entities
-from data.errors import Invalid
+from data.errors import Conflict, Invalid, NotFound
 from data.tables import Patient
 
 router = APIRouter()
@@ -129,8 +138,10 @@ def read_patient_version(ident: str, version_id: conditional.VersionId, session:
     return conditional.version_read(fhir.patient(stored(session, Patient, ident)), version_id)
 
 
-def _fields(body: dict) -> PatientCreate:
-    """What the clinic keeps of a FHIR Patient, checked by the REST API's own schema; errors name FHIR elements."""
+def _fields(body: dict, ident: str | None = None) -> PatientCreate:
+    """What the clinic keeps of a FHIR Patient, checked by the REST API's own schema; errors name FHIR elements.
+
+    ``ident``: the patient an update is for, whose own identifier the body may carry back."""
     if not isinstance(body, dict) or body.get("resourceType") != "Patient":
         raise Invalid(("resourceType",), "the body must be a FHIR Patient")
     try:
@@ -138,9 +149,10 @@ def _fields(body: dict) -> PatientCreate:
     except ValidationError as exc:
         first = exc.errors()[0]
         raise Invalid(tuple(map(str, first["loc"])), f"not a valid FHIR Patient: {first['msg']}") from None
-    if any(identifier.system == fhir.PATIENT_SYSTEM for identifier in patient.identifier or []):
-        raise Invalid(("identifier",), f"the server gives a new patient its {fhir.PATIENT_SYSTEM} "
-                                              "identifier (its id); leave it out")
+    if any(identifier.system == fhir.PATIENT_SYSTEM and identifier.value != ident
+           for identifier in patient.identifier or []):
+        raise Invalid(("identifier",), f"the server gives each patient its {fhir.PATIENT_SYSTEM} identifier (its "
+                                       "id): leave it out, or on an update send the patient's own")
     names = patient.name or []
     name = next((n for n in names if n.use == "official"), names[0] if names else None)
     if name is None or not name.family or not name.given:
@@ -180,3 +192,27 @@ def create_patient(request: Request, session: SessionDep, user: Desk, body: Anno
     made = fhir.patient(record)
     return conditional.answer(made, status.HTTP_201_CREATED, {
         "Location": absolute_url(request, f"/fhir/Patient/{made['id']}/_history/{made['meta']['versionId']}")})
+
+
+@router.put("/Patient/{ident}", responses={**conditional.PRECONDITION, **also_answers(409)})
+def update_patient(ident: str, session: SessionDep, _: Desk, body: Annotated[dict, Body()],
+                   if_match: conditional.IfMatch = None):
+    """Replace what the clinic keeps of the patient: name, birthDate, and the phone and e-mail in telecom (one left
+    out is cleared, as a FHIR update replaces the whole). Message consents are kept (they are the patient's own
+    choice, not the record system's). ``If-Match: W/"<versionId>"`` makes the change only on that version (412
+    otherwise). An erased patient cannot be given data again (409). No update-as-create: an unknown id is a 404.
+    """
+    fields = _fields(body, ident)
+    if body.get("id") != ident:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"the body's id must be the one in the URL, {ident!r}")
+    number = fhir.record_id(ident)
+    record = session.exec(select(Patient).where(Patient.id == number).with_for_update()
+                          .execution_options(populate_existing=True)).first() if number else None
+    if record is None:
+        raise NotFound("Patient", ident)
+    conditional.require_version(if_match, record.version, f"Patient/{ident}")
+    if record.erased_at is not None:
+        raise Conflict(f"Patient/{ident} was erased: its personal data is gone for good and is not given back; "
+                       "register the person again if they return")
+    values = fields.model_dump(exclude={"email_messages", "sms_messages"})
+    return conditional.answer(fhir.patient(catalog.save(session, entities.PATIENTS, record, values, set(values))))
