@@ -40,7 +40,7 @@ RULES = [
     ({"GET", "POST", "DELETE"}, r"/api/v1/clinicians/\{clinician_id\}/(roster|calendar-feed)$", OWN),
     ({"GET", "POST"}, r"/api/v1/visit-requests", STAFF_DESK),
     ({"GET", "POST", "PUT", "PATCH"}, r"/fhir/Appointment", STAFF_DESK),
-    ({"GET", "POST"}, r"/fhir/Patient", STAFF_DESK),
+    ({"GET", "POST", "PUT"}, r"/fhir/Patient", STAFF_DESK),
     ({"GET"}, r"/fhir/(Practitioner|PractitionerRole|Location|Device|HealthcareService|Schedule|Slot)", EVERYONE),
     ({"POST"}, r"/fhir/(Practitioner|PractitionerRole|Location|Device|HealthcareService|Schedule|Slot)/_search$",
      EVERYONE),
