@@ -295,6 +295,40 @@ def test_two_updates_made_on_one_version_race_and_exactly_one_wins(served):
 
 
 @pytest.mark.postgres
+def test_a_fhir_update_and_a_rest_change_of_one_patient_race_and_one_order_explains_the_end(served):
+    """Two different writes on one patient at the same instant, through two server processes: a FHIR PUT made on
+    version 1 (new name and phone, no e-mail: a FHIR update replaces) and the desk's REST PATCH of the e-mail.
+    Whatever the order, the patient ends as one order of the two leaves it: PUT then PATCH (both 200, version
+    3), PATCH then PUT (the PUT's If-Match is stale: 412), or the PUT first and the PATCH caught by the version
+    it read (409); nothing is lost silently and nothing answers 5xx."""
+    clinic, _, servers = served
+    desks = [sign_in(server) for server in servers]
+    ends = {("put", "patch"): ("Changed", "+1 212 555 0100", "raced@example.org", 3),
+            ("put",): ("Changed", "+1 212 555 0100", None, 2), ("patch",): ("Race", None, "raced@example.org", 2)}
+    seen = Counter()
+    for number, patient_id in enumerate(clinic.patient_ids):
+        put_through, patch_through = (0, 1) if number % 2 else (1, 0)
+        current = httpx.get(f"{servers[put_through].base_url}/fhir/Patient/{patient_id}", headers=desks[0]).json()
+        assert current["meta"]["versionId"] == "1", current
+        replaced = {**current, "name": [{"family": "Changed", "given": ["Racer"]}],
+                    "telecom": [{"system": "phone", "value": "+1 212 555 0100"}]}
+        put, patch = fire_together([
+            httpx.Request("PUT", f"{servers[put_through].base_url}/fhir/Patient/{patient_id}", json=replaced,
+                          headers={**desks[put_through], "If-Match": 'W/"1"'}),
+            httpx.Request("PATCH", f"{servers[patch_through].base_url}{API}/patients/{patient_id}",
+                          json={"email": "raced@example.org"}, headers=desks[patch_through])])
+        answers = (put.status, patch.status)
+        order = {(200, 200): ("put", "patch"), (200, 409): ("put",), (412, 200): ("patch",)}.get(answers)
+        assert order is not None, f"round {number}: {answers} {put.body} {patch.body}"
+        stored = httpx.get(f"{servers[0].base_url}{API}/patients/{patient_id}", headers=desks[0]).json()
+        version = int(httpx.get(f"{servers[1].base_url}/fhir/Patient/{patient_id}",
+                                headers=desks[1]).json()["meta"]["versionId"])
+        assert (stored["family_name"], stored["phone"], stored["email"], version) == ends[order], (number, answers)
+        seen[order] += 1
+    assert sum(seen.values()) == RACE_ROUNDS
+
+
+@pytest.mark.postgres
 def test_an_independent_fhir_client_makes_versioned_updates(served):
     """fhirpy registers a patient, books a free Slot for them, moves the session with If-Match, and finds its
     stale copy refused (412) until it refreshes it (If-None-Match: a 304 while current)."""
