@@ -19,7 +19,6 @@ from api.schemas.common import Page
 from data import catalog
 from data.catalog import Entity
 
-
 RecordId = Annotated[int, Path(ge=1, le=2**31 - 1, description="The record's id")]
 
 
@@ -106,7 +105,7 @@ def catalog_router(
 
     @router.patch("/{ident}", response_model=public, dependencies=list(write_access), summary=f"Update a {label}")
     def update_record(ident: RecordId, body: update, session: SessionDep):
-        record = catalog.get(session, entity, ident)
+        record = catalog.locked(session, entity, ident)
         current = fields.model_validate(record).model_dump()
         values, changed = values_of(body, current)
         return catalog.save(session, entity, record, values, changed)
@@ -125,7 +124,7 @@ def catalog_router(
                      f"still to come depend on it.") if archivable else None,
     )
     def delete_record(ident: RecordId, session: SessionDep, user: CurrentUser, now: NowDep) -> Response:
-        record = catalog.get(session, entity, ident)
+        record = catalog.locked(session, entity, ident)
         if before_delete is not None:
             before_delete(user, record)
         archived = catalog.remove(session, entity, record, now=now)
@@ -138,6 +137,6 @@ def catalog_router(
                      summary=f"Restore an archived {label}")
         def restore_record(ident: RecordId, session: SessionDep):
             """Put it back into service: listed, searched and bookable again."""
-            return catalog.restore(session, catalog.get(session, entity, ident))
+            return catalog.restore(session, catalog.locked(session, entity, ident))
 
     return router

@@ -52,6 +52,21 @@ def get(session: Session, entity: Entity, ident: int) -> SQLModel:
     return record
 
 
+def locked(session: Session, entity: Entity, ident: int) -> SQLModel:
+    """The record to change, read fresh under its row lock (PostgreSQL's ``FOR UPDATE``; on SQLite the write
+    session holds the database's write lock already).
+
+    An update writes the record's whole state (what it read, plus the change); read without the lock, two
+    changes of different fields made at once would each write the other's field back as it was.
+    """
+    table = entity.table
+    record = session.exec(select(table).where(table.id == ident).with_for_update()
+                          .execution_options(populate_existing=True)).first()
+    if record is None:
+        raise NotFound(entity.label, ident)
+    return record
+
+
 def in_service(session: Session, table: type[SQLModel], ident: int, loc: tuple, *, source: str = "body") -> SQLModel:
     """The record something new is to use: 422 when it does not exist or is archived."""
     record = session.get(table, ident)

@@ -266,3 +266,23 @@ def test_same_idempotency_key_through_two_server_processes_books_once(start_serv
     """The retries land on either of two processes sharing one database; still one booking."""
     clinic = prepare_clinic(postgres_databases(), 1)
     idempotent_burst(clinic, [start_server(clinic.url), start_server(clinic.url)])
+
+
+@pytest.mark.postgres
+def test_two_desks_change_different_details_of_one_patient_at_once(start_server, postgres_databases):
+    """One desk corrects a patient's phone while another adds the e-mail, at the same instant, through two
+    processes: the second change waits for the first (the record is locked for the change) and both are kept;
+    neither is refused as stale nor written back over the other."""
+    rounds = 8
+    clinic = prepare_clinic(postgres_databases(), rounds)
+    servers = [start_server(clinic.url), start_server(clinic.url)]
+    desks = [sign_in(server) for server in servers]
+    for number, patient_id in enumerate(clinic.patient_ids):
+        path = f"/api/v1/patients/{patient_id}"
+        phone, email = f"+1 212 555 01{number:02d}", f"racer{number}@example.org"
+        answers = fire_together([
+            httpx.Request("PATCH", f"{servers[0].base_url}{path}", json={"phone": phone}, headers=desks[0]),
+            httpx.Request("PATCH", f"{servers[1].base_url}{path}", json={"email": email}, headers=desks[1])])
+        assert [answer.status for answer in answers] == [200, 200], [answer.body for answer in answers]
+        stored = httpx.get(f"{servers[number % 2].base_url}{path}", headers=desks[number % 2]).json()
+        assert (stored["phone"], stored["email"]) == (phone, email), f"round {number}: {stored}"

@@ -205,11 +205,9 @@ def update_patient(ident: str, session: SessionDep, _: Desk, body: Annotated[dic
     fields = _fields(body, ident)
     if body.get("id") != ident:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, f"the body's id must be the one in the URL, {ident!r}")
-    number = fhir.record_id(ident)
-    record = session.exec(select(Patient).where(Patient.id == number).with_for_update()
-                          .execution_options(populate_existing=True)).first() if number else None
-    if record is None:
+    if (number := fhir.record_id(ident)) is None:
         raise NotFound("Patient", ident)
+    record = catalog.locked(session, entities.PATIENTS, number)
     conditional.require_version(if_match, record.version, f"Patient/{ident}")
     if record.erased_at is not None:
         raise Conflict(f"Patient/{ident} was erased: its personal data is gone for good and is not given back; "
