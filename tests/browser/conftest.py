@@ -3,11 +3,14 @@ administrators and the public use it.
 
 The service runs as a real `clinic serve` process on a fresh SQLite database
 holding the test clinic (World Midtown, America/New_York); the browser is
-``/usr/bin/chromium`` (or ``CLINIC_CHROMIUM``), never a downloaded one. Every
-test runs twice: with the browser's clock in UTC at 1,024 px and in Asia/Tokyo
-at 1,440 px, so a time read or shown in the browser's zone, or a layout that
-only works wide, fails one of them. A failing test leaves a screenshot in
-``tests/artifacts/``.
+``/usr/bin/chromium`` (or ``CLINIC_CHROMIUM``), never a downloaded one. The
+browser's clock is in UTC at 1,024 px or in Asia/Tokyo at 1,440 px, both away
+from the clinic's New York, so a time read or shown in the browser's zone, or
+a layout that only works wide, fails. Each test runs in one of the two, taking
+turns in each module's order (so every module meets both zones and both
+widths): running all of them in both doubled the suite's longest part, in CI
+whose time is bounded, for little the turns do not catch. A failing test
+leaves a screenshot in ``tests/artifacts/``.
 """
 
 import os
@@ -41,6 +44,18 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.browser)
 
 
+_turns: dict[str, int] = {}
+
+
+def pytest_generate_tests(metafunc):
+    """A test with a page gets the next of SETTINGS in its module's turn."""
+    if "page" in metafunc.fixturenames:
+        turn = _turns.get(metafunc.module.__name__, 0)
+        _turns[metafunc.module.__name__] = turn + 1
+        zone, width = SETTINGS[turn % len(SETTINGS)]
+        metafunc.parametrize("page", [(zone, width)], indirect=True, ids=[f"{zone}-{width}px"])
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     """A served clinic with a front-desk user, an administrator and a clinician user (Dana); a fresh one per module."""
@@ -71,7 +86,7 @@ def browser():
         launched.close()
 
 
-@pytest.fixture(params=SETTINGS, ids=[f"{zone}-{width}px" for zone, width in SETTINGS])
+@pytest.fixture
 def page(browser, request):
     """A fresh tab with the browser's clock in one zone and its window at one width; no request leaves the machine."""
     zone, width = request.param
