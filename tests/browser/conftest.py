@@ -48,12 +48,13 @@ _turns: dict[str, int] = {}
 
 
 def pytest_generate_tests(metafunc):
-    """A test with a page gets the next of SETTINGS in its module's turn."""
+    """A test with a page gets the next of SETTINGS in its module's turn; every one of them with
+    ``CLINIC_BROWSER_SETTINGS=all`` (for a thorough local run, or the guides' 1,440 px screenshots with -k Tokyo)."""
     if "page" in metafunc.fixturenames:
         turn = _turns.get(metafunc.module.__name__, 0)
         _turns[metafunc.module.__name__] = turn + 1
-        zone, width = SETTINGS[turn % len(SETTINGS)]
-        metafunc.parametrize("page", [(zone, width)], indirect=True, ids=[f"{zone}-{width}px"])
+        chosen = SETTINGS if os.environ.get("CLINIC_BROWSER_SETTINGS") == "all" else [SETTINGS[turn % len(SETTINGS)]]
+        metafunc.parametrize("page", chosen, indirect=True, ids=[f"{zone}-{width}px" for zone, width in chosen])
 
 
 @pytest.fixture(scope="module")
