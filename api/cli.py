@@ -29,14 +29,7 @@ from data.db import make_engine, session_scope
 from data.demo import ensure_demo_users, load_demo_clinic
 from data.enums import Role, RunStatus, RunTrigger
 from data.errors import Invalid, NotFound
-from data.migrate import (
-    SchemaBehindError,
-    current_revision,
-    ensure_current,
-    head_revision,
-    new_revision,
-    upgrade,
-)
+from data.migrate import SchemaBehindError, current_revision, ensure_current, head_revision, new_revision, upgrade
 from data.tables import Clinician, Location, OptimizationRun
 from scheduler import backend_clients
 from scheduler.jobs import add_jobs

@@ -32,6 +32,7 @@ Every job is counted and timed by the process that does it
 
 from datetime import UTC, date, datetime
 from typing import Protocol
+
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -146,10 +147,7 @@ def start_background_jobs(engine: Engine, settings: Settings) -> BackgroundSched
     With ``engine_in_serve`` on PostgreSQL they are only handed to the task engine, for `clinic worker` to do."""
     handoff = None
     if settings.engine_in_serve and not settings.is_sqlite:
-        from scheduler.task_engine import (  # its tasks are this module's jobs
-            EngineClock,
-            task_engine,
-        )
+        from scheduler.task_engine import EngineClock, task_engine  # its tasks are this module's jobs
 
         handoff = EngineClock(task_engine(settings.database_url).open())
     scheduler = add_jobs(BackgroundScheduler(timezone=UTC), engine, settings, nightly=settings.nightly_in_serve,

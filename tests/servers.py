@@ -7,8 +7,8 @@ fails with the server's output instead of hanging.
 
 import contextlib
 import os
-import shutil
 import signal
+import shutil
 import socket
 import subprocess
 import sys

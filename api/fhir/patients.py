@@ -17,18 +17,11 @@ from sqlalchemy import and_, false, func, or_
 from sqlmodel import select
 
 from api.deps import SessionDep
-from api.fhir import conditional
-from api.fhir import resources as fhir
+from api.fhir import conditional, resources as fhir
 from api.fhir.common import Desk, documented, stored
 from api.fhir.search import Search, SearchError, SearchForm
 from api.openapi import also_answers
-from api.routes.catalog import (
-    PatientFilter,
-    digits_of,
-    literally,
-    patients_where,
-    phone_digits,
-)
+from api.routes.catalog import PatientFilter, digits_of, literally, patients_where, phone_digits
 from api.schemas.people import PatientCreate
 from api.urls import absolute_url
 from data import catalog, entities
