@@ -15,9 +15,10 @@ unit class gives a session on a day, where
   placed on the days the spacing allows before it.
 
 Any schedule is a solution of it, so its optimum bounds every schedule's
-points: "at most N can be placed". The two later levels get simple bounds of
-their own (``sooner_bound``, ``quality_bound``), so every level reports one
-even where the whole model did not run.
+points: "at most N can be placed". The sooner level gets a simple bound of its
+own (``sooner_bound``) and the quality level a programme of its own
+(``night_quality_bound``), so every level reports one even where the whole
+model did not run.
 """
 
 import time
@@ -25,7 +26,6 @@ import time
 from ortools.linear_solver import pywraplp
 
 from solver.intervals import Intervals, intersect, total
-from solver.night_check import QUALITY_WEIGHTS
 from solver.night_index import NightIndex, SessionInfo
 from solver.plans import blocked
 
@@ -193,19 +193,3 @@ def sooner_bound(index: NightIndex, points: int) -> float:
         bound += share * max(days, 0)
         needed -= share * priority
     return bound
-
-
-def quality_bound(index: NightIndex, placements) -> float:
-    """A lower bound on the quality level for the sessions placed (the level keeps which and on which day).
-
-    Every patient and service sees at least one clinician; the busiest clinician works at least the average
-    and at least the longest session; a clinician's day spans at least the minutes of its sessions, which never
-    overlap; moves and changes may all be avoidable.
-    """
-    sessions = [index.sessions[p.kind] for p in placements]
-    clinicians = {c.id for info in sessions for c in info.kind.clinicians} or {0}
-    minutes = [info.kind.duration for info in sessions]
-    spans = sum(high - low for info, p in zip(sessions, placements) for low, high in [blocked(info.kind, p.start)])
-    return (QUALITY_WEIGHTS["extra_clinician_for_a_patient"] * len({(info.patient, info.kind.key) for info in sessions})
-            + QUALITY_WEIGHTS["busiest_clinician_minute"] * max(sum(minutes) / len(clinicians), max(minutes, default=0))
-            + QUALITY_WEIGHTS["clinician_day_span_minute"] * spans)

@@ -27,18 +27,20 @@ model building included, stays within its time limit; the greedy answer is
 the fallback and a run never returns anything worse.
 """
 
+import math
 import random
 import time
 from dataclasses import dataclass, field, replace
 
 from ortools.sat.python import cp_model
 
-from solver.night_bound import placement_bound, quality_bound, sooner_bound
+from solver.night_bound import placement_bound, sooner_bound
 from solver.night_check import check_night, measure
 from solver.night_greedy import place_greedily
 from solver.night_index import NightIndex
 from solver.night_model import LEVELS, NightModel
 from solver.night_problem import NightProblem, ReplanSolution, Stage
+from solver.night_quality_bound import quality_bound
 from solver.night_units import assign_units
 from solver.plan_model import Limits
 from solver.plans import Placement
@@ -58,6 +60,10 @@ the model hard: its presence, day and time are open, where a booked one only cho
 
 SHARES = {"placed": 0.6, "sooner": 0.15, "quality": 0.25}
 """Each level's share of the time left when it starts; what a level does not use passes to the next."""
+
+QUALITY_BOUND_SHARE = 0.2
+"""At most this share of the quality level's time goes to its bound (``night_quality_bound``; 0.1-0.5 s at 600
+sessions); when the programme is not solved in it, the simple count stands."""
 
 PIECE_SECONDS = 2.0
 MARGIN = 0.03
@@ -93,8 +99,11 @@ class _Search:
         movable = [key for key, info in self.index.sessions.items() if not info.pinned]
         waiting = sum(1 for key in movable if self.index.sessions[key].waiting is not None)
         whole_last = WHOLE_FIRST < len(movable) <= WHOLE_LAST and waiting <= WHOLE_FIRST
+        whole = None if relaxation is None else (  # levels count whole points or minutes
+            int(relaxation + 1e-6) if level.sense == "max" else math.ceil(relaxation - 1e-6))
         done = lambda: level.status == "optimal" or (  # noqa: E731
-            relaxation is not None and measure(self.problem, self.best.values())[name] >= int(relaxation + 1e-6))
+            whole is not None
+            and _reached(_Level(name, level.sense, whole), measure(self.problem, self.best.values())[name]))
         if len(movable) <= WHOLE_FIRST and not done():
             self._solve(level, set(movable), time.perf_counter() + WHOLE_SHARE * self._left(until), whole=True)
         pieces = 0
@@ -292,9 +301,12 @@ def replan(problem: NightProblem, limits: Limits = Limits()) -> ReplanSolution:
         share = SHARES[name] / sum(SHARES[later] for later in LEVELS[number:])
         until = time.perf_counter() + share * max(0.0, deadline - time.perf_counter())
         if name != "placed":
-            stage = search.improve(name, until)
-            floor = (sooner_bound(index, stages[0].value) if name == "sooner"
-                     else quality_bound(index, list(search.best.values())))
+            if name == "sooner":
+                stage, floor = search.improve(name, until), sooner_bound(index, stages[0].value)
+            else:  # the level holds which sessions are placed and their days: the bound holds for its answers
+                floor = quality_bound(index, list(search.best.values()), until=time.perf_counter() + QUALITY_BOUND_SHARE
+                                      * max(0.0, until - time.perf_counter()))
+                stage = search.improve(name, until, floor)
             reached = stage.value <= floor + 1e-6
             stages.append(replace(stage, relaxation=floor, status="optimal" if reached else stage.status))
             continue
