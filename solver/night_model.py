@@ -70,12 +70,14 @@ class NightModel:
     """One level's model over the sessions in ``free``; ``fixed`` are the placements of every other placed one."""
 
     def __init__(self, index: NightIndex, free: set[str], fixed: dict[str, Placement], level: str, *,
-                 floor: int = 0, days: dict[str, int] | None = None, within: tuple[int, int] | None = None):
+                 floor: int = 0, days: dict[str, int] | None = None, within: tuple[int, int] | None = None,
+                 held: dict[str, int] | None = None):
         """``floor``: the free sessions' least priority points (levels after the first); ``days``: the day of each
         free waiting session placed (the quality level; a free waiting session missing from it stays waiting);
-        ``within``: the only starts a neighbourhood's sessions may take, which keeps its model small."""
+        ``within``: the only starts a neighbourhood's sessions may take, which keeps its model small; ``held``:
+        free sessions' starts kept as they are, so only who serves them is chosen (a hand-over neighbourhood)."""
         self.index, self.problem, self.level = index, index.problem, level
-        self.fixed, self.days, self.within = fixed, days, within
+        self.fixed, self.days, self.within, self.held = fixed, days, within, held or {}
         self.model = cp_model.CpModel()
         self.items: dict[str, _Item] = {}
         self.team_choices: list[tuple[list[_Item], dict[int, object]]] = []
@@ -144,6 +146,8 @@ class NightModel:
         if self.days is not None and info.waiting is not None and info.key in self.days:
             day = self.days[info.key]
             starts = intersect(starts, [(self.problem.day_start(day), self.problem.day_start(day + 1))])
+        if info.key in self.held:
+            starts = intersect(starts, [(self.held[info.key], self.held[info.key] + 1)])
         rule = self.index.spacing_before.get(info.key)
         if rule is not None and rule.earlier in self.fixed:
             earlier = self.index.sessions[rule.earlier]

@@ -65,6 +65,9 @@ QUALITY_BOUND_SHARE = 0.2
 """At most this share of the quality level's time goes to its bound (``night_quality_bound``; 0.1-0.5 s at 600
 sessions); when the programme is not solved in it, the simple count stands."""
 
+HAND_OVERS = 3
+"""How many times more often the quality level picks a hand-over than each other kind of neighbourhood."""
+
 PIECE_SECONDS = 2.0
 MARGIN = 0.03
 """Of the time limit, kept back for the last answer's unit colouring and check."""
@@ -109,8 +112,8 @@ class _Search:
         pieces = 0
         last = until - (WHOLE_SHARE * self._left(until) if whole_last else 0)
         while not done() and self._left(last) > 0.3:
-            free, within = self._neighbourhood(name)
-            self._solve(level, free, last, whole=False, within=within)
+            free, within, held = self._neighbourhood(name)
+            self._solve(level, free, last, whole=False, within=within, held=held)
             pieces += 1
             if name == "placed" and pieces % 10 == 0:
                 self._fill()
@@ -134,14 +137,15 @@ class _Search:
         return min(until, self.deadline) - time.perf_counter()
 
     def _solve(self, level: _Level, free: set[str], until: float, *, whole: bool,
-               within: tuple[int, int] | None = None) -> None:
+               within: tuple[int, int] | None = None, held: bool = False) -> None:
         fixed = {key: placement for key, placement in self.best.items() if key not in free}
         values = measure(self.problem, self.best.values())
         floor = sum(self.index.sessions[key].priority for key in free if key in self.best)
         days = {key: self.problem.day_of(self.best[key].start) for key in free
                 if key in self.best and self.index.sessions[key].waiting is not None}
         night = NightModel(self.index, free, fixed, level.name, floor=floor,
-                           days=days if level.name == "quality" else None, within=within)
+                           days=days if level.name == "quality" else None, within=within,
+                           held={key: self.best[key].start for key in free} if held else None)
         night.hint(self.best)
         seconds = self._left(until) if whole else min(PIECE_SECONDS, self._left(until))
         if seconds <= 0.05:
@@ -183,13 +187,15 @@ class _Search:
 
     # --- neighbourhoods ----------------------------------------------------------------------
 
-    def _neighbourhood(self, level: str) -> tuple[set[str], tuple[int, int]]:
-        """A piece of about ``piece`` sessions and the days it may use, chosen in one of four ways (five for the
-        quality level, where a few patients' whole courses are freed so one clinician can take each over)."""
+    def _neighbourhood(self, level: str) -> tuple[set[str], tuple[int, int], bool]:
+        """A piece of about ``piece`` sessions, the days it may use, and whether its times are held; chosen in one of
+        four ways, and for the quality level also by freeing a few patients' whole courses or by a hand-over."""
         ways = [self._days, self._clinician, self._patients, self._leftovers]
         if level == "quality":
-            ways.append(self._courses)
+            ways += [self._courses] + [self._hand_overs] * HAND_OVERS
         way = self.rng.choice(ways)
+        if way == self._hand_overs:
+            return *way(), True
         low, high, wanted = way()
         placed = [key for key, placement in self.best.items()
                   if low <= placement.start < high and not self.index.sessions[key].pinned and wanted(key)]
@@ -202,7 +208,7 @@ class _Search:
             chosen |= {partner for partner in self._partners(key)
                        if (partner in self.best and low <= self.best[partner].start < high)
                        or (partner not in self.best and self._reaches(partner, low, high))}
-        return chosen, (low, high)
+        return chosen, (low, high), False
 
     def _reaches(self, key: str, low: int, high: int) -> bool:
         starts = self.index.sessions[key].starts
@@ -248,6 +254,26 @@ class _Search:
         low = self.problem.day_start(self.problem.day_of(min(starts)))
         high = self.problem.day_start(self.problem.day_of(max(starts)) + 1)
         return low, high, lambda key: self.index.sessions[key].patient in patients
+
+    def _hand_overs(self) -> tuple[set[str], tuple[int, int]]:
+        """A course seen by several clinicians, and everything they and one more who could take it serve on the
+        course's days, every time held: only who serves whom changes, so the model stays small however many
+        sessions it frees, and a clinician busy with another patient at one of the course's times can hand that
+        session over and take the course (what freeing a few courses alone cannot do)."""
+        courses: dict[tuple[int, str], list[str]] = {}
+        for key in sorted(self.best):
+            info = self.index.sessions[key]
+            courses.setdefault((info.patient, info.kind.key), []).append(key)
+        spread = [keys for keys in courses.values() if len({self.best[key].clinician for key in keys}) > 1]
+        keys = self.rng.choice(spread or list(courses.values()))
+        clinicians = {self.best[key].clinician for key in keys}
+        others = set.intersection(*(set(self.index.sessions[key].clinicians) for key in keys)) - clinicians
+        if others:
+            clinicians.add(self.rng.choice(sorted(others)))
+        days = {self.problem.day_of(self.best[key].start) for key in keys}
+        low, high = self.problem.day_start(min(days)), self.problem.day_start(max(days) + 1)
+        return {key for key, placement in self.best.items() if self.problem.day_of(placement.start) in days
+                and placement.clinician in clinicians and not self.index.sessions[key].pinned}, (low, high)
 
     def _leftovers(self):
         """A waiting session left over, three days of its window, and what else could use those days."""

@@ -157,6 +157,25 @@ def test_neighbourhood_search_alone_keeps_every_rule_and_beats_first_fit(monkeyp
     assert measure(problem, solution.placements)["placed"] > greedy["placed"]
 
 
+def test_a_hand_over_gives_each_patient_one_clinician_and_moves_no_time(monkeypatch):
+    """Two patients each see Anna one day and Ben the next, at the same hour as each other: only handing both
+    sessions of one day over at once (a hand-over piece, times held) gives each patient one clinician."""
+    monkeypatch.setattr(replan_module, "WHOLE_FIRST", 0)
+    monkeypatch.setattr(replan_module, "WHOLE_LAST", 0)
+    monkeypatch.setattr(replan_module._Search, "_neighbourhood",
+                        lambda self, level: (*self._hand_overs(), True))
+    sessions = (booked(1, 7, at(1, 9), ANNA, ROOM_1), booked(2, 8, at(1, 9), BEN, ROOM_2),
+                booked(3, 7, at(2, 9), BEN, ROOM_1), booked(4, 8, at(2, 9), ANNA, ROOM_2))
+    sessions = tuple(replace(s, kind=replace(ESWT, devices=()), current=replace(s.current, devices=()))
+                     for s in sessions)
+    problem = NightProblem(sessions, day_starts=DAYS)
+    assert measure(problem, [s.current for s in sessions])["extra_clinician_for_a_patient"] == 4
+    solution = replan(problem, Limits(time_limit=4.0, workers=1))
+    assert check_night(problem, solution) == []
+    assert measure(problem, solution.placements)["extra_clinician_for_a_patient"] == 2
+    assert {p.kind: p.start for p in solution.placements} == {str(s.id): s.start for s in sessions}
+
+
 def test_a_mid_size_night_gets_the_whole_model_after_its_pieces_only_when_few_sessions_wait(monkeypatch):
     """Between WHOLE_FIRST and WHOLE_LAST movable sessions the whole model runs last, unless more than WHOLE_FIRST
     of them wait: their presence, day and time are all open, and on such nights (empty ones) it found nothing."""
@@ -165,9 +184,9 @@ def test_a_mid_size_night_gets_the_whole_model_after_its_pieces_only_when_few_se
     wholes = []
     solve = replan_module._Search._solve
 
-    def spy(self, level, free, until, *, whole, within=None):
+    def spy(self, level, free, until, *, whole, within=None, held=False):
         wholes.append((level.name, len(free))) if whole else None
-        return solve(self, level, free, until, whole=whole, within=within)
+        return solve(self, level, free, until, whole=whole, within=within, held=held)
 
     monkeypatch.setattr(replan_module._Search, "_solve", spy)
     monkeypatch.setattr(replan_module, "placement_bound", lambda index, until: None)  # no level ends early
