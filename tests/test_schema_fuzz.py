@@ -43,8 +43,10 @@ from data.enums import Role
 from tests.conftest import BACKENDS
 from tests.servers import raw_exchange, served_clinic
 
-EXAMPLES_PER_OPERATION = 8
-BOUNDARY_EXAMPLES_PER_OPERATION = 8
+EXAMPLES_PER_OPERATION = {"postgresql": 8, "sqlite": 4}
+"""Generated requests per operation and backend, in the default and the boundary pass. PostgreSQL gets more: it is
+the stricter of the two (lengths, NUL characters, integer ranges), where SQLite accepts what it is given; the
+validation both share is the same code. Fewer on SQLite keeps CI within its budget."""
 NEGATIVE_EXAMPLES_PER_OPERATION = 2
 PASSWORD = "fuzzing password 123"
 CAP = Settings().max_body_bytes
@@ -86,9 +88,14 @@ def _fuzz(served, admin, operation, *, mode: GenerationMode, examples: int, chec
     fuzz()
 
 
-def test_no_operation_answers_5xx_or_off_schema(served, admin):
+@pytest.fixture
+def examples(request) -> int:
+    return EXAMPLES_PER_OPERATION[request.node.callspec.params["served"]]
+
+
+def test_no_operation_answers_5xx_or_off_schema(served, admin, examples):
     for operation in _operations(served):
-        _fuzz(served, admin, operation, mode=GenerationMode.POSITIVE, examples=EXAMPLES_PER_OPERATION,
+        _fuzz(served, admin, operation, mode=GenerationMode.POSITIVE, examples=examples,
               checks=[not_a_server_error, status_code_conformance, response_schema_conformance,
                       content_type_conformance])
 
@@ -132,7 +139,7 @@ def _takes_moments(document: dict, operation: dict) -> bool:
     return False
 
 
-def test_boundary_values_and_negative_data_never_answer_5xx(served, admin):
+def test_boundary_values_and_negative_data_never_answer_5xx(served, admin, examples):
     """Calendar edges wherever a date or date-time goes in; negative data everywhere."""
     document = httpx.get(f"{served.base_url}/openapi.json").json()
     unsatisfiable = []
@@ -140,7 +147,7 @@ def test_boundary_values_and_negative_data_never_answer_5xx(served, admin):
         for operation in _operations(served):
             if _takes_moments(document, operation.definition.raw):
                 _fuzz(served, admin, operation, mode=GenerationMode.POSITIVE,
-                      examples=BOUNDARY_EXAMPLES_PER_OPERATION, checks=[not_a_server_error])
+                      examples=examples, checks=[not_a_server_error])
             try:
                 _fuzz(served, admin, operation, mode=GenerationMode.NEGATIVE,
                       examples=NEGATIVE_EXAMPLES_PER_OPERATION, checks=[not_a_server_error])
