@@ -47,16 +47,21 @@ from solver.plans import Placement
 
 WHOLE_FIRST = 700
 WHOLE_LAST = 1500
-WHOLE_SHARE = 0.5
-"""Up to ``WHOLE_FIRST`` movable sessions a level is first searched as one model, for ``WHOLE_SHARE`` of its
-time, then by neighbourhoods; up to ``WHOLE_LAST`` neighbourhoods come first and the whole model, started from
-their best answer, gets the last share (it proves a bound, and on tight nights its own search is strong) when
-at most ``WHOLE_FIRST`` of them are waiting; above that, neighbourhoods only. Measured (2026-11-29, 2 cores):
+WHOLE_SHARE = {"placed": 0.5, "sooner": 0.5, "quality": 0.1}
+"""Up to ``WHOLE_FIRST`` movable sessions a level is first searched as one model, for its ``WHOLE_SHARE`` of the
+level's time, then by neighbourhoods; up to ``WHOLE_LAST`` neighbourhoods come first and the whole model, started
+from their best answer, gets the last share (it proves a bound, and on tight nights its own search is strong)
+when at most ``WHOLE_FIRST`` of them are waiting; above that, neighbourhoods only. Measured (2026-11-29, 2 cores):
 on a tight 1,094-session night (438 waiting) the whole model proved the optimum (258) in 82 s where
 neighbourhoods alone reached 252 in 60 s; on an empty 1,200-session night neighbourhoods reached 2,656 in 60 s,
 the whole model 2,607, and (2026-11-30) the whole model of an empty pt night of 1,200 found no answer at all in
 its 15.6 s; at 2,000 sessions the whole model's presolve alone took 20-40 s. A waiting session is what makes
-the model hard: its presence, day and time are open, where a booked one only chooses among resources."""
+the model hard: its presence, day and time are open, where a booked one only chooses among resources.
+
+The quality level's whole model still proves small nights at once, but at 600 sessions its bound is far below
+the programme's (``night_quality_bound``) and hand-overs find more in its time (2026-11-30, quiet machine, 60 s,
+the quality reached with a share of 0.5 / 0.1: demo s1 344,352 / 342,033, demo s2 358,748 / 346,703, pt s1
+346,866 / 347,015, sports s1 395,198 / 394,338)."""
 
 SHARES = {"placed": 0.6, "sooner": 0.15, "quality": 0.25}
 """Each level's share of the time left when it starts; what a level does not use passes to the next."""
@@ -108,9 +113,9 @@ class _Search:
             whole is not None
             and _reached(_Level(name, level.sense, whole), measure(self.problem, self.best.values())[name]))
         if len(movable) <= WHOLE_FIRST and not done():
-            self._solve(level, set(movable), time.perf_counter() + WHOLE_SHARE * self._left(until), whole=True)
+            self._solve(level, set(movable), time.perf_counter() + WHOLE_SHARE[name] * self._left(until), whole=True)
         pieces = 0
-        last = until - (WHOLE_SHARE * self._left(until) if whole_last else 0)
+        last = until - (WHOLE_SHARE[name] * self._left(until) if whole_last else 0)
         while not done() and self._left(last) > 0.3:
             free, within, held = self._neighbourhood(name)
             self._solve(level, free, last, whole=False, within=within, held=held)
