@@ -18,11 +18,14 @@ first) and improves it in two ways:
   proves optimality or gives CP-SAT's bound;
 * large neighbourhood search: a few days, one clinician's sessions, a few
   patients' plans, or the waiting sessions left over are freed, the rest held,
-  and that piece re-solved in a few seconds; a better piece, once its units
-  are assigned and the whole night passes ``check_night``, is kept.
+  and that piece re-solved in a few seconds; at the quality level also a few
+  patients' whole courses, and hand-overs (the clinicians of a course, times
+  held, choose again who serves whom); a better piece, once its units are
+  assigned and the whole night passes ``check_night``, is kept.
 
 The placements level also gets an independent bound from a relaxation
-(``night_bound``), so its gap means something at any size. The whole call,
+(``night_bound``), and the quality level one from a programme of its own
+(``night_quality_bound``), so their gaps mean something at any size. The whole call,
 model building included, stays within its time limit; the greedy answer is
 the fallback and a run never returns anything worse.
 """
