@@ -17,7 +17,7 @@ from sqlmodel import Session, select
 
 from data.errors import Invalid, NotFound
 from data.tables import BackendClient, new_security_stamp
-from scheduler import smart_scopes
+from scheduler import published_keys, smart_scopes
 from scheduler.smart_scopes import Scope
 
 # The algorithms a client may sign its sign-in JWT with, and the key type each needs. SMART asks servers for
@@ -27,7 +27,6 @@ CURVES = {"P-256", "P-384"}
 SMALLEST_RSA_BITS = 2048
 MOST_KEYS = 10
 PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
-JWKS_FETCH_SECONDS = 5
 
 
 @dataclass(frozen=True)
@@ -171,18 +170,9 @@ def every(session: Session) -> list[BackendClient]:
     return list(session.exec(select(BackendClient).order_by(BackendClient.id)))
 
 
-class KeysUnavailable(Exception):
-    """The client's published JWK Set could not be read."""
-
-
-def public_keys(client: BackendClient) -> list[dict]:
-    """The client's keys: the registered set, or the one at its jwks_uri read now (never cached, so a client's
-    key rotation and its Cache-Control are always honoured)."""
+def public_keys(client: BackendClient, kid: str | None = None) -> list[dict]:
+    """The client's keys: the registered set, or the one published at its jwks_uri (kept as its Cache-Control
+    allows, read again when it lacks ``kid``: ``published_keys``)."""
     if client.jwks is not None:
         return client.jwks["keys"]
-    try:
-        published = jwt.PyJWKClient(client.jwks_uri, cache_jwk_set=False, timeout=JWKS_FETCH_SECONDS).fetch_data()
-    except jwt.PyJWKClientError as exc:
-        raise KeysUnavailable(f"the JWK Set at {client.jwks_uri} could not be read") from exc
-    keys = published.get("keys")
-    return [key for key in keys if isinstance(key, dict)] if isinstance(keys, list) else []
+    return published_keys.keys_at(client.jwks_uri, kid)

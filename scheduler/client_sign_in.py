@@ -16,7 +16,7 @@ from sqlmodel import Session, delete
 
 from data.config import Settings
 from data.tables import BackendClient, ClientAssertion
-from scheduler import backend_clients, sign_in, smart_scopes
+from scheduler import backend_clients, published_keys, sign_in, smart_scopes
 from scheduler.backend_clients import ALGORITHMS
 from scheduler.smart_scopes import Scope
 
@@ -152,8 +152,8 @@ def _signing_key(client: BackendClient, header: dict, algorithm: str):
     if "jku" in header and header["jku"] != client.jwks_uri:
         raise TokenRefused("invalid_client", "the assertion's jku is not the JWK Set URL registered for this client")
     try:
-        keys = backend_clients.public_keys(client)
-    except backend_clients.KeysUnavailable as exc:
+        keys = backend_clients.public_keys(client, kid)
+    except published_keys.KeysUnavailable as exc:
         raise TokenRefused("invalid_client", str(exc)) from None
     matching = [key for key in keys if key.get("kid") == kid and key.get("kty") == ALGORITHMS[algorithm]]
     if len(matching) != 1:

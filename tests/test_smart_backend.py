@@ -11,6 +11,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
 
 import httpx
 import jwt
@@ -29,6 +30,7 @@ from data.config import get_settings
 from data.db import make_engine
 from data.migrate import upgrade
 from scheduler import backend_clients, smart_scopes
+from scheduler import published_keys as kept_sets
 from tests.booking_helpers import set_clock
 from tests.clinic_world import NOW, at, build_world
 from tests.factories import API
@@ -237,12 +239,29 @@ def test_an_ehr_holds_then_books_a_slot_and_the_audit_trail_names_it(client, app
     assert {entry["actor"] for entry in log} == {f"client {ehr['client_id']}"}
 
 
+NEXT_KEY = ec.generate_private_key(ec.SECP384R1())
+
+
 class _PublishedKeys(BaseHTTPRequestHandler):
+    """Serves ``published`` (its keys and Cache-Control, changed by the tests) and counts the requests."""
+
+    published: ClassVar[dict] = {"keys": [public_jwk(EC_KEY, "ec-published")], "cache_control": None}
+    requests = 0
+
     def do_GET(self):
-        body = json.dumps({"keys": [public_jwk(EC_KEY, "ec-published")]}).encode()
+        type(self).requests += 1
+        if self.published.get("redirect"):
+            self.send_response(302)
+            self.send_header("Location", self.published["redirect"])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        body = json.dumps({"keys": self.published["keys"]}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
+        if self.published["cache_control"]:
+            self.send_header("Cache-Control", self.published["cache_control"])
         self.end_headers()
         self.wfile.write(body)
 
@@ -261,7 +280,18 @@ def published_keys():
     server.server_close()
 
 
-def test_keys_published_at_a_jwks_uri_are_read_at_sign_in(client, app, as_admin, published_keys, lenient):
+@pytest.fixture
+def publisher(published_keys):
+    """The publishing server as the test leaves it; every kept set is forgotten before and after."""
+    saved = dict(_PublishedKeys.published)
+    kept_sets.forget()
+    yield _PublishedKeys
+    _PublishedKeys.published = saved
+    kept_sets.forget()
+
+
+def test_keys_published_at_a_jwks_uri_are_read_at_sign_in(client, app, as_admin, published_keys, publisher,
+                                                          lenient):
     ehr = register(client, as_admin, jwks=None, jwks_uri=published_keys)
     assert ehr["jwks"] is None and ehr["jwks_uri"] == published_keys
     by_uri = ask(client, signed(ehr["client_id"], token_endpoint(app), key=EC_KEY, kid="ec-published", alg="ES384"))
@@ -270,6 +300,48 @@ def test_keys_published_at_a_jwks_uri_are_read_at_sign_in(client, app, as_admin,
     forged = jwt.encode(jwt.decode(jku, options={"verify_signature": False}) | {"jti": "j2"}, EC_KEY, algorithm="ES384",
                         headers={"kid": "ec-published", "jku": "https://attacker.example/jwks.json"})
     refused(ask(client, forged), "invalid_client", "jku")
+
+
+def test_a_published_set_is_kept_as_its_cache_control_says_and_read_again_for_a_new_key(client, app, as_admin,
+                                                                                       published_keys, publisher,
+                                                                                       lenient):
+    """Signing in does not wait on the client's server each time; a rotated key signs in at once; a stream of
+    unknown key ids costs one more request, not one each; ``no-store`` is read at every sign-in."""
+    ehr = register(client, as_admin, jwks=None, jwks_uri=published_keys)
+
+    def sign_in(key=EC_KEY, kid="ec-published"):
+        return ask(client, signed(ehr["client_id"], token_endpoint(app), key=key, kid=kid, alg="ES384"))
+
+    before = publisher.requests
+    assert [sign_in().status_code for _ in range(3)] == [200, 200, 200]
+    assert publisher.requests == before + 1, "the set is kept (no Cache-Control: five minutes)"
+    publisher.published = {"keys": [public_jwk(EC_KEY, "ec-published"), public_jwk(NEXT_KEY, "ec-next")],
+                           "cache_control": "max-age=600"}
+    kept_sets.REREAD_SECONDS, saved = 0, kept_sets.REREAD_SECONDS
+    try:
+        assert sign_in(NEXT_KEY, "ec-next").status_code == 200, "a key the kept set lacks: read again at once"
+    finally:
+        kept_sets.REREAD_SECONDS = saved
+    assert publisher.requests == before + 2
+    for number in range(5):
+        refused(sign_in(NEXT_KEY, f"unknown-{number}"), "invalid_client", "no single EC key")
+    assert publisher.requests == before + 2, "unknown kids right after a read do not make the client's server work"
+    assert sign_in(NEXT_KEY, "ec-next").status_code == 200
+    publisher.published = dict(publisher.published, cache_control="no-store")
+    kept_sets.forget()
+    assert [sign_in().status_code for _ in range(2)] == [200, 200]
+    assert publisher.requests == before + 4, "no-store: read at every sign-in"
+
+
+def test_a_redirect_from_the_published_url_is_not_followed(client, app, as_admin, published_keys, publisher, lenient):
+    """The URL checked at registration is the one read: a redirect (to an address inside the clinic's network, say)
+    is refused, and the sign-in says the keys could not be read."""
+    ehr = register(client, as_admin, jwks=None, jwks_uri=published_keys)
+    publisher.published = dict(publisher.published, redirect=published_keys.replace("jwks.json", "elsewhere.json"))
+    before = publisher.requests
+    refused(ask(client, signed(ehr["client_id"], token_endpoint(app), key=EC_KEY, kid="ec-published", alg="ES384")),
+            "invalid_client", "could not be read")
+    assert publisher.requests == before + 1, "the redirect's target was not asked"
 
 
 def test_scopes_are_granted_as_far_as_registered():
