@@ -286,3 +286,30 @@ def test_two_desks_change_different_details_of_one_patient_at_once(start_server,
         assert [answer.status for answer in answers] == [200, 200], [answer.body for answer in answers]
         stored = httpx.get(f"{servers[number % 2].base_url}{path}", headers=desks[number % 2]).json()
         assert (stored["phone"], stored["email"]) == (phone, email), f"round {number}: {stored}"
+
+
+@pytest.mark.postgres
+def test_a_desk_deletes_a_patient_while_another_corrects_it_and_one_order_explains_the_answers(start_server,
+                                                                                              postgres_databases):
+    """A deletion and a correction of one patient at the same instant, through two processes: whichever takes the
+    record's lock first, the other sees what it left. Either the correction lands and the deletion follows (200,
+    204), or the deletion comes first and the correction finds no patient (404, 204); never a 409 for a change
+    nobody made, a 5xx, or a patient deleted and written back."""
+    rounds = 6
+    clinic = prepare_clinic(postgres_databases(), rounds)
+    servers = [start_server(clinic.url), start_server(clinic.url)]
+    desks = [sign_in(server) for server in servers]
+    seen = Counter()
+    for number, patient_id in enumerate(clinic.patient_ids):
+        path = f"/api/v1/patients/{patient_id}"
+        first, second = (0, 1) if number % 2 else (1, 0)
+        answers = fire_together([
+            httpx.Request("PATCH", f"{servers[first].base_url}{path}", json={"phone": f"+1 212 555 02{number:02d}"},
+                          headers=desks[first]),
+            httpx.Request("DELETE", f"{servers[second].base_url}{path}", headers=desks[second])])
+        statuses = (answers[0].status, answers[1].status)
+        assert statuses in {(200, 204), (404, 204)}, f"round {number}: {[answer.body for answer in answers]}"
+        seen[statuses] += 1
+        assert httpx.get(f"{servers[number % 2].base_url}{path}", headers=desks[number % 2]).status_code == 404
+    assert sum(seen.values()) == rounds, seen
+
