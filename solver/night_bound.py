@@ -56,9 +56,9 @@ def placement_bound(index: NightIndex, *, until: float) -> float | None:
         if info.booked is not None:
             if not shares:
                 return None  # a booked session the relaxation cannot serve: the night is not as the model sees it
-            _row(solver, [(share, 1) for share in shares], 1, 1)
+            add_row(solver, [(share, 1) for share in shares], 1, 1)
         elif shares:
-            _row(solver, [(share, 1) for share in shares], 0, 1)
+            add_row(solver, [(share, 1) for share in shares], 0, 1)
     for rule in index.problem.spacings:
         _spacing(solver, rule, daily.get(rule.earlier, {}), daily.get(rule.later, {}))
     free = {("clinician", c.id): c.free for info in index.sessions.values() for c in info.kind.clinicians}
@@ -80,7 +80,7 @@ def placement_bound(index: NightIndex, *, until: float) -> float | None:
     return solver.Objective().Value()
 
 
-def _row(solver, terms: list, low: float, high: float) -> None:
+def add_row(solver, terms: list, low: float, high: float) -> None:
     """``low <= sum(coefficient * share) <= high``, written row by row (the natural API's sums are slow here)."""
     row = solver.Constraint(low, high)
     for share, coefficient in terms:
@@ -95,7 +95,7 @@ def _spacing(solver, rule, earlier: dict[int, list], later: dict[int, list]) -> 
     for day, shares in later.items():
         allowed = [share for other, others in earlier.items() for share in others
                    if day - other >= least and (most is None or day - other <= most)]
-        _row(solver, [(share, 1) for share in shares] + [(share, -1) for share in allowed], -solver.infinity(), 0)
+        add_row(solver, [(share, 1) for share in shares] + [(share, -1) for share in allowed], -solver.infinity(), 0)
 
 
 def _session(index: NightIndex, solver, info: SessionInfo, energy: dict) -> tuple[list, dict[int, list]]:
@@ -122,7 +122,7 @@ def _session(index: NightIndex, solver, info: SessionInfo, energy: dict) -> tupl
                 low, high = starts[0][0] - option.span_before, starts[-1][1] - 1 + option.span_after
                 energy.setdefault(("class", ident, day), []).append(
                     (low, high, option.span_before + option.span_after, share))
-            _row(solver, [(share, 1) for share in class_shares] + [(share, -count) for share in day_shares], 0, 0)
+            add_row(solver, [(share, 1) for share in class_shares] + [(share, -count) for share in day_shares], 0, 0)
     return shares, by_day
 
 
@@ -167,7 +167,7 @@ def _energy(index: NightIndex, solver, shares: list, day: int, pinned: list, fre
         window = [(low, high)]
         minutes = sum(total(intersect(each, window)) for each in free)
         held = sum(total(intersect(intersect(each, window), [span])) for each in free for span in pinned)
-        _row(solver, inside, -solver.infinity(), minutes - held)
+        add_row(solver, inside, -solver.infinity(), minutes - held)
 
 
 def _free_of(index: NightIndex, free: dict, role: str, ident: int) -> list[Intervals]:

@@ -32,6 +32,7 @@ import time
 from ortools.linear_solver import pywraplp
 
 from solver.intervals import Intervals, intersect, total, union
+from solver.night_bound import add_row
 from solver.night_check import QUALITY_WEIGHTS, fits
 from solver.night_index import NightIndex, SessionInfo
 from solver.plans import Placement, blocked
@@ -83,9 +84,8 @@ class _Programme:
                 return None
             if not self._session(self.index.sessions[placement.kind], placement):
                 return None  # a session no clinician can serve as the level holds it: nothing to bound
-        for rows in (self._at_once(), self._days()):
-            if rows is None:
-                return None
+        if not (self._at_once() and self._days()):
+            return None  # out of time
         self._teams()
         busiest = solver.NumVar(0, solver.infinity(), "busiest")
         loads: dict[int, list] = {}
@@ -130,7 +130,7 @@ class _Programme:
             course = (info.patient, info.kind.key, clinician)
             if course not in self.courses:
                 self.courses[course] = self.solver.NumVar(0, 1, "")
-            _at_most(self.solver, [(share, 1), (self.courses[course], -1)], 0)
+            add_row(self.solver, [(share, 1), (self.courses[course], -1)], -self.solver.infinity(), 0)
             if held:
                 low, high = blocked(info.kind, placement.start)
                 self.held.setdefault(clinician, []).append((low, high, share))
@@ -166,18 +166,18 @@ class _Programme:
     def _day(self, day: int) -> Intervals:
         return [(self.problem.day_start(day), self.problem.day_start(day + 1))]
 
-    def _at_once(self) -> bool | None:
+    def _at_once(self) -> bool:
         """A clinician serves at most one held session at any moment: one row per start of one of them."""
         for spans in self.held.values():
             if time.perf_counter() > self.until:
-                return None
+                return False
             for moment in sorted({low for low, _, _ in spans}):
                 running = [(share, 1) for low, high, share in spans if low <= moment < high]
                 if len(running) > 1:
-                    _at_most(self.solver, running, 1)
+                    add_row(self.solver, running, -self.solver.infinity(), 1)
         return True
 
-    def _days(self) -> bool | None:
+    def _days(self) -> bool:
         """The sessions whose time may change within their day fit, with the held ones' minutes there, in the
         clinician's free minutes over the time they can reach."""
         shifts: dict[int, Intervals] = {}  # a clinician's free time as the most generous service sees it
@@ -186,12 +186,12 @@ class _Programme:
                 shifts[candidate.id] = union(shifts.get(candidate.id, []), candidate.free)
         for (clinician, day), terms in self.daily.items():
             if time.perf_counter() > self.until:
-                return None
+                return False
             window = [(min(term[0] for term in terms), max(term[1] for term in terms))]
             free = intersect(shifts[clinician], window)
             held = [(share, total(intersect(free, [(low, high)]))) for low, high, share in self.held.get(clinician, [])]
-            _at_most(self.solver, [(share, minutes) for _, _, minutes, share in terms]
-                     + [(share, minutes) for share, minutes in held if minutes], total(free))
+            add_row(self.solver, [(share, minutes) for _, _, minutes, share in terms]
+                    + [(share, minutes) for share, minutes in held if minutes], -self.solver.infinity(), total(free))
         return True
 
     def _teams(self) -> None:
@@ -207,8 +207,3 @@ class _Programme:
                     if clinician in other:
                         row.SetCoefficient(other[clinician], -1)
 
-
-def _at_most(solver, terms: list[tuple[object, float]], high: float) -> None:
-    row = solver.Constraint(-solver.infinity(), high)
-    for share, coefficient in terms:
-        row.SetCoefficient(share, row.GetCoefficient(share) + coefficient)
