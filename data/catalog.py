@@ -97,8 +97,10 @@ def save(session: Session, entity: Entity, record: SQLModel, values: dict, chang
     if entity.write_extra is not None:
         entity.write_extra(record, values)
     session.add(record)
-    session.commit()
-    session.refresh(record)
+    session.flush()
+    session.refresh(record)  # what was written, read in the transaction that holds the record's lock
+    session.expire_on_commit = False  # so the answer is that state: re-read after the commit, a record another
+    session.commit()  # request deleted meanwhile would fail the answer (a 500) though the change was made
     return record
 
 
