@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from api.access_log import ObservedRequests
+from api.availability_shortcut import AvailabilityShortcut
 from api.body_limit import BodyLimit
 from api.errors import install_error_handlers
 from api.openapi import install_openapi
@@ -35,6 +36,7 @@ from api.routes import (
     visit_requests,
     waitlist,
 )
+from data.change_feed import ChangeFeed
 from data.config import Settings, get_settings
 from data.db import make_engine, session_capacity
 from data.migrate import ensure_current
@@ -53,7 +55,11 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         ensure_current(engine)
         app.state.session_gate = anyio.Semaphore(session_capacity(engine))
         app.state.jobs = start_background_jobs(engine, settings) if settings.background_jobs else None
+        app.state.change_feed = (ChangeFeed(engine).start()
+                                 if settings.availability_memory and engine.dialect.name == "postgresql" else None)
         yield
+        if app.state.change_feed is not None:
+            app.state.change_feed.stop()
         if app.state.jobs is not None:
             app.state.jobs.shutdown(wait=False)
 
@@ -72,6 +78,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.token_key = (
         settings.secret_key.get_secret_value() if settings.secret_key else secrets.token_urlsafe(32)
     )
+    app.add_middleware(AvailabilityShortcut, host=app)  # innermost: its answers still get an id, a count, a limit
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(ObservedRequests)  # outermost: a refused body is counted and carries its request id too
     install_error_handlers(app)

@@ -21,6 +21,7 @@ class TokenClaims(NamedTuple):
     stamp: str
     client_id: str | None = None  # a backend client's token (SMART Backend Services)
     scope: str = ""  # the client's granted scopes, space-separated
+    expires: datetime | None = None
 
 
 def issue_token(*, user_id: int | None = None, client_id: str | None = None, scope: str = "", stamp: str, key: str,
@@ -38,11 +39,12 @@ def read_token(token: str, *, key: str) -> TokenClaims:
         claims = jwt.decode(token, key, algorithms=[ALGORITHM], options={"require": ["exp", "sub", "stamp"]})
         if not isinstance(claims["stamp"], str):
             raise ValueError("the stamp is not a string")
+        expires = datetime.fromtimestamp(claims["exp"], UTC)
         if "client_id" in claims:
             if not isinstance(claims["client_id"], str) or not isinstance(claims.get("scope"), str):
                 raise ValueError("the client or its scope is not a string")
-            return TokenClaims(None, claims["stamp"], claims["client_id"], claims["scope"])
-        return TokenClaims(int(claims["sub"]), claims["stamp"])
+            return TokenClaims(None, claims["stamp"], claims["client_id"], claims["scope"], expires)
+        return TokenClaims(int(claims["sub"]), claims["stamp"], expires=expires)
     except jwt.ExpiredSignatureError as exc:
         raise InvalidToken("the access token has expired; sign in again") from exc
     except (jwt.InvalidTokenError, ValueError) as exc:

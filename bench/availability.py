@@ -40,9 +40,15 @@ clinician + treatment room) in the second week of the horizon:
   minimal asyncio HTTP/1.1 client that costs well under 0.1 ms of CPU a
   request; ``/health`` is also driven with httpx.AsyncClient as a cross-check
   (on 2 cores httpx, not the server, limits that figure). The bench process's
-  and the server's CPU seconds are reported per phase. The schedule does not
-  change during the run, so after its first request the server answers from
-  its cache.
+  and the server's CPU seconds are reported per phase, and how many
+  availability answers came from the server's memory
+  (``api.availability_shortcut``) or from the route, read from its metrics.
+  The schedule does not change during the first availability phase, so after
+  its first request the server answers from memory; a second phase runs the
+  same load while another process books the week's best slot and cancels it
+  again every ``--change-interval`` seconds (a thread of the bench process on
+  its own engine), so answers are dropped and searched again as changes are
+  heard.
 - ``growth``: a second database where the searched week holds a fixed number
   of appointments and the table grows to each ``--growth`` size (1k, 10k, 100k)
   by adding appointments on days before and after that week (outside the
@@ -75,10 +81,12 @@ import os
 import platform
 import pstats
 import random
+import re
 import secrets
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from collections.abc import Iterator
@@ -810,7 +818,7 @@ def running_server(url: str, secret: str, log: Path) -> Iterator[tuple[str, subp
     env = {name: value for name, value in os.environ.items() if not name.startswith("CLINIC_")
            and name != "DATABASE_URL"}
     env.update({"DATABASE_URL": url, "CLINIC_SECRET_KEY": secret, "CLINIC_BACKGROUND_JOBS": "false",
-                "PYTHONUNBUFFERED": "1"})
+                "CLINIC_METRICS": "true", "PYTHONUNBUFFERED": "1"})
     env["PATH"] = f"{Path(clinic_script()).parent}{os.pathsep}{env.get('PATH', '')}"
     with log.open("wb") as sink:
         process = subprocess.Popen([clinic_script(), "serve", "--port", str(port), "--no-migrate"], cwd=ROOT,
@@ -953,8 +961,38 @@ async def drive(base: str, path: str, params: dict, headers: dict, *, total: int
     return result
 
 
+def answer_sources(base: str) -> dict[str, float]:
+    """The server's count of availability answers by source (memory, route), from its metrics."""
+    text = httpx.get(f"{base}/metrics", timeout=30, trust_env=False).text
+    found = re.findall(r'^clinic_availability_answers_total\{source="(\w+)"\} ([0-9.e+]+)$', text, re.MULTILINE)
+    return {source: float(count) for source, count in found}
+
+
+class ChangesMeanwhile:
+    """Books and cancels (``BookAndCancel``, on an engine of its own: another process to the server) every
+    ``interval`` seconds on a thread, while an HTTP phase runs."""
+
+    def __init__(self, changes: BookAndCancel, interval: float) -> None:
+        self.changes, self.interval, self.count = changes, interval, 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self) -> None:
+        while not self.stop.wait(self.interval):
+            self.changes()
+            self.count += 1
+
+    def __enter__(self) -> ChangesMeanwhile:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_) -> None:
+        self.stop.set()
+        self.thread.join()
+
+
 def bench_http(url: str, query_params: dict, *, requests: int, concurrency: int, client: str,
-               engine: Engine) -> dict:
+               engine: Engine, changes: BookAndCancel, change_interval: float) -> dict:
     password = secrets.token_urlsafe(16)
     with session_scope(engine) as session:
         upsert_user(session=session, username="bench_desk", password=password, role=Role.FRONT_DESK)
@@ -976,7 +1014,15 @@ def bench_http(url: str, query_params: dict, *, requests: int, concurrency: int,
             return {"endpoint": f"GET {path}", **result}
 
         trivial = phase("/health", {}, client)
+        before = answer_sources(base)
         availability = phase(f"{API}/availability", query_params, client)
+        after = answer_sources(base)
+        availability["answers_by_source"] = {k: after.get(k, 0) - before.get(k, 0) for k in sorted(after)}
+        with ChangesMeanwhile(changes, change_interval) as meanwhile:
+            while_changing = phase(f"{API}/availability", query_params, client)
+        final = answer_sources(base)
+        while_changing["answers_by_source"] = {k: final.get(k, 0) - after.get(k, 0) for k in sorted(final)}
+        while_changing["changes_committed_meanwhile"] = meanwhile.count
         # The same trivial load with the other client: shows how much the client itself limits the figure.
         cross_check = phase("/health", {}, "httpx" if client == "raw" else "raw")
     return {
@@ -985,6 +1031,8 @@ def bench_http(url: str, query_params: dict, *, requests: int, concurrency: int,
                   f"{warmup} unmeasured warm-up requests per endpoint",
         "availability_slots_returned": len(body.get("slots", [])),
         "availability": availability,
+        "availability_while_another_process_books_and_cancels": {
+            "change_every_seconds": change_interval, **while_changing},
         "trivial": trivial,
         "throughput_ratio": round(availability["requests_per_second"] / trivial["requests_per_second"], 4),
         "p50_ratio": round(availability["p50_ms"] / trivial["p50_ms"], 2),
@@ -1054,8 +1102,13 @@ def bench_main_clinic(url: str, args: argparse.Namespace, now: datetime) -> dict
             params = {"service_id": query.service_id, "start": week_start.isoformat(), "end": week_end.isoformat(),
                       "limit": query.limit}
             try:
-                result["http"] = bench_http(url, params, requests=args.requests, concurrency=args.concurrency,
-                                            client=args.client, engine=engine)
+                changes = BookAndCancel(url, clinic, query, datetime.now(UTC), settings)
+                try:
+                    result["http"] = bench_http(url, params, requests=args.requests, concurrency=args.concurrency,
+                                                client=args.client, engine=engine, changes=changes,
+                                                change_interval=args.change_interval)
+                finally:
+                    changes.close()
             except Exception as exc:
                 traceback.print_exc(file=sys.stderr)
                 result["http"] = {"error": f"{type(exc).__name__}: {exc}"}
@@ -1179,6 +1232,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--client", choices=sorted(CLIENTS), default="raw",
                         help="HTTP load client: raw (minimal asyncio client, light on CPU) or httpx (default raw)")
     parser.add_argument("--skip-http", action="store_true", help="skip the HTTP part")
+    parser.add_argument("--change-interval", type=float, default=0.1,
+                        help="seconds between two bookings or cancellations by another process during the HTTP "
+                             "phase with changes (default 0.1)")
     parser.add_argument("--postgres-server", default=DEFAULT_POSTGRES_SERVER,
                         help="server on which throw-away databases are created (default: %(default)s)")
     args = parser.parse_args(argv)

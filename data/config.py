@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     hold_minutes: int = Field(default=10, gt=0, le=24 * 60, description="How long a hold lasts by default.")
     hold_sweep_seconds: int = Field(default=60, gt=0, description="How often expired holds are cleaned up.")
     background_jobs: bool = Field(default=True, description="Run periodic jobs (hold sweeper) inside the app.")
+    availability_memory: bool = Field(default=True, description=(
+        "PostgreSQL: answer a repeated availability search from the process's memory while no change to the "
+        "schedule, the catalog or the caller's account was committed since (heard through LISTEN/NOTIFY). Turn "
+        "off behind a pooler that cannot keep a LISTEN connection (PgBouncer in transaction mode)."))
     nightly_run_time: time = Field(default=time(2, 0), description="Local wall-clock time of the nightly run.")
     nightly_in_serve: bool = Field(default=False, description="Also schedule the nightly run inside `clinic serve`.")
     engine_in_serve: bool = Field(default=False, description=(

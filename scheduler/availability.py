@@ -85,6 +85,9 @@ class Offer:
 class Availability:
     offers: list[Offer] = field(default_factory=list)
     reasons: list[Reason] = field(default_factory=list)
+    # Until when, if nothing is written meanwhile, the same search gives this answer (the clock moves the earliest
+    # bookable start and lapses holds); None when it read data no version stamps (the patient's own sessions).
+    good_until: datetime | None = None
 
 
 def find_availability(session: Session, query: SlotQuery, *, now: datetime, settings: Settings) -> Availability:
@@ -117,9 +120,30 @@ def find_availability(session: Session, query: SlotQuery, *, now: datetime, sett
                    slot.waste)
             ranked.append((key, offer))
     ranked.sort(key=lambda item: item[0])
+    good_until = _good_until(session, query, locations, now, settings, versions)
     if ranked:
-        return Availability(offers=[offer for _, offer in ranked[: query.limit]])
-    return Availability(reasons=_summarize(explained))
+        return Availability(offers=[offer for _, offer in ranked[: query.limit]], good_until=good_until)
+    return Availability(reasons=_summarize(explained), good_until=good_until)
+
+
+def _good_until(session: Session, query: SlotQuery, locations: list[LocationInfo], now: datetime, settings: Settings,
+                versions: tuple[str, dict]) -> datetime | None:
+    """The first moment the clock alone changes the answer: the earliest bookable start moves on a minute, or
+    a hold in the searched days lapses."""
+    if query.patient_id is not None or query.fresh or query.ignore_appointment_ids or schedule_version.changed(session):
+        return None
+    # the earliest start stays while the whole seconds of now + notice do not pass it
+    moments = [from_minute(_earliest_start(now, settings)) - timedelta(minutes=settings.min_notice_minutes, seconds=-1)]
+    for location in locations:
+        lapse = free_time.next_lapse(session, location, _window(query), now, versions)
+        if lapse is not None:
+            moments.append(lapse)
+    return min(moments)
+
+
+def _earliest_start(now: datetime, settings: Settings) -> int:
+    """The first whole minute a slot may start at: after the minimum notice."""
+    return -(-int((now + timedelta(minutes=settings.min_notice_minutes)).timestamp()) // 60)
 
 
 def _summarize(explained: list[tuple[LocationInfo, list[Reason]]]) -> list[Reason]:
@@ -187,8 +211,7 @@ def build_search(
     open_hours = weekly(location.opening_hours, days, zone)
     if query.earliest is not None:
         open_hours = intersect(open_hours, daily(query.earliest, query.latest, days, zone))
-    earliest_start = -(-int((now + timedelta(minutes=settings.min_notice_minutes)).timestamp()) // 60)
-    starts = [(max(to_minute(query.start), earliest_start), to_minute(query.end))]
+    starts = [(max(to_minute(query.start), _earliest_start(now, settings)), to_minute(query.end))]
 
     clinicians = [c for c in location.clinicians
                   if not c.archived and (service.certification is None or service.certification in c.certifications)

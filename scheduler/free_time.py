@@ -130,6 +130,30 @@ def busy_time(session: Session, location: LocationInfo, window: tuple[int, int],
     them, else read here. None when this session's own uncommitted allocation changes must be seen: the caller
     then reads the database.
     """
+    merged = _merged_days(session, location, window, versions)
+    if merged is None:
+        return None
+    live_holds = [(key, start, end) for key, start, end, expires in merged.holds if expires > now]
+    if not live_holds:
+        return merged.firm
+    held: dict[Key, list] = {}
+    for key, start, end in live_holds:
+        held.setdefault(key, []).append((start, end))
+    return {**merged.firm, **{key: union(merged.firm.get(key, []), spans) for key, spans in held.items()}}
+
+
+def next_lapse(session: Session, location: LocationInfo, window: tuple[int, int], now: datetime,
+               versions: tuple[str, dict] | None = None) -> datetime | None:
+    """When the first hold that blocks part of ``window`` at ``now`` lapses: until then, with no write, the
+    location's busy time there stays what :func:`busy_time` gives now. None when no hold blocks it."""
+    merged = _merged_days(session, location, window, versions)
+    return min((expires for *_, expires in merged.holds if expires > now), default=None) if merged else None
+
+
+def _merged_days(session: Session, location: LocationInfo, window: tuple[int, int],
+                 versions: tuple[str, dict] | None) -> Merged | None:
+    """The location's days that can overlap ``window``, reloading those whose token changed; None when this
+    session's own uncommitted changes must be seen."""
     first, last = days(window)
     catalog_token, tokens = versions or schedule_version.read(session, first, last, location.id)
     if schedule_version.changed(session):
@@ -146,14 +170,7 @@ def busy_time(session: Session, location: LocationInfo, window: tuple[int, int],
         for n in range(stale[0], stale[-1] + 1):
             sheets[n] = _kept(sheets[n], loaded[dates[n]])
             cache.put_sheet(keys[n], sheets[n])
-    merged = _merged(cache, location.id, tuple(sheets))
-    live_holds = [(key, start, end) for key, start, end, expires in merged.holds if expires > now]
-    if not live_holds:
-        return merged.firm
-    held: dict[Key, list] = {}
-    for key, start, end in live_holds:
-        held.setdefault(key, []).append((start, end))
-    return {**merged.firm, **{key: union(merged.firm.get(key, []), spans) for key, spans in held.items()}}
+    return _merged(cache, location.id, tuple(sheets))
 
 
 def _day(minute: int) -> date:

@@ -41,6 +41,8 @@ CONFLICTS = Counter("clinic_conflicts", "409 answers: the slot or record was tak
 HOLDS = Counter("clinic_holds", "Holds placed, booked, released and expired (committed)", ["event"])
 AVAILABILITY_SECONDS = Histogram("clinic_availability_search_seconds", "Time of one availability search",
                                  ["surface"], buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
+AVAILABILITY_ANSWERS = Counter("clinic_availability_answers", "HTTP availability answers by source: memory (nothing "
+                               "they depend on changed since) or route (searched)", ["source"])
 DELIVERIES = Counter("clinic_message_deliveries", "Attempts to hand a patient message to its channel, by outcome",
                      ["channel", "outcome"])
 JOBS = Counter("clinic_jobs", "Background jobs done by this process, by job and outcome (ok, failed)",

@@ -10,9 +10,11 @@ offers a taken slot and never misses a free one; and an offer it made must be ac
 own cache) share one database: what one books the other's next search no longer offers.
 """
 
+import time
 from datetime import datetime, timedelta
 
 import pytest
+from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -25,6 +27,9 @@ from hypothesis.stateful import (
 from sqlalchemy import Engine, event
 from sqlmodel import Session, select
 
+from api.deps import get_now
+from api.main import create_app
+from api.security import issue_token
 from data.config import Settings
 from data.db import make_engine, session_scope
 from data.enums import ExceptionKind, Role
@@ -47,6 +52,7 @@ from scheduler.booking import (
     release_expired_holds,
     reschedule,
 )
+from scheduler.metrics import AVAILABILITY_ANSWERS
 from tests.clinic_world import NOW, at, build_world
 
 SETTINGS = Settings(database_url="sqlite://", secret_key="test-secret-key-of-at-least-32-characters")
@@ -198,13 +204,68 @@ class CacheAgreesWithDatabase(RuleBasedStateMachine):
             mover.location_id = self.ids["night_desk" if mover.location_id == self.ids["midtown"] else "midtown"]
 
 
-def run_machine(url: str, *, examples: int, steps: int) -> None:
+class ShortcutAgreesWithDatabase(CacheAgreesWithDatabase):
+    """The same interleavings, searched over HTTP as well, where ``api.availability_shortcut`` answers a repeated
+    search from memory: asked twice (the second from memory unless something changed), the answer equals the
+    search read fresh from the database. The clock also moves by seconds, so holds lapse within a minute."""
+
+    client: TestClient
+    clock: list
+    headers: dict
+
+    @rule(seconds=st.integers(1, 59))
+    def clock_ticks(self, seconds) -> None:
+        self.now += timedelta(seconds=seconds)
+
+    @rule(service=st.sampled_from(SERVICES), location=st.sampled_from(["midtown", "night_desk", None]),
+          later=st.sampled_from([0, 0, 1, 20, 59, 60, 61, 600, 3600]))
+    def http_search_agrees(self, service, location, later) -> None:
+        """Asked, asked again ``later`` seconds on (from memory while nothing it depends on changed)."""
+        location_id = self.ids[location] if location else None
+        params = {"service_id": self.ids[service], "start": WINDOW[0].isoformat(), "end": WINDOW[1].isoformat(),
+                  "limit": 200, **({"location_id": location_id} if location_id else {})}
+        for step in (0, later):
+            self.now += timedelta(seconds=step)
+            self.clock[0] = self.now
+            answer = self.client.get("/api/v1/availability", params=params, headers=self.headers)
+            with Session(self.engine) as session:
+                fresh = find_availability(session, SlotQuery(
+                    service_id=self.ids[service], start=WINDOW[0], end=WINDOW[1], location_id=location_id,
+                    limit=200, fresh=True), now=self.now, settings=SETTINGS)
+            assert answer.status_code == 200, answer.text
+            body = answer.json()
+            assert ([(slot["location_id"], datetime.fromisoformat(slot["start"]), slot["clinician"]["id"],
+                      slot["room"]["id"] if slot["room"] else None, tuple(unit["id"] for unit in slot["devices"]))
+                     for slot in body["slots"]], [reason["code"] for reason in body["reasons"]]) == (
+                [(o.location_id, o.start, o.slot.clinician.id, o.slot.room.id if o.slot.room else None,
+                  tuple(unit.id for unit in o.slot.devices)) for o in fresh.offers],
+                [reason.code for reason in fresh.reasons])
+
+
+def run_machine(url: str, *, examples: int, steps: int, over_http: bool = False) -> None:
     engine, ids = clinic(url)
     try:
         machine = type("Machine", (CacheAgreesWithDatabase,), {"engine": engine, "ids": ids})
-        run_state_machine_as_test(machine, settings=settings(
-            max_examples=examples, stateful_step_count=steps, deadline=None,
-            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]))
+        check = settings(max_examples=examples, stateful_step_count=steps, deadline=None,
+                         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+        if not over_http:
+            return run_state_machine_as_test(machine, settings=check)
+        app = create_app(Settings(database_url=url, secret_key=SETTINGS.secret_key, background_jobs=False), engine)
+        clock = [NOW]
+        app.dependency_overrides[get_now] = lambda: clock[0]
+        with TestClient(app) as client, Session(engine) as session:
+            desk = session.get(User, ids["desk"])
+            token = issue_token(user_id=desk.id, stamp=desk.security_stamp, key=app.state.token_key, minutes=60)
+            deadline = time.monotonic() + 20
+            while not app.state.change_feed.live:
+                assert time.monotonic() < deadline, "the change feed did not start listening"
+                time.sleep(0.02)
+            machine = type("Machine", (ShortcutAgreesWithDatabase,), {
+                "engine": engine, "ids": ids, "client": client, "clock": clock,
+                "headers": {"Authorization": f"Bearer {token}"}})
+            from_memory = AVAILABILITY_ANSWERS.labels(source="memory")._value.get()
+            run_state_machine_as_test(machine, settings=check)
+            assert AVAILABILITY_ANSWERS.labels(source="memory")._value.get() > from_memory, "memory was never used"
     finally:
         engine.dispose()
 
@@ -216,6 +277,11 @@ def test_cached_search_equals_the_database_on_sqlite(tmp_path):
 @pytest.mark.postgres
 def test_cached_search_equals_the_database_on_postgresql(postgres_databases):
     run_machine(postgres_databases(), examples=8, steps=20)
+
+
+@pytest.mark.postgres
+def test_searches_answered_from_memory_over_http_equal_the_database(postgres_databases):
+    run_machine(postgres_databases(), examples=6, steps=25, over_http=True)
 
 
 class AllocationReads:

@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, status
 from sqlmodel import select
 
+from api.availability_shortcut import GOOD_UNTIL
 from api.catalog import RecordId
 from api.deps import CurrentUser, NowDep, SessionDep, SettingsDep, require_role
 from api.idempotency import IdempotencyKey, respond_once
@@ -35,6 +36,7 @@ Desk = Annotated[User, Depends(require_role(Role.ADMIN, Role.FRONT_DESK))]
 
 @router.get("/availability", response_model=AvailabilityPublic)
 def availability(
+    request: Request,
     session: SessionDep,
     user: CurrentUser,
     settings: SettingsDep,
@@ -60,6 +62,7 @@ def availability(
                       earliest=earliest, latest=latest, limit=limit)
     with AVAILABILITY_SECONDS.labels(surface="api").time():
         found = find_availability(session, query, now=now, settings=settings)
+    setattr(request.state, GOOD_UNTIL, found.good_until)  # how long api.availability_shortcut may keep the answer
     slots = [
         SlotPublic(
             start=offer.start, end=offer.end, location_id=offer.location_id,
