@@ -29,13 +29,17 @@ slot taken between a search and a booking.
 import itertools
 import logging
 import threading
+import time
 
 import psycopg
 from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session as OrmSession
 
+from data.db import CONNECT_TIMEOUT_SECONDS
+
 CHANNEL = "clinic_changes"
 POLL_SECONDS = 0.5  # how often the listening thread looks up from the socket to see whether it must stop
+PROBE_SECONDS = 5.0  # after this long without a notification the connection is asked a trivial query
 RETRY_SECONDS = (0.2, 5.0)  # first and longest wait before listening again after the connection was lost
 WROTE = "clinic_wrote"  # session.info: this transaction wrote something
 
@@ -54,6 +58,11 @@ class ChangeFeed:
 
     def __init__(self, engine: Engine) -> None:
         self.conninfo = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        # as the engine's own connections, and keepalives so a peer gone without a word is noticed
+        self.connect_args = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3,
+                             "tcp_user_timeout": 15_000,
+                             **({} if "connect_timeout" in engine.url.query
+                                else {"connect_timeout": CONNECT_TIMEOUT_SECONDS})}
         self.live = False
         self.resets = 0
         self.catalog = 0
@@ -92,16 +101,21 @@ class ChangeFeed:
         wait = RETRY_SECONDS[0]
         while not self._stop.is_set():
             try:
-                with psycopg.connect(self.conninfo, autocommit=True) as connection:
+                with psycopg.connect(self.conninfo, autocommit=True, **self.connect_args) as connection:
                     connection.execute(f"LISTEN {CHANNEL}")
                     self._connection = connection
                     self.resets += 1  # before going live: nothing kept before the gap is used after it
                     self.live = True
                     wait = RETRY_SECONDS[0]
+                    quiet_since = time.monotonic()
                     while not self._stop.is_set():
                         for notification in connection.notifies(timeout=POLL_SECONDS):
                             self._heard(notification.payload)
-            except psycopg.Error as exc:
+                            quiet_since = time.monotonic()
+                        if time.monotonic() - quiet_since > PROBE_SECONDS:
+                            connection.execute("SELECT 1")  # a silently dead connection fails here, not never
+                            quiet_since = time.monotonic()
+            except Exception as exc:  # whatever broke: stop answering from memory and listen again
                 if self.live:
                     log.warning("change notifications lost (%s); answering from the database until they are back",
                                 type(exc).__name__)
@@ -113,7 +127,7 @@ class ChangeFeed:
 
     def _heard(self, payload: str) -> None:
         kind, _, location = payload.partition(":")
-        if kind == "schedule":
+        if kind == "schedule" and location.isdigit():
             ident = int(location)
             self.schedule[ident] = self.schedule.get(ident, 0) + 1
             self.schedule_anywhere += 1
@@ -121,6 +135,8 @@ class ChangeFeed:
             self.catalog += 1
         elif kind == "accounts":
             self.accounts += 1
+        else:  # not ours to read: take it as anything having changed
+            self.resets += 1
 
 
 def _count() -> None:

@@ -288,3 +288,17 @@ def test_sqlite_has_no_feed_and_every_answer_is_searched(tmp_path):
         desk = _token(app, engine, ids["desk"])
         assert app.state.change_feed is None
         assert [search(client, desk, ids)[2] for _ in range(2)] == ["route", "route"]
+
+
+@pytest.mark.postgres
+def test_a_notification_the_feed_cannot_read_drops_everything_kept(served, clinic):
+    app, client, _, ids = served
+    desk = _token(app, clinic[1], ids["desk"])
+    feed = app.state.change_feed
+    search(client, desk, ids)
+    assert search(client, desk, ids)[2] == "memory"
+    resets = feed.resets
+    with psycopg.connect(clinic[0].replace("postgresql+psycopg", "postgresql"), autocommit=True) as connection:
+        connection.execute("NOTIFY clinic_changes, 'schedule:not-a-location'")
+    _eventually(lambda: feed.resets > resets)
+    assert feed.live and search(client, desk, ids)[2] == "route"
