@@ -9,9 +9,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import Engine
 from sqlmodel import Session
 
-from data.enums import Certification, RoomKind
+from data.db import make_engine, session_scope
+from data.enums import Certification, Role, RoomKind
+from data.migrate import upgrade
 from data.tables import (
     Clinician,
     ClinicianCertification,
@@ -25,6 +28,7 @@ from data.tables import (
     Service,
     ServiceDevice,
     ShiftBreak,
+    User,
 )
 
 NY = ZoneInfo("America/New_York")
@@ -120,3 +124,23 @@ def build_world(session: Session) -> World:
     session.flush()
     return World(midtown, night_desk, dana, max_, eli, owl, shockwave, ultrasounds, rooms, gym, eswt, msus, rehab,
                  telehealth, gait, patients)
+
+
+def clinic(url: str) -> tuple[Engine, dict]:
+    """A migrated database holding the test world and a front-desk user; the ids the tests need."""
+    engine = make_engine(url)
+    upgrade(engine)
+    with session_scope(engine) as session:
+        world = build_world(session)
+        desk = User(username="world_desk", role=Role.FRONT_DESK, password_hash="x")
+        session.add(desk)
+        session.flush()
+        ids = {
+            "desk": desk.id, "midtown": world.midtown.id, "night_desk": world.night_desk.id,
+            "eswt": world.eswt.id, "msus": world.msus.id, "telehealth": world.telehealth.id,
+            "patients": [p.id for p in world.patients],
+            "clinicians": [world.dana.id, world.max.id, world.eli.id],
+            "units": [world.shockwave.id, *(u.id for u in world.ultrasounds)],
+            "mover": world.max.id,
+        }
+    return engine, ids

@@ -32,9 +32,8 @@ from api.main import create_app
 from api.security import issue_token
 from data.config import Settings
 from data.db import make_engine, session_scope
-from data.enums import ExceptionKind, Role
+from data.enums import ExceptionKind
 from data.errors import Conflict, Gone
-from data.migrate import upgrade
 from data.tables import (
     Appointment,
     Clinician,
@@ -53,31 +52,11 @@ from scheduler.booking import (
     reschedule,
 )
 from scheduler.metrics import AVAILABILITY_ANSWERS
-from tests.clinic_world import NOW, at, build_world
+from tests.clinic_world import NOW, at, clinic
 
 SETTINGS = Settings(database_url="sqlite://", secret_key="test-secret-key-of-at-least-32-characters")
 WINDOW = (at(1, 0), at(3, 0))  # Monday and Tuesday; the clock starts Monday 08:00 and runs on
 SERVICES = ("eswt", "msus", "telehealth")
-
-
-def clinic(url: str) -> tuple[Engine, dict]:
-    """A migrated database holding the test world and a front-desk user; the ids the tests need."""
-    engine = make_engine(url)
-    upgrade(engine)
-    with session_scope(engine) as session:
-        world = build_world(session)
-        desk = User(username="cache_desk", role=Role.FRONT_DESK, password_hash="x")
-        session.add(desk)
-        session.flush()
-        ids = {
-            "desk": desk.id, "midtown": world.midtown.id, "night_desk": world.night_desk.id,
-            "eswt": world.eswt.id, "msus": world.msus.id, "telehealth": world.telehealth.id,
-            "patients": [p.id for p in world.patients],
-            "clinicians": [world.dana.id, world.max.id, world.eli.id],
-            "units": [world.shockwave.id, *(u.id for u in world.ultrasounds)],
-            "mover": world.max.id,
-        }
-    return engine, ids
 
 
 def search(session: Session, ids: dict, service: str, *, now: datetime, location: str | None = "midtown",

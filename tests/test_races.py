@@ -17,13 +17,15 @@ clock of the server processes. Nothing asserts on timing; the timeouts below
 only keep a broken run from hanging.
 """
 
+import re
 import threading
+import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
 
 import httpx
 import pytest
@@ -208,6 +210,42 @@ def test_two_server_processes_race_for_one_slot_on_one_postgres(start_server, po
     """Two independent processes on one database: nothing in memory is shared, only the database decides."""
     clinic = prepare_clinic(postgres_databases(), THREADS)
     race_for_one_slot(clinic, [start_server(clinic.url), start_server(clinic.url)])
+
+
+@pytest.mark.postgres
+def test_a_search_one_server_keeps_in_memory_follows_what_another_server_books_and_cancels(start_server,
+                                                                                           postgres_databases):
+    """Server A answers Dana's 09:00 search from memory; server B books that slot and then cancels it. A learns each
+    change by PostgreSQL notification: its next answers stop offering the slot, then offer it again."""
+    clinic = prepare_clinic(postgres_databases(), 1)
+    searcher, booker = (start_server(clinic.url, CLINIC_METRICS="true") for _ in range(2))
+    search_headers, book_headers = sign_in(searcher), sign_in(booker)
+    params = {"service_id": clinic.service_id, "clinician_id": clinic.dana_id, "start": START.isoformat(),
+              "end": (START + timedelta(hours=2)).isoformat()}
+
+    def offered() -> bool:
+        answer = httpx.get(f"{searcher.base_url}/api/v1/availability", params=params, headers=search_headers,
+                           timeout=REQUEST_TIMEOUT_SECONDS)
+        assert answer.status_code == 200, answer.text
+        return any(datetime.fromisoformat(slot["start"]) == START for slot in answer.json()["slots"])
+
+    def eventually(expected: bool) -> None:
+        deadline = time.monotonic() + REQUEST_TIMEOUT_SECONDS
+        while offered() is not expected:
+            assert time.monotonic() < deadline, f"server A still says offered={not expected}"
+            time.sleep(0.05)
+
+    assert offered() and offered()
+    metrics = httpx.get(f"{searcher.base_url}/metrics", timeout=REQUEST_TIMEOUT_SECONDS).text
+    assert re.search(r'^clinic_availability_answers_total\{source="memory"\} [1-9]', metrics, re.MULTILINE), metrics
+    booked = httpx.post(f"{booker.base_url}/api/v1/appointments", json=booking_body(clinic, clinic.patient_ids[0]),
+                        headers=book_headers, timeout=REQUEST_TIMEOUT_SECONDS)
+    assert booked.status_code == 201, booked.text
+    eventually(False)
+    cancelled = httpx.post(f"{booker.base_url}/api/v1/appointments/{booked.json()['id']}/cancel",
+                           json={"reason": "patient called"}, headers=book_headers, timeout=REQUEST_TIMEOUT_SECONDS)
+    assert cancelled.status_code == 200, cancelled.text
+    eventually(True)
 
 
 @pytest.mark.postgres
