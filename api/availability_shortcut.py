@@ -20,10 +20,11 @@ the kept bytes; any other goes to the route, and a 200 it gives is kept for the
 next (an answer depends on nothing of the caller's but their being signed in:
 only a patient's search would, and it is never kept). Requests for the same
 search that arrive while the route is making it wait for that one answer, so a
-change does not send every waiting client to the database at once. What is never answered from memory: a search for a patient (their own
-sessions carry no version), a request asking ``Cache-Control: no-cache``, and
-anything while the change feed is not listening (SQLite, or the connection
-lost). An answer served from memory was the route's answer under the same
+change does not send every waiting client to the database at once.
+
+What is never answered from memory: a search for a patient (their own sessions
+carry no version), a request asking ``Cache-Control: no-cache``, and anything
+while the change feed is not listening (SQLite, or the connection lost). An answer served from memory was the route's answer under the same
 counts; a change committed by another process reaches this one within the
 notification's delay, and the booking path's own check still refuses a slot
 taken meanwhile, as it refuses one taken between any search and a booking.
@@ -103,8 +104,8 @@ class AvailabilityShortcut:
 
     async def _search(self, scope: Scope, receive: Receive, send: Send, feed, token: str, answers_stamp: tuple,
                       callers_stamp: tuple) -> None:
-        """The route's answer, kept if it is a 200 it says how long holds; requests for the same search under the
-        same counts that arrive meanwhile wait for it instead of each searching (after a change, all at once)."""
+        """The route's answer, kept if it is a 200 that says how long it holds; requests for the same search under
+        the same counts that arrive meanwhile wait for it instead of each searching (after a change, all at once)."""
         query = scope["query_string"]
         flight_key = (query, answers_stamp)
         flight = None if flight_key in self.flights else asyncio.get_running_loop().create_future()
