@@ -8,12 +8,14 @@ third of a millisecond of CPU each, on every request).
 
 import hashlib
 import hmac
+import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 from api.security import InvalidToken, read_token
@@ -24,6 +26,7 @@ from data.tables import User
 from scheduler import backend_clients, smart_scopes
 from scheduler.backend_clients import ClientActor
 
+log = logging.getLogger("clinic.requests")
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
 
@@ -37,8 +40,25 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
     waits for a thread to finish: a stall that ends in timeouts, not 409s.
     """
     async with request.app.state.session_gate:
-        with Session(serialized(request.app.state.engine), info={"settings": request.app.state.settings}) as session:
+        session = Session(serialized(request.app.state.engine), info={"settings": request.app.state.settings})
+        try:
             yield session
+        finally:
+            _close(session)
+
+
+def _close(session: Session) -> None:
+    """End the request's session; a database gone meanwhile has ended its transaction already.
+
+    This runs after the answer has started (FastAPI closes a request's dependencies then), so an error here
+    cannot become a 503: it would break the connection of a client whose answer, a committed booking's 201
+    included, is on its way. A restart of PostgreSQL between the commit and this rollback did just that.
+    """
+    try:
+        session.close()
+    except DBAPIError as exc:  # the connection is invalidated and not returned to the pool
+        log.warning("closing a request's database session failed (%s); its connection is discarded",
+                    type(exc.orig).__name__ if exc.orig else type(exc).__name__)
 
 
 async def get_settings(request: Request) -> Settings:

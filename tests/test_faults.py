@@ -18,17 +18,22 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import psycopg
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import make_url
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
 
+from api.main import create_app
+from api.security import issue_token
 from data.accounts import upsert_user
+from data.config import Settings
 from data.db import make_engine
 from data.enums import Role, RunStatus, RunTrigger
 from data.migrate import upgrade
-from data.tables import Allocation, Appointment, OptimizationRun
+from data.tables import Allocation, Appointment, OptimizationRun, User
 from scheduler import booking
 from scheduler.optimization import recover_dead_runs, run_optimization
-from tests.clinic_world import build_world
+from tests.clinic_world import build_world, clinic
 from tests.servers import clean_environment, clinic_script, free_port, launch
 from tests.test_optimization import NIGHT, NIGHTLY_IN_A_PROCESS, SETTINGS, at
 
@@ -186,3 +191,30 @@ def test_a_worker_killed_mid_run_leaves_the_schedule_and_its_night_is_retried(po
                                   now=NIGHT + timedelta(days=1), settings=SETTINGS)
     assert next_night.status == RunStatus.SUCCEEDED
     engine.dispose()
+
+
+def test_a_database_gone_when_the_request_s_session_closes_still_sends_the_whole_answer(tmp_path, monkeypatch,
+                                                                                         caplog):
+    """The session is closed after the answer has started (a PostgreSQL restart right after a booking's commit
+    did this): the failing rollback is logged, the client gets its answer and the connection stays whole."""
+    url = f"sqlite:///{tmp_path / 'clinic.db'}"
+    engine, ids = clinic(url)
+    app = create_app(Settings(database_url=url, secret_key="test-secret-key-of-at-least-32-characters",
+                              background_jobs=False), engine)
+    real_close = Session.close
+
+    def close_on_a_dead_connection(session):
+        real_close(session)
+        raise OperationalError("ROLLBACK", {}, psycopg.OperationalError("terminating connection due to "
+                                                                        "administrator command"))
+
+    with Session(engine) as session:
+        desk = session.get(User, ids["desk"])
+        token = issue_token(user_id=desk.id, stamp=desk.security_stamp, key=app.state.token_key, minutes=5)
+    with TestClient(app) as client:
+        monkeypatch.setattr(Session, "close", close_on_a_dead_connection)
+        answers = [client.get("/api/v1/locations", headers={"Authorization": f"Bearer {token}"}) for _ in range(2)]
+        monkeypatch.undo()
+    assert [answer.status_code for answer in answers] == [200, 200]
+    assert all(len(answer.json()["items"]) == 2 for answer in answers)
+    assert "closing a request's database session failed (OperationalError)" in caplog.text
