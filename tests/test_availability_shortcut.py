@@ -86,6 +86,11 @@ def _eventually(condition, seconds: float = EVENTUALLY_SECONDS):
         time.sleep(0.02)
 
 
+def another_connection(url: str) -> psycopg.Connection:
+    """A plain connection of its own, past this process's sessions: only a notification tells the app of its writes."""
+    return psycopg.connect(url.replace("postgresql+psycopg", "postgresql"), autocommit=True)
+
+
 def _answers(source: str) -> float:
     return AVAILABILITY_ANSWERS.labels(source=source)._value.get()
 
@@ -190,7 +195,7 @@ def test_a_catalog_change_by_another_connection_reaches_the_kept_answer(served, 
     url, engine, _ = clinic
     desk = _token(app, engine, ids["desk"])
     assert ids["dana"] in {slot["clinician"]["id"] for slot in search(client, desk, ids)[1]["slots"]}
-    with psycopg.connect(url.replace("postgresql+psycopg", "postgresql"), autocommit=True) as connection:
+    with another_connection(url) as connection:
         connection.execute("UPDATE clinician SET archived_at = now() WHERE id = %s", (ids["dana"],))
         connection.execute("UPDATE catalog_version SET token = 'changed-elsewhere' WHERE id = 1")
     try:
@@ -207,7 +212,7 @@ def test_a_disabled_account_is_refused_even_with_its_search_kept(served, clinic)
     other = _token(app, engine, ids["other"])
     search(client, other, ids)
     assert search(client, other, ids)[2] == "memory"
-    with psycopg.connect(url.replace("postgresql+psycopg", "postgresql"), autocommit=True) as connection:
+    with another_connection(url) as connection:
         connection.execute("UPDATE app_user SET is_active = false WHERE id = %s", (ids["other"],))
     _eventually(lambda: search(client, other, ids)[0] == 401)
 
@@ -261,7 +266,7 @@ def test_after_the_listening_connection_is_lost_nothing_kept_before_is_served(se
     search(client, desk, ids)
     assert search(client, desk, ids)[2] == "memory"
     resets = feed.resets
-    with psycopg.connect(url.replace("postgresql+psycopg", "postgresql"), autocommit=True) as connection:
+    with another_connection(url) as connection:
         connection.execute("SELECT pg_terminate_backend(%s)", (feed.listener_pid(),))
     _eventually(lambda: feed.live and feed.resets > resets)
     assert [search(client, desk, ids)[2] for _ in range(2)] == ["route", "memory"]
@@ -276,3 +281,17 @@ def test_sqlite_has_no_feed_and_every_answer_is_searched(tmp_path):
         desk = _token(app, engine, ids["desk"])
         assert app.state.change_feed is None
         assert [search(client, desk, ids)[2] for _ in range(2)] == ["route", "route"]
+
+
+@pytest.mark.postgres
+def test_a_notification_the_feed_cannot_read_drops_everything_kept(served, clinic):
+    app, client, _, ids = served
+    desk = _token(app, clinic[1], ids["desk"])
+    feed = app.state.change_feed
+    search(client, desk, ids)
+    assert search(client, desk, ids)[2] == "memory"
+    resets = feed.resets
+    with another_connection(clinic[0]) as connection:
+        connection.execute("NOTIFY clinic_changes, 'schedule:not-a-location'")
+    _eventually(lambda: feed.resets > resets)
+    assert feed.live and search(client, desk, ids)[2] == "route"
