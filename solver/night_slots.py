@@ -1,0 +1,413 @@
+"""The night on a time grid, for nights whose free time is cut into pieces by fixed bookings.
+
+On a mostly booked night the sessions whose time is fixed (booked, not
+allowed to move) leave many short gaps. ``night_bound`` counts minutes per
+resource and day and cannot tell a 45-minute session from three 15-minute
+gaps (pt, 2,000 sessions, 80 % booked: "at most 1,230 points" where the
+search found 306), and the neighbourhoods of ``replan`` free only a few days
+at a time. This model looks at every grid minute instead, as one linear
+programme over
+
+* a column per (session that may move, start) that survives the filter
+  below, and per (session, start, clinician who could serve it then); a
+  fixed session has only its clinician columns;
+* per clinician and grid minute: at most one of its sessions (exact, since a
+  column holds one clinician for the whole span);
+* per *pool* of unit classes and grid minute: the sessions whose need may
+  only use the pool's classes fit in its units free then, less the fixed
+  sessions' (Hall's condition: any schedule serves them from the pool; for
+  one class of identical units this is exact, interval colouring);
+* per patient and grid minute: one session; per session: placed at most once
+  (a booked one exactly once); a plan's later start only with an earlier one
+  the spacing allows; a team's sessions with one clinician.
+
+A start survives only if every pool of clinicians and of classes that its
+choices lie in keeps room for it over its whole span, minute by minute, once
+the fixed sessions are counted.
+
+Every schedule is a solution (each session at its start with its clinician),
+so the programme's optimum (GLOP) bounds the points of every schedule. The
+same rows with whole numbers (CP-SAT) give times and clinicians that are very
+nearly a schedule; ``replan`` turns them into one with its own model, times
+held, and keeps it only if it passes ``check_night``. Measured on pt 2,000
+sessions, 80 % booked (2026-11-30): 16k surviving starts, 105k columns; bound
+355.7 in 6 s; whole numbers in 90 s: 352 points, all of them served once
+rooms and units were assigned, where the neighbourhoods had reached 306 in
+300 s.
+
+It grows with the surviving starts, so it is built only while they are few
+enough (``MAX_STARTS``); on an empty night ``night_bound``'s is the one to
+use.
+"""
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from ortools.linear_solver import pywraplp
+from ortools.sat.python import cp_model
+
+from solver.intervals import Intervals, intersect, union
+from solver.night_greedy import earlier_window, spacing_window
+from solver.night_index import NightIndex, SessionInfo
+from solver.plans import Placement
+
+MAX_STARTS = 60_000
+"""Above this many surviving (session, start) pairs the model is not built: pt 2,000 sessions at 80 % booked has
+16k and its programme is solved in 3 s; an empty night has hundreds of thousands."""
+
+Pool = tuple[str, frozenset]
+"""("clinician", clinician ids) or ("class", unit class ids)."""
+
+
+@dataclass
+class _Rows:
+    """A linear model written once, solved as a programme or with whole numbers."""
+
+    columns: list[tuple[str, int, int | None]] = field(default_factory=list)
+    """(session key, start, clinician or None for the session's own start column)."""
+    rows: list[tuple[list[tuple[int, int]], float, float]] = field(default_factory=list)
+    points: dict[int, int] = field(default_factory=dict)
+
+    def column(self, key: str, start: int, clinician: int | None) -> int:
+        self.columns.append((key, start, clinician))
+        return len(self.columns) - 1
+
+    def row(self, terms: list[tuple[int, int]], low: float, high: float) -> None:
+        if terms:
+            self.rows.append((terms, low, high))
+
+
+class SlotModel:
+    """The night's grid model; ``built`` is False when too many starts survive or time ran out."""
+
+    def __init__(self, index: NightIndex, *, until: float, max_starts: int = MAX_STARTS):
+        self.index, self.problem = index, index.problem
+        self.origin, end = index.horizon
+        self.length = end - self.origin
+        self.built = False
+        self.lines = _Rows()
+        self.starts: dict[str, dict[int, int]] = {}  # moving session -> start -> its column
+        self.served: dict[str, dict[tuple[int, int], int]] = {}  # session -> (start, clinician) -> column
+        fixed, moving = [], []
+        for info in index.sessions.values():
+            (fixed if _fixed(info) else moving).append(info)
+        self.fixed_start = {info.key: info.booked.start for info in fixed}
+        if not self.problem.waiting:
+            return
+        residual = self._residual(fixed)
+        if residual is None:
+            return
+        survivors = {}
+        for number, info in enumerate(moving):
+            survivors[info.key] = self._surviving(info, residual)
+            if sum(len(s) for s in survivors.values()) > max_starts or (number % 50 == 0
+                                                                          and time.perf_counter() > until):
+                return
+        self.built = self._write(fixed, survivors, residual, until)
+
+    # --- what the fixed sessions leave ---------------------------------------------------------
+
+    def _mask(self, intervals: Intervals) -> np.ndarray:
+        row = np.zeros(self.length + 1, dtype=np.int32)
+        for low, high in intervals:
+            low, high = min(max(low - self.origin, 0), self.length), min(max(high - self.origin, 0), self.length)
+            if low < high:
+                row[low] += 1
+                row[high] -= 1
+        return np.cumsum(row[:-1]).astype(np.int32)
+
+    def _residual(self, fixed: list[SessionInfo]) -> dict[Pool, np.ndarray] | None:
+        """Each pool's free members minute by minute, less the fixed sessions; None if they do not fit."""
+        index = self.index
+        self.clinician_free: dict[int, Intervals] = {}
+        for info in index.sessions.values():
+            for clinician in info.kind.clinicians:
+                self.clinician_free[clinician.id] = union(self.clinician_free.get(clinician.id, []), clinician.free)
+        for info in fixed:
+            if info.pinned:  # kept as it is, whatever the catalog says now: its own span is its clinician's
+                span = _span(info.booked.start, info.kind.buffer_before, info.kind.duration + info.kind.buffer_after)
+                self.clinician_free[info.booked.current.clinician] = union(
+                    self.clinician_free.get(info.booked.current.clinician, []), [span])
+        units = {unit_class.ident: [union(unit.free, index._pinned_spans.get((unit_class.role, unit.id), []))
+                                    for unit in unit_class.units] for unit_class in index.classes}
+        self.choices = {info.key: _choices(index, info) for info in index.sessions.values()}
+        family = {pool for found in self.choices.values() for pool, *_ in found}
+        self.within = {pool: [other for other in family if other[0] == pool[0] and pool[1] <= other[1]]
+                       for pool in family}
+        residual = {}
+        for pool in family:
+            role, members = pool
+            frees = [self.clinician_free.get(c, []) for c in members] if role == "clinician" else [
+                free for ident in members for free in units[ident]]
+            residual[pool] = sum((self._mask(free) for free in frees), np.zeros(self.length, dtype=np.int32))
+        for info in fixed:
+            start = info.booked.start
+            for pool, count, before, after in self.choices[info.key]:
+                low, high = max(start - before - self.origin, 0), max(start + after - self.origin, 0)
+                for wider in self.within[pool]:
+                    residual[wider][low:high] -= count
+        if any(row.min() < 0 for row in residual.values()):
+            return None  # the fixed sessions do not fit as the pools see them: the night is not as assumed
+        return residual
+
+    def _surviving(self, info: SessionInfo, residual: dict[Pool, np.ndarray]) -> np.ndarray:
+        """The session's grid starts at which every pool around its choices keeps room for it."""
+        candidates = self._grid_starts(info)
+        for pool, count, before, after in self.choices[info.key]:
+            for wider in self.within[pool]:
+                short = np.concatenate(([0], np.cumsum(residual[wider] < count)))
+                low = np.clip(candidates - before - self.origin, 0, self.length)
+                high = np.clip(candidates + after - self.origin, 0, self.length)
+                candidates = candidates[short[high] - short[low] == 0]
+        return candidates
+
+    def _grid_starts(self, info: SessionInfo) -> np.ndarray:
+        """Grid starts where a clinician and a class for every need could serve, and fixed partners allow."""
+        if not info.clinicians:
+            return np.zeros(0, dtype=np.int64)
+        allowed = union(*[option.starts for option in info.clinicians.values()])
+        for _count, options in info.needs.values():
+            allowed = intersect(allowed, union(*[option.starts for option in options.values()]))
+        for rule, partner in self._fixed_partners(info.key):
+            if rule.later == info.key:
+                window = spacing_window(self.problem, rule, partner, self.index.sessions[rule.earlier].kind)
+            else:
+                window = earlier_window(self.problem, rule, partner, info.kind)
+            allowed = intersect(allowed, window)
+        grid, origin = self.problem.grid, self.problem.grid_origin
+        points = [np.arange(low + (origin - low) % grid, high, grid, dtype=np.int64) for low, high in allowed]
+        if info.booked is not None and any(low <= info.booked.start < high for low, high in allowed):
+            points.append(np.array([info.booked.start], dtype=np.int64))  # its own start, on the grid or not
+        return np.unique(np.concatenate(points)) if points else np.zeros(0, dtype=np.int64)
+
+    def _fixed_partners(self, key: str) -> list:
+        """Spacing rules between ``key`` and a fixed session, with that session's placement."""
+        index, found = self.index, []
+        rules = [index.spacing_before[key]] if key in index.spacing_before else []
+        for rule in rules + index.spacing_after.get(key, []):
+            other = rule.earlier if rule.later == key else rule.later
+            start = self.fixed_start.get(other)
+            if start is not None:
+                found.append((rule, index.sessions[other].booked.current))
+        return found
+
+    # --- the rows -----------------------------------------------------------------------------
+
+    def _write(self, fixed, survivors, residual, until) -> bool:
+        lines, problem = self.lines, self.problem
+        clinician_rows: dict[tuple[int, int], list[int]] = {}
+        pool_rows: dict[tuple[Pool, int], list[tuple[int, int]]] = {}
+        patient_rows: dict[tuple[int, int], list[int]] = {}
+        patient_busy: dict[int, list[tuple[int, int]]] = {}
+        pinned_at: dict[int, list[tuple[int, int]]] = {}
+        for info in fixed:
+            start = info.booked.start
+            if info.pinned:
+                pinned_at.setdefault(info.booked.current.clinician, []).append(
+                    _span(start, info.kind.buffer_before, info.kind.duration + info.kind.buffer_after))
+            else:
+                self._serve(info, start, None, clinician_rows)
+            patient_busy.setdefault(info.patient, []).append((start, start + info.kind.duration))
+        for number, key in enumerate(survivors):
+            info = self.index.sessions[key]
+            columns = self.starts[key] = {}
+            for start in survivors[key].tolist():
+                column = columns[start] = lines.column(key, start, None)
+                if info.waiting is not None and info.priority:
+                    lines.points[column] = info.priority
+                self._serve(info, start, column, clinician_rows)
+                for pool, count, before, after in self.choices[key]:
+                    if pool[0] == "class":
+                        for minute in self._minutes(start, before, after):
+                            for wider in self.within[pool]:
+                                pool_rows.setdefault((wider, minute), []).append((column, count))
+                for minute in self._minutes(start, 0, info.kind.duration):
+                    patient_rows.setdefault((info.patient, minute), []).append(column)
+            terms = [(column, 1) for column in columns.values()]
+            if info.booked is not None:
+                if not terms:
+                    return False  # a booked session that cannot keep any start: the model would be infeasible
+                lines.row(terms, 1, 1)
+            else:
+                lines.row(terms, 0, 1)
+            if number % 50 == 0 and time.perf_counter() > until:
+                return False
+        self._capacity_rows(clinician_rows, pool_rows, patient_rows, residual, pinned_at, patient_busy)
+        self._spacing_rows()
+        self._team_rows()
+        return time.perf_counter() <= until
+
+    def _serve(self, info: SessionInfo, start: int, column: int | None, clinician_rows: dict) -> None:
+        """The clinician columns of a session at ``start``: exactly one when it is there."""
+        served = self.served.setdefault(info.key, {})
+        terms = []
+        for clinician, option in info.clinicians.items():
+            if not any(low <= start < high for low, high in option.starts):
+                continue
+            share = served[start, clinician] = self.lines.column(info.key, start, clinician)
+            terms.append((share, 1))
+            for minute in self._minutes(start, option.span_before, option.span_after):
+                clinician_rows.setdefault((clinician, minute), []).append(share)
+        if column is None:
+            self.lines.row(terms, 1, 1)
+        else:
+            self.lines.row(terms + [(column, -1)], 0, 0)
+
+    def _minutes(self, start: int, before: int, after: int) -> range:
+        grid, origin = self.problem.grid, self.problem.grid_origin
+        low = start - before
+        return range(low + (origin - low) % grid, start + after, grid)
+
+    def _capacity_rows(self, clinician_rows, pool_rows, patient_rows, residual, pinned_at, patient_busy) -> None:
+        lines, free = self.lines, {}
+        for (clinician, minute), terms in clinician_rows.items():
+            if clinician not in free:
+                free[clinician] = self._mask(self.clinician_free.get(clinician, [])) - self._mask(
+                    pinned_at.get(clinician, []))
+            left = self._at(free[clinician], minute)
+            if len(terms) > left:
+                lines.row([(term, 1) for term in terms], -np.inf, left)
+        for (pool, minute), terms in pool_rows.items():
+            left = self._at(residual[pool], minute)
+            if sum(units for _, units in terms) > left:
+                lines.row(terms, -np.inf, left)
+        for (patient, minute), terms in patient_rows.items():
+            left = 1 - sum(1 for low, high in patient_busy.get(patient, []) if low <= minute < high)
+            if len(terms) > left:
+                lines.row([(term, 1) for term in terms], -np.inf, left)
+
+    def _at(self, row: np.ndarray, minute: int) -> int:
+        return int(row[minute - self.origin]) if 0 <= minute - self.origin < self.length else 0
+
+    def _spacing_rows(self) -> None:
+        """A later start only with an earlier start the rule allows; a fixed partner narrowed the starts already."""
+        problem = self.problem
+        for rule in problem.spacings:
+            later, earlier = self.starts.get(rule.later), self.starts.get(rule.earlier)
+            if later is None or earlier is None:
+                if earlier is None and later and rule.earlier not in self.fixed_start:
+                    self.lines.row([(column, 1) for column in later.values()], 0, 0)  # its earlier one waits
+                if later is None and earlier and rule.later in self.fixed_start:
+                    self.lines.row([(column, 1) for column in earlier.values()], 1, 1)
+                continue
+            kind = self.index.sessions[rule.earlier].kind
+            days: dict[int, tuple[list, set]] = {}
+            for start, column in later.items():
+                window = earlier_window(problem, rule, Placement(rule.later, 0, start, 0), kind)
+                allowed = {other for begin, other in earlier.items() if any(low <= begin < high for low, high in window)}
+                self.lines.row([(column, 1)] + [(other, -1) for other in allowed], -np.inf, 0)
+                columns, union_of = days.setdefault(problem.day_of(start), ([], set()))
+                columns.append((column, 1))
+                union_of |= allowed
+            for columns, allowed in days.values():  # the same for a day's starts at once: tighter as a programme
+                if len(columns) > 1:
+                    self.lines.row(columns + [(other, -1) for other in allowed], -np.inf, 0)
+
+    def _team_rows(self) -> None:
+        """A team's sessions share one clinician: each takes at most what the team's choice of it allows."""
+        for members in self.index.teams.values():
+            chosen = {}
+            for key in members:
+                by_clinician: dict[int, list[tuple[int, int]]] = {}
+                for (_, clinician), share in self.served.get(key, {}).items():
+                    by_clinician.setdefault(clinician, []).append((share, 1))
+                for clinician, terms in by_clinician.items():
+                    if clinician not in chosen:
+                        chosen[clinician] = self.lines.column(f"team {members[0]}", 0, clinician)
+                    self.lines.row(terms + [(chosen[clinician], -1)], -np.inf, 0)
+            self.lines.row([(column, 1) for column in chosen.values()], 0, 1)
+
+    # --- solving ------------------------------------------------------------------------------
+
+    def bound(self, until: float) -> float | None:
+        """The programme's optimum: no schedule places more points; None if not solved by ``until``."""
+        seconds = until - time.perf_counter()
+        if not self.built or seconds <= 0:
+            return None
+        solver = pywraplp.Solver.CreateSolver("GLOP")
+        variables = [solver.NumVar(0, 1, "") for _ in self.lines.columns]
+        for terms, low, high in self.lines.rows:
+            row = solver.Constraint(-solver.infinity() if low == -np.inf else low,
+                                    solver.infinity() if high == np.inf else high)
+            for column, coefficient in terms:
+                row.SetCoefficient(variables[column], row.GetCoefficient(variables[column]) + coefficient)
+        objective = solver.Objective()
+        for column, points in self.lines.points.items():
+            objective.SetCoefficient(variables[column], points)
+        objective.SetMaximization()
+        solver.SetTimeLimit(int(max(1, (until - time.perf_counter()) * 1000)))
+        if solver.Solve() != pywraplp.Solver.OPTIMAL:
+            return None
+        return solver.Objective().Value()
+
+    def solve(self, hint: dict[str, Placement], until: float, workers: int) -> tuple[dict[str, tuple[int, int]],
+                                                                                     float] | None:
+        """Whole numbers: each placed session's (start, clinician), and CP-SAT's bound on the points; None if it
+        found nothing by ``until``. ``hint`` is the best answer so far."""
+        seconds = until - time.perf_counter()
+        if not self.built or seconds <= 0.5:
+            return None
+        model = cp_model.CpModel()
+        literals = [model.NewBoolVar("") for _ in self.lines.columns]
+        for terms, low, high in self.lines.rows:
+            expression = cp_model.LinearExpr.WeightedSum([literals[column] for column, _ in terms],
+                                                         [coefficient for _, coefficient in terms])
+            if low == high:
+                model.Add(expression == int(low))
+            elif low == -np.inf:
+                model.Add(expression <= int(high))
+            else:
+                model.AddLinearConstraint(expression, int(low), int(high))
+        model.Maximize(cp_model.LinearExpr.WeightedSum([literals[column] for column in self.lines.points],
+                                                       list(self.lines.points.values())))
+        for column, (key, start, clinician) in enumerate(self.lines.columns):
+            placement = hint.get(key)
+            if key.startswith("team "):
+                continue
+            model.AddHint(literals[column], placement is not None and placement.start == start and (
+                clinician is None or placement.clinician == clinician))
+        solver = cp_model.CpSolver()
+        solver.parameters.max_time_in_seconds = until - time.perf_counter()
+        solver.parameters.num_workers = workers
+        if solver.Solve(model) not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            return None
+        chosen = {key: (start, clinician) for (key, start, clinician), literal in zip(self.lines.columns, literals,
+                                                                                      strict=True)
+                  if clinician is not None and not key.startswith("team ") and solver.BooleanValue(literal)}
+        return chosen, solver.BestObjectiveBound()
+
+
+def _fixed(info: SessionInfo) -> bool:
+    """Booked at a time that cannot change: pinned, or without other starts."""
+    return info.pinned or (info.booked is not None and len(info.starts) == 1
+                           and info.starts[0][1] - info.starts[0][0] == 1)
+
+
+def _span(start: int, before: int, after: int) -> tuple[int, int]:
+    return start - before, start + after
+
+
+def _choices(index: NightIndex, info: SessionInfo) -> list[tuple[Pool, int, int, int]]:
+    """The session's pools as (pool, units, span before, span after): its clinicians, then each need's classes.
+
+    A class need's span is the shortest among its classes (their cleaning times differ), so the pool never
+    counts more than the session surely holds."""
+    kind = info.kind
+    if info.pinned:
+        current = info.booked.current
+        found = [(("clinician", frozenset([current.clinician])), 1, kind.buffer_before,
+                  kind.duration + kind.buffer_after)]
+        for ident, count in index.classes_used(current).items():
+            found.append((("class", frozenset([ident])), count, kind.buffer_before,
+                          kind.duration + kind.buffer_after + index.classes[ident].cleaning))
+        return found
+    found = []
+    if info.clinicians:
+        option = next(iter(info.clinicians.values()))
+        found.append((("clinician", frozenset(info.clinicians)), 1, option.span_before, option.span_after))
+    for count, options in info.needs.values():
+        if options:
+            found.append((("class", frozenset(options)), count, min(o.span_before for o in options.values()),
+                          min(o.span_after for o in options.values())))
+    return found
