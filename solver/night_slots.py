@@ -98,11 +98,11 @@ class SlotModel:
         residual = self._residual(fixed)
         if residual is None:
             return
-        survivors = {}
+        survivors, count = {}, 0
         for number, info in enumerate(moving):
             survivors[info.key] = self._surviving(info, residual)
-            if sum(len(s) for s in survivors.values()) > max_starts or (number % 50 == 0
-                                                                          and time.perf_counter() > until):
+            count += len(survivors[info.key])
+            if count > max_starts or (number % 50 == 0 and time.perf_counter() > until):
                 return
         self.built = self._write(fixed, survivors, residual, until)
 

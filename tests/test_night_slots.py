@@ -1,0 +1,124 @@
+"""The night's grid model (``solver/night_slots.py``): a placements bound that sees short gaps, and a whole-number
+answer that becomes a schedule only through the night's own model and ``check_night``."""
+
+import time
+from dataclasses import replace
+
+import pytest
+from ortools.sat.python import cp_model
+
+from bench.instances import generate
+from solver import replan as replan_module
+from solver.night_bound import placement_bound
+from solver.night_check import check_night, measure
+from solver.night_greedy import place_greedily
+from solver.night_index import NightIndex
+from solver.night_model import NightModel
+from solver.night_problem import BookedSession, NightProblem, ReplanSolution
+from solver.night_slots import SlotModel
+from solver.plans import Placement, SessionKind
+from solver.replan import replan
+from tests.test_plan_rules import at
+from tests.test_replan import ANNA, BEN, FAST, placed, waiting
+
+DAYS = tuple(at(day, 0) for day in range(14))
+MANUAL = SessionKind("manual", "Manual therapy", 1, 30, (ANNA,))
+
+
+def slot_bound(problem: NightProblem) -> float | None:
+    model = SlotModel(NightIndex(problem), until=time.perf_counter() + 60)
+    assert model.built
+    return model.bound(time.perf_counter() + 60)
+
+
+def gaps_of_a_quarter_hour(kind: SessionKind = MANUAL) -> tuple[BookedSession, ...]:
+    """Anna booked 09:00-09:30, 09:45-10:15, ... 11:15-11:45: fifteen free minutes between each two."""
+    starts = [at(1, 9, 45 * n) for n in range(4)]
+    return tuple(BookedSession(n + 1, 100 + n, kind, start, Placement(str(n + 1), 0, start, ANNA.id))
+                 for n, start in enumerate(starts))
+
+
+def test_short_gaps_between_fixed_bookings_hold_no_session():
+    """An hour of Anna's time is free between 09:00 and 12:00, in four pieces of 15 minutes: the day's energy says a
+    30-minute session fits; at the minute it does not, and the night's bound says so."""
+    request = waiting("w", 1, [(at(1, 9), at(1, 11, 31))], 3, MANUAL)
+    problem = NightProblem(gaps_of_a_quarter_hour(), (request,), day_starts=DAYS)
+    assert placement_bound(NightIndex(problem), until=float("inf")) >= 3  # the day's programme cannot tell
+    assert slot_bound(problem) == 0
+    solution = replan(problem, FAST)
+    assert solution.stage("placed").value == 0 and solution.stage("placed").relaxation == 0
+    assert solution.stage("placed").status == "optimal"
+
+
+def test_a_booking_that_could_go_to_another_clinician_does_not_use_up_the_gap():
+    """The same night, but Ben could take the 09:45 booking: then 09:45-10:15 is Anna's for the request."""
+    both = replace(MANUAL, clinicians=(ANNA, BEN))
+    bookings = list(gaps_of_a_quarter_hour())
+    bookings[1] = replace(bookings[1], kind=both)
+    request = waiting("w", 1, [(at(1, 9), at(1, 11, 31))], 3, MANUAL)
+    problem = NightProblem(tuple(bookings), (request,), day_starts=DAYS)
+    assert slot_bound(problem) == pytest.approx(3)
+    assert "w" not in {p.kind for p in place_greedily(problem)}, "first fit keeps bookings where they are"
+    solution = replan(problem, FAST)
+    assert placed(solution)["w"].clinician == ANNA.id and placed(solution)["2"].clinician == BEN.id
+    assert check_night(problem, solution) == []
+
+
+def test_a_start_reaching_into_bookings_between_grid_minutes_is_not_offered():
+    """A buffer shorter than the grid: at 09:30 the request's span reaches back to 09:25, while both clinicians are
+    still with the 09:00 bookings, and no grid minute shows it. The starts are sifted minute by minute, so 09:30 is
+    not among the request's; 09:45 and 10:00 are, and the night's answer takes one and passes the check."""
+    buffered = replace(MANUAL, buffer_before=5, clinicians=(ANNA, BEN))
+    short = SessionKind("short", "Short review", 1, 20, (ANNA, BEN), buffer_after=10)
+    bookings = (BookedSession(1, 100, short, at(1, 9), Placement("1", 0, at(1, 9), ANNA.id)),
+                BookedSession(2, 101, short, at(1, 9), Placement("2", 0, at(1, 9), BEN.id)))
+    request = waiting("w", 1, [(at(1, 9, 30), at(1, 10, 1))], 3, buffered)
+    problem = NightProblem(bookings, (request,), day_starts=DAYS)
+    index = NightIndex(problem)
+    grid = SlotModel(index, until=time.perf_counter() + 10)
+    assert sorted(grid.starts["w"]) == [at(1, 9, 45), at(1, 10)]
+    search = replan_module._Search(problem, index, {p.kind: p for p in place_greedily(problem) if p.kind != "w"},
+                                   time.perf_counter() + 30, 1, began=time.perf_counter())
+    search.slots = grid
+    search.through_slots(time.perf_counter() + 10)
+    kept = ReplanSolution(tuple(search.best.values()), "kept")
+    assert check_night(problem, kept) == [] and placed(kept)["w"].start in (at(1, 9, 45), at(1, 10))
+
+
+def test_a_fragmented_night_is_placed_from_the_grid_answer():
+    """pt's own front desk booked 80 % of a small night at random: the grid answer, made a schedule, places more
+    than first fit and passes the check."""
+    problem = generate("pt", 300, 1, booked_share=0.8).problem
+    index = NightIndex(problem)
+    greedy = place_greedily(problem)
+    search = replan_module._Search(problem, index, {p.kind: p for p in greedy}, time.perf_counter() + 60, 1,
+                                   began=time.perf_counter())
+    search.slots = SlotModel(index, until=time.perf_counter() + 20)
+    bound = search.through_slots(time.perf_counter() + 20)
+    points = measure(problem, search.best.values())["placed"]
+    assert check_night(problem, ReplanSolution(tuple(search.best.values()), "kept")) == []
+    assert points > measure(problem, greedy)["placed"]
+    assert bound is not None and bound >= points
+
+
+@pytest.mark.parametrize(("family", "seed", "share"), [
+    ("demo", 1, 0.8), ("pt", 2, 0.8), ("sports", 3, 0.8), ("pt", 4, None), ("sports", 5, None), ("demo", 6, 0.5)])
+def test_the_grid_bound_never_cuts_off_a_proven_optimum(family, seed, share):
+    """Small generated nights of every family (the sports ones with bookings that may move and sessions pinned by
+    a shortened shift, the tight ones with the family's own booked share): the night's whole model proves the
+    placements optimum, and neither the programme nor the whole-number bound is below it."""
+    problem = generate(family, 80, seed, booked_share=share, capacity="tight" if share is None else "normal").problem
+    index = NightIndex(problem)
+    movable = {key for key, info in index.sessions.items() if not info.pinned}
+    pinned = {str(s.id): s.current for s in problem.booked if index.sessions[str(s.id)].pinned}
+    night = NightModel(index, movable, pinned, "placed")
+    solver = cp_model.CpSolver()
+    solver.parameters.max_time_in_seconds = 60
+    solver.parameters.num_workers = 2
+    assert solver.Solve(night.model) == cp_model.OPTIMAL
+    optimum = solver.ObjectiveValue()
+    grid = SlotModel(index, until=time.perf_counter() + 60)
+    assert grid.built
+    assert grid.bound(time.perf_counter() + 60) >= optimum - 1e-6
+    answer = grid.solve({p.kind: p for p in place_greedily(problem)}, time.perf_counter() + 30, 2)
+    assert answer is not None and answer[1] >= optimum - 1e-6
