@@ -40,21 +40,29 @@ enough (``MAX_STARTS``); on an empty night ``night_bound``'s is the one to
 use.
 """
 
+import math
 import time
 from dataclasses import dataclass, field
 
+import highspy
 import numpy as np
-from ortools.linear_solver import pywraplp
-from ortools.sat.python import cp_model
 
 from solver.intervals import Intervals, intersect, union
 from solver.night_greedy import earlier_window, spacing_window
 from solver.night_index import NightIndex, SessionInfo
 from solver.plans import Placement
 
-MAX_STARTS = 60_000
-"""Above this many surviving (session, start) pairs the model is not built: pt 2,000 sessions at 80 % booked has
-16k and its programme is solved in 3 s; an empty night has hundreds of thousands."""
+MAX_COLUMNS = 150_000
+"""Above about this many columns (surviving starts, each with its clinicians) the model is not built: pt and
+sports 2,000 sessions at 80 % booked have 105k and 91k, and HiGHS solves them in 30-50 s; demo's 2,000-session
+night, whose requests may go to any of 25 clinicians, has 342k, and its presolve alone did not end in 100 s."""
+
+OVERRUN = 0.15
+"""HiGHS checks its time limit between steps, and a step of cut separation at the root was seen to take 3.5 s
+past a 16 s limit: it is given this share less than the time it has."""
+
+SOLUTION_FEASIBLE = 2
+"""HiGHS's primal solution status for "a feasible solution is known"."""
 
 Pool = tuple[str, frozenset]
 """("clinician", clinician ids) or ("class", unit class ids)."""
@@ -68,20 +76,25 @@ class _Rows:
     """(session key, start, clinician or None for the session's own start column)."""
     rows: list[tuple[list[tuple[int, int]], float, float]] = field(default_factory=list)
     points: dict[int, int] = field(default_factory=dict)
+    teams: set[int] = field(default_factory=set)
+    """Columns that stand for a team's choice of clinician (key: the team)."""
 
     def column(self, key: str, start: int, clinician: int | None) -> int:
         self.columns.append((key, start, clinician))
         return len(self.columns) - 1
 
     def row(self, terms: list[tuple[int, int]], low: float, high: float) -> None:
-        if terms:
-            self.rows.append((terms, low, high))
+        merged: dict[int, int] = {}
+        for column, coefficient in terms:
+            merged[column] = merged.get(column, 0) + coefficient
+        if merged:
+            self.rows.append((list(merged.items()), low, high))
 
 
 class SlotModel:
     """The night's grid model; ``built`` is False when too many starts survive or time ran out."""
 
-    def __init__(self, index: NightIndex, *, until: float, max_starts: int = MAX_STARTS):
+    def __init__(self, index: NightIndex, *, until: float, max_columns: int = MAX_COLUMNS):
         self.index, self.problem = index, index.problem
         self.origin, end = index.horizon
         self.length = end - self.origin
@@ -101,8 +114,8 @@ class SlotModel:
         survivors, count = {}, 0
         for number, info in enumerate(moving):
             survivors[info.key] = self._surviving(info, residual)
-            count += len(survivors[info.key])
-            if count > max_starts or (number % 50 == 0 and time.perf_counter() > until):
+            count += len(survivors[info.key]) * (1 + len(info.clinicians))
+            if count > max_columns or (number % 50 == 0 and time.perf_counter() > until):
                 return
         self.built = self._write(fixed, survivors, residual, until)
 
@@ -306,7 +319,7 @@ class SlotModel:
 
     def _team_rows(self) -> None:
         """A team's sessions share one clinician: each takes at most what the team's choice of it allows."""
-        for members in self.index.teams.values():
+        for team, members in self.index.teams.items():
             chosen = {}
             for key in members:
                 by_clinician: dict[int, list[tuple[int, int]]] = {}
@@ -314,68 +327,68 @@ class SlotModel:
                     by_clinician.setdefault(clinician, []).append((share, 1))
                 for clinician, terms in by_clinician.items():
                     if clinician not in chosen:
-                        chosen[clinician] = self.lines.column(f"team {members[0]}", 0, clinician)
+                        chosen[clinician] = self.lines.column(team, 0, clinician)
+                        self.lines.teams.add(chosen[clinician])
                     self.lines.row(terms + [(chosen[clinician], -1)], -np.inf, 0)
             self.lines.row([(column, 1) for column in chosen.values()], 0, 1)
 
     # --- solving ------------------------------------------------------------------------------
 
-    def bound(self, until: float) -> float | None:
-        """The programme's optimum: no schedule places more points; None if not solved by ``until``."""
+    def solve(self, hint: dict[str, Placement], until: float) -> tuple[dict[str, tuple[int, int]], float] | None:
+        """Whole numbers (HiGHS): each placed session's (start, clinician), and the proven bound on the points,
+        which no schedule exceeds; None if nothing was found by ``until``. ``hint`` (the best answer so far) is
+        the first solution, so an answer is never worse than it."""
         seconds = until - time.perf_counter()
-        if not self.built or seconds <= 0:
+        if not self.built or seconds <= 0.1:
             return None
-        solver = pywraplp.Solver.CreateSolver("GLOP")
-        variables = [solver.NumVar(0, 1, "") for _ in self.lines.columns]
-        for terms, low, high in self.lines.rows:
-            row = solver.Constraint(-solver.infinity() if low == -np.inf else low,
-                                    solver.infinity() if high == np.inf else high)
-            for column, coefficient in terms:
-                row.SetCoefficient(variables[column], row.GetCoefficient(variables[column]) + coefficient)
-        objective = solver.Objective()
-        for column, points in self.lines.points.items():
-            objective.SetCoefficient(variables[column], points)
-        objective.SetMaximization()
-        solver.SetTimeLimit(int(max(1, (until - time.perf_counter()) * 1000)))
-        if solver.Solve() != pywraplp.Solver.OPTIMAL:
+        highs = highspy.Highs()
+        highs.setOptionValue("output_flag", False)
+        highs.setOptionValue("time_limit", seconds * (1 - OVERRUN))
+        highs.passModel(self._highs_model())
+        start = highspy.HighsSolution()
+        start.col_value = self._values(hint)
+        start.value_valid = True
+        highs.setSolution(start)
+        highs.run()
+        info = highs.getInfo()
+        if info.primal_solution_status != SOLUTION_FEASIBLE or not math.isfinite(info.mip_dual_bound):
             return None
-        return solver.Objective().Value()
+        values = highs.getSolution().col_value
+        chosen = {key: (start, clinician) for number, (key, start, clinician) in enumerate(self.lines.columns)
+                  if clinician is not None and number not in self.lines.teams and values[number] > 0.5}
+        return chosen, info.mip_dual_bound
 
-    def solve(self, hint: dict[str, Placement], until: float, workers: int) -> tuple[dict[str, tuple[int, int]],
-                                                                                     float] | None:
-        """Whole numbers: each placed session's (start, clinician), and CP-SAT's bound on the points; None if it
-        found nothing by ``until``. ``hint`` is the best answer so far."""
-        seconds = until - time.perf_counter()
-        if not self.built or seconds <= 0.5:
-            return None
-        model = cp_model.CpModel()
-        literals = [model.NewBoolVar("") for _ in self.lines.columns]
-        for terms, low, high in self.lines.rows:
-            expression = cp_model.LinearExpr.WeightedSum([literals[column] for column, _ in terms],
-                                                         [coefficient for _, coefficient in terms])
-            if low == high:
-                model.Add(expression == int(low))
-            elif low == -np.inf:
-                model.Add(expression <= int(high))
+    def _highs_model(self) -> "highspy.HighsLp":
+        lines = self.lines
+        model = highspy.HighsLp()
+        model.num_col_, model.num_row_ = len(lines.columns), len(lines.rows)
+        model.sense_ = highspy.ObjSense.kMaximize
+        cost = np.zeros(len(lines.columns))
+        cost[list(lines.points)] = list(lines.points.values())
+        model.col_cost_ = cost
+        model.col_lower_, model.col_upper_ = np.zeros(len(lines.columns)), np.ones(len(lines.columns))
+        model.integrality_ = [highspy.HighsVarType.kInteger] * len(lines.columns)
+        model.row_lower_ = np.array([low for _, low, _ in lines.rows], dtype=float).clip(-highspy.kHighsInf)
+        model.row_upper_ = np.array([high for _, _, high in lines.rows], dtype=float).clip(None, highspy.kHighsInf)
+        model.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
+        model.a_matrix_.start_ = np.cumsum([0] + [len(terms) for terms, _, _ in lines.rows])
+        model.a_matrix_.index_ = np.array([column for terms, _, _ in lines.rows for column, _ in terms], dtype=np.int32)
+        model.a_matrix_.value_ = np.array([value for terms, _, _ in lines.rows for _, value in terms], dtype=float)
+        return model
+
+    def _values(self, placements: dict[str, Placement]) -> list[float]:
+        """The columns of ``placements``: a session's start and clinician, a team's clinician."""
+        chosen = {(key, p.start, p.clinician) for key, p in placements.items()}
+        starts = {(key, p.start) for key, p in placements.items()}
+        served = {(key, p.clinician) for key, p in placements.items()}
+        values = []
+        for number, (key, start, clinician) in enumerate(self.lines.columns):
+            if number in self.lines.teams:
+                value = any((member, clinician) in served for member in self.index.teams[key])
             else:
-                model.AddLinearConstraint(expression, int(low), int(high))
-        model.Maximize(cp_model.LinearExpr.WeightedSum([literals[column] for column in self.lines.points],
-                                                       list(self.lines.points.values())))
-        for column, (key, start, clinician) in enumerate(self.lines.columns):
-            placement = hint.get(key)
-            if key.startswith("team "):
-                continue
-            model.AddHint(literals[column], placement is not None and placement.start == start and (
-                clinician is None or placement.clinician == clinician))
-        solver = cp_model.CpSolver()
-        solver.parameters.max_time_in_seconds = until - time.perf_counter()
-        solver.parameters.num_workers = workers
-        if solver.Solve(model) not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-            return None
-        chosen = {key: (start, clinician) for (key, start, clinician), literal in zip(self.lines.columns, literals,
-                                                                                      strict=True)
-                  if clinician is not None and not key.startswith("team ") and solver.BooleanValue(literal)}
-        return chosen, solver.BestObjectiveBound()
+                value = (key, start, clinician) in chosen if clinician is not None else (key, start) in starts
+            values.append(float(value))
+        return values
 
 
 def _fixed(info: SessionInfo) -> bool:

@@ -77,12 +77,12 @@ sessions); when the programme is not solved in it, the simple count stands."""
 HAND_OVERS = 3
 """How many times more often the quality level picks a hand-over than each other kind of neighbourhood."""
 
-SLOT_SHARES = {"build": 0.1, "bound": 0.1, "placed": 0.4}
-"""Where the night's grid model (``night_slots``) can be built, at most these shares of the time limit go to
-building it and solving its programme (a bound), and this share of the placements level's time to solving it with
-whole numbers, before the neighbourhoods go on from its answer. Measured on pt 2,000 sessions, 80 % booked
-(2026-11-30, quiet machine): built in 3 s, bound in 10 s, whole numbers 345 points in 60 s and 352 in 90 s,
-where the neighbourhoods had reached 306 in 300 s."""
+SLOT_SHARES = {"build": 0.1, "placed": 0.6}
+"""Where the night's grid model (``night_slots``) can be built, at most this share of the time limit goes to
+building it, and this share of the placements level's time to solving it with whole numbers (HiGHS), before the
+neighbourhoods go on from its answer. Measured on the 2,000-session nights at 80 % booked (2026-11-30, quiet
+machine): built in 3 s; pt proven at 354 points in 52 s, sports 322.5 in 45 s, where the neighbourhoods alone had
+reached 306 and 309 in 300 s."""
 
 PIECE_SECONDS = 2.0
 MARGIN = 0.03
@@ -147,7 +147,7 @@ class _Search:
         """The grid model's answer (``night_slots``) made a schedule: its times and clinicians held, the rooms,
         units and anything its grid could not see decided by the night's own model, and kept like a piece's.
         Returns CP-SAT's bound on the grid model's points, which no schedule exceeds (None if nothing found)."""
-        found = self.slots.solve(self.best, time.perf_counter() + 0.8 * self._left(until), self.workers)
+        found = self.slots.solve(self.best, time.perf_counter() + 0.85 * self._left(until))
         if found is None:
             return None
         chosen, bound = found
@@ -365,7 +365,6 @@ def replan(problem: NightProblem, limits: Limits = Limits()) -> ReplanSolution:
     search = _Search(problem, index, {p.kind: p for p in greedy}, deadline, limits.workers, began=began)
     relaxation = placement_bound(index, until=began + limits.time_limit * 0.15)
     search.slots = SlotModel(index, until=time.perf_counter() + limits.time_limit * SLOT_SHARES["build"])
-    relaxation = _least(relaxation, search.slots.bound(time.perf_counter() + limits.time_limit * SLOT_SHARES["bound"]))
     stages = []
     for number, name in enumerate(LEVELS):
         share = SHARES[name] / sum(SHARES[later] for later in LEVELS[number:])

@@ -28,7 +28,7 @@ MANUAL = SessionKind("manual", "Manual therapy", 1, 30, (ANNA,))
 def slot_bound(problem: NightProblem) -> float | None:
     model = SlotModel(NightIndex(problem), until=time.perf_counter() + 60)
     assert model.built
-    return model.bound(time.perf_counter() + 60)
+    return model.solve({}, time.perf_counter() + 60)[1]
 
 
 def gaps_of_a_quarter_hour(kind: SessionKind = MANUAL) -> tuple[BookedSession, ...]:
@@ -91,10 +91,10 @@ def test_a_fragmented_night_is_placed_from_the_grid_answer():
     problem = generate("pt", 300, 1, booked_share=0.8).problem
     index = NightIndex(problem)
     greedy = place_greedily(problem)
-    search = replan_module._Search(problem, index, {p.kind: p for p in greedy}, time.perf_counter() + 60, 1,
+    search = replan_module._Search(problem, index, {p.kind: p for p in greedy}, time.perf_counter() + 600, 1,
                                    began=time.perf_counter())
-    search.slots = SlotModel(index, until=time.perf_counter() + 20)
-    bound = search.through_slots(time.perf_counter() + 20)
+    search.slots = SlotModel(index, until=time.perf_counter() + 60)
+    bound = search.through_slots(time.perf_counter() + 300)  # proven in 13 s on a quiet machine: it stops there
     points = measure(problem, search.best.values())["placed"]
     assert check_night(problem, ReplanSolution(tuple(search.best.values()), "kept")) == []
     assert points > measure(problem, greedy)["placed"]
@@ -119,6 +119,5 @@ def test_the_grid_bound_never_cuts_off_a_proven_optimum(family, seed, share):
     optimum = solver.ObjectiveValue()
     grid = SlotModel(index, until=time.perf_counter() + 60)
     assert grid.built
-    assert grid.bound(time.perf_counter() + 60) >= optimum - 1e-6
-    answer = grid.solve({p.kind: p for p in place_greedily(problem)}, time.perf_counter() + 30, 2)
+    answer = grid.solve({p.kind: p for p in place_greedily(problem)}, time.perf_counter() + 60)
     assert answer is not None and answer[1] >= optimum - 1e-6
