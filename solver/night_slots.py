@@ -114,7 +114,7 @@ class SlotModel:
         survivors, count = {}, 0
         for number, info in enumerate(moving):
             survivors[info.key] = self._surviving(info, residual)
-            count += len(survivors[info.key]) * (1 + len(info.clinicians))
+            count += len(survivors[info.key]) + _served_at(info, survivors[info.key])
             if count > max_columns or (number % 50 == 0 and time.perf_counter() > until):
                 return
         self.built = self._write(fixed, survivors, residual, until)
@@ -334,16 +334,18 @@ class SlotModel:
 
     # --- solving ------------------------------------------------------------------------------
 
-    def solve(self, hint: dict[str, Placement], until: float) -> tuple[dict[str, tuple[int, int]], float] | None:
+    def solve(self, hint: dict[str, Placement], until: float, threads: int = 1) -> tuple[
+            dict[str, tuple[int, int]], float] | None:
         """Whole numbers (HiGHS): each placed session's (start, clinician), and the proven bound on the points,
         which no schedule exceeds; None if nothing was found by ``until``. ``hint`` (the best answer so far) is
-        the first solution, so an answer is never worse than it."""
+        the first solution, so an answer is never worse than it; ``threads`` as the night's CP-SAT workers."""
         seconds = until - time.perf_counter()
         if not self.built or seconds <= 0.1:
             return None
         highs = highspy.Highs()
         highs.setOptionValue("output_flag", False)
         highs.setOptionValue("time_limit", seconds * (1 - OVERRUN))
+        highs.setOptionValue("threads", threads)
         highs.passModel(self._highs_model())
         start = highspy.HighsSolution()
         start.col_value = self._values(hint)
@@ -389,6 +391,17 @@ class SlotModel:
                 value = (key, start, clinician) in chosen if clinician is not None else (key, start) in starts
             values.append(float(value))
         return values
+
+
+def _served_at(info: SessionInfo, starts: np.ndarray) -> int:
+    """How many (start, clinician) columns the session's ``starts`` make."""
+    count = 0
+    for option in info.clinicians.values():
+        lows = np.array([low for low, _ in option.starts], dtype=np.int64)
+        highs = np.array([high for _, high in option.starts], dtype=np.int64)
+        at = np.searchsorted(lows, starts, side="right") - 1
+        count += int(np.count_nonzero((at >= 0) & (starts < highs[np.maximum(at, 0)])))
+    return count
 
 
 def _fixed(info: SessionInfo) -> bool:

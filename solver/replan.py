@@ -23,6 +23,11 @@ first) and improves it in two ways:
   held, choose again who serves whom); a better piece, once its units are
   assigned and the whole night passes ``check_night``, is kept.
 
+Where the night is mostly booked, the placements level first solves the
+night on a grid of minutes as one integer programme (``night_slots``,
+HiGHS): its answer, made a schedule with every time held, is where the
+neighbourhoods start, and its bound is the one that sees short gaps.
+
 The placements level also gets an independent bound from a relaxation
 (``night_bound``), and the quality level one from a programme of its own
 (``night_quality_bound``), so their gaps mean something at any size. The whole call,
@@ -147,7 +152,7 @@ class _Search:
         """The grid model's answer (``night_slots``) made a schedule: its times and clinicians held, the rooms,
         units and anything its grid could not see decided by the night's own model, and kept like a piece's.
         Returns CP-SAT's bound on the grid model's points, which no schedule exceeds (None if nothing found)."""
-        found = self.slots.solve(self.best, time.perf_counter() + 0.85 * self._left(until))
+        found = self.slots.solve(self.best, time.perf_counter() + 0.85 * self._left(until), self.workers)
         if found is None:
             return None
         chosen, bound = found
