@@ -121,3 +121,15 @@ def test_the_grid_bound_never_cuts_off_a_proven_optimum(family, seed, share):
     assert grid.built
     answer = grid.solve({p.kind: p for p in place_greedily(problem)}, time.perf_counter() + 60)
     assert answer is not None and answer[1] >= optimum - 1e-6
+
+
+def test_the_grid_is_not_built_past_its_column_cap():
+    """Columns are counted as they will be written: a start, and the start with each clinician free for it then.
+    The request's 11 starts (09:00-11:30) with Anna, and the 7 of them Ben, who comes at 10:00, could take: 29 (a
+    count by every clinician of the session would say 33, and kept pt's 2,000-session night from its grid)."""
+    late_ben = replace(BEN, free=[(at(1, 10), at(1, 18))])
+    request = waiting("w", 1, [(at(1, 9), at(1, 11, 31))], 3, replace(MANUAL, clinicians=(ANNA, late_ben)))
+    index = NightIndex(NightProblem((), (request,), day_starts=DAYS))
+    assert len(SlotModel(index, until=time.perf_counter() + 10).lines.columns) == 29
+    assert SlotModel(index, until=time.perf_counter() + 10, max_columns=29).built
+    assert not SlotModel(index, until=time.perf_counter() + 10, max_columns=28).built
