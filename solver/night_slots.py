@@ -40,7 +40,10 @@ enough (``MAX_STARTS``); on an empty night ``night_bound``'s is the one to
 use.
 """
 
+import ctypes
 import math
+import os
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -208,7 +211,7 @@ class SlotModel:
     # --- the rows -----------------------------------------------------------------------------
 
     def _write(self, fixed, survivors, residual, until) -> bool:
-        lines, problem = self.lines, self.problem
+        lines = self.lines
         clinician_rows: dict[tuple[int, int], list[int]] = {}
         pool_rows: dict[tuple[Pool, int], list[tuple[int, int]]] = {}
         patient_rows: dict[tuple[int, int], list[int]] = {}
@@ -342,7 +345,7 @@ class SlotModel:
         seconds = until - time.perf_counter()
         if not self.built or seconds <= 0.1:
             return None
-        highs = highspy.Highs()
+        highs = _quiet_highs()
         highs.setOptionValue("output_flag", False)
         highs.setOptionValue("time_limit", seconds * (1 - OVERRUN))
         highs.setOptionValue("threads", threads)
@@ -391,6 +394,28 @@ class SlotModel:
                 value = (key, start, clinician) in chosen if clinician is not None else (key, start) in starts
             values.append(float(value))
         return values
+
+
+def _quiet_highs() -> "highspy.Highs":
+    """A HiGHS instance without the banner its constructor writes to the process's standard output.
+
+    The banner goes through C's stdio, which neither ``print`` nor ``redirect_stdout`` sees, and it landed in
+    the output of ``clinic worker`` (whose lines a caller reads). So file descriptor 1 points at /dev/null for
+    the constructor alone, C's buffers flushed on either side; anything another thread writes to standard
+    output in that instant is lost, which in the night's own solver process is nothing."""
+    libc = ctypes.CDLL(None)
+    sys.stdout.flush()
+    libc.fflush(None)
+    saved, quiet = os.dup(1), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(quiet, 1)
+        highs = highspy.Highs()
+        libc.fflush(None)
+        return highs
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(quiet)
 
 
 def _served_at(info: SessionInfo, starts: np.ndarray) -> int:
