@@ -53,7 +53,7 @@ import numpy as np
 from solver.intervals import Intervals, intersect, union
 from solver.night_greedy import earlier_window, spacing_window
 from solver.night_index import NightIndex, SessionInfo
-from solver.plans import Placement
+from solver.plans import Placement, blocked
 
 MAX_COLUMNS = 150_000
 """Above about this many columns (surviving starts, each with its clinicians) the model is not built: pt and
@@ -108,7 +108,7 @@ class SlotModel:
         fixed, moving = [], []
         for info in index.sessions.values():
             (fixed if _fixed(info) else moving).append(info)
-        self.fixed_start = {info.key: info.booked.start for info in fixed}
+        self.fixed = {info.key for info in fixed}
         if not self.problem.waiting:
             return
         residual = self._residual(fixed)
@@ -142,7 +142,7 @@ class SlotModel:
                 self.clinician_free[clinician.id] = union(self.clinician_free.get(clinician.id, []), clinician.free)
         for info in fixed:
             if info.pinned:  # kept as it is, whatever the catalog says now: its own span is its clinician's
-                span = _span(info.booked.start, info.kind.buffer_before, info.kind.duration + info.kind.buffer_after)
+                span = blocked(info.kind, info.booked.start)
                 self.clinician_free[info.booked.current.clinician] = union(
                     self.clinician_free.get(info.booked.current.clinician, []), [span])
         units = {unit_class.ident: [union(unit.free, index._pinned_spans.get((unit_class.role, unit.id), []))
@@ -203,8 +203,7 @@ class SlotModel:
         rules = [index.spacing_before[key]] if key in index.spacing_before else []
         for rule in rules + index.spacing_after.get(key, []):
             other = rule.earlier if rule.later == key else rule.later
-            start = self.fixed_start.get(other)
-            if start is not None:
+            if other in self.fixed:
                 found.append((rule, index.sessions[other].booked.current))
         return found
 
@@ -221,7 +220,7 @@ class SlotModel:
             start = info.booked.start
             if info.pinned:
                 pinned_at.setdefault(info.booked.current.clinician, []).append(
-                    _span(start, info.kind.buffer_before, info.kind.duration + info.kind.buffer_after))
+                    blocked(info.kind, start))
             else:
                 self._serve(info, start, None, clinician_rows)
             patient_busy.setdefault(info.patient, []).append((start, start + info.kind.duration))
@@ -302,9 +301,9 @@ class SlotModel:
         for rule in problem.spacings:
             later, earlier = self.starts.get(rule.later), self.starts.get(rule.earlier)
             if later is None or earlier is None:
-                if earlier is None and later and rule.earlier not in self.fixed_start:
+                if earlier is None and later and rule.earlier not in self.fixed:
                     self.lines.row([(column, 1) for column in later.values()], 0, 0)  # its earlier one waits
-                if later is None and earlier and rule.later in self.fixed_start:
+                if later is None and earlier and rule.later in self.fixed:
                     self.lines.row([(column, 1) for column in earlier.values()], 1, 1)
                 continue
             kind = self.index.sessions[rule.earlier].kind
@@ -433,10 +432,6 @@ def _fixed(info: SessionInfo) -> bool:
     """Booked at a time that cannot change: pinned, or without other starts."""
     return info.pinned or (info.booked is not None and len(info.starts) == 1
                            and info.starts[0][1] - info.starts[0][0] == 1)
-
-
-def _span(start: int, before: int, after: int) -> tuple[int, int]:
-    return start - before, start + after
 
 
 def _choices(index: NightIndex, info: SessionInfo) -> list[tuple[Pool, int, int, int]]:
