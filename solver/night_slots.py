@@ -5,39 +5,41 @@ allowed to move) leave many short gaps. ``night_bound`` counts minutes per
 resource and day and cannot tell a 45-minute session from three 15-minute
 gaps (pt, 2,000 sessions, 80 % booked: "at most 1,230 points" where the
 search found 306), and the neighbourhoods of ``replan`` free only a few days
-at a time. This model looks at every grid minute instead, as one linear
-programme over
+at a time. This model looks at the night minute by minute instead, as one
+integer programme over
 
 * a column per (session that may move, start) that survives the filter
   below, and per (session, start, clinician who could serve it then); a
   fixed session has only its clinician columns;
-* per clinician and grid minute: at most one of its sessions (exact, since a
+* per clinician and check minute: at most one of its sessions (exact, since a
   column holds one clinician for the whole span);
-* per *pool* of unit classes and grid minute: the sessions whose need may
+* per *pool* of unit classes and check minute: the sessions whose need may
   only use the pool's classes fit in its units free then, less the fixed
   sessions' (Hall's condition: any schedule serves them from the pool; for
   one class of identical units this is exact, interval colouring);
-* per patient and grid minute: one session; per session: placed at most once
-  (a booked one exactly once); a plan's later start only with an earlier one
-  the spacing allows; a team's sessions with one clinician.
+* per patient and check minute: one session; per session: placed at most
+  once (a booked one exactly once); a plan's later start only with an earlier
+  one the spacing allows; a team's sessions with one clinician.
+
+The check minutes are those at which some span may begin (``_checks``): two
+spans that overlap both hold the later one's first minute.
 
 A start survives only if every pool of clinicians and of classes that its
 choices lie in keeps room for it over its whole span, minute by minute, once
 the fixed sessions are counted.
 
 Every schedule is a solution (each session at its start with its clinician),
-so the programme's optimum (GLOP) bounds the points of every schedule. The
-same rows with whole numbers (CP-SAT) give times and clinicians that are very
-nearly a schedule; ``replan`` turns them into one with its own model, times
-held, and keeps it only if it passes ``check_night``. Measured on pt 2,000
-sessions, 80 % booked (2026-11-30): 16k surviving starts, 105k columns; bound
-355.7 in 6 s; whole numbers in 90 s: 352 points, all of them served once
-rooms and units were assigned, where the neighbourhoods had reached 306 in
-300 s.
+so the programme's bound (HiGHS) bounds the points of every schedule. Its
+whole-number answers give times and clinicians; ``replan`` turns them into a
+schedule with its own model, times held (rooms and units, which the pools
+count but do not name), and keeps it only if it passes ``check_night``.
+Measured on pt 2,000 sessions, 80 % booked (2026-11-30): 16k surviving
+starts, 105k columns, 354 points proven optimal in about 50 s, where the
+neighbourhoods had reached 306 in 300 s.
 
-It grows with the surviving starts, so it is built only while they are few
-enough (``MAX_STARTS``); on an empty night ``night_bound``'s is the one to
-use.
+It grows with the surviving starts, so it is built only while its columns
+are few enough (``MAX_COLUMNS``); on an empty night ``night_bound``'s is the
+one to use.
 """
 
 import ctypes
@@ -63,6 +65,10 @@ night, whose requests may go to any of 25 clinicians, has 342k, and its presolve
 OVERRUN = 0.15
 """HiGHS checks its time limit between steps, and a step of cut separation at the root was seen to take 3.5 s
 past a 16 s limit: it is given this share less than the time it has."""
+
+SIMPLEX_PROBE = 0.1
+"""The share of the grid model's time in which the simplex must solve its linear programme to be the LP solver of
+the search with whole numbers; otherwise the interior point method is (``SlotModel._simplex_suffices``)."""
 
 SOLUTION_FEASIBLE = 2
 """HiGHS's primal solution status for "a feasible solution is known"."""
@@ -102,6 +108,8 @@ class SlotModel:
         self.origin, end = index.horizon
         self.length = end - self.origin
         self.built = False
+        self.lp_solver: str | None = None
+        """The LP solver the last ``solve`` gave HiGHS's search: "simplex", or "ipm" where the simplex was slow."""
         self.lines = _Rows()
         self.starts: dict[str, dict[int, int]] = {}  # moving session -> start -> its column
         self.served: dict[str, dict[tuple[int, int], int]] = {}  # session -> (start, clinician) -> column
@@ -211,6 +219,7 @@ class SlotModel:
 
     def _write(self, fixed, survivors, residual, until) -> bool:
         lines = self.lines
+        self.checks = self._checks(fixed, survivors, residual)
         clinician_rows: dict[tuple[int, int], list[int]] = {}
         pool_rows: dict[tuple[Pool, int], list[tuple[int, int]]] = {}
         patient_rows: dict[tuple[int, int], list[int]] = {}
@@ -269,10 +278,28 @@ class SlotModel:
         else:
             self.lines.row(terms + [(column, -1)], 0, 0)
 
-    def _minutes(self, start: int, before: int, after: int) -> range:
-        grid, origin = self.problem.grid, self.problem.grid_origin
-        low = start - before
-        return range(low + (origin - low) % grid, start + after, grid)
+    def _checks(self, fixed, survivors, residual) -> np.ndarray:
+        """The minutes at which the rows count what is running: wherever a span (a session's, its clinician's or
+        a unit's) may begin, or a pool's free members drop. Two spans that overlap both hold the later one's first
+        minute, so counting there is exact. Counting on grid minutes alone missed spans that meet between them
+        (demo, tight, 1,200 sessions: a gait assessment's set-up begins 10 minutes before the grid, while its
+        clinician's previous session ends on it), and 9 of the 654 points the programme found could not be served."""
+        found = [np.flatnonzero(np.diff(row) < 0) + 1 + self.origin for row in residual.values()]
+        for info in fixed:
+            starts = np.array([info.booked.start], dtype=np.int64)
+            befores = {0, info.kind.buffer_before} | {before for _, _, before, _ in self.choices[info.key]} | {
+                option.span_before for option in info.clinicians.values()}
+            found += [starts - before for before in befores]
+        for key, starts in survivors.items():
+            befores = {0} | {before for _, _, before, _ in self.choices[key]} | {
+                option.span_before for option in self.index.sessions[key].clinicians.values()}
+            found += [starts - before for before in befores]
+        return np.unique(np.concatenate(found)) if found else np.zeros(0, dtype=np.int64)
+
+    def _minutes(self, start: int, before: int, after: int) -> list[int]:
+        """The check minutes within the span from ``before`` ahead of ``start`` to ``after`` past it."""
+        checks = self.checks
+        return checks[np.searchsorted(checks, start - before):np.searchsorted(checks, start + after)].tolist()
 
     def _capacity_rows(self, clinician_rows, pool_rows, patient_rows, residual, pinned_at, patient_busy) -> None:
         lines, free = self.lines, {}
@@ -344,11 +371,11 @@ class SlotModel:
         seconds = until - time.perf_counter()
         if not self.built or seconds <= 0.1:
             return None
-        highs = _quiet_highs()
-        highs.setOptionValue("output_flag", False)
-        highs.setOptionValue("time_limit", seconds * (1 - OVERRUN))
-        highs.setOptionValue("threads", threads)
-        highs.passModel(self._highs_model())
+        self.lp_solver = "simplex" if self._simplex_suffices(SIMPLEX_PROBE * seconds, threads) else "ipm"
+        highs = _quiet_highs(threads)
+        highs.setOptionValue("mip_lp_solver", self.lp_solver)
+        highs.setOptionValue("time_limit", max(0.1, until - time.perf_counter()) * (1 - OVERRUN))
+        highs.passModel(self._highs_model(whole=True))
         start = highspy.HighsSolution()
         start.col_value = self._values(hint)
         start.value_valid = True
@@ -362,7 +389,23 @@ class SlotModel:
                   if clinician is not None and number not in self.lines.teams and values[number] > 0.5}
         return chosen, info.mip_dual_bound
 
-    def _highs_model(self) -> "highspy.HighsLp":
+    def _simplex_suffices(self, seconds: float, threads: int) -> bool:
+        """Whether the dual simplex solves the programme (whole numbers aside) within ``seconds``.
+
+        HiGHS's branch and bound begins with that solve, by the simplex unless told otherwise. On pt and sports
+        (2,000 sessions, 80 % booked) it takes 2-3 s and the search that follows, warm-started node by node, proves
+        the optimum in 30-50 s; with the interior point method for every LP the same proof took 56 and 104 s. On
+        demo's tight 3,000-session night the simplex had not solved the first LP after 145 s (bound: the sum of all
+        points), where the interior point method solves it in 20 s and the search then reached 785 points against
+        a bound of 849 (the simplex: 724 against 3,254). So the simplex is tried first, for a short while."""
+        highs = _quiet_highs(threads)
+        highs.setOptionValue("solver", "simplex")
+        highs.setOptionValue("time_limit", max(0.05, seconds))
+        highs.passModel(self._highs_model(whole=False))
+        highs.run()
+        return highs.getModelStatus() == highspy.HighsModelStatus.kOptimal
+
+    def _highs_model(self, whole: bool) -> "highspy.HighsLp":
         lines = self.lines
         model = highspy.HighsLp()
         model.num_col_, model.num_row_ = len(lines.columns), len(lines.rows)
@@ -371,7 +414,8 @@ class SlotModel:
         cost[list(lines.points)] = list(lines.points.values())
         model.col_cost_ = cost
         model.col_lower_, model.col_upper_ = np.zeros(len(lines.columns)), np.ones(len(lines.columns))
-        model.integrality_ = [highspy.HighsVarType.kInteger] * len(lines.columns)
+        if whole:
+            model.integrality_ = [highspy.HighsVarType.kInteger] * len(lines.columns)
         model.row_lower_ = np.array([low for _, low, _ in lines.rows], dtype=float).clip(-highspy.kHighsInf)
         model.row_upper_ = np.array([high for _, _, high in lines.rows], dtype=float).clip(None, highspy.kHighsInf)
         model.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
@@ -395,8 +439,9 @@ class SlotModel:
         return values
 
 
-def _quiet_highs() -> "highspy.Highs":
-    """A HiGHS instance without the banner its constructor writes to the process's standard output.
+def _quiet_highs(threads: int) -> "highspy.Highs":
+    """A HiGHS instance with ``threads`` and no output, not even the banner its constructor writes to the
+    process's standard output.
 
     The banner goes through C's stdio, which neither ``print`` nor ``redirect_stdout`` sees, and it landed in
     the output of ``clinic worker`` (whose lines a caller reads). So file descriptor 1 points at /dev/null for
@@ -410,11 +455,13 @@ def _quiet_highs() -> "highspy.Highs":
         os.dup2(quiet, 1)
         highs = highspy.Highs()
         libc.fflush(None)
-        return highs
     finally:
         os.dup2(saved, 1)
         os.close(saved)
         os.close(quiet)
+    highs.setOptionValue("output_flag", False)
+    highs.setOptionValue("threads", threads)
+    return highs
 
 
 def _served_at(info: SessionInfo, starts: np.ndarray) -> int:

@@ -85,6 +85,40 @@ def test_a_start_reaching_into_bookings_between_grid_minutes_is_not_offered():
     assert check_night(problem, kept) == [] and placed(kept)["w"].start in (at(1, 9, 45), at(1, 10))
 
 
+def test_spans_that_meet_between_grid_minutes_do_not_share_a_clinician():
+    """Anna could give a re-education hour at 09:00 and a gait assessment at 10:00 whose 10-minute set-up begins at
+    09:50: they overlap by ten minutes, none of them a grid minute. The rows count at every minute a span may begin,
+    so the programme gives Anna one of the two (3 points, not 6), and what it gives is served in full."""
+    reeducation = SessionKind("reeducation", "Re-education", 1, 60, (ANNA,))
+    gait = SessionKind("gait", "Gait assessment", 1, 60, (ANNA,), buffer_before=10, buffer_after=10)
+    problem = NightProblem((), (waiting("hour", 1, [(at(1, 9), at(1, 9, 1))], 3, reeducation),
+                                waiting("gait", 2, [(at(1, 10), at(1, 10, 1))], 3, gait)), day_starts=DAYS)
+    index = NightIndex(problem)
+    grid = SlotModel(index, until=time.perf_counter() + 10)
+    assert at(1, 9, 50) in grid.checks and slot_bound(problem) == pytest.approx(3)
+    search = replan_module._Search(problem, index, {}, time.perf_counter() + 30, 1, began=time.perf_counter())
+    search.slots = grid
+    search.through_slots(time.perf_counter() + 10)
+    kept = ReplanSolution(tuple(search.best.values()), "kept")
+    assert check_night(problem, kept) == [] and len(kept.placements) == 1
+
+
+def test_the_interior_point_search_gives_the_same_optimum(monkeypatch):
+    """Where the simplex cannot solve the programme in its share of the time, HiGHS's search uses the interior point
+    method for its LPs (demo's tight 3,000-session night). That path proves the same optimum as the simplex's."""
+    problem = generate("demo", 80, 6, booked_share=0.5).problem
+    index = NightIndex(problem)
+    hint = {p.kind: p for p in place_greedily(problem)}
+    found = {}
+    for suffices in (True, False):
+        monkeypatch.setattr(SlotModel, "_simplex_suffices", lambda self, seconds, threads, answer=suffices: answer)
+        grid = SlotModel(index, until=time.perf_counter() + 60)
+        chosen, bound = grid.solve(hint, time.perf_counter() + 60)
+        found[grid.lp_solver] = (sum(index.sessions[key].priority for key in chosen), round(bound, 6))
+    assert set(found) == {"simplex", "ipm"} and found["simplex"] == found["ipm"]
+    assert found["ipm"][0] == found["ipm"][1], "proven optimal both ways"
+
+
 def test_a_fragmented_night_is_placed_from_the_grid_answer():
     """pt's own front desk booked 80 % of a small night at random: the grid answer, made a schedule, places more
     than first fit and passes the check."""
