@@ -70,6 +70,11 @@ SIMPLEX_PROBE = 0.1
 """The share of the grid model's time in which the simplex must solve its linear programme to be the LP solver of
 the search with whole numbers; otherwise the interior point method is (``SlotModel._simplex_suffices``)."""
 
+SECONDS_PER_COLUMN = 5e-5
+"""The least time HiGHS is started with, per column: on a large model single steps (presolve, an interior point
+iteration, crossover) outlast a short time limit. pt's 2,000-session night (105k columns) in a 10 s run, its grid
+built just in time, left HiGHS about 1.5 s and the call ended at 12.9 s; below 5 s it is not started there."""
+
 SOLUTION_FEASIBLE = 2
 """HiGHS's primal solution status for "a feasible solution is known"."""
 
@@ -366,10 +371,11 @@ class SlotModel:
     def solve(self, hint: dict[str, Placement], until: float, threads: int = 1) -> tuple[
             dict[str, tuple[int, int]], float] | None:
         """Whole numbers (HiGHS): each placed session's (start, clinician), and the proven bound on the points,
-        which no schedule exceeds; None if nothing was found by ``until``. ``hint`` (the best answer so far) is
+        which no schedule exceeds; None if nothing was found by ``until``, or if the time is too short to start
+        (``SECONDS_PER_COLUMN``). ``hint`` (the best answer so far) is
         the first solution, so an answer is never worse than it; ``threads`` as the night's CP-SAT workers."""
         seconds = until - time.perf_counter()
-        if not self.built or seconds <= 0.1:
+        if not self.built or seconds <= max(0.1, SECONDS_PER_COLUMN * len(self.lines.columns)):
             return None
         self.lp_solver = "simplex" if self._simplex_suffices(SIMPLEX_PROBE * seconds, threads) else "ipm"
         highs = _quiet_highs(threads)

@@ -8,6 +8,7 @@ import pytest
 from ortools.sat.python import cp_model
 
 from bench.instances import generate
+from solver import night_slots
 from solver import replan as replan_module
 from solver.night_bound import placement_bound
 from solver.night_check import check_night, measure
@@ -117,6 +118,19 @@ def test_the_interior_point_search_gives_the_same_optimum(monkeypatch):
         found[grid.lp_solver] = (sum(index.sessions[key].priority for key in chosen), round(bound, 6))
     assert set(found) == {"simplex", "ipm"} and found["simplex"] == found["ipm"]
     assert found["ipm"][0] == found["ipm"][1], "proven optimal both ways"
+
+
+def test_a_large_grid_is_not_started_in_too_little_time(monkeypatch):
+    """HiGHS's single steps outlast a short time limit on a large model, so the time it is started with grows with
+    the columns: here 29 columns at a second each need 29 s, and 10 s give no answer (the search goes on without)."""
+    late_ben = replace(BEN, free=[(at(1, 10), at(1, 18))])
+    request = waiting("w", 1, [(at(1, 9), at(1, 11, 31))], 3, replace(MANUAL, clinicians=(ANNA, late_ben)))
+    grid = SlotModel(NightIndex(NightProblem((), (request,), day_starts=DAYS)), until=time.perf_counter() + 10)
+    assert len(grid.lines.columns) == 29
+    monkeypatch.setattr(night_slots, "SECONDS_PER_COLUMN", 1.0)
+    assert grid.solve({}, time.perf_counter() + 10) is None
+    monkeypatch.setattr(night_slots, "SECONDS_PER_COLUMN", 0.1)
+    assert grid.solve({}, time.perf_counter() + 10)[1] == pytest.approx(3)
 
 
 def test_a_fragmented_night_is_placed_from_the_grid_answer():
