@@ -151,7 +151,7 @@ class _Search:
     def through_slots(self, until: float) -> float | None:
         """The grid model's answer (``night_slots``) made a schedule: its times and clinicians held, the rooms,
         units and anything its grid could not see decided by the night's own model, and kept like a piece's.
-        Returns CP-SAT's bound on the grid model's points, which no schedule exceeds (None if nothing found)."""
+        Returns HiGHS's bound on the grid model's points, which no schedule exceeds (None if nothing found)."""
         found = self.slots.solve(self.best, time.perf_counter() + 0.85 * self._left(until), self.workers)
         if found is None:
             return None
