@@ -290,14 +290,11 @@ class SlotModel:
         (demo, tight, 1,200 sessions: a gait assessment's set-up begins 10 minutes before the grid, while its
         clinician's previous session ends on it), and 9 of the 654 points the programme found could not be served."""
         found = [np.flatnonzero(np.diff(row) < 0) + 1 + self.origin for row in residual.values()]
-        for info in fixed:
-            starts = np.array([info.booked.start], dtype=np.int64)
+        sessions = [(info, np.array([info.booked.start], dtype=np.int64)) for info in fixed] + [
+            (self.index.sessions[key], starts) for key, starts in survivors.items()]
+        for info, starts in sessions:  # a span begins at the start less its own buffer, a clinician's or a unit's
             befores = {0, info.kind.buffer_before} | {before for _, _, before, _ in self.choices[info.key]} | {
                 option.span_before for option in info.clinicians.values()}
-            found += [starts - before for before in befores]
-        for key, starts in survivors.items():
-            befores = {0} | {before for _, _, before, _ in self.choices[key]} | {
-                option.span_before for option in self.index.sessions[key].clinicians.values()}
             found += [starts - before for before in befores]
         return np.unique(np.concatenate(found)) if found else np.zeros(0, dtype=np.int64)
 
@@ -372,8 +369,8 @@ class SlotModel:
             dict[str, tuple[int, int]], float] | None:
         """Whole numbers (HiGHS): each placed session's (start, clinician), and the proven bound on the points,
         which no schedule exceeds; None if nothing was found by ``until``, or if the time is too short to start
-        (``SECONDS_PER_COLUMN``). ``hint`` (the best answer so far) is
-        the first solution, so an answer is never worse than it; ``threads`` as the night's CP-SAT workers."""
+        (``SECONDS_PER_COLUMN``). ``hint`` (the best answer so far) is the first solution, so an answer is never
+        worse than it; ``threads`` as the night's CP-SAT workers."""
         seconds = until - time.perf_counter()
         if not self.built or seconds <= max(0.1, SECONDS_PER_COLUMN * len(self.lines.columns)):
             return None
