@@ -18,7 +18,16 @@ keeps it exactly as it is, since the clinic promised it.
 
 from dataclasses import dataclass, field, replace
 
-from solver.intervals import Intervals, at_least, contains, intersect, normalize, starts_fitting, subtract, union
+from solver.intervals import (
+    Intervals,
+    at_least,
+    contains,
+    intersect,
+    normalize,
+    starts_fitting,
+    subtract,
+    union,
+)
 from solver.night_problem import DAY, BookedSession, NightProblem, WaitingSession
 from solver.plans import Candidate, Placement, SessionKind, blocked
 
@@ -76,6 +85,7 @@ class NightIndex:
         self.problem = problem
         self.classes: list[UnitClass] = []
         self.class_of: dict[tuple[str, int], int] = {}
+        self._fitting: dict[tuple, Intervals] = {}
         self._make_classes()
         self.sessions: dict[str, SessionInfo] = {}
         for booked in problem.booked:
@@ -112,7 +122,7 @@ class NightIndex:
             for role, unit, need in held:
                 uses.setdefault((role, unit.id), set()).add((kind.key, need))
                 known = units.get((role, unit.id))  # free as the most generous service sees it: the cumulative
-                units[role, unit.id] = unit if known is None else replace(known, free=union(known.free, unit.free))
+                units[role, unit.id] = replace(known or unit, free=union(known.free if known else [], unit.free))
         groups: dict[tuple, list[Candidate]] = {}
         for (role, ident), candidate in sorted(units.items()):
             groups.setdefault((role, frozenset(uses[role, ident]), candidate.cleaning if role == "device" else 0),
@@ -124,7 +134,9 @@ class NightIndex:
                 self.class_of[role, member.id] = unit_class.ident
 
     def _kinds(self) -> list[SessionKind]:
-        return [s.kind for s in self.problem.booked] + [w.kind for w in self.problem.waiting]
+        """Each kind once: sessions of one service usually share their kind, and there are thousands of sessions."""
+        kinds = {id(s.kind): s.kind for s in self.problem.booked} | {id(w.kind): w.kind for w in self.problem.waiting}
+        return list(kinds.values())
 
     def class_blocks(self, unit_class: UnitClass) -> list[tuple[int, int]]:
         """Each unit's time out of service within the horizon, less what pinned sessions hold on it (they count
@@ -193,7 +205,7 @@ class NightIndex:
         for clinician in kind.clinicians:
             if booked is not None and booked.keep_clinician and clinician.id != booked.current.clinician:
                 continue
-            fit = self._fit(info, [clinician], before, after, 1)
+            fit = self._fit(info, [clinician], before, after)
             if fit:
                 info.clinicians[clinician.id] = Option(fit, before, after)
         if kind.needs_room:
@@ -210,12 +222,16 @@ class NightIndex:
         options = {}
         for ident, members in by_class.items():
             cleaning = self.classes[ident].cleaning
-            fit = self._fit(info, members, before, after + cleaning, 1)  # how many, the model and colouring decide
+            fit = self._fit(info, members, before, after + cleaning)  # how many, the model and colouring decide
             if fit:
                 options[ident] = Option(fit, before, after + cleaning)
         return options
 
-    def _fit(self, info: SessionInfo, candidates, before: int, after: int, count: int) -> Intervals:
-        """Starts of ``info`` at which ``count`` of ``candidates`` are free for the whole span."""
-        fitting = at_least([starts_fitting(c.free, before, after) for c in candidates], count)
-        return intersect(info.starts, fitting)
+    def _fit(self, info: SessionInfo, candidates, before: int, after: int) -> Intervals:
+        """Starts of ``info`` at which one of ``candidates`` is free for the whole span. Where a candidate could
+        serve a span is worked out once per candidate and span (by identity: the problem holds the candidates)
+        and shared by every session of that span; at 3,000 sessions that was most of the index's time."""
+        key = (tuple(id(c) for c in candidates), before, after)
+        if key not in self._fitting:
+            self._fitting[key] = at_least([starts_fitting(c.free, before, after) for c in candidates], 1)
+        return intersect(info.starts, self._fitting[key])
