@@ -1,6 +1,7 @@
 """The greedy placer: what a front desk working down the waiting list would do; the baseline and the warm start."""
 
 import math
+import time
 from bisect import bisect_right, insort
 
 from solver.intervals import Intervals, contains, intersect, normalize
@@ -60,10 +61,11 @@ class Book:
             self.take(("device", unit), *blocked(kind, placement.start, cleaning[unit]))
 
 
-def place_greedily(problem: NightProblem, start: tuple[Placement, ...] | None = None) -> tuple[Placement, ...]:
+def place_greedily(problem: NightProblem, start: tuple[Placement, ...] | None = None,
+                   until: float = math.inf) -> tuple[Placement, ...]:
     """Place waiting sessions by priority, each at its earliest free time, around ``start`` (by default the booked
     sessions as they are: first fit, the baseline the search must beat; later the search's best answer, to fill
-    what its pieces left over)."""
+    what its pieces left over, stopping where it is at ``until``, a ``time.perf_counter()`` time)."""
     book = Book()
     placements = list(start if start is not None else (s.current for s in problem.booked))
     placed: dict[str, Placement] = {p.kind: p for p in placements}
@@ -81,6 +83,8 @@ def place_greedily(problem: NightProblem, start: tuple[Placement, ...] | None = 
     for waiting in sorted(problem.waiting, key=lambda w: -w.priority):
         if waiting.key in placed:
             continue
+        if time.perf_counter() > until:
+            break
         rule = spacing.get(waiting.key)
         starts = waiting.starts
         if rule is not None:

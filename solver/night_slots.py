@@ -124,7 +124,7 @@ class SlotModel:
         self.fixed = {info.key for info in fixed}
         if not self.problem.waiting:
             return
-        residual = self._residual(fixed)
+        residual = self._residual(fixed, until)
         if residual is None:
             return
         survivors, count = {}, 0
@@ -146,8 +146,9 @@ class SlotModel:
                 row[high] -= 1
         return np.cumsum(row[:-1]).astype(np.int32)
 
-    def _residual(self, fixed: list[SessionInfo]) -> dict[Pool, np.ndarray] | None:
-        """Each pool's free members minute by minute, less the fixed sessions; None if they do not fit."""
+    def _residual(self, fixed: list[SessionInfo], until: float) -> dict[Pool, np.ndarray] | None:
+        """Each pool's free members minute by minute, less the fixed sessions; None if they do not fit or time
+        ran out (``until``)."""
         index = self.index
         self.clinician_free: dict[int, Intervals] = {}
         for info in index.sessions.values():
@@ -166,6 +167,8 @@ class SlotModel:
                        for pool in family}
         residual = {}
         for pool in family:
+            if time.perf_counter() > until:
+                return None
             role, members = pool
             frees = [self.clinician_free.get(c, []) for c in members] if role == "clinician" else [
                 free for ident in members for free in units[ident]]

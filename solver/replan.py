@@ -114,6 +114,9 @@ class _Search:
     first_solution: float | None = None
     began: float = 0.0
     slots: SlotModel | None = None
+    keeping: float = 0.0
+    """The longest a piece's answer has taken to be joined, coloured, counted and checked (``_keep``): the search
+    stops that much before the deadline, so the last piece's answer is kept in time (about 1 s at 2,000 sessions)."""
 
     # --- one level -------------------------------------------------------------------------
 
@@ -138,9 +141,9 @@ class _Search:
             self._solve(level, free, last, whole=False, within=within, held=held)
             pieces += 1
             if name == "placed" and pieces % 10 == 0:
-                self._fill()
+                self._fill(last)
         if name == "placed":
-            self._fill()
+            self._fill(until)
         if whole_last and not done() and self._left(until) > 1.0:
             self._solve(level, set(movable), until, whole=True)
         value = measure(self.problem, self.best.values())[name]
@@ -168,18 +171,21 @@ class _Search:
             self._keep(night, solver, fixed, values)
         return bound
 
-    def _fill(self) -> None:
+    def _fill(self, until: float) -> None:
         """First fit for the waiting sessions the pieces left over, around the best answer: cheap, and it places
-        what a piece never happened to free."""
-        filled = place_greedily(self.problem, tuple(self.best.values()))
+        what a piece never happened to free (as many as it can by ``until``)."""
+        filled = place_greedily(self.problem, tuple(self.best.values()), until=time.perf_counter() + self._left(until))
         if len(filled) > len(self.best) and not check_night(self.problem, ReplanSolution(filled, "filled")):
             self.best = {p.kind: p for p in filled}
 
     def _left(self, until: float) -> float:
-        return min(until, self.deadline) - time.perf_counter()
+        return min(until, self.deadline - self.keeping) - time.perf_counter()
 
     def _solve(self, level: _Level, free: set[str], until: float, *, whole: bool,
                within: tuple[int, int] | None = None, held: bool = False) -> None:
+        seconds = self._left(until) if whole else min(PIECE_SECONDS, self._left(until))
+        if seconds <= 0.05:
+            return
         fixed = {key: placement for key, placement in self.best.items() if key not in free}
         values = measure(self.problem, self.best.values())
         floor = sum(self.index.sessions[key].priority for key in free if key in self.best)
@@ -189,11 +195,9 @@ class _Search:
                            days=days if level.name == "quality" else None, within=within,
                            held={key: self.best[key].start for key in free} if held else None)
         night.hint(self.best)
-        seconds = self._left(until) if whole else min(PIECE_SECONDS, self._left(until))
-        if seconds <= 0.05:
-            return
         solver = cp_model.CpSolver()
-        solver.parameters.max_time_in_seconds = seconds
+        solver.parameters.max_time_in_seconds = max(0.05, self._left(until) if whole
+                                                    else min(PIECE_SECONDS, self._left(until)))
         solver.parameters.num_workers = self.workers
         # Presolve probing stays on: with it off (cp_model_probing_level = 0) OR-Tools 9.15 called a piece
         # INFEASIBLE whose hint was a valid answer, and the process then aborted ('Check failed:
@@ -214,6 +218,12 @@ class _Search:
               values: dict[str, int]) -> None:
         """The piece's answer joined to the rest, if its units can be assigned, it passes the check and it is
         no worse lexicographically (an equal answer is kept: moving sideways helps the search)."""
+        began = time.perf_counter()
+        self._join(night, solver, fixed, values)
+        self.keeping = max(self.keeping, time.perf_counter() - began)
+
+    def _join(self, night: NightModel, solver: cp_model.CpSolver, fixed: dict[str, Placement],
+              values: dict[str, int]) -> None:
         placements = assign_units(self.index, night.choices(solver), fixed)
         if placements is None:
             return
@@ -361,12 +371,13 @@ def replan(problem: NightProblem, limits: Limits = Limits()) -> ReplanSolution:
     deadline = began + limits.time_limit * (1 - MARGIN)
     greedy = place_greedily(problem)
     greedy_values = measure(problem, greedy)
-    if not problem.booked and not problem.waiting:
-        return ReplanSolution(greedy, "optimal", tuple(Stage(name, "max" if name == "placed" else "min",
-                                                             greedy_values[name], greedy_values[name],
-                                                             status="optimal") for name in LEVELS),
-                              greedy=greedy_values, seconds=time.perf_counter() - began)
-    index = NightIndex(problem)
+    nothing = not problem.booked and not problem.waiting
+    index = None if nothing else NightIndex(problem)
+    if nothing or time.perf_counter() >= deadline:  # first fit and the index took the whole limit: it is the answer
+        return ReplanSolution(greedy, "optimal" if nothing else "greedy", tuple(
+            Stage(name, "max" if name == "placed" else "min", greedy_values[name],
+                  greedy_values[name] if nothing else None, status="optimal" if nothing else "unknown")
+            for name in LEVELS), greedy=greedy_values, seconds=time.perf_counter() - began)
     search = _Search(problem, index, {p.kind: p for p in greedy}, deadline, limits.workers, began=began)
     relaxation = placement_bound(index, until=began + limits.time_limit * 0.15)
     search.slots = SlotModel(index, until=time.perf_counter() + limits.time_limit * SLOT_SHARES["build"])

@@ -1,5 +1,6 @@
 """The nightly re-plan: who serves booked sessions, which waiting ones get a time; checked, never worse than the start."""
 
+import time
 from dataclasses import replace
 
 from hypothesis import given, settings
@@ -10,6 +11,7 @@ from solver.plans import Candidate, DevicePool, Placement, SessionKind
 from solver.night_check import check_night, measure
 from solver.night_greedy import place_greedily
 from solver.night_problem import BookedSession, NightProblem, ReplanSolution, Spacing, WaitingSession
+from solver import replan as replan_module
 from solver.replan import replan
 from tests.test_plan_rules import at, daily
 
@@ -213,3 +215,29 @@ def test_every_night_passes_the_checker_and_places_at_least_greedy_s_priority(pr
         assert stage.best_bound <= stage.value
     if placed.status == "optimal":
         assert placed.gap == 0
+
+
+def test_when_first_fit_and_the_index_use_up_the_limit_first_fit_is_the_answer(monkeypatch):
+    """Nothing else is started once the deadline has passed: the answer is first fit's, said to be only that."""
+    one_clinician = replace(ESWT, clinicians=(ANNA,))
+    flexible = waiting("flexible", 1, [(at(1, 9), at(1, 10, 1))], 5, one_clinician)
+    picky = waiting("picky", 2, [(at(1, 9), at(1, 9, 1))], 3, one_clinician)
+    problem = NightProblem(waiting=(flexible, picky))
+    slow_index = replan_module.NightIndex
+
+    def index_taking_the_limit(night):
+        time.sleep(0.3)
+        return slow_index(night)
+
+    monkeypatch.setattr(replan_module, "NightIndex", index_taking_the_limit)
+    solution = replan(problem, replace(FAST, time_limit=0.2))
+    assert solution.status == "greedy" and set(solution.placements) == set(place_greedily(problem))
+    assert all(stage.best_bound is None and stage.status == "unknown" for stage in solution.stages)
+    monkeypatch.setattr(replan_module, "NightIndex", slow_index)
+    assert set(placed(replan(problem, FAST))) == {"flexible", "picky"}  # the same night, given time, does better
+
+
+def test_first_fit_filling_around_an_answer_stops_at_its_time():
+    problem = NightProblem(waiting=(waiting("a", 1, [(at(1, 9), at(1, 12))]), waiting("b", 2, [(at(1, 9), at(1, 12))])))
+    assert place_greedily(problem, (), until=time.perf_counter() - 1) == ()
+    assert len(place_greedily(problem, (), until=time.perf_counter() + 60)) == 2
