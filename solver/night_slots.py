@@ -122,6 +122,7 @@ class SlotModel:
         for info in index.sessions.values():
             (fixed if _fixed(info) else moving).append(info)
         self.fixed = {info.key for info in fixed}
+        self._short: dict[tuple[Pool, int], np.ndarray] = {}
         if not self.problem.waiting:
             return
         residual = self._residual(fixed, until)
@@ -151,8 +152,8 @@ class SlotModel:
         ran out (``until``)."""
         index = self.index
         self.clinician_free: dict[int, Intervals] = {}
-        for info in index.sessions.values():
-            for clinician in info.kind.clinicians:
+        for kind in {id(info.kind): info.kind for info in index.sessions.values()}.values():  # each kind once
+            for clinician in kind.clinicians:
                 self.clinician_free[clinician.id] = union(self.clinician_free.get(clinician.id, []), clinician.free)
         for info in fixed:
             if info.pinned:  # kept as it is, whatever the catalog says now: its own span is its clinician's
@@ -188,7 +189,9 @@ class SlotModel:
         candidates = self._grid_starts(info)
         for pool, count, before, after in self.choices[info.key]:
             for wider in self.within[pool]:
-                short = np.concatenate(([0], np.cumsum(residual[wider] < count)))
+                if (wider, count) not in self._short:  # minutes short of ``count``, summed: shared by the sessions
+                    self._short[wider, count] = np.concatenate(([0], np.cumsum(residual[wider] < count)))
+                short = self._short[wider, count]
                 low = np.clip(candidates - before - self.origin, 0, self.length)
                 high = np.clip(candidates + after - self.origin, 0, self.length)
                 candidates = candidates[short[high] - short[low] == 0]
