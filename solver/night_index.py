@@ -18,16 +18,7 @@ keeps it exactly as it is, since the clinic promised it.
 
 from dataclasses import dataclass, field, replace
 
-from solver.intervals import (
-    Intervals,
-    at_least,
-    contains,
-    intersect,
-    normalize,
-    starts_fitting,
-    subtract,
-    union,
-)
+from solver.intervals import Intervals, at_least, contains, intersect, normalize, starts_fitting, subtract, union
 from solver.night_problem import DAY, BookedSession, NightProblem, WaitingSession
 from solver.plans import Candidate, Placement, SessionKind, blocked
 

@@ -52,7 +52,7 @@ from dataclasses import dataclass, field
 import highspy
 import numpy as np
 
-from solver.intervals import Intervals, intersect, union
+from solver.intervals import Intervals, contains, intersect, union
 from solver.night_greedy import earlier_window, spacing_window
 from solver.night_index import NightIndex, SessionInfo
 from solver.plans import Placement, blocked
@@ -123,6 +123,7 @@ class SlotModel:
             (fixed if _fixed(info) else moving).append(info)
         self.fixed = {info.key for info in fixed}
         self._short: dict[tuple[Pool, int], np.ndarray] = {}
+        self._within: dict[tuple[int, int], list[int]] = {}
         if not self.problem.waiting:
             return
         residual = self._residual(fixed, until)
@@ -278,7 +279,7 @@ class SlotModel:
         served = self.served.setdefault(info.key, {})
         terms = []
         for clinician, option in info.clinicians.items():
-            if not any(low <= start < high for low, high in option.starts):
+            if not contains(option.starts, start, start + 1):
                 continue
             share = served[start, clinician] = self.lines.column(info.key, start, clinician)
             terms.append((share, 1))
@@ -305,9 +306,13 @@ class SlotModel:
         return np.unique(np.concatenate(found)) if found else np.zeros(0, dtype=np.int64)
 
     def _minutes(self, start: int, before: int, after: int) -> list[int]:
-        """The check minutes within the span from ``before`` ahead of ``start`` to ``after`` past it."""
-        checks = self.checks
-        return checks[np.searchsorted(checks, start - before):np.searchsorted(checks, start + after)].tolist()
+        """The check minutes within the span from ``before`` ahead of ``start`` to ``after`` past it (kept per
+        span: sessions of one service at one start ask for the same ones; the caller must not change the list)."""
+        span = (start - before, start + after)
+        if span not in self._within:
+            checks = self.checks
+            self._within[span] = checks[np.searchsorted(checks, span[0]):np.searchsorted(checks, span[1])].tolist()
+        return self._within[span]
 
     def _capacity_rows(self, clinician_rows, pool_rows, patient_rows, residual, pinned_at, patient_busy) -> None:
         lines, free = self.lines, {}

@@ -116,7 +116,8 @@ class _Search:
     slots: SlotModel | None = None
     keeping: float = 0.0
     """The longest a piece's answer has taken to be joined, coloured, counted and checked (``_keep``): the search
-    stops that much before the deadline, so the last piece's answer is kept in time (about 1 s at 2,000 sessions)."""
+    stops that much before the deadline, so the last piece's answer is kept in time (0.15 s on average on pt's
+    2,000-session night at 80 % booked, where a 10 s call has nothing to spare)."""
 
     # --- one level -------------------------------------------------------------------------
 
@@ -181,10 +182,13 @@ class _Search:
     def _left(self, until: float) -> float:
         return min(until, self.deadline - self.keeping) - time.perf_counter()
 
+    def _seconds(self, until: float, whole: bool) -> float:
+        """What a solve may take now: the time left, or a piece's few seconds of it."""
+        return self._left(until) if whole else min(PIECE_SECONDS, self._left(until))
+
     def _solve(self, level: _Level, free: set[str], until: float, *, whole: bool,
                within: tuple[int, int] | None = None, held: bool = False) -> None:
-        seconds = self._left(until) if whole else min(PIECE_SECONDS, self._left(until))
-        if seconds <= 0.05:
+        if self._seconds(until, whole) <= 0.05:
             return
         fixed = {key: placement for key, placement in self.best.items() if key not in free}
         values = measure(self.problem, self.best.values())
@@ -196,8 +200,7 @@ class _Search:
                            held={key: self.best[key].start for key in free} if held else None)
         night.hint(self.best)
         solver = cp_model.CpSolver()
-        solver.parameters.max_time_in_seconds = max(0.05, self._left(until) if whole
-                                                    else min(PIECE_SECONDS, self._left(until)))
+        solver.parameters.max_time_in_seconds = max(0.05, self._seconds(until, whole))  # less what building took
         solver.parameters.num_workers = self.workers
         # Presolve probing stays on: with it off (cp_model_probing_level = 0) OR-Tools 9.15 called a piece
         # INFEASIBLE whose hint was a valid answer, and the process then aborted ('Check failed:
