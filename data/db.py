@@ -18,7 +18,9 @@ import data.accounts  # noqa: F401  (renews security stamps on every flush)
 import data.catalog_version  # noqa: F401  (stamps catalog changes on every flush)
 import data.schedule_version  # noqa: F401  (stamps allocation changes on every commit)
 
-SQLITE_BUSY_TIMEOUT_MS = 10_000
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+"""How long an SQLite writer waits for the write lock. 10 s was not enough on a slow machine (2026-11-30, CI):
+four workers claiming one night at once, one waited out the night's write and failed 'database is locked'."""
 # PostgreSQL: how long a request may wait for a new connection, and for one of the pool's, before it is answered
 # 503 with Retry-After. Both stay well below what a client waits for an answer (typically 30 s): while the server
 # restarts, a connection attempt must fail fast rather than leave the caller with no answer at all.
