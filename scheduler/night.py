@@ -25,7 +25,8 @@ the front desk confirms with the patient, or booked at once when
 ``nightly_book_directly`` says so. A waitlist request's hold is an offer the
 patient is told of and may accept from the message's link
 (``scheduler.waitlist``); offers that lapsed wait again before the night
-gathers who waits.
+gathers who waits (``scheduler.optimization`` lapses them, since ``gather``
+only reads and so may run outside the write transaction).
 """
 
 from dataclasses import dataclass, field, replace
@@ -84,7 +85,7 @@ class Night:
 
 
 def gather(session: Session, *, location_id: int, now: datetime, settings: Settings) -> Night:
-    waitlist.lapse_offers(session, now=now, settings=settings)
+    """The night as the session sees it; it only reads (the caller lapses ended offers first, in a write)."""
     frozen_until = now + timedelta(hours=settings.freeze_hours)
     horizon_end = frozen_until + timedelta(days=settings.horizon_days)
     snapshot = catalog(session)

@@ -13,7 +13,11 @@ first-fit's values, and the sessions left waiting with their reasons.
 
 Safety: the run record is claimed in its own transaction; the work happens
 in one other transaction (on PostgreSQL under an advisory lock per location)
-that either commits whole or leaves the schedule exactly as it was. A
+that either commits whole or leaves the schedule exactly as it was. On
+SQLite, whose one writer would otherwise hold every booking up for the
+whole solve, the night is solved before that transaction and the answer is
+used only if the night gathered under the write lock is the very one solved
+(``_solved_ahead``). A
 nightly run happens once per location and local date, however many workers
 are up: the second claim hits the partial unique index.
 
@@ -49,7 +53,7 @@ from data.enums import RunStatus, RunTrigger
 from data.errors import NotFound
 from data.locking import locked
 from data.tables import Allocation, Location, OptimizationRun
-from scheduler import night
+from scheduler import night, waitlist
 from scheduler.run_record import NightReport, report
 from solver.night_check import check_night
 from solver.night_problem import NightProblem, ReplanSolution
@@ -145,10 +149,11 @@ def _recover(engine: Engine, run_id: int, *, now: datetime, settings: Settings) 
 
 def _execute(engine: Engine, run_id: int, *, location_id: int, now: datetime, settings: Settings) -> OptimizationRun:
     try:
+        ahead = _solved_ahead(engine, location_id=location_id, now=now, settings=settings)
         with Session(serialized(engine), info={"settings": settings}) as session:  # its messages link as we serve
             if not _lock_location(session, location_id):
                 return _finish(engine, run_id, RunStatus.SKIPPED, error="another run of this location is in progress")
-            night_report = _plan_night(session, location_id=location_id, now=now, settings=settings)
+            night_report = _plan_night(session, location_id=location_id, now=now, settings=settings, ahead=ahead)
             check_no_overlaps(session, start=now, end=now + _reach(settings))
             session.commit()
     except Exception as exc:  # the schedule is untouched (rolled back); the record says what happened
@@ -184,12 +189,41 @@ def _run_in_process(database_url: str, location_id: int, trigger: RunTrigger, no
         engine.dispose()
 
 
-def _plan_night(session: Session, *, location_id: int, now: datetime, settings: Settings) -> NightReport:
-    """Solve the location's night, check the answer independently, and write it; nothing unchecked is written."""
+def _solved_ahead(engine: Engine, *, location_id: int, now: datetime,
+                  settings: Settings) -> tuple[NightProblem, ReplanSolution] | None:
+    """SQLite: the night gathered and solved before the write lock is taken; None elsewhere or for an empty night.
+
+    SQLite has one writer at a time. Solved inside the write transaction, the night would make every booking,
+    cancellation and claim wait out the whole solve, and fail 'database is locked' once the busy timeout is
+    spent: a 'Run now' at a busy desk, or a second worker claiming the night, did. So the night is read in a
+    read transaction (WAL gives it a snapshot while writers go on) and solved with no lock held. The write
+    transaction gathers the night again and takes this answer only if the problem is exactly the one solved;
+    if the desk changed it meanwhile, the night is solved again there, holding the lock as before.
+    PostgreSQL needs none of this: its write transaction locks only the rows it changes."""
+    if engine.dialect.name != "sqlite":
+        return None
+    with Session(serialized(engine), info={"settings": settings}) as session:
+        waitlist.lapse_offers(session, now=now, settings=settings)
+        session.commit()
+    with Session(engine) as session:
+        problem = night.gather(session, location_id=location_id, now=now, settings=settings).problem
+    if not problem.booked and not problem.waiting:
+        return None
+    return problem, _solve_apart(problem, _limits(settings))
+
+
+def _plan_night(session: Session, *, location_id: int, now: datetime, settings: Settings,
+                ahead: tuple[NightProblem, ReplanSolution] | None = None) -> NightReport:
+    """Solve the location's night (or take the answer ``ahead`` if it solved this very night), check the answer
+    independently, and write it; nothing unchecked is written."""
+    waitlist.lapse_offers(session, now=now, settings=settings)
     gathered = night.gather(session, location_id=location_id, now=now, settings=settings)
     if not gathered.problem.booked and not gathered.problem.waiting:
         return NightReport()
-    solution = _solve_apart(gathered.problem, Limits(settings.solver_time_limit_seconds, settings.solver_workers))
+    if ahead is not None and ahead[0] == gathered.problem:
+        solution = ahead[1]
+    else:
+        solution = _solve_apart(gathered.problem, _limits(settings))
     problems = check_night(gathered.problem, solution)
     if problems:
         raise ScheduleBroken("the night's plan failed its check: " + "; ".join(problems[:5]))
@@ -215,6 +249,10 @@ def _solve_apart(problem: NightProblem, limits: Limits) -> ReplanSolution:
                 raise SolverCrashed(f"the solver's process stopped abruptly {SOLVE_ATTEMPTS} times; nothing was "
                                     "written, the next run tries again") from crash
     raise AssertionError("unreachable")
+
+
+def _limits(settings: Settings) -> Limits:
+    return Limits(settings.solver_time_limit_seconds, settings.solver_workers)
 
 
 def _reach(settings: Settings) -> timedelta:

@@ -252,6 +252,56 @@ def test_a_session_the_desk_changes_during_the_solve_is_not_reassigned(postgres_
         check_no_overlaps(session, start=NIGHT, end=at(20, 0))
 
 
+def test_the_desk_books_while_the_night_is_solved_and_the_night_never_overlaps_it(clinic, monkeypatch):
+    """The waiting shockwave session fits only Wednesday 09:00; the desk books that time for another patient while
+    the solver works. The desk is not held up (SQLite: within a 1 s busy timeout, so the solve holds no write
+    lock), its booking stands, and the night written around it overlaps nothing."""
+    engine, world = clinic
+    request = wait(engine, world, world.patients[0], service_id=world.eswt.id, earliest_day=date(2027, 3, 3),
+                   latest_day=date(2027, 3, 3), earliest_time=at(3, 9).time(), latest_time=at(3, 9, 30).time())
+    solve, solved = optimization._solve_apart, []
+
+    def solve_while_the_desk_books(problem, limits):
+        solution = solve(problem, limits)
+        if not solved:
+            assert [p.start for p in solution.placements] == [problem.waiting[0].starts[0][0]]
+            with Session(engine) as desk_session:
+                if engine.dialect.name == "sqlite":
+                    desk_session.connection().exec_driver_sql("PRAGMA busy_timeout=1000")
+                booking.book(desk_session, actor=desk_user(engine), now=NIGHT, settings=SETTINGS,
+                             choice=booking.SlotChoice(world.eswt.id, world.patients[1].id, at(3, 9),
+                                                       clinician_id=world.dana.id))
+                desk_session.commit()
+        solved.append(problem)
+        return solution
+
+    monkeypatch.setattr(optimization, "_solve_apart", solve_while_the_desk_books)
+    run = run_optimization(engine, location_id=world.midtown.id, trigger=RunTrigger.MANUAL, now=NIGHT,
+                           settings=SETTINGS)
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    if engine.dialect.name == "sqlite":  # the night changed under the solve: solved again, under the write lock
+        assert len(solved) == 2 and solved[1].booked and not run.changes
+    else:  # one transaction all along; the booking code refuses the taken time
+        assert len(solved) == 1 and [c["action"] for c in run.changes] == ["not_placed"]
+    with Session(engine) as session:
+        (desk_booking,) = session.exec(select(Appointment)).all()
+        assert desk_booking.status == AppointmentStatus.BOOKED and desk_booking.patient_id == world.patients[1].id
+        assert session.get(WaitlistRequest, request).status == WaitlistStatus.WAITING
+        check_no_overlaps(session, start=NIGHT, end=at(20, 0))
+
+
+def test_a_night_unchanged_since_it_was_solved_is_solved_once(clinic, monkeypatch):
+    engine, world = clinic
+    wait(engine, world, world.patients[0])
+    solve, solved = optimization._solve_apart, []
+    monkeypatch.setattr(optimization, "_solve_apart", lambda problem, limits: solved.append(problem) or solve(
+        problem, limits))
+    run = run_optimization(engine, location_id=world.midtown.id, trigger=RunTrigger.MANUAL, now=NIGHT,
+                           settings=SETTINGS)
+    assert run.status == RunStatus.SUCCEEDED and len(solved) == 1
+    assert [c["action"] for c in run.changes] == ["waitlist_hold"]
+
+
 def test_booking_directly_is_a_policy(clinic):
     engine, world = clinic
     wait(engine, world, world.patients[0])
