@@ -88,6 +88,8 @@ def run_optimization(engine: Engine, *, location_id: int, trigger: RunTrigger, n
         if location is None:
             raise NotFound("location", location_id)
         run_date = run_date or local_night(location, now)
+        if trigger == RunTrigger.NIGHTLY and _night_taken(session, location_id, run_date):
+            return None  # read, not written: on SQLite a write would queue behind the running night's
     with _owning(engine, settings) as owner:
         run_id = _claim(owner, location_id=location_id, run_date=run_date, trigger=trigger, now=now)
         if run_id is None:
@@ -302,6 +304,12 @@ def _claim(owner: Session, *, location_id: int, run_date: date, trigger: RunTrig
     _own(owner, run.id)
     owner.commit()
     return run.id
+
+
+def _night_taken(session: Session, location_id: int, run_date: date) -> bool:
+    return session.exec(select(OptimizationRun.id).where(
+        OptimizationRun.location_id == location_id, OptimizationRun.run_date == run_date,
+        OptimizationRun.trigger == RunTrigger.NIGHTLY)).first() is not None
 
 
 def _take_over(owner: Session, run_id: int, *, now: datetime) -> OptimizationRun | None:
