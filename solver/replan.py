@@ -26,7 +26,10 @@ first) and improves it in two ways:
 Where the night is mostly booked, the placements level first solves the
 night on a grid of minutes as one integer programme (``night_slots``,
 HiGHS): its answer, made a schedule with every time held, is where the
-neighbourhoods start, and its bound is the one that sees short gaps.
+neighbourhoods start, and its bound is the one that sees short gaps. Where
+the grid with a column per clinician would be too large, its pooled form
+gives that bound alone (solved as a programme) and the neighbourhoods start
+from first fit.
 
 The placements level also gets an independent bound from a relaxation
 (``night_bound``), and the quality level one from a programme of its own
@@ -398,9 +401,11 @@ def replan(problem: NightProblem, limits: Limits = Limits()) -> ReplanSolution:
             reached = stage.value <= floor + 1e-6
             stages.append(replace(stage, relaxation=floor, status="optimal" if reached else stage.status))
             continue
-        if search.slots.built:
-            relaxation = _least(relaxation, search.through_slots(
-                time.perf_counter() + SLOT_SHARES["placed"] * max(0.0, until - time.perf_counter())))
+        slots_until = time.perf_counter() + SLOT_SHARES["placed"] * max(0.0, until - time.perf_counter())
+        if search.slots.pooled:  # a bound only; it is solved as a programme in a few seconds and the search goes on
+            relaxation = _least(relaxation, search.slots.bound(slots_until, limits.workers))
+        elif search.slots.built:
+            relaxation = _least(relaxation, search.through_slots(slots_until))
         stage = search.improve(name, until, relaxation)
         if relaxation is not None:  # points are whole: a bound of 64.7 says at most 64
             relaxation = float(int(relaxation + 1e-6))

@@ -27,9 +27,23 @@ MANUAL = SessionKind("manual", "Manual therapy", 1, 30, (ANNA,))
 
 
 def slot_bound(problem: NightProblem) -> float | None:
-    model = SlotModel(NightIndex(problem), until=time.perf_counter() + 60)
-    assert model.built
-    return model.solve({}, time.perf_counter() + 60)[1]
+    """The grid's whole-number bound; the pooled grid's (clinicians counted like units), where a start survives,
+    must say the same on these one-clinician nights."""
+    index = NightIndex(problem)
+    model = SlotModel(index, until=time.perf_counter() + 60)
+    assert model.built and not model.pooled
+    bound = model.solve({}, time.perf_counter() + 60)[1]
+    if any(model.starts.values()):
+        assert pooled(index).bound(time.perf_counter() + 60) == pytest.approx(bound)
+    return bound
+
+
+def pooled(index: NightIndex) -> SlotModel:
+    """The night's grid with a column cap that leaves room for its starts but not for them with each clinician."""
+    starts = sum(len(columns) for columns in SlotModel(index, until=time.perf_counter() + 60).starts.values())
+    model = SlotModel(index, until=time.perf_counter() + 60, max_columns=starts)
+    assert model.built and model.pooled and len(model.lines.columns) == starts
+    return model
 
 
 def gaps_of_a_quarter_hour(kind: SessionKind = MANUAL) -> tuple[BookedSession, ...]:
@@ -169,6 +183,7 @@ def test_the_grid_bound_never_cuts_off_a_proven_optimum(family, seed, share):
     assert grid.built
     answer = grid.solve({p.kind: p for p in place_greedily(problem)}, time.perf_counter() + 60)
     assert answer is not None and answer[1] >= optimum - 1e-6
+    assert pooled(index).bound(time.perf_counter() + 60) >= answer[1] - 1e-6, "a relaxation of the grid"
 
 
 def test_the_grid_is_not_built_past_its_column_cap():
@@ -180,4 +195,41 @@ def test_the_grid_is_not_built_past_its_column_cap():
     index = NightIndex(NightProblem((), (request,), day_starts=DAYS))
     assert len(SlotModel(index, until=time.perf_counter() + 10).lines.columns) == 29
     assert SlotModel(index, until=time.perf_counter() + 10, max_columns=29).built
-    assert not SlotModel(index, until=time.perf_counter() + 10, max_columns=28).built
+    grid = SlotModel(index, until=time.perf_counter() + 10, max_columns=28)
+    assert grid.built and grid.pooled and len(grid.lines.columns) == 11, "its 11 starts alone: pooled"
+    assert grid.solve({}, time.perf_counter() + 10) is None, "a pooled grid gives a bound, no schedule"
+    assert grid.bound(time.perf_counter() + 10) == pytest.approx(3)
+    assert not SlotModel(index, until=time.perf_counter() + 10, max_columns=10).built
+
+
+def test_highs_answers_whatever_thread_counts_one_process_asked_for_before():
+    """HiGHS keeps one pool of threads per process, sized by its first run: a bound with one thread and then a solve
+    with two (as a test process or a benchmark does) gave no answer at all until the pool was reset between them."""
+    problem = generate("pt", 80, 2, booked_share=0.8).problem
+    grid = SlotModel(NightIndex(problem), until=time.perf_counter() + 60)
+    first = grid.bound(time.perf_counter() + 30, threads=1)
+    assert first is not None
+    answer = grid.solve({p.kind: p for p in place_greedily(problem)}, time.perf_counter() + 60, threads=2)
+    assert answer is not None and answer[1] <= first + 1e-6
+    assert grid.bound(time.perf_counter() + 30, threads=1) == pytest.approx(first)
+
+
+def test_a_night_too_large_for_the_grid_reports_the_pooled_grid_s_bound(monkeypatch):
+    """The quarter-hour gaps of Anna's morning and her free half hour from 11:45, two patients waiting for it, the
+    grid capped below its clinician columns: the day's programme says both (6 points), the pooled grid one, and
+    the night is proven optimal with one."""
+    requests = tuple(waiting(key, patient, [(at(1, 9), at(1, 11, 46))], 3, MANUAL)
+                     for key, patient in (("w1", 1), ("w2", 2)))
+    problem = NightProblem(gaps_of_a_quarter_hour(), requests, day_starts=DAYS)
+    assert placement_bound(NightIndex(problem), until=float("inf")) >= 6
+    built = []
+
+    def capped(index, *, until):
+        grid = pooled(index)
+        built.append(grid)
+        return grid
+
+    monkeypatch.setattr(replan_module, "SlotModel", capped)
+    stage = replan(problem, FAST).stage("placed")
+    assert built and built[0].pooled
+    assert stage.value == 3 and stage.relaxation == 3 and stage.status == "optimal"
