@@ -73,6 +73,13 @@ MAX_COLUMNS = 150_000
 sports 2,000 sessions at 80 % booked have 105k and 91k, and HiGHS solves them in 30-50 s; demo's 2,000-session
 night, whose requests may go to any of 25 clinicians, has 342k, and its presolve alone did not end in 100 s."""
 
+COLUMNS_PER_SECOND = 1_000
+"""The grid gets a column per clinician only up to this many columns per second of the call's time limit (and
+``MAX_COLUMNS``); above that it is pooled. pt's 1,094-session night at 59 % booked (seed 2) has 146k such columns:
+its programme alone took HiGHS 21.5 s, and in a 60 s call the whole-number search gave no bound at all, so the call
+reported the day relaxation's 902 where the programme says 551; pooled, the same night's bound comes in seconds.
+pt's 2,000-session night (105k columns) is proven optimal in 30-50 s of a 300 s call, within this budget."""
+
 OVERRUN = 0.15
 """HiGHS checks its time limit between steps, and a step of cut separation at the root was seen to take 3.5 s
 past a 16 s limit: it is given this share less than the time it has."""
@@ -427,7 +434,7 @@ class SlotModel:
         """The programme's optimum (whole numbers aside), which no schedule's points exceed; None if not solved by
         ``until``. What a pooled model is for: it has no answers to give, only this bound."""
         seconds = until - time.perf_counter()
-        if not self.built or seconds <= 0.1:
+        if not self.built or seconds <= max(0.1, SECONDS_PER_COLUMN * len(self.lines.columns)):
             return None
         highs = _quiet_highs(threads)
         highs.setOptionValue("time_limit", seconds * (1 - OVERRUN))

@@ -52,7 +52,7 @@ from solver.night_index import NightIndex
 from solver.night_model import LEVELS, NightModel
 from solver.night_problem import NightProblem, ReplanSolution, Stage
 from solver.night_quality_bound import quality_bound
-from solver.night_slots import SlotModel
+from solver.night_slots import COLUMNS_PER_SECOND, MAX_COLUMNS, SlotModel
 from solver.night_units import assign_units
 from solver.plan_model import Limits
 from solver.plans import Placement
@@ -386,7 +386,8 @@ def replan(problem: NightProblem, limits: Limits = Limits()) -> ReplanSolution:
             for name in LEVELS), greedy=greedy_values, seconds=time.perf_counter() - began)
     search = _Search(problem, index, {p.kind: p for p in greedy}, deadline, limits.workers, began=began)
     relaxation = placement_bound(index, until=began + limits.time_limit * 0.15)
-    search.slots = SlotModel(index, until=time.perf_counter() + limits.time_limit * SLOT_SHARES["build"])
+    search.slots = SlotModel(index, until=time.perf_counter() + limits.time_limit * SLOT_SHARES["build"],
+                             max_columns=min(MAX_COLUMNS, int(COLUMNS_PER_SECOND * limits.time_limit)))
     stages = []
     for number, name in enumerate(LEVELS):
         share = SHARES[name] / sum(SHARES[later] for later in LEVELS[number:])

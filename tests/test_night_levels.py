@@ -190,7 +190,8 @@ def test_a_mid_size_night_gets_the_whole_model_after_its_pieces_only_when_few_se
 
     monkeypatch.setattr(replan_module._Search, "_solve", spy)
     monkeypatch.setattr(replan_module, "placement_bound", lambda index, until: None)  # no level ends early
-    monkeypatch.setattr(replan_module.SlotModel, "__init__", lambda self, index, until: setattr(self, "built", False))
+    monkeypatch.setattr(replan_module.SlotModel, "__init__",
+                        lambda self, index, until, max_columns: self.__dict__.update(built=False, pooled=False))
     one = replace(ESWT, clinicians=(ANNA,))
     bookings = tuple(booked(n, n, at(n % 5 + 1, 8 + n // 5)) for n in range(1, 7))
     requests = tuple(waiting(f"w{n}", 20 + n, [(at(n, 13), at(n, 17))], 3, one) for n in range(1, 5))

@@ -214,22 +214,26 @@ def test_highs_answers_whatever_thread_counts_one_process_asked_for_before():
     assert grid.bound(time.perf_counter() + 30, threads=1) == pytest.approx(first)
 
 
-def test_a_night_too_large_for_the_grid_reports_the_pooled_grid_s_bound(monkeypatch):
-    """The quarter-hour gaps of Anna's morning and her free half hour from 11:45, two patients waiting for it, the
-    grid capped below its clinician columns: the day's programme says both (6 points), the pooled grid one, and
-    the night is proven optimal with one."""
+def test_a_night_too_large_for_the_grid_in_its_time_reports_the_pooled_grid_s_bound(monkeypatch):
+    """The quarter-hour gaps of Anna's morning and her free half hour from 11:45, two patients waiting for it: two
+    starts, four columns with Anna. With a column budget of 1.5 per second, a 2 s call allows 3: the grid is pooled.
+    The day's programme says both can be placed (6 points), the pooled grid one, and the night is proven optimal
+    with one."""
     requests = tuple(waiting(key, patient, [(at(1, 9), at(1, 11, 46))], 3, MANUAL)
                      for key, patient in (("w1", 1), ("w2", 2)))
     problem = NightProblem(gaps_of_a_quarter_hour(), requests, day_starts=DAYS)
     assert placement_bound(NightIndex(problem), until=float("inf")) >= 6
     built = []
 
-    def capped(index, *, until):
-        grid = pooled(index)
-        built.append(grid)
-        return grid
+    def recorded(index, **options):
+        built.append(SlotModel(index, **options))
+        return built[-1]
 
-    monkeypatch.setattr(replan_module, "SlotModel", capped)
+    monkeypatch.setattr(replan_module, "SlotModel", recorded)
+    monkeypatch.setattr(replan_module, "COLUMNS_PER_SECOND", 1.5)
     stage = replan(problem, FAST).stage("placed")
-    assert built and built[0].pooled
+    assert built[0].pooled and len(built[0].lines.columns) == 2
     assert stage.value == 3 and stage.relaxation == 3 and stage.status == "optimal"
+    monkeypatch.setattr(replan_module, "COLUMNS_PER_SECOND", 2)
+    replan(problem, FAST)
+    assert built[1].built and not built[1].pooled, "4 columns in a 2 s call: the grid with its clinicians"
