@@ -436,10 +436,7 @@ class SlotModel:
         seconds = until - time.perf_counter()
         if not self.built or seconds <= max(0.1, SECONDS_PER_COLUMN * len(self.lines.columns)):
             return None
-        highs = _quiet_highs(threads)
-        highs.setOptionValue("time_limit", seconds * (1 - OVERRUN))
-        highs.passModel(self._highs_model(whole=False))
-        highs.run()
+        highs = self._programme(seconds * (1 - OVERRUN), threads)
         if highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
             return None
         return highs.getInfo().objective_function_value
@@ -453,12 +450,18 @@ class SlotModel:
         demo's tight 3,000-session night the simplex had not solved the first LP after 145 s (bound: the sum of all
         points), where the interior point method solves it in 20 s and the search then reached 785 points against
         a bound of 849 (the simplex: 724 against 3,254). So the simplex is tried first, for a short while."""
+        highs = self._programme(max(0.05, seconds), threads, solver="simplex")
+        return highs.getModelStatus() == highspy.HighsModelStatus.kOptimal
+
+    def _programme(self, seconds: float, threads: int, solver: str | None = None) -> "highspy.Highs":
+        """HiGHS, having run the programme (whole numbers aside) for at most ``seconds``."""
         highs = _quiet_highs(threads)
-        highs.setOptionValue("solver", "simplex")
-        highs.setOptionValue("time_limit", max(0.05, seconds))
+        if solver is not None:
+            highs.setOptionValue("solver", solver)
+        highs.setOptionValue("time_limit", seconds)
         highs.passModel(self._highs_model(whole=False))
         highs.run()
-        return highs.getModelStatus() == highspy.HighsModelStatus.kOptimal
+        return highs
 
     def _highs_model(self, whole: bool) -> "highspy.HighsLp":
         lines = self.lines
