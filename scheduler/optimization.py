@@ -88,7 +88,7 @@ def run_optimization(engine: Engine, *, location_id: int, trigger: RunTrigger, n
         if location is None:
             raise NotFound("location", location_id)
         run_date = run_date or local_night(location, now)
-        if trigger == RunTrigger.NIGHTLY and _night_taken(session, location_id, run_date):
+        if trigger == RunTrigger.NIGHTLY and _nightly_run(session, location_id, run_date) is not None:
             return None  # read, not written: on SQLite a write would queue behind the running night's
     with _owning(engine, settings) as owner:
         run_id = _claim(owner, location_id=location_id, run_date=run_date, trigger=trigger, now=now)
@@ -126,10 +126,10 @@ def run_night(engine: Engine, *, location_id: int, now: datetime, settings: Sett
     if run is not None:
         return run
     with Session(engine) as session:
-        claimed = session.exec(select(OptimizationRun.id).where(
-            OptimizationRun.location_id == location_id, OptimizationRun.run_date == run_date,
-            OptimizationRun.trigger == RunTrigger.NIGHTLY, OptimizationRun.status == RunStatus.RUNNING)).first()
-    return _recover(engine, claimed, now=now, settings=settings) if claimed else None
+        claimed = _nightly_run(session, location_id, run_date)
+    if claimed is None or claimed.status != RunStatus.RUNNING:
+        return None
+    return _recover(engine, claimed.id, now=now, settings=settings)
 
 
 def recover_dead_runs(engine: Engine, *, now: datetime, settings: Settings) -> list[OptimizationRun]:
@@ -306,10 +306,11 @@ def _claim(owner: Session, *, location_id: int, run_date: date, trigger: RunTrig
     return run.id
 
 
-def _night_taken(session: Session, location_id: int, run_date: date) -> bool:
-    return session.exec(select(OptimizationRun.id).where(
+def _nightly_run(session: Session, location_id: int, run_date: date) -> OptimizationRun | None:
+    """The night's nightly run record, if one was claimed (there is at most one: the partial unique index)."""
+    return session.exec(select(OptimizationRun).where(
         OptimizationRun.location_id == location_id, OptimizationRun.run_date == run_date,
-        OptimizationRun.trigger == RunTrigger.NIGHTLY)).first() is not None
+        OptimizationRun.trigger == RunTrigger.NIGHTLY)).first()
 
 
 def _take_over(owner: Session, run_id: int, *, now: datetime) -> OptimizationRun | None:
