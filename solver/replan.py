@@ -18,8 +18,7 @@ first) and improves it in two ways:
   proves optimality or gives CP-SAT's bound;
 * large neighbourhood search: a few days, one clinician's sessions, a few
   patients' plans, or the waiting sessions left over are freed, the rest held,
-  and that piece re-solved in a few seconds; at the placements level also a
-  plan line left waiting, whole, over every day it may use; at the quality level also a few
+  and that piece re-solved in a few seconds; at the quality level also a few
   patients' whole courses, and hand-overs (the clinicians of a course, times
   held, choose again who serves whom); a better piece, once its units are
   assigned and the whole night passes ``check_night``, is kept.
@@ -86,18 +85,6 @@ sessions); when the programme is not solved in it, the simple count stands."""
 HAND_OVERS = 3
 """How many times more often the quality level picks a hand-over than each other kind of neighbourhood."""
 
-LINES = 2
-"""How many times more often the placements level frees a plan line left waiting (``_Search._lines``) than each
-other kind of neighbourhood, at first."""
-
-ADAPT = 0.1
-"""Which way of choosing a piece pays changes as a level goes on, so each is picked in proportion to a weight
-(adaptive large neighbourhood search): it starts at the way's multiplicity (1, ``LINES``, ``HAND_OVERS``) and after
-each of its pieces moves by this share towards five times that when the piece improved the answer, towards a
-tenth of it otherwise. On demo's 2,000-session night at 80 % booked (2026-12-01) pieces of two or three days
-placed most early on (871 to 1,040 points in 100 s) and then next to nothing, while a line left waiting, freed
-whole, placed little early and most late (from a 300 s answer of 1,059: 1,073 in 90 s of line pieces alone)."""
-
 SLOT_SHARES = {"build": 0.1, "placed": 0.6}
 """Where the night's grid model (``night_slots``) can be built, at most this share of the time limit goes to
 building it, and this share of the placements level's time to solving it with whole numbers (HiGHS), before the
@@ -130,8 +117,6 @@ class _Search:
     first_solution: float | None = None
     began: float = 0.0
     slots: SlotModel | None = None
-    weights: dict[tuple[str, str], float] = field(default_factory=dict)
-    """(level, way of choosing a piece) -> its weight (``ADAPT``)."""
     keeping: float = 0.0
     """The longest a piece's answer has taken to be joined, coloured, counted and checked (``_keep``): the search
     stops that much before the deadline, so the last piece's answer is kept in time (0.15 s on average on pt's
@@ -156,8 +141,8 @@ class _Search:
         pieces = 0
         last = until - (WHOLE_SHARE[name] * self._left(until) if whole_last else 0)
         while not done() and self._left(last) > 0.3:
-            way, (free, within, held) = self._neighbourhood(name)
-            self._adapt(name, way, self._solve(level, free, last, whole=False, within=within, held=held))
+            free, within, held = self._neighbourhood(name)
+            self._solve(level, free, last, whole=False, within=within, held=held)
             pieces += 1
             if name == "placed" and pieces % 10 == 0:
                 self._fill(last)
@@ -205,10 +190,9 @@ class _Search:
         return self._left(until) if whole else min(PIECE_SECONDS, self._left(until))
 
     def _solve(self, level: _Level, free: set[str], until: float, *, whole: bool,
-               within: tuple[int, int] | None = None, held: bool = False) -> bool:
-        """The sessions ``free`` solved again, the rest held; whether the answer got strictly better."""
+               within: tuple[int, int] | None = None, held: bool = False) -> None:
         if self._seconds(until, whole) <= 0.05:
-            return False
+            return
         fixed = {key: placement for key, placement in self.best.items() if key not in free}
         values = measure(self.problem, self.best.values())
         floor = sum(self.index.sessions[key].priority for key in free if key in self.best)
@@ -230,72 +214,47 @@ class _Search:
         elif not whole:
             self.piece = max(int(self.piece * 0.8), 15)
         if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-            return False
+            return
         if whole:
             level.bound = solver.BestObjectiveBound()
             level.status = "optimal" if status == cp_model.OPTIMAL else "feasible"
-        return self._keep(night, solver, fixed, values)
+        self._keep(night, solver, fixed, values)
 
     def _keep(self, night: NightModel, solver: cp_model.CpSolver, fixed: dict[str, Placement],
-              values: dict[str, int]) -> bool:
+              values: dict[str, int]) -> None:
         """The piece's answer joined to the rest, if its units can be assigned, it passes the check and it is
-        no worse lexicographically (an equal answer is kept: moving sideways helps the search); whether it is
-        strictly better."""
+        no worse lexicographically (an equal answer is kept: moving sideways helps the search)."""
         began = time.perf_counter()
-        better = self._join(night, solver, fixed, values)
+        self._join(night, solver, fixed, values)
         self.keeping = max(self.keeping, time.perf_counter() - began)
-        return better
 
     def _join(self, night: NightModel, solver: cp_model.CpSolver, fixed: dict[str, Placement],
-              values: dict[str, int]) -> bool:
+              values: dict[str, int]) -> None:
         placements = assign_units(self.index, night.choices(solver), fixed)
         if placements is None:
-            return False
+            return
         candidate = {**fixed, **{p.kind: p for p in placements}}
         new = measure(self.problem, candidate.values())
         if _key(new, LEVELS) > _key(values, LEVELS):  # never worse, on this level or any other
-            return False
+            return
         if check_night(self.problem, ReplanSolution(tuple(candidate.values()), "candidate")):
-            return False
+            return
         self.best = candidate
-        better = _key(new, LEVELS) < _key(values, LEVELS)
-        if self.first_solution is None and better:
+        if self.first_solution is None and _key(new, LEVELS) < _key(values, LEVELS):
             self.first_solution = time.perf_counter() - self.began
-        return better
 
     # --- neighbourhoods ----------------------------------------------------------------------
 
-    def _neighbourhood(self, level: str) -> tuple[str, tuple[set[str], tuple[int, int], bool]]:
-        """The way chosen (``_ways``, by weight), and its piece: about ``piece`` sessions, the days they may use, and
-        whether their times are held. Whatever is freed brings its plan line, as far as the days allow."""
-        ways = self._ways(level)
-        name = self.rng.choices(list(ways), [self.weights.setdefault((level, name), base)
-                                             for name, (_, base) in ways.items()])[0]
-        way = ways[name][0]
-        if way == self._hand_overs:
-            return name, (*way(), True)
-        return name, self._piece(*way())
-
-    def _ways(self, level: str) -> dict:
-        """The level's ways of choosing a piece, name -> (the way, its multiplicity): four for every level; for
-        the placements level also a plan line left waiting, whole, and for the quality level a few patients' whole
-        courses or a hand-over."""
-        ways = {way.__name__: (way, 1) for way in (self._days, self._clinician, self._patients, self._leftovers)}
-        if level == "placed":
-            ways["_lines"] = (self._lines, LINES)
+    def _neighbourhood(self, level: str) -> tuple[set[str], tuple[int, int], bool]:
+        """A piece of about ``piece`` sessions, the days it may use, and whether its times are held; chosen in one of
+        four ways, and for the quality level also by freeing a few patients' whole courses or by a hand-over."""
+        ways = [self._days, self._clinician, self._patients, self._leftovers]
         if level == "quality":
-            ways.update(_courses=(self._courses, 1), _hand_overs=(self._hand_overs, HAND_OVERS))
-        return ways
-
-    def _adapt(self, level: str, name: str, better: bool) -> None:
-        """The way's weight after one of its pieces (``ADAPT``)."""
-        base = self._ways(level)[name][1]
-        weight = self.weights.get((level, name), base)
-        self.weights[level, name] = (1 - ADAPT) * weight + ADAPT * base * (5.0 if better else 0.1)
-
-    def _piece(self, low: int, high: int, wanted) -> tuple[set[str], tuple[int, int], bool]:
-        """About ``piece`` of the sessions ``wanted`` on the days from ``low`` to ``high`` (a third of them waiting
-        ones left over, where there are), with their plan lines as far as those days allow; times open."""
+            ways += [self._courses] + [self._hand_overs] * HAND_OVERS
+        way = self.rng.choice(ways)
+        if way == self._hand_overs:
+            return *way(), True
+        low, high, wanted = way()
         placed = [key for key, placement in self.best.items()
                   if low <= placement.start < high and not self.index.sessions[key].pinned and wanted(key)]
         waiting = [key for key in self._waiting_left() if wanted(key) and self._reaches(key, low, high)]
@@ -304,7 +263,7 @@ class _Search:
         chosen = set(waiting[: max(3, self.piece // 3)])
         chosen |= set(placed[: self.piece - len(chosen)])
         for key in list(chosen):
-            chosen |= {partner for partner in self._line(key)
+            chosen |= {partner for partner in self._partners(key)
                        if (partner in self.best and low <= self.best[partner].start < high)
                        or (partner not in self.best and self._reaches(partner, low, high))}
         return chosen, (low, high), False
@@ -383,37 +342,6 @@ class _Search:
         minute = self.rng.choice(starts)[0]
         low, high = self._span_of_days(minute, 1, 2)
         return low, high, lambda key: True
-
-    def _lines(self):
-        """A waiting session left over with its whole plan line, every day the line may use, and what the line's
-        clinicians serve meanwhile.
-
-        Most sessions a full night leaves waiting are later sessions of a plan whose spacing, after the earlier
-        ones as placed, runs past the night's end (demo, 2,000 sessions at 80 % booked: 28 of 49 left, and 15 more
-        whose earlier session waits). Placing one means moving the whole line to sooner days and making room
-        there, which no piece of two or three days frees at once. Measured on that night from a 300 s answer of
-        1,059 points (2026-12-01): 90 s of these pieces alone reached 1,073, 90 s more 1,078."""
-        left = self._waiting_left()
-        if not left:
-            return self._days()
-        line = self._line(self.rng.choice(left))
-        sessions = [self.index.sessions[key] for key in line if self.index.sessions[key].starts]
-        if not sessions:  # nothing of the line can start anywhere (the index found no start)
-            return self._days()
-        low = self.problem.day_start(self.problem.day_of(min(info.starts[0][0] for info in sessions)))
-        high = self.problem.day_start(self.problem.day_of(max(info.starts[-1][1] for info in sessions) - 1) + 1)
-        clinicians = set().union(*(info.clinicians for info in sessions))
-        return low, high, lambda key: key in line or (key in self.best and self.best[key].clinician in clinicians)
-
-    def _line(self, key: str) -> set[str]:
-        """``key`` and every session spacing rules or a team tie to it, directly or through others: its plan line."""
-        line, todo = set(), [key]
-        while todo:
-            found = todo.pop()
-            if found not in line:
-                line.add(found)
-                todo += self._partners(found)
-        return line
 
     def _partners(self, key: str) -> set[str]:
         """The sessions a spacing rule or a team ties to ``key``."""

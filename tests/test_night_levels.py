@@ -1,6 +1,5 @@
 """The night's lexicographic levels, the compact model's unit classes, the relaxation bound and the neighbourhood search."""
 
-import time
 from dataclasses import replace
 
 import pytest
@@ -164,8 +163,7 @@ def test_a_hand_over_gives_each_patient_one_clinician_and_moves_no_time(monkeypa
     monkeypatch.setattr(replan_module, "WHOLE_FIRST", 0)
     monkeypatch.setattr(replan_module, "WHOLE_LAST", 0)
     monkeypatch.setattr(replan_module._Search, "_neighbourhood",
-                        lambda self, level: ("_hand_overs", (*self._hand_overs(), True)))
-    monkeypatch.setattr(replan_module._Search, "_adapt", lambda self, level, name, better: None)  # every level
+                        lambda self, level: (*self._hand_overs(), True))
     sessions = (booked(1, 7, at(1, 9), ANNA, ROOM_1), booked(2, 8, at(1, 9), BEN, ROOM_2),
                 booked(3, 7, at(2, 9), BEN, ROOM_1), booked(4, 8, at(2, 9), ANNA, ROOM_2))
     sessions = tuple(replace(s, kind=replace(ESWT, devices=()), current=replace(s.current, devices=()))
@@ -235,54 +233,3 @@ def test_a_two_unit_session_may_take_units_of_two_classes_and_the_bounds_stay_ab
     model = NightModel(NightIndex(problem), {"w"}, {}, "placed")
     solver = cp_model.CpSolver()
     assert solver.Solve(model.model) == cp_model.OPTIMAL and solver.ObjectiveValue() == 4
-
-
-def test_a_plan_line_left_waiting_is_freed_whole_and_moves_to_sooner_days():
-    """A line of three sessions, each at least three days after the one before, within days 1-8. As placed, #1 on
-    day 3 and #2 on day 6 leave #3 no day before the night ends. Only a piece that frees the whole line over all its
-    days (``_lines``) can move it sooner and place #3; a piece of #3's last three days brings #2 but not #1, and
-    cannot."""
-    kind = replace(ESWT, clinicians=(ANNA,), devices=())
-    window = [(at(day, 9), at(day, 17)) for day in range(1, 9)]
-    keys = ("line #1", "line #2", "line #3")
-    problem = NightProblem(waiting=tuple(waiting(key, 1, window, 3, kind) for key in keys),
-                           spacings=(Spacing(keys[0], keys[1], min_days=3), Spacing(keys[1], keys[2], min_days=3)),
-                           day_starts=DAYS)
-    as_placed = {key: Placement(key, 0, at(day, 9), ANNA.id, ROOM_1.id) for key, day in zip(keys, (3, 6))}
-    assert check_night(problem, ReplanSolution(tuple(as_placed.values()), "as placed")) == []
-    placements = replan_module._Level("placed", "max")
-
-    def search():
-        return replan_module._Search(problem, NightIndex(problem), dict(as_placed), time.perf_counter() + 30, 1)
-
-    last_days = search()
-    assert last_days._piece(at(3, 0), at(9, 0), lambda key: key == keys[2])[0] == set(keys)  # #3 brings its line
-    free, within, _ = last_days._piece(at(6, 0), at(9, 0), lambda key: True)
-    assert free == {keys[1], keys[2]}
-    last_days._solve(placements, free, time.perf_counter() + 5, whole=False, within=within)
-    assert keys[2] not in last_days.best
-
-    whole_line = search()
-    free, within, held = whole_line._piece(*whole_line._lines())
-    assert free == set(keys) and within == (at(1, 0), at(9, 0)) and not held
-    whole_line._solve(placements, free, time.perf_counter() + 5, whole=False, within=within)
-    assert set(whole_line.best) == set(keys)
-    assert check_night(problem, ReplanSolution(tuple(whole_line.best.values()), "line")) == []
-
-
-def test_a_way_whose_pieces_improve_the_night_is_chosen_more_and_one_that_fails_less():
-    """Adaptive neighbourhood search: a way's weight rises after a piece that improved the answer, decays towards a
-    tenth of its start after pieces that did not, and the ways are picked in proportion to their weights."""
-    problem = NightProblem(waiting=(waiting("w", 1, daily(9, 17)), waiting("v", 2, daily(9, 17))), day_starts=DAYS)
-    best = {"w": Placement("w", 0, at(1, 9), ANNA.id, ROOM_1.id, (20,))}
-    search = replan_module._Search(problem, NightIndex(problem), best, time.perf_counter() + 30, 1)
-    search._adapt("placed", "_days", True)
-    assert search.weights["placed", "_days"] > 1
-    for _ in range(60):
-        search._adapt("placed", "_clinician", False)
-    assert 0.1 <= search.weights["placed", "_clinician"] < 0.15
-    search.weights.update({("placed", name): 0.1 for name in search._ways("placed")})
-    search.weights["placed", "_leftovers"] = 10.0
-    chosen = [search._neighbourhood("placed")[0] for _ in range(200)]
-    assert chosen.count("_leftovers") > 150 and set(chosen) <= set(search._ways("placed"))
-    assert search._ways("quality")["_hand_overs"][1] == replan_module.HAND_OVERS
