@@ -9,7 +9,7 @@ clinician is busy with someone else at one of a course's times, or off
 shift, the course needs a second one, and the bound does not see it (on a
 600-session night, 228 where the best answers found had 275-300).
 
-The programme (GLOP) has a share x(s, c) of each session s per clinician c
+The programme (HiGHS) has a share x(s, c) of each session s per clinician c
 who could serve it, and y(p, c) >= x(s, c) for the patient and service p
 of s, with
 * each session served once: sum over c of x(s, c) = 1 (a session that must
@@ -17,28 +17,49 @@ of s, with
 * a session whose time is held may go only to a clinician certified and
   free then, and a clinician serves at most one of them at any moment (a
   row per clinician and start of such a session: the sessions then running);
-* a session whose time may still change within its day (a waiting one, or a
-  booked one the clinic lets move) may go to a clinician who could serve it
-  some time that day, and each clinician's day holds at most its free minutes;
+* a booked session the clinic lets move has its share split over the starts
+  it could take with each clinician (on the grid, the clinician free), each
+  like a held session's, each start but its own paying for the move;
+* a waiting session, whose time may still change within its day, may go to
+  a clinician who could serve it some time that day, and each clinician's
+  day holds at most its free minutes;
 * the sessions of a team (a plan line with one clinician) share shares;
 * the busiest clinician's minutes are at least each clinician's load;
+* each clinician-day's span (first to last minute) covers the minutes of
+  the sessions it serves and the time around every held one;
 * a booked session changes clinician by the share it does not keep.
-Its optimum, with the minutes of the sessions themselves as the least the
-clinician-day spans can cost, is at most any answer's quality level.
+Its optimum is at most any answer's quality level. The span and move rows
+(2026-12-01) raised the bound on the same answers of the 600-session nights
+at 80 % booked: pt 313,691 to 318,605, sports 374,418 to 382,501 (gaps
+9.0 % to 7.6 % and 5.3 % to 3.2 %); demo, whose idle time lies mostly
+around waiting sessions, by 0.1 %.
 """
 
+import heapq
+import math
 import time
 
-from ortools.linear_solver import pywraplp
-
-from solver.intervals import Intervals, intersect, total, union
-from solver.night_bound import add_row
+from solver.highs import Programme
+from solver.intervals import Intervals, grid_points, intersect, total, union
 from solver.night_check import QUALITY_WEIGHTS, fits
 from solver.night_index import NightIndex, SessionInfo
 from solver.plans import Placement, blocked
 
+DETAILED_SHARES = 3_000
+"""Up to this many (session, clinician who could serve it) pairs, the programme also has the span and move rows
+(below); above it they cost more time than the bound's share of the level has, for little (measured 2026-12-01 on
+first fit's answers, HiGHS's interior point method: 1,200 sessions at 80 % booked, pt 2.3 s → 3.3 s and sports
+1.0 s → 9.2 s for 0.4 % and 1.5 % more; 2,000 sessions, sports 2.6 s → 29 s and demo 15 s → 26 s for 0.6 % and
+0.0 %), and each clinician-day's span counts its sessions' own minutes. The 600-session nights have 1,000-2,300."""
 
-def quality_bound(index: NightIndex, placements: list[Placement], *, until: float) -> float:
+TIMED_COLUMNS = 50_000
+"""At most this many (session, clinician, start) shares for the booked sessions the clinic lets move; above it
+(moves of hours) each clinician-day's free minutes stand in for their times, as for the waiting sessions. At 600
+sessions sports has a few thousand; giving the waiting sessions such shares too made demo's programme take 4 times
+as long (GLOP, 12.5 s) for a bound 0.2 % higher."""
+
+
+def quality_bound(index: NightIndex, placements: list[Placement], *, until: float, threads: int = 1) -> float:
     """The programme's optimum for the sessions placed as in ``placements``, never below the simple count
     (one clinician per patient and service, the average load, the sessions' own minutes); that count alone when
     the programme cannot be solved by ``until`` (a monotonic clock time)."""
@@ -46,7 +67,7 @@ def quality_bound(index: NightIndex, placements: list[Placement], *, until: floa
     if not placements or until - time.perf_counter() <= 0:
         return floor
     programme = _Programme(index, placements, until)
-    value = programme.solve()
+    value = programme.solve(threads)
     return floor if value is None else max(floor, value)
 
 
@@ -69,16 +90,25 @@ def _own_minutes(index: NightIndex, placements: list[Placement]) -> int:
 class _Programme:
     def __init__(self, index: NightIndex, placements: list[Placement], until: float):
         self.index, self.problem, self.until = index, index.problem, until
-        self.solver = pywraplp.Solver.CreateSolver("GLOP")
+        self.detailed = sum(len(index.sessions[p.kind].clinicians) for p in placements) <= DETAILED_SHARES
+        self.timed = self._timed_starts(placements) if self.detailed else None
+        """(booked session, clinician) -> the starts it could take, for the sessions the clinic lets move; None when
+        there would be more than ``TIMED_COLUMNS``."""
+        self.lp = Programme()
         self.placements = placements
-        self.shares: dict[str, dict[int, object]] = {}
-        self.courses: dict[tuple[int, str, int], object] = {}
-        self.held: dict[int, list[tuple[int, int, object]]] = {}  # clinician -> (low, high, share), time held
-        self.daily: dict[tuple[int, int], list[tuple[int, int, int, object]]] = {}
+        self.shares: dict[str, dict[int, int]] = {}  # session -> clinician -> column
+        self.courses: dict[tuple[int, str, int], int] = {}
+        self.held: dict[int, list[tuple[int, int, int]]] = {}  # clinician -> (low, high, share), time held
+        self.daily: dict[tuple[int, int], list[tuple[int, int, int, int]]] = {}
         """(clinician, day) -> (earliest, latest minute its span can reach, its minutes, share): times not held."""
+        self.spans: dict[tuple[int, int], list[tuple[int, int, bool, int]]] = {}
+        """(clinician, day) -> (earliest, latest minute, whether the session is held there, share): every session
+        on a day it keeps, for the clinician-day's span."""
+        self.unspanned = 0
+        """The minutes of sessions on no one day (a booked one whose moves may cross midnight): their own."""
 
-    def solve(self) -> float | None:
-        solver, objective = self.solver, self.solver.Objective()
+    def solve(self, threads: int) -> float | None:
+        lp = self.lp
         for number, placement in enumerate(self.placements):
             if number % 50 == 0 and time.perf_counter() > self.until:
                 return None
@@ -87,20 +117,20 @@ class _Programme:
         if not (self._at_once() and self._days()):
             return None  # out of time
         self._teams()
-        busiest = solver.NumVar(0, solver.infinity(), "busiest")
+        busiest = lp.column(0, math.inf, QUALITY_WEIGHTS["busiest_clinician_minute"])
         loads: dict[int, list] = {}
         for key, shares in self.shares.items():
             for clinician, share in shares.items():
                 loads.setdefault(clinician, []).append((share, self.index.sessions[key].kind.duration))
-        for clinician, terms in loads.items():
-            row = solver.Constraint(-solver.infinity(), 0)
-            row.SetCoefficient(busiest, -1)
-            for share, minutes in terms:
-                row.SetCoefficient(share, minutes)
-        objective.SetCoefficient(busiest, QUALITY_WEIGHTS["busiest_clinician_minute"])
+        for terms in loads.values():
+            lp.row([(busiest, -1), *terms], high=0)
         for course in self.courses.values():
-            objective.SetCoefficient(course, QUALITY_WEIGHTS["extra_clinician_for_a_patient"])
-        constant = QUALITY_WEIGHTS["clinician_day_span_minute"] * _own_minutes(self.index, self.placements)
+            lp.add_cost(course, QUALITY_WEIGHTS["extra_clinician_for_a_patient"])
+        if self.detailed:
+            constant = QUALITY_WEIGHTS["clinician_day_span_minute"] * self.unspanned
+            self._spans()
+        else:
+            constant = QUALITY_WEIGHTS["clinician_day_span_minute"] * _own_minutes(self.index, self.placements)
         for key, shares in self.shares.items():
             booked = self.index.sessions[key].booked
             if booked is None:
@@ -108,12 +138,11 @@ class _Programme:
             constant += QUALITY_WEIGHTS["changed_resource"]
             kept = shares.get(booked.current.clinician)
             if kept is not None:
-                objective.SetCoefficient(kept, -QUALITY_WEIGHTS["changed_resource"])
-        objective.SetMinimization()
-        solver.SetTimeLimit(int(max(1, (self.until - time.perf_counter()) * 1000)))
-        if solver.Solve() != pywraplp.Solver.OPTIMAL:
+                lp.add_cost(kept, -QUALITY_WEIGHTS["changed_resource"])
+        value = lp.minimum(self.until - time.perf_counter(), threads)
+        if value is None:
             return None
-        return constant + objective.Value() - 1  # a unit below, for the solver's tolerance on a whole number
+        return constant + value - 1  # a unit below, for the solver's tolerance on a whole number
 
     def _session(self, info: SessionInfo, placement: Placement) -> bool:
         held = self._time_held(info)
@@ -123,22 +152,63 @@ class _Programme:
                                                        if self._could(info, placement, c.id, held, day)]
         if not options:
             return False
-        shares = self.shares[info.key] = {c: self.solver.NumVar(0, 1, "") for c in options}
-        row = self.solver.Constraint(1, 1)
+        shares = self.shares[info.key] = {c: self.lp.column() for c in options}
+        self.lp.row([(share, 1) for share in shares.values()], 1, 1)
         for clinician, share in shares.items():
-            row.SetCoefficient(share, 1)
             course = (info.patient, info.kind.key, clinician)
             if course not in self.courses:
-                self.courses[course] = self.solver.NumVar(0, 1, "")
-            add_row(self.solver, [(share, 1), (self.courses[course], -1)], -self.solver.infinity(), 0)
+                self.courses[course] = self.lp.column()
+            self.lp.row([(share, 1), (self.courses[course], -1)], high=0)
             if held:
-                low, high = blocked(info.kind, placement.start)
-                self.held.setdefault(clinician, []).append((low, high, share))
+                self._at(clinician, placement.start, info, share)
+            elif info.booked is not None and self.timed is not None:  # a booked one the clinic lets move
+                self._timed(info, clinician, share)
             elif day is not None:
                 low, high = blocked(info.kind, 0)
                 (first, last), = self._day(day)
                 self.daily.setdefault((clinician, day), []).append((first + low, last + high, high - low, share))
+                self.spans.setdefault((clinician, day), []).append((low, high, False, share))
+        if not held and day is None and self.timed is None:
+            low, high = blocked(info.kind, placement.start)
+            self.unspanned += high - low
         return True
+
+    def _at(self, clinician: int, start: int, info: SessionInfo, share: int) -> None:
+        """``share`` holds ``clinician`` from ``start``: at that moment and in that day's span."""
+        low, high = blocked(info.kind, start)
+        self.held.setdefault(clinician, []).append((low, high, share))
+        self.spans.setdefault((clinician, self.problem.day_of(start)), []).append((low, high, True, share))
+
+    def _timed(self, info: SessionInfo, clinician: int, share: int) -> None:
+        """A booked session's share split over the starts it could take with ``clinician``, each like a held
+        session, each but its own start paying for the move."""
+        minutes = self.timed.get((info.key, clinician), [info.booked.start])
+        starts = [self.lp.column(cost=0 if minute == info.booked.start else QUALITY_WEIGHTS["moved_session"])
+                  for minute in minutes]
+        self.lp.row([(share, 1), *((start, -1) for start in starts)], 0, 0)
+        for minute, start in zip(minutes, starts):
+            self._at(clinician, minute, info, start)
+
+    def _timed_starts(self, placements: list[Placement]) -> dict[tuple[str, int], list[int]] | None:
+        """Where each booked session the clinic lets move could start with each clinician who could serve it: on
+        the grid, within its allowed starts, the clinician free for its whole span; and where it starts now."""
+        timed, count = {}, 0
+        for placement in placements:
+            info = self.index.sessions[placement.kind]
+            if self._time_held(info) or info.booked is None:
+                continue
+            for clinician, option in info.clinicians.items():
+                minutes = set(grid_points(intersect(info.starts, option.starts), self.problem.grid,
+                                          self.problem.grid_origin))
+                if clinician == placement.clinician:
+                    minutes.add(placement.start)
+                if clinician == info.booked.current.clinician:
+                    minutes.add(info.booked.start)
+                timed[info.key, clinician] = sorted(minutes)
+                count += len(minutes)
+            if count > TIMED_COLUMNS or time.perf_counter() > self.until:
+                return None
+        return timed
 
     def _time_held(self, info: SessionInfo) -> bool:
         """Whether the level keeps the session's start: a booked one the clinic does not let move."""
@@ -167,14 +237,19 @@ class _Programme:
         return [(self.problem.day_start(day), self.problem.day_start(day + 1))]
 
     def _at_once(self) -> bool:
-        """A clinician serves at most one held session at any moment: one row per start of one of them."""
+        """A clinician serves at most one held session at any moment: one row per start of one of them, over the
+        shares then running (a sweep: with the starts of sessions whose time may move, a clinician has thousands)."""
         for spans in self.held.values():
             if time.perf_counter() > self.until:
                 return False
-            for moment in sorted({low for low, _, _ in spans}):
-                running = [(share, 1) for low, high, share in spans if low <= moment < high]
-                if len(running) > 1:
-                    add_row(self.solver, running, -self.solver.infinity(), 1)
+            ending: list[tuple[int, int]] = []  # (high, share) of the spans begun so far
+            ordered = sorted(spans)
+            for number, (low, high, share) in enumerate(ordered):
+                heapq.heappush(ending, (high, share))
+                while ending[0][0] <= low:
+                    heapq.heappop(ending)
+                if len(ending) > 1 and (number + 1 == len(ordered) or ordered[number + 1][0] != low):
+                    self.lp.row([(running, 1) for _, running in ending], high=1)
         return True
 
     def _days(self) -> bool:
@@ -190,9 +265,26 @@ class _Programme:
             window = [(min(term[0] for term in terms), max(term[1] for term in terms))]
             free = intersect(shifts[clinician], window)
             held = [(share, total(intersect(free, [(low, high)]))) for low, high, share in self.held.get(clinician, [])]
-            add_row(self.solver, [(share, minutes) for _, _, minutes, share in terms]
-                    + [(share, minutes) for share, minutes in held if minutes], -self.solver.infinity(), total(free))
+            self.lp.row([(share, minutes) for _, _, minutes, share in terms]
+                        + [(share, minutes) for share, minutes in held if minutes], high=total(free))
         return True
+
+    def _spans(self) -> None:
+        """Each clinician-day's span, from its first minute to its last: at least the minutes of the sessions it
+        serves, and around every held one it serves (idle time between held sessions counts; a session whose time
+        may still move within the day counts its own minutes). Minutes of the day, not of the night: the night's
+        run to tens of millions."""
+        lp, weight = self.lp, QUALITY_WEIGHTS["clinician_day_span_minute"]
+        for (clinician, day), terms in self.spans.items():
+            origin, length = self.problem.day_start(day), self.problem.day_start(day + 1) - self.problem.day_start(day)
+            earliest = min(low - origin if held else low for low, _, held, _ in terms)
+            latest = max(high - origin if held else length + high for _, high, held, _ in terms)
+            first, last = lp.column(earliest, latest, -weight), lp.column(earliest, latest, weight)
+            lp.row([(last, 1), (first, -1), *((share, -(high - low)) for low, high, _, share in terms)], low=0)
+            for low, high, held, share in terms:
+                if held:
+                    lp.row([(last, 1), (share, earliest - (high - origin))], low=earliest)
+                    lp.row([(first, 1), (share, latest - (low - origin))], high=latest)
 
     def _teams(self) -> None:
         """The sessions of one team share their clinician, so their shares agree."""
@@ -201,9 +293,6 @@ class _Programme:
             for key in placed[1:]:
                 first, other = self.shares[placed[0]], self.shares[key]
                 for clinician in first.keys() | other.keys():
-                    row = self.solver.Constraint(0, 0)
-                    if clinician in first:
-                        row.SetCoefficient(first[clinician], 1)
-                    if clinician in other:
-                        row.SetCoefficient(other[clinician], -1)
+                    terms = [(first[clinician], 1)] if clinician in first else []
+                    self.lp.row(terms + ([(other[clinician], -1)] if clinician in other else []), 0, 0)
 

@@ -53,16 +53,14 @@ the 1,047 found lies in who serves whom (its optimal starts held, CP-SAT
 could place at most 1,035 points), which only the full model sees.
 """
 
-import ctypes
 import math
-import os
-import sys
 import time
 from dataclasses import dataclass, field
 
 import highspy
 import numpy as np
 
+from solver.highs import SOLUTION_FEASIBLE, highs_lp, quiet_highs
 from solver.intervals import Intervals, contains, intersect, union
 from solver.night_greedy import earlier_window, spacing_window
 from solver.night_index import NightIndex, SessionInfo
@@ -92,9 +90,6 @@ SECONDS_PER_COLUMN = 5e-5
 """The least time HiGHS is started with, per column: on a large model single steps (presolve, an interior point
 iteration, crossover) outlast a short time limit. pt's 2,000-session night (105k columns) in a 10 s run, its grid
 built just in time, left HiGHS about 1.5 s and the call ended at 12.9 s; below 5 s it is not started there."""
-
-SOLUTION_FEASIBLE = 2
-"""HiGHS's primal solution status for "a feasible solution is known"."""
 
 Pool = tuple[str, frozenset]
 """("clinician", clinician ids) or ("class", unit class ids)."""
@@ -413,7 +408,7 @@ class SlotModel:
         if not self.built or self.pooled or seconds <= max(0.1, SECONDS_PER_COLUMN * len(self.lines.columns)):
             return None
         self.lp_solver = "simplex" if self._simplex_suffices(SIMPLEX_PROBE * seconds, threads) else "ipm"
-        highs = _quiet_highs(threads)
+        highs = quiet_highs(threads)
         highs.setOptionValue("mip_lp_solver", self.lp_solver)
         highs.setOptionValue("time_limit", max(0.1, until - time.perf_counter()) * (1 - OVERRUN))
         highs.passModel(self._highs_model(whole=True))
@@ -455,7 +450,7 @@ class SlotModel:
 
     def _programme(self, seconds: float, threads: int, solver: str | None = None) -> "highspy.Highs":
         """HiGHS, having run the programme (whole numbers aside) for at most ``seconds``."""
-        highs = _quiet_highs(threads)
+        highs = quiet_highs(threads)
         if solver is not None:
             highs.setOptionValue("solver", solver)
         highs.setOptionValue("time_limit", seconds)
@@ -465,22 +460,9 @@ class SlotModel:
 
     def _highs_model(self, whole: bool) -> "highspy.HighsLp":
         lines = self.lines
-        model = highspy.HighsLp()
-        model.num_col_, model.num_row_ = len(lines.columns), len(lines.rows)
-        model.sense_ = highspy.ObjSense.kMaximize
         cost = np.zeros(len(lines.columns))
         cost[list(lines.points)] = list(lines.points.values())
-        model.col_cost_ = cost
-        model.col_lower_, model.col_upper_ = np.zeros(len(lines.columns)), np.ones(len(lines.columns))
-        if whole:
-            model.integrality_ = [highspy.HighsVarType.kInteger] * len(lines.columns)
-        model.row_lower_ = np.array([low for _, low, _ in lines.rows], dtype=float).clip(-highspy.kHighsInf)
-        model.row_upper_ = np.array([high for _, _, high in lines.rows], dtype=float).clip(None, highspy.kHighsInf)
-        model.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
-        model.a_matrix_.start_ = np.cumsum([0] + [len(terms) for terms, _, _ in lines.rows])
-        model.a_matrix_.index_ = np.array([column for terms, _, _ in lines.rows for column, _ in terms], dtype=np.int32)
-        model.a_matrix_.value_ = np.array([value for terms, _, _ in lines.rows for _, value in terms], dtype=float)
-        return model
+        return highs_lp(cost, np.zeros(len(cost)), np.ones(len(cost)), lines.rows, maximize=True, whole=whole)
 
     def _values(self, placements: dict[str, Placement]) -> list[float]:
         """The columns of ``placements``: a session's start and clinician, a team's clinician."""
@@ -495,41 +477,6 @@ class SlotModel:
                 value = (key, start, clinician) in chosen if clinician is not None else (key, start) in starts
             values.append(float(value))
         return values
-
-
-def _quiet_highs(threads: int) -> "highspy.Highs":
-    """A HiGHS instance with ``threads`` and no output, not even the banner its constructor writes to the
-    process's standard output.
-
-    The banner goes through C's stdio, which neither ``print`` nor ``redirect_stdout`` sees, and it landed in
-    the output of ``clinic worker`` (whose lines a caller reads). So file descriptor 1 points at /dev/null for
-    the constructor alone, C's buffers flushed on either side; anything another thread writes to standard
-    output in that instant is lost, which in the night's own solver process is nothing."""
-    libc = ctypes.CDLL(None)
-    sys.stdout.flush()
-    libc.fflush(None)
-    saved, quiet = os.dup(1), os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(quiet, 1)
-        highs = highspy.Highs()
-        libc.fflush(None)
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-        os.close(quiet)
-    highs.setOptionValue("output_flag", False)
-    global _scheduler_threads
-    if _scheduler_threads not in (None, threads):  # HiGHS keeps one thread pool per process, sized by its first run
-        highspy.Highs.resetThreadScheduler(True)  # blocking: the old pool has stopped when it returns
-    _scheduler_threads = threads
-    highs.setOptionValue("threads", threads)
-    return highs
-
-
-_scheduler_threads: int | None = None
-"""The threads HiGHS's pool was last asked for in this process. A run asking for another number failed outright
-('the scheduler has already been initialized to use 1 threads'): a bound with 1 thread and then a solve with 2, as
-in a test process, gave no answer at all."""
 
 
 def _served_at(info: SessionInfo, starts: np.ndarray) -> int:

@@ -397,7 +397,7 @@ def replan(problem: NightProblem, limits: Limits = Limits()) -> ReplanSolution:
                 stage, floor = search.improve(name, until), sooner_bound(index, stages[0].value)
             else:  # the level holds which sessions are placed and their days: the bound holds for its answers
                 floor = quality_bound(index, list(search.best.values()), until=time.perf_counter() + QUALITY_BOUND_SHARE
-                                      * max(0.0, until - time.perf_counter()))
+                                      * max(0.0, until - time.perf_counter()), threads=limits.workers)
                 stage = search.improve(name, until, floor)
             reached = stage.value <= floor + 1e-6
             stages.append(replace(stage, relaxation=floor, status="optimal" if reached else stage.status))
