@@ -30,8 +30,8 @@ of s, with
 * a booked session changes clinician by the share it does not keep.
 Its optimum is at most any answer's quality level. The span and move rows
 (2026-12-01) raised the bound on the same answers of the 600-session nights
-at 80 % booked: pt 313,691 to 318,605, sports 374,418 to 382,501 (gaps
-9.0 % to 7.6 % and 5.3 % to 3.2 %); demo, whose idle time lies mostly
+at 80 % booked: pt 313,691 to 318,605, sports 371,092 to 382,501 (gaps
+9.0 % to 7.6 % and 6.1 % to 3.2 %); demo, whose idle time lies mostly
 around waiting sessions, by 0.1 %.
 """
 
