@@ -71,6 +71,14 @@ def highs_lp(cost: list[float], lower: list[float], upper: list[float], rows: li
     return model
 
 
+def merged(terms: list[tuple[int, float]]) -> list[tuple[int, float]]:
+    """A row's terms with each column once, the coefficients of a column named twice added."""
+    by_column: dict[int, float] = {}
+    for column, coefficient in terms:
+        by_column[column] = by_column.get(column, 0) + coefficient
+    return list(by_column.items())
+
+
 class Programme:
     """A linear programme (no whole numbers) written column by column and row by row, minimized by HiGHS."""
 
@@ -90,11 +98,8 @@ class Programme:
         self.cost[column] += cost
 
     def row(self, terms: list[tuple[int, float]], low: float = -math.inf, high: float = math.inf) -> None:
-        """``low <= sum(coefficient * column) <= high``; a column named twice has its coefficients added."""
-        merged: dict[int, float] = {}
-        for column, coefficient in terms:
-            merged[column] = merged.get(column, 0) + coefficient
-        self.rows.append((list(merged.items()), low, high))
+        """``low <= sum(coefficient * column) <= high``."""
+        self.rows.append((merged(terms), low, high))
 
     def minimum(self, seconds: float, threads: int) -> float | None:
         """The optimum, by the interior point method (with crossover), or None if not found in ``seconds``."""

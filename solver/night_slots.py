@@ -60,7 +60,7 @@ from dataclasses import dataclass, field
 import highspy
 import numpy as np
 
-from solver.highs import SOLUTION_FEASIBLE, highs_lp, quiet_highs
+from solver.highs import SOLUTION_FEASIBLE, highs_lp, merged, quiet_highs
 from solver.intervals import Intervals, contains, intersect, union
 from solver.night_greedy import earlier_window, spacing_window
 from solver.night_index import NightIndex, SessionInfo
@@ -111,11 +111,8 @@ class _Rows:
         return len(self.columns) - 1
 
     def row(self, terms: list[tuple[int, int]], low: float, high: float) -> None:
-        merged: dict[int, int] = {}
-        for column, coefficient in terms:
-            merged[column] = merged.get(column, 0) + coefficient
-        if merged:
-            self.rows.append((list(merged.items()), low, high))
+        if terms := merged(terms):
+            self.rows.append((terms, low, high))
 
 
 class SlotModel:
