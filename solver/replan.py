@@ -85,12 +85,14 @@ sessions); when the programme is not solved in it, the simple count stands."""
 HAND_OVERS = 3
 """How many times more often the quality level picks a hand-over than each other kind of neighbourhood."""
 
-SLOT_SHARES = {"build": 0.1, "placed": 0.6}
+SLOT_SHARES = {"build": 0.1, "placed": 0.6, "pooled": 0.25}
 """Where the night's grid model (``night_slots``) can be built, at most this share of the time limit goes to
 building it, and this share of the placements level's time to solving it with whole numbers (HiGHS), before the
 neighbourhoods go on from its answer. Measured on the 2,000-session nights at 80 % booked (2026-11-30, quiet
 machine): built in 3 s; pt proven at 354 points in 52 s, sports 322.5 in 45 s, where the neighbourhoods alone had
-reached 306 and 309 in 300 s."""
+reached 306 and 309 in 300 s. A pooled grid gives a bound and no answer, so it gets less: its programme takes 1-2 s
+where it pays (pt 1,094 sessions at 59 % booked: 649 and 664 points against the day relaxation's 902), but 18 s to
+more than 40 s on empty 600-session nights (sports, the hospital family; 2026-12-01), time the search needs."""
 
 PIECE_SECONDS = 2.0
 MARGIN = 0.03
@@ -151,8 +153,9 @@ class _Search:
         if whole_last and not done() and self._left(until) > 1.0:
             self._solve(level, set(movable), until, whole=True)
         value = measure(self.problem, self.best.values())[name]
-        if level.bound is not None and level.status != "optimal" and _reached(level, value):
-            level.status = "optimal"
+        if level.bound is not None:  # optimal only where the night's own count reaches the bound: the quality model
+            # counts a change of room or unit class, and the units coloured afterwards may change within a class
+            level.status = "optimal" if _reached(level, value) else "feasible"
         return Stage(name, level.sense, value, level.bound, status=level.status)
 
     def through_slots(self, until: float) -> float | None:
@@ -402,7 +405,8 @@ def replan(problem: NightProblem, limits: Limits = Limits()) -> ReplanSolution:
             reached = stage.value <= floor + 1e-6
             stages.append(replace(stage, relaxation=floor, status="optimal" if reached else stage.status))
             continue
-        slots_until = time.perf_counter() + SLOT_SHARES["placed"] * max(0.0, until - time.perf_counter())
+        share = SLOT_SHARES["pooled" if search.slots.pooled else "placed"]
+        slots_until = time.perf_counter() + share * max(0.0, until - time.perf_counter())
         if search.slots.pooled:  # a bound only; it is solved as a programme in a few seconds and the search goes on
             relaxation = _least(relaxation, search.slots.bound(slots_until, limits.workers))
         elif search.slots.built:

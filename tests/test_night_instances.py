@@ -34,6 +34,7 @@ def test_replan_keeps_every_rule_and_places_at_least_what_first_fit_places(famil
     assert [stage.name for stage in solution.stages] == ["placed", "sooner", "quality"]
     assert {stage.name: stage.value for stage in solution.stages} == {
         name: worth[name] for name in ("placed", "sooner", "quality")}
+    assert all(stage.gap == 0 for stage in solution.stages if stage.status == "optimal")  # "optimal" is the night's
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))
@@ -76,6 +77,17 @@ def test_the_sports_centre_has_moves_kept_clinicians_and_units_that_differ():
     assert {later - earlier for earlier, later in zip(problem.day_starts, problem.day_starts[1:])} == {
         24 * 60, 25 * 60}
 
+
+
+def test_the_hospital_has_three_weeks_off_grid_durations_two_lane_sessions_and_the_april_clock_change():
+    problem = generate("hospital", 400, 1).problem
+    lengths = [later - earlier for earlier, later in zip(problem.day_starts, problem.day_starts[1:])]
+    assert len(problem.day_starts) == 21 and lengths.count(25 * 60) == 1 and problem.grid == 10
+    kinds = [s.kind for s in problem.booked] + [w.kind for w in problem.waiting]
+    assert any(kind.duration % problem.grid for kind in kinds)
+    assert any(pool.count == 2 for kind in kinds for pool in kind.devices)
+    assert any(rule.min_hours for rule in problem.spacings) and any(rule.min_days for rule in problem.spacings)
+    assert any(s.may_start for s in problem.booked) and any(s.keep_clinician for s in problem.booked)
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))
 @pytest.mark.parametrize("level", ["placed", "sooner", "quality"])
