@@ -1,8 +1,8 @@
 """Benchmark: does the nightly re-plan (``solver.replan``) meet issue 14's targets, on nights it was not built on?
 
-Nights come from three independent seeded families (``bench/instances``:
+Nights come from four independent seeded families (``bench/instances``:
 the demo clinic scaled with the size, a 12-20 clinician PT clinic, a
-sports-medicine centre); every run is one ``replan(problem,
+sports-medicine centre, a hospital's outpatient rehabilitation); every run is one ``replan(problem,
 Limits(time_limit, workers=2))`` call, timed as a whole (model building
 included; the issue allows 5 % over the limit), against the first-fit
 baseline ``place_greedily``. Both answers are re-checked with

@@ -33,11 +33,11 @@ def every_minute(problem, book, waiting, starts, clinician):
     return None
 
 
-@pytest.mark.parametrize("family", ["demo", "pt", "sports"])
+@pytest.mark.parametrize("family", ["demo", "pt", "sports", "hospital"])
 @pytest.mark.parametrize("booked_share, capacity", [(0.0, "normal"), (0.8, "normal"), (None, "tight")])
 def test_the_jumping_scan_places_what_a_scan_of_every_minute_places(monkeypatch, family, booked_share, capacity):
     """Device pools of two units, cleaning times, buffers, lunch breaks, teams and spacing in days and hours (the
-    three families have them all): the same placement for every session, in the same order."""
+    families have them all): the same placement for every session, in the same order."""
     problem = generate(family, 300, 3, booked_share=booked_share, capacity=capacity).problem
     jumping = place_greedily(problem)
     monkeypatch.setattr(night_greedy, "earliest", every_minute)

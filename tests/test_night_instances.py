@@ -1,7 +1,7 @@
 """The benchmark's night generators make valid nights, and on small ones ``replan`` keeps every rule and never
 places fewer priority points than first fit, reporting stage values that are what its placements are worth.
 
-Small nights (40-120 sessions) from each of the three families, two seeds,
+Small nights (40-120 sessions) from each of the families, two seeds,
 booked, empty and tight; 2 s and one CP-SAT worker a night.
 """
 

@@ -1,6 +1,6 @@
 """Who is busy when, while a generator books a night's current sessions.
 
-The three families book their BOOKED sessions against one record like this,
+The families book their BOOKED sessions against one record like this,
 so every ``current`` placement is valid by construction (and then re-checked
 with ``check_night``); the families differ in which start and which free
 clinician, room and unit they prefer, which ``order`` says.
