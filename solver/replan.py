@@ -53,7 +53,7 @@ from solver.night_model import LEVELS, NightModel
 from solver.night_problem import NightProblem, ReplanSolution, Stage
 from solver.night_quality_bound import quality_bound
 from solver.night_slots import COLUMNS_PER_SECOND, MAX_COLUMNS, SlotModel
-from solver.night_units import assign_units
+from solver.night_units import assign_units, keep_units
 from solver.plan_model import Limits
 from solver.plans import Placement
 
@@ -96,7 +96,8 @@ more than 40 s on empty 600-session nights (sports, the hospital family; 2026-12
 
 PIECE_SECONDS = 2.0
 MARGIN = 0.03
-"""Of the time limit, kept back for the last answer's unit colouring and check."""
+"""Of the time limit, kept back for the last answer's unit colouring and check: the first half of it goes to giving
+its rooms and units again so that booked sessions keep theirs (``_Search.recolour``)."""
 
 
 @dataclass
@@ -234,9 +235,12 @@ class _Search:
     def _join(self, night: NightModel, solver: cp_model.CpSolver, fixed: dict[str, Placement],
               values: dict[str, int]) -> None:
         placements = assign_units(self.index, night.choices(solver), fixed)
-        if placements is None:
-            return
-        candidate = {**fixed, **{p.kind: p for p in placements}}
+        if placements is not None:
+            self._offer({**fixed, **{p.kind: p for p in placements}}, values)
+
+    def _offer(self, candidate: dict[str, Placement], values: dict[str, int]) -> None:
+        """``candidate`` becomes the best answer if it is no worse than the one worth ``values`` and passes the
+        check."""
         new = measure(self.problem, candidate.values())
         if _key(new, LEVELS) > _key(values, LEVELS):  # never worse, on this level or any other
             return
@@ -245,6 +249,12 @@ class _Search:
         self.best = candidate
         if self.first_solution is None and _key(new, LEVELS) < _key(values, LEVELS):
             self.first_solution = time.perf_counter() - self.began
+
+    def recolour(self, until: float) -> None:
+        """The best answer's rooms and units given again, so that more booked sessions keep theirs
+        (``night_units.keep_units``), by ``until``."""
+        values = measure(self.problem, self.best.values())
+        self._offer({p.kind: p for p in keep_units(self.index, list(self.best.values()), until)}, values)
 
     # --- neighbourhoods ----------------------------------------------------------------------
 
@@ -417,12 +427,14 @@ def replan(problem: NightProblem, limits: Limits = Limits()) -> ReplanSolution:
             stage = Stage(stage.name, stage.sense, stage.value, stage.bound, relaxation,
                           "optimal" if stage.value >= relaxation else stage.status)
         stages.append(stage)
+    search.recolour(began + limits.time_limit * (1 - MARGIN / 2))
     placements = tuple(search.best.values())
     final = measure(problem, placements)
-    if final["placed"] != stages[0].value:  # a later level's pieces may place more (never less): report the answer
-        first = stages[0]
-        stages[0] = replace(first, value=final["placed"], status="optimal" if first.best_bound is not None
-                            and final["placed"] >= first.best_bound - 1e-6 else first.status)
+    for number, stage in enumerate(stages):  # a later level's pieces may place more (never less), and the units
+        if final[stage.name] != stage.value:  # given again count fewer changes: report the answer
+            reached = stage.best_bound is not None and _reached(_Level(stage.name, stage.sense, stage.best_bound),
+                                                                final[stage.name])
+            stages[number] = replace(stage, value=final[stage.name], status="optimal" if reached else stage.status)
     status = "optimal" if all(stage.status == "optimal" for stage in stages) else (
         "feasible" if set(placements) != set(greedy) else "greedy")
     return ReplanSolution(placements, status, tuple(stages), greedy=greedy_values,
