@@ -61,6 +61,7 @@ from data.tables import (
 )
 from data.types import epoch_minute
 from scheduler import audit, booking, outbox, waitlist
+from scheduler.as_booked import as_booked
 from scheduler.availability import SlotQuery, build_search
 from scheduler.catalog_snapshot import LocationInfo, catalog
 from scheduler.clock import daily, from_minute, local_days, local_instant, to_minute
@@ -82,6 +83,8 @@ class Night:
     plan_sessions: dict[str, tuple[TreatmentPlan, PlanSession]] = field(default_factory=dict)
     location: LocationInfo | None = None
     catalog_token: str = ""
+    kept_as_booked: dict[int, str] = field(default_factory=dict)
+    """Booked appointments the catalog changed under (``as_booked``), with what changed: the night keeps them."""
 
 
 def gather(session: Session, *, location_id: int, now: datetime, settings: Settings) -> Night:
@@ -99,8 +102,8 @@ def gather(session: Session, *, location_id: int, now: datetime, settings: Setti
     ignore = tuple(appointment.id for appointment in booked)
     builder = _Builder(session, location, frozen_until, horizon_end, ignore, now, settings)
     night = Night(NightProblem(), {a.id: a for a in booked}, location=location, catalog_token=snapshot.token)
-    booked_sessions = tuple(builder.booked(a, keep_clinician=a.id in _clinician_required(session, ignore))
-                            for a in booked)
+    keep = _clinician_required(session, ignore)
+    booked_sessions = tuple(builder.booked(a, night, keep_clinician=a.id in keep) for a in booked)
     waiting = [builder.waitlisted(request, night) for request in _waitlist(session)]
     spacings: list[Spacing] = []
     for plan in _plans_waiting(session, location_id):
@@ -148,9 +151,14 @@ class _Builder:
         busy = self.busy.get(patient_id, [])
         return subtract(starts, [(low - kind.duration + 1, high) for low, high in busy])
 
-    def booked(self, appointment: Appointment, *, keep_clinician: bool) -> BookedSession:
+    def booked(self, appointment: Appointment, night: Night, *, keep_clinician: bool) -> BookedSession:
         kind, starts = self.kind(appointment.service_id)
         start = to_minute(appointment.starts_at)
+        described = as_booked(appointment, kind, self.snapshot.services[appointment.service_id], self.snapshot)
+        if described is not None:
+            kind, night.kept_as_booked[appointment.id] = described
+            return BookedSession(appointment.id, appointment.patient_id, kind, start, _served_now(appointment),
+                                 keep_clinician=keep_clinician)
         may_start: Intervals = []
         reach = self.settings.nightly_move_minutes
         if reach:
@@ -345,7 +353,8 @@ def _plans_waiting(session: Session, location_id: int) -> list[TreatmentPlan]:
 
 def write(session: Session, night: Night, solution: ReplanSolution, *, now: datetime,
           settings: Settings) -> list[dict]:
-    """Apply a checked answer inside the caller's transaction; the changes, in the run record's words.
+    """Apply a checked answer inside the caller's transaction; the changes, in the run record's words (sessions
+    kept as booked though the catalog changed under them first, for the desk to review).
 
     The answer was found for the catalog as it was gathered: if it changed since (a clinician archived, time off
     added), nothing is written and the next run plans again; holding the catalog keeps it unchanged until commit.
@@ -354,8 +363,12 @@ def write(session: Session, night: Night, solution: ReplanSolution, *, now: date
         raise Conflict("the catalog changed while the night was planned; nothing was written, the next run "
                        "plans with the new catalog")
     placed = {placement.kind: placement for placement in solution.placements}
-    changes = _reassign_all(session, night, [(booked, placed[str(booked.id)]) for booked in night.problem.booked
-                                             if placed[str(booked.id)] != booked.current], now)
+    kept = [{"action": "kept_as_booked", "appointment_id": ident, "reason": why,
+             "start": night.appointments[ident].starts_at.astimezone(night.location.zone).isoformat()}
+            for ident, why in night.kept_as_booked.items()]
+    moves = [(booked, placed[str(booked.id)]) for booked in night.problem.booked
+             if placed[str(booked.id)] != booked.current]
+    changes = kept + _reassign_all(session, night, moves, now)
     for waiting in night.problem.waiting:
         if waiting.key in placed:
             change = _place(session, night, waiting, placed[waiting.key], now=now, settings=settings)

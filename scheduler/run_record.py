@@ -81,10 +81,11 @@ def _still_waiting(night: Night, solution: ReplanSolution, changes: list[dict]) 
 
 def names(session: Session, run: OptimizationRun) -> dict[str, dict]:
     """The names behind the ids the record holds: patients (an erased one's pseudonym), services, clinicians,
-    rooms and units, and whose session each moved or reassigned appointment is."""
+    rooms and units, and whose session each moved, reassigned or kept-as-booked appointment is."""
     snapshot = catalog(session)
     location = snapshot.locations[run.location_id]
-    changed = [change["appointment_id"] for change in run.changes if change["action"] in ("move", "reassign")]
+    changed = [change["appointment_id"] for change in run.changes
+               if change["action"] in ("move", "reassign", "kept_as_booked")]
     appointments = {row.id: {"patient_id": row.patient_id, "service_id": row.service_id} for row in session.exec(
         select(Appointment).where(Appointment.id.in_(changed)))} if changed else {}
     entries = [*run.changes, *run.waiting, *appointments.values()]

@@ -1,6 +1,7 @@
 """The nightly runs page, as the desk and an administrator read it in a browser far from the clinic."""
 
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -8,6 +9,7 @@ import pytest
 from tests.browser.conftest import (api_token, assert_accessible, playwright_api, screenshot_for_docs, shown, sign_in,
                                     visit)
 
+NEW_YORK = ZoneInfo("America/New_York")
 RUN_SECONDS = 120  # a manual run answers when the night is solved (the test server's solver limit is 10 s)
 
 
@@ -106,3 +108,30 @@ def test_an_administrator_runs_the_night_now_and_reads_the_new_run(site, run, pa
     expect(button).to_be_enabled()
     assert_accessible(page)
     screenshot_for_docs(page, "runs-admin")
+
+
+def test_a_session_the_catalog_changed_under_is_listed_as_kept_as_booked(site, run, page):
+    """Ben's shockwave session was booked with Dana; then Dana's shockwave certification was taken away. The next run
+    keeps the session as booked and the desk reads why, at the session's New York time (last in this module: Dana
+    stays uncertified)."""
+    base_url, world, _ = site
+    expect = playwright_api.expect
+    admin = api_token(base_url, "boss")
+    start = datetime.combine(date.today() + timedelta(days=5), time(13), NEW_YORK).isoformat()
+    booked = httpx.post(f"{base_url}/api/v1/appointments", headers=admin, json={
+        "service_id": world.eswt.id, "patient_id": world.patients[1].id, "start": start,
+        "clinician_id": world.dana.id})
+    assert booked.status_code == 201, booked.text
+    assert httpx.patch(f"{base_url}/api/v1/clinicians/{world.dana.id}", headers=admin,
+                       json={"certifications": ["msus"]}).status_code == 200
+    response = httpx.post(f"{base_url}/api/v1/optimization-runs", headers=admin,
+                          json={"location_id": world.midtown.id}, timeout=RUN_SECONDS)
+    assert response.status_code == 201 and response.json()["status"] == "succeeded", response.text
+    sign_in(page, base_url, "desk")
+    visit(page, f"{base_url}/app/runs?location_id={world.midtown.id}")
+    kept = page.locator("#run-report [data-part=kept-as-booked]")
+    expect(kept).to_contain_text("Kept as booked (1)")
+    expect(kept).to_contain_text("Ben World")
+    expect(kept).to_contain_text(shown(start))
+    expect(kept).to_contain_text("Dana no longer gives Shockwave therapy here")
+    assert_accessible(page)

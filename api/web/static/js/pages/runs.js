@@ -63,6 +63,8 @@ function showRun(run, place) {
     resources(change.after)]);
   const reassigned = of(run, "reassign").map((change) => [name("patients", session(change).patient_id),
     name("services", session(change).service_id), resources(change.before), resources(change.after)]);
+  const kept = of(run, "kept_as_booked").map((change) => [name("patients", session(change).patient_id),
+    name("services", session(change).service_id), at(change.start), change.reason]);
   const waiting = run.waiting.map((entry) => [name("patients", entry.patient_id), name("services", entry.service_id),
     entry.priority, entry.reason]);
   const skipped = of(run, "reassignments_skipped", "not_placed").map((change) => change.reason);
@@ -77,6 +79,8 @@ function showRun(run, place) {
     section("Moved", ["Patient", "Service", `Before (${zone})`, `After (${zone})`, "Served by"], moved,
       "No booked time moved."),
     section("Reassigned", ["Patient", "Service", "Before", "After"], reassigned, "Nobody was reassigned."),
+    ...(kept.length ? [section("Kept as booked", ["Patient", "Service", `When (${zone})`, "What changed since"], kept)]
+      : []),
     section("Left waiting", ["Patient", "Service", "Priority", "Why"], waiting, "Nothing is left waiting."));
   box.hidden = false;
 }

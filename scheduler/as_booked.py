@@ -1,0 +1,107 @@
+"""A booked appointment the catalog has changed under, described as it was booked so that the night keeps it.
+
+The catalog may change after sessions were booked: a clinician loses a
+certification or moves to another location, a room gets another kind, a unit
+another type or cleaning time, a service another duration, buffer, device
+need or certification. The appointment keeps what it was booked with (the
+clinic promised it; whether to rebook it is the desk's call), but the
+service as the catalog has it now no longer describes it: its clinician may
+not be among the candidates, its spans may be longer than what it holds, so
+they overlap the next session's. Given that description the solver answered
+with a night that could not pass its own check, and every run of the
+location failed until those sessions were past (12 of 13 such edits tried,
+2026-12-01).
+
+So such a session reaches the night as booked: the resources it holds, for
+the spans it holds them, and free nowhere else. The solver keeps a session
+whose resources are not free by the catalog exactly as it is (it is
+*pinned*, as one whose shift was cut after booking), and the run record
+names it with what changed, for the desk to review.
+"""
+
+from dataclasses import replace
+
+from data.enums import ResourceKind
+from data.tables import Appointment
+from scheduler.catalog_snapshot import CatalogSnapshot, ServiceInfo
+from scheduler.clock import to_minute
+from solver.plans import Candidate, DevicePool, SessionKind, blocked
+
+
+def as_booked(appointment: Appointment, kind: SessionKind, service: ServiceInfo,
+              catalog: CatalogSnapshot) -> tuple[SessionKind, str] | None:
+    """The appointment as booked and why the catalog's ``kind`` no longer describes it; None when it does."""
+    changed = _what_changed(appointment, kind, service, catalog)
+    return None if not changed else (_kind_as_booked(appointment, kind, catalog), "; ".join(changed))
+
+
+def _held(appointment: Appointment) -> dict[tuple[ResourceKind, int], tuple[int, int]]:
+    return {(a.resource_kind, a.resource_id): (to_minute(a.starts_at), to_minute(a.ends_at))
+            for a in appointment.allocations if a.resource_kind != ResourceKind.PATIENT}
+
+
+def _what_changed(appointment: Appointment, kind: SessionKind, service: ServiceInfo,
+                  catalog: CatalogSnapshot) -> list[str]:
+    """What differs between the appointment and the service as the catalog has it now, in the desk's words."""
+    start, end = to_minute(appointment.starts_at), to_minute(appointment.ends_at)
+    held = _held(appointment)
+    changed = []
+    if end - start != kind.duration:
+        changed.append(f"booked for {end - start} min; {service.name} now lasts {kind.duration} min")
+    clinician = appointment.resource_ids(ResourceKind.CLINICIAN)[0]
+    if clinician not in {c.id for c in kind.clinicians}:
+        changed.append(f"{_clinician(catalog, clinician)} no longer gives {service.name} here (certification, "
+                       "location or archived)")
+    rooms = appointment.resource_ids(ResourceKind.ROOM)
+    if not kind.needs_room and rooms:
+        changed.append(f"{service.name} no longer needs a room")
+    elif kind.needs_room and not set(rooms) <= {r.id for r in kind.rooms}:
+        changed.append(f"{_room(catalog, rooms[0])} no longer suits {service.name}")
+    elif kind.needs_room and not rooms:
+        changed.append(f"{service.name} now needs a room")
+    units = appointment.resource_ids(ResourceKind.DEVICE)
+    wanted = {unit.id: unit for pool in kind.devices for unit in pool.units}
+    if any(unit not in wanted for unit in units) or any(
+            sum(unit in {u.id for u in pool.units} for unit in units) != pool.count for pool in kind.devices):
+        changed.append(f"{service.name} now needs other device units than "
+                       f"{', '.join(_unit(catalog, unit) for unit in units) or 'none'}")
+    elif not changed:
+        expected = {(ResourceKind.CLINICIAN, clinician): blocked(kind, start)}
+        expected |= {(ResourceKind.ROOM, room): blocked(kind, start) for room in rooms}
+        expected |= {(ResourceKind.DEVICE, unit): blocked(kind, start, wanted[unit].cleaning) for unit in units}
+        if expected != held:
+            changed.append(f"the time held around it (buffers, cleaning) has changed for {service.name}")
+    return changed
+
+
+def _kind_as_booked(appointment: Appointment, kind: SessionKind, catalog: CatalogSnapshot) -> SessionKind:
+    """The session with exactly what it holds, free nowhere: the solver keeps it as it is."""
+    start, end = to_minute(appointment.starts_at), to_minute(appointment.ends_at)
+    held = _held(appointment)
+    clinician = appointment.resource_ids(ResourceKind.CLINICIAN)[0]
+    low, high = held[ResourceKind.CLINICIAN, clinician]
+    rooms = appointment.resource_ids(ResourceKind.ROOM)
+    units = sorted(appointment.resource_ids(ResourceKind.DEVICE))
+    return replace(
+        kind, duration=end - start, buffer_before=start - low, buffer_after=high - end,
+        clinicians=(Candidate(clinician, _clinician(catalog, clinician), ()),),
+        needs_room=bool(rooms), rooms=tuple(Candidate(room, _room(catalog, room), ()) for room in rooms),
+        devices=tuple(DevicePool(_unit(catalog, unit), 1, (Candidate(
+            unit, _unit(catalog, unit), (), cleaning=held[ResourceKind.DEVICE, unit][1] - high),)) for unit in units),
+    )
+
+
+def _clinician(catalog: CatalogSnapshot, ident: int) -> str:
+    known = catalog.clinicians.get(ident)
+    return known.name if known else f"clinician {ident}"
+
+
+def _room(catalog: CatalogSnapshot, ident: int) -> str:
+    """Its name wherever it is now (it may have been moved to another location)."""
+    rooms = (room for location in catalog.locations.values() for room in location.rooms if room.id == ident)
+    return next((room.name for room in rooms), f"room {ident}")
+
+
+def _unit(catalog: CatalogSnapshot, ident: int) -> str:
+    units = (unit for location in catalog.locations.values() for unit in location.units if unit.id == ident)
+    return next((unit.name for unit in units), f"unit {ident}")
