@@ -33,8 +33,10 @@ from data.migrate import SchemaBehindError, current_revision, ensure_current, he
 from data.tables import Clinician, Location, OptimizationRun
 from scheduler import backend_clients
 from scheduler.jobs import add_jobs
-from scheduler.optimization import run_locations, run_optimization
+from scheduler.optimization import preload_for_solves, run_locations, run_optimization
 from scheduler.task_engine import EngineClock, run_jobs, task_engine
+
+preload_for_solves(__name__)  # the ``clinic`` script imports this module; each night's solve process runs it again
 
 app = typer.Typer(help="Treatment-plan scheduling and equipment booking for rehab clinics.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
