@@ -29,6 +29,8 @@ gathers who waits (``scheduler.optimization`` lapses them, since ``gather``
 only reads and so may run outside the write transaction).
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta
 
@@ -51,11 +53,15 @@ from data.errors import Conflict
 from data.tables import (
     Allocation,
     Appointment,
+    Clinician,
+    Device,
     Location,
     Patient,
     PatientMessage,
     PlanLine,
     PlanSession,
+    Room,
+    Service,
     TreatmentPlan,
     WaitlistRequest,
 )
@@ -369,13 +375,31 @@ def write(session: Session, night: Night, solution: ReplanSolution, *, now: date
     moves = [(booked, placed[str(booked.id)]) for booked in night.problem.booked
              if placed[str(booked.id)] != booked.current]
     changes = kept + _reassign_all(session, night, moves, now)
-    for waiting in night.problem.waiting:
-        if waiting.key in placed:
-            change = _place(session, night, waiting, placed[waiting.key], now=now, settings=settings)
-            if change is not None:
-                changes.append(change)
+    with _catalog_at_hand(session, night.location.id):
+        for waiting in night.problem.waiting:
+            if waiting.key in placed:
+                change = _place(session, night, waiting, placed[waiting.key], now=now, settings=settings)
+                if change is not None:
+                    changes.append(change)
     session.flush()
     return changes
+
+
+@contextmanager
+def _catalog_at_hand(session: Session, location_id: int) -> Iterator[None]:
+    """The location's catalog rows loaded once and held while the night's sessions are placed.
+
+    Each placement goes through the booking code, whose checks read the service, the clinician (with its
+    certifications, shifts and breaks), the location and the units by id. The session answers those from its
+    identity map only while something holds the rows (it holds them weakly), so each hold read them all again:
+    about 30 statements a hold, 11 s for 232 holds at 2,000 sessions (2026-12-01). The catalog is held (locked)
+    since ``write`` began, so the rows cannot change meanwhile.
+    """
+    rows = [session.get(Location, location_id), *session.exec(select(Service)).all(),
+            *(session.exec(select(table).where(table.location_id == location_id)).all()
+              for table in (Clinician, Room, Device))]
+    yield
+    rows.clear()
 
 
 def _served_now(appointment: Appointment) -> Placement:
