@@ -70,6 +70,60 @@ def better(problem: NightProblem, a: Iterable[Placement], b: Iterable[Placement]
                                                                      second["quality"])
 
 
+def check_problem(problem: NightProblem) -> list[str]:
+    """What makes a night unsolvable as given, as messages (empty when it is well formed).
+
+    The solver takes a night from any caller, not only from ``scheduler.night``: a key given twice, a rule naming
+    a session that is not there, a zero grid, or a schedule as booked that breaks the rules itself (a clinician
+    in two booked sessions at once, a booked session served by someone its kind does not list) made it crash deep
+    inside or answer with a night its own check refused. A session the catalog changed under is described as
+    booked (its kind lists what serves it now), as ``scheduler.as_booked`` does.
+    """
+    problems = [] if problem.grid >= 1 else [f"the grid is {problem.grid} minutes; it must be at least 1"]
+    problems += [] if all(a < b for a, b in zip(problem.day_starts, problem.day_starts[1:])) else [
+        "day_starts are not in increasing order"]
+    keys = [str(b.id) for b in problem.booked] + [w.key for w in problem.waiting]
+    problems += [f"session {key} is given twice (booked ids and waiting keys share one namespace)"
+                 for key in sorted({key for key in keys if keys.count(key) > 1})] if len(set(keys)) < len(keys) else []
+    kinds = {id(b.kind): b.kind for b in problem.booked} | {id(w.kind): w.kind for w in problem.waiting}
+    for kind in kinds.values():
+        problems += _kind_problems(kind)
+    for waiting in problem.waiting:
+        if waiting.priority < 1:
+            problems.append(f"session {waiting.key} has priority {waiting.priority}; priorities start at 1")
+        if any(low >= high for low, high in waiting.starts):
+            problems.append(f"session {waiting.key} has an empty or reversed span of starts")
+    waiting_keys, later = {w.key for w in problem.waiting}, set()
+    for rule in problem.spacings:
+        problems += [f"a spacing rule names {key}, which is not a waiting session of the night"
+                     for key in (rule.earlier, rule.later) if key not in waiting_keys]
+        if rule.earlier == rule.later or rule.later in later:
+            problems.append(f"session {rule.later} is the later session of more than one spacing rule, or of itself")
+        later.add(rule.later)
+        for low, high, unit in ((rule.min_days, rule.max_days, "days"), (rule.min_hours, rule.max_hours, "hours")):
+            if (low is not None and low < 0) or (high is not None and (high < 0 or (low is not None and high < low))):
+                problems.append(f"the spacing before {rule.later} allows no gap in {unit} ({low} to {high})")
+    for booked in problem.booked:
+        if booked.current.kind != str(booked.id) or booked.current.start != booked.start:
+            problems.append(f"booked session {booked.id}: its current placement is not its own (kind "
+                            f"{booked.current.kind!r}, start {booked.current.start})")
+    if problems:
+        return problems
+    as_booked = ReplanSolution(tuple(b.current for b in problem.booked), "as booked")
+    return [f"the schedule as booked breaks a rule: {problem}" for problem in check_night(problem, as_booked)]
+
+
+def _kind_problems(kind: SessionKind) -> list[str]:
+    problems = [] if kind.duration > 0 else [f"{kind.name} lasts {kind.duration} minutes"]
+    if min(kind.buffer_before, kind.buffer_after, *(u.cleaning for p in kind.devices for u in p.units)) < 0:
+        problems.append(f"{kind.name} has a negative buffer or cleaning time")
+    names = [pool.type_name for pool in kind.devices]
+    problems += [f"{kind.name} needs {pool.count} {pool.type_name} units" for pool in kind.devices if pool.count < 1]
+    if len(set(names)) < len(names):
+        problems.append(f"{kind.name} names a device pool twice")
+    return problems
+
+
 def check_night(problem: NightProblem, solution: ReplanSolution) -> list[str]:
     """Every rule a night's answer must keep, as messages (empty when it keeps them all)."""
     problems: list[str] = []

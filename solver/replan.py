@@ -46,7 +46,7 @@ from dataclasses import dataclass, field, replace
 from ortools.sat.python import cp_model
 
 from solver.night_bound import placement_bound, sooner_bound
-from solver.night_check import check_night, measure
+from solver.night_check import check_night, check_problem, measure
 from solver.night_greedy import place_greedily
 from solver.night_index import NightIndex
 from solver.night_model import LEVELS, NightModel
@@ -385,8 +385,14 @@ def _reached(level: _Level, value: int) -> bool:
 
 
 def replan(problem: NightProblem, limits: Limits = Limits()) -> ReplanSolution:
-    """The best night found within the limits; the greedy answer when nothing better is."""
+    """The best night found within the limits; the greedy answer when nothing better is.
+
+    A night that is not well formed (``check_problem``) is refused with a ``ValueError`` naming what is wrong.
+    """
     began = time.perf_counter()
+    malformed = check_problem(problem)
+    if malformed:
+        raise ValueError("the night cannot be solved as given: " + "; ".join(malformed[:10]))
     deadline = began + limits.time_limit * (1 - MARGIN)
     greedy = place_greedily(problem)
     greedy_values = measure(problem, greedy)

@@ -4,9 +4,11 @@ from dataclasses import replace
 
 import pytest
 
-from solver.night_check import check_night
+from solver.night_check import check_night, check_problem
 from solver.night_problem import NightProblem, ReplanSolution, Spacing
+from solver.plan_model import Limits
 from solver.plans import Placement, SessionKind
+from solver.replan import replan
 from tests.test_plan_rules import at
 from tests.test_replan import ANNA, BEN, ESWT, ROOM_1, ROOM_2, booked, waiting
 
@@ -104,3 +106,53 @@ def test_one_clinician_throughout_is_caught():
     same = (Placement("a", 0, at(1, 9), ANNA.id), Placement("b", 0, at(2, 9), ANNA.id))
     assert broken(same, problem) == []
     assert broken((same[0], replace(same[1], clinician=BEN.id)), problem) == ["sessions of course have different clinicians"]
+
+
+# --- the night itself, before any answer: ``check_problem``, and ``replan`` refusing what it names ---------------
+
+
+def _spaced(*rules: Spacing) -> NightProblem:
+    return replace(PROBLEM, waiting=(REQUEST, replace(REQUEST, key="v")), spacings=rules)
+
+
+@pytest.mark.parametrize(("problem", "message"), [
+    (replace(PROBLEM, grid=0), "the grid is 0 minutes; it must be at least 1"),
+    (replace(PROBLEM, day_starts=DAYS[::-1]), "day_starts are not in increasing order"),
+    (replace(PROBLEM, waiting=(REQUEST, REQUEST)), "session w is given twice"),
+    (replace(PROBLEM, waiting=(replace(REQUEST, key="1"),)), "session 1 is given twice"),
+    (replace(PROBLEM, booked=(KEPT, KEPT)), "session 1 is given twice"),
+    (replace(PROBLEM, waiting=(replace(REQUEST, priority=0),)), "session w has priority 0; priorities start at 1"),
+    (replace(PROBLEM, waiting=(replace(REQUEST, starts=[(at(1, 15), at(1, 8))]),)),
+     "session w has an empty or reversed span of starts"),
+    (replace(PROBLEM, waiting=(replace(REQUEST, kind=replace(ESWT, duration=0)),)), "ESWT lasts 0 minutes"),
+    (replace(PROBLEM, waiting=(replace(REQUEST, kind=replace(ESWT, buffer_after=-5)),)),
+     "ESWT has a negative buffer or cleaning time"),
+    (replace(PROBLEM, waiting=(replace(REQUEST, kind=replace(ESWT, devices=(replace(ESWT.devices[0], count=0),))),)),
+     "ESWT needs 0 shockwave units"),
+    (replace(PROBLEM, waiting=(replace(REQUEST, kind=replace(ESWT, devices=ESWT.devices * 2)),)),
+     "ESWT names a device pool twice"),
+    (_spaced(Spacing("w", "ghost", min_days=1)), "a spacing rule names ghost, which is not a waiting session"),
+    (_spaced(Spacing("1", "w", min_days=1)), "a spacing rule names 1, which is not a waiting session"),
+    (_spaced(Spacing("w", "w", min_days=1)), "session w is the later session of more than one spacing rule"),
+    (_spaced(Spacing("w", "v", min_days=1), Spacing("w", "v", min_hours=2)),
+     "session v is the later session of more than one spacing rule"),
+    (_spaced(Spacing("w", "v", min_days=3, max_days=2)), "the spacing before v allows no gap in days (3 to 2)"),
+    (_spaced(Spacing("w", "v", min_hours=-1)), "the spacing before v allows no gap in hours (-1 to None)"),
+    (replace(PROBLEM, booked=(replace(KEPT, current=replace(KEPT.current, kind="7")), OTHER)),
+     "booked session 1: its current placement is not its own"),
+    (replace(PROBLEM, booked=(KEPT, replace(OTHER, start=KEPT.start, current=replace(OTHER.current,
+                                                                                   start=KEPT.start)))),
+     "the schedule as booked breaks a rule: device 20 serves two sessions at once"),
+    (replace(PROBLEM, booked=(replace(KEPT, current=replace(KEPT.current, clinician=77)), OTHER)),
+     "the schedule as booked breaks a rule: session 1: its clinician 77 is not eligible"),
+])
+def test_a_night_that_is_not_well_formed_is_refused_saying_why(problem, message):
+    assert any(message in found for found in check_problem(problem)), check_problem(problem)
+    with pytest.raises(ValueError, match="the night cannot be solved as given") as refused:
+        replan(problem, Limits(2, 1))
+    assert message in str(refused.value)
+
+
+def test_a_well_formed_night_has_nothing_to_refuse():
+    assert check_problem(PROBLEM) == [] and check_problem(NightProblem()) == []
+    assert check_problem(_spaced(Spacing("w", "v", min_days=1, max_days=1))) == []

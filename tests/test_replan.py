@@ -67,8 +67,7 @@ def test_a_busy_candidate_is_not_used():
 
 def test_the_checker_catches_a_moved_session_and_a_double_booking():
     sessions = (booked(1, 1, at(1, 9)), booked(2, 2, at(1, 9), clinician=BEN, room=ROOM_2))
-    moved = replace(replan(NightProblem(sessions), FAST), placements=(
-        replace(sessions[0].current, start=at(1, 10)), sessions[1].current))
+    moved = ReplanSolution((replace(sessions[0].current, start=at(1, 10)), sessions[1].current), "test")
     assert "session 1 was moved" in check_night(NightProblem(sessions), moved)
     clash = replace(moved, placements=(sessions[0].current, replace(sessions[1].current, clinician=ANNA.id)))
     assert "clinician 1 serves two sessions at once" in check_night(NightProblem(sessions), clash)
