@@ -31,14 +31,20 @@ def sqlite_database() -> Iterator[str]:
         yield f"sqlite:///{Path(folder) / 'clinic.db'}"
 
 
+def admin_connection(server: str, dbname: str | None = None) -> psycopg.Connection:
+    """An autocommit connection to the server (its own database, or ``dbname``) for CREATE and DROP DATABASE."""
+    url = make_url(server)
+    return psycopg.connect(
+        host=url.host or "127.0.0.1", port=url.port or 5432, user=url.username, password=url.password,
+        dbname=dbname or url.database or "postgres", autocommit=True, connect_timeout=5,
+    )
+
+
 @contextmanager
 def postgres_database(server: str) -> Iterator[str]:
     """A fresh database on the server, dropped afterwards even when the benchmark fails."""
     url = make_url(server)
-    admin = psycopg.connect(
-        host=url.host or "127.0.0.1", port=url.port or 5432, user=url.username, password=url.password,
-        dbname=url.database or "postgres", autocommit=True, connect_timeout=5,
-    )
+    admin = admin_connection(server)
     name = f"clinic_bench_{secrets.token_hex(6)}"
     try:
         admin.execute(f'CREATE DATABASE "{name}"')

@@ -125,13 +125,13 @@ ROOT = Path(__file__).resolve().parents[1]
 if sys.path[0] != str(ROOT):
     sys.path.insert(0, str(ROOT))  # bench/solver.py would otherwise shadow the solver package
 
-import psycopg  # noqa: E402
 from sqlalchemy import Engine, event, func, or_  # noqa: E402
 from sqlalchemy import select as sa_select  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 from sqlmodel import Session, select  # noqa: E402
 
 from bench.common import (  # noqa: E402
+    admin_connection,
     postgres_database,
     server_version,
     sqlite_database,
@@ -773,8 +773,7 @@ def copy_of(url: str) -> Iterator[str]:
             target.unlink(missing_ok=True)
         return
     name = f"{parsed.database}_copy"
-    admin = psycopg.connect(host=parsed.host or "127.0.0.1", port=parsed.port or 5432, user=parsed.username,
-                            password=parsed.password, dbname="postgres", autocommit=True, connect_timeout=5)
+    admin = admin_connection(url, "postgres")
     try:
         admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{parsed.database}"')
         try:
