@@ -17,7 +17,7 @@ from api.schemas.plans import PlanCreate, PlanPublic, PlanUpdate, ProposalPublic
 from data.enums import PlanStatus, Role
 from data.tables import Appointment, Patient, PlanSession, PlanTemplate, TreatmentPlan, User
 from scheduler import plans
-from scheduler.catalog_snapshot import CatalogSnapshot, LocationInfo, catalog
+from scheduler.catalog_snapshot import CatalogSnapshot, catalog
 
 router = APIRouter(prefix="/plans", tags=["plans"])
 Desk = Annotated[User, Depends(require_role(Role.ADMIN, Role.FRONT_DESK))]
@@ -37,22 +37,24 @@ def plan_public(session: Session, plan: TreatmentPlan, snapshot: CatalogSnapshot
         links=[link.model_dump(include={"kind", "first_service_id", "then_service_id"}) for link in plan.links],
         windows=[window.model_dump(include={"weekday", "starts", "ends", "preferred"}) for window in plan.windows],
         blackouts=[blackout.day for blackout in plan.blackouts],
-        sessions=[session_public(session, s, snapshot.locations[plan.location_id], snapshot) for s in plan.sessions],
+        sessions=[session_public(session, s, snapshot) for s in plan.sessions],
     )
 
 
-def session_public(session: Session, plan_session: PlanSession, location: LocationInfo,
-                   snapshot: CatalogSnapshot) -> dict:
-    """A plan's session with its appointment and who and what serve it, by name (archived ones too)."""
+def session_public(session: Session, plan_session: PlanSession, snapshot: CatalogSnapshot) -> dict:
+    """A plan's session with its appointment and who and what serve it, by name (archived ones too, and rooms and
+    units moved to another location since: a unit moved away made every plan list holding it a 500)."""
     shown = {"service_id": plan_session.service_id, "sequence": plan_session.sequence,
              "unplaced_reason": plan_session.unplaced_reason, "appointment": None}
     if plan_session.appointment_id is None:
         return shown
     appointment = AppointmentPublic.of(session.get(Appointment, plan_session.appointment_id))
-    rooms, units = {r.id: r.name for r in location.rooms}, {u.id: u.name for u in location.units}
+    places = snapshot.locations.values()
+    rooms = {r.id: r.name for place in places for r in place.rooms}
+    units = {u.id: u.name for place in places for u in place.units}
     clinician = snapshot.clinicians.get(appointment.clinician_id)
     return {**shown, "appointment": appointment, "clinician_name": clinician.name if clinician else None,
-            "room_name": rooms.get(appointment.room_id), "device_names": [units[d] for d in appointment.device_ids]}
+            "room_name": rooms.get(appointment.room_id), "device_names": [units.get(d, f"unit {d}") for d in appointment.device_ids]}
 
 
 @router.post("", response_model=PlanPublic, status_code=status.HTTP_201_CREATED)
