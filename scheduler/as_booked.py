@@ -15,8 +15,10 @@ location failed until those sessions were past (12 of 13 such edits tried,
 So such a session reaches the night as booked: the resources it holds, for
 the spans it holds them, and free nowhere else. The solver keeps a session
 whose resources are not free by the catalog exactly as it is (it is
-*pinned*, as one whose shift was cut after booking), and the run record
-names it with what changed, for the desk to review.
+*pinned*), and the run record names it with what changed, for the desk to
+review. That includes a session whose clinician, room or unit is no longer
+free then (time off, a shorter shift, maintenance added after booking),
+which the solver always kept but nobody was told of.
 """
 
 from dataclasses import replace
@@ -25,6 +27,7 @@ from data.enums import ResourceKind
 from data.tables import Appointment
 from scheduler.catalog_snapshot import CatalogSnapshot, ServiceInfo
 from scheduler.clock import to_minute
+from solver.intervals import contains
 from solver.plans import Candidate, DevicePool, SessionKind, blocked
 
 
@@ -71,7 +74,19 @@ def _what_changed(appointment: Appointment, kind: SessionKind, service: ServiceI
         expected |= {(ResourceKind.DEVICE, unit): blocked(kind, start, wanted[unit].cleaning) for unit in units}
         if expected != held:
             changed.append(f"the time held around it (buffers, cleaning) has changed for {service.name}")
+    if not changed:
+        changed += _not_free(held, kind)
     return changed
+
+
+def _not_free(held: dict[tuple[ResourceKind, int], tuple[int, int]], kind: SessionKind) -> list[str]:
+    """Who or what serving it is no longer free then by the catalog: time off, a shorter shift, maintenance, shorter
+    opening hours added after it was booked (its own booking is not counted: the night sets it aside)."""
+    candidates = {(ResourceKind.CLINICIAN, c.id): c for c in kind.clinicians}
+    candidates |= {(ResourceKind.ROOM, r.id): r for r in kind.rooms}
+    candidates |= {(ResourceKind.DEVICE, u.id): u for pool in kind.devices for u in pool.units}
+    return [f"{candidates[what].name} is no longer free then (time off, shift, maintenance or opening hours changed)"
+            for what, span in held.items() if what in candidates and not contains(candidates[what].free, *span)]
 
 
 def _kind_as_booked(appointment: Appointment, kind: SessionKind, catalog: CatalogSnapshot) -> SessionKind:

@@ -1,9 +1,10 @@
-"""The catalog changes after sessions were booked: the night keeps those sessions as booked and still runs.
+"""The catalog changes after sessions were booked: the night keeps those sessions as booked, says so, and still runs.
 
 Each edit is made as an administrator would, through the API, after two Shockwave sessions were booked back to
 back with Dana (13:00 and 14:00, 30 min + 5 min buffer + 20 min cleaning of the shockwave unit). Before
-``scheduler.as_booked`` every one of these but one made every nightly run of the location fail its check (or
-raise a KeyError) until the sessions were past.
+``scheduler.as_booked`` every one of these edits to the catalog made every nightly run of the location fail its
+check (or raise a KeyError) until the sessions were past; time off and maintenance over them did not, but the night
+kept them without telling anyone.
 """
 
 import pytest
@@ -65,6 +66,16 @@ def _rekind_room(world, _types):
     return f"/rooms/{world.rooms[0].id}", {"kind": "gym"}
 
 
+def _time_off(world, _types):
+    return f"/clinicians/{world.dana.id}", {"exceptions": [{
+        "kind": "time_off", "starts_at": at(3, 12).isoformat(), "ends_at": at(3, 16).isoformat()}]}
+
+
+def _maintenance(world, _types):
+    return f"/devices/{world.shockwave.id}", {"maintenance": [{
+        "starts_at": at(3, 12).isoformat(), "ends_at": at(3, 16).isoformat(), "reason": "service visit"}]}
+
+
 EDITS = [pytest.param(edit, why, id=edit.__name__.strip("_")) for edit, why in [
     (_decertify, "Dana no longer gives Shockwave therapy here"),
     (_move_clinician, "Dana no longer gives Shockwave therapy here"),
@@ -76,6 +87,8 @@ EDITS = [pytest.param(edit, why, id=edit.__name__.strip("_")) for edit, why in [
     (_retype_unit, "Shockwave therapy now needs other device units than Shockwave unit, Ultrasound 1"),
     (_move_unit, "Shockwave therapy now needs other device units than Shockwave unit, Ultrasound 1"),
     (_rekind_room, "Treatment 1 no longer suits Shockwave therapy"),
+    (_time_off, "Dana is no longer free then"),
+    (_maintenance, "Shockwave unit is no longer free then"),
 ]]
 
 
