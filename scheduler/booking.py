@@ -69,12 +69,13 @@ def book(session: Session, *, actor: User | None, choice: SlotChoice, now: datet
     return _reserve(session, actor=actor, choice=choice, now=now, settings=settings, hold_until=None)
 
 
-def book_hold(session: Session, *, actor: User | None, hold_id: int, now: datetime,
+def book_hold(session: Session, *, actor: User | None, hold_id: int, now: datetime, settings: Settings,
               for_request: int | None = None) -> Appointment:
     """Turn one's own live hold (or a system hold) into a booked appointment, keeping its resources.
 
     A hold that answers a public request is booked only by confirming that request (``for_request``). Without an
     actor, the system books a system hold on the patient's own answer (a waitlist offer accepted from its link).
+    The hold is checked again first (``_held_slot_now``): the catalog may have changed while it waited.
     """
     hold = lock_appointment(session, hold_id, "hold")
     if hold.status != AppointmentStatus.PENDING:
@@ -84,13 +85,40 @@ def book_hold(session: Session, *, actor: User | None, hold_id: int, now: dateti
     if hold.created_by_id is not None and (actor is None or hold.created_by_id != actor.id):
         raise Forbidden(f"hold {hold_id} was placed by another user; only they can book it")
     _refuse_request_hold(session, hold, for_request, "confirm")
+    choice, offer = _held_slot_now(session, hold, now=now, settings=settings)
     before = audit.snapshot(hold)
     hold.status, hold.hold_expires_at, hold.updated_at = AppointmentStatus.BOOKED, None, now
-    for allocation in hold.allocations:
-        allocation.hold_expires_at = None
-    session.flush()
+    held = sorted((a.resource_kind, a.resource_id, a.starts_at, a.ends_at) for a in hold.allocations)
+    if held == sorted(_spans(offer, choice)):
+        for allocation in hold.allocations:
+            allocation.hold_expires_at = None
+        session.flush()
+    else:  # the service's length, buffers or a unit's cleaning changed since: hold what it takes now
+        _allocate_again(session, hold, offer, choice, now)
     audit.record(session, actor=actor, action="book", appointment=hold, before=before, at=now)
     return hold
+
+
+def _held_slot_now(session: Session, hold: Appointment, *, now: datetime,
+                   settings: Settings) -> tuple[SlotChoice, Offer]:
+    """The hold's exact clinician, room and units at its time, searched again as the catalog and schedule are now.
+
+    A hold waits minutes at the desk, a day as a waitlist offer, longer in a proposed plan; meanwhile the clinician
+    may have taken time off or lost the certification, a unit gone into maintenance, the service lengthened. The
+    search's notice is counted from when the hold was placed: the slot it secured then stays bookable as it nears.
+    """
+    catalog_version.hold(session)
+    rooms = hold.resource_ids(ResourceKind.ROOM)
+    choice = SlotChoice(hold.service_id, hold.patient_id, hold.starts_at, hold.resource_ids(ResourceKind.CLINICIAN)[0],
+                        rooms[0] if rooms else None, tuple(sorted(hold.resource_ids(ResourceKind.DEVICE))),
+                        hold.location_id)
+    refusal = f"hold {hold.id} can no longer be booked; release it and search again"
+    try:
+        offer = _offer(session, choice, now=min(now, hold.created_at), settings=settings, ignore=hold.id,
+                       refusal=refusal)
+    except Invalid as gone:  # what the hold names no longer suits the search (a clinician moved away, ...)
+        raise Conflict(f"{refusal}: {gone.msg}") from None
+    return choice, offer
 
 
 @dataclass(frozen=True)
@@ -173,6 +201,14 @@ def reschedule(session: Session, *, actor: User, appointment_id: int, start: dat
     release_expired_holds(session, now=now)
     offer = _offer(session, choice, now=now, settings=settings, ignore=appointment.id)
     before = audit.snapshot(appointment)
+    _allocate_again(session, appointment, offer, choice, now)
+    audit.record(session, actor=actor, action="reschedule", appointment=appointment, before=before, at=now)
+    return appointment
+
+
+def _allocate_again(session: Session, appointment: Appointment, offer: Offer, choice: SlotChoice,
+                    now: datetime) -> None:
+    """Free what the appointment holds and hold what the offer takes, in one transaction (a move, a changed hold)."""
     for allocation in list(appointment.allocations):
         session.delete(allocation)
     appointment.allocations = []
@@ -181,8 +217,6 @@ def reschedule(session: Session, *, actor: User, appointment_id: int, start: dat
         _allocate(session, appointment, offer, choice)
         appointment.location_id = offer.location_id
         appointment.starts_at, appointment.ends_at, appointment.updated_at = offer.start, offer.end, now
-    audit.record(session, actor=actor, action="reschedule", appointment=appointment, before=before, at=now)
-    return appointment
 
 
 def release_expired_holds(session: Session, *, now: datetime) -> int:
@@ -265,29 +299,34 @@ def _check_choice(session: Session, choice: SlotChoice, settings: Settings) -> N
 
 
 def _offer(session: Session, choice: SlotChoice, *, now: datetime, settings: Settings,
-           ignore: int | None = None) -> Offer:
+           ignore: int | None = None, refusal: str = "that slot cannot be booked") -> Offer:
     query = SlotQuery(
         service_id=choice.service_id, start=choice.start, end=choice.start + timedelta(minutes=1),
-        location_id=choice.location_id, clinician_id=choice.clinician_id, patient_id=choice.patient_id, room_id=choice.room_id,
-        device_ids=choice.device_ids, limit=1, ignore_appointment_ids=(ignore,) if ignore else (), fresh=True,
+        location_id=choice.location_id, clinician_id=choice.clinician_id, patient_id=choice.patient_id,
+        room_id=choice.room_id, device_ids=choice.device_ids, limit=1,
+        ignore_appointment_ids=(ignore,) if ignore else (), fresh=True,
     )
     found = find_availability(session, query, now=now, settings=settings)
     if not found.offers:
         reasons = "; ".join(reason.message for reason in found.reasons) or "it is taken"
-        raise Conflict(f"that slot cannot be booked: {reasons}")
+        raise Conflict(f"{refusal}: {reasons}")
     return found.offers[0]
 
 
-def _allocate(session: Session, appointment: Appointment, offer: Offer, choice: SlotChoice) -> None:
-    start = offer.slot.start
+def _spans(offer: Offer, choice: SlotChoice) -> list[tuple[ResourceKind, int, datetime, datetime]]:
+    """What the offer holds: each resource (the patient too) over its whole blocked span."""
     patient = Resource(ResourceKind.PATIENT.value, choice.patient_id, "the patient", [])
+    spans = []
     for resource in (*offer.slot.resources(), patient):
-        span_start, span_end = blocked_span(offer.service, start, resource)
-        appointment.allocations.append(Allocation(
-            resource_kind=ResourceKind(resource.kind), resource_id=resource.id,
-            starts_at=from_minute(span_start), ends_at=from_minute(span_end),
-            hold_expires_at=appointment.hold_expires_at,
-        ))
+        span_start, span_end = blocked_span(offer.service, offer.slot.start, resource)
+        spans.append((ResourceKind(resource.kind), resource.id, from_minute(span_start), from_minute(span_end)))
+    return spans
+
+
+def _allocate(session: Session, appointment: Appointment, offer: Offer, choice: SlotChoice) -> None:
+    for kind, ident, starts_at, ends_at in _spans(offer, choice):
+        appointment.allocations.append(Allocation(resource_kind=kind, resource_id=ident, starts_at=starts_at,
+                                                  ends_at=ends_at, hold_expires_at=appointment.hold_expires_at))
 
 
 _CONFLICTING_KEY = re.compile(r"=\((\w+), (\d+),")

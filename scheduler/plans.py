@@ -157,7 +157,7 @@ def propose(session: Session, *, actor: User, plan_id: int, now: datetime, setti
     return solution
 
 
-def confirm(session: Session, *, actor: User, plan_id: int, now: datetime) -> TreatmentPlan:
+def confirm(session: Session, *, actor: User, plan_id: int, now: datetime, settings: Settings) -> TreatmentPlan:
     """Book every held session of the proposal at once; any lapsed hold and nothing is booked.
 
     The patient hears of it once, one message listing every session, not one per booking.
@@ -166,7 +166,8 @@ def confirm(session: Session, *, actor: User, plan_id: int, now: datetime) -> Tr
     if plan.status != PlanStatus.PROPOSED:
         raise Conflict(f"plan {plan_id} is {plan.status.value}; propose it first")
     with outbox.told_by_caller(session):
-        booked = [booking.book_hold(session, actor=actor, hold_id=plan_session.appointment_id, now=now)
+        booked = [booking.book_hold(session, actor=actor, hold_id=plan_session.appointment_id, now=now,
+                                    settings=settings)
                   for plan_session in plan.sessions if plan_session.appointment_id is not None]
     plan.status, plan.updated_at = PlanStatus.CONFIRMED, now
     session.flush()

@@ -186,7 +186,7 @@ def _hold(session: Session, service: Service, patient_id: int, start: datetime, 
         return booking.place_hold(session, actor=None, now=now, settings=settings,
                                   minutes=settings.request_hold_hours * 60,
                                   choice=booking.SlotChoice(service.id, patient_id, start, location_id=location_id))
-    except Conflict as taken:
+    except Conflict:
         raise Conflict("That time is no longer free; please choose another.") from None
 
 
@@ -344,7 +344,8 @@ def confirm(session: Session, *, actor: User, request_id: int, patient_id: int |
         if patient_id is not None and patient_id != request.patient_id:
             _match(session, actor=actor, request=request, hold=hold, patient_id=patient_id, now=now)
         with outbox.told_by_caller(session):
-            booking.book_hold(session, actor=actor, hold_id=hold.id, now=now, for_request=request.id)
+            booking.book_hold(session, actor=actor, hold_id=hold.id, now=now, settings=settings,
+                              for_request=request.id)
     request.status, request.decided_at = RequestStatus.CONFIRMED, now
     session.flush()
     _tell(session, request, MessageKind.REQUEST_CONFIRMED, request.moves_appointment_id or hold.id, now)

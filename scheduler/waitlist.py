@@ -209,7 +209,7 @@ def accept_offer(session: Session, *, token: str, appointment_id: int, now: date
     if hold.status == AppointmentStatus.BOOKED:
         return hold
     if hold.status == AppointmentStatus.PENDING and hold.hold_expires_at > now:
-        return booking.book_hold(session, actor=None, hold_id=hold.id, now=now)
+        return booking.book_hold(session, actor=None, hold_id=hold.id, now=now, settings=settings)
     lapse_offers(session, now=now, settings=settings)
     return None
 

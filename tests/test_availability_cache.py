@@ -135,7 +135,7 @@ class CacheAgreesWithDatabase(RuleBasedStateMachine):
                     change_status(session, actor=self.desk(session), appointment_id=ident, action="cancel",
                                   now=self.now)
                 elif action == "confirm":
-                    book_hold(session, actor=self.desk(session), hold_id=ident, now=self.now)
+                    book_hold(session, actor=self.desk(session), hold_id=ident, now=self.now, settings=SETTINGS)
                 else:
                     appointment = session.get(Appointment, ident)
                     offers, _ = search(session, self.ids, next(

@@ -59,7 +59,7 @@ def held(engine, world, desk, start=None, patient=0) -> int:
 def booked(engine, world, desk, start=None, patient=0) -> int:
     hold_id = held(engine, world, desk, start, patient)
     with Session(engine) as session:
-        booking.book_hold(session, actor=session.get(User, desk.id), hold_id=hold_id, now=NOW)
+        booking.book_hold(session, actor=session.get(User, desk.id), hold_id=hold_id, now=NOW, settings=SETTINGS)
         session.commit()
     return hold_id
 
@@ -89,7 +89,7 @@ def test_releasing_a_hold_just_booked_elsewhere_is_refused(clinic):
     hold_id = held(engine, world, desk)
     late, actor = stale_reader(engine, hold_id)
     with Session(engine) as other:
-        booking.book_hold(other, actor=other.get(User, desk.id), hold_id=hold_id, now=NOW)
+        booking.book_hold(other, actor=other.get(User, desk.id), hold_id=hold_id, now=NOW, settings=SETTINGS)
         other.commit()
     with late, pytest.raises(Conflict, match="is booked"):
         booking.change_status(late, actor=actor, appointment_id=hold_id, action="release", now=NOW)

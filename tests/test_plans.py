@@ -3,6 +3,7 @@ confirm, discard, and a discard racing a confirm."""
 
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 
 import httpx
 import pytest
@@ -456,10 +457,13 @@ def proposed_plan(postgres_databases):
     engine.dispose()
 
 
+CONFIRM = partial(plans.confirm, settings=Settings(background_jobs=False))
+
+
 @pytest.mark.postgres
 @pytest.mark.parametrize("first, late, refusal", [
-    (plans.confirm, plans.discard, "is confirmed, so there is no proposal to discard"),
-    (plans.discard, plans.confirm, "is draft; propose it first"),
+    pytest.param(CONFIRM, plans.discard, "is confirmed, so there is no proposal to discard", id="confirm-discard"),
+    pytest.param(plans.discard, CONFIRM, "is draft; propose it first", id="discard-confirm"),
 ])
 def test_a_stale_reader_of_a_plan_acts_on_what_the_other_desk_left(proposed_plan, first, late, refusal):
     """A session that read the plan as proposed before another desk confirmed (or discarded) it reads it again

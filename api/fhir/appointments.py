@@ -323,7 +323,7 @@ def _changed_status(session: Session, record: Appointment, wanted: str, body: di
                     settings: Settings) -> Appointment:
     """The status change through the use case the REST API has for it (each checks the state it finds locked)."""
     if wanted == AppointmentStatus.BOOKED and record.status == AppointmentStatus.PENDING:
-        return booking.book_hold(session, actor=user, hold_id=record.id, now=now)
+        return booking.book_hold(session, actor=user, hold_id=record.id, now=now, settings=settings)
     if wanted == AppointmentStatus.CANCELLED:
         reason = (body.get("cancelationReason") or {}).get("text") or "cancelled through FHIR"
         return waitlist.cancel(session, actor=user, appointment_id=record.id, reason=reason[:300], now=now,

@@ -341,7 +341,7 @@ def _book(request: Request, session: Session, settings: Settings, now: datetime,
         if held.status == AppointmentStatus.BOOKED:
             records = [held]
         else:
-            records = [booking.book_hold(session, actor=user, hold_id=choice, now=now)]
+            records = [booking.book_hold(session, actor=user, hold_id=choice, now=now, settings=settings)]
     elif cancelled:
         old, new = waitlist.cancel_and_rebook(session, actor=user, appointment_id=cancelled[0], replacement=choice,
                                               reason="rescheduled", now=now, settings=settings)

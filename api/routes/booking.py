@@ -106,7 +106,8 @@ def book(body: AppointmentCreate, request: Request, session: SessionDep, setting
     """Book one's hold (``hold_id``) or a slot directly."""
     def produce():
         if body.hold_id is not None:
-            return AppointmentPublic.of(booking.book_hold(session, actor=user, hold_id=body.hold_id, now=now))
+            return AppointmentPublic.of(booking.book_hold(session, actor=user, hold_id=body.hold_id, now=now,
+                                                          settings=settings))
         return AppointmentPublic.of(booking.book(session, actor=user, choice=_choice(body.slot()), now=now,
                                                  settings=settings))
 

@@ -128,8 +128,8 @@ def discard(ident: RecordId, session: SessionDep, now: NowDep, user: Desk):
 
 
 @router.post("/{ident}/confirm", response_model=PlanPublic)
-def confirm(ident: RecordId, session: SessionDep, now: NowDep, user: Desk):
+def confirm(ident: RecordId, session: SessionDep, settings: SettingsDep, now: NowDep, user: Desk):
     """Book every held session of the proposal in one transaction."""
-    plan = plans.confirm(session, actor=user, plan_id=ident, now=now)
+    plan = plans.confirm(session, actor=user, plan_id=ident, now=now, settings=settings)
     session.commit()
     return plan_public(session, plan)
