@@ -50,8 +50,8 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+if sys.path[0] != str(ROOT):
+    sys.path.insert(0, str(ROOT))  # before bench/, whose solver.py would shadow the solver package
 
 from fastapi.testclient import TestClient  # noqa: E402
 from sqlalchemy import Engine, event  # noqa: E402

@@ -87,8 +87,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+if sys.path[0] != str(ROOT):
+    sys.path.insert(0, str(ROOT))  # before bench/, whose solver.py would shadow the solver package
 
 import httpx  # noqa: E402
 from sqlalchemy import text  # noqa: E402
