@@ -53,13 +53,13 @@ def _what_changed(appointment: Appointment, kind: SessionKind, service: ServiceI
         changed.append(f"booked for {end - start} min; {service.name} now lasts {kind.duration} min")
     clinician = appointment.resource_ids(ResourceKind.CLINICIAN)[0]
     if clinician not in {c.id for c in kind.clinicians}:
-        changed.append(f"{_clinician(catalog, clinician)} no longer gives {service.name} here (certification, "
-                       "location or archived)")
+        changed.append(f"{catalog.name_of(ResourceKind.CLINICIAN, clinician)} no longer gives {service.name} here "
+                       "(certification, location or archived)")
     rooms = appointment.resource_ids(ResourceKind.ROOM)
     if not kind.needs_room and rooms:
         changed.append(f"{service.name} no longer needs a room")
     elif kind.needs_room and not set(rooms) <= {r.id for r in kind.rooms}:
-        changed.append(f"{_room(catalog, rooms[0])} no longer suits {service.name}")
+        changed.append(f"{catalog.name_of(ResourceKind.ROOM, rooms[0])} no longer suits {service.name}")
     elif kind.needs_room and not rooms:
         changed.append(f"{service.name} now needs a room")
     units = appointment.resource_ids(ResourceKind.DEVICE)
@@ -67,7 +67,7 @@ def _what_changed(appointment: Appointment, kind: SessionKind, service: ServiceI
     if any(unit not in wanted for unit in units) or any(
             sum(unit in {u.id for u in pool.units} for unit in units) != pool.count for pool in kind.devices):
         changed.append(f"{service.name} now needs other device units than "
-                       f"{', '.join(_unit(catalog, unit) for unit in units) or 'none'}")
+                       f"{', '.join(catalog.name_of(ResourceKind.DEVICE, unit) for unit in units) or 'none'}")
     elif not changed:
         expected = {(ResourceKind.CLINICIAN, clinician): blocked(kind, start)}
         expected |= {(ResourceKind.ROOM, room): blocked(kind, start) for room in rooms}
@@ -97,26 +97,12 @@ def _kind_as_booked(appointment: Appointment, kind: SessionKind, catalog: Catalo
     low, high = held[ResourceKind.CLINICIAN, clinician]
     rooms = appointment.resource_ids(ResourceKind.ROOM)
     units = sorted(appointment.resource_ids(ResourceKind.DEVICE))
+    name = catalog.name_of
     return replace(
         kind, duration=end - start, buffer_before=start - low, buffer_after=high - end,
-        clinicians=(Candidate(clinician, _clinician(catalog, clinician), ()),),
-        needs_room=bool(rooms), rooms=tuple(Candidate(room, _room(catalog, room), ()) for room in rooms),
-        devices=tuple(DevicePool(_unit(catalog, unit), 1, (Candidate(
-            unit, _unit(catalog, unit), (), cleaning=held[ResourceKind.DEVICE, unit][1] - high),)) for unit in units),
+        clinicians=(Candidate(clinician, name(ResourceKind.CLINICIAN, clinician), ()),),
+        needs_room=bool(rooms), rooms=tuple(Candidate(room, name(ResourceKind.ROOM, room), ()) for room in rooms),
+        devices=tuple(DevicePool(name(ResourceKind.DEVICE, unit), 1, (Candidate(
+            unit, name(ResourceKind.DEVICE, unit), (), cleaning=held[ResourceKind.DEVICE, unit][1] - high),))
+            for unit in units),
     )
-
-
-def _clinician(catalog: CatalogSnapshot, ident: int) -> str:
-    known = catalog.clinicians.get(ident)
-    return known.name if known else f"clinician {ident}"
-
-
-def _room(catalog: CatalogSnapshot, ident: int) -> str:
-    """Its name wherever it is now (it may have been moved to another location)."""
-    rooms = (room for location in catalog.locations.values() for room in location.rooms if room.id == ident)
-    return next((room.name for room in rooms), f"room {ident}")
-
-
-def _unit(catalog: CatalogSnapshot, ident: int) -> str:
-    units = (unit for location in catalog.locations.values() for unit in location.units if unit.id == ident)
-    return next((unit.name for unit in units), f"unit {ident}")

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, select
 
 from data import catalog_version
-from data.enums import Certification, ExceptionKind, RoomKind
+from data.enums import Certification, ExceptionKind, ResourceKind, RoomKind
 from data.tables import Clinician, Device, Location, Room, Service
 from scheduler.clock import instants
 from solver.intervals import Intervals
@@ -100,6 +100,24 @@ class CatalogSnapshot:
     @property
     def shortest_service(self) -> int:
         return min((service.duration for service in self.services.values() if not service.archived), default=30)
+
+    def where_now(self, kind: ResourceKind, ident: int) -> tuple[LocationInfo | None, ClinicianInfo | UnitInfo |
+                                                                 RoomInfo | None]:
+        """A clinician, unit or room and the location it belongs to now, wherever that is: a session keeps what it
+        was booked with when one of them moves to another location (None, None for an unknown id)."""
+        if kind == ResourceKind.CLINICIAN:
+            clinician = self.clinicians.get(ident)
+            return (self.locations.get(clinician.location_id), clinician) if clinician else (None, None)
+        for location in self.locations.values():
+            for item in location.units if kind == ResourceKind.DEVICE else location.rooms:
+                if item.id == ident:
+                    return location, item
+        return None, None
+
+    def name_of(self, kind: ResourceKind, ident: int) -> str:
+        """Its name wherever it is now; "room 7" for one the catalog does not know."""
+        _place, item = self.where_now(kind, ident)
+        return item.name if item else f"{kind.value} {ident}"
 
 
 _lock = threading.Lock()

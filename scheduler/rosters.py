@@ -18,7 +18,7 @@ from sqlmodel import Session, select
 from data.enums import AppointmentStatus, ResourceKind
 from data.errors import Invalid, NotFound
 from data.tables import Allocation, Appointment, Patient, PlanLine, PlanSession
-from scheduler.catalog_snapshot import CatalogSnapshot, LocationInfo, catalog
+from scheduler.catalog_snapshot import CatalogSnapshot, ClinicianInfo, LocationInfo, catalog
 
 ON_ROSTER = (AppointmentStatus.BOOKED, AppointmentStatus.ARRIVED, AppointmentStatus.FULFILLED,
              AppointmentStatus.NOSHOW)
@@ -95,13 +95,29 @@ def day_rosters(session: Session, day: date, location_id: int | None = None) -> 
     rosters = []
     for location in locations:
         start, end = _local_day(location, day)
-        ids = [c.id for c in location.clinicians]
-        entries = _entries(session, snapshot, ids, start, end, ON_ROSTER)
-        for clinician in sorted(location.clinicians, key=lambda c: c.name):
+        clinicians = [*sorted(location.clinicians, key=lambda c: c.name),
+                      *_moved_away(session, snapshot, location, start, end)]
+        entries = _entries(session, snapshot, [c.id for c in clinicians], start, end, ON_ROSTER)
+        for clinician in clinicians:
             theirs = [e for e in entries if e.clinician.id == clinician.id]
             if theirs or not clinician.archived:
                 rosters.append(ClinicianRoster(Named(clinician.id, clinician.name), theirs))
     return rosters
+
+
+def _moved_away(session: Session, snapshot: CatalogSnapshot, location: LocationInfo, start: datetime,
+                end: datetime) -> list[ClinicianInfo]:
+    """Clinicians with sessions at the location that day who have moved to another location since they were
+    booked: the sessions still take place here, so the day's rosters name who gives them."""
+    ids = session.exec(
+        select(Allocation.resource_id).join(Appointment)
+        .where(Allocation.resource_kind == ResourceKind.CLINICIAN, Appointment.location_id == location.id,
+               Appointment.status.in_(ON_ROSTER), Appointment.starts_at < end, Appointment.ends_at > start)
+        .distinct()
+    ).all()
+    here = {c.id for c in location.clinicians}
+    return sorted((snapshot.clinicians[i] for i in ids if i not in here and i in snapshot.clinicians),
+                  key=lambda c: c.name)
 
 
 def day_board(session: Session, day: date, location_id: int) -> list[BoardRow]:
@@ -128,14 +144,20 @@ def day_board(session: Session, day: date, location_id: int) -> list[BoardRow]:
         .order_by(Allocation.starts_at)
     ).all()
     for allocation, appointment in taken:
-        row = rows.get((allocation.resource_kind, allocation.resource_id))
-        if row is None:
-            continue
+        key = (allocation.resource_kind, allocation.resource_id)
+        if key not in rows:  # moved to another location since the session was booked: it is still served here
+            place, _item = snapshot.where_now(*key)
+            elsewhere = f" (now at {place.name})" if place else ""
+            rows[key] = BoardRow(key[0], Named(key[1], snapshot.name_of(*key) + elsewhere))
+        row = rows[key]
         service = snapshot.services[appointment.service_id].name
         label = service if appointment.status != AppointmentStatus.PENDING else f"{service} (held)"
         row.blocks.append(Block(appointment.id, allocation.starts_at.astimezone(location.zone),
                                 allocation.ends_at.astimezone(location.zone), appointment.status, label))
-    return [row for key, row in rows.items() if row.blocks or key not in archived]
+    # clinicians, units and rooms, in that order, the moved-away ones last of their kind (the sort is stable)
+    shown = [row for key, row in rows.items() if row.blocks or key not in archived]
+    return sorted(shown, key=lambda row: [ResourceKind.CLINICIAN, ResourceKind.DEVICE, ResourceKind.ROOM].index(
+        row.kind))
 
 
 def _locations(snapshot: CatalogSnapshot, location_id: int | None) -> list[LocationInfo]:

@@ -16,7 +16,7 @@ from sqlmodel import Session, select
 from data.enums import AppointmentStatus, ResourceKind
 from data.errors import Invalid, NotFound
 from data.tables import Allocation, Appointment, Patient
-from scheduler.catalog_snapshot import LocationInfo, catalog
+from scheduler.catalog_snapshot import CatalogSnapshot, LocationInfo, catalog
 from scheduler.clock import from_minute, local_days, to_minute, weekly
 from scheduler.rosters import plan_progress
 from solver.intervals import Intervals, intersect, subtract, union
@@ -84,7 +84,7 @@ def schedule_view(session: Session, location_id: int, first_day: date, days: int
     sessions = _sessions(session, snapshot, location, start, end, now)
     busy = {key for s in sessions for key in s.resources}
 
-    resources, unavailable = [], []
+    unavailable = []
 
     def shade(kind: ResourceKind, ident: int, cause: str, spans: Intervals) -> None:
         unavailable.extend(Unavailable(kind, ident, from_minute(a, zone), from_minute(b, zone), cause)
@@ -93,11 +93,12 @@ def schedule_view(session: Session, location_id: int, first_day: date, days: int
     calendar_days = local_days(*window[0], zone)
     open_hours = weekly(location.opening_hours, calendar_days, zone)
     closed = subtract(window, open_hours)
+    clinicians, units, rooms = [], [], []
     for clinician in sorted(location.clinicians, key=lambda c: c.name):
         if clinician.archived and (ResourceKind.CLINICIAN, clinician.id) not in busy:
             continue
-        resources.append(ScheduleResource(ResourceKind.CLINICIAN, clinician.id, clinician.name,
-                                          ", ".join(sorted(c.label for c in clinician.certifications))))
+        clinicians.append(ScheduleResource(ResourceKind.CLINICIAN, clinician.id, clinician.name,
+                                           ", ".join(sorted(c.label for c in clinician.certifications))))
         # The same arithmetic as availability's working time: (shifts - breaks) + extra shifts - time off.
         regular = weekly(clinician.shifts, calendar_days, zone)
         time_off = intersect(clinician.time_off, window)
@@ -110,15 +111,29 @@ def schedule_view(session: Session, location_id: int, first_day: date, days: int
     for unit in sorted(location.units, key=lambda u: u.name):
         if unit.archived and (ResourceKind.DEVICE, unit.id) not in busy:
             continue
-        resources.append(ScheduleResource(ResourceKind.DEVICE, unit.id, unit.name, "device unit"))
+        units.append(ScheduleResource(ResourceKind.DEVICE, unit.id, unit.name, "device unit"))
         shade(ResourceKind.DEVICE, unit.id, "maintenance", unit.maintenance)
         shade(ResourceKind.DEVICE, unit.id, "closed", subtract(closed, unit.maintenance))
     for room in sorted(location.rooms, key=lambda r: r.name):
         if room.archived and (ResourceKind.ROOM, room.id) not in busy:
             continue
-        resources.append(ScheduleResource(ResourceKind.ROOM, room.id, room.name, room.kind.value.replace("_", " ")))
+        rooms.append(ScheduleResource(ResourceKind.ROOM, room.id, room.name, room.kind.value.replace("_", " ")))
         shade(ResourceKind.ROOM, room.id, "closed", closed)
+    rows = {ResourceKind.CLINICIAN: clinicians, ResourceKind.DEVICE: units, ResourceKind.ROOM: rooms}
+    listed = {(row.kind, row.id) for row in (*clinicians, *units, *rooms)}
+    for kind, ident in sorted(busy - listed):
+        rows[kind].append(_moved_away(snapshot, kind, ident))
+    resources = [*clinicians, *units, *rooms]
     return ScheduleView(location, first_day, days, resources, sessions, unavailable)
+
+
+def _moved_away(snapshot: CatalogSnapshot, kind: ResourceKind, ident: int) -> ScheduleResource:
+    """A row for a clinician, unit or room that serves this location's sessions in the range but has moved to another
+    location since they were booked: without it those sessions had no row and were not drawn at all. Its shading
+    (shifts, maintenance) is its new location's business and is not drawn here."""
+    place, _item = snapshot.where_now(kind, ident)
+    return ScheduleResource(kind, ident, snapshot.name_of(kind, ident),
+                            f"now at {place.name}" if place else "moved away")
 
 
 def _sessions(session: Session, snapshot, location: LocationInfo, start: datetime, end: datetime, now: datetime

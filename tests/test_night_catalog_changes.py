@@ -203,3 +203,41 @@ def test_a_service_with_a_plan_session_still_to_give_is_not_archived(clinic):  #
         refused = client.delete(f"{API}/services/{world.eswt.id}", headers=admin)
     assert refused.status_code == 409, refused.text
     assert f"treatment plan {plan['id']} (a Shockwave therapy session still to be given)" in refused.text
+
+
+@pytest.mark.parametrize("moved, kind", [("clinician", "clinician"), ("unit", "device"), ("room", "room")])
+def test_a_session_whose_clinician_unit_or_room_moved_away_is_still_on_its_locations_screens(clinic, moved, kind):  # noqa: F811,E501
+    """Dana, the shockwave unit or Treatment 1 moves to the night desk after a session was booked with it at Midtown:
+    the session still takes place at Midtown, but the schedule screen, the day board and the day's rosters listed
+    only Midtown's own resources, so it had no row there and was not drawn at all (found by the probe helper)."""
+    engine, world = clinic
+    with Session(engine) as session:
+        desk = upsert_user(session=session, username="desk", password="long enough pw", role=Role.FRONT_DESK)
+        promised = booking.book(session, actor=desk, now=at(1, 1), settings=SETTINGS, choice=booking.SlotChoice(
+            world.eswt.id, world.patients[1].id, at(3, 13), clinician_id=world.dana.id, room_id=world.rooms[0].id,
+            device_ids=(world.shockwave.id, world.ultrasounds[0].id))).id
+        session.commit()
+    app, admin = _client(engine)
+    path, ident, name = {"clinician": ("clinicians", world.dana.id, world.dana.name),
+                         "unit": ("devices", world.shockwave.id, world.shockwave.name),
+                         "room": ("rooms", world.rooms[0].id, world.rooms[0].name)}[moved]
+    with TestClient(app) as client:
+        assert client.patch(f"{API}/{path}/{ident}", headers=admin,
+                            json={"location_id": world.night_desk.id}).status_code == 200
+        screen = client.get(f"{API}/schedule", headers=admin,
+                            params={"location_id": world.midtown.id, "day": "2027-03-03"}).json()
+        board = client.get(f"{API}/day-board/2027-03-03", headers=admin,
+                           params={"location_id": world.midtown.id}).json()
+        rosters = client.get(f"{API}/rosters/2027-03-03", headers=admin,
+                             params={"location_id": world.midtown.id}).json()
+    row = next(r for r in screen["resources"] if (r["kind"], r["resource_id"]) == (kind, ident))
+    assert row["name"] == name and row["detail"] == f"now at {world.night_desk.name}"
+    drawn = next(s for s in screen["sessions"] if s["appointment_id"] == promised)
+    assert row["id"] in drawn["resource_ids"]
+    kinds = [r["kind"] for r in screen["resources"]]
+    assert kinds == sorted(kinds, key=["clinician", "device", "room"].index), "rows stay grouped by kind"
+    boarded = next(r for r in board if (r["kind"], r["resource"]["id"]) == (kind, ident))
+    assert boarded["resource"]["name"] == f"{name} (now at {world.night_desk.name})"
+    assert [block["appointment_id"] for block in boarded["blocks"]] == [promised]
+    given_by = {roster["clinician"]["id"]: roster["entries"] for roster in rosters}
+    assert [entry["appointment_id"] for entry in given_by[world.dana.id]] == [promised]
