@@ -270,13 +270,7 @@ def _check_choice(session: Session, choice: SlotChoice, settings: Settings) -> N
     """
     catalog_version.hold(session)
     service = in_service(session, Service, choice.service_id, ("service_id",))
-    patient = session.exec(  # shared lock: an erasure of this patient waits for the booking, or the reverse
-        select(Patient).where(Patient.id == choice.patient_id).with_for_update(read=True)
-        .execution_options(populate_existing=True)).first()
-    if patient is None:
-        raise Invalid(("patient_id",), f"patient {choice.patient_id} does not exist")
-    if patient.erased_at is not None:
-        raise Invalid(("patient_id",), f"patient {choice.patient_id} was erased; register the person again")
+    patient_to_serve(session, choice.patient_id, ("patient_id",))
     if choice.clinician_id is not None:
         in_service(session, Clinician, choice.clinician_id, ("clinician_id",))
     if choice.room_id is not None:
@@ -296,6 +290,18 @@ def _check_choice(session: Session, choice: SlotChoice, settings: Settings) -> N
     if local.second or local.microsecond or local.minute % settings.slot_grid_minutes:
         raise Invalid(("start",), f"start must lie on the {settings.slot_grid_minutes}-minute grid, "
                                   f"e.g. {local.replace(minute=0, second=0, microsecond=0).isoformat()}")
+
+
+def patient_to_serve(session: Session, patient_id: int, loc: tuple[str | int, ...]) -> Patient:
+    """The patient a booking or plan is for, read fresh under a shared lock (an erasure of this patient waits for the
+    write, or the write for the erasure); an erased patient is refused like an unknown one."""
+    patient = session.exec(select(Patient).where(Patient.id == patient_id).with_for_update(read=True)
+                           .execution_options(populate_existing=True)).first()
+    if patient is None:
+        raise Invalid(loc, f"patient {patient_id} does not exist")
+    if patient.erased_at is not None:
+        raise Invalid(loc, f"patient {patient_id} was erased; register the person again")
+    return patient
 
 
 def _offer(session: Session, choice: SlotChoice, *, now: datetime, settings: Settings,

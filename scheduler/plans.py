@@ -21,7 +21,6 @@ from data.locking import locked
 from data.tables import (
     Appointment,
     Location,
-    Patient,
     PlanBlackout,
     PlanLine,
     PlanLink,
@@ -72,7 +71,9 @@ def edit_plan(session: Session, *, actor: User, plan_id: int, values: dict, now:
 
 
 def _write(session: Session, plan: TreatmentPlan, values: dict, now: datetime) -> None:
-    for field, table in (("patient_id", Patient), ("location_id", Location), ("template_id", PlanTemplate)):
+    if values.get("patient_id") is not None:
+        booking.patient_to_serve(session, values["patient_id"], ("patient_id",))
+    for field, table in (("location_id", Location), ("template_id", PlanTemplate)):
         if values.get(field) is not None and session.get(table, values[field]) is None:
             raise Invalid((field,), f"{field.removesuffix('_id').replace('_', ' ')} {values[field]} does not exist")
     lines, links = values["lines"], values["links"]

@@ -155,3 +155,16 @@ def test_an_erased_patient_is_not_booked_again(client, as_desk, as_admin, world)
     again = client.post(f"{API}/appointments", headers=as_desk, json={
         "service_id": world.msus.id, "patient_id": patient_id, "start": at(3, 9).isoformat()})
     assert again.status_code == 422 and "was erased" in again.text
+
+
+def test_no_plan_is_made_for_an_erased_patient(client, as_desk, as_admin, world):
+    """A draft plan for an erased patient was created (201), to fail only when proposed; now refused at once, like a
+    booking, and nothing is written."""
+    patient_id = declined_visitor(client, as_desk)["patient"]["id"]
+    client.post(f"{API}/patients/{patient_id}/erase", headers=as_admin).raise_for_status()
+    plan = client.post(f"{API}/plans", headers=as_desk, json={
+        "patient_id": patient_id, "location_id": world.midtown.id, "earliest_start": "2027-03-03",
+        "latest_end": "2027-03-12", "lines": [{"service_id": world.eswt.id, "count": 2}]})
+    assert plan.status_code == 422 and "was erased" in plan.text, plan.text
+    assert plan.json()["detail"][0]["loc"] == ["body", "patient_id"]
+    assert client.get(f"{API}/plans", headers=as_desk, params={"patient_id": patient_id}).json()["total"] == 0
