@@ -12,9 +12,11 @@ Reading a record back (``names``), its ids get the names the catalog has now.
 
 import math
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 
 from sqlmodel import Session, select
 
+from data.enums import AppointmentStatus
 from data.tables import Appointment, OptimizationRun, Patient
 from scheduler.catalog_snapshot import catalog
 from scheduler.night import Night
@@ -109,3 +111,31 @@ def names(session: Session, run: OptimizationRun) -> dict[str, dict]:
 def _finite(number: float | None) -> float | None:
     """JSON and the database hold no infinities: an unproven bound is no bound."""
     return None if number is None or not math.isfinite(number) else number
+
+
+NIGHT_PLACED = ("waitlist_hold", "plan_session")
+
+
+def night_holds(session: Session, location_id: int, *, now: datetime, runs: int) -> list[dict]:
+    """The holds the location's latest ``runs`` runs placed that still wait for the desk, with the run and what each
+    is for (a waitlist request, a plan's session): a hold carries no mark of its own, and the Today page read up to
+    20 whole run records for this (2.7 MB at 2,000 sessions a night) where these few rows do."""
+    records = session.exec(
+        select(OptimizationRun.id, OptimizationRun.run_date, OptimizationRun.changes)
+        .where(OptimizationRun.location_id == location_id)
+        .order_by(OptimizationRun.started_at.desc(), OptimizationRun.id.desc()).limit(runs)
+    ).all()
+    placed: dict[int, dict] = {}
+    for run_id, run_date, changes in records:
+        for change in changes or ():
+            if change.get("action") in NIGHT_PLACED and change.get("appointment_id") not in (None, *placed):
+                placed[change["appointment_id"]] = {
+                    "appointment_id": change["appointment_id"], "run_id": run_id, "run_date": run_date,
+                    "action": change["action"], "request_id": change.get("request_id"),
+                    "plan_id": change.get("plan_id"), "sequence": change.get("sequence")}
+    if not placed:
+        return []
+    waiting = set(session.exec(select(Appointment.id).where(
+        Appointment.id.in_(placed), Appointment.status == AppointmentStatus.PENDING,
+        Appointment.hold_expires_at > now)))
+    return [hold for ident, hold in placed.items() if ident in waiting]

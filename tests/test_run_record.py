@@ -8,7 +8,8 @@ from sqlmodel import Session
 from api.deps import get_now
 from api.main import create_app
 from data.accounts import upsert_user
-from data.enums import Role, RunStatus, RunTrigger
+from data.enums import PlanStatus, Role, RunStatus, RunTrigger
+from data.tables import PlanLine, PlanSession, TreatmentPlan
 from scheduler.optimization import run_optimization
 from tests.clinic_world import at
 from tests.conftest import bearer
@@ -74,3 +75,43 @@ def test_the_record_keeps_stages_bounds_first_fit_and_the_reasons_sessions_still
         assert str(change["after"]["room_id"]) in names["rooms"]
     assert listed["items"][0]["id"] == run.id and listed["items"][0]["waiting"] == record["waiting"]
     assert "names" not in listed["items"][0]
+
+
+def test_the_desk_reads_which_live_holds_the_nightly_runs_placed(clinic):  # noqa: F811
+    """The Today page's list: each live hold a run placed, with the run and what it is for (a waitlist request, a
+    plan's session), newest run first; a hold the desk then booked is no longer listed. Before, the page read 20
+    whole run records for this."""
+    engine, world = clinic
+    ann, ben, _cy = world.patients
+    request = wait(engine, world, ben, priority=5)
+    with Session(engine, expire_on_commit=False) as session:
+        plan = TreatmentPlan(patient_id=ann.id, location_id=world.midtown.id, status=PlanStatus.CONFIRMED,
+                             earliest_start=date(2027, 3, 2), latest_end=date(2027, 3, 12), created_at=NIGHT,
+                             updated_at=NIGHT)
+        plan.lines = [PlanLine(service_id=world.msus.id, count=1)]
+        plan.sessions = [PlanSession(service_id=world.msus.id, sequence=1)]
+        session.add(plan)
+        desk = upsert_user(session=session, username="front", password="long enough pw", role=Role.FRONT_DESK)
+        session.commit()
+    run = run_optimization(engine, location_id=world.midtown.id, trigger=RunTrigger.MANUAL, now=NIGHT,
+                           settings=SETTINGS)
+    assert run.status == RunStatus.SUCCEEDED and run.sessions_placed == 2, run.error
+    app = create_app(SETTINGS.model_copy(update={"database_url": str(engine.url)}), engine)
+    app.dependency_overrides[get_now] = lambda: NIGHT
+    path = f"/api/v1/optimization-runs/night-holds?location_id={world.midtown.id}"
+    with TestClient(app) as client:
+        headers = bearer(app, desk)
+        listed = client.get(path, headers=headers).json()
+        by_action = {hold["action"]: hold for hold in listed}
+        assert set(by_action) == {"waitlist_hold", "plan_session"} and len(listed) == 2, listed
+        assert by_action["waitlist_hold"]["request_id"] == request
+        assert (by_action["plan_session"]["plan_id"], by_action["plan_session"]["sequence"]) == (plan.id, 1)
+        assert {hold["run_id"] for hold in listed} == {run.id}
+        assert all(hold["run_date"] == run.run_date.isoformat() for hold in listed)
+        booked = client.post("/api/v1/appointments", headers=headers,
+                             json={"hold_id": by_action["waitlist_hold"]["appointment_id"]})
+        assert booked.status_code == 201, booked.text
+        after = client.get(path, headers=headers).json()
+        unknown = client.get("/api/v1/optimization-runs/night-holds?location_id=999999", headers=headers)
+    assert [hold["appointment_id"] for hold in after] == [by_action["plan_session"]["appointment_id"]]
+    assert unknown.status_code == 404

@@ -10,12 +10,12 @@ from api.deps import NowDep, SessionDep, SettingsDep, require_role
 from api.openapi import also_answers
 from api.paging import PagingDep, one_page
 from api.schemas.common import Ident, Page
-from api.schemas.runs import RunDetail, RunPublic, RunRequest
+from api.schemas.runs import NightHoldPublic, RunDetail, RunPublic, RunRequest
 from data.enums import Role, RunStatus, RunTrigger
 from data.errors import NotFound
 from data.tables import Location, OptimizationRun
 from scheduler.optimization import run_optimization
-from scheduler.run_record import names
+from scheduler.run_record import names, night_holds
 
 router = APIRouter(prefix="/optimization-runs", tags=["optimization"],
                    dependencies=[Depends(require_role(Role.ADMIN, Role.FRONT_DESK))])
@@ -46,6 +46,20 @@ def list_runs(
         statement = statement.where(OptimizationRun.status == status_is)
     return one_page(session, statement, paging, OptimizationRun.started_at.desc(), OptimizationRun.id.desc(),
                     convert=lambda run: _public(session, run))
+
+
+@router.get("/night-holds", response_model=list[NightHoldPublic], responses=also_answers(404))
+def holds_placed_at_night(
+    session: SessionDep,
+    now: NowDep,
+    location_id: Ident,
+    runs: Annotated[int, Query(ge=1, le=100, description="How many of the latest runs to look through")] = 20,
+):
+    """The holds the location's latest runs placed that are still live (the desk's Today page): which run placed
+    each, and for which waitlist request or plan session. Newest run first."""
+    if session.get(Location, location_id) is None:
+        raise NotFound("location", location_id)
+    return night_holds(session, location_id, now=now, runs=runs)
 
 
 @router.get("/{ident}", response_model=RunDetail)

@@ -97,3 +97,15 @@ class RunNames(Schema):
 
 class RunDetail(RunPublic):
     names: RunNames
+
+
+class NightHoldPublic(Schema):
+    """A hold a nightly run placed that still waits for the desk to book or release it."""
+
+    appointment_id: int
+    run_id: int
+    run_date: date
+    action: str = Field(description="waitlist_hold (a waitlist request's offer) or plan_session (a plan's session)")
+    request_id: int | None = None
+    plan_id: int | None = None
+    sequence: int | None = Field(None, description="The session's number in its plan")

@@ -10,7 +10,6 @@ import { messageTable, messagesAt, messagesCard } from "../messages.js";
 const ARRIVING = ["booked", "arrived", "fulfilled", "noshow"];
 // The nightly run's holds last hours, at most days (nightly_hold_minutes): older runs have none still open.
 const RECENT_RUNS = 20;
-const NIGHT_PLACED = new Set(["waitlist_hold", "plan_session"]);
 const STEPS = { booked: [["Check in", "check-in"], ["No-show", "no-show"]], arrived: [["Complete", "complete"]] };
 const DONE = { "check-in": "is checked in", complete: "completed the session", "no-show": "is marked a no-show" };
 
@@ -79,21 +78,15 @@ async function showArrivals(names, locationId, day) {
 }
 
 async function nightPlaced(locationId) {
-  // Which holds the nightly run placed: its record names each (a hold carries no mark of its own), and the run.
-  const runs = (await api(`optimization-runs?location_id=${locationId}&limit=${RECENT_RUNS}`)).items;
-  const placed = new Map();
-  for (const run of runs) {
-    for (const change of run.changes) {
-      if (NIGHT_PLACED.has(change.action) && change.appointment_id) placed.set(change.appointment_id, { run, change });
-    }
-  }
-  return placed;
+  // Which live holds the nightly runs placed, with the run and what each is for (a hold carries no mark of its own).
+  const holds = await api(`optimization-runs/night-holds?location_id=${locationId}&runs=${RECENT_RUNS}`);
+  return new Map(holds.map((hold) => [hold.appointment_id, hold]));
 }
 
-function placedFor({ run, change }, place) {
-  const what = change.action === "waitlist_hold" ? "the waitlist"
-    : `treatment plan ${change.plan_id}, session ${change.sequence}`;
-  return `${what} (run of ${wallDate(run.run_date, place)})`;
+function placedFor(hold, place) {
+  const what = hold.action === "waitlist_hold" ? "the waitlist"
+    : `treatment plan ${hold.plan_id}, session ${hold.sequence}`;
+  return `${what} (run of ${wallDate(hold.run_date, place)})`;
 }
 
 async function showNightHolds(names, locationId) {
