@@ -42,6 +42,8 @@ def test_the_record_keeps_stages_bounds_first_fit_and_the_reasons_sessions_still
         record = client.get(f"/api/v1/optimization-runs/{run.id}", headers=bearer(app, desk)).json()
         listed = client.get(f"/api/v1/optimization-runs?location_id={world.midtown.id}",
                             headers=bearer(app, desk)).json()
+        brief = client.get(f"/api/v1/optimization-runs?location_id={world.midtown.id}&brief=true",
+                           headers=bearer(app, desk)).json()["items"][0]
 
     assert [stage["name"] for stage in record["stages"]] == ["placed", "sooner", "quality"]
     placed_stage = record["stages"][0]
@@ -75,6 +77,13 @@ def test_the_record_keeps_stages_bounds_first_fit_and_the_reasons_sessions_still
         assert str(change["after"]["room_id"]) in names["rooms"]
     assert listed["items"][0]["id"] == run.id and listed["items"][0]["waiting"] == record["waiting"]
     assert "names" not in listed["items"][0]
+    actions = [change["action"] for change in record["changes"]]
+    assert record["change_counts"] == {action: actions.count(action) for action in set(actions)}
+    assert record["waiting_count"] == len(record["waiting"]) == 3
+    assert brief["changes"] == brief["waiting"] == [], "the history's brief list leaves the long lists out"
+    assert (brief["change_counts"], brief["waiting_count"]) == (record["change_counts"], 3)
+    assert {k: v for k, v in brief.items() if k not in ("changes", "waiting")} == {
+        k: v for k, v in listed["items"][0].items() if k not in ("changes", "waiting")}
 
 
 def test_the_desk_reads_which_live_holds_the_nightly_runs_placed(clinic):  # noqa: F811

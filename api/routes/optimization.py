@@ -37,6 +37,8 @@ def list_runs(
     paging: PagingDep,
     location_id: Ident | None = None,
     status_is: Annotated[RunStatus | None, Query(alias="status")] = None,
+    brief: Annotated[bool, Query(description="Without each run's changes and waiting list (their counts kept): "
+                                             "a history to scan, each run then read whole by its id")] = False,
 ):
     """Runs, newest first; times in each run's location's zone."""
     statement = select(OptimizationRun)
@@ -45,7 +47,7 @@ def list_runs(
     if status_is is not None:
         statement = statement.where(OptimizationRun.status == status_is)
     return one_page(session, statement, paging, OptimizationRun.started_at.desc(), OptimizationRun.id.desc(),
-                    convert=lambda run: _public(session, run))
+                    convert=lambda run: _public(session, run, brief=brief))
 
 
 @router.get("/night-holds", response_model=list[NightHoldPublic], responses=also_answers(404))
@@ -71,5 +73,5 @@ def get_run(ident: RecordId, session: SessionDep):
     return RunDetail.of(run, session.get(Location, run.location_id).time_zone, names=names(session, run))
 
 
-def _public(session: Session, run: OptimizationRun) -> RunPublic:
-    return RunPublic.of(run, session.get(Location, run.location_id).time_zone)
+def _public(session: Session, run: OptimizationRun, *, brief: bool = False) -> RunPublic:
+    return RunPublic.of(run, session.get(Location, run.location_id).time_zone, brief=brief)

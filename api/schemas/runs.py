@@ -1,5 +1,6 @@
 """Request and response schemas of optimization runs: what a run did, how good it is, and who is still waiting."""
 
+from collections import Counter
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -65,17 +66,24 @@ class RunPublic(Schema):
     sessions_placed: int
     stages: list[StagePublic]
     greedy: dict[str, int | float] = Field(description="First-fit's value of each level (and the quality's parts)")
-    changes: list[dict]
-    waiting: list[LeftWaitingPublic]
+    changes: list[dict] = Field(description="Empty in a brief list (``brief=true``); ``change_counts`` stays")
+    waiting: list[LeftWaitingPublic] = Field(description="Empty in a brief list; ``waiting_count`` stays")
+    change_counts: dict[str, int] = Field(description="How many changes of each action (move, plan_session, ...)")
+    waiting_count: int = Field(description="How many sessions the run left waiting")
     error: str
 
     @classmethod
-    def of(cls, run: OptimizationRun, time_zone: str, **extra) -> "RunPublic":
+    def of(cls, run: OptimizationRun, time_zone: str, *, brief: bool = False, **extra) -> "RunPublic":
+        """The record; ``brief``: without its changes and waiting list (a history of 30 nights at 2,000 sessions
+        each was 4 MB with them), their counts kept."""
         zone = ZoneInfo(time_zone)
         recorded = {name: getattr(run, name) for name in RunPublic.model_fields if hasattr(run, name)}
+        counts = Counter(change.get("action", "") for change in run.changes or ())
         return cls.model_validate({
             **recorded, "time_zone": time_zone, "started_at": run.started_at.astimezone(zone),
-            "finished_at": run.finished_at.astimezone(zone) if run.finished_at else None, **extra})
+            "finished_at": run.finished_at.astimezone(zone) if run.finished_at else None,
+            "change_counts": dict(sorted(counts.items())), "waiting_count": len(run.waiting or ()),
+            **({"changes": [], "waiting": []} if brief else {}), **extra})
 
 
 class SessionNames(Schema):

@@ -50,6 +50,9 @@ def test_the_desk_reads_a_run_in_the_location_s_time_zone_and_cannot_start_one(s
     row = page.locator(f"#runs tr[data-id='{run['id']}']")
     expect(row).to_contain_text("1 session")  # placed
     expect(row).to_contain_text("0 % (proven optimal)")
+    moves = sum(change["action"] == "move" for change in run["changes"])  # the history reads the brief list's counts
+    expect(row.locator("td").nth(4)).to_have_text(str(moves))
+    expect(row.locator("td").nth(5)).to_have_text(str(len(run["waiting"])))
     report = page.locator("#run-report")
     expect(report).to_contain_text("Times are America/New York time.")
     expect(report).to_contain_text("placed 3 of 6 priority points; at most 3 can be placed")

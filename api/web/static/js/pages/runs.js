@@ -91,8 +91,8 @@ function historyRow(run, place, openRun) {
   const firstFit = run.greedy.placed_sessions === undefined ? "—" : sessions(run.greedy.placed_sessions);
   const started = `${timeOf(run.started_at, place)}, ${triggerOf(run)}`;
   const cells = [[dayLabel(run.run_date, place)], [started], [run.status],
-    [sessions(run.sessions_placed), "number"], [count(of(run, "move").length), "number"],
-    [count(run.waiting.length), "number"], [firstFit, "number"], [percent(run.gap)]];
+    [sessions(run.sessions_placed), "number"], [count(run.change_counts.move || 0), "number"],
+    [count(run.waiting_count), "number"], [firstFit, "number"], [percent(run.gap)]];
   for (const [text, kind] of cells) row.append(element("td", text, { class: kind }));
   const cell = element("td");
   cell.append(action("Show", () => openRun(run.id),
@@ -116,7 +116,7 @@ export async function open(me) {
     showRun(run, placeOfId(run.location_id));
   };
   const show = async ({ location_id }, runId) => {
-    const page = await api(`optimization-runs?location_id=${location_id}&limit=${HISTORY_LENGTH}`);
+    const page = await api(`optimization-runs?location_id=${location_id}&limit=${HISTORY_LENGTH}&brief=true`);
     document.getElementById("run-report").hidden = true;
     more.hidden = page.total <= page.items.length;
     more.textContent = `The latest ${page.items.length} of ${count(page.total)} runs.`;
