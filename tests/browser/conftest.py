@@ -29,6 +29,9 @@ from tests.clinic_world import build_world
 from tests.servers import served_clinic
 
 playwright_api = pytest.importorskip("playwright.sync_api")
+# Assertions wait for what the page must come to show; Playwright's 5 s default ran out on a loaded 2-core machine
+# (a page's first load with its imports, 2026-12-01), the same wait as every action's (set_default_timeout below).
+playwright_api.expect.set_options(timeout=15_000)
 CHROMIUM = os.environ.get("CLINIC_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).parents[1] / "artifacts"
 SCREENSHOTS = Path(__file__).parents[2] / "docs" / "screenshots"
