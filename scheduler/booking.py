@@ -108,6 +108,7 @@ def _held_slot_now(session: Session, hold: Appointment, *, now: datetime,
     search's notice is counted from when the hold was placed: the slot it secured then stays bookable as it nears.
     """
     catalog_version.hold(session)
+    release_expired_holds(session, now=now)  # the search counts from when the hold was placed: lapsed ones go first
     rooms = hold.resource_ids(ResourceKind.ROOM)
     choice = SlotChoice(hold.service_id, hold.patient_id, hold.starts_at, hold.resource_ids(ResourceKind.CLINICIAN)[0],
                         rooms[0] if rooms else None, tuple(sorted(hold.resource_ids(ResourceKind.DEVICE))),
