@@ -43,6 +43,7 @@ from solver.availability import (
     explain_empty,
 )
 from solver.intervals import Intervals, intersect, normalize, subtract, union
+from solver.plans import Candidate, DevicePool, SessionKind
 
 MAX_RANGE = timedelta(days=90)
 # Reasons that say a location cannot give the service at all, whatever the time.
@@ -338,3 +339,16 @@ def _explain(search: SlotSearch, query: SlotQuery, snapshot: CatalogSnapshot, lo
         return [Reason("clinician_not_certified",
                        f"{clinician.name} does not hold the {search.service.certification} certification")]
     return explain_empty(search, location.name)
+
+
+def session_kind(service: ServiceInfo, search: SlotSearch, **rules) -> SessionKind:
+    """A service as the plan solvers see it: its candidates with their free time from an availability search."""
+    return SessionKind(
+        key=str(service.id), name=service.name, duration=service.duration, buffer_before=service.buffer_before,
+        buffer_after=service.buffer_after, clinicians=tuple(Candidate(c.id, c.name, c.free) for c in search.clinicians),
+        needs_room=service.room_kind is not None, rooms=tuple(Candidate(r.id, r.name, r.free) for r in search.rooms),
+        devices=tuple(DevicePool(need.type_name, need.count,
+                                 tuple(Candidate(u.id, u.name, u.free, u.cleaning) for u in need.units))
+                      for need in search.devices),
+        **{"count": 1, **rules},
+    )

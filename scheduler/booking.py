@@ -33,7 +33,9 @@ from data.errors import Conflict, Forbidden, Gone, Invalid, NotFound
 from data.locking import locked
 from data.tables import Allocation, Appointment, Clinician, Device, Patient, Room, Service, User, VisitRequest
 from scheduler import audit
-from scheduler.availability import Offer, SlotQuery, find_availability
+from scheduler.as_booked import as_booked
+from scheduler.availability import Offer, SlotQuery, build_search, find_availability, session_kind
+from scheduler.catalog_snapshot import catalog
 from scheduler.clock import from_minute
 from solver.availability import Resource, blocked_span
 
@@ -85,7 +87,7 @@ def book_hold(session: Session, *, actor: User | None, hold_id: int, now: dateti
     if hold.created_by_id is not None and (actor is None or hold.created_by_id != actor.id):
         raise Forbidden(f"hold {hold_id} was placed by another user; only they can book it")
     _refuse_request_hold(session, hold, for_request, "confirm")
-    choice, offer = _held_slot_now(session, hold, now=now, settings=settings)
+    choice, offer = _held_slot_now(session, hold, now=now, settings=settings, for_request=for_request)
     before = audit.snapshot(hold)
     hold.status, hold.hold_expires_at, hold.updated_at = AppointmentStatus.BOOKED, None, now
     held = sorted((a.resource_kind, a.resource_id, a.starts_at, a.ends_at) for a in hold.allocations)
@@ -99,27 +101,51 @@ def book_hold(session: Session, *, actor: User | None, hold_id: int, now: dateti
     return hold
 
 
-def _held_slot_now(session: Session, hold: Appointment, *, now: datetime,
-                   settings: Settings) -> tuple[SlotChoice, Offer]:
+def _held_slot_now(session: Session, hold: Appointment, *, now: datetime, settings: Settings,
+                   for_request: int | None) -> tuple[SlotChoice, Offer]:
     """The hold's exact clinician, room and units at its time, searched again as the catalog and schedule are now.
 
     A hold waits minutes at the desk, a day as a waitlist offer, longer in a proposed plan; meanwhile the clinician
     may have taken time off or lost the certification, a unit gone into maintenance, the service lengthened. The
     search's notice is counted from when the hold was placed: the slot it secured then stays bookable as it nears.
+    A refusal says what changed in the desk's words where ``as_booked`` can tell, else the search's reasons.
     """
     catalog_version.hold(session)
     release_expired_holds(session, now=now)  # the search counts from when the hold was placed: lapsed ones go first
+    placed = min(now, hold.created_at)
     rooms = hold.resource_ids(ResourceKind.ROOM)
     choice = SlotChoice(hold.service_id, hold.patient_id, hold.starts_at, hold.resource_ids(ResourceKind.CLINICIAN)[0],
                         rooms[0] if rooms else None, tuple(sorted(hold.resource_ids(ResourceKind.DEVICE))),
                         hold.location_id)
-    refusal = f"hold {hold.id} can no longer be booked; release it and search again"
+    refusal = (f"the time held for request {for_request} can no longer be booked; decline the request, and the "
+               "patient can ask for another time" if for_request is not None
+               else f"hold {hold.id} can no longer be booked; release it and search again")
     try:
-        offer = _offer(session, choice, now=min(now, hold.created_at), settings=settings, ignore=hold.id,
-                       refusal=refusal)
-    except Invalid as gone:  # what the hold names no longer suits the search (a clinician moved away, ...)
-        raise Conflict(f"{refusal}: {gone.msg}") from None
-    return choice, offer
+        return choice, _offer(session, choice, now=placed, settings=settings, ignore=hold.id, refusal=refusal)
+    except (Conflict, Invalid) as refused:
+        changed = _changed_since_held(session, hold, placed=placed, settings=settings)
+        if changed is None and isinstance(refused, Conflict):
+            raise
+        raise Conflict(f"{refusal}: {changed or refused.msg}") from None
+
+
+def _changed_since_held(session: Session, hold: Appointment, *, placed: datetime, settings: Settings) -> str | None:
+    """What the catalog changed under the hold, in the words the night's run record uses (``as_booked``: "Dana is
+    no longer free then (time off, ...)", "Treatment 1 no longer suits Shockwave therapy"); None where it did not
+    change or cannot be told (the hold's location or service gone)."""
+    snapshot = catalog(session)
+    location, service = snapshot.locations.get(hold.location_id), snapshot.services.get(hold.service_id)
+    if location is None or service is None:
+        return None
+    around = SlotQuery(service_id=service.id, start=hold.starts_at - timedelta(days=1),
+                       end=hold.ends_at + timedelta(days=1), location_id=location.id, ignore_appointment_ids=(hold.id,))
+    try:
+        search = build_search(session, around, service, location, now=placed, settings=settings, continuity=None,
+                              unusable_gap=snapshot.shortest_service)
+    except Invalid:
+        return None
+    described = as_booked(hold, session_kind(service, search), service, snapshot)
+    return described[1] if described else None
 
 
 @dataclass(frozen=True)

@@ -68,10 +68,10 @@ from data.tables import (
 from data.types import epoch_minute
 from scheduler import audit, booking, outbox, waitlist
 from scheduler.as_booked import as_booked
-from scheduler.availability import SlotQuery, build_search
+from scheduler.availability import SlotQuery, build_search, session_kind
 from scheduler.catalog_snapshot import LocationInfo, catalog
 from scheduler.clock import daily, from_minute, local_days, local_instant, to_minute
-from scheduler.plans import build_problem, session_kind
+from scheduler.plans import build_problem
 from solver.intervals import Intervals, intersect, normalize, starts_fitting, subtract
 from solver.plans import Placement, SessionKind, blocked
 from solver.night_problem import BookedSession, NightProblem, ReplanSolution, Spacing, WaitingSession

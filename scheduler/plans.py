@@ -32,16 +32,15 @@ from data.tables import (
     User,
 )
 from scheduler import booking, outbox
-from scheduler.availability import SlotQuery, build_search, last_clinician
-from scheduler.catalog_snapshot import ServiceInfo, catalog
+from scheduler.availability import SlotQuery, build_search, last_clinician, session_kind
+from scheduler.catalog_snapshot import catalog
 from scheduler.clock import from_minute, local_instant, to_minute, weekly
 from scheduler.unplaced import unplaced_reasons
-from solver.availability import SlotSearch
 from solver.intervals import intersect, normalize, subtract
 from solver.plan_check import check
 from solver.plan_greedy import place_greedily
 from solver.plan_model import Limits, explain_unplaced, solve_plan
-from solver.plans import Before, Candidate, DevicePool, PlanProblem, PlanSolution, SameClinician, SameVisit, SessionKind
+from solver.plans import Before, PlanProblem, PlanSolution, SameClinician, SameVisit
 
 LINE_FIELDS = ("service_id", "count", "min_gap_days", "max_gap_days", "min_gap_hours", "max_gap_hours",
                "same_clinician")
@@ -275,19 +274,6 @@ def build_problem(session: Session, plan: TreatmentPlan, *, now: datetime, setti
                       for l in plan.links if l.kind == LinkKind.BEFORE),
         preferred=preferred, open_hours=open_hours, windows=windows, dates=dates, grid=settings.slot_grid_minutes,
         grid_origin=origin, last_clinician=continuity,
-    )
-
-
-def session_kind(service: ServiceInfo, search: SlotSearch, **rules) -> SessionKind:
-    """A service as the plan solvers see it: its candidates with their free time from an availability search."""
-    return SessionKind(
-        key=str(service.id), name=service.name, duration=service.duration, buffer_before=service.buffer_before,
-        buffer_after=service.buffer_after, clinicians=tuple(Candidate(c.id, c.name, c.free) for c in search.clinicians),
-        needs_room=service.room_kind is not None, rooms=tuple(Candidate(r.id, r.name, r.free) for r in search.rooms),
-        devices=tuple(DevicePool(need.type_name, need.count,
-                                 tuple(Candidate(u.id, u.name, u.free, u.cleaning) for u in need.units))
-                      for need in search.devices),
-        **{"count": 1, **rules},
     )
 
 

@@ -99,7 +99,7 @@ def day_rosters(session: Session, day: date, location_id: int | None = None) -> 
                       *_moved_away(session, snapshot, location, start, end)]
         entries = _entries(session, snapshot, [c.id for c in clinicians], start, end, ON_ROSTER)
         for clinician in clinicians:
-            theirs = [e for e in entries if e.clinician.id == clinician.id]
+            theirs = [e for e in entries if e.clinician.id == clinician.id and e.location.id == location.id]
             if theirs or not clinician.archived:
                 rosters.append(ClinicianRoster(Named(clinician.id, clinician.name), theirs))
     return rosters

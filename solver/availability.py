@@ -245,7 +245,7 @@ def explain_empty(search: SlotSearch, location: str = "the location") -> list[Re
         if len(need.units) < need.count:
             reasons.append(Reason(
                 "not_enough_devices",
-                f"{location} has {len(need.units)} {need.type_name} unit(s); {service.name} needs {need.count}",
+                f"{service.name} needs {need.count} × {need.type_name}; {location} has {len(need.units)} in service",
             ))
     if reasons:
         return reasons

@@ -179,3 +179,23 @@ def test_the_capability_statement_names_the_operations_and_patch(client):
     assert {"code": "patch"} in appointment["interaction"]
     assert {o["name"] for o in appointment["operation"]} == {"find", "hold", "book"}
     assert all(o["definition"].startswith("http://fhir.org/guides/argonaut-scheduling/") for o in appointment["operation"])
+
+
+def test_a_move_after_the_service_was_lengthened_takes_and_names_the_new_length(client, as_desk, as_admin, world):
+    """The diagnostic ultrasound goes from 45 to 60 min after a session was booked. Moving the session (a merge
+    patch of start and end, as a FHIR client does) books it for 60 min, the service's length now; the end the
+    server expects must say so. It expected the old 45 min: the right end was refused with a 422 naming an end the
+    move would not have written, and that end was refused by the move itself."""
+    made = booked(client, as_desk, world.msus, world.patients[0], at(3, 9), clinician_id=world.max.id)
+    assert client.patch(f"{API}/services/{world.msus.id}", headers=as_admin,
+                        json={"duration_minutes": 60}).status_code == 200
+    path, merge = f"/fhir/Appointment/{made['id']}", {**as_desk, "Content-Type": "application/merge-patch+json"}
+    start = at(4, 9)
+    stale = client.patch(path, headers=merge, json={"start": start.isoformat(), "end": at(4, 9, 45).isoformat()})
+    assert stale.status_code == 422 and at(4, 10).isoformat() in stale.text, stale.text
+    moved = client.patch(path, headers=merge, json={"start": start.isoformat(), "end": at(4, 10).isoformat()})
+    assert moved.status_code == 200, moved.text
+    body = valid(moved.json())
+    assert (body["start"], body["end"], body["minutesDuration"]) == (start.isoformat(), at(4, 10).isoformat(), 60)
+    kept = client.patch(path, headers=merge, json={"end": at(4, 10).isoformat(), "minutesDuration": 60})
+    assert kept.status_code == 200, kept.text

@@ -67,7 +67,8 @@ def test_a_hold_the_catalog_changed_under_is_not_booked(clinic, edit, why):  # n
         assert client.patch(API + path, json=change, headers=admin).status_code == 200
         answer = client.post(f"{API}/appointments", json={"hold_id": hold_id}, headers=desk)
     assert answer.status_code == 409, answer.text
-    assert f"hold {hold_id} can no longer be booked" in answer.json()["detail"]
+    assert f"hold {hold_id} can no longer be booked; release it and search again: " in answer.json()["detail"]
+    assert why in answer.json()["detail"], "what changed, in the words of the night's run record"
     assert _held(engine, hold_id) == before, "nothing was written: the hold is still the desk's to release"
     assert before[2] == AppointmentStatus.PENDING
 

@@ -230,6 +230,8 @@ def test_a_session_whose_clinician_unit_or_room_moved_away_is_still_on_its_locat
                            params={"location_id": world.midtown.id}).json()
         rosters = client.get(f"{API}/rosters/2027-03-03", headers=admin,
                              params={"location_id": world.midtown.id}).json()
+        there = client.get(f"{API}/rosters/2027-03-03", headers=admin,
+                           params={"location_id": world.night_desk.id}).json()
     row = next(r for r in screen["resources"] if (r["kind"], r["resource_id"]) == (kind, ident))
     assert row["name"] == name and row["detail"] == f"now at {world.night_desk.name}"
     drawn = next(s for s in screen["sessions"] if s["appointment_id"] == promised)
@@ -241,3 +243,4 @@ def test_a_session_whose_clinician_unit_or_room_moved_away_is_still_on_its_locat
     assert [block["appointment_id"] for block in boarded["blocks"]] == [promised]
     given_by = {roster["clinician"]["id"]: roster["entries"] for roster in rosters}
     assert [entry["appointment_id"] for entry in given_by[world.dana.id]] == [promised]
+    assert not [entry for roster in there for entry in roster["entries"]], "the session is Midtown's, not listed twice"

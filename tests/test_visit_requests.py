@@ -313,3 +313,25 @@ def test_visitors_are_refused_in_sentences_meant_for_them(client, world):
     taken = ask(client, slot, phone="+1 212 555 0199")
     assert taken.status_code == 409
     assert taken.json()["detail"] == "That time is no longer free; please choose another.", "not who was busy"
+
+
+def test_a_request_whose_clinician_took_that_time_off_is_declined_not_confirmed(client, as_desk, as_admin, world):
+    """Owl takes the night off while Nora's request waits: confirming it is a 409 that tells the desk what changed
+    and what it can do (decline the request: a request's hold cannot be released), and nothing is booked."""
+    slot = night_slot(client)
+    assert ask(client, slot).status_code == 201
+    (waiting,) = client.get(f"{API}/visit-requests", headers=as_desk).json()
+    start = datetime.fromisoformat(slot["start"])
+    assert client.patch(f"{API}/clinicians/{world.owl.id}", headers=as_admin, json={"exceptions": [{
+        "kind": "time_off", "starts_at": (start - timedelta(hours=1)).isoformat(),
+        "ends_at": (start + timedelta(hours=2)).isoformat()}]}).status_code == 200
+    refused = client.post(f"{API}/visit-requests/{waiting['id']}/confirm", headers=as_desk, json={})
+    assert refused.status_code == 409, refused.text
+    detail = refused.json()["detail"]
+    assert f"the time held for request {waiting['id']} can no longer be booked; decline the request" in detail
+    assert "Owl" in detail and "no longer free then" in detail
+    (still,) = client.get(f"{API}/visit-requests", headers=as_desk).json()
+    assert (still["id"], still["status"]) == (waiting["id"], "requested"), "nothing was booked"
+    declined = client.post(f"{API}/visit-requests/{waiting['id']}/decline", headers=as_desk,
+                           json={"reason": "our clinician is away that night"})
+    assert declined.status_code == 200, declined.text

@@ -8,7 +8,7 @@ update either does what its body says or is refused: an element that cannot chan
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from zoneinfo import ZoneInfo
@@ -250,23 +250,29 @@ def _moved(session: Session, record: Appointment, body: dict) -> Move | None:
     """Where the body moves the appointment (another start, Practitioner, room or device units), None if nowhere.
 
     An element left out stays as it is; one given that cannot change must be what is stored (``_unchanged``).
+    A move books the service as the catalog has it now (``booking.reschedule``), which may be longer or shorter
+    than when the session was booked: the end and ``minutesDuration`` a move expects are those it will write.
     """
     named = _unchanged(session, record, body)
     clinicians, rooms = record.resource_ids(ResourceKind.CLINICIAN), record.resource_ids(ResourceKind.ROOM)
     devices = sorted(record.resource_ids(ResourceKind.DEVICE))
     start = _instant(body, "start") if "start" in body else record.starts_at
-    ends = start + (record.ends_at - record.starts_at)
-    if "end" in body and _instant(body, "end") != ends:
-        zone = catalog(session).locations[record.location_id].zone
-        raise Invalid(("end",), f"the end follows from the start and the session's length: "
-                                f"{ends.astimezone(zone).isoformat()}")
     current_clinician = clinicians[0] if clinicians else None
     clinician = named.practitioners[0] if named.practitioners else current_clinician
     other_room = named.rooms[0] if named.rooms and named.rooms != rooms else None
     other_devices = tuple(sorted(named.devices)) if named.devices and sorted(named.devices) != devices else ()
-    if start == record.starts_at and clinician == current_clinician and other_room is None and not other_devices:
-        return None
-    return Move(start, clinician, other_room, other_devices)
+    moves = start != record.starts_at or clinician != current_clinician or other_room is not None or other_devices
+    snapshot = catalog(session)
+    length = (timedelta(minutes=snapshot.services[record.service_id].duration) if moves
+              else record.ends_at - record.starts_at)
+    if "end" in body and _instant(body, "end") != start + length:
+        zone = snapshot.locations[record.location_id].zone
+        raise Invalid(("end",), f"the end follows from the start and the session's length: "
+                                f"{(start + length).astimezone(zone).isoformat()}")
+    minutes = int(length.total_seconds() // 60)
+    if "minutesDuration" in body and body["minutesDuration"] != minutes:
+        raise Invalid(("minutesDuration",), f"the length follows from the service: {minutes} minutes")
+    return Move(start, clinician, other_room, other_devices) if moves else None
 
 
 def _unchanged(session: Session, record: Appointment, body: dict) -> Participants:
@@ -281,9 +287,6 @@ def _unchanged(session: Session, record: Appointment, body: dict) -> Participant
         raise Invalid(("serviceType",), f"an appointment's service cannot change (it is "
                                         f"{current['serviceType'][0]['text']}); book the other service and cancel "
                                         "this appointment")
-    if "minutesDuration" in body and body["minutesDuration"] != current["minutesDuration"]:
-        raise Invalid(("minutesDuration",), f"the length follows from the service: {current['minutesDuration']} "
-                                            "minutes")
     if "slot" in body and _references(body["slot"]) != _references(current.get("slot")):
         raise Invalid(("slot",), "the slot follows from the time and practitioner: to move the appointment, change "
                                  "its start (and Practitioner, room or Device participants)")
