@@ -165,11 +165,12 @@ TRANSITIONS = {
 }
 
 
-def change_status(session: Session, *, actor: User, appointment_id: int, action: str, now: datetime,
+def change_status(session: Session, *, actor: User | None, appointment_id: int, action: str, now: datetime,
                   reason: str = "", for_request: int | None = None) -> Appointment:
     """Release a hold, cancel, check in, complete or mark a no-show; what ends a session frees its resources.
 
-    The appointment is read under its lock, so the state checked is the one a concurrent write left.
+    The appointment is read under its lock, so the state checked is the one a concurrent write left. Without an
+    actor the system acts (on its own holds only: a waitlist offer that can no longer be booked).
     """
     appointment = lock_appointment(session, appointment_id, "appointment")
     transition = TRANSITIONS[action]
@@ -178,7 +179,7 @@ def change_status(session: Session, *, actor: User, appointment_id: int, action:
         raise Conflict(f"appointment {appointment_id} is {appointment.status.value}; it cannot be {transition.done}")
     _check_timing(appointment, action, now)
     if (target == AppointmentStatus.CANCELLED and appointment.status == AppointmentStatus.PENDING
-            and appointment.created_by_id not in (None, actor.id)):
+            and appointment.created_by_id not in (None, actor.id if actor else None)):
         raise Forbidden(f"hold {appointment_id} was placed by another user; only they can release it")
     if target == AppointmentStatus.CANCELLED:
         _refuse_request_hold(session, appointment, for_request, "decline")

@@ -202,6 +202,10 @@ def accept_offer(session: Session, *, token: str, appointment_id: int, now: date
 
     The hold is read locked and fresh, so the patient's answer and the desk's release (or the sweeper) of the
     same hold take turns, and the second sees what the first did. Accepting twice answers with the booking.
+    An offer whose time can no longer be booked as held (the clinician took that time off, the service was
+    lengthened into the next patient's time, ... while the offer waited) is gone too: its hold is released
+    with what changed as the reason, for the desk, and the patient hears only that the time is no longer
+    available (not the staff's words of the refusal).
     """
     patient_id = visit_requests.linked_patient(session, token)
     _offer(session, patient_id, appointment_id)
@@ -209,7 +213,12 @@ def accept_offer(session: Session, *, token: str, appointment_id: int, now: date
     if hold.status == AppointmentStatus.BOOKED:
         return hold
     if hold.status == AppointmentStatus.PENDING and hold.hold_expires_at > now:
-        return booking.book_hold(session, actor=None, hold_id=hold.id, now=now, settings=settings)
+        try:
+            return booking.book_hold(session, actor=None, hold_id=hold.id, now=now, settings=settings)
+        except Conflict as refused:
+            what_changed = str(refused).partition(": ")[2] or str(refused)
+            booking.change_status(session, actor=None, appointment_id=hold.id, action="release", now=now,
+                                  reason=f"no longer bookable when the patient accepted: {what_changed}"[:300])
     lapse_offers(session, now=now, settings=settings)
     return None
 

@@ -27,9 +27,25 @@ from sqlmodel import Session, func, select
 from data.accounts import upsert_user
 from data.config import Settings
 from data.db import make_engine, serialized
-from data.enums import AppointmentStatus, MessageKind, Role, WaitlistStatus
+from data.enums import (
+    AppointmentStatus,
+    ExceptionKind,
+    MessageKind,
+    ResourceKind,
+    Role,
+    WaitlistStatus,
+)
 from data.migrate import upgrade
-from data.tables import Allocation, Appointment, AuditEntry, Location, Patient, PatientMessage, WaitlistRequest
+from data.tables import (
+    Allocation,
+    Appointment,
+    AuditEntry,
+    ClinicianException,
+    Location,
+    Patient,
+    PatientMessage,
+    WaitlistRequest,
+)
 from scheduler import booking, waitlist
 from tests.clinic_world import at, build_world
 from tests.factories import API
@@ -151,6 +167,41 @@ def test_an_unanswered_offer_lapses_and_the_time_goes_to_the_next_patient(clinic
     assert sweep(clinic) == [second]
     assert request_row(clinic, first).status == WaitlistStatus.WAITING, "Ben let this time go: not offered it again"
     assert len(offers_of(clinic)) == 2 and ben_offer.patient_id == ben.id
+
+
+@BOTH
+def test_an_offer_whose_clinician_took_that_time_off_is_gone_when_accepted(clinic, smtp):
+    """Dana takes the afternoon off while Ben's offer waits. Accepting it answered a 409 in the staff's words ("hold
+    12 can no longer be booked; release it and search again: Dana is no longer free then ...") and left the offer
+    open and the request stuck as offered until the hold lapsed hours later. Now the offer is gone like a lapsed
+    one: the patient reads that the time is no longer available, the hold is released with what changed as its
+    reason (for the desk), and Ben's request waits again."""
+    ann, ben, _cy = clinic.world.patients
+    request_id = wait(clinic, ben, 5)
+    cancel(clinic, book(clinic, ann, at(3, 13)))
+    (offer,) = offers_of(clinic)
+    deliver(clinic, smtp)
+    token, hold_id = accept_link(smtp.received[-1].get_body(("plain",)).get_content())
+    with Session(clinic.engine) as session:
+        clinician = session.get(Appointment, hold_id).resource_ids(ResourceKind.CLINICIAN)[0]
+        session.add(ClinicianException(clinician_id=clinician, kind=ExceptionKind.TIME_OFF, starts_at=at(3, 12),
+                                       ends_at=at(3, 18), note="dentist"))
+        session.commit()
+
+    accepted = clinic.client.post(f"{PUBLIC}/patients/{token}/offers/{hold_id}/accept")
+
+    assert accepted.status_code == 410 and accepted.json()["detail"] == waitlist.NO_LONGER_AVAILABLE, accepted.text
+    assert clinic.client.get(f"{PUBLIC}/patients/{token}/offers/{hold_id}").json()["status"] == "gone"
+    assert clinic.client.get(f"{PUBLIC}/patients/{token}/offers").json() == []
+    with Session(clinic.engine) as session:
+        hold = session.get(Appointment, hold_id)
+        assert hold.status == AppointmentStatus.CANCELLED and not any(a.live for a in hold.allocations)
+        assert hold.cancel_reason.startswith("no longer bookable when the patient accepted: ")
+        assert "no longer free then" in hold.cancel_reason
+    assert request_row(clinic, request_id).status == WaitlistStatus.WAITING
+    again = clinic.client.post(f"{PUBLIC}/patients/{token}/offers/{hold_id}/accept")
+    assert again.status_code == 410, "a second click answers the same"
+    assert offer.patient_id == ben.id
 
 
 @BOTH
