@@ -72,11 +72,12 @@ def book(session: Session, *, actor: User | None, choice: SlotChoice, now: datet
 
 
 def book_hold(session: Session, *, actor: User | None, hold_id: int, now: datetime, settings: Settings,
-              for_request: int | None = None) -> Appointment:
+              for_request: int | None = None, for_plan: int | None = None) -> Appointment:
     """Turn one's own live hold (or a system hold) into a booked appointment, keeping its resources.
 
-    A hold that answers a public request is booked only by confirming that request (``for_request``). Without an
-    actor, the system books a system hold on the patient's own answer (a waitlist offer accepted from its link).
+    A hold that answers a public request is booked only by confirming that request (``for_request``); one of a
+    plan's proposal (``for_plan``) by confirming the plan. Without an actor, the system books a system hold on the
+    patient's own answer (a waitlist offer accepted from its link).
     The hold is checked again first (``_held_slot_now``): the catalog may have changed while it waited.
     """
     hold = lock_appointment(session, hold_id, "hold")
@@ -87,7 +88,12 @@ def book_hold(session: Session, *, actor: User | None, hold_id: int, now: dateti
     if hold.created_by_id is not None and (actor is None or hold.created_by_id != actor.id):
         raise Forbidden(f"hold {hold_id} was placed by another user; only they can book it")
     _refuse_request_hold(session, hold, for_request, "confirm")
-    choice, offer = _held_slot_now(session, hold, now=now, settings=settings, for_request=for_request)
+    choice, offer = _held_slot_now(session, hold, now=now, settings=settings, refusal=(
+        f"the time held for request {for_request} can no longer be booked; decline the request, and the patient "
+        "can ask for another time" if for_request is not None
+        else f"plan {for_plan}'s session held at {_local(hold)} can no longer be booked; propose the plan again"
+        if for_plan is not None
+        else f"hold {hold.id} can no longer be booked; release it and search again"))
     before = audit.snapshot(hold)
     hold.status, hold.hold_expires_at, hold.updated_at = AppointmentStatus.BOOKED, None, now
     held = sorted((a.resource_kind, a.resource_id, a.starts_at, a.ends_at) for a in hold.allocations)
@@ -102,7 +108,7 @@ def book_hold(session: Session, *, actor: User | None, hold_id: int, now: dateti
 
 
 def _held_slot_now(session: Session, hold: Appointment, *, now: datetime, settings: Settings,
-                   for_request: int | None) -> tuple[SlotChoice, Offer]:
+                   refusal: str) -> tuple[SlotChoice, Offer]:
     """The hold's exact clinician, room and units at its time, searched again as the catalog and schedule are now.
 
     A hold waits minutes at the desk, a day as a waitlist offer, longer in a proposed plan; meanwhile the clinician
@@ -117,9 +123,6 @@ def _held_slot_now(session: Session, hold: Appointment, *, now: datetime, settin
     choice = SlotChoice(hold.service_id, hold.patient_id, hold.starts_at, hold.resource_ids(ResourceKind.CLINICIAN)[0],
                         rooms[0] if rooms else None, tuple(sorted(hold.resource_ids(ResourceKind.DEVICE))),
                         hold.location_id)
-    refusal = (f"the time held for request {for_request} can no longer be booked; decline the request, and the "
-               "patient can ask for another time" if for_request is not None
-               else f"hold {hold.id} can no longer be booked; release it and search again")
     try:
         return choice, _offer(session, choice, now=placed, settings=settings, ignore=hold.id, refusal=refusal)
     except (Conflict, Invalid) as refused:
@@ -127,6 +130,12 @@ def _held_slot_now(session: Session, hold: Appointment, *, now: datetime, settin
         if changed is None and isinstance(refused, Conflict):
             raise
         raise Conflict(f"{refusal}: {changed or refused.msg}") from None
+
+
+def _local(appointment: Appointment) -> str:
+    """"Wed Mar 3 13:00 (America/New_York)": a time as the desk reads it, in the location's zone."""
+    zone = appointment.location.time_zone
+    return f"{appointment.starts_at.astimezone(ZoneInfo(zone)):%a %b %-d %H:%M} ({zone})"
 
 
 def _changed_since_held(session: Session, hold: Appointment, *, placed: datetime, settings: Settings) -> str | None:

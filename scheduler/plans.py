@@ -167,7 +167,7 @@ def confirm(session: Session, *, actor: User, plan_id: int, now: datetime, setti
         raise Conflict(f"plan {plan_id} is {plan.status.value}; propose it first")
     with outbox.told_by_caller(session):
         booked = [booking.book_hold(session, actor=actor, hold_id=plan_session.appointment_id, now=now,
-                                    settings=settings)
+                                    settings=settings, for_plan=plan_id)
                   for plan_session in plan.sessions if plan_session.appointment_id is not None]
     plan.status, plan.updated_at = PlanStatus.CONFIRMED, now
     session.flush()

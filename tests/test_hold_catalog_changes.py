@@ -8,6 +8,8 @@ time) the hold still became a booked appointment that no search would have offer
 does (POST /appointments with ``hold_id``).
 """
 
+from datetime import datetime, timedelta
+
 import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
@@ -20,7 +22,7 @@ from data.tables import Appointment, DeviceType, User
 from scheduler import booking
 from tests.clinic_world import at
 from tests.conftest import bearer
-from tests.test_night_catalog_changes import EDITS, _served
+from tests.test_night_catalog_changes import EDITS, _client, _served
 from tests.test_optimization import NIGHT, SETTINGS, clinic  # noqa: F401 (fixture)
 
 API = "/api/v1"
@@ -128,3 +130,34 @@ def test_a_hold_whose_service_lengthened_into_free_time_is_booked_for_the_new_le
     held = {kind: (end - start).total_seconds() for kind, _ident, start, end in before[3]}
     assert grown[ResourceKind.CLINICIAN] - held[ResourceKind.CLINICIAN] == 600
     assert grown[ResourceKind.DEVICE] - held[ResourceKind.DEVICE] == 600
+
+
+def test_a_plan_whose_held_session_the_catalog_changed_under_is_not_confirmed(clinic):  # noqa: F811
+    """Ann's two-session shockwave course is proposed; its first session's clinician then takes that afternoon off.
+    Confirming is a 409 naming the session and what changed, telling the desk to propose again, and books nothing
+    (the second session's hold is not booked either)."""
+    engine, world = clinic
+    app, admin = _client(engine)
+    with TestClient(app) as client:
+        plan = client.post(f"{API}/plans", headers=admin, json={
+            "patient_id": world.patients[0].id, "location_id": world.midtown.id, "earliest_start": "2027-03-03",
+            "latest_end": "2027-03-12", "lines": [{"service_id": world.eswt.id, "count": 2, "min_gap_days": 2,
+                                                    "max_gap_days": 4}]}).json()
+        proposed = client.post(f"{API}/plans/{plan['id']}/proposal", headers=admin)
+        assert proposed.status_code == 200, proposed.text
+        first, second = (s["appointment"] for s in client.get(f"{API}/plans/{plan['id']}",
+                                                                headers=admin).json()["sessions"])
+        start = datetime.fromisoformat(first["start"])
+        assert client.patch(f"{API}/clinicians/{first['clinician_id']}", headers=admin, json={"exceptions": [{
+            "kind": "time_off", "starts_at": (start - timedelta(hours=1)).isoformat(),
+            "ends_at": (start + timedelta(hours=2)).isoformat()}]}).status_code == 200
+        refused = client.post(f"{API}/plans/{plan['id']}/confirm", headers=admin)
+        after = client.get(f"{API}/plans/{plan['id']}", headers=admin).json()
+    assert refused.status_code == 409, refused.text
+    detail = refused.json()["detail"]
+    assert detail.startswith(f"plan {plan['id']}'s session held at {start:%a %b %-d %H:%M} (America/New_York) "
+                             "can no longer be booked; propose the plan again: "), detail
+    assert "is no longer free then" in detail
+    assert after["status"] == "proposed"
+    assert [s["appointment"]["status"] for s in after["sessions"]] == ["pending", "pending"], "nothing was booked"
+    assert second["status"] == "pending"
