@@ -1,21 +1,21 @@
 """Erasing a patient: personal data overwritten in place, history and audit trail kept pseudonymous."""
 
 import json
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 from icalendar import Calendar
 from sqlmodel import select
 
 from data.db import session_scope
-from data.enums import PlanStatus, RunTrigger
-from data.tables import Appointment, AuditEntry, Patient, PatientLink, PlanLine, PlanSession, TreatmentPlan, VisitRequest
+from data.enums import RunTrigger
+from data.tables import Appointment, AuditEntry, Patient, PatientLink, VisitRequest
 from scheduler import erasure
 from scheduler.optimization import run_optimization
 from tests.booking_helpers import booked, set_clock
 from tests.clinic_world import NOW, at
 from tests.factories import API
-from tests.test_optimization import NIGHT, SETTINGS, clinic  # noqa: F401 (the clinic fixture)
+from tests.test_optimization import NIGHT, SETTINGS, clinic, waiting_plan  # noqa: F401 (the clinic fixture)
 from tests.test_visit_requests import PUBLIC, ask, night_slot, world  # noqa: F401 (the world fixture)
 
 NORA = ("Nora", "Visitor", "1990-04-02", "555 0100", "low-back pain", "Ms Visitor")
@@ -136,12 +136,7 @@ def test_the_night_places_no_session_of_an_erased_patient_s_plan(clinic, erased)
     engine, world = clinic
     patient = world.patients[0]
     with session_scope(engine) as session:
-        plan = TreatmentPlan(patient_id=patient.id, location_id=world.midtown.id, status=PlanStatus.CONFIRMED,
-                             earliest_start=date(2027, 3, 2), latest_end=date(2027, 3, 12), created_at=NIGHT,
-                             updated_at=NIGHT)
-        plan.lines = [PlanLine(service_id=world.msus.id, count=1)]
-        plan.sessions = [PlanSession(service_id=world.msus.id, sequence=1)]
-        session.add(plan)
+        session.add(waiting_plan(world, patient, world.msus))
         if erased:
             erasure.erase(session, actor=None, patient_id=patient.id, now=NIGHT)
     run = run_optimization(engine, location_id=world.midtown.id, trigger=RunTrigger.MANUAL, now=NIGHT,

@@ -53,6 +53,16 @@ def _held(engine, hold_id: int) -> tuple:
         return _served(session.get(Appointment, hold_id))
 
 
+def _booked_after(engine, world, edit) -> tuple[int, tuple, object]:
+    """The hold, what it held, and the desk's answer to booking it after the administrator's ``edit``."""
+    hold_id, (app, admin, desk, types) = _hold_next_to_a_booking(engine, world)
+    before = _held(engine, hold_id)
+    with TestClient(app) as client:
+        path, change = edit(world, types)
+        assert client.patch(API + path, json=change, headers=admin).status_code == 200
+        return hold_id, before, client.post(f"{API}/appointments", json={"hold_id": hold_id}, headers=desk)
+
+
 UNITS_CHANGED = ("drop_a_device_need", "retype_unit")
 
 
@@ -62,12 +72,7 @@ UNITS_CHANGED = ("drop_a_device_need", "retype_unit")
 @pytest.mark.parametrize("edit, why", [edit for edit in EDITS if edit.id not in UNITS_CHANGED])
 def test_a_hold_the_catalog_changed_under_is_not_booked(clinic, edit, why):  # noqa: F811
     engine, world = clinic
-    hold_id, (app, admin, desk, types) = _hold_next_to_a_booking(engine, world)
-    before = _held(engine, hold_id)
-    with TestClient(app) as client:
-        path, change = edit(world, types)
-        assert client.patch(API + path, json=change, headers=admin).status_code == 200
-        answer = client.post(f"{API}/appointments", json={"hold_id": hold_id}, headers=desk)
+    hold_id, before, answer = _booked_after(engine, world, edit)
     assert answer.status_code == 409, answer.text
     assert f"hold {hold_id} can no longer be booked; release it and search again: " in answer.json()["detail"]
     assert why in answer.json()["detail"], "what changed, in the words of the night's run record"
@@ -80,12 +85,7 @@ def test_a_hold_whose_units_the_service_no_longer_takes_is_booked_with_those_it_
     """The ultrasound unit held is not needed any more, or is a laser now: the booking holds the shockwave unit and,
     where the service still needs one, another ultrasound unit that is free then; nothing else moves."""
     engine, world = clinic
-    hold_id, (app, admin, desk, types) = _hold_next_to_a_booking(engine, world)
-    before = _held(engine, hold_id)
-    with TestClient(app) as client:
-        path, change = edit(world, types)
-        assert client.patch(API + path, json=change, headers=admin).status_code == 200
-        answer = client.post(f"{API}/appointments", json={"hold_id": hold_id}, headers=desk)
+    hold_id, before, answer = _booked_after(engine, world, edit)
     assert answer.status_code == 201, answer.text
     units = answer.json()["device_ids"]
     assert world.shockwave.id in units and world.ultrasounds[0].id not in units

@@ -67,6 +67,16 @@ def committed_world(engine):
     return world
 
 
+def waiting_plan(world, patient, service) -> TreatmentPlan:
+    """A confirmed one-session plan of ``service`` for the patient (2-12 March) whose session waits for the night."""
+    plan = TreatmentPlan(patient_id=patient.id, location_id=world.midtown.id, status=PlanStatus.CONFIRMED,
+                         earliest_start=date(2027, 3, 2), latest_end=date(2027, 3, 12), created_at=NIGHT,
+                         updated_at=NIGHT)
+    plan.lines = [PlanLine(service_id=service.id, count=1)]
+    plan.sessions = [PlanSession(service_id=service.id, sequence=1)]
+    return plan
+
+
 def wait(engine, world, patient, **extra) -> int:
     values = {"service_id": world.msus.id, "earliest_day": date(2027, 3, 1), "latest_day": date(2027, 3, 5),
               "earliest_time": at(1, 8).time(), "latest_time": at(1, 16).time(), **extra}

@@ -8,12 +8,11 @@ from sqlmodel import Session
 from api.deps import get_now
 from api.main import create_app
 from data.accounts import upsert_user
-from data.enums import PlanStatus, Role, RunStatus, RunTrigger
-from data.tables import PlanLine, PlanSession, TreatmentPlan
+from data.enums import Role, RunStatus, RunTrigger
 from scheduler.optimization import run_optimization
 from tests.clinic_world import at
 from tests.conftest import bearer
-from tests.test_optimization import NIGHT, SETTINGS, book_at, clinic, wait  # noqa: F401 (clinic is a fixture)
+from tests.test_optimization import NIGHT, SETTINGS, book_at, clinic, wait, waiting_plan  # noqa: F401 (clinic is a fixture)
 
 
 def test_the_record_keeps_stages_bounds_first_fit_and_the_reasons_sessions_still_wait(clinic):
@@ -94,11 +93,7 @@ def test_the_desk_reads_which_live_holds_the_nightly_runs_placed(clinic):  # noq
     ann, ben, _cy = world.patients
     request = wait(engine, world, ben, priority=5)
     with Session(engine, expire_on_commit=False) as session:
-        plan = TreatmentPlan(patient_id=ann.id, location_id=world.midtown.id, status=PlanStatus.CONFIRMED,
-                             earliest_start=date(2027, 3, 2), latest_end=date(2027, 3, 12), created_at=NIGHT,
-                             updated_at=NIGHT)
-        plan.lines = [PlanLine(service_id=world.msus.id, count=1)]
-        plan.sessions = [PlanSession(service_id=world.msus.id, sequence=1)]
+        plan = waiting_plan(world, ann, world.msus)
         session.add(plan)
         desk = upsert_user(session=session, username="front", password="long enough pw", role=Role.FRONT_DESK)
         session.commit()
