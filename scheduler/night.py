@@ -91,6 +91,9 @@ class Night:
     catalog_token: str = ""
     kept_as_booked: dict[int, str] = field(default_factory=dict)
     """Booked appointments the catalog changed under (``as_booked``), with what changed: the night keeps them."""
+    plan_clinician_gone: dict[str, str] = field(default_factory=dict)
+    """Waiting plan sessions whose plan keeps a clinician who no longer gives the service here (archived, moved or
+    decertified), with that reason: the run record says so instead of "no certified clinician"."""
 
 
 def gather(session: Session, *, location_id: int, now: datetime, settings: Settings) -> Night:
@@ -206,10 +209,14 @@ class _Builder:
                 continue
             kind, starts = self.kind(line.service_id)
             placed_clinicians = [a.resource_ids(ResourceKind.CLINICIAN)[0] for _, a in rows if a is not None]
-            team = None
+            team, gone = None, None
             if line.same_clinician == SameClinicianRule.REQUIRED:
                 if placed_clinicians:
                     kind = replace(kind, clinicians=tuple(c for c in kind.clinicians if c.id == placed_clinicians[0]))
+                    if not kind.clinicians:
+                        kept = self.snapshot.name_of(ResourceKind.CLINICIAN, placed_clinicians[0])
+                        gone = (f"the clinician its plan keeps, {kept}, no longer gives {kind.name} here (archived, "
+                                "moved to another location or no longer certified)")
                 else:
                     team = f"plan {plan.id} service {line.service_id}"
             base = self.patient_starts(plan.patient_id, kind, intersect(intersect(starts, allowed), window))
@@ -232,6 +239,8 @@ class _Builder:
                     mine = intersect(mine, [(to_minute(self.frozen_until),
                                              to_minute(following[0].starts_at) - kind.duration + 1)])
                 night.plan_sessions[key] = (plan, plan_session)
+                if gone:
+                    night.plan_clinician_gone[key] = gone
                 sessions.append(WaitingSession(key, plan.patient_id, kind, mine, priority=plan.priority, team=team))
                 previous = (key, None)
         return sessions, spacings

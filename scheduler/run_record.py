@@ -65,6 +65,7 @@ def _still_waiting(night: Night, solution: ReplanSolution, changes: list[dict]) 
     reasons = {left.key: (left.code, left.reason) for left in left_waiting(night.problem, solution.placements)}
     reasons |= {change["session"]: ("booking_refused", f"the booking check refused its time: {change['reason']}")
                 for change in changes if change["action"] == "not_placed"}
+    reasons |= {key: ("plan_clinician_gone", why) for key, why in night.plan_clinician_gone.items() if key in reasons}
     entries = []
     for waiting in night.problem.waiting:
         if waiting.key not in reasons:

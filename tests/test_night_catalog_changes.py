@@ -14,13 +14,15 @@ from sqlmodel import Session, select
 from api.deps import get_now
 from api.main import create_app
 from data.accounts import upsert_user
-from data.enums import Role, RunStatus, RunTrigger
-from data.tables import Appointment, DeviceType
+from data.enums import Role, RunStatus, RunTrigger, SameClinicianRule
+from data.tables import Appointment, DeviceType, PlanSession
 from scheduler import booking
 from scheduler.optimization import check_no_overlaps, run_optimization
 from tests.clinic_world import at
 from tests.conftest import bearer
-from tests.test_optimization import NIGHT, SETTINGS, clinic, rows_with_allocations, wait  # noqa: F401 (fixture)
+from tests.test_optimization import (  # noqa: F401 (clinic is a fixture)
+    NIGHT, SETTINGS, book_at, clinic, rows_with_allocations, wait, waiting_plan,
+)
 
 API = "/api/v1"
 
@@ -244,3 +246,30 @@ def test_a_session_whose_clinician_unit_or_room_moved_away_is_still_on_its_locat
     given_by = {roster["clinician"]["id"]: roster["entries"] for roster in rosters}
     assert [entry["appointment_id"] for entry in given_by[world.dana.id]] == [promised]
     assert not [entry for roster in there for entry in roster["entries"]], "the session is Midtown's, not listed twice"
+
+
+def test_a_plan_session_whose_kept_clinician_no_longer_gives_the_service_says_so(clinic):  # noqa: F811
+    """A course that keeps its clinician: session 1 is booked with Max, session 2 waits. Max then loses the
+    diagnostic ultrasound certification. The run left session 2 waiting with "no certified clinician on shift in the
+    patient's window", which sent the desk looking at shifts; now the reason names Max and what changed."""
+    engine, world = clinic
+    first = book_at(engine, world, world.patients[0], world.msus, at(3, 9), world.max)
+    with Session(engine) as session:
+        plan = waiting_plan(world, world.patients[0], world.msus)
+        plan.lines[0].count, plan.lines[0].min_gap_days, plan.lines[0].max_gap_days = 2, 2, 4
+        plan.lines[0].same_clinician = SameClinicianRule.REQUIRED
+        plan.sessions = [PlanSession(service_id=world.msus.id, sequence=1, appointment_id=first),
+                         PlanSession(service_id=world.msus.id, sequence=2)]
+        session.add(plan)
+        session.commit()
+        plan_id = plan.id
+    app, admin = _client(engine)
+    with TestClient(app) as client:
+        assert client.patch(f"{API}/clinicians/{world.max.id}", headers=admin,
+                            json={"certifications": ["physical_therapy"]}).status_code == 200
+    run = run_optimization(engine, location_id=world.midtown.id, trigger=RunTrigger.MANUAL, now=NIGHT,
+                           settings=SETTINGS)
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    (left,) = [entry for entry in run.waiting if entry.get("plan_id") == plan_id]
+    assert left["sequence"] == 2 and left["code"] == "plan_clinician_gone"
+    assert left["reason"].startswith("the clinician its plan keeps, Max, no longer gives Diagnostic ultrasound here")

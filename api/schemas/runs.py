@@ -37,8 +37,8 @@ class LeftWaitingPublic(Schema):
     service_id: int
     priority: int
     code: str = Field(description="no_allowed_start, no_clinician, plan_clinician_off, no_room, no_device, "
-                                  "no_common_time, earlier_not_placed, spacing, taken, free_start_unused or "
-                                  "booking_refused")
+                                  "plan_clinician_gone, no_common_time, earlier_not_placed, spacing, taken, "
+                                  "free_start_unused or booking_refused")
     reason: str
     request_id: int | None = None
     plan_id: int | None = None
