@@ -356,8 +356,7 @@ def _match(session: Session, *, actor: User, request: VisitRequest, hold: Appoin
            now: datetime) -> None:
     """The visitor is an existing patient: the hold moves to that record (if they are free then) and the
     provisional one goes."""
-    if session.get(Patient, patient_id) is None:
-        raise Invalid(("patient_id",), f"patient {patient_id} does not exist")
+    booking.patient_to_serve(session, patient_id, ("patient_id",))
     if not request.new_patient:
         raise Invalid(("patient_id",), "this request's patient was already matched")
     provisional = session.get(Patient, request.patient_id)

@@ -29,8 +29,8 @@ from sqlmodel import Session, select
 from data.catalog import in_service
 from data.config import Settings
 from data.enums import AppointmentStatus, MessageKind, WaitlistStatus
-from data.errors import Conflict, Invalid, NotFound
-from data.tables import Appointment, AuditEntry, Location, Patient, PatientMessage, Service, User, WaitlistRequest
+from data.errors import Conflict, NotFound
+from data.tables import Appointment, AuditEntry, Location, PatientMessage, Service, User, WaitlistRequest
 from scheduler import booking, outbox, visit_requests
 from scheduler.catalog_snapshot import catalog
 
@@ -39,8 +39,9 @@ NO_LONGER_AVAILABLE = "That time is no longer available; we will tell you when a
 
 
 def add_request(session: Session, *, actor: User, values: dict, now: datetime) -> WaitlistRequest:
-    if session.get(Patient, values["patient_id"]) is None:
-        raise Invalid(("patient_id",), f"patient {values['patient_id']} does not exist")
+    """A waiting request, for a patient who exists and was not erased (read under a shared lock, so an erasure at the
+    same moment either waits and then finds the request still to come, or goes first and the request is refused)."""
+    booking.patient_to_serve(session, values["patient_id"], ("patient_id",))
     in_service(session, Service, values["service_id"], ("service_id",))
     request = WaitlistRequest(**values, created_by_id=actor.id, created_at=now)
     session.add(request)

@@ -1,19 +1,22 @@
 """Erasing a patient: personal data overwritten in place, history and audit trail kept pseudonymous."""
 
 import json
-from datetime import timedelta
+from datetime import time, timedelta
 
 import pytest
+from alembic import command
 from icalendar import Calendar
-from sqlmodel import select
+from sqlmodel import Session, select
 
-from data.db import session_scope
-from data.enums import RunTrigger
-from data.tables import Appointment, AuditEntry, Patient, PatientLink, VisitRequest
+from data.db import make_engine, session_scope
+from data.enums import RunTrigger, WaitlistStatus
+from data.migrate import alembic_config
+from data.tables import Appointment, AuditEntry, Patient, PatientLink, VisitRequest, WaitlistRequest
 from scheduler import erasure
 from scheduler.optimization import run_optimization
 from tests.booking_helpers import booked, set_clock
-from tests.clinic_world import NOW, at
+from tests.clinic_world import NOW, at, build_world
+from tests.conftest import BACKENDS
 from tests.factories import API
 from tests.test_optimization import NIGHT, SETTINGS, clinic, waiting_plan  # noqa: F401 (the clinic fixture)
 from tests.test_visit_requests import PUBLIC, ask, night_slot, world  # noqa: F401 (the world fixture)
@@ -163,3 +166,54 @@ def test_no_plan_is_made_for_an_erased_patient(client, as_desk, as_admin, world)
     assert plan.status_code == 422 and "was erased" in plan.text, plan.text
     assert plan.json()["detail"][0]["loc"] == ["body", "patient_id"]
     assert client.get(f"{API}/plans", headers=as_desk, params={"patient_id": patient_id}).json()["total"] == 0
+
+
+def test_no_waitlist_request_is_added_for_an_erased_patient(client, session, as_desk, as_admin, world):
+    """It was added (201), and then the location's every nightly run failed on it ("patient N was erased") and every
+    cancellation whose freed time it matched was refused (found by a probe, 2026-12-01)."""
+    patient_id = declined_visitor(client, as_desk)["patient"]["id"]
+    client.post(f"{API}/patients/{patient_id}/erase", headers=as_admin).raise_for_status()
+    added = client.post(f"{API}/waitlist", headers=as_desk, json={
+        "patient_id": patient_id, "service_id": world.msus.id, "earliest_day": "2027-03-03",
+        "latest_day": "2027-03-12"})
+    assert added.status_code == 422 and "was erased" in added.text, added.text
+    assert added.json()["detail"][0]["loc"] == ["body", "patient_id"]
+    assert session.exec(select(WaitlistRequest).where(WaitlistRequest.patient_id == patient_id)).all() == []
+
+
+def test_a_visitor_is_not_matched_to_an_erased_patient(client, session, as_desk, as_admin, world):
+    """Confirming a request as an erased patient booked the slot for "Erased patient #N" and deleted the visitor's
+    own record, name and phone with it (found by a probe, 2026-12-01)."""
+    erased_id = declined_visitor(client, as_desk)["patient"]["id"]
+    client.post(f"{API}/patients/{erased_id}/erase", headers=as_admin).raise_for_status()
+    assert ask(client, night_slot(client), given_name="Zed", family_name="Probe").status_code == 201
+    (waiting,) = client.get(f"{API}/visit-requests", headers=as_desk).json()
+    refused = client.post(f"{API}/visit-requests/{waiting['id']}/confirm", headers=as_desk,
+                          json={"patient_id": erased_id})
+    assert refused.status_code == 422 and "was erased" in refused.text, refused.text
+    (still,) = client.get(f"{API}/visit-requests", headers=as_desk).json()
+    assert still["status"] == "requested" and still["patient"]["family_name"] == "Probe"
+    hold = session.get(Appointment, session.get(VisitRequest, waiting["id"]).hold_id)
+    assert hold.patient_id == waiting["patient"]["id"] and hold.status == "pending"
+
+
+@pytest.mark.parametrize("empty_database_url", BACKENDS, indirect=True)
+def test_the_migration_closes_waiting_requests_of_erased_patients(empty_database_url):
+    """Requests added for erased patients before the check above would fail every nightly run of their location."""
+    engine = make_engine(empty_database_url)
+    config = alembic_config(engine)
+    command.upgrade(config, "e1c5a7b3d9f2")
+    with Session(engine, expire_on_commit=False) as session:
+        world = build_world(session)
+        kept, erased = world.patients[:2]
+        erased.erased_at = NOW
+        requests = [WaitlistRequest(patient_id=patient.id, service_id=world.msus.id, earliest_day=NOW.date(),
+                                    latest_day=NOW.date() + timedelta(days=9), earliest_time=time(8),
+                                    latest_time=time(18), created_at=NOW) for patient in (kept, erased)]
+        session.add_all(requests)
+        session.commit()
+    command.upgrade(config, "f3a7c9e1b5d2")
+    with Session(engine) as session:
+        assert [session.get(WaitlistRequest, request.id).status for request in requests] == [
+            WaitlistStatus.WAITING, WaitlistStatus.CLOSED]
+    engine.dispose()
