@@ -199,3 +199,29 @@ def test_a_move_after_the_service_was_lengthened_takes_and_names_the_new_length(
     assert (body["start"], body["end"], body["minutesDuration"]) == (start.isoformat(), at(4, 10).isoformat(), 60)
     kept = client.patch(path, headers=merge, json={"end": at(4, 10).isoformat(), "minutesDuration": 60})
     assert kept.status_code == 200, kept.text
+
+
+@pytest.mark.parametrize("element", ["start", "end"])
+def test_a_time_written_as_a_number_is_refused_by_name(client, as_desk, world, element):
+    """The R4B model takes a JSON number as seconds since 1970; reading the body's value as text then failed with a
+    500 (found by a probe, 2026-12-01). FHIR's JSON writes an instant as a string only: 422 naming the element."""
+    made = booked(client, as_desk, world.msus, world.patients[0], at(3, 9), clinician_id=world.max.id)
+    path = f"/fhir/Appointment/{made['id']}"
+    merge = {**as_desk, "Content-Type": "application/merge-patch+json"}
+    patched = client.patch(path, headers=merge, json={element: 1_800_000_000})
+    assert patched.status_code == 422, patched.text
+    assert patched.json()["issue"][0]["expression"] == [element], patched.text
+    assert "string" in patched.text
+    whole = client.get(path, headers=as_desk).json()
+    put = client.put(path, headers={**as_desk, "If-Match": f'W/"{whole["meta"]["versionId"]}"'},
+                     json={**whole, element: 1_800_000_000})
+    assert put.status_code == 422, put.text
+    assert client.get(path, headers=as_desk).json()["start"] == whole["start"]
+
+
+def test_a_length_written_as_text_is_refused_in_words(client, as_desk, world):
+    """"45" for a 45-minute session was refused saying the length is 45 minutes, which it was asked to be."""
+    made = booked(client, as_desk, world.msus, world.patients[0], at(3, 9), clinician_id=world.max.id)
+    patched = client.patch(f"/fhir/Appointment/{made['id']}", json={"minutesDuration": "45"},
+                           headers={**as_desk, "Content-Type": "application/merge-patch+json"})
+    assert patched.status_code == 422 and 'a whole number of minutes, not \\"45\\"' in patched.text, patched.text

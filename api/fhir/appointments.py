@@ -270,8 +270,9 @@ def _moved(session: Session, record: Appointment, body: dict) -> Move | None:
         raise Invalid(("end",), f"the end follows from the start and the session's length: "
                                 f"{(start + length).astimezone(zone).isoformat()}")
     minutes = int(length.total_seconds() // 60)
-    if "minutesDuration" in body and body["minutesDuration"] != minutes:
-        raise Invalid(("minutesDuration",), f"the length follows from the service: {minutes} minutes")
+    if "minutesDuration" in body and (type(body["minutesDuration"]) is not int or body["minutesDuration"] != minutes):
+        raise Invalid(("minutesDuration",), f"the length follows from the service: {minutes} (a whole number of "
+                                            f"minutes, not {json.dumps(body['minutesDuration'])[:40]})")
     return Move(start, clinician, other_room, other_devices) if moves else None
 
 
@@ -306,9 +307,14 @@ def _unchanged(session: Session, record: Appointment, body: dict) -> Participant
 
 
 def _instant(body: dict, element: str) -> datetime:
-    """An instant of the body (the R4B model checked its form) on the calendar the clinic keeps."""
+    """An instant of the body on the calendar the clinic keeps. The R4B model checked its form but also takes a JSON
+    number (as seconds since 1970); FHIR's JSON writes an instant as a string only, and the body is read as given."""
+    value = body[element]
+    if not isinstance(value, str):
+        raise Invalid((element,), f"an instant is a string with its offset, such as 2027-03-03T09:00:00-05:00, "
+                                  f"not {json.dumps(value)[:40]}")
     try:
-        return schedulable(datetime.fromisoformat(body[element]))
+        return schedulable(datetime.fromisoformat(value))
     except ValueError as exc:
         raise Invalid((element,), str(exc)) from None
 
