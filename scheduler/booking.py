@@ -28,10 +28,12 @@ from sqlmodel import Session, select
 from data import catalog_version
 from data.catalog import in_service
 from data.config import Settings
-from data.enums import AppointmentStatus, RequestStatus, ResourceKind
+from data.enums import AppointmentStatus, PlanStatus, RequestStatus, ResourceKind
 from data.errors import Conflict, Forbidden, Gone, Invalid, NotFound
 from data.locking import locked
-from data.tables import Allocation, Appointment, Clinician, Device, Patient, Room, Service, User, VisitRequest
+from data.tables import (
+    Allocation, Appointment, Clinician, Device, Patient, PlanSession, Room, Service, TreatmentPlan, User, VisitRequest,
+)
 from scheduler import audit
 from scheduler.as_booked import as_booked
 from scheduler.availability import Offer, SlotQuery, build_search, find_availability, session_kind
@@ -73,11 +75,7 @@ def book(session: Session, *, actor: User | None, choice: SlotChoice, now: datet
 
 def book_hold(session: Session, *, actor: User | None, hold_id: int, now: datetime, settings: Settings,
               for_request: int | None = None, for_plan: int | None = None) -> Appointment:
-    """Turn one's own live hold (or a system hold) into a booked appointment, keeping its resources.
-
-    A hold that answers a public request is booked only by confirming that request (``for_request``); one of a
-    plan's proposal (``for_plan``) by confirming the plan. Without an actor, the system books a system hold on the
-    patient's own answer (a waitlist offer accepted from its link).
+    """Turn a live hold into a booked appointment, keeping its resources (who may: ``_may_decide``).
     The hold is checked again first (``_held_slot_now``): the catalog may have changed while it waited.
     """
     hold = lock_appointment(session, hold_id, "hold")
@@ -85,9 +83,7 @@ def book_hold(session: Session, *, actor: User | None, hold_id: int, now: dateti
         raise Conflict(f"hold {hold_id} is {hold.status.value}, not a live hold")
     if hold.hold_expires_at <= now:
         raise Gone(f"hold {hold_id} expired at {hold.hold_expires_at.isoformat()}; search for a slot again")
-    if hold.created_by_id is not None and (actor is None or hold.created_by_id != actor.id):
-        raise Forbidden(f"hold {hold_id} was placed by another user; only they can book it")
-    _refuse_request_hold(session, hold, for_request, "confirm")
+    _may_decide(session, hold, actor=actor, for_request=for_request, for_plan=for_plan, verb="book")
     choice, offer = _held_slot_now(session, hold, now=now, settings=settings, refusal=(
         f"the time held for request {for_request} can no longer be booked; decline the request, and the patient "
         "can ask for another time" if for_request is not None
@@ -175,7 +171,7 @@ TRANSITIONS = {
 
 
 def change_status(session: Session, *, actor: User | None, appointment_id: int, action: str, now: datetime,
-                  reason: str = "", for_request: int | None = None) -> Appointment:
+                  reason: str = "", for_request: int | None = None, for_plan: int | None = None) -> Appointment:
     """Release a hold, cancel, check in, complete or mark a no-show; what ends a session frees its resources.
 
     The appointment is read under its lock, so the state checked is the one a concurrent write left. Without an
@@ -187,11 +183,8 @@ def change_status(session: Session, *, actor: User | None, appointment_id: int, 
     if appointment.status not in transition.allowed_from:
         raise Conflict(f"appointment {appointment_id} is {appointment.status.value}; it cannot be {transition.done}")
     _check_timing(appointment, action, now)
-    if (target == AppointmentStatus.CANCELLED and appointment.status == AppointmentStatus.PENDING
-            and appointment.created_by_id not in (None, actor.id if actor else None)):
-        raise Forbidden(f"hold {appointment_id} was placed by another user; only they can release it")
-    if target == AppointmentStatus.CANCELLED:
-        _refuse_request_hold(session, appointment, for_request, "decline")
+    if target == AppointmentStatus.CANCELLED and appointment.status == AppointmentStatus.PENDING:
+        _may_decide(session, appointment, actor=actor, for_request=for_request, for_plan=for_plan, verb="release")
     before = audit.snapshot(appointment)
     appointment.status, appointment.hold_expires_at, appointment.updated_at = target, None, now
     if target == AppointmentStatus.CANCELLED:
@@ -216,14 +209,28 @@ def _check_timing(appointment: Appointment, action: str, now: datetime) -> None:
                        f"{TRANSITIONS[action].done}")
 
 
-def _refuse_request_hold(session: Session, hold: Appointment, for_request: int | None, decision: str) -> None:
-    """A hold answering a waiting public request changes only through that request (confirm or decline)."""
-    if hold.status != AppointmentStatus.PENDING:
-        return
+def _may_decide(session: Session, hold: Appointment, *, actor: User | None, for_request: int | None,
+                for_plan: int | None, verb: str) -> None:
+    """Who books or releases a live hold. One answering a waiting public request changes only through that request
+    (confirm or decline, ``for_request``), and one of a plan's proposal only through the plan (confirm, discard,
+    edit or propose again, ``for_plan``), by any of the staff: a colleague takes over a patient's plan. Any other
+    hold is its placer's while the patient decides; a system hold (a waitlist offer, a nightly hold), anyone's."""
     request_id = session.exec(select(VisitRequest.id).where(VisitRequest.hold_id == hold.id,
                                                             VisitRequest.status == RequestStatus.REQUESTED)).first()
-    if request_id is not None and request_id != for_request:
-        raise Conflict(f"hold {hold.id} answers public request {request_id}; {decision} that request instead")
+    if request_id is not None:
+        if request_id != for_request:
+            raise Conflict(f"hold {hold.id} answers public request {request_id}; "
+                           f"{'confirm' if verb == 'book' else 'decline'} that request instead")
+        return
+    plan_id = session.exec(select(PlanSession.plan_id).join(TreatmentPlan).where(
+        PlanSession.appointment_id == hold.id, TreatmentPlan.status == PlanStatus.PROPOSED)).first()
+    if plan_id is not None:
+        if plan_id != for_plan:
+            raise Conflict(f"hold {hold.id} is a session of plan {plan_id}'s proposal; confirm, edit or discard "
+                           "that plan instead")
+        return
+    if hold.created_by_id is not None and (actor is None or hold.created_by_id != actor.id):
+        raise Forbidden(f"hold {hold.id} was placed by another user; only they can {verb} it")
 
 
 def reschedule(session: Session, *, actor: User, appointment_id: int, start: datetime, now: datetime,

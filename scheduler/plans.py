@@ -210,7 +210,7 @@ def _release_proposal(session: Session, *, actor: User, plan: TreatmentPlan, now
             continue
         if booking.lock_appointment(session, plan_session.appointment_id).status == AppointmentStatus.PENDING:
             booking.change_status(session, actor=actor, appointment_id=plan_session.appointment_id, action="release",
-                                  now=now, reason=reason)
+                                  now=now, reason=reason, for_plan=plan.id)
     plan.sessions = []
     session.flush()
 

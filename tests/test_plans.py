@@ -21,7 +21,7 @@ from data.tables import Appointment, ClinicianException, TreatmentPlan, User
 from scheduler import plans
 from tests.booking_helpers import booked, set_clock
 from tests.clinic_world import NOW, at, build_world
-from tests.conftest import BACKENDS
+from tests.conftest import BACKENDS, bearer
 from tests.factories import API
 from tests.invariants import schedule_violations
 from tests.test_races import fire_together, prepare_clinic, start_server  # noqa: F401 (fixture)
@@ -378,6 +378,34 @@ def test_discarding_a_proposal_releases_its_holds_and_leaves_a_draft(client, as_
     late = discard(client, as_desk, plan)
     assert late.status_code == 409 and "is confirmed" in late.json()["detail"]
     assert discard(client, as_desk, {"id": 999999}).status_code == 404
+
+
+def test_a_colleague_takes_over_a_proposed_plan_and_its_holds_change_only_through_the_plan(client, app, session,
+                                                                                          as_desk, world):
+    """Only the user who proposed a plan could confirm, edit or discard it: everyone else got a 403 naming a hold
+    (found by a probe, 2026-12-01), so a plan proposed before a break stayed stuck until its holds lapsed. And the
+    proposer could book or release one of its holds on its own, leaving a proposed plan with a session booked."""
+    colleague = User(username="t_desk_2", role=Role.FRONT_DESK, password_hash="x")
+    session.add(colleague)
+    session.commit()
+    other = bearer(app, colleague)
+    plan = create_plan(client, as_desk, plan_body(world, [eswt_line(world, count=2)]))
+    held = [s["appointment"]["id"] for s in propose(client, as_desk, plan)["plan"]["sessions"]]
+    for alone in (client.post(f"{API}/appointments", headers=as_desk, json={"hold_id": held[0]}),
+                  client.delete(f"{API}/holds/{held[0]}", headers=as_desk)):
+        assert alone.status_code == 409, alone.text
+        assert alone.json()["detail"] == (f"hold {held[0]} is a session of plan {plan['id']}'s proposal; confirm, "
+                                          "edit or discard that plan instead")
+    assert discard(client, other, plan).status_code == 200
+    propose(client, as_desk, plan)
+    edited = client.patch(f"{API}/plans/{plan['id']}", headers=other, json={"priority": 5})
+    assert edited.status_code == 200 and edited.json()["status"] == "draft", edited.text
+    proposal = propose(client, as_desk, plan)
+    confirmed = client.post(f"{API}/plans/{plan['id']}/confirm", headers=other)
+    assert confirmed.status_code == 200, confirmed.text
+    session.expire_all()
+    assert {session.get(Appointment, s["appointment"]["id"]).status
+            for s in proposal["plan"]["sessions"]} == {"booked"}
 
 
 def test_the_clinician_cannot_discard_a_proposal(client, as_desk, as_clinician, world):
