@@ -19,6 +19,7 @@ from sqlmodel import Session, SQLModel, select
 
 from data import catalog_version
 from data.errors import Conflict, Invalid, NotFound
+from data.tables import CATALOG_TABLES
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,8 @@ def locked(session: Session, entity: Entity, ident: int) -> SQLModel:
     changes of different fields made at once would each write the other's field back as it was.
     """
     table = entity.table
+    if table in CATALOG_TABLES:
+        catalog_version.take(session)
     record = session.exec(select(table).where(table.id == ident).with_for_update()
                           .execution_options(populate_existing=True)).first()
     if record is None:

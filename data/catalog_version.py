@@ -28,6 +28,17 @@ def hold(session: Session) -> str:
     return session.exec(select(CatalogVersion.token).where(CatalogVersion.id == 1).with_for_update(read=True)).one()
 
 
+def take(session: Session) -> None:
+    """The token, locked for a catalog change before the row it changes is (PostgreSQL).
+
+    A booking share-locks the token (``hold``) and then reads clinicians, rooms and units under their locks; a change
+    that locked its row first and reached the token only at its flush waited for the booking while the booking
+    waited for the row, and PostgreSQL aborted one of them. In the booking's order the change waits for bookings in
+    flight, and bookings after it wait for the change and read the new catalog.
+    """
+    session.exec(select(CatalogVersion.token).where(CatalogVersion.id == 1).with_for_update()).one()
+
+
 def bump(connection_or_session) -> None:
     connection_or_session.execute(update(CatalogVersion).where(CatalogVersion.id == 1).values(token=uuid.uuid4().hex))
 
