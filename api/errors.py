@@ -37,12 +37,23 @@ def clipped(text: str) -> str:
 
 def reported(errors: list[dict]) -> list[dict]:
     """Pydantic errors as answered: where, what and which kind, never the offending input."""
-    shown = [{"loc": [clipped(part) if isinstance(part, str) else part for part in error["loc"]],
-              "msg": clipped(str(error["msg"])), "type": error["type"]} for error in errors[:MAX_ERRORS]]
+    shown = [_unreadable(error) or {"loc": [clipped(part) if isinstance(part, str) else part for part in error["loc"]],
+                                    "msg": clipped(str(error["msg"])), "type": error["type"]}
+             for error in errors[:MAX_ERRORS]]
     if len(errors) > MAX_ERRORS:
         shown.append({"loc": list(errors[MAX_ERRORS]["loc"][:1]), "type": "too_many_errors",
                       "msg": f"and {len(errors) - MAX_ERRORS} more errors; fix these first"})
     return shown
+
+
+def _unreadable(error: dict) -> dict | None:
+    """A body that is not JSON, said so: FastAPI reports it at ``["body", <character offset>]`` as "JSON decode
+    error", which read as an element named by a number."""
+    if error["type"] != "json_invalid" or len(error["loc"]) != 2:
+        return None
+    why = (error.get("ctx") or {}).get("error", "")
+    return {"loc": ["body"], "type": "json_invalid",
+            "msg": clipped(f"the body is not valid JSON at character {error['loc'][1]}" + (f": {why}" if why else ""))}
 
 
 def validation_error_from(exc: ValidationError) -> RequestValidationError:

@@ -225,3 +225,25 @@ def test_a_length_written_as_text_is_refused_in_words(client, as_desk, world):
     patched = client.patch(f"/fhir/Appointment/{made['id']}", json={"minutesDuration": "45"},
                            headers={**as_desk, "Content-Type": "application/merge-patch+json"})
     assert patched.status_code == 422 and 'a whole number of minutes, not \\"45\\"' in patched.text, patched.text
+
+
+def test_a_patch_that_is_not_json_is_told_so(client, as_desk, world):
+    """Text sent as a patch was read as a malformed patch ("Input should be a valid list"), and a body that is not
+    JSON was named as an element "70" (its character offset) with "JSON decode error" (found by a probe,
+    2026-12-01). Now: 415 naming the media types a patch is read in, and a 400 saying where the JSON breaks; the
+    REST API says the same of its bodies."""
+    made = booked(client, as_desk, world.msus, world.patients[0], at(3, 9), clinician_id=world.max.id)
+    path = f"/fhir/Appointment/{made['id']}"
+    text = client.patch(path, content=b'{"status": "cancelled"}', headers={**as_desk, "Content-Type": "text/plain"})
+    assert text.status_code == 415, text.text
+    assert "application/merge-patch+json" in text.json()["issue"][0]["diagnostics"]
+    broken = client.patch(path, content=b'{"status": "cancelled",}',
+                          headers={**as_desk, "Content-Type": "application/merge-patch+json"})
+    assert broken.status_code == 400, broken.text
+    (issue,) = broken.json()["issue"]
+    assert issue["diagnostics"].startswith("the body is not valid JSON at character 23") and "expression" not in issue
+    assert client.get(path, headers=as_desk).json()["status"] == "booked"
+    rest = client.post(f"{API}/appointments", content=b'{"hold_id": 1', headers={**as_desk,
+                                                                                 "Content-Type": "application/json"})
+    assert rest.status_code == 422 and rest.json()["detail"][0]["loc"] == ["body"], rest.text
+    assert rest.json()["detail"][0]["msg"].startswith("the body is not valid JSON at character")

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import json_merge_patch
 import jsonpatch
-from fastapi import APIRouter, Body, HTTPException, Request, status
+from fastapi import APIRouter, Body, Depends, HTTPException, Request, status
 from fhir.resources.R4B.appointment import Appointment as FHIRAppointment
 from pydantic import ValidationError
 from sqlalchemy import func, not_
@@ -39,6 +39,7 @@ from scheduler.clock import from_minute
 
 router = APIRouter()
 JSON_PATCH, MERGE_PATCH = "application/json-patch+json", "application/merge-patch+json"
+PATCH_MEDIA_TYPES = (JSON_PATCH, MERGE_PATCH, FHIR_JSON, "application/json")  # the last two: the patch's shape says
 APPOINTMENT_PARAMETERS = {"_id": "token", "patient": "reference", "practitioner": "reference", "date": "date",
                           "status": "token"}
 APPOINTMENT_SORTS = ("date", "-date")
@@ -380,7 +381,17 @@ def update_appointment(ident: str, session: SessionDep, settings: SettingsDep, n
     return conditional.answer(appointment_resource(session, record))
 
 
-@router.patch("/Appointment/{ident}", responses={**conditional.PRECONDITION, **also_answers(410)},
+def _patch_media_type(request: Request) -> None:
+    """A patch is JSON: text or a form with a patch in it is refused as such, not read as a malformed patch."""
+    kind = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if kind not in PATCH_MEDIA_TYPES:
+        raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+                            f"send a JSON Patch ({JSON_PATCH}) or a JSON merge patch ({MERGE_PATCH}), not "
+                            f"{kind[:60] or 'a body without Content-Type'}")
+
+
+@router.patch("/Appointment/{ident}", responses={**conditional.PRECONDITION, **also_answers(410, 415)},
+              dependencies=[Depends(_patch_media_type)],
               openapi_extra={"requestBody": {"content": {MERGE_PATCH: {"schema": {"type": "object"}}}}})
 def patch_appointment(ident: str, session: SessionDep, settings: SettingsDep, now: NowDep, user: Desk,
                       body: Annotated[list[dict] | dict, Body(media_type=JSON_PATCH)],
