@@ -475,6 +475,10 @@ def test_runs_through_the_api(clinic):
         assert one.json()["changes"][0]["action"] == "waitlist_hold"
         missing = client.post("/api/v1/optimization-runs", json={"location_id": 999999}, headers=bearer(app, admin))
         assert missing.status_code == 404
+        # JSON's true was read as record 1 and ran that location's night (found by a probe, 2026-12-01)
+        truth = client.post("/api/v1/optimization-runs", json={"location_id": True}, headers=bearer(app, admin))
+        assert truth.status_code == 422 and "not true or false" in truth.text, truth.text
+        assert client.get("/api/v1/optimization-runs", headers=bearer(app, admin)).json()["total"] == 1
 
 
 NIGHTLY_IN_A_PROCESS = """

@@ -12,6 +12,7 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -100,7 +101,14 @@ def spelled(pattern: str, words: str) -> tuple:
     return AfterValidator(check), Field(json_schema_extra={"pattern": pattern})
 
 
-Ident = Annotated[int, Field(ge=1, le=MAX_IDENT, description="A record id")]
+def _not_true_or_false(value: Any) -> Any:
+    """JSON's true and false are not ids: pydantic would read ``{"location_id": true}`` as record 1."""
+    if isinstance(value, bool):
+        raise ValueError("a record id is a number, not true or false")
+    return value
+
+
+Ident = Annotated[int, BeforeValidator(_not_true_or_false), Field(ge=1, le=MAX_IDENT, description="A record id")]
 Instant = Annotated[AwareDatetime, AfterValidator(schedulable), Field(description=f"With an offset; {INSTANTS}")]
 Day = Annotated[date, AfterValidator(on_calendar), Field(description=f"A date {DAYS}")]
 Text = Annotated[str, AfterValidator(_printable)]
