@@ -11,10 +11,12 @@ nor disturb each other's rows.
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -46,9 +48,21 @@ def _admin_connection() -> psycopg.Connection:
     )
 
 
+def _migrate(url: str) -> None:
+    engine = make_engine(url)
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
+
+
 @pytest.fixture(scope="session")
-def postgres_databases() -> Iterator[Callable[[], str]]:
-    """A maker of fresh, empty PostgreSQL databases; all are dropped at the end of the run."""
+def postgres_databases() -> Iterator[Callable[..., str]]:
+    """A maker of fresh PostgreSQL databases, empty or (``migrated=True``) at the head revision; all are dropped at
+    the end of the run.
+
+    A migrated one is a copy of one database this process migrated (``CREATE DATABASE ... TEMPLATE``): 0.2 s here
+    against 0.5-1.5 s to migrate each anew, for 100-150 such databases a worker (2026-12-01)."""
     try:
         admin = _admin_connection()
     except psycopg.OperationalError as exc:
@@ -57,12 +71,19 @@ def postgres_databases() -> Iterator[Callable[[], str]]:
             pytest.fail(message)
         pytest.skip(message)
     created: list[str] = []
+    template: list[str] = []
 
-    def make() -> str:
-        name = f"clinic_test_{uuid.uuid4().hex[:12]}"
-        admin.execute(f'CREATE DATABASE "{name}"')
-        created.append(name)
+    def url_of(name: str) -> str:
         return make_url(POSTGRES_SERVER).set(database=name).render_as_string(hide_password=False)
+
+    def make(*, migrated: bool = False) -> str:
+        if migrated and not template:
+            template.append(make_url(make()).database)
+            _migrate(url_of(template[0]))
+        name = f"clinic_test_{uuid.uuid4().hex[:12]}"
+        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template[0]}"' if migrated else f'CREATE DATABASE "{name}"')
+        created.append(name)
+        return url_of(name)
 
     yield make
     admin.close()
@@ -105,6 +126,32 @@ BACKENDS = [pytest.param("sqlite", id="sqlite"), pytest.param("postgresql", id="
 
 
 @pytest.fixture(scope="session")
+def migrated_databases(request, tmp_path_factory) -> Callable[[str, Path], str]:
+    """A maker of fresh databases at the head revision: ``make(backend, folder)`` (a SQLite file goes in
+    ``folder``). Each is a copy of one database migrated once per run and backend (a file copy on SQLite, where
+    migrating takes 0.5-0.7 s here)."""
+    sqlite_template: list[Path] = []
+
+    def make(backend: str, folder: Path) -> str:
+        if backend == "postgresql":
+            return request.getfixturevalue("postgres_databases")(migrated=True)
+        if not sqlite_template:
+            sqlite_template.append(tmp_path_factory.mktemp("template") / "clinic.db")
+            _migrate(f"sqlite:///{sqlite_template[0]}")
+        copy = folder / f"clinic-{uuid.uuid4().hex[:8]}.db"
+        shutil.copyfile(sqlite_template[0], copy)
+        return f"sqlite:///{copy}"
+
+    return make
+
+
+@pytest.fixture
+def migrated_database_url(request, tmp_path, migrated_databases) -> str:
+    """A fresh database at the head revision, of the backend the test is parametrized with (SQLite if none)."""
+    return migrated_databases(getattr(request, "param", "sqlite"), tmp_path)
+
+
+@pytest.fixture(scope="session")
 def migrated_engines(request, tmp_path_factory) -> Iterator[dict[str, Engine]]:
     """One migrated database per backend for the whole run, made when first asked for.
 
@@ -121,12 +168,8 @@ def migrated_engines(request, tmp_path_factory) -> Iterator[dict[str, Engine]]:
 def engine(request, migrated_engines, tmp_path_factory) -> Engine:
     """The run's migrated database of the backend the test is parametrized with."""
     if request.param not in migrated_engines:
-        if request.param == "sqlite":
-            url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'clinic.db'}"
-        else:
-            url = request.getfixturevalue("postgres_databases")()
-        migrated_engines[request.param] = made = make_engine(url)
-        upgrade(made)
+        url = request.getfixturevalue("migrated_databases")(request.param, tmp_path_factory.mktemp("db"))
+        migrated_engines[request.param] = make_engine(url)
     return migrated_engines[request.param]
 
 

@@ -37,7 +37,7 @@ EVENTUALLY_SECONDS = 20  # a bound for a notification to arrive, so a broken fee
 
 @pytest.fixture(scope="module")
 def clinic(postgres_databases):
-    url = postgres_databases()
+    url = postgres_databases(migrated=True)
     engine, ids = clinic_database(url)
     with session_scope(engine) as session:
         other = User(username="shortcut_other", role=Role.FRONT_DESK, password_hash="x")

@@ -23,7 +23,6 @@ from data.config import Settings
 from data.db import make_engine
 from data.enums import AppointmentStatus, RequestKind, Role, WaitlistStatus
 from data.errors import Conflict
-from data.migrate import upgrade
 from data.tables import Allocation, Appointment, AuditEntry, PatientLink, User, WaitlistRequest
 from scheduler import booking, erasure, visit_requests, waitlist
 from scheduler.secret_links import issue
@@ -37,8 +36,7 @@ SETTINGS = Settings(background_jobs=False, secret_key="locked-writes-secret-key-
 
 @pytest.fixture
 def clinic(postgres_databases):
-    engine = make_engine(postgres_databases())
-    upgrade(engine)
+    engine = make_engine(postgres_databases(migrated=True))
     with Session(engine, expire_on_commit=False) as session:
         world = build_world(session)
         desk = upsert_user(session=session, username="desk", password="locked writes desk", role=Role.FRONT_DESK)

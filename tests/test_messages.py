@@ -22,7 +22,6 @@ from data.config import Settings
 from data.db import make_engine
 from data.enums import Channel, MessageKind, MessageStatus, Role
 from data.accounts import upsert_user
-from data.migrate import upgrade
 from data.tables import PatientMessage
 from scheduler.delivery import deliver_due
 from scheduler.email_channel import SmtpSender
@@ -84,16 +83,15 @@ class Clinic:
 
 
 @pytest.fixture
-def clinic(empty_database_url):
-    engine = make_engine(empty_database_url)
-    upgrade(engine)
+def clinic(migrated_database_url):
+    engine = make_engine(migrated_database_url)
     with Session(engine, expire_on_commit=False) as session:
         world = build_world(session)
         for n, patient in enumerate(world.patients):
             patient.email = f"patient{n}@example.org"
         upsert_user(session=session, username="desk", password=PASSWORD, role=Role.FRONT_DESK)
         session.commit()
-    settings = Settings(database_url=empty_database_url, secret_key="messages-test-key-" + "k" * 32,
+    settings = Settings(database_url=migrated_database_url, secret_key="messages-test-key-" + "k" * 32,
                         background_jobs=False, public_base_url="https://clinic.example.org")
     app = create_app(settings, engine)
     clock = [NOW]
@@ -121,7 +119,7 @@ def book(clinic: Clinic, patient, start: datetime, service=None) -> dict:
     return response.json()
 
 
-BOTH = pytest.mark.parametrize("empty_database_url", BACKENDS, indirect=True)
+BOTH = pytest.mark.parametrize("migrated_database_url", BACKENDS, indirect=True)
 
 
 @BOTH
@@ -232,7 +230,7 @@ def test_a_worker_killed_mid_batch_loses_nothing(clinic, smtp):
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize("empty_database_url", [BACKENDS[1]], indirect=True)
+@pytest.mark.parametrize("migrated_database_url", [BACKENDS[1]], indirect=True)
 def test_two_workers_on_postgresql_send_each_message_exactly_once(clinic, smtp):
     for day in range(2, 12):
         for hour, patient in zip((9, 10, 11), clinic.world.patients):

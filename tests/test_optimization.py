@@ -26,7 +26,6 @@ from data.enums import (
     SameClinicianRule,
     WaitlistStatus,
 )
-from data.migrate import upgrade
 from data.tables import (
     Allocation,
     Appointment,
@@ -49,12 +48,9 @@ BACKENDS = [pytest.param("sqlite", id="sqlite"), pytest.param("postgresql", id="
 
 
 @pytest.fixture(params=BACKENDS)
-def clinic(request, tmp_path):
+def clinic(request, tmp_path, migrated_databases):
     """A fresh, committed database holding the test clinic, and its engine."""
-    url = (f"sqlite:///{tmp_path / 'runs.db'}" if request.param == "sqlite"
-           else request.getfixturevalue("postgres_databases")())
-    engine = make_engine(url)
-    upgrade(engine)
+    engine = make_engine(migrated_databases(request.param, tmp_path))
     yield engine, committed_world(engine)
     engine.dispose()
 
@@ -223,8 +219,7 @@ def test_a_booked_time_moves_only_under_the_policy_and_the_patient_is_told(clini
 @pytest.fixture
 def postgres_clinic(postgres_databases):
     """The test clinic on PostgreSQL only: there the front desk keeps working while a night is solved."""
-    engine = make_engine(postgres_databases())
-    upgrade(engine)
+    engine = make_engine(postgres_databases(migrated=True))
     yield engine, committed_world(engine)
     engine.dispose()
 
@@ -427,13 +422,12 @@ def test_the_fall_back_night_still_runs_once(clinic):
     assert first.run_date == date(2027, 11, 7) and second is None
 
 
-def test_the_checker_catches_an_overlap_the_database_let_through(tmp_path):
+def test_the_checker_catches_an_overlap_the_database_let_through(tmp_path, migrated_databases):
     """SQLite has no exclusion constraint: the run's own check is what refuses a broken schedule.
 
     The overlap lies in the freeze window, which the re-plan must not repair.
     """
-    engine = make_engine(f"sqlite:///{tmp_path / 'broken.db'}")
-    upgrade(engine)
+    engine = make_engine(migrated_databases("sqlite", tmp_path))
     world = committed_world(engine)
     with session_scope(engine) as session:
         for patient in world.patients[:2]:

@@ -108,7 +108,7 @@ def test_a_reminder_job_run_twice_tells_once(clinic, smtp):
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize("empty_database_url", [BACKENDS[1]], indirect=True)
+@pytest.mark.parametrize("migrated_database_url", [BACKENDS[1]], indirect=True)
 def test_two_reminder_jobs_at_once_on_postgresql_write_each_reminder_once(clinic, smtp):
     for day in (5, 6):
         for hour, patient in zip((9, 10, 11), clinic.world.patients):
@@ -129,7 +129,7 @@ def test_two_reminder_jobs_at_once_on_postgresql_write_each_reminder_once(clinic
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize("empty_database_url", [BACKENDS[1]], indirect=True)
+@pytest.mark.parametrize("migrated_database_url", [BACKENDS[1]], indirect=True)
 def test_a_cancellation_under_way_while_the_job_runs_leaves_no_reminder_on_postgresql(clinic, smtp):
     appointment = booked(clinic, smtp, clinic.world.patients[0], at(5, 9))
     clinic.clock[0] = at(3, 8, 55)
