@@ -209,6 +209,12 @@ def _check_timing(appointment: Appointment, action: str, now: datetime) -> None:
                        f"{TRANSITIONS[action].done}")
 
 
+def in_proposals(session: Session, appointment_ids: list[int]) -> dict[int, int]:
+    """The plan whose current proposal holds each of these appointments (a hold that changes only through it)."""
+    return dict(session.exec(select(PlanSession.appointment_id, PlanSession.plan_id).join(TreatmentPlan).where(
+        PlanSession.appointment_id.in_(appointment_ids), TreatmentPlan.status == PlanStatus.PROPOSED)).all())
+
+
 def _may_decide(session: Session, hold: Appointment, *, actor: User | None, for_request: int | None,
                 for_plan: int | None, verb: str) -> None:
     """Who books or releases a live hold. One answering a waiting public request changes only through that request
@@ -222,8 +228,7 @@ def _may_decide(session: Session, hold: Appointment, *, actor: User | None, for_
             raise Conflict(f"hold {hold.id} answers public request {request_id}; "
                            f"{'confirm' if verb == 'book' else 'decline'} that request instead")
         return
-    plan_id = session.exec(select(PlanSession.plan_id).join(TreatmentPlan).where(
-        PlanSession.appointment_id == hold.id, TreatmentPlan.status == PlanStatus.PROPOSED)).first()
+    plan_id = in_proposals(session, [hold.id]).get(hold.id)
     if plan_id is not None:
         if plan_id != for_plan:
             raise Conflict(f"hold {hold.id} is a session of plan {plan_id}'s proposal; confirm, edit or discard "

@@ -16,6 +16,7 @@ from sqlmodel import Session, select
 from data.enums import AppointmentStatus, ResourceKind
 from data.errors import Invalid, NotFound
 from data.tables import Allocation, Appointment, Patient
+from scheduler import booking
 from scheduler.catalog_snapshot import CatalogSnapshot, LocationInfo, catalog
 from scheduler.clock import from_minute, local_days, to_minute, weekly
 from scheduler.rosters import plan_progress
@@ -48,6 +49,7 @@ class ScheduledSession:
     plan_progress: str | None
     resources: tuple[tuple[ResourceKind, int], ...]
     patient_confirmed_at: datetime | None = None
+    proposed_in: int | None = None  # the plan whose proposal holds it: booked or released through that plan only
 
 
 @dataclass(frozen=True)
@@ -166,11 +168,12 @@ def _sessions(session: Session, snapshot, location: LocationInfo, start: datetim
     if not facts:
         return []
     progress = plan_progress(session, snapshot, list(facts))
+    proposals = booking.in_proposals(session, list(facts))
     zone = location.zone
     return [ScheduledSession(
         appointment_id=ident, status=status, starts_at=starts.astimezone(zone), ends_at=ends.astimezone(zone),
         hold_expires_at=expires.astimezone(zone) if expires else None, patient_id=patient_id,
         patient_name=f"{given} {family}", service_id=service_id, service_name=snapshot.services[service_id].name,
         plan_progress=progress.get(ident), resources=tuple(sorted(held[ident])),
-        patient_confirmed_at=confirmed.astimezone(zone) if confirmed else None)
+        patient_confirmed_at=confirmed.astimezone(zone) if confirmed else None, proposed_in=proposals.get(ident))
         for ident, status, starts, ends, expires, patient_id, service_id, given, family, confirmed in facts.values()]

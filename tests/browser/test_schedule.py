@@ -135,6 +135,25 @@ def test_a_session_s_panel_shows_the_patient_and_cancels_with_a_reason(site, pag
     assert desk.get(f"appointments/{booked['id']}")["status"] == "cancelled"
 
 
+def test_a_hold_of_a_proposed_plan_leads_to_its_plan(site, page):
+    """Its hold is booked by confirming the plan and released by discarding it (Book and Release are refused for it
+    with a 409): the panel offers the plan instead."""
+    base_url, world, _ = site
+    desk, day = Desk(base_url), clinic_day()
+    plan = desk.post("plans", {"patient_id": desk.new_patient()["id"], "location_id": world.midtown.id,
+                               "earliest_start": day.isoformat(),
+                               "latest_end": (day + timedelta(days=1)).isoformat(),
+                               "lines": [{"service_id": world.msus.id, "count": 1}]})
+    (held,) = [s["appointment"] for s in desk.post(f"plans/{plan['id']}/proposal", {})["plan"]["sessions"]]
+    open_schedule(page, base_url, world, datetime.fromisoformat(held["start"]).date())
+    page.locator(f"[data-appointment='{held['id']}']").first.click()
+    panel = page.locator("#panel")
+    expect(panel.get_by_role("link", name="Open the plan to confirm or discard it")).to_have_attribute(
+        "href", f"/app/plans?id={plan['id']}")
+    expect(panel.get_by_role("button", name="Book")).to_have_count(0)
+    expect(panel.get_by_role("button", name="Release")).to_have_count(0)
+
+
 def drag(page, box: dict, dx: float, dy: float = 0) -> None:
     x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
     page.mouse.move(x, y)

@@ -254,6 +254,12 @@ export async function open() {
     const status = (path, words) => action(words, () => after(
       () => api(`appointments/${id}/${path}`, { method: "POST" }), `${session.patient.name}: ${words.toLowerCase()}.`)
       .then(closePanel));
+    if (session.status === "pending" && session.proposed_in) {
+      // A proposal's hold is booked by confirming its plan and released by discarding it, by anyone at the desk.
+      bar.append(element("a", "Open the plan to confirm or discard it", {
+        href: `/app/plans?id=${session.proposed_in}` }));
+      return bar;
+    }
     if (session.status === "pending") {
       bar.append(action("Book", () => after(() => api("appointments", { method: "POST", body: { hold_id: id } }),
         "Booked.").then(closePanel)),
