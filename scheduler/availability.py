@@ -260,6 +260,7 @@ def build_search(
         preferred_clinician=query.prefer_clinician_id or query.clinician_id,
         continuity_clinician=continuity,
         unusable_gap=unusable_gap,
+        time_of_day=query.earliest is not None,
     )
 
 

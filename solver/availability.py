@@ -80,9 +80,9 @@ class SlotSearch:
     """One search: the service, the candidates for each role and the allowed times.
 
     ``open_hours`` are the spans a service may occupy (opening hours, the
-    requested time of day); ``starts`` the allowed start minutes (the searched
-    range, minimum notice). ``grid_origin`` aligns slot starts with the local
-    wall clock.
+    requested time of day if ``time_of_day``); ``starts`` the allowed start
+    minutes (the searched range, minimum notice). ``grid_origin`` aligns slot
+    starts with the local wall clock.
     """
 
     service: ServiceNeeds
@@ -97,6 +97,7 @@ class SlotSearch:
     preferred_clinician: int | None = None
     continuity_clinician: int | None = None
     unusable_gap: int = 30
+    time_of_day: bool = False
 
     def span(self, start: int, resource: Resource) -> tuple[int, int]:
         return blocked_span(self.service, start, resource)
@@ -252,8 +253,7 @@ def explain_empty(search: SlotSearch, location: str = "the location") -> list[Re
 
     base = _base_starts(search)
     if not base:
-        return [Reason("closed", "no time in the range falls within the opening hours and the requested time "
-                                 "of day, after the minimum notice")]
+        return [_closed(search)]
 
     qualified = f"clinician certified in {service.certification}" if service.certification else "clinician"
     roles = [Role("clinician", search.clinicians, qualified, [
@@ -282,6 +282,15 @@ def explain_empty(search: SlotSearch, location: str = "the location") -> list[Re
         return reasons
     return [Reason("no_common_time", "no time in the range has a qualified clinician, a room and the devices "
                                      "free together (and the patient free)")]
+
+
+def _closed(search: SlotSearch) -> Reason:
+    """No start left before any resource is asked: the minimum notice took the whole range, or the hours did."""
+    if not any(end > start for start, end in search.starts):
+        return Reason("closed", "the range ends before the earliest time that can still be booked (the minimum "
+                                "notice)")
+    hours = "the opening hours and the requested time of day" if search.time_of_day else "the opening hours"
+    return Reason("closed", f"no time in the range falls within {hours}, after the minimum notice")
 
 
 @dataclass(frozen=True)

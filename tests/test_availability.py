@@ -158,6 +158,14 @@ def test_why_not_when_the_catalog_cannot_serve(client, as_desk, world, service_n
 def test_why_not_when_closed_or_off_duty(client, as_desk, world):
     closed = search(client, as_desk, world.eswt, at(2, 20, 30), at(2, 23))
     assert [r["code"] for r in closed["reasons"]] == ["closed"]
+    assert closed["reasons"][0]["message"] == ("no time in the range falls within the opening hours, after the "
+                                               "minimum notice"), "no time of day was asked: none is blamed"
+    evening = search(client, as_desk, world.eswt, *day(2), earliest="20:30", latest="23:00")
+    assert evening["reasons"][0]["message"] == ("no time in the range falls within the opening hours and the "
+                                                "requested time of day, after the minimum notice")
+    too_soon = search(client, as_desk, world.eswt, NOW + timedelta(minutes=1), NOW + timedelta(minutes=20))
+    assert [r["message"] for r in too_soon["reasons"]] == [
+        "the range ends before the earliest time that can still be booked (the minimum notice)"]
     saturday = search(client, as_desk, world.eswt, at(6, 16, 30), at(6, 19), clinician_id=world.eli.id)
     assert [r["code"] for r in saturday["reasons"]] == ["clinicians_unavailable"]
     assert "Eli does not work" in saturday["reasons"][0]["message"]
