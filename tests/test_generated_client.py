@@ -12,7 +12,8 @@ import json
 import re
 import subprocess
 import sys
-from datetime import datetime, timedelta
+from collections import Counter
+from datetime import date, datetime, timedelta
 
 import httpx
 import pytest
@@ -32,7 +33,8 @@ def served(tmp_path_factory):
     port = free_port()
     server = launch([clinic_script(), "serve", "--demo", "--host", "127.0.0.1", "--port", str(port)], port=port,
                     cwd=folder, env=clean_environment(CLINIC_DEMO_PASSWORD=PASSWORD, CLINIC_BACKGROUND_JOBS="false",
-                                                      CLINIC_SECRET_KEY="generated-" + "k" * 40),
+                                                      CLINIC_SECRET_KEY="generated-" + "k" * 40,
+                                                      CLINIC_SOLVER_TIME_LIMIT_SECONDS="4"),
                     log=folder / "server.log")
     yield server
     server.stop()
@@ -68,17 +70,21 @@ def model(name: str):
     return getattr(importlib.import_module(f"{PACKAGE}.models"), name)
 
 
-@pytest.fixture(scope="module")
-def desk(served, generated):
-    """The front desk signed in through the generated sign-in operation."""
+def signed_in(served, generated, username: str):
+    """A demo user signed in through the generated sign-in operation."""
     sign_in = operation("auth", "sign_in_with_password_api_v1_auth_token_post")
     form = model("BodySignInWithPasswordApiV1AuthTokenPost")
     anonymous = generated.Client(base_url=served.base_url)
-    refused = sign_in.sync(client=anonymous, body=form(username="frontdesk", password=PASSWORD + "x"))
+    refused = sign_in.sync(client=anonymous, body=form(username=username, password=PASSWORD + "x"))
     assert isinstance(refused, model("ErrorAnswer")) and "incorrect" in refused.detail
-    token = sign_in.sync(client=anonymous, body=form(username="frontdesk", password=PASSWORD))
+    token = sign_in.sync(client=anonymous, body=form(username=username, password=PASSWORD))
     assert isinstance(token, model("Token")), token
     return generated.AuthenticatedClient(base_url=served.base_url, token=token.access_token)
+
+
+@pytest.fixture(scope="module")
+def desk(served, generated):
+    return signed_in(served, generated, "frontdesk")
 
 
 def test_a_booking_its_conflict_and_the_roster_through_the_generated_client(desk):
@@ -120,3 +126,36 @@ def test_errors_are_parsed_models_under_fhir_and_elsewhere(desk, served, generat
     anonymous = generated.AuthenticatedClient(base_url=served.base_url, token="not-a-token")
     refused = operation("auth", "who_am_i_api_v1_auth_me_get").sync(client=anonymous)
     assert isinstance(refused, model("ErrorAnswer")), refused
+
+
+def test_a_nightly_run_its_brief_history_and_the_holds_it_placed_through_the_generated_client(served, generated,
+                                                                                            desk):
+    """The run record's newer reads (``brief`` lists, ``change_counts``, ``night-holds``) parse as the models the
+    document names, and agree with the whole record."""
+    admin = signed_in(served, generated, "admin")
+    locations = operation("locations", "list_records_api_v1_locations_get").sync(client=admin, limit=200)
+    location = locations.items[0]
+    services = operation("services", "list_records_api_v1_services_get").sync(client=desk, limit=200)
+    patient = operation("patients", "list_records_api_v1_patients_get").sync(client=desk, limit=1).items[0]
+    service = next(s for s in services.items if s.code == "sij_manual")
+    first = date.today() + timedelta(days=3)  # past the run's freeze window
+    waiting = operation("waitlist", "add_api_v1_waitlist_post").sync(client=desk, body=model("WaitlistCreate")(
+        patient_id=patient.id, service_id=service.id, earliest_day=first, latest_day=first + timedelta(days=7)))
+    assert isinstance(waiting, model("WaitlistPublic")), waiting
+    run = operation("optimization", "start_run_api_v1_optimization_runs_post").sync(
+        client=admin, body=model("RunRequest")(location_id=location.id))
+    assert isinstance(run, model("RunPublic")) and run.status.value == "succeeded", run
+    history = operation("optimization", "list_runs_api_v1_optimization_runs_get").sync(
+        client=desk, location_id=location.id, brief=True)
+    (listed,) = [r for r in history.items if r.id == run.id]
+    assert listed.changes == [] and listed.waiting == []
+    whole = operation("optimization", "get_run_api_v1_optimization_runs_ident_get").sync(run.id, client=desk)
+    assert isinstance(whole, model("RunDetail"))
+    assert listed.change_counts.to_dict() == dict(Counter(change["action"] for change in whole.changes)) != {}
+    assert listed.waiting_count == len(whole.waiting)
+    holds = operation("optimization", "holds_placed_at_night_api_v1_optimization_runs_night_holds_get").sync(
+        client=desk, location_id=location.id)
+    assert holds and all(isinstance(hold, model("NightHoldPublic")) and hold.run_id == run.id for hold in holds)
+    placed = {change["appointment_id"] for change in whole.changes
+              if change["action"] in ("waitlist_hold", "plan_session")}
+    assert {hold.appointment_id for hold in holds} == placed
