@@ -247,3 +247,15 @@ def test_a_patch_that_is_not_json_is_told_so(client, as_desk, world):
                                                                                  "Content-Type": "application/json"})
     assert rest.status_code == 422 and rest.json()["detail"][0]["loc"] == ["body"], rest.text
     assert rest.json()["detail"][0]["msg"].startswith("the body is not valid JSON at character")
+
+
+def test_a_merge_patch_of_the_start_alone_moves_the_session_and_its_end(client, as_desk, world):
+    """Merged into the stored resource, ``{"start": ...}`` keeps the old end: it was refused with a 422 asking for
+    the end (found by a probe, 2026-12-01). An end left as stored follows the start; a third end is still a 422."""
+    made = booked(client, as_desk, world.msus, world.patients[0], at(3, 9), clinician_id=world.max.id)
+    path, merge = f"/fhir/Appointment/{made['id']}", {**as_desk, "Content-Type": "application/merge-patch+json"}
+    moved = client.patch(path, headers=merge, json={"start": at(4, 11).isoformat()})
+    assert moved.status_code == 200, moved.text
+    assert (moved.json()["start"], moved.json()["end"]) == (at(4, 11).isoformat(), at(4, 11, 45).isoformat())
+    odd = client.patch(path, headers=merge, json={"start": at(4, 13).isoformat(), "end": at(4, 14).isoformat()})
+    assert odd.status_code == 422 and at(4, 13, 45).isoformat() in odd.text, odd.text

@@ -252,7 +252,9 @@ def _moved(session: Session, record: Appointment, body: dict) -> Move | None:
 
     An element left out stays as it is; one given that cannot change must be what is stored (``_unchanged``).
     A move books the service as the catalog has it now (``booking.reschedule``), which may be longer or shorter
-    than when the session was booked: the end and ``minutesDuration`` a move expects are those it will write.
+    than when the session was booked: the end and ``minutesDuration`` a move expects are those it will write. An
+    end left as stored follows the new start (a merge patch of ``start`` alone keeps the old end in the merged
+    resource, and a length cannot be chosen anyway); any other end must be the one the move writes.
     """
     named = _unchanged(session, record, body)
     clinicians, rooms = record.resource_ids(ResourceKind.CLINICIAN), record.resource_ids(ResourceKind.ROOM)
@@ -266,7 +268,7 @@ def _moved(session: Session, record: Appointment, body: dict) -> Move | None:
     snapshot = catalog(session)
     length = (timedelta(minutes=snapshot.services[record.service_id].duration) if moves
               else record.ends_at - record.starts_at)
-    if "end" in body and _instant(body, "end") != start + length:
+    if "end" in body and _instant(body, "end") not in (start + length, record.ends_at if moves else None):
         zone = snapshot.locations[record.location_id].zone
         raise Invalid(("end",), f"the end follows from the start and the session's length: "
                                 f"{(start + length).astimezone(zone).isoformat()}")
