@@ -11,7 +11,7 @@ size of the schedule.
 """
 
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import String, and_, or_, type_coerce
@@ -158,9 +158,10 @@ def _summarize(explained: list[tuple[LocationInfo, list[Reason]]]) -> list[Reaso
 
 
 def _check_range(query: SlotQuery) -> None:
-    if query.end <= query.start:
+    start, end = query.start.astimezone(UTC), query.end.astimezone(UTC)  # not by wall clock: rosters.clinician_roster
+    if end <= start:
         raise Invalid(("end",), "end must be after start", source="query")
-    if query.end - query.start > MAX_RANGE:
+    if end - start > MAX_RANGE:
         raise Invalid(("end",), f"search at most {MAX_RANGE.days} days at a time", source="query")
     if (query.earliest is None) != (query.latest is None):
         raise Invalid(("latest",), "give both earliest and latest, or neither", source="query")

@@ -10,7 +10,7 @@ glance.
 """
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy.orm import selectinload
 from sqlmodel import Session, select
@@ -77,6 +77,9 @@ def clinician_roster(session: Session, clinician_id: int, start: datetime, end: 
     snapshot = catalog(session)
     if clinician_id not in snapshot.clinicians:
         raise NotFound("clinician", clinician_id)
+    # In UTC: two times in one zone compare by their wall clocks, and in the hour repeated in autumn 1:15 (the
+    # second) reads as before 1:45 (the first), the start and end of a session across the change.
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
     if end <= start:
         raise Invalid(("end",), "end must be after start", source="query")
     if end - start > longest:

@@ -147,6 +147,24 @@ def test_a_booking_is_confirmed_by_e_mail_in_the_clinic_s_time_with_a_calendar_e
 
 
 @BOTH
+def test_a_session_across_the_autumn_clock_change_is_booked_and_its_calendar_entry_is_right(clinic, smtp):
+    """Owl's telehealth at 1:45 AM EDT on 7 November 2027 ends at 1:15 AM EST, half an hour later. Comparing the two
+    in the clinic's zone reads 1:15 as before 1:45: booking (or moving a session there) for a patient told by e-mail
+    was refused with "end must be after start", from the .ics the confirmation carries (found by a probe)."""
+    start = datetime.fromisoformat("2027-11-07T01:45:00-04:00")
+    response = clinic.client.post(f"{API}/appointments", headers=clinic.desk, json={
+        "service_id": clinic.world.telehealth.id, "patient_id": clinic.world.patients[0].id,
+        "start": start.isoformat(), "clinician_id": clinic.world.owl.id})
+    assert response.status_code == 201, response.text
+    assert response.json()["end"] == "2027-11-07T01:15:00-05:00"
+    assert deliver(clinic, smtp).sent == 1
+    (attachment,) = [part for part in smtp.received[0].iter_attachments()
+                     if part.get_content_type() == "text/calendar"]
+    (event,) = Calendar.from_ical(attachment.get_content()).walk("VEVENT")
+    assert event.decoded("dtend") - event.decoded("dtstart") == timedelta(minutes=30)
+
+
+@BOTH
 def test_moves_and_cancellations_are_told_and_a_refused_change_tells_nothing(clinic, smtp):
     ann, ben = clinic.world.patients[:2]
     appointment = book(clinic, ann, at(3, 9))
