@@ -158,10 +158,9 @@ def _summarize(explained: list[tuple[LocationInfo, list[Reason]]]) -> list[Reaso
 
 
 def _check_range(query: SlotQuery) -> None:
-    start, end = query.start.astimezone(UTC), query.end.astimezone(UTC)  # not by wall clock: rosters.clinician_roster
-    if end <= start:
+    if query.end.astimezone(UTC) <= query.start.astimezone(UTC):  # not by wall clock: rosters.clinician_roster
         raise Invalid(("end",), "end must be after start", source="query")
-    if end - start > MAX_RANGE:
+    if query.end - query.start > MAX_RANGE:
         raise Invalid(("end",), f"search at most {MAX_RANGE.days} days at a time", source="query")
     if (query.earliest is None) != (query.latest is None):
         raise Invalid(("latest",), "give both earliest and latest, or neither", source="query")

@@ -78,9 +78,9 @@ def clinician_roster(session: Session, clinician_id: int, start: datetime, end: 
     if clinician_id not in snapshot.clinicians:
         raise NotFound("clinician", clinician_id)
     # In UTC: two times in one zone compare by their wall clocks, and in the hour repeated in autumn 1:15 (the
-    # second) reads as before 1:45 (the first), the start and end of a session across the change.
-    start, end = start.astimezone(UTC), end.astimezone(UTC)
-    if end <= start:
+    # second) reads as before 1:45 (the first), the start and end of a session across the change. The length is
+    # counted in days of the calendar, as a feed's window is.
+    if end.astimezone(UTC) <= start.astimezone(UTC):
         raise Invalid(("end",), "end must be after start", source="query")
     if end - start > longest:
         raise Invalid(("end",), f"ask for at most {longest.days} days at a time", source="query")
