@@ -495,11 +495,12 @@ def _own_booked(session: Session, patient_id: int, appointment_id: int, now: dat
 
 def move_slots(session: Session, *, token: str, appointment_id: int, now: datetime,
                settings: Settings) -> list[PublicSlot]:
-    """The times the patient may ask to move a session to: the same service, free, not clashing with their others."""
+    """The times the patient may ask to move a session to: the same service at the same clinic, free, not clashing
+    with their others. Another clinic is the desk's to arrange (its address, its staff, the patient's way there)."""
     patient_id = linked_patient(session, token)
     appointment = _own_booked(session, patient_id, appointment_id, now)
     return public_slots(session, service=session.get(Service, appointment.service_id), now=now, settings=settings,
-                        patient_id=patient_id)
+                        patient_id=patient_id, location_id=appointment.location_id)
 
 
 def request_move(session: Session, *, token: str, appointment_id: int, location_id: int, start: datetime,
@@ -507,6 +508,9 @@ def request_move(session: Session, *, token: str, appointment_id: int, location_
     """Hold the new time for the patient's session, pending the front desk's confirmation."""
     patient_id = linked_patient(session, token)
     appointment = _own_booked(session, patient_id, appointment_id, now)
+    if location_id != appointment.location_id:
+        raise Invalid(("location_id",), "a session moves to another time at the same clinic; to change the clinic, "
+                                        "please call us")
     contact_key = digest(f"patient:{patient_id}")
     _check_limits(session, client_key=client_key, contact_key=contact_key, now=now, settings=settings)
     if session.exec(_open_requests(session, now).where(VisitRequest.moves_appointment_id == appointment.id)).one():

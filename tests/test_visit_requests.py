@@ -253,6 +253,21 @@ def test_a_patient_asks_to_move_a_session_and_the_desk_confirms(client, as_desk,
     assert client.get(f"{PUBLIC}/patients/{token}/sessions").status_code == 404
 
 
+def test_a_patient_moves_a_session_within_its_own_clinic(client, as_desk, world, session):
+    """A telehealth session at Midtown was offered the Night Desk's times as well, and a move there was held and
+    confirmed (found by a probe, 2026-12-01): another clinic is the desk's to arrange."""
+    patient = world.patients[1]
+    made = booked(client, as_desk, world.telehealth, patient, at(3, 9), clinician_id=world.max.id)
+    token = client.post(f"{API}/patients/{patient.id}/link", headers=as_desk).json()["url"].rsplit("/", 1)[1]
+    options = client.get(f"{PUBLIC}/patients/{token}/sessions/{made['id']}/slots").json()
+    assert options and {o["location_id"] for o in options} == {world.midtown.id}
+    elsewhere = night_slot(client)
+    refused = client.post(f"{PUBLIC}/patients/{token}/moves", json={
+        "appointment_id": made["id"], "location_id": elsewhere["location_id"], "start": elsewhere["start"]})
+    assert refused.status_code == 422 and "same clinic" in refused.text, refused.text
+    assert client.get(f"{API}/visit-requests", headers=as_desk).json() == []
+
+
 def test_cancelling_a_session_withdraws_its_waiting_move(client, as_desk, world, session):
     patient = world.patients[1]
     session_booked = booked(client, as_desk, world.msus, patient, at(3, 9), clinician_id=world.max.id)
