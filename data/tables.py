@@ -440,6 +440,12 @@ class AuditEntry(SQLModel, table=True):
     after: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
 
 
+def ever_booked() -> sa.ColumnElement[bool]:
+    """As SQL: the appointment was booked at some time, so a cancelled one is a cancelled session (told to the
+    patient, withdrawn from calendars), not a hold given up before anyone relied on it."""
+    return sa.exists().where(AuditEntry.appointment_id == Appointment.id, AuditEntry.action == "book")
+
+
 class IdempotencyRecord(SQLModel, table=True):
     """The answer given to a request sent with an Idempotency-Key, replayed on a retry."""
 

@@ -2,7 +2,7 @@
 
 A roster lists a clinician's sessions (booked, arrived, done or missed; with
 ``include_cancelled`` the cancelled ones too, which calendar feeds need to
-withdraw events) with the patient, the service, the room, the device units
+withdraw events; a hold released before it was booked was never an event) with the patient, the service, the room, the device units
 and the session's place in its treatment plan ("Shockwave therapy 3 of 5").
 The day board shows every clinician, device unit and room of a location as
 a row with the blocks it is taken for, holds included: what is free at a
@@ -17,7 +17,7 @@ from sqlmodel import Session, select
 
 from data.enums import AppointmentStatus, ResourceKind
 from data.errors import Invalid, NotFound
-from data.tables import Allocation, Appointment, Patient, PlanLine, PlanSession
+from data.tables import Allocation, Appointment, Patient, PlanLine, PlanSession, ever_booked
 from scheduler.catalog_snapshot import CatalogSnapshot, ClinicianInfo, LocationInfo, catalog
 
 ON_ROSTER = (AppointmentStatus.BOOKED, AppointmentStatus.ARRIVED, AppointmentStatus.FULFILLED,
@@ -183,7 +183,8 @@ def _entries(session: Session, snapshot: CatalogSnapshot, clinician_ids: list[in
     appointments = session.exec(
         select(Appointment).join(Allocation)
         .where(Allocation.resource_kind == ResourceKind.CLINICIAN, Allocation.resource_id.in_(clinician_ids),
-               Appointment.status.in_(statuses), Appointment.starts_at < end, Appointment.ends_at > start)
+               Appointment.status.in_(statuses), Appointment.starts_at < end, Appointment.ends_at > start,
+               (Appointment.status != AppointmentStatus.CANCELLED) | ever_booked())
         .options(selectinload(Appointment.allocations))
         .order_by(Appointment.starts_at, Appointment.id).distinct()
     ).all()

@@ -30,7 +30,7 @@ from data.catalog import in_service
 from data.config import Settings
 from data.enums import AppointmentStatus, MessageKind, WaitlistStatus
 from data.errors import Conflict, NotFound
-from data.tables import Appointment, AuditEntry, Location, PatientMessage, Service, User, WaitlistRequest
+from data.tables import Appointment, Location, PatientMessage, Service, User, WaitlistRequest, ever_booked
 from scheduler import booking, outbox, visit_requests
 from scheduler.catalog_snapshot import catalog
 
@@ -147,11 +147,10 @@ def lapse_offers(session: Session, *, now: datetime, settings: Settings) -> list
     """Offers that ended unbooked (lapsed, or released by the desk): their requests wait again and each time goes to
     the next matching patient. Safe to run from many processes at once: each lapsed offer is handled once."""
     booking.release_expired_holds(session, now=now)
-    booked_once = exists().where(AuditEntry.appointment_id == Appointment.id, AuditEntry.action == "book")
     ended = session.exec(
         select(WaitlistRequest, Appointment).join(Appointment, Appointment.id == WaitlistRequest.appointment_id)
         .where(WaitlistRequest.status == WaitlistStatus.OFFERED, Appointment.status == AppointmentStatus.CANCELLED,
-               ~booked_once)
+               ~ever_booked())
         .order_by(WaitlistRequest.id).with_for_update(of=WaitlistRequest, skip_locked=True)
     ).all()
     for request, _ in ended:

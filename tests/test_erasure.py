@@ -51,10 +51,18 @@ def declined_visitor(client, as_desk) -> dict:
     return waiting
 
 
-def test_a_declined_visitor_is_erased_and_the_feed_loses_her_initials(client, app, session, as_desk, as_admin,
-                                                                      world):
-    waiting = declined_visitor(client, as_desk)
+def test_a_visitor_whose_session_was_cancelled_is_erased_and_the_feed_loses_her_initials(client, app, session,
+                                                                                          as_desk, as_admin, world):
+    """Nora's request is confirmed and the session then cancelled (a cancelled session stays in Owl's feed, so his
+    calendar drops it; a declined request's hold was never in it)."""
+    assert ask(client, night_slot(client)).status_code == 201
+    (waiting,) = client.get(f"{API}/visit-requests", headers=as_desk).json()
     patient_id = waiting["patient"]["id"]
+    client.post(f"{API}/visit-requests/{waiting['id']}/confirm", headers=as_desk, json={}).raise_for_status()
+    (appointment,) = client.get(f"{API}/appointments", headers=as_desk,
+                                params={"patient_id": patient_id}).json()["items"]
+    client.post(f"{API}/appointments/{appointment['id']}/cancel", headers=as_desk,
+                json={"reason": "Ms Visitor should call us first"}).raise_for_status()
     feed = client.post(f"{API}/clinicians/{world.owl.id}/calendar-feed", headers=as_admin).json()["url"]
     ((summary, sequence),) = feed_events(client, feed)
     assert summary == "Telehealth consultation: N.V."
@@ -71,7 +79,7 @@ def test_a_declined_visitor_is_erased_and_the_feed_loses_her_initials(client, ap
     kept = everything_kept_about(session, patient_id)
     assert not [text for text in NORA if text in kept]
     ((summary, renewed),) = feed_events(client, feed)
-    assert summary == "Telehealth consultation", "the cancelled hold stays in the feed, without initials"
+    assert summary == "Telehealth consultation", "the cancelled session stays in the feed, without initials"
     assert renewed > sequence, "subscribed calendars see the event changed"
     assert client.get(f"{API}/patients", params={"name": "Nora"}, headers=as_desk).json()["items"] == []
     (entry,) = client.get(f"{API}/audit", params={"action": "erase"}, headers=as_admin).json()["items"]

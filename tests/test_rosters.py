@@ -8,7 +8,7 @@ from icalendar import Calendar
 
 from data.enums import Role
 from scheduler import calendar_feed
-from tests.booking_helpers import booked, set_clock
+from tests.booking_helpers import booked, hold, set_clock
 from tests.clinic_world import NOW, at, build_world
 from tests.factories import API
 from tests.ics_readers import by_python_parsers, ical_js, observances, shown_on_its_clock
@@ -106,7 +106,10 @@ def test_the_calendar_feed_updates_cancels_and_can_be_revoked(client, as_desk, a
                         json={"start": at(3, 10).isoformat(), "clinician_id": world.dana.id})
     assert moved.status_code == 200, moved.text
     sequences.append(int(events(client, url)[uid]["sequence"]))
+    given_up = hold(client, as_desk, world.eswt, world.patients[1], at(4, 9), clinician_id=world.dana.id).json()
+    assert client.delete(f"{API}/holds/{given_up['id']}", headers=as_desk).status_code == 200
     client.post(f"{API}/appointments/{first['id']}/cancel", headers=as_desk, json={"reason": "patient ill"})
+    # the released hold was never an event: it showed as a cancelled session (found by a probe, 2026-12-01)
     (cancelled,) = events(client, url).values()
     assert str(cancelled["uid"]) == uid and str(cancelled["status"]) == "CANCELLED"
     sequences.append(int(cancelled["sequence"]))
