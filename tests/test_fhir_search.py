@@ -4,13 +4,16 @@ lenient handling, POST _search, JSON only, and a clinician's free time (``schedu
 What does not depend on the database runs on SQLite only; the Appointment search (SQL) runs on both.
 """
 
-from datetime import datetime
+from datetime import date, datetime, time
 from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from data.tables import Clinician, ClinicianShift, Location, LocationHours
+
 from tests.booking_helpers import booked, set_clock
-from tests.clinic_world import NOW, at, build_world
+from tests.clinic_world import EVERY_DAY, NOW, at, build_world
 from tests.test_fhir import FHIR_JSON, resources, valid
 
 SQLITE_ONLY = pytest.mark.parametrize("engine", ["sqlite"], indirect=True)
@@ -209,3 +212,34 @@ def test_a_clinicians_free_and_busy_slots(client, as_desk, world):
     posted = client.post("/fhir/Slot/_search", headers=as_desk,
                          data={"schedule.actor": max_, "start": day["start"], "status": "busy"})
     assert posted.status_code == 200 and ids(resources(valid(posted.json()))) == ids(busy)
+
+
+@pytest.mark.parametrize("engine", ["sqlite"], indirect=True)
+def test_a_bare_date_is_the_named_clinic_s_own_day(client, as_desk, world, session):
+    """A clinic in Tokyo among New York ones: a bare date in a search naming it (or its practitioner) is Tokyo's
+    day. It was read as New York's, the server's zone: its 09:00 session of March 3 was found under March 2 and
+    its slots of "March 3" ran from 14:00 that day to 14:00 the next (found by a probe, 2026-12-01)."""
+    tokyo = Location(name="World Tokyo", time_zone="Asia/Tokyo", opening_hours=[
+        LocationHours(weekday=d, starts=time(9), ends=time(18)) for d in EVERY_DAY])
+    session.add(tokyo)
+    session.flush()
+    kaito = Clinician(name="Kaito", location_id=tokyo.id,
+                      shifts=[ClinicianShift(weekday=d, starts=time(9), ends=time(17)) for d in EVERY_DAY])
+    session.add(kaito)
+    session.commit()
+    tokyo_time = ZoneInfo("Asia/Tokyo")
+    made = booked(client, as_desk, world.telehealth, world.patients[0],
+                  datetime(2027, 3, 3, 9, tzinfo=tokyo_time), clinician_id=kaito.id)
+    found = fetch(client, as_desk, "Appointment", date="2027-03-03", practitioner=f"Practitioner/{kaito.id}")
+    assert [e["resource"]["id"] for e in found.get("entry", [])] == [str(made["id"])]
+    slots = walk(client, as_desk, "Slot", **{"schedule.actor": f"Location/{tokyo.id}", "service-type": "w_telehealth",
+                                            "start": "2027-03-03"})
+    assert slots and {datetime.fromisoformat(s["start"]).astimezone(tokyo_time).date() for s in slots} == {
+        date(2027, 3, 3)}
+    proposals = client.get("/fhir/Appointment/$find", headers=as_desk, params={
+        "visit-type": "w_telehealth", "location-reference": f"Location/{tokyo.id}", "start": "2027-03-03",
+        "end": "2027-03-03"})
+    assert proposals.status_code == 200, proposals.text
+    starts = [datetime.fromisoformat(e["resource"]["start"]) for e in proposals.json().get("entry", [])
+              if e["resource"]["resourceType"] == "Appointment"]
+    assert starts and {start.astimezone(tokyo_time).date() for start in starts} == {date(2027, 3, 3)}

@@ -11,8 +11,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated
 
-from zoneinfo import ZoneInfo
-
 import json_merge_patch
 import jsonpatch
 from fastapi import APIRouter, Body, Depends, HTTPException, Request, status
@@ -24,7 +22,7 @@ from sqlmodel import Session, select
 from api.deps import NowDep, SessionDep, SettingsDep
 from api.fhir import conditional, resources as fhir
 from api.fhir.common import FHIR_JSON, Desk, documented, stored
-from api.fhir.search import Cursor, Search, SearchError, SearchForm, instants, reference_id
+from api.fhir.search import Cursor, Search, SearchError, SearchForm, instants, local_zone, reference_id
 from api.idempotency import IdempotencyKey, respond_once
 from api.openapi import also_answers
 from api.schemas.common import schedulable
@@ -67,12 +65,13 @@ def search_appointments(request: Request, session: SessionDep, settings: Setting
         statement = statement.where(Appointment.id.in_([n for v in value.split(",") if (n := fhir.record_id(v))]))
     for value in params.get("patient", []):
         statement = statement.where(Appointment.patient_id == _number(reference_id(value, "Patient"), "patient"))
-    for value in params.get("practitioner", []):
-        clinician = _number(reference_id(value, "Practitioner"), "practitioner")
+    practitioners = [_number(reference_id(value, "Practitioner"), "practitioner")
+                     for value in params.get("practitioner", [])]
+    for clinician in practitioners:
         statement = statement.where(Appointment.allocations.any(
             (Allocation.resource_kind == ResourceKind.CLINICIAN) & (Allocation.resource_id == clinician)))
     if "date" in params:
-        starts = instants(params["date"], ZoneInfo(settings.time_zone))
+        starts = instants(params["date"], local_zone(session, settings, clinicians=practitioners))
         if starts.low is not None:
             statement = statement.where(Appointment.starts_at >= starts.low)
         if starts.high is not None:

@@ -30,7 +30,7 @@ from api.deps import NowDep, SessionDep, SettingsDep
 from api.fhir import resources as fhir
 from api.fhir.appointments import appointment_resource, slot_choice
 from api.fhir.common import Desk, FHIRResponse, operation_inputs
-from api.fhir.search import SearchError, date_range, reference_id
+from api.fhir.search import SearchError, date_range, local_zone, reference_id
 from api.fhir.slots import LONGEST_SLOT_WINDOW, SLOT_WINDOW
 from api.openapi import also_answers
 from api.urls import absolute_url
@@ -164,9 +164,8 @@ def _locations(session: Session, inputs: Inputs) -> list[int | None]:
     return list(dict.fromkeys(chosen)) or [None]
 
 
-def _window(inputs: Inputs, settings: Settings, now: datetime) -> tuple[datetime, datetime]:
+def _window(inputs: Inputs, zone: ZoneInfo, now: datetime) -> tuple[datetime, datetime]:
     """The asked period (a bare date is the clinic's whole local day), from now on, 31 days at most."""
-    zone = ZoneInfo(settings.time_zone)
     start = date_range([f"ge{text}"], zone)[0] if (text := inputs.one("start")) else None
     end = date_range([f"le{text}"], zone)[1] if (text := inputs.one("end")) else None
     start = max(start or now, now)
@@ -200,10 +199,10 @@ def find_appointments(request: Request, session: SessionDep, settings: SettingsD
     ``patient-reference`` (whose own appointments then count). Soonest first, at most ``_count``."""
     inputs = Inputs.of(request, body if request.method == "POST" else None, set(FIND_PARAMETERS))
     service = _service(session, inputs)
-    start, end = _window(inputs, settings, now)
+    clinicians, locations = _clinicians(session, inputs), _locations(session, inputs)
+    start, end = _window(inputs, local_zone(session, settings, locations=locations, clinicians=clinicians), now)
     patient_id = _patient(session, inputs, "patient-reference")
     count = _whole_number(inputs.one("_count"), DEFAULT_PROPOSALS)
-    clinicians, locations = _clinicians(session, inputs), _locations(session, inputs)
     proposals: dict[str, tuple] = {}
     for rank, clinician_id in enumerate(clinicians):
         for location_id in locations:

@@ -24,11 +24,14 @@ from zoneinfo import ZoneInfo
 
 from fastapi import Depends, HTTPException, Request, status
 from fhir.resources.R4B import get_fhir_model_class
+from sqlmodel import Session
 
 from api.fhir.common import check_format
 from api.schemas.common import on_calendar, schedulable
 from api.urls import absolute_url
+from data.config import Settings
 from data.errors import Invalid
+from scheduler.catalog_snapshot import catalog
 
 DEFAULT_COUNT, MAX_COUNT = 50, 200
 MOST_FORM_FIELDS = 100
@@ -354,3 +357,16 @@ def _span(text: str, zone: ZoneInfo) -> tuple[datetime, datetime]:
         return moment, moment + step
     except ValueError as exc:
         raise SearchError(f"{shown}: {exc}") from None
+
+
+def local_zone(session: Session, settings: Settings, *, locations: Iterable[int | None] = (),
+               clinicians: Iterable[int | None] = ()) -> ZoneInfo:
+    """The zone a search's bare dates are read in: the clinic's the search names (by Location, or a Practitioner
+    working there), else the one every clinic shares, else the server's (``CLINIC_TIME_ZONE``) when the clinics
+    named or kept lie in different zones."""
+    snapshot = catalog(session)
+    named = {snapshot.locations[i].zone.key for i in locations if i in snapshot.locations}
+    named |= {snapshot.locations[snapshot.clinicians[c].location_id].zone.key for c in clinicians
+              if c in snapshot.clinicians and snapshot.clinicians[c].location_id in snapshot.locations}
+    zones = named or {location.zone.key for location in snapshot.locations.values()}
+    return ZoneInfo(zones.pop()) if len(zones) == 1 else ZoneInfo(settings.time_zone)

@@ -21,7 +21,7 @@ from sqlmodel import Session, select
 from api.deps import NowDep, SessionDep, SettingsDep
 from api.fhir import resources as fhir
 from api.fhir.common import documented, staff_access
-from api.fhir.search import Cursor, Instants, Search, SearchError, SearchForm, instants, reference_id
+from api.fhir.search import Cursor, Instants, Search, SearchError, SearchForm, instants, local_zone, reference_id
 from data.config import Settings
 from data.enums import ResourceKind
 from data.errors import NotFound
@@ -259,10 +259,13 @@ def search_slots(request: Request, session: SessionDep, settings: SettingsDep, n
     Listed by start (``_sort=start``); pages go on by ``_cursor`` (follow the next link) to the last slot.
     """
     search = Search.read(request, form, "Slot", SLOT_SEARCH, sorts=SLOT_SORTS, paging="_cursor")
-    window = _window(search.params.get("start", []), ZoneInfo(settings.time_zone), now)
     statuses = _statuses(search.params)
     sources = [source for source in _sources(session, search.params)
                if statuses is None or ("free" in statuses if source.free else statuses - {"free"})]
+    zone = local_zone(session, settings, locations=[source.location_id for source in sources],
+                      clinicians=[source.clinician_id or (source.ident if source.kind == "clinician" else None)
+                                  for source in sources])
+    window = _window(search.params.get("start", []), zone, now)
 
     def fetch(source: Source, start: datetime, limit: int) -> list[dict]:
         if not source.free:
