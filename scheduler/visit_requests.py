@@ -182,9 +182,12 @@ def request_visit(session: Session, *, kind: RequestKind, location_id: int, star
 
 def _hold(session: Session, service: Service, patient_id: int, start: datetime, location_id: int, *, now: datetime,
           settings: Settings) -> Appointment:
+    """The requested time, held for the desk's answer: ``request_hold_hours``, or until the session would start if
+    that comes first (a hold past its start kept nothing for anyone, and the visitor was told it held until then)."""
+    until_start = int((start - now).total_seconds() // 60)
     try:
         return booking.place_hold(session, actor=None, now=now, settings=settings,
-                                  minutes=settings.request_hold_hours * 60,
+                                  minutes=max(1, min(settings.request_hold_hours * 60, until_start)),
                                   choice=booking.SlotChoice(service.id, patient_id, start, location_id=location_id))
     except Conflict:
         raise Conflict("That time is no longer free; please choose another.") from None

@@ -48,6 +48,16 @@ def test_public_pages_offer_real_times_and_nothing_private(client, as_desk, worl
     assert client.get(f"{PUBLIC}/slots", params={"kind": "move"}).status_code == 422
 
 
+def test_a_request_for_a_time_sooner_than_the_hold_lasts_is_held_until_its_start(client, world, session):
+    """A request for 9:30 made at 8:00 was held (and the visitor told it was held) until 6:00 PM, the hold's usual
+    ten hours, long after the session would have happened (found by a probe, 2026-12-01)."""
+    soon = next(s for s in client.get(f"{PUBLIC}/slots", params={"kind": "in_office"}).json()
+                if datetime.fromisoformat(s["start"]) < NOW + timedelta(hours=3))
+    assert ask(client, soon, kind="in_office").status_code == 201
+    hold = session.get(Appointment, session.exec(select(VisitRequest)).one().hold_id)
+    assert hold.hold_expires_at == datetime.fromisoformat(soon["start"])
+
+
 def test_a_request_holds_the_slot_for_everyone_else_until_the_desk_confirms(client, as_desk, world, session):
     slot = night_slot(client)
     made = ask(client, slot)
