@@ -2,6 +2,7 @@
 
 from collections.abc import Callable
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func
 from sqlmodel import Session, SQLModel, select
@@ -58,13 +59,15 @@ def _device_type_blockers(session: Session, device_type: DeviceType, _now: datet
     ]
 
 
-def _described(appointments) -> list[str]:
-    return [f"appointment {a.id} ({a.status.value}, {a.starts_at.isoformat()})" for a in appointments]
+def described(appointments) -> list[str]:
+    """"appointment 12 (booked, 2027-03-03T09:00:00-05:00)", the time in its location's zone, as the desk reads it."""
+    return [f"appointment {a.id} ({a.status.value}, "
+            f"{a.starts_at.astimezone(ZoneInfo(a.location.time_zone)).isoformat()})" for a in appointments]
 
 
 def _future_appointments(session: Session, kind: ResourceKind, ident: int, now: datetime) -> list[str]:
     """Live appointments still to come that this resource serves: removing it would break a promise."""
-    return _described(session.exec(
+    return described(session.exec(
         select(Appointment).join(Allocation)
         .where(Allocation.resource_kind == kind, Allocation.resource_id == ident, Allocation.live,
                Appointment.ends_at > now)
@@ -99,7 +102,7 @@ def _clinician_history(session: Session, clinician: Clinician) -> bool:
 
 def _patient_blockers(session: Session, patient: Patient, _now: datetime) -> list[str]:
     """Any appointment, past or future: it is part of the record the clinic must keep."""
-    return _described(session.exec(
+    return described(session.exec(
         select(Appointment).where(Appointment.patient_id == patient.id).order_by(Appointment.id)))
 
 
@@ -112,7 +115,7 @@ def _service_blockers(session: Session, service: Service, now: datetime) -> list
         select(TemplateLine.template_id).where(TemplateLine.service_id == service.id))).order_by(PlanTemplate.id)
     waiting = select(WaitlistRequest).where(WaitlistRequest.service_id == service.id,
                                             WaitlistRequest.status == WaitlistStatus.WAITING)
-    return [*_described(session.exec(coming)), *_names(session.exec(offering), "plan template"),
+    return [*described(session.exec(coming)), *_names(session.exec(offering), "plan template"),
             *(f"waitlist request {request.id} (waiting)" for request in session.exec(waiting)),
             *(f"treatment plan {plan_id} (a {service.name} session still to be given)"
               for plan_id in session.exec(_plans_still_giving(service.id)))]

@@ -21,6 +21,7 @@ from datetime import date, datetime
 from sqlalchemy import delete, or_
 from sqlmodel import Session, select
 
+from data.entities import described
 from data.enums import AppointmentStatus, WaitlistStatus
 from data.errors import Conflict, NotFound
 from data.locking import locked
@@ -60,7 +61,7 @@ def still_to_come(session: Session, patient_id: int, now: datetime) -> list[str]
     waiting = session.exec(select(WaitlistRequest).where(WaitlistRequest.patient_id == patient_id,
                                                          WaitlistRequest.status == WaitlistStatus.WAITING)
                            .order_by(WaitlistRequest.id))
-    return [*(f"appointment {a.id} ({a.status.value}, {a.starts_at.isoformat()})" for a in appointments),
+    return [*described(appointments),
             *(f"waitlist entry {w.id} (waiting)" for w in waiting)]
 
 

@@ -131,7 +131,8 @@ def test_live_appointments_to_come_block_archiving(client, as_admin, as_desk, wo
         response = client.delete(f"{API}/{collection}/{ident}", headers=as_admin)
         assert response.status_code == 409, response.text
         assert "cannot be archived" in response.json()["detail"]
-        assert any(f"appointment {coming['id']}" in blocker for blocker in response.json()["blockers"])
+        # named with its time in the clinic's zone, as the desk reads it (it was in UTC)
+        assert f"appointment {coming['id']} (booked, {coming['start']})" in response.json()["blockers"]
     assert client.get(f"{API}/clinicians/{world.dana.id}", headers=as_admin).json()["archived_at"] is None
 
 
