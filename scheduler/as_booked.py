@@ -74,9 +74,7 @@ def _what_changed(appointment: Appointment, kind: SessionKind, service: ServiceI
         expected |= {(ResourceKind.DEVICE, unit): blocked(kind, start, wanted[unit].cleaning) for unit in units}
         if expected != held:
             changed.append(f"the time held around it (buffers, cleaning) has changed for {service.name}")
-    if not changed:
-        changed += _not_free(held, kind)
-    return changed
+    return changed + _not_free(held, kind)
 
 
 def _not_free(held: dict[tuple[ResourceKind, int], tuple[int, int]], kind: SessionKind) -> list[str]:

@@ -22,7 +22,7 @@ from data.tables import Appointment, DeviceType, User
 from scheduler import booking
 from tests.clinic_world import at
 from tests.conftest import bearer
-from tests.test_night_catalog_changes import EDITS, _client, _served
+from tests.test_night_catalog_changes import EDITS, _client, _lengthen, _served, _time_off
 from tests.test_optimization import NIGHT, SETTINGS, clinic  # noqa: F401 (fixture)
 
 API = "/api/v1"
@@ -78,6 +78,23 @@ def test_a_hold_the_catalog_changed_under_is_not_booked(clinic, edit, why):  # n
     assert why in answer.json()["detail"], "what changed, in the words of the night's run record"
     assert _held(engine, hold_id) == before, "nothing was written: the hold is still the desk's to release"
     assert before[2] == AppointmentStatus.PENDING
+
+
+@pytest.mark.parametrize("clinic", ["sqlite"], indirect=True)
+def test_a_hold_under_two_changes_names_both(clinic):  # noqa: F811
+    """The service lengthened and Dana's afternoon off: the refusal (and a night's record) named only the length, so
+    the desk, rebooking for 45 minutes, met the time off next (found by a probe, 2026-12-01)."""
+    engine, world = clinic
+    hold_id, (app, admin, desk, types) = _hold_next_to_a_booking(engine, world)
+    with TestClient(app) as client:
+        for edit in (_lengthen, _time_off):
+            path, change = edit(world, types)
+            assert client.patch(API + path, json=change, headers=admin).status_code == 200
+        answer = client.post(f"{API}/appointments", json={"hold_id": hold_id}, headers=desk)
+    assert answer.status_code == 409, answer.text
+    assert answer.json()["detail"].endswith(
+        "booked for 30 min; Shockwave therapy now lasts 45 min; Dana is no longer free then (time off, shift, "
+        "maintenance or opening hours changed)"), answer.text
 
 
 @pytest.mark.parametrize("edit, why", [edit for edit in EDITS if edit.id in UNITS_CHANGED])
