@@ -165,12 +165,15 @@ def _words(session: Session, settings: Settings, location: Location, patient: Pa
 
 
 def spoken(moment: datetime, zone: ZoneInfo) -> str:
-    """An instant as a person reads it in the location's zone: 'Tuesday, December 1 at 9:15 AM'.
+    """An instant as a person reads it in the location's zone: 'Tuesday, December 1 at 9:15 AM'; in the hour the
+    clocks repeat in autumn, with the zone's abbreviation ('1:30 AM EDT', then '1:30 AM EST'), or the two would read
+    alike.
 
     Public so that words written beside a message (a plan's list of sessions, a run record) say it the same way.
     """
     local = moment.astimezone(zone)
-    return f"{local:%A, %B} {local.day} at {local.hour % 12 or 12}:{local:%M %p}"
+    repeated = local.replace(fold=1 - local.fold).utcoffset() != local.utcoffset()
+    return f"{local:%A, %B} {local.day} at {local.hour % 12 or 12}:{local:%M %p}" + (f" {local:%Z}" if repeated else "")
 
 
 def _shown(value, zone: ZoneInfo):

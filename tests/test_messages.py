@@ -25,7 +25,8 @@ from data.accounts import upsert_user
 from data.tables import PatientMessage
 from scheduler.delivery import deliver_due
 from scheduler.email_channel import SmtpSender
-from tests.clinic_world import NOW, at, build_world
+from scheduler.outbox import spoken
+from tests.clinic_world import NOW, NY, at, build_world
 from tests.conftest import BACKENDS, PASSWORD
 from tests.factories import API
 from tests.servers import free_port
@@ -299,3 +300,11 @@ def upsert_admin(clinic: Clinic) -> dict:
         session.commit()
     token = clinic.client.post(f"{API}/auth/token", data={"username": "boss", "password": PASSWORD}).json()
     return {"Authorization": f"Bearer {token['access_token']}"}
+
+
+def test_a_time_in_the_repeated_autumn_hour_says_which_one():
+    """1:30 AM happens twice on 7 November 2027 in New York; a message said both the same way (noted by a probe)."""
+    first, second = (datetime.fromisoformat(f"2027-11-07T01:30:00{offset}") for offset in ("-04:00", "-05:00"))
+    assert spoken(first, NY) == "Sunday, November 7 at 1:30 AM EDT"
+    assert spoken(second, NY) == "Sunday, November 7 at 1:30 AM EST"
+    assert spoken(datetime.fromisoformat("2027-11-07T03:30:00-05:00"), NY) == "Sunday, November 7 at 3:30 AM"
