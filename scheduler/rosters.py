@@ -2,8 +2,9 @@
 
 A roster lists a clinician's sessions (booked, arrived, done or missed; with
 ``include_cancelled`` the cancelled ones too, which calendar feeds need to
-withdraw events; a hold released before it was booked was never an event) with the patient, the service, the room, the device units
-and the session's place in its treatment plan ("Shockwave therapy 3 of 5").
+withdraw events; a hold released before it was booked was never an event)
+with the patient, the service, the room, the device units and the session's
+place in its treatment plan ("Shockwave therapy 3 of 5").
 The day board shows every clinician, device unit and room of a location as
 a row with the blocks it is taken for, holds included: what is free at a
 glance.
