@@ -113,8 +113,11 @@ class PlanStatus(StrEnum):
 
 
 class WaitlistStatus(StrEnum):
+    """A waitlist request waits, is offered a hold, is booked (its offer became the patient's appointment: the
+    request is served, and stays so if that appointment is later cancelled or moved) or is closed by the desk."""
     WAITING = "waiting"
     OFFERED = "offered"
+    BOOKED = "booked"
     CLOSED = "closed"
 
 

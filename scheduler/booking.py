@@ -28,11 +28,12 @@ from sqlmodel import Session, select
 from data import catalog_version
 from data.catalog import in_service
 from data.config import Settings
-from data.enums import AppointmentStatus, PlanStatus, RequestStatus, ResourceKind
+from data.enums import AppointmentStatus, PlanStatus, RequestStatus, ResourceKind, WaitlistStatus
 from data.errors import Conflict, Forbidden, Gone, Invalid, NotFound
 from data.locking import locked
 from data.tables import (
     Allocation, Appointment, Clinician, Device, Patient, PlanSession, Room, Service, TreatmentPlan, User, VisitRequest,
+    WaitlistRequest,
 )
 from scheduler import audit
 from scheduler.as_booked import as_booked
@@ -100,6 +101,10 @@ def book_hold(session: Session, *, actor: User | None, hold_id: int, now: dateti
     else:  # the service's length, buffers or a unit's cleaning changed since: hold what it takes now
         _allocate_again(session, hold, offer, choice, now)
     audit.record(session, actor=actor, action="book", appointment=hold, before=before, at=now)
+    # A waitlist offer booked (the patient accepted, or the desk booked it on their word) serves its request.
+    session.exec(update(WaitlistRequest).where(WaitlistRequest.appointment_id == hold.id,
+                                               WaitlistRequest.status == WaitlistStatus.OFFERED)
+                 .values(status=WaitlistStatus.BOOKED))
     return hold
 
 

@@ -11,9 +11,9 @@ page's link is revoked and their sessions' ``updated_at`` moves on, so
 subscribed calendars re-read the events, which then carry no initials.
 
 Erasure waits until nothing is still to come for the patient: a live hold, a
-booked session not over yet or a waitlist entry still waiting is named in a
-409, for the front desk to cancel or close first (the clinic would not want
-a session quietly dropped). Erasing an erased patient changes nothing.
+booked session not over yet or a waitlist entry still waiting or offered is
+named in a 409, for the front desk to cancel or close first (the clinic would
+not want a session quietly dropped). Erasing an erased patient changes nothing.
 """
 
 from datetime import date, datetime
@@ -58,11 +58,13 @@ def still_to_come(session: Session, patient_id: int, now: datetime) -> list[str]
     ahead = Appointment.status.in_([AppointmentStatus.BOOKED, AppointmentStatus.ARRIVED]) & (Appointment.ends_at > now)
     appointments = session.exec(select(Appointment).where(Appointment.patient_id == patient_id, or_(live_hold, ahead))
                                 .order_by(Appointment.starts_at, Appointment.id))
-    waiting = session.exec(select(WaitlistRequest).where(WaitlistRequest.patient_id == patient_id,
-                                                         WaitlistRequest.status == WaitlistStatus.WAITING)
-                           .order_by(WaitlistRequest.id))
+    # An offered entry counts even when its hold has lapsed or was released: the sweeper would put it back to
+    # waiting, for a patient no one may serve any more.
+    waiting = session.exec(select(WaitlistRequest).where(
+        WaitlistRequest.patient_id == patient_id,
+        WaitlistRequest.status.in_([WaitlistStatus.WAITING, WaitlistStatus.OFFERED])).order_by(WaitlistRequest.id))
     return [*described(appointments),
-            *(f"waitlist entry {w.id} (waiting)" for w in waiting)]
+            *(f"waitlist entry {w.id} ({w.status.value})" for w in waiting)]
 
 
 def pseudonymize(session: Session, patient: Patient, now: datetime) -> None:

@@ -16,6 +16,11 @@ gathers who waits, and when a patient follows the link of an offer that is
 gone). A request is not offered again the very time it let go, so two
 patients who do not answer do not pass one time back and forth. The nightly
 run places the rest.
+
+A booked offer serves its request for good ("booked"): cancelling or moving
+that appointment later does not put the patient back on the waitlist (the
+desk adds them again if they want another time). Closing a request releases
+its live offer and passes the time on.
 """
 
 import math
@@ -30,7 +35,7 @@ from data.catalog import in_service
 from data.config import Settings
 from data.enums import AppointmentStatus, MessageKind, WaitlistStatus
 from data.errors import Conflict, NotFound
-from data.tables import Appointment, Location, PatientMessage, Service, User, WaitlistRequest, ever_booked
+from data.tables import Appointment, Location, PatientMessage, Service, User, WaitlistRequest
 from scheduler import booking, outbox, visit_requests
 from scheduler.catalog_snapshot import catalog
 
@@ -49,12 +54,34 @@ def add_request(session: Session, *, actor: User, values: dict, now: datetime) -
     return request
 
 
-def close_request(session: Session, *, request_id: int) -> WaitlistRequest:
-    request = session.get(WaitlistRequest, request_id)
-    if request is None:
+def close_request(session: Session, *, actor: User, request_id: int, now: datetime,
+                  settings: Settings) -> WaitlistRequest:
+    """The patient no longer waits. A live offer is released with it and its time goes to the next matching
+    patient, in the same transaction: the patient cannot accept an offer of a closed request, and no time stays
+    held for nobody. A request already booked stays booked (its appointment is cancelled on its own).
+
+    The offered hold is locked before the request, the order in which the patient's acceptance takes them (the
+    booking marks the request booked), so the two take turns; an offer made to the request between the first
+    look and the locks is a conflict to retry, not a hold left behind.
+    """
+    peek = session.get(WaitlistRequest, request_id)
+    if peek is None:
         raise NotFound("waitlist request", request_id)
+    offered_id = peek.appointment_id
+    hold = booking.lock_appointment(session, offered_id, "offer") if offered_id is not None else None
+    request = session.exec(select(WaitlistRequest).where(WaitlistRequest.id == request_id)
+                           .with_for_update().execution_options(populate_existing=True)).one()
+    if request.appointment_id != offered_id:
+        raise Conflict(f"waitlist request {request_id} was offered a time just now; look at it again before closing")
+    if request.status == WaitlistStatus.BOOKED:
+        raise Conflict(f"waitlist request {request_id} was booked (appointment {request.appointment_id}); "
+                       "cancel that appointment instead")
     request.status = WaitlistStatus.CLOSED
     session.flush()
+    if hold is not None and hold.status == AppointmentStatus.PENDING:
+        booking.change_status(session, actor=actor, appointment_id=hold.id, action="release", now=now,
+                              reason="the patient no longer waits")
+        offer_freed_slot(session, freed=hold, now=now, settings=settings)
     return request
 
 
@@ -135,10 +162,11 @@ def answer_minutes(location: Location, minutes: int, now: datetime) -> int:
 
 def offered(session: Session, request: WaitlistRequest, hold: Appointment, *, now: datetime) -> None:
     """The request is offered the hold: a live hold is told to the patient with its accept link (a hold the night
-    booked at once is told as a booking by the booking code)."""
-    request.status, request.appointment_id = WaitlistStatus.OFFERED, hold.id
+    booked at once is told as a booking by the booking code, and serves the request at once)."""
+    booked = hold.status != AppointmentStatus.PENDING
+    request.status, request.appointment_id = WaitlistStatus.BOOKED if booked else WaitlistStatus.OFFERED, hold.id
     session.flush()
-    if hold.status == AppointmentStatus.PENDING:
+    if not booked:
         outbox.tell(session, outbox.Telling(MessageKind.WAITLIST_OFFER, f"waitlist:{request.id}:offer:{hold.id}",
                                             request.patient_id, hold.location_id, hold.id), now=now)
 
@@ -149,8 +177,7 @@ def lapse_offers(session: Session, *, now: datetime, settings: Settings) -> list
     booking.release_expired_holds(session, now=now)
     ended = session.exec(
         select(WaitlistRequest, Appointment).join(Appointment, Appointment.id == WaitlistRequest.appointment_id)
-        .where(WaitlistRequest.status == WaitlistStatus.OFFERED, Appointment.status == AppointmentStatus.CANCELLED,
-               ~ever_booked())
+        .where(WaitlistRequest.status == WaitlistStatus.OFFERED, Appointment.status == AppointmentStatus.CANCELLED)
         .order_by(WaitlistRequest.id).with_for_update(of=WaitlistRequest, skip_locked=True)
     ).all()
     for request, _ in ended:

@@ -12,7 +12,7 @@ from data.db import make_engine, session_scope
 from data.enums import RunTrigger, WaitlistStatus
 from data.migrate import alembic_config
 from data.tables import Appointment, AuditEntry, Patient, PatientLink, VisitRequest, WaitlistRequest
-from scheduler import erasure
+from scheduler import booking, erasure
 from scheduler.optimization import run_optimization
 from tests.booking_helpers import booked, set_clock
 from tests.clinic_world import NOW, at, build_world
@@ -122,6 +122,26 @@ def test_erasure_waits_for_what_is_still_to_come_and_names_it(client, app, sessi
                                                  headers=as_admin).json())
 
 
+def test_erasure_waits_for_an_offered_entry_whose_hold_was_released(client, as_desk, as_admin, world):
+    """Released but not yet swept, the offer's request would wait again after the erasure, for a patient nobody
+    may serve (and every nightly run of the clinic would stop at them)."""
+    ann, ben, _ = world.patients
+    freed = booked(client, as_desk, world.eswt, ann, at(2, 9), clinician_id=world.dana.id)
+    entry = client.post(f"{API}/waitlist", headers=as_desk, json={
+        "patient_id": ben.id, "service_id": world.eswt.id, "earliest_day": "2027-03-01",
+        "latest_day": "2027-03-12"}).json()
+    client.post(f"{API}/appointments/{freed['id']}/cancel", headers=as_desk,
+                json={"reason": "moved away"}).raise_for_status()
+    (listed,) = client.get(f"{API}/waitlist", params={"patient_id": ben.id}, headers=as_desk).json()["items"]
+    offer = listed["offer"]
+    client.delete(f"{API}/holds/{offer['id']}", headers=as_desk).raise_for_status()
+
+    refused = client.post(f"{API}/patients/{ben.id}/erase", headers=as_admin)
+
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["blockers"] == [f"waitlist entry {entry['id']} (offered)"]
+
+
 def test_erasure_revokes_the_patient_s_own_page(client, session, as_desk, as_admin, world):
     patient = world.patients[1]
     token = client.post(f"{API}/patients/{patient.id}/link", headers=as_desk).json()["url"].rsplit("/", 1)[1]
@@ -224,4 +244,33 @@ def test_the_migration_closes_waiting_requests_of_erased_patients(empty_database
     with Session(engine) as session:
         assert [session.get(WaitlistRequest, request.id).status for request in requests] == [
             WaitlistStatus.WAITING, WaitlistStatus.CLOSED]
+    engine.dispose()
+
+
+@pytest.mark.parametrize("empty_database_url", BACKENDS, indirect=True)
+def test_the_migration_marks_requests_whose_offer_was_booked(empty_database_url):
+    """Before "booked" a served request stayed "offered" and was listed among the open ones for good."""
+    engine = make_engine(empty_database_url)
+    config = alembic_config(engine)
+    command.upgrade(config, "f3a7c9e1b5d2")
+    with Session(engine, expire_on_commit=False) as session:
+        world = build_world(session)
+        taken, unanswered = (booking.place_hold(session, actor=None, now=NOW, settings=SETTINGS, minutes=60,
+                                                choice=booking.SlotChoice(world.eswt.id, patient.id, at(day, 9)))
+                             for day, patient in ((3, world.patients[0]), (4, world.patients[1])))
+        booking.book_hold(session, actor=None, hold_id=taken.id, now=NOW, settings=SETTINGS)
+        requests = [WaitlistRequest(patient_id=hold.patient_id, service_id=world.eswt.id, earliest_day=NOW.date(),
+                                    latest_day=NOW.date() + timedelta(days=9), earliest_time=time(8),
+                                    latest_time=time(18), created_at=NOW, status=WaitlistStatus.OFFERED,
+                                    appointment_id=hold.id) for hold in (taken, unanswered)]
+        session.add_all(requests)
+        session.commit()
+    command.upgrade(config, "head")
+    with Session(engine) as session:
+        assert [session.get(WaitlistRequest, request.id).status for request in requests] == [
+            WaitlistStatus.BOOKED, WaitlistStatus.OFFERED]
+    command.downgrade(config, "f3a7c9e1b5d2")
+    with Session(engine) as session:
+        assert [session.get(WaitlistRequest, request.id).status for request in requests] == [
+            WaitlistStatus.OFFERED, WaitlistStatus.OFFERED]
     engine.dispose()

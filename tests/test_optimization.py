@@ -314,6 +314,7 @@ def test_booking_directly_is_a_policy(clinic):
                            settings=SETTINGS.model_copy(update={"nightly_book_directly": True}))
     (change,) = run.changes
     assert change["status"] == "booked" and rows(engine, Appointment)[0].status == AppointmentStatus.BOOKED
+    assert rows(engine, WaitlistRequest)[0].status == WaitlistStatus.BOOKED, "served at once"
 
 
 def test_a_night_runs_once_however_many_workers_fire(clinic):

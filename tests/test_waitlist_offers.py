@@ -45,7 +45,58 @@ def test_the_open_requests_carry_their_offer(client, as_desk, world):
     assert set(listed(client, as_desk, "closed")) == {closed["id"]}
 
     assert client.post(f"{API}/appointments", json={"hold_id": offer["id"]}, headers=as_desk).status_code == 201
-    assert listed(client, as_desk, "offered")[offered["id"]]["offer"]["status"] == "booked"
+    assert set(listed(client, as_desk, "waiting", "offered")) == {waiting["id"]}, "served: no longer open"
+    assert listed(client, as_desk, "booked")[offered["id"]]["offer"]["status"] == "booked"
+
+
+def test_a_booked_offer_cancelled_later_leaves_its_request_served(client, as_desk, world):
+    """The patient took the offered time, then cancelled it: they are not put back on the waitlist behind the
+    desk's back, and the freed time goes to the next waiting patient."""
+    ann, ben, cy = world.patients
+    freed = booked(client, as_desk, world.eswt, ann, at(2, 9), clinician_id=world.dana.id)
+    first, second = wait(client, as_desk, world, ben), wait(client, as_desk, world, cy)
+    client.post(f"{API}/appointments/{freed['id']}/cancel", headers=as_desk, json={"reason": "moved away"})
+    offer = listed(client, as_desk, "offered")[first["id"]]["offer"]
+    assert client.post(f"{API}/appointments", json={"hold_id": offer["id"]}, headers=as_desk).status_code == 201
+
+    cancelled = client.post(f"{API}/appointments/{offer['id']}/cancel", headers=as_desk,
+                            json={"reason": "Ben is away after all"})
+    assert cancelled.status_code == 200, cancelled.text
+    served = listed(client, as_desk, "booked")[first["id"]]
+    assert (served["appointment_id"], served["offer"]["status"]) == (offer["id"], "cancelled")
+    open_ones = listed(client, as_desk, "waiting", "offered")
+    assert set(open_ones) == {second["id"]}
+    assert (open_ones[second["id"]]["offer"]["patient_id"], open_ones[second["id"]]["offer"]["start"]) == (
+        cy.id, freed["start"])
+
+
+def test_closing_a_request_releases_its_offer_and_passes_the_time_on(client, as_desk, world):
+    ann, ben, cy = world.patients
+    freed = booked(client, as_desk, world.eswt, ann, at(2, 9), clinician_id=world.dana.id)
+    first, second = wait(client, as_desk, world, ben), wait(client, as_desk, world, cy)
+    client.post(f"{API}/appointments/{freed['id']}/cancel", headers=as_desk, json={"reason": "moved away"})
+    offer = listed(client, as_desk, "offered")[first["id"]]["offer"]
+
+    closed = client.delete(f"{API}/waitlist/{first['id']}", headers=as_desk)
+    assert closed.status_code == 200, closed.text
+    assert (closed.json()["status"], closed.json()["offer"]["status"]) == ("closed", "cancelled")
+    released = client.get(f"{API}/appointments/{offer['id']}", headers=as_desk).json()
+    assert released["status"] == "cancelled" and released["cancel_reason"] == "the patient no longer waits"
+    passed_on = listed(client, as_desk, "offered")[second["id"]]["offer"]
+    assert (passed_on["patient_id"], passed_on["start"], passed_on["status"]) == (cy.id, freed["start"], "pending")
+
+
+def test_a_booked_request_is_not_closed(client, as_desk, world):
+    ann, ben, _ = world.patients
+    freed = booked(client, as_desk, world.eswt, ann, at(2, 9), clinician_id=world.dana.id)
+    request = wait(client, as_desk, world, ben)
+    client.post(f"{API}/appointments/{freed['id']}/cancel", headers=as_desk, json={"reason": "moved away"})
+    offer = listed(client, as_desk, "offered")[request["id"]]["offer"]
+    client.post(f"{API}/appointments", json={"hold_id": offer["id"]}, headers=as_desk).raise_for_status()
+
+    refused = client.delete(f"{API}/waitlist/{request['id']}", headers=as_desk)
+    assert refused.status_code == 409 and "cancel that appointment" in refused.json()["detail"], refused.text
+    assert listed(client, as_desk, "booked")[request["id"]]["offer"]["status"] == "booked"
 
 
 def test_an_unknown_status_is_a_422(client, as_desk, world):

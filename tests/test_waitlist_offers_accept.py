@@ -6,10 +6,10 @@ the time goes to the next patient, while the first one's old link is answered po
 hours is held from when the patient can be told.
 
 Against real `clinic serve` processes (two on one PostgreSQL database, one on SQLite), requests sent at the same
-instant: the patient accepting while the desk releases or cancels the same hold, and two patients after one freed
-time (the first one's offer lapsed and the time passed on while they follow the old link). Each round ends in a
-state one order explains; the schedule's invariants hold. The servers run on the real clock, so the offered times
-lie in March 2027 and an offer is made to lapse by moving its expiry into the past in the database.
+instant: the patient accepting while the desk releases or cancels the same hold or closes its request, and two
+patients after one freed time (the first one's offer lapsed and the time passed on while they follow the old link).
+Each round ends in a state one order explains; the schedule's invariants hold. The servers run on the real clock, so
+the offered times lie in March 2027 and an offer is made to lapse by moving its expiry into the past in the database.
 """
 
 import re
@@ -132,7 +132,7 @@ def test_an_offer_accepted_from_its_link_books_the_session(clinic, smtp):
         entries = session.exec(select(AuditEntry.actor, AuditEntry.action).where(AuditEntry.appointment_id == hold_id)
                                .order_by(AuditEntry.id)).all()
         assert entries == [("system", "hold"), ("system", "book")]
-    assert request_row(clinic, waiting).status == WaitlistStatus.OFFERED
+    assert request_row(clinic, waiting).status == WaitlistStatus.BOOKED, "served"
     booked_mail = [m for m in clinic.messages() if m.appointment_id == hold_id and m.kind == MessageKind.BOOKED]
     assert len(booked_mail) == 1 and booked_mail[0].calendar, "the booking is confirmed with its calendar entry"
 
@@ -379,7 +379,7 @@ def test_the_patient_accepting_and_the_desk_releasing_or_cancelling_one_offer_ta
             actions = actions_of(session, race.hold)
             live = live_at(session, race.start)
             if accepted.status_code == 200:  # the patient first: booked, then the desk's write sees a booking
-                assert first.status == WaitlistStatus.OFFERED and first.appointment_id == race.hold
+                assert first.status == WaitlistStatus.BOOKED and first.appointment_id == race.hold
                 if releasing:
                     assert desk_answer.status_code == 409 and "booked" in desk_answer.json()["detail"]
                     assert hold.status == AppointmentStatus.BOOKED and actions == ["hold", "book"]
@@ -400,6 +400,41 @@ def test_the_patient_accepting_and_the_desk_releasing_or_cancelling_one_offer_ta
                 PatientMessage.kind == MessageKind.WAITLIST_OFFER,
                 PatientMessage.appointment_id.in_([a.id for a in live] + [race.hold]))).one() == len(
                 [a for a in live if a.status == AppointmentStatus.PENDING]) + 1, "one offer message per offer"
+    with engine.connect() as connection:
+        assert schedule_violations(connection, now=datetime.now(UTC)) == []
+    engine.dispose()
+
+
+@pytest.mark.parametrize("backend, processes", RACES)
+def test_the_patient_accepting_and_the_desk_closing_the_request_take_turns(backend, processes, start_server,
+                                                                             tmp_path, request):
+    """The patient follows the offer's link just as the desk closes the request (the patient said on the phone
+    they no longer wait): either the booking stands and the close is refused, or the request is closed, the offer
+    gone for the patient and its time offered to the next one."""
+    url = (request.getfixturevalue("postgres_databases")() if backend == "postgresql"
+           else f"sqlite:///{tmp_path / 'offers.db'}")
+    engine, _, rounds = prepare(url, range(2, 6))
+    servers = started(start_server, url, processes)
+    desk = sign_in(servers[0])
+    for number, race in enumerate(rounds):
+        patient_side, desk_side = servers[number % processes], servers[(number + 1) % processes]
+        accepted, closed = together(accept(patient_side, race.token, race.hold), lambda: httpx.delete(
+            f"{desk_side.base_url}{API}/waitlist/{race.first}", headers=desk, timeout=TIMEOUT_SECONDS))
+        with Session(engine) as session:
+            hold = session.get(Appointment, race.hold)
+            first, second = session.get(WaitlistRequest, race.first), session.get(WaitlistRequest, race.second)
+            live = live_at(session, race.start)
+            if accepted.status_code == 200:
+                assert closed.status_code == 409 and "booked" in closed.json()["detail"], closed.text
+                assert (first.status, hold.status) == (WaitlistStatus.BOOKED, AppointmentStatus.BOOKED)
+                assert second.status == WaitlistStatus.WAITING and [a.id for a in live] == [race.hold]
+            else:
+                assert accepted.status_code == 410, accepted.text
+                assert closed.status_code == 200 and closed.json()["status"] == "closed", closed.text
+                assert (first.status, hold.status) == (WaitlistStatus.CLOSED, AppointmentStatus.CANCELLED)
+                assert actions_of(session, race.hold) == ["hold", "release"]
+                assert second.status == WaitlistStatus.OFFERED
+                assert [(a.patient_id, a.status) for a in live] == [(race.second_patient, AppointmentStatus.PENDING)]
     with engine.connect() as connection:
         assert schedule_violations(connection, now=datetime.now(UTC)) == []
     engine.dispose()

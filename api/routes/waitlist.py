@@ -6,11 +6,12 @@ from fastapi import APIRouter, Depends, Query, status
 from sqlmodel import Session, select
 
 from api.catalog import RecordId
-from api.deps import NowDep, SessionDep, require_role
+from api.deps import NowDep, SessionDep, SettingsDep, require_role
 from api.paging import PagingDep, one_page
 from api.schemas.common import Ident, Page
 from api.schemas.plans import WaitlistCreate, WaitlistPublic
 from data.enums import Role, WaitlistStatus
+from data.errors import NotFound
 from data.tables import Appointment, User, WaitlistRequest
 from scheduler import waitlist
 
@@ -50,9 +51,20 @@ def list_requests(
                     WaitlistRequest.id, convert=lambda request: _public(session, request))
 
 
+@router.get("/{ident}", response_model=WaitlistPublic,
+            dependencies=[Depends(require_role(Role.ADMIN, Role.FRONT_DESK))])
+def read(ident: RecordId, session: SessionDep):
+    """One request, with the hold it was offered."""
+    request = session.get(WaitlistRequest, ident)
+    if request is None:
+        raise NotFound("waitlist request", ident)
+    return _public(session, request)
+
+
 @router.delete("/{ident}", response_model=WaitlistPublic)
-def close(ident: RecordId, session: SessionDep, user: Desk):
-    """The patient no longer waits."""
-    request = waitlist.close_request(session, request_id=ident)
+def close(ident: RecordId, session: SessionDep, now: NowDep, settings: SettingsDep, user: Desk):
+    """The patient no longer waits: a live offer is released and its time offered to the next matching patient.
+    A booked request is not closed (409): its appointment is cancelled on its own."""
+    request = waitlist.close_request(session, actor=user, request_id=ident, now=now, settings=settings)
     session.commit()
     return _public(session, request)

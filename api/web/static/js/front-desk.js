@@ -95,13 +95,15 @@ export const liveHold = (appointment) => appointment.status === "pending"
 export function offerWords(request, names) {
   // What became of the hold offered to a waiting patient, in the offer's location's time.
   const offer = request.offer;
-  if (!offer) return request.status === "closed" ? "closed" : "waiting, nothing offered yet";
+  if (request.status === "closed") return "closed";
+  if (!offer) return request.status === "booked" ? "booked" : "waiting, nothing offered yet";
   const place = names.place(offer.location_id);
   const at = `${when(offer.start, place)} at ${names.place(offer.location_id).name}`;
+  if (request.status === "booked") {
+    return offer.status === "booked" ? `booked for ${at}` : `booked for ${at} (now ${STATES[offer.status]})`;
+  }
   if (liveHold(offer)) return `offered ${at}, held until ${when(offer.hold_expires_at, place)}`;
-  if (offer.status === "pending" || offer.status === "cancelled") return `the offer of ${at} lapsed (released or `
-    + "not confirmed in time)";
-  return `${STATES[offer.status]} for ${at}`;
+  return `the offer of ${at} lapsed (released or not confirmed in time)`;
 }
 
 export function confirmHold(appointment, done, { label = "Book", who }) {

@@ -96,8 +96,7 @@ async function showRequests(names, clinic) {
       }, { label: "Book offer", who }));
     }
     actions.append(action("Close", async () => {
-      const releasing = request.offer && liveHold(request.offer);
-      if (releasing) await api(`holds/${request.offer.id}`, { method: "DELETE" });
+      const releasing = request.offer && liveHold(request.offer); // the server releases it with the request
       await api(`waitlist/${request.id}`, { method: "DELETE" });
       notice(`${who} no longer waits for ${names.service(request.service_id)}`
         + `${releasing ? "; the time held for them is free again" : ""}.`, "ok");
