@@ -220,14 +220,20 @@ def in_proposals(session: Session, appointment_ids: list[int]) -> dict[int, int]
         PlanSession.appointment_id.in_(appointment_ids), TreatmentPlan.status == PlanStatus.PROPOSED)).all())
 
 
+def answering_requests(session: Session, appointment_ids: list[int]) -> dict[int, int]:
+    """The public request still waiting for an answer that each of these holds answers (a hold that changes only
+    through its request)."""
+    return dict(session.exec(select(VisitRequest.hold_id, VisitRequest.id).where(
+        VisitRequest.hold_id.in_(appointment_ids), VisitRequest.status == RequestStatus.REQUESTED)).all())
+
+
 def _may_decide(session: Session, hold: Appointment, *, actor: User | None, for_request: int | None,
                 for_plan: int | None, verb: str) -> None:
     """Who books or releases a live hold. One answering a waiting public request changes only through that request
     (confirm or decline, ``for_request``), and one of a plan's proposal only through the plan (confirm, discard,
     edit or propose again, ``for_plan``), by any of the staff: a colleague takes over a patient's plan. Any other
     hold is its placer's while the patient decides; a system hold (a waitlist offer, a nightly hold), anyone's."""
-    request_id = session.exec(select(VisitRequest.id).where(VisitRequest.hold_id == hold.id,
-                                                            VisitRequest.status == RequestStatus.REQUESTED)).first()
+    request_id = answering_requests(session, [hold.id]).get(hold.id)
     if request_id is not None:
         if request_id != for_request:
             raise Conflict(f"hold {hold.id} answers public request {request_id}; "

@@ -50,6 +50,7 @@ class ScheduledSession:
     resources: tuple[tuple[ResourceKind, int], ...]
     patient_confirmed_at: datetime | None = None
     proposed_in: int | None = None  # the plan whose proposal holds it: booked or released through that plan only
+    answers_request: int | None = None  # the public request it is held for: booked or released by answering it
 
 
 @dataclass(frozen=True)
@@ -169,11 +170,13 @@ def _sessions(session: Session, snapshot, location: LocationInfo, start: datetim
         return []
     progress = plan_progress(session, snapshot, list(facts))
     proposals = booking.in_proposals(session, list(facts))
+    requests = booking.answering_requests(session, list(facts))
     zone = location.zone
     return [ScheduledSession(
         appointment_id=ident, status=status, starts_at=starts.astimezone(zone), ends_at=ends.astimezone(zone),
         hold_expires_at=expires.astimezone(zone) if expires else None, patient_id=patient_id,
         patient_name=f"{given} {family}", service_id=service_id, service_name=snapshot.services[service_id].name,
         plan_progress=progress.get(ident), resources=tuple(sorted(held[ident])),
-        patient_confirmed_at=confirmed.astimezone(zone) if confirmed else None, proposed_in=proposals.get(ident))
+        patient_confirmed_at=confirmed.astimezone(zone) if confirmed else None, proposed_in=proposals.get(ident),
+        answers_request=requests.get(ident))
         for ident, status, starts, ends, expires, patient_id, service_id, given, family, confirmed in facts.values()]

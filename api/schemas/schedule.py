@@ -44,6 +44,9 @@ class ScheduleSessionOut(BaseModel):
     patient_confirmed_at: datetime | None = Field(None, description="When the patient confirmed from their page")
     proposed_in: int | None = Field(None, description="A hold of this plan's proposal: booked by confirming the "
                                                       "plan, released by discarding or editing it")
+    answers_request: int | None = Field(None, description="A hold of this public request, still waiting for an "
+                                                          "answer: booked by confirming the request, released by "
+                                                          "declining it")
 
 
 class UnavailableOut(BaseModel):
@@ -75,7 +78,8 @@ class ScheduleOut(BaseModel):
                 hold_expires_at=s.hold_expires_at, patient=Named(id=s.patient_id, name=s.patient_name),
                 service=Named(id=s.service_id, name=s.service_name), plan_progress=s.plan_progress,
                 resource_ids=[resource_key(kind, ident) for kind, ident in s.resources],
-                patient_confirmed_at=s.patient_confirmed_at, proposed_in=s.proposed_in) for s in view.sessions],
+                patient_confirmed_at=s.patient_confirmed_at, proposed_in=s.proposed_in,
+                answers_request=s.answers_request) for s in view.sessions],
             unavailable=[UnavailableOut(resource_id=resource_key(u.kind, u.id), start=u.starts_at, end=u.ends_at,
                                         cause=u.cause) for u in view.unavailable],
         )

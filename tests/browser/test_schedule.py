@@ -154,6 +154,29 @@ def test_a_hold_of_a_proposed_plan_leads_to_its_plan(site, page):
     expect(panel.get_by_role("button", name="Release")).to_have_count(0)
 
 
+def test_a_hold_of_a_public_request_leads_to_the_requests_page(site, page):
+    """A visitor's request holds its time until the desk answers it: Book and Release would be refused (409), so
+    the panel sends the desk to the request instead."""
+    base_url, world, _ = site
+    slot = next(s for s in httpx.get(f"{base_url}/api/v1/public/slots", params={"kind": "in_office"}).json()
+                if s["location_id"] == world.midtown.id)
+    made = httpx.post(f"{base_url}/api/v1/public/requests", json={
+        "kind": "in_office", "location_id": slot["location_id"], "start": slot["start"], "given_name": "Rhea",
+        "family_name": "Asking", "birth_date": "1984-05-06", "phone": "+1 646 555 0199", "reason": "sore back"})
+    assert made.status_code == 201, made.text
+    (held,) = [s for s in Desk(base_url).get("schedule", location_id=world.midtown.id,
+                                              day=slot["start"][:10])["sessions"]
+               if s["patient"]["name"] == "Rhea Asking"]
+    assert held["status"] == "pending" and held["answers_request"] is not None
+    open_schedule(page, base_url, world, datetime.fromisoformat(slot["start"]).date())
+    page.locator(f"[data-appointment='{held['appointment_id']}']").first.click()
+    panel = page.locator("#panel")
+    expect(panel.get_by_role("link", name="Answer the patient's request on the Requests page")).to_have_attribute(
+        "href", "/app/requests")
+    expect(panel.get_by_role("button", name="Book")).to_have_count(0)
+    expect(panel.get_by_role("button", name="Release")).to_have_count(0)
+
+
 def drag(page, box: dict, dx: float, dy: float = 0) -> None:
     x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
     page.mouse.move(x, y)

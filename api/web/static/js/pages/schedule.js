@@ -260,6 +260,11 @@ export async function open() {
         href: `/app/plans?id=${session.proposed_in}` }));
       return bar;
     }
+    if (session.status === "pending" && session.answers_request) {
+      // A public request's hold is booked by confirming the request and released by declining it.
+      bar.append(element("a", "Answer the patient's request on the Requests page", { href: "/app/requests" }));
+      return bar;
+    }
     if (session.status === "pending") {
       bar.append(action("Book", () => after(() => api("appointments", { method: "POST", body: { hold_id: id } }),
         "Booked.").then(closePanel)),
