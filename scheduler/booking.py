@@ -32,8 +32,8 @@ from data.enums import AppointmentStatus, PlanStatus, RequestStatus, ResourceKin
 from data.errors import Conflict, Forbidden, Gone, Invalid, NotFound
 from data.locking import locked
 from data.tables import (
-    Allocation, Appointment, Clinician, Device, Patient, PlanSession, Room, Service, TreatmentPlan, User, VisitRequest,
-    WaitlistRequest,
+    Allocation, Appointment, Clinician, Device, Location, Patient, PlanSession, Room, Service, TreatmentPlan, User,
+    VisitRequest, WaitlistRequest,
 )
 from scheduler import audit
 from scheduler.as_booked import as_booked
@@ -331,18 +331,22 @@ def _check_choice(session: Session, choice: SlotChoice, settings: Settings) -> N
     catalog_version.hold(session)
     service = in_service(session, Service, choice.service_id, ("service_id",))
     patient_to_serve(session, choice.patient_id, ("patient_id",))
+    chosen: list[tuple[tuple[str | int, ...], Clinician | Room | Device]] = []
     if choice.clinician_id is not None:
-        in_service(session, Clinician, choice.clinician_id, ("clinician_id",))
+        chosen.append((("clinician_id",), in_service(session, Clinician, choice.clinician_id, ("clinician_id",))))
     if choice.room_id is not None:
         room = in_service(session, Room, choice.room_id, ("room_id",))
         if room.kind != service.room_kind:
             wanted = service.room_kind.value if service.room_kind else "no room"
             raise Invalid(("room_id",), f"{room.name} is a {room.kind.value} room; {service.name} needs {wanted}")
+        chosen.append((("room_id",), room))
     needed = {need.device_type_id for need in service.device_needs}
     for index, device_id in enumerate(choice.device_ids):
         device = in_service(session, Device, device_id, ("device_ids", index))
         if device.device_type_id not in needed:
             raise Invalid(("device_ids", index), f"{device.name} is not a device {service.name} uses")
+        chosen.append((("device_ids", index), device))
+    _at_one_location(session, choice, chosen)
     zone = settings.time_zone
     if choice.clinician_id is not None:
         zone = session.get(Clinician, choice.clinician_id).location.time_zone
@@ -350,6 +354,20 @@ def _check_choice(session: Session, choice: SlotChoice, settings: Settings) -> N
     if local.second or local.microsecond or local.minute % settings.slot_grid_minutes:
         raise Invalid(("start",), f"start must lie on the {settings.slot_grid_minutes}-minute grid, "
                                   f"e.g. {local.replace(minute=0, second=0, microsecond=0).isoformat()}")
+
+
+def _at_one_location(session: Session, choice: SlotChoice,
+                     chosen: list[tuple[tuple[str | int, ...], Clinician | Room | Device]]) -> None:
+    """A session happens at one clinic: every resource asked for by name is there (the search would otherwise serve
+    it with another unit or room than the one asked for, and acknowledge what was not asked)."""
+    first = choice.location_id
+    for loc, record in chosen:
+        first = record.location_id if first is None else first
+        if record.location_id != first:
+            named = {location.id: location.name for location in session.exec(
+                select(Location).where(Location.id.in_([first, record.location_id])))}
+            raise Invalid(loc, f"{record.name} is at {named[record.location_id]}, not at {named[first]} where the "
+                               "rest of this session is: choose a clinician, room and units of one clinic")
 
 
 def patient_to_serve(session: Session, patient_id: int, loc: tuple[str | int, ...]) -> Patient:

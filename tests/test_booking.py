@@ -8,9 +8,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from data.db import make_engine
-from data.enums import AppointmentStatus
+from data.enums import AppointmentStatus, RoomKind
 from data.migrate import upgrade
-from data.tables import Allocation, Appointment, AuditEntry
+from data.tables import Allocation, Appointment, AuditEntry, Device, Room
 from scheduler.booking import release_expired_holds
 from tests.booking_helpers import book, booked, hold, search, set_clock, starts
 from tests.clinic_world import NOW, at, build_world
@@ -190,6 +190,28 @@ def test_bad_bookings_are_422_and_write_nothing(client, as_desk, world, session,
 def test_wrong_room_kind_is_422(client, as_desk, world):
     response = book(client, as_desk, world.eswt, world.patients[0], at(2, 9), room_id=world.gym.id)
     assert response.status_code == 422 and "gym room" in response.text
+
+
+@pytest.mark.parametrize("named", ["device", "room"])
+def test_resources_of_two_clinics_are_422_and_write_nothing(client, as_desk, world, session, named):
+    """A unit asked for at another clinic was silently replaced by one of the clinic's own and the booking
+    acknowledged with it (found by a probe, 2026-12-02)."""
+    if named == "device":
+        other = Device(name="Night ultrasound", device_type_id=world.ultrasounds[0].device_type_id,
+                       location_id=world.night_desk.id)
+    else:
+        other = Room(name="Night room", kind=RoomKind.TREATMENT, location_id=world.night_desk.id)
+    session.add(other)
+    session.commit()
+    body, loc = (({"room_id": world.rooms[0].id, "device_ids": [other.id]}, ["body", "device_ids", 0])
+                 if named == "device" else ({"clinician_id": world.dana.id, "room_id": other.id}, ["body", "room_id"]))
+    for path in ("holds", "appointments"):
+        response = client.post(f"{API}/{path}", headers=as_desk, json={
+            "service_id": world.eswt.id, "patient_id": world.patients[0].id, "start": at(2, 9).isoformat(), **body})
+        assert response.status_code == 422, response.text
+        (error,) = response.json()["detail"]
+        assert error["loc"] == loc and "World Night Desk" in error["msg"] and "one clinic" in error["msg"], error
+    assert session.exec(select(Appointment)).all() == []
 
 
 def test_book_with_hold_id_and_slot_fields_is_422(client, as_desk, world):
