@@ -9,9 +9,11 @@ third of a millisecond of CPU each, on every request).
 import hashlib
 import hmac
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, TypeVar
+
+import anyio
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordBearer
@@ -27,6 +29,7 @@ from scheduler import backend_clients, smart_scopes
 from scheduler.backend_clients import ClientActor
 
 log = logging.getLogger("clinic.requests")
+T = TypeVar("T")
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
 
@@ -45,6 +48,22 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
             yield session
         finally:
             _close(session)
+
+
+async def lent_out(request: Request, work: Callable[[], T]) -> T:
+    """Run ``work``, which keeps to its own sessions and transactions and takes long (a nightly run started by
+    hand), in a worker thread with the request's place at the database lent to other requests meanwhile.
+
+    On SQLite that place is the only one: held for a whole solve, it kept every other request of the desk,
+    reads included, waiting until the run ended (found by a probe). The request's own session must have ended
+    its transaction first; the place is taken back before the request reads again.
+    """
+    gate = request.app.state.session_gate
+    gate.release()
+    try:
+        return await anyio.to_thread.run_sync(work)
+    finally:
+        await gate.acquire()
 
 
 def _close(session: Session) -> None:

@@ -476,6 +476,40 @@ def test_runs_through_the_api(clinic):
         assert client.get("/api/v1/optimization-runs", headers=bearer(app, admin)).json()["total"] == 1
 
 
+def test_the_desk_goes_on_while_a_run_started_by_hand_solves(clinic, monkeypatch):
+    """On SQLite the request that started a run held the only place at the database for the whole solve, so
+    every other request of the desk, reads included, waited until the run ended (found by a probe, 2026-12-02).
+    Here the solve waits until a colleague's request has been answered (or gives up after a minute)."""
+    engine, world = clinic
+    with Session(engine, expire_on_commit=False) as session:
+        admin = upsert_user(session=session, username="boss", password="long enough pw", role=Role.ADMIN)
+        desk = upsert_user(session=session, username="desk", password="long enough pw", role=Role.FRONT_DESK)
+        session.commit()
+    wait(engine, world, world.patients[0])
+    solving, answered, seen = threading.Event(), threading.Event(), []
+    solve = optimization._solve_apart
+
+    def slow_solve(problem, limits):
+        solving.set()
+        seen.append(answered.wait(timeout=60))
+        return solve(problem, limits)
+
+    monkeypatch.setattr(optimization, "_solve_apart", slow_solve)
+    app = create_app(SETTINGS.model_copy(update={"database_url": str(engine.url)}), engine)
+    app.dependency_overrides[get_now] = lambda: NIGHT
+    with TestClient(app) as client:
+        started = []
+        runner = threading.Thread(target=lambda: started.append(client.post(
+            "/api/v1/optimization-runs", json={"location_id": world.midtown.id}, headers=bearer(app, admin))))
+        runner.start()
+        assert solving.wait(timeout=60)
+        read = client.get(f"/api/v1/patients/{world.patients[1].id}", headers=bearer(app, desk))
+        answered.set()
+        runner.join(timeout=120)
+    assert read.status_code == 200 and seen == [True], "the colleague was answered while the night was solved"
+    assert started[0].status_code == 201 and started[0].json()["status"] == "succeeded", started[0].text
+
+
 NIGHTLY_IN_A_PROCESS = """
 import sys
 from datetime import datetime

@@ -1,12 +1,14 @@
 """Optimization runs: start one by hand, read what the nightly runs did."""
 
+from functools import partial
 from typing import Annotated
 
+import anyio
 from fastapi import APIRouter, Depends, Query, Request, status
 from sqlmodel import Session, select
 
 from api.catalog import RecordId
-from api.deps import NowDep, SessionDep, SettingsDep, require_role
+from api.deps import NowDep, SessionDep, SettingsDep, lent_out, require_role
 from api.openapi import also_answers
 from api.paging import PagingDep, one_page
 from api.schemas.common import Ident, Page
@@ -23,12 +25,14 @@ router = APIRouter(prefix="/optimization-runs", tags=["optimization"],
 
 @router.post("", response_model=RunPublic, status_code=status.HTTP_201_CREATED,
              dependencies=[Depends(require_role(Role.ADMIN))], responses=also_answers(404))
-def start_run(body: RunRequest, request: Request, session: SessionDep, settings: SettingsDep, now: NowDep):
-    """Run the location's optimization now and answer with its record (it runs in its own transactions)."""
-    session.commit()  # end the request's own transaction first: on SQLite it holds the only write lock
-    run = run_optimization(request.app.state.engine, location_id=body.location_id, trigger=RunTrigger.MANUAL,
-                           now=now, settings=settings, run_date=body.night)
-    return _public(session, run)
+async def start_run(body: RunRequest, request: Request, session: SessionDep, settings: SettingsDep, now: NowDep):
+    """Run the location's optimization now and answer with its record (it runs in its own transactions, while the
+    desk's other requests go on)."""
+    await anyio.to_thread.run_sync(session.commit)  # the request's own transaction ends before the run
+    run = await lent_out(request, partial(run_optimization, request.app.state.engine, location_id=body.location_id,
+                                          trigger=RunTrigger.MANUAL, now=now, settings=settings,
+                                          run_date=body.night))
+    return await anyio.to_thread.run_sync(_public, session, run)
 
 
 @router.get("", response_model=Page[RunPublic])
