@@ -49,7 +49,7 @@ from data.enums import (
     SameClinicianRule,
     WaitlistStatus,
 )
-from data.errors import Conflict
+from data.errors import Conflict, Invalid
 from data.tables import (
     Allocation,
     Appointment,
@@ -341,12 +341,22 @@ def _clinician_required(session: Session, appointment_ids: tuple[int, ...]) -> s
 
 
 def _waitlist(session: Session) -> list[WaitlistRequest]:
-    """Waiting requests, locked: a run of another location at the same time skips what this one may place."""
+    """Waiting requests, not locked: a request belongs to no location, and every location's run may place it. Each
+    is locked only when its hold is written (``_request_waits``), so the first run to write it offers it; locked
+    here, through the whole solve, the first location's run took every request and the others saw none (found by
+    a probe: two clinics' runs at one moment, the second placed nothing)."""
     return session.exec(
         select(WaitlistRequest).where(WaitlistRequest.status == WaitlistStatus.WAITING)
         .order_by(WaitlistRequest.priority.desc(), WaitlistRequest.created_at, WaitlistRequest.id)
-        .with_for_update(skip_locked=True)
     ).all()
+
+
+def _request_waits(session: Session, request: WaitlistRequest) -> bool:
+    """The request, locked and read fresh, still waits: not offered meanwhile by a freed time or another location's
+    run, nor closed by the desk (a request another writer holds right now counts as taken)."""
+    fresh = session.exec(select(WaitlistRequest).where(WaitlistRequest.id == request.id)
+                         .with_for_update(skip_locked=True).execution_options(populate_existing=True)).first()
+    return fresh is not None and fresh.status == WaitlistStatus.WAITING
 
 
 def _plans_waiting(session: Session, location_id: int) -> list[TreatmentPlan]:
@@ -526,6 +536,10 @@ def _place(session: Session, night: Night, waiting: WaitingSession, placement: P
                                 placement.clinician, placement.room, placement.devices)
     minutes = settings.nightly_hold_minutes
     if waiting.key in night.requests:  # an offer the patient may answer: held from when they can be told
+        if not _request_waits(session, night.requests[waiting.key]):
+            return {"action": "not_placed", "session": waiting.key,
+                    "reason": f"waitlist request {night.requests[waiting.key].id} was offered a time or closed "
+                              "while the night was planned"}
         minutes = waitlist.answer_minutes(session.get(Location, night.location.id), minutes, now)
     try:
         if settings.nightly_book_directly:
@@ -533,7 +547,8 @@ def _place(session: Session, night: Night, waiting: WaitingSession, placement: P
         else:
             appointment = booking.place_hold(session, actor=None, choice=choice, now=now, settings=settings,
                                              minutes=minutes)
-    except Conflict as refused:  # the booking check knows something the model did not: leave it waiting
+    except (Conflict, Invalid) as refused:  # the booking check knows something the model did not (a time taken, a
+        # patient erased meanwhile): this session waits, the rest of the night is written
         return {"action": "not_placed", "session": waiting.key, "reason": str(refused)}
     change = {"appointment_id": appointment.id, "patient_id": waiting.patient, "service_id": service_id,
               "start": choice.start.isoformat(), "status": appointment.status.value}

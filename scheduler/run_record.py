@@ -6,7 +6,8 @@ what is provably possible (two proofs: CP-SAT's own bound and an independent
 relaxation, kept apart so a weak one is visible as such), how it compares
 with first-fit, and which sessions still wait and why (``night_reasons``,
 computed against the answer as written). Sessions the solver placed but the
-booking check then refused are left waiting too, with the booking's words.
+booking check then refused are left waiting too, with the booking's words,
+and the levels are measured again without them.
 Reading a record back (``names``), its ids get the names the catalog has now.
 """
 
@@ -22,6 +23,7 @@ from scheduler.catalog_snapshot import catalog
 from scheduler.night import Night
 from solver.night_problem import ReplanSolution, Stage
 from solver.night_reasons import left_waiting
+from solver.replan import without
 
 
 @dataclass(frozen=True)
@@ -41,8 +43,11 @@ class NightReport:
     waiting: list[dict] = field(default_factory=list)
 
 
-def report(night: Night, solution: ReplanSolution, changes: list[dict]) -> NightReport:
-    """The record of a checked and written answer: its stages, both gaps of the placed stage, and who waits."""
+def report(night: Night, answer: ReplanSolution, changes: list[dict]) -> NightReport:
+    """The record of a checked and written answer: its stages, both gaps of the placed stage, and who waits. The
+    levels are those of what was written: a placement the booking check refused counts as not placed."""
+    solution = without(night.problem, answer, {change["session"] for change in changes
+                                               if change["action"] == "not_placed"})
     placed = solution.stage("placed")
     return NightReport(
         changes=changes, stages=[_stage(stage) for stage in solution.stages], greedy=dict(solution.greedy or {}),

@@ -384,6 +384,23 @@ def _reached(level: _Level, value: int) -> bool:
     return value <= level.bound + 1e-6
 
 
+def without(problem: NightProblem, solution: ReplanSolution, dropped: set[str]) -> ReplanSolution:
+    """The answer less the waiting sessions in ``dropped`` (the booking check refused their times when the answer
+    was written), every level measured again. A level whose value changed, and every level after it (each was
+    solved with the ones before it fixed), is no longer proven optimal."""
+    if not dropped:
+        return solution
+    placements = tuple(placement for placement in solution.placements if placement.kind not in dropped)
+    final = measure(problem, placements)
+    stages, changed = [], False
+    for stage in solution.stages:
+        changed = changed or final[stage.name] != stage.value
+        stages.append(replace(stage, value=final[stage.name],
+                              status="feasible" if changed and stage.status == "optimal" else stage.status))
+    status = "optimal" if all(stage.status == "optimal" for stage in stages) else "feasible"
+    return replace(solution, placements=placements, status=status, stages=tuple(stages))
+
+
 def replan(problem: NightProblem, limits: Limits = Limits()) -> ReplanSolution:
     """The best night found within the limits; the greedy answer when nothing better is.
 

@@ -31,12 +31,13 @@ from data.tables import (
     Appointment,
     AuditEntry,
     OptimizationRun,
+    Patient,
     PlanLine,
     PlanSession,
     TreatmentPlan,
     WaitlistRequest,
 )
-from scheduler import booking, night, optimization
+from scheduler import booking, erasure, night, optimization
 from scheduler.optimization import ScheduleBroken, check_no_overlaps, run_optimization
 from tests import crashing_solver
 from tests.clinic_world import at, build_world
@@ -288,11 +289,69 @@ def test_the_desk_books_while_the_night_is_solved_and_the_night_never_overlaps_i
         assert len(solved) == 2 and solved[1].booked and not run.changes
     else:  # one transaction all along; the booking code refuses the taken time
         assert len(solved) == 1 and [c["action"] for c in run.changes] == ["not_placed"]
+        # the record tells what was written: it had said the solver's 3 points, placed and proven optimal
+        placed = run.stages[0]
+        assert (run.objective, placed["name"], placed["value"], placed["status"]) == (0, "placed", 0, "feasible")
+        assert run.gap > 0 and [entry["code"] for entry in run.waiting] == ["booking_refused"]
     with Session(engine) as session:
         (desk_booking,) = session.exec(select(Appointment)).all()
         assert desk_booking.status == AppointmentStatus.BOOKED and desk_booking.patient_id == world.patients[1].id
         assert session.get(WaitlistRequest, request).status == WaitlistStatus.WAITING
         check_no_overlaps(session, start=NIGHT, end=at(20, 0))
+
+
+def test_a_patient_erased_while_the_night_is_solved_waits_and_the_rest_is_written(clinic, monkeypatch):
+    """The booking check refuses an erased patient with a 422-kind error, which the run did not expect: the whole
+    night failed and nothing was placed (found by a probe on PostgreSQL, 2026-12-02)."""
+    engine, world = clinic
+    leaving, staying = world.patients[:2]
+    with session_scope(engine) as session:
+        session.add(waiting_plan(world, leaving, world.msus))
+    request = wait(engine, world, staying)
+    solve = optimization._solve_apart
+
+    def solve_while_the_patient_is_erased(problem, limits):
+        solution = solve(problem, limits)
+        with Session(engine) as desk_session:
+            if desk_session.get(Patient, leaving.id).erased_at is None:
+                erasure.erase(desk_session, actor=None, patient_id=leaving.id, now=NIGHT)
+                desk_session.commit()
+        return solution
+
+    monkeypatch.setattr(optimization, "_solve_apart", solve_while_the_patient_is_erased)
+    run = run_optimization(engine, location_id=world.midtown.id, trigger=RunTrigger.MANUAL, now=NIGHT,
+                           settings=SETTINGS)
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert [(c["action"], c.get("request_id")) for c in run.changes if c["action"] != "not_placed"] == [
+        ("waitlist_hold", request)]
+    with Session(engine) as session:
+        assert [a.patient_id for a in session.exec(select(Appointment))] == [staying.id]
+
+
+def test_two_clinics_solved_at_once_both_see_the_waitlist(clinic, monkeypatch):
+    """A request belongs to no clinic. The first run to gather locked every waiting request for its whole solve,
+    so a second clinic's run at the same moment saw none and placed nothing (found by a probe on PostgreSQL)."""
+    engine, world = clinic
+    request = wait(engine, world, world.patients[0], service_id=world.eswt.id)
+    solve, midtown_runs = optimization._solve_apart, []
+
+    def solve_while_midtown_runs(problem, limits):
+        if not midtown_runs:
+            midtown = threading.Thread(target=lambda: midtown_runs.append(run_optimization(
+                engine, location_id=world.midtown.id, trigger=RunTrigger.MANUAL, now=NIGHT, settings=SETTINGS)))
+            midtown_runs.append(None)
+            midtown.start()
+            midtown.join(timeout=120)
+        return solve(problem, limits)
+
+    monkeypatch.setattr(optimization, "_solve_apart", solve_while_midtown_runs)
+    night_desk = run_optimization(engine, location_id=world.night_desk.id, trigger=RunTrigger.MANUAL, now=NIGHT,
+                                  settings=SETTINGS)
+    midtown = midtown_runs[-1]
+    assert night_desk.status == midtown.status == RunStatus.SUCCEEDED, (night_desk.error, midtown.error)
+    assert [(c["action"], c.get("request_id")) for c in midtown.changes] == [("waitlist_hold", request)]
+    with Session(engine) as session:
+        assert session.get(WaitlistRequest, request).status == WaitlistStatus.OFFERED
 
 
 def test_a_night_unchanged_since_it_was_solved_is_solved_once(clinic, monkeypatch):
