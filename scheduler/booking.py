@@ -83,7 +83,8 @@ def book_hold(session: Session, *, actor: User | None, hold_id: int, now: dateti
     if hold.status != AppointmentStatus.PENDING:
         raise Conflict(f"hold {hold_id} is {hold.status.value}, not a live hold")
     if hold.hold_expires_at <= now:
-        raise Gone(f"hold {hold_id} expired at {hold.hold_expires_at.isoformat()}; search for a slot again")
+        raise Gone(f"hold {hold_id} expired at {_local(hold, hold.hold_expires_at)}; " + (
+            "propose the plan again" if for_plan is not None else "search for a slot again"))
     _may_decide(session, hold, actor=actor, for_request=for_request, for_plan=for_plan, verb="book")
     choice, offer = _held_slot_now(session, hold, now=now, settings=settings, refusal=(
         f"the time held for request {for_request} can no longer be booked; decline the request, and the patient "
@@ -133,10 +134,11 @@ def _held_slot_now(session: Session, hold: Appointment, *, now: datetime, settin
         raise Conflict(f"{refusal}: {changed or refused.msg}") from None
 
 
-def _local(appointment: Appointment) -> str:
-    """"Wed Mar 3 13:00 (America/New_York)": a time as the desk reads it, in the location's zone."""
+def _local(appointment: Appointment, instant: datetime | None = None) -> str:
+    """"Wed Mar 3 13:00 (America/New_York)": the appointment's start (or another ``instant`` of it) as the desk reads
+    it, in the location's zone."""
     zone = appointment.location.time_zone
-    return f"{appointment.starts_at.astimezone(ZoneInfo(zone)):%a %b %-d %H:%M} ({zone})"
+    return f"{(instant or appointment.starts_at).astimezone(ZoneInfo(zone)):%a %b %-d %H:%M} ({zone})"
 
 
 def _changed_since_held(session: Session, hold: Appointment, *, placed: datetime, settings: Settings) -> str | None:

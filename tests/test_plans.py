@@ -108,6 +108,20 @@ def test_confirm_books_every_held_session_at_once(client, as_desk, world, sessio
     assert again.status_code == 409
 
 
+def test_a_proposal_held_too_long_is_gone_in_the_clinic_s_time(client, as_desk, world, app):
+    """It said the expiry in UTC and to "search for a slot again" (found by a probe, 2026-12-02)."""
+    plan = create_plan(client, as_desk, plan_body(world, [eswt_line(world)]))
+    sessions = propose(client, as_desk, plan)["plan"]["sessions"]
+    expiry = datetime.fromisoformat(sessions[0]["appointment"]["hold_expires_at"])
+    set_clock(app, expiry + timedelta(minutes=1))
+    gone = client.post(f"{API}/plans/{plan['id']}/confirm", headers=as_desk)
+    assert gone.status_code == 410, gone.text
+    assert gone.json()["detail"].endswith(f"expired at {expiry:%a %b %-d %H:%M} (America/New_York); "
+                                          "propose the plan again"), gone.text
+    assert {s["appointment"]["status"] for s in client.get(f"{API}/plans/{plan['id']}", headers=as_desk).json()[
+        "sessions"]} == {"pending"}, "nothing booked"
+
+
 def test_partial_placement_names_the_binding_rule(client, as_desk, world):
     plan = create_plan(client, as_desk, plan_body(world, [eswt_line(world, count=5)],
                                                   earliest_start="2027-03-02", latest_end="2027-03-16"))
