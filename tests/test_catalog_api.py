@@ -154,6 +154,19 @@ def test_shift_times_with_offsets_are_refused(client, as_admin, site):
     assert_rejected(response, ("body", "shifts", 0, "starts"), "wall-clock")
 
 
+@pytest.mark.parametrize("given", ["08:00:30", "08:00:00.5"])
+def test_shift_times_with_seconds_are_refused(client, as_admin, site, given):
+    """The schedule counts minutes: 08:00:30 was stored, read as 08:00, and a session booked half a minute before
+    the shift began (found by a probe, 2026-12-02). "08:00:00" stays a way to write 08:00."""
+    shifts = [{"weekday": 1, "starts": given, "ends": "12:00"}]
+    response = client.post(f"{API}/clinicians", json=clinician_body(site["location"]["id"], shifts=shifts),
+                           headers=as_admin)
+    assert_rejected(response, ("body", "shifts", 0, "starts"), "give whole minutes, e.g. '08:00'")
+    shifts = [{"weekday": 1, "starts": "08:00:00", "ends": "12:00"}]
+    assert client.post(f"{API}/clinicians", json=clinician_body(site["location"]["id"], shifts=shifts),
+                       headers=as_admin).status_code == 201
+
+
 def test_unknown_time_zone(client, as_admin):
     response = client.post(f"{API}/locations", json=location_body(time_zone="America/Gotham"), headers=as_admin)
     assert_rejected(response, ("body", "time_zone"), "unknown IANA time zone")

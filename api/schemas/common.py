@@ -42,8 +42,12 @@ def _known_time_zone(value: str) -> str:
 
 
 def _wall_clock(value: time) -> time:
+    """A local time of day in whole minutes: the schedule counts minutes, and a shift or window starting at
+    08:00:30 was read as 08:00, so a session was placed half a minute before the time stated (found by a probe)."""
     if value.tzinfo is not None:
         raise ValueError("give a local wall-clock time without an offset, e.g. '09:30'")
+    if value.second or value.microsecond:
+        raise ValueError(f"give whole minutes, e.g. '{value:%H:%M}'")
     return value
 
 
@@ -123,7 +127,7 @@ Locale = Annotated[str, StringConstraints(max_length=35), *spelled(
     "give a language tag such as 'en-US' or 'en-GB': the language in lowercase, the region in capitals")]
 # JSON Schema's "time" format (RFC 3339) requires an offset; a wall-clock time has none, so it is a pattern.
 WallClock = Annotated[time, AfterValidator(_wall_clock), WithJsonSchema(
-    {"type": "string", "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]+)?)?$",
+    {"type": "string", "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9](:00(\.0+)?)?$",
      "examples": ["09:30"]})]
 Weekday = Annotated[int, Field(ge=0, le=6, description="0 = Monday ... 6 = Sunday")]
 
