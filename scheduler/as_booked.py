@@ -18,7 +18,9 @@ whose resources are not free by the catalog exactly as it is (it is
 *pinned*), and the run record names it with what changed, for the desk to
 review. That includes a session whose clinician, room or unit is no longer
 free then (time off, a shorter shift, maintenance added after booking),
-which the solver always kept but nobody was told of.
+which the solver always kept but nobody was told of, and one the location's
+opening hours no longer cover (with a reach to move sessions, the solver
+would otherwise have moved it into them on its own).
 """
 
 from dataclasses import replace
@@ -27,14 +29,17 @@ from data.enums import ResourceKind
 from data.tables import Appointment
 from scheduler.catalog_snapshot import CatalogSnapshot, ServiceInfo
 from scheduler.clock import to_minute
-from solver.intervals import contains
+from solver.intervals import Intervals, contains
 from solver.plans import Candidate, DevicePool, SessionKind, blocked
 
 
-def as_booked(appointment: Appointment, kind: SessionKind, service: ServiceInfo,
-              catalog: CatalogSnapshot) -> tuple[SessionKind, str] | None:
-    """The appointment as booked and why the catalog's ``kind`` no longer describes it; None when it does."""
+def as_booked(appointment: Appointment, kind: SessionKind, service: ServiceInfo, catalog: CatalogSnapshot,
+              open_starts: Intervals) -> tuple[SessionKind, str] | None:
+    """The appointment as booked and why the catalog's ``kind`` no longer describes it; None when it does.
+    ``open_starts``: the starts at which the service fits in the location's opening hours now."""
     changed = _what_changed(appointment, kind, service, catalog)
+    if not contains(open_starts, to_minute(appointment.starts_at), to_minute(appointment.starts_at) + 1):
+        changed.append("it no longer lies within the location's opening hours")
     return None if not changed else (_kind_as_booked(appointment, kind, catalog), "; ".join(changed))
 
 

@@ -41,6 +41,7 @@ from scheduler.availability import Offer, SlotQuery, build_search, find_availabi
 from scheduler.catalog_snapshot import catalog
 from scheduler.clock import from_minute
 from solver.availability import Resource, blocked_span
+from solver.intervals import starts_fitting
 
 HOLD_EXPIRED = "hold expired"
 CHECK_IN_OPENS = timedelta(hours=2)  # a patient may arrive early, not days ahead
@@ -156,7 +157,8 @@ def _changed_since_held(session: Session, hold: Appointment, *, placed: datetime
                               unusable_gap=snapshot.shortest_service)
     except Invalid:
         return None
-    described = as_booked(hold, session_kind(service, search), service, snapshot)
+    described = as_booked(hold, session_kind(service, search), service, snapshot,
+                          starts_fitting(search.open_hours, 0, service.duration))
     return described[1] if described else None
 
 

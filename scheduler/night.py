@@ -163,7 +163,8 @@ class _Builder:
     def booked(self, appointment: Appointment, night: Night, *, keep_clinician: bool) -> BookedSession:
         kind, starts = self.kind(appointment.service_id)
         start = to_minute(appointment.starts_at)
-        described = as_booked(appointment, kind, self.snapshot.services[appointment.service_id], self.snapshot)
+        described = as_booked(appointment, kind, self.snapshot.services[appointment.service_id], self.snapshot,
+                              starts)
         if described is not None:
             kind, night.kept_as_booked[appointment.id] = described
             return BookedSession(appointment.id, appointment.patient_id, kind, start, _served_now(appointment),

@@ -78,6 +78,12 @@ def _maintenance(world, _types):
         "starts_at": at(3, 12).isoformat(), "ends_at": at(3, 16).isoformat(), "reason": "service visit"}]}
 
 
+def _shorter_opening_hours(world, _types):
+    wednesday_closes_at_one = [{"weekday": d, "starts": "07:00", "ends": "13:00" if d == 2 else "20:00"}
+                               for d in range(7)]
+    return f"/locations/{world.midtown.id}", {"opening_hours": wednesday_closes_at_one}
+
+
 EDITS = [pytest.param(edit, why, id=edit.__name__.strip("_")) for edit, why in [
     (_decertify, "Dana no longer gives Shockwave therapy here"),
     (_move_clinician, "Dana no longer gives Shockwave therapy here"),
@@ -91,6 +97,7 @@ EDITS = [pytest.param(edit, why, id=edit.__name__.strip("_")) for edit, why in [
     (_rekind_room, "Treatment 1 no longer suits Shockwave therapy"),
     (_time_off, "Dana is no longer free then"),
     (_maintenance, "Shockwave unit is no longer free then"),
+    (_shorter_opening_hours, "it no longer lies within the location's opening hours"),
 ]]
 
 
