@@ -174,7 +174,8 @@ def test_partial_placement_names_the_hours_rule(client, as_desk, world):
 
 @pytest.mark.parametrize("spacing, words", [
     ({"min_gap_hours": -1}, "greater than or equal to 0"),
-    ({"max_gap_hours": -24}, "greater than or equal to 0"),
+    ({"max_gap_hours": -24}, "greater than or equal to 1"),
+    ({"min_gap_days": 1, "max_gap_hours": 0}, "greater than or equal to 1"),
     ({"min_gap_hours": 48, "max_gap_hours": 24}, "max_gap_hours (24) is below min_gap_hours (48)"),
     ({"min_gap_days": 3, "max_gap_hours": 40}, "max_gap_hours (40) can never be kept with min_gap_days (3)"),
     ({"max_gap_days": 1, "min_gap_hours": 49}, "min_gap_hours (49) can never be kept with max_gap_days (1)"),
@@ -187,6 +188,29 @@ def test_spacing_in_hours_that_cannot_be_kept_is_422(client, as_admin, as_desk, 
     for response in answers:
         assert response.status_code == 422, response.text
         assert any(words in e["msg"] for e in response.json()["detail"]), response.text
+
+
+@pytest.mark.parametrize("links, words", [
+    ([("before", "msus", "eswt"), ("before", "eswt", "msus")], "lead back to where they began"),
+    ([("same_visit", "msus", "eswt"), ("same_visit", "eswt", "msus")], "lead back to where they began"),
+    ([("same_visit", "msus", "eswt"), ("before", "eswt", "msus")], "lead back to where they began"),
+    ([("before", "msus", "eswt"), ("before", "eswt", "rehab"), ("before", "rehab", "msus")],
+     "lead back to where they began and can never all be kept: service {msus} before service {eswt} before "
+     "service {rehab} before service {msus}"),
+    ([("before", "msus", "eswt"), ("same_visit", "msus", "eswt")], "links 0 and 1 both order service {msus}"),
+])
+def test_links_that_can_never_all_be_kept_are_422(client, as_admin, as_desk, world, links, words):
+    """Found by a probe (2026-12-02): both orders of two services were accepted and the proposal placed nothing."""
+    ids = {"msus": world.msus.id, "eswt": world.eswt.id, "rehab": world.rehab.id}
+    lines = [{"service_id": service, "count": 1} for service in ids.values()]
+    body = [{"kind": kind, "first_service_id": ids[first], "then_service_id": ids[then]}
+            for kind, first, then in links]
+    answers = [client.post(f"{API}/plans", json=plan_body(world, lines, body), headers=as_desk),
+               client.post(f"{API}/plan-templates", headers=as_admin,
+                           json={"code": "circular", "name": "Circular", "lines": lines, "links": body})]
+    for response in answers:
+        assert response.status_code == 422, response.text
+        assert any(words.format(**ids) in e["msg"] for e in response.json()["detail"]), response.text
 
 
 @pytest.mark.parametrize("spacing", [

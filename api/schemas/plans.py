@@ -24,8 +24,8 @@ class PlanLineIn(Schema):
                                      description="Calendar days at most between sessions")
     min_gap_hours: int | None = Field(default=None, ge=0, le=MAX_GAP_HOURS,
                                       description="Hours at least from one session's start to the next's (ESWT: 48)")
-    max_gap_hours: int | None = Field(default=None, ge=0, le=MAX_GAP_HOURS,
-                                      description="Hours at most from one session's start to the next's")
+    max_gap_hours: int | None = Field(default=None, ge=1, le=MAX_GAP_HOURS, description=(
+        "Hours at most from one session's start to the next's (two sessions of one patient never start together)"))
     same_clinician: SameClinicianRule = SameClinicianRule.PREFERRED
 
     @model_validator(mode="after")
@@ -92,6 +92,39 @@ class PlanRules(Schema):
                 if services and side not in services:
                     raise ValueError(f"link {index} names service {side}, which has no line in the plan")
         return self
+
+    @model_validator(mode="after")
+    def _links_can_all_be_kept(self):
+        """Each link orders two services (same_visit: 'then' right after 'first'; before: every 'first' first), so
+        links that lead back to where they began can never all be kept: the plan could place none of their
+        sessions (found by a probe: "EMTT before ESWT" and "ESWT before EMTT" both accepted, nothing placed)."""
+        seen: dict[tuple[int, int], int] = {}
+        after: dict[int, list[int]] = {}
+        for index, link in enumerate(self.links):
+            pair = (link.first_service_id, link.then_service_id)
+            if pair in seen:
+                raise ValueError(f"links {seen[pair]} and {index} both order service {pair[0]} before service "
+                                 f"{pair[1]}; give one link per pair")
+            seen[pair] = index
+            after.setdefault(pair[0], []).append(pair[1])
+        for start in after:
+            path = _back_to(start, after, [start])
+            if path:
+                raise ValueError("these links lead back to where they began and can never all be kept: service "
+                                 + " before service ".join(str(service) for service in path))
+        return self
+
+
+def _back_to(start: int, after: dict[int, list[int]], path: list[int]) -> list[int] | None:
+    """A path of links from ``path``'s last service back to ``start`` (the path itself, closed), if any."""
+    for then in after.get(path[-1], ()):
+        if then == start:
+            return [*path, start]
+        if then not in path:
+            found = _back_to(start, after, [*path, then])
+            if found:
+                return found
+    return None
 
 
 class TemplateFields(PlanRules):
