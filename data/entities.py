@@ -23,6 +23,7 @@ from data.tables import (
     DeviceType,
     Location,
     LocationHours,
+    OptimizationRun,
     Patient,
     PlanLine,
     PlanSession,
@@ -35,6 +36,7 @@ from data.tables import (
     TemplateLink,
     TreatmentPlan,
     User,
+    VisitRequest,
     WaitlistRequest,
 )
 
@@ -43,11 +45,22 @@ def _names(rows, label: str) -> list[str]:
     return [f"{label} {row.id} ({getattr(row, 'name', None) or getattr(row, 'username', '')})" for row in rows]
 
 
+def _counted(session: Session, column, ident: int, what: str) -> list[str]:
+    """"12 appointments (history kept)": records of a kind named by their number, where listing them would not help."""
+    count = session.exec(select(func.count()).where(column == ident)).one()
+    return [f"{count} {what}{'s' if count != 1 else ''} (history kept)"] if count else []
+
+
 def _location_blockers(session: Session, location: Location, _now: datetime) -> list[str]:
+    """Its resources, and the history that names it: appointments, treatment plans and nightly runs (a run's record
+    went with a deleted location, and a plan or appointment made the database refuse in its own words)."""
     return [
         *_names(session.exec(select(Clinician).where(Clinician.location_id == location.id)), "clinician"),
         *_names(session.exec(select(Room).where(Room.location_id == location.id)), "room"),
         *_names(session.exec(select(Device).where(Device.location_id == location.id)), "device"),
+        *_counted(session, Appointment.location_id, location.id, "appointment"),
+        *_counted(session, TreatmentPlan.location_id, location.id, "treatment plan"),
+        *_counted(session, OptimizationRun.location_id, location.id, "optimization run"),
     ]
 
 
@@ -101,9 +114,16 @@ def _clinician_history(session: Session, clinician: Clinician) -> bool:
 
 
 def _patient_blockers(session: Session, patient: Patient, _now: datetime) -> list[str]:
-    """Any appointment, past or future: it is part of the record the clinic must keep."""
-    return described(session.exec(
-        select(Appointment).where(Appointment.patient_id == patient.id).order_by(Appointment.id)))
+    """Any appointment, past or future, treatment plan, waitlist entry or public request: it is part of the record
+    the clinic must keep (erasure is how personal data goes)."""
+    return [*described(session.exec(
+        select(Appointment).where(Appointment.patient_id == patient.id).order_by(Appointment.id))),
+        *(f"treatment plan {ident}" for ident in session.exec(
+            select(TreatmentPlan.id).where(TreatmentPlan.patient_id == patient.id).order_by(TreatmentPlan.id))),
+        *(f"waitlist entry {ident}" for ident in session.exec(
+            select(WaitlistRequest.id).where(WaitlistRequest.patient_id == patient.id).order_by(WaitlistRequest.id))),
+        *(f"public request {ident}" for ident in session.exec(
+            select(VisitRequest.id).where(VisitRequest.patient_id == patient.id).order_by(VisitRequest.id)))]
 
 
 def _service_blockers(session: Session, service: Service, now: datetime) -> list[str]:

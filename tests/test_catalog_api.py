@@ -1,9 +1,12 @@
 """The catalog REST API: every collection's round trip, then the bad inputs staff will type."""
 
+from datetime import UTC, date, datetime
+
 import pytest
 from sqlalchemy import event
 
-from data.enums import Role
+from data.enums import Role, RunStatus, RunTrigger
+from data.tables import OptimizationRun
 from tests.factories import (
     API,
     clinician_body,
@@ -276,6 +279,31 @@ def test_deleting_what_others_depend_on_names_them(client, as_admin, site):
                                                          clinician_id=site["clinician"]["id"]))
     response = client.delete(f"{API}/clinicians/{site['clinician']['id']}", headers=as_admin)
     assert response.status_code == 409 and f"user {linked['id']} (ada)" in response.json()["blockers"]
+
+
+def test_a_location_or_patient_with_history_is_not_deleted_and_keeps_it(client, as_admin, site, session):
+    """A location's nightly runs went with it (its records deleted), and a treatment plan made the database refuse in
+    its own words (found by a probe, 2026-12-02); a patient's plan or waitlist entry likewise."""
+    annex = create(client, as_admin, "locations", location_body("Annex"))
+    service = create(client, as_admin, "services", service_body())
+    patient = create(client, as_admin, "patients", patient_body())
+    plan = create(client, as_admin, "plans", {"patient_id": patient["id"], "location_id": annex["id"],
+                                              "earliest_start": "2027-03-02", "latest_end": "2027-03-31",
+                                              "lines": [{"service_id": service["id"], "count": 1}]})
+    run = OptimizationRun(location_id=annex["id"], run_date=date(2027, 3, 1), trigger=RunTrigger.MANUAL,
+                          status=RunStatus.SUCCEEDED, started_at=datetime(2027, 3, 1, 7, tzinfo=UTC))
+    session.add(run)
+    session.commit()
+    entry = create(client, as_admin, "waitlist", {"patient_id": patient["id"], "service_id": service["id"],
+                                                  "earliest_day": "2027-03-02", "latest_day": "2027-03-09"})
+
+    refused = client.delete(f"{API}/locations/{annex['id']}", headers=as_admin)
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["blockers"] == ["1 treatment plan (history kept)", "1 optimization run (history kept)"]
+    assert client.get(f"{API}/optimization-runs/{run.id}", headers=as_admin).status_code == 200
+    refused = client.delete(f"{API}/patients/{patient['id']}", headers=as_admin)
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["blockers"] == [f"treatment plan {plan['id']}", f"waitlist entry {entry['id']}"]
 
 
 @pytest.mark.parametrize(("collection", "body", "field", "words"), [
