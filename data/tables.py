@@ -540,7 +540,7 @@ class TreatmentPlan(SQLModel, table=True):
 
     __tablename__ = "treatment_plan"
     __table_args__ = (
-        sa.CheckConstraint("latest_end > earliest_start", name="ends_after_starts"),
+        sa.CheckConstraint("latest_end >= earliest_start", name="ends_after_starts"),
         sa.CheckConstraint("priority BETWEEN 1 AND 5", name="priority_range"),
         NEVER_REUSED_IDS,
     )

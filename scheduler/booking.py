@@ -39,6 +39,7 @@ from scheduler import audit
 from scheduler.as_booked import as_booked
 from scheduler.availability import Offer, SlotQuery, build_search, find_availability, session_kind
 from scheduler.catalog_snapshot import catalog
+from scheduler.plan_calendar import move_refusals
 from scheduler.clock import from_minute
 from solver.availability import Resource, blocked_span
 from solver.intervals import starts_fitting
@@ -255,8 +256,10 @@ def _may_decide(session: Session, hold: Appointment, *, actor: User | None, for_
 
 def reschedule(session: Session, *, actor: User, appointment_id: int, start: datetime, now: datetime,
                settings: Settings, clinician_id: int | None = None, room_id: int | None = None,
-               device_ids: tuple[int, ...] = ()) -> Appointment:
-    """Move a booked appointment; the new time is secured in the same transaction that frees the old one."""
+               device_ids: tuple[int, ...] = (), outside_plan: bool = False) -> Appointment:
+    """Move a booked appointment; the new time is secured in the same transaction that frees the old one. A session
+    of a confirmed treatment plan keeps the plan's rules (``plan_calendar.move_refusals``) unless ``outside_plan``:
+    the patient agreed to that time anyway."""
     appointment = lock_appointment(session, appointment_id, "appointment")
     if appointment.status != AppointmentStatus.BOOKED:
         raise Conflict(f"appointment {appointment_id} is {appointment.status.value}; only booked ones can be moved")
@@ -264,6 +267,10 @@ def reschedule(session: Session, *, actor: User, appointment_id: int, start: dat
     _check_choice(session, choice, settings)
     release_expired_holds(session, now=now)
     offer = _offer(session, choice, now=now, settings=settings, ignore=appointment.id)
+    refusals = [] if outside_plan else move_refusals(session, appointment, offer.start, offer.location_id)
+    if refusals:
+        raise Conflict(f"moving appointment {appointment_id} there breaks its treatment plan's rules; move it "
+                       "there anyway only if the patient agreed (outside_plan)", refusals)
     before = audit.snapshot(appointment)
     _allocate_again(session, appointment, offer, choice, now)
     audit.record(session, actor=actor, action="reschedule", appointment=appointment, before=before, at=now)

@@ -8,7 +8,7 @@ that cannot be placed gets its own reason (``scheduler.unplaced``). Confirming
 books all the plan's holds in one transaction; discarding releases them.
 """
 
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
@@ -34,9 +34,10 @@ from data.tables import (
 from scheduler import booking, outbox
 from scheduler.availability import SlotQuery, build_search, last_clinician, session_kind
 from scheduler.catalog_snapshot import catalog
-from scheduler.clock import from_minute, local_instant, to_minute, weekly
+from scheduler.plan_calendar import plan_calendar
+from scheduler.clock import from_minute, to_minute
 from scheduler.unplaced import unplaced_reasons
-from solver.intervals import intersect, normalize, subtract
+from solver.intervals import intersect
 from solver.plan_check import check
 from solver.plan_greedy import place_greedily
 from solver.plan_model import Limits, explain_unplaced, solve_plan
@@ -230,11 +231,8 @@ def build_problem(session: Session, plan: TreatmentPlan, *, now: datetime, setti
     """The plan and the live schedule as solver data, over the plan's dates."""
     snapshot = catalog(session)
     location = snapshot.locations[plan.location_id]
-    zone = location.zone
-    first_day, after_last = plan.earliest_start, plan.latest_end + timedelta(days=1)
-    horizon_start = datetime.combine(first_day, time(0), zone)
-    horizon_end = datetime.combine(after_last, time(0), zone)
-    days = [first_day + timedelta(days=n) for n in range((after_last - first_day).days)]
+    times = plan_calendar(plan, location.zone)
+    horizon_start, horizon_end = times.horizon
     continuity = last_clinician(session, plan.patient_id, now)
 
     kinds, open_hours, patient_free, origin = [], None, None, 0
@@ -253,26 +251,17 @@ def build_problem(session: Session, plan: TreatmentPlan, *, now: datetime, setti
 
     notice = -(-int((now + timedelta(minutes=settings.min_notice_minutes)).timestamp()) // 60)
     dates = (max(to_minute(horizon_start), notice), to_minute(horizon_end))
-    calendar_days = [first_day - timedelta(days=1), *days, after_last]
-    windows = None
-    if plan.windows:
-        windows = weekly(((w.weekday, w.starts, w.ends) for w in plan.windows), calendar_days, zone)
-    blackouts = normalize((local_instant(b.day, time(0), zone), local_instant(b.day + timedelta(days=1), time(0), zone))
-                          for b in plan.blackouts)
-    if windows is not None or blackouts:
-        windows = subtract(windows if windows is not None else [dates], blackouts)
     allowed = intersect(open_hours, [dates])
-    if windows is not None:
-        allowed = intersect(allowed, windows)
-    preferred = weekly(((w.weekday, w.starts, w.ends) for w in plan.windows if w.preferred), calendar_days, zone)
+    if times.windows is not None:
+        allowed = intersect(allowed, times.windows)
     return PlanProblem(
-        kinds=tuple(kinds), allowed=allowed, patient_free=patient_free,
-        day_starts=tuple(local_instant(day, time(0), zone) for day in [*days, after_last]),
+        kinds=tuple(kinds), allowed=allowed, patient_free=patient_free, day_starts=times.day_starts,
         same_visits=tuple(SameVisit(str(l.first_service_id), str(l.then_service_id))
                           for l in plan.links if l.kind == LinkKind.SAME_VISIT),
         befores=tuple(Before(str(l.first_service_id), str(l.then_service_id))
                       for l in plan.links if l.kind == LinkKind.BEFORE),
-        preferred=preferred, open_hours=open_hours, windows=windows, dates=dates, grid=settings.slot_grid_minutes,
+        preferred=times.preferred, open_hours=open_hours, windows=times.windows, dates=dates,
+        grid=settings.slot_grid_minutes,
         grid_origin=origin, last_clinician=continuity,
     )
 

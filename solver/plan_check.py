@@ -252,11 +252,7 @@ def _double_bookings(sessions: Iterable[_Session], names: Names) -> list[Violati
 
 
 def _order_and_spacing(problem: PlanProblem, sessions: dict[tuple[str, int], _Session]) -> list[Violation]:
-    """Sessions of a kind happen in their order, one after the other, the plan's days and hours apart.
-
-    Days are local calendar days between the two starts; hours are the time
-    elapsed from one start to the next.
-    """
+    """Sessions of a kind happen in their order, one after the other, the plan's days and hours apart."""
     found = []
     for kind in problem.kinds:
         for index in range(1, kind.count):
@@ -267,21 +263,64 @@ def _order_and_spacing(problem: PlanProblem, sessions: dict[tuple[str, int], _Se
                 found.append(Violation(
                     "out_of_order", f"{later.label} is placed out of order: {_label(kind.name, index - 1)} is not"))
                 continue
-            if later.start < earlier.end:
-                found.append(Violation(
-                    "starts_before_previous_ends", f"{later.label} starts before {earlier.label} has ended"))
-            gap = problem.day_of(later.start) - problem.day_of(earlier.start)
-            if kind.min_gap_days is not None and gap < kind.min_gap_days:
-                found.append(Violation(
-                    "too_soon",
-                    f"{later.label} is {gap} day(s) after {earlier.label}; the plan asks for at least "
-                    f"{kind.min_gap_days}"))
-            if kind.max_gap_days is not None and gap > kind.max_gap_days:
-                found.append(Violation(
-                    "too_late",
-                    f"{later.label} is {gap} day(s) after {earlier.label}; the plan asks for at most "
-                    f"{kind.max_gap_days}"))
-            found += _hours_apart(kind, earlier, later)
+            found += _spacing(problem, kind, earlier, later)
+    return found
+
+
+def _spacing(problem: PlanProblem, kind: SessionKind, earlier: _Session, later: _Session) -> list[Violation]:
+    """Two consecutive sessions of a kind: in order, the plan's days and hours apart. Days are local calendar days
+    between the two starts; hours are the time elapsed from one start to the next."""
+    found = []
+    if later.start < earlier.end:
+        found.append(Violation(
+            "starts_before_previous_ends", f"{later.label} starts before {earlier.label} has ended"))
+    gap = problem.day_of(later.start) - problem.day_of(earlier.start)
+    if kind.min_gap_days is not None and gap < kind.min_gap_days:
+        found.append(Violation(
+            "too_soon",
+            f"{later.label} is {gap} day(s) after {earlier.label}; the plan asks for at least {kind.min_gap_days}"))
+    if kind.max_gap_days is not None and gap > kind.max_gap_days:
+        found.append(Violation(
+            "too_late",
+            f"{later.label} is {gap} day(s) after {earlier.label}; the plan asks for at most {kind.max_gap_days}"))
+    return found + _hours_apart(kind, earlier, later)
+
+
+def move_breaks(problem: PlanProblem, placements: Iterable[Placement], moved: tuple[str, int]) -> list[Violation]:
+    """The plan's own rules that session ``moved`` (kind, index), at its place in ``placements``, breaks: its
+    dates, the patient's windows, blackouts and the opening hours (``allowed``), the order and spacing with the
+    sessions of its kind just before and after it, and its links to placed sessions of other kinds.
+
+    For a session moved after the plan was booked: sessions not in ``placements`` (cancelled, not placed yet)
+    are no fault of the move, and resources, the patient's other appointments and the grid are the booking's
+    to check."""
+    kinds = {kind.key: kind for kind in problem.kinds}
+    sessions = _known_sessions(kinds, placements, [])
+    session = sessions[moved]
+    kind, index = session.kind, moved[1]
+    found = []
+    if not contains(normalize(problem.allowed), session.start, session.end):
+        found.append(Violation(
+            "outside_allowed", f"{session.label} would fall outside the plan's dates, the patient's available "
+                               "times, its blackout days or the opening hours"))
+    for earlier, later in ((sessions.get((kind.key, index - 1)), session),
+                           (session, sessions.get((kind.key, index + 1)))):
+        if earlier is not None and later is not None:
+            found += _spacing(problem, kind, earlier, later)
+    for link in problem.same_visits:
+        if moved[0] in (link.first, link.then):
+            leader, follower = sessions.get((link.first, index)), sessions.get((link.then, index))
+            if leader is not None and follower is not None and follower.start != leader.end:
+                found.append(Violation("same_visit_not_back_to_back",
+                                       f"{follower.label} would not start when {leader.label} ends (one visit)"))
+    for link in problem.befores:
+        others = [other for (key, _), other in sorted(sessions.items()) if key in (link.first, link.then)]
+        if moved[0] == link.first:
+            found += [Violation("before_not_finished", f"{then.label} would start before {session.label} has ended")
+                      for then in others if then.kind.key == link.then and then.start < session.end]
+        if moved[0] == link.then:
+            found += [Violation("before_not_finished", f"{session.label} would start before {first.label} has ended")
+                      for first in others if first.kind.key == link.first and session.start < first.end]
     return found
 
 

@@ -19,7 +19,7 @@ from data.errors import Conflict
 from data.migrate import upgrade
 from data.tables import Appointment, ClinicianException, TreatmentPlan, User
 from scheduler import plans
-from tests.booking_helpers import booked, set_clock
+from tests.booking_helpers import booked, search, set_clock
 from tests.clinic_world import NOW, at, build_world
 from tests.conftest import BACKENDS, bearer
 from tests.factories import API
@@ -120,6 +120,50 @@ def test_a_proposal_held_too_long_is_gone_in_the_clinic_s_time(client, as_desk, 
                                           "propose the plan again"), gone.text
     assert {s["appointment"]["status"] for s in client.get(f"{API}/plans/{plan['id']}", headers=as_desk).json()[
         "sessions"]} == {"pending"}, "nothing booked"
+
+
+def confirmed_course(client, as_desk, world, **extra) -> list[dict]:
+    """A confirmed course of three shockwave sessions 5-10 days apart; its appointments in order."""
+    plan = create_plan(client, as_desk, plan_body(world, [eswt_line(world)], **extra))
+    propose(client, as_desk, plan)
+    confirmed = client.post(f"{API}/plans/{plan['id']}/confirm", headers=as_desk)
+    assert confirmed.status_code == 200, confirmed.text
+    return sorted((s["appointment"] for s in confirmed.json()["sessions"]), key=lambda a: a["start"])
+
+
+def free_time(client, as_desk, world, day: date) -> str:
+    """The first free shockwave start for Ann on ``day``."""
+    start = datetime.combine(day, datetime.min.time(), NOW.tzinfo)
+    found = search(client, as_desk, world.eswt, start, start + timedelta(days=1), patient_id=world.patients[0].id)
+    return found["slots"][0]["start"]
+
+
+def test_a_plan_s_session_moves_only_within_its_plan_s_rules_unless_the_patient_agreed(client, as_desk, world):
+    """Moved an hour after the session before it, onto a blackout day or after the plan's last day, the move was
+    accepted without a word (found by a probe, 2026-12-02)."""
+    first, second, third = confirmed_course(client, as_desk, world, blackouts=["2027-03-24"])
+    next_day = datetime.fromisoformat(first["start"]).date() + timedelta(days=1)
+    for start, rule in ((free_time(client, as_desk, world, next_day), "is 1 day(s) after Shockwave therapy #1; the "
+                                                                      "plan asks for at least 5"),
+                        (free_time(client, as_desk, world, date(2027, 4, 2)), "outside the plan's dates")):
+        refused = client.post(f"{API}/appointments/{second['id']}/reschedule", headers=as_desk, json={"start": start})
+        assert refused.status_code == 409, refused.text
+        assert "treatment plan" in refused.json()["detail"], refused.text
+        assert any(rule in blocker for blocker in refused.json()["blockers"]), refused.json()
+        assert client.get(f"{API}/appointments/{second['id']}", headers=as_desk).json()["start"] == second["start"]
+    agreed = client.post(f"{API}/appointments/{second['id']}/reschedule", headers=as_desk,
+                         json={"start": free_time(client, as_desk, world, next_day), "outside_plan": True})
+    assert agreed.status_code == 200, agreed.text
+    assert client.post(f"{API}/appointments/{third['id']}/reschedule", headers=as_desk, json={
+        "start": free_time(client, as_desk, world, date(2027, 3, 24))}).status_code == 409, "a blackout day"
+
+
+def test_a_session_of_no_plan_moves_freely(client, as_desk, world):
+    lone = client.post(f"{API}/appointments", headers=as_desk, json={
+        "service_id": world.eswt.id, "patient_id": world.patients[0].id, "start": at(2, 9).isoformat()}).json()
+    moved = client.post(f"{API}/appointments/{lone['id']}/reschedule", headers=as_desk,
+                        json={"start": free_time(client, as_desk, world, date(2027, 4, 2))})
+    assert moved.status_code == 200, moved.text
 
 
 def test_partial_placement_names_the_binding_rule(client, as_desk, world):
@@ -260,8 +304,17 @@ def test_proposal_respects_the_live_schedule(client, as_desk, world, session):
     assert len(session.exec(select(Appointment)).all()) == 3
 
 
+def test_a_plan_of_one_day_is_made_and_proposed(client, as_desk, world):
+    """``latest_end`` is the last day a session may take place on: a plan may start and end on one day (refused
+    before, found by a probe, 2026-12-02)."""
+    plan = create_plan(client, as_desk, plan_body(world, [eswt_line(world, count=1)],
+                                                  earliest_start="2027-03-03", latest_end="2027-03-03"))
+    (placed,) = propose(client, as_desk, plan)["plan"]["sessions"]
+    assert placed["appointment"]["start"].startswith("2027-03-03T"), placed
+
+
 @pytest.mark.parametrize("change, where, words", [
-    ({"latest_end": "2027-03-01"}, "body", "after earliest_start"),
+    ({"latest_end": "2027-03-01"}, "body", "must not be before earliest_start"),
     ({"lines": []}, "body", "template_id"),
     ({"patient_id": 999999}, "patient_id", "does not exist"),
     ({"lines": [{"service_id": 999999, "count": 2}]}, "service_id", "does not exist"),

@@ -172,7 +172,7 @@ def reschedule(ident: RecordId, body: RescheduleRequest, request: Request, sessi
                         produce=lambda: AppointmentPublic.of(booking.reschedule(
                             session, actor=user, appointment_id=ident, start=body.start,
                             clinician_id=body.clinician_id, room_id=body.room_id, device_ids=tuple(body.device_ids),
-                            now=now, settings=settings)))
+                            outside_plan=body.outside_plan, now=now, settings=settings)))
 
 
 def _status_route(action: str, path: str, summary: str) -> None:

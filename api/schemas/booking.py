@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, Field, StrictBool, model_validator
 
 from api.schemas.common import Ident, Instant, Schema, Text
 from data.enums import AppointmentStatus, ResourceKind
@@ -88,6 +88,10 @@ class RescheduleRequest(Schema):
     clinician_id: Ident | None = None
     room_id: Ident | None = None
     device_ids: DeviceIds = Field(default_factory=list)
+    outside_plan: StrictBool = Field(default=False, description=(
+        "A session of a confirmed treatment plan keeps the plan's rules (its clinic, dates, the patient's windows "
+        "and blackout days, spacing from its neighbours, links): a move that breaks one is refused (409, each "
+        "broken rule under blockers) unless this is true, because the patient agreed to that time"))
 
 
 class CancelRequest(Schema):

@@ -165,8 +165,8 @@ class PlanCreate(PlanRules):
 
     @model_validator(mode="after")
     def _dates(self):
-        if self.latest_end <= self.earliest_start:
-            raise ValueError("latest_end must be after earliest_start")
+        if self.latest_end < self.earliest_start:  # both days count: a plan of one day ends the day it starts
+            raise ValueError("latest_end must not be before earliest_start")
         if self.latest_end - self.earliest_start > timedelta(days=MAX_PLAN_DAYS):
             raise ValueError(f"a plan spans at most {MAX_PLAN_DAYS} days")
         if not self.lines and self.template_id is None:

@@ -207,6 +207,32 @@ def test_dragging_moves_a_session_or_is_refused_and_put_back(site, page):
     expect(block).to_have_attribute("aria-label", has_word("11:00 AM"))
 
 
+def test_a_move_that_breaks_a_plan_s_rules_asks_whether_the_patient_agreed(site, page):
+    """The plan keeps the patient to 11:00-12:00; a move to another time of the day is refused by the API, naming
+    the rule, and the desk is asked before it moves the session anyway."""
+    base_url, world, _ = site
+    desk, day = Desk(base_url), clinic_day()
+    plan = desk.post("plans", {"patient_id": desk.new_patient()["id"], "location_id": world.midtown.id,
+                               "earliest_start": day.isoformat(), "latest_end": day.isoformat(),
+                               "windows": [{"weekday": day.weekday(), "starts": "11:00", "ends": "12:00"}],
+                               "lines": [{"service_id": world.msus.id, "count": 1}]})
+    desk.post(f"plans/{plan['id']}/proposal", {})
+    (held,) = [s["appointment"] for s in desk.post(f"plans/{plan['id']}/confirm", {})["sessions"]]
+    assert datetime.fromisoformat(held["start"]) == at(day, 11), held["start"]
+    open_schedule(page, base_url, world, day)
+    page.locator(f"[data-appointment='{held['id']}']").first.click()
+    page.locator("#panel").get_by_role("button", name="Reschedule…").click()
+    choices = page.locator("#move-choices li")
+    expect(choices.first).to_contain_text("AM")
+    choices.first.get_by_role("button", name="Move here").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_contain_text("outside the plan's dates, the patient's available times")
+    assert_accessible(page)
+    dialog.get_by_role("button", name="Move anyway").click()
+    expect(page.locator("#notice-text")).to_contain_text("Moved to")
+    assert datetime.fromisoformat(desk.get(f"appointments/{held['id']}")["start"]) != at(day, 11)
+
+
 def test_clicking_an_empty_time_books_there(site, page):
     base_url, world, _ = site
     desk, day = Desk(base_url), clinic_day()

@@ -61,6 +61,7 @@ export async function api(path, { method = "GET", body, form } = {}) {
     const failure = new Error(words(data, response.status));
     failure.status = response.status;
     failure.detail = data && data.detail; // the API's own error list, for forms that mark the fields it names
+    failure.blockers = (data && data.blockers) || []; // what a 409 names as standing in the way
     throw failure;
   }
   return data;
@@ -152,13 +153,15 @@ export async function fill(select, path, label = (item) => item.name, { optional
   return items;
 }
 
-export function ask(question, { answer = "", confirmLabel = "OK", required = true } = {}) {
+export function ask(question, { answer = "", confirmLabel = "OK", required = true, input: typed = true } = {}) {
   // An accessible modal question (a <dialog>), in place of window.prompt: resolves to the text, or null if cancelled.
+  // Without an input (`input: false`) it asks yes or no, in place of window.confirm: "yes", or null.
   return new Promise((resolve) => {
     const dialog = element("dialog", undefined, { class: "ask", "aria-labelledby": "ask-question" });
     const form = element("form", undefined, { method: "dialog" });
     const label = element("label", question, { id: "ask-question" });
-    const input = element("input", undefined, { name: "answer", value: answer, maxlength: "500", required });
+    const input = element("input", undefined, { name: "answer", value: typed ? answer : "yes", maxlength: "500",
+      required, hidden: !typed });
     label.append(input);
     const buttons = element("p", undefined, { class: "row" });
     const cancel = element("button", "Back", { type: "button", value: "cancel" });
@@ -171,7 +174,7 @@ export function ask(question, { answer = "", confirmLabel = "OK", required = tru
     dialog.addEventListener("cancel", (event) => { event.preventDefault(); finish(null); });
     form.addEventListener("submit", (event) => { event.preventDefault(); finish(input.value.trim() || null); });
     dialog.showModal();
-    input.select();
+    if (typed) input.select();
   });
 }
 

@@ -2,7 +2,7 @@
 // for the ids the API answers with, the words for a session's state, and how a waitlist request reads.
 // Dates and times are the location's (see ./clinic-time.js); plain wall dates and times are formatted as they are.
 import { DateTime } from "/vendor/luxon.js";
-import { action, api, element } from "./core.js";
+import { action, api, ask, element } from "./core.js";
 import { placeOf, when, zoneAbbreviation, zoneLabel } from "./clinic-time.js";
 
 export const STATES = { pending: "held", booked: "booked", arrived: "checked in", fulfilled: "attended",
@@ -104,6 +104,21 @@ export function offerWords(request, names) {
   }
   if (liveHold(offer)) return `offered ${at}, held until ${when(offer.hold_expires_at, place)}`;
   return `the offer of ${at} lapsed (released or not confirmed in time)`;
+}
+
+export async function moveSession(id, body) {
+  // Move a booked session. A treatment plan's session keeps its plan's rules: where a move breaks one the API
+  // refuses, naming the rule, and the desk is asked whether the patient agreed to that time anyway.
+  try {
+    return await api(`appointments/${id}/reschedule`, { method: "POST", body });
+  } catch (error) {
+    if (error.status !== 409 || !/treatment plan's rules/.test(error.message)) throw error;
+    const agreed = await ask(`This session is part of a treatment plan, and the move breaks the plan's rules `
+      + `(${error.blockers.join("; ")}). Did the patient agree to this time anyway?`,
+    { confirmLabel: "Move anyway", input: false });
+    if (!agreed) throw new Error("the plan's rules were kept; choose another time");
+    return api(`appointments/${id}/reschedule`, { method: "POST", body: { ...body, outside_plan: true } });
+  }
 }
 
 export function confirmHold(appointment, done, { label = "Book", who }) {

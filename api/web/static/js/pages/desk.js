@@ -2,6 +2,7 @@
 // move or cancel what the patient has, and propose a whole treatment plan.
 import { action, api, ask, element, fill, notice, onSubmit, reveal } from "../core.js";
 import { addDays, dayStart, placeOf, span, timeOf, today, when, zoneLabel } from "../clinic-time.js";
+import { moveSession } from "../front-desk.js";
 
 export async function open() {
   const state = { patient: null, rescheduling: null };
@@ -93,8 +94,7 @@ export async function open() {
     if (moving) {
       item.append(action("Move here", async () => {
         const { start, clinician_id, room_id, device_ids } = choice;
-        await api(`appointments/${moving.id}/reschedule`, { method: "POST",
-          body: { start, clinician_id, room_id, device_ids } });
+        await moveSession(moving.id, { start, clinician_id, room_id, device_ids });
         notice(`Moved to ${when(slot.start, where)}.`, "ok");
         stopMoving();
         await showAppointments();

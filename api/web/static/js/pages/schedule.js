@@ -10,6 +10,7 @@ import {
   addDays, dayLabel, fromWall, placeOf, span, timeOf, toWall, today, wallDay, wallOfCalendar, weekStart, when,
   zoneLabel,
 } from "../clinic-time.js";
+import { moveSession } from "../front-desk.js";
 import { sessionMessages } from "../messages.js";
 
 const CAUSE_CLASS = (cause) => `cause-${cause.replace(/ /g, "-")}`;
@@ -298,10 +299,9 @@ export async function open() {
     const list = element("ul", undefined, { class: "choices", id: "move-choices" });
     list.append(...found.slots.map((slot) => {
       const item = element("li", `${span(slot.start, slot.end, place)} · ${slot.clinician.name} `, { class: "slot" });
-      item.append(action("Move here", () => after(() => api(`appointments/${session.appointment_id}/reschedule`, {
-        method: "POST", body: { start: slot.start, clinician_id: slot.clinician.id,
-          room_id: slot.room ? slot.room.id : null, device_ids: slot.devices.map((d) => d.id) } }),
-      `Moved to ${when(slot.start, place)}.`).then(closePanel)));
+      item.append(action("Move here", () => after(() => moveSession(session.appointment_id, {
+        start: slot.start, clinician_id: slot.clinician.id, room_id: slot.room ? slot.room.id : null,
+        device_ids: slot.devices.map((d) => d.id) }), `Moved to ${when(slot.start, place)}.`).then(closePanel)));
       return item;
     }));
     if (!found.slots.length) {
@@ -329,7 +329,7 @@ export async function open() {
     if (target && target.kind === "room") body.room_id = target.resource_id;
     if (target && target.kind === "device") body.device_ids = [target.resource_id];
     try {
-      await api(`appointments/${session.appointment_id}/reschedule`, { method: "POST", body });
+      await moveSession(session.appointment_id, body);
       notice(`Moved ${session.patient.name}'s ${session.service.name} to ${when(start, place)}.`, "ok");
     } catch (error) {
       info.revert();
