@@ -39,7 +39,7 @@ from scheduler import audit
 from scheduler.as_booked import as_booked
 from scheduler.availability import Offer, SlotQuery, build_search, find_availability, session_kind
 from scheduler.catalog_snapshot import catalog
-from scheduler.plan_calendar import move_refusals
+from scheduler.plan_calendar import move_rules
 from scheduler.clock import from_minute
 from solver.availability import Resource, blocked_span
 from solver.intervals import starts_fitting
@@ -258,7 +258,7 @@ def reschedule(session: Session, *, actor: User, appointment_id: int, start: dat
                settings: Settings, clinician_id: int | None = None, room_id: int | None = None,
                device_ids: tuple[int, ...] = (), outside_plan: bool = False) -> Appointment:
     """Move a booked appointment; the new time is secured in the same transaction that frees the old one. A session
-    of a confirmed treatment plan keeps the plan's rules (``plan_calendar.move_refusals``) unless ``outside_plan``:
+    of a confirmed treatment plan keeps the plan's rules (``plan_calendar.move_rules``) unless ``outside_plan``:
     the patient agreed to that time anyway."""
     appointment = lock_appointment(session, appointment_id, "appointment")
     if appointment.status != AppointmentStatus.BOOKED:
@@ -267,7 +267,7 @@ def reschedule(session: Session, *, actor: User, appointment_id: int, start: dat
     _check_choice(session, choice, settings)
     release_expired_holds(session, now=now)
     offer = _offer(session, choice, now=now, settings=settings, ignore=appointment.id)
-    refusals = [] if outside_plan else move_refusals(session, appointment, offer.start, offer.location_id)
+    refusals = [] if outside_plan else move_rules(session, appointment)(offer.start, offer.location_id)
     if refusals:
         raise Conflict(f"moving appointment {appointment_id} there breaks its treatment plan's rules; move it "
                        "there anyway only if the patient agreed (outside_plan)", refusals)

@@ -11,6 +11,7 @@ plan's last day or at another clinic, with no word (found by a probe,
 (``outside_plan``).
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -60,18 +61,17 @@ def plan_calendar(plan: TreatmentPlan, zone: ZoneInfo) -> PlanCalendar:
         day_starts=tuple(local_instant(day, time(0), zone) for day in [*days, after_last]))
 
 
-def move_refusals(session: Session, appointment: Appointment, start: datetime, location_id: int) -> list[str]:
-    """What the confirmed plan the appointment is a session of says against moving it to ``start`` at
-    ``location_id``, in the desk's words (the plan named first); nothing for a session of no plan."""
+def move_rules(session: Session, appointment: Appointment) -> Callable[[datetime, int], list[str]]:
+    """What the confirmed plan the appointment is a session of says against moving it to a start at a location,
+    in the desk's words (the plan named first): a function, read once for many times (the patient's page lists a
+    fortnight of them); it finds nothing for a session of no plan."""
     found = session.exec(select(PlanSession, TreatmentPlan).join(TreatmentPlan).where(
         PlanSession.appointment_id == appointment.id, TreatmentPlan.status == PlanStatus.CONFIRMED)).first()
     if found is None:
-        return []
+        return lambda start, location_id: []
     moved, plan = found
     snapshot = catalog(session)
     location = snapshot.locations[plan.location_id]
-    if location_id != plan.location_id:
-        return [f"treatment plan {plan.id} is at {location.name}: its sessions are given there"]
     times = plan_calendar(plan, location.zone)
     window = tuple(map(to_minute, times.horizon))
     allowed = intersect(weekly(location.opening_hours, times.days, location.zone), [window])
@@ -88,18 +88,24 @@ def move_refusals(session: Session, appointment: Appointment, start: datetime, l
                           for link in plan.links if link.kind == LinkKind.SAME_VISIT),
         befores=tuple(Before(str(link.first_service_id), str(link.then_service_id))
                       for link in plan.links if link.kind == LinkKind.BEFORE))
-    placements, moved_at = [], None
+    others, moved_at = [], None
     for line in plan.lines:
         rows = sorted((s for s in plan.sessions if s.service_id == line.service_id), key=lambda s: s.sequence)
         for index, plan_session in enumerate(rows):
             if plan_session.id == moved.id:
                 moved_at = (str(line.service_id), index)
-                placements.append(Placement(str(line.service_id), index, to_minute(start), 0))
                 continue
             kept = session.get(Appointment, plan_session.appointment_id) if plan_session.appointment_id else None
             if kept is not None and kept.status in KEPT:
-                placements.append(Placement(str(line.service_id), index, to_minute(kept.starts_at), 0))
-    if moved_at is None:  # the session's line was removed from the plan since: no rule of it to keep
-        return []
-    return [f"treatment plan {plan.id}: {violation.message}" for violation in move_breaks(problem, placements,
-                                                                                          moved_at)]
+                others.append(Placement(str(line.service_id), index, to_minute(kept.starts_at), 0))
+
+    def refusals(start: datetime, location_id: int) -> list[str]:
+        if location_id != plan.location_id:
+            return [f"treatment plan {plan.id} is at {location.name}: its sessions are given there"]
+        if moved_at is None:  # the session's line was removed from the plan since: no rule of it to keep
+            return []
+        placements = [*others, Placement(*moved_at, to_minute(start), 0)]
+        return [f"treatment plan {plan.id}: {violation.message}"
+                for violation in move_breaks(problem, placements, moved_at)]
+
+    return refusals

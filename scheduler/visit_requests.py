@@ -25,7 +25,7 @@ from data.enums import AppointmentStatus, MessageKind, RequestKind, RequestStatu
 from data.errors import Conflict, Gone, Invalid, NotFound, RateLimited
 from data.tables import Appointment, Location, Patient, PatientLink, PatientMessage, Service, User, VisitRequest
 from data.locking import locked, serialize_on
-from scheduler import booking, outbox, secret_links
+from scheduler import booking, outbox, plan_calendar, secret_links
 from scheduler.availability import SlotQuery, find_availability
 from scheduler.catalog_snapshot import catalog
 from scheduler.rosters import plan_progress
@@ -499,11 +499,15 @@ def _own_booked(session: Session, patient_id: int, appointment_id: int, now: dat
 def move_slots(session: Session, *, token: str, appointment_id: int, now: datetime,
                settings: Settings) -> list[PublicSlot]:
     """The times the patient may ask to move a session to: the same service at the same clinic, free, not clashing
-    with their others. Another clinic is the desk's to arrange (its address, its staff, the patient's way there)."""
+    with their others, and within the rules of its treatment plan, if it is a plan's. Another clinic, or a time
+    outside the plan, is the desk's to arrange (its address, its staff, the patient's way there, the course)."""
     patient_id = linked_patient(session, token)
     appointment = _own_booked(session, patient_id, appointment_id, now)
-    return public_slots(session, service=session.get(Service, appointment.service_id), now=now, settings=settings,
-                        patient_id=patient_id, location_id=appointment.location_id)
+    breaks_plan = plan_calendar.move_rules(session, appointment)
+    return [slot for slot in public_slots(session, service=session.get(Service, appointment.service_id), now=now,
+                                          settings=settings, patient_id=patient_id,
+                                          location_id=appointment.location_id)
+            if not breaks_plan(slot.start, slot.location_id)]
 
 
 def request_move(session: Session, *, token: str, appointment_id: int, location_id: int, start: datetime,
@@ -514,6 +518,9 @@ def request_move(session: Session, *, token: str, appointment_id: int, location_
     if location_id != appointment.location_id:
         raise Invalid(("location_id",), "a session moves to another time at the same clinic; to change the clinic, "
                                         "please call us")
+    if plan_calendar.move_rules(session, appointment)(start, location_id):
+        raise Invalid(("start",), "that time does not fit your course of treatment (its dates, your times or the "
+                                  "days between sessions); please choose one of the times offered, or call us")
     contact_key = digest(f"patient:{patient_id}")
     _check_limits(session, client_key=client_key, contact_key=contact_key, now=now, settings=settings)
     if session.exec(_open_requests(session, now).where(VisitRequest.moves_appointment_id == appointment.id)).one():

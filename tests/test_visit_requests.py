@@ -278,6 +278,28 @@ def test_a_patient_moves_a_session_within_its_own_clinic(client, as_desk, world,
     assert client.get(f"{API}/visit-requests", headers=as_desk).json() == []
 
 
+def test_a_plan_s_session_is_offered_only_times_within_its_plan(client, as_desk, world, session):
+    """The patient's page offered every free time of a fortnight for a session of a course 5-10 days apart, and the
+    desk's confirmation then moved it out of the course (found by a probe, 2026-12-02)."""
+    patient = world.patients[1]
+    plan = client.post(f"{API}/plans", headers=as_desk, json={
+        "patient_id": patient.id, "location_id": world.midtown.id, "earliest_start": "2027-03-02",
+        "latest_end": "2027-03-31", "lines": [{"service_id": world.eswt.id, "count": 2, "min_gap_days": 5,
+                                                "max_gap_days": 10}]}).json()
+    client.post(f"{API}/plans/{plan['id']}/proposal", headers=as_desk).raise_for_status()
+    sessions = client.post(f"{API}/plans/{plan['id']}/confirm", headers=as_desk).json()["sessions"]
+    first, second = sorted((s["appointment"] for s in sessions), key=lambda a: a["start"])
+    token = client.post(f"{API}/patients/{patient.id}/link", headers=as_desk).json()["url"].rsplit("/", 1)[1]
+    options = client.get(f"{PUBLIC}/patients/{token}/sessions/{second['id']}/slots").json()
+    first_day = datetime.fromisoformat(first["start"]).date()
+    days = {datetime.fromisoformat(o["start"]).date() for o in options}
+    assert days and all(5 <= (day - first_day).days <= 10 for day in days), sorted(days)
+    refused = client.post(f"{PUBLIC}/patients/{token}/moves", json={
+        "appointment_id": second["id"], "location_id": world.midtown.id,
+        "start": (datetime.fromisoformat(first["start"]) + timedelta(days=1)).isoformat()})
+    assert refused.status_code == 422 and "course of treatment" in refused.text, refused.text
+
+
 def test_cancelling_a_session_withdraws_its_waiting_move(client, as_desk, world, session):
     patient = world.patients[1]
     session_booked = booked(client, as_desk, world.msus, patient, at(3, 9), clinician_id=world.max.id)
