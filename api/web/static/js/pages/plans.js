@@ -11,8 +11,10 @@ const SESSION_STATUS = { booked: "Booked", arrived: "Checked in", fulfilled: "Do
 const LIST_LIMIT = 100;
 
 export async function open() {
-  const [services, locations] = await Promise.all([api("services?limit=200"), api("locations?limit=200")]);
-  const serviceNames = Object.fromEntries(services.items.map((s) => [s.id, s.name]));
+  const [services, archived, locations] = await Promise.all([api("services?limit=200"),
+    api("services?archived=true&limit=200"), api("locations?limit=200")]);
+  // Archived services too: a plan's past sessions still name them.
+  const serviceNames = Object.fromEntries([...services.items, ...archived.items].map((s) => [s.id, s.name]));
   const serviceName = (id) => serviceNames[id] || `Service ${id}`;
   const places = Object.fromEntries(locations.items.map((l) => [l.id, placeOf(l)]));
   const state = { plan: null, blackouts: [], edited: false }; // edited: the form differs from the plan as saved
