@@ -1,15 +1,36 @@
 """Schema migrations with Alembic, configured in code so no ini file is needed."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from alembic import command
+from alembic import command, op
+from alembic.operations import BatchOperations
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 ENGINE_TABLES = "procrastinate_"  # scheduler.task_engine's queue, created by migration a5c8e2f4d6b1
+
+
+@contextmanager
+def altered_keeping_ids(table: str) -> Iterator[BatchOperations]:
+    """``op.batch_alter_table`` for a table whose ids are never reused: on SQLite the table is rebuilt, and the
+    rebuilt one must count its ids with AUTOINCREMENT from where the old one had got (a rebuild without it handed a
+    deleted record's id out again: c5d81f0e2a63; with it alone, from the highest id still there)."""
+    connection = op.get_bind()
+    if connection.dialect.name != "sqlite":
+        with op.batch_alter_table(table) as batch_op:
+            yield batch_op
+        return
+    counted = connection.execute(text("SELECT seq FROM sqlite_sequence WHERE name = :t"), {"t": table}).scalar()
+    with op.batch_alter_table(table, recreate="always", table_kwargs={"sqlite_autoincrement": True}) as batch_op:
+        yield batch_op
+    if counted is not None:
+        connection.execute(text("UPDATE sqlite_sequence SET seq = MAX(seq, :seq) WHERE name = :t"),
+                           {"t": table, "seq": counted})
 
 
 class SchemaBehindError(RuntimeError):

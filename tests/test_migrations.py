@@ -1,16 +1,20 @@
 """Migrations build exactly the schema the models describe, and the app guards against a stale one."""
 
+from datetime import date, time
+
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from fastapi.testclient import TestClient
-from sqlmodel import SQLModel
+from sqlmodel import Session, SQLModel
 
 from api.main import create_app
 from data.config import Settings
 from data.db import make_engine
 from data.migrate import SchemaBehindError, alembic_config, current_revision, head_revision, ours, upgrade
+from data.tables import TreatmentPlan, WaitlistRequest
+from tests.clinic_world import NOW, build_world
 
 BACKENDS = [pytest.param("sqlite", id="sqlite"), pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres)]
 
@@ -67,3 +71,36 @@ def test_ready_reports_an_unreachable_database(tmp_path):
     client = TestClient(app)  # not entered: startup would refuse, the probe must still answer
     response = client.get("/ready")
     assert response.status_code == 503 and "unreachable" in response.json()["reason"]
+
+
+@pytest.mark.parametrize("empty_database_url", BACKENDS, indirect=True)
+def test_tables_rebuilt_by_migrations_never_hand_out_a_deleted_id_again(empty_engine):
+    """On SQLite a migration that alters a table rebuilds it; the rebuilt table must go on counting from where the
+    old one had got, past records deleted before, and not from the highest id still there."""
+    config = alembic_config(empty_engine)
+    command.upgrade(config, "f3a7c9e1b5d2")  # before the two migrations that rebuild these tables
+    with Session(empty_engine, expire_on_commit=False) as session:
+        world = build_world(session)
+        rows = {table: [make(world, n) for n in range(2)] for table, make in REBUILT.items()}
+        session.add_all([row for made in rows.values() for row in made])
+        session.commit()
+        for made in rows.values():
+            session.delete(made[1])  # the highest id
+        session.commit()
+    command.upgrade(config, "head")
+    with Session(empty_engine) as session:
+        for table, make in REBUILT.items():
+            again = make(world, 2)
+            session.add(again)
+            session.flush()
+            assert again.id > rows[table][1].id, f"{table} handed out id {again.id} again"
+
+
+REBUILT = {
+    "waitlist_request": lambda world, n: WaitlistRequest(
+        patient_id=world.patients[n].id, service_id=world.msus.id, earliest_day=date(2027, 3, 1),
+        latest_day=date(2027, 3, 5), earliest_time=time(8), latest_time=time(18), created_at=NOW),
+    "treatment_plan": lambda world, n: TreatmentPlan(
+        patient_id=world.patients[n].id, location_id=world.midtown.id, earliest_start=date(2027, 3, 1),
+        latest_end=date(2027, 3, 5), created_at=NOW, updated_at=NOW),
+}

@@ -19,6 +19,7 @@ from pydantic import (
     WithJsonSchema,
     create_model,
 )
+from pydantic.fields import FieldInfo
 
 T = TypeVar("T")
 
@@ -112,7 +113,7 @@ def _not_true_or_false(value: Any) -> Any:
     return value
 
 
-Ident = Annotated[int, BeforeValidator(_not_true_or_false), Field(ge=1, le=MAX_IDENT, description="A record id")]
+Ident = Annotated[int, Field(ge=1, le=MAX_IDENT, description="A record id"), BeforeValidator(_not_true_or_false)]
 Instant = Annotated[AwareDatetime, AfterValidator(schedulable), Field(description=f"With an offset; {INSTANTS}")]
 Day = Annotated[date, AfterValidator(on_calendar), Field(description=f"A date {DAYS}")]
 Text = Annotated[str, AfterValidator(_printable)]
@@ -162,13 +163,11 @@ def require_disjoint(spans: Sequence[tuple[Any, Any]], what: str, positions: Seq
 
 
 def partial(model: type[BaseModel], name: str) -> type[BaseModel]:
-    """The update schema of ``model``: every field optional and unset by default.
-
-    Only the types are kept; the constraints are re-checked when the update is
-    merged into the stored record and validated as a whole ``model``.
-    """
+    """The update schema of ``model``: every field optional and unset by default, with its type and constraints
+    (so the published schema says what is accepted). Null is accepted only where ``model`` accepts it (it clears
+    the field); the update is merged into the stored record and validated again as a whole ``model``."""
     fields = {
-        field_name: (field.annotation | None, Field(default=None, description=field.description))
+        field_name: (field.annotation, FieldInfo.merge_field_infos(field, default=None, default_factory=None))
         for field_name, field in model.model_fields.items()
     }
     return create_model(name, __base__=Schema, **fields)

@@ -16,6 +16,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
+from data.migrate import altered_keeping_ids
+
 revision: str = 'b2d4f6a8c0e3'
 down_revision: str | None = 'f3a7c9e1b5d2'
 branch_labels: str | Sequence[str] | None = None
@@ -29,7 +31,7 @@ EVER_BOOKED = ("EXISTS (SELECT 1 FROM audit_entry WHERE audit_entry.appointment_
 
 
 def _statuses(allowed: tuple[str, ...]) -> None:
-    with op.batch_alter_table('waitlist_request', schema=None) as batch_op:
+    with altered_keeping_ids('waitlist_request') as batch_op:
         batch_op.drop_constraint(op.f('ck_waitlist_request_waitliststatus'), type_='check')
         batch_op.create_check_constraint(op.f('ck_waitlist_request_waitliststatus'),
                                          f"status IN ({', '.join(repr(status) for status in allowed)})")

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
+from data.migrate import altered_keeping_ids
+
 revision: str = 'c4e6a8b0d2f5'
 down_revision: str | None = 'b2d4f6a8c0e3'
 branch_labels: str | Sequence[str] | None = None
@@ -21,7 +23,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def _dates_in_order(rule: str) -> None:
-    with op.batch_alter_table('treatment_plan', schema=None) as batch_op:
+    with altered_keeping_ids('treatment_plan') as batch_op:
         batch_op.drop_constraint(op.f('ck_treatment_plan_ends_after_starts'), type_='check')
         batch_op.create_check_constraint(op.f('ck_treatment_plan_ends_after_starts'), rule)
 
