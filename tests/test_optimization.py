@@ -512,6 +512,8 @@ def test_runs_through_the_api(clinic):
     with Session(engine, expire_on_commit=False) as session:
         admin = upsert_user(session=session, username="boss", password="long enough pw", role=Role.ADMIN)
         desk = upsert_user(session=session, username="desk", password="long enough pw", role=Role.FRONT_DESK)
+        dana = upsert_user(session=session, username="dana", password="long enough pw", role=Role.CLINICIAN,
+                           clinician_id=world.dana.id)
         session.commit()
     wait(engine, world, world.patients[0])
     app = create_app(SETTINGS.model_copy(update={"database_url": str(engine.url)}), engine)
@@ -519,6 +521,9 @@ def test_runs_through_the_api(clinic):
     with TestClient(app) as client:
         assert client.post("/api/v1/optimization-runs", json={"location_id": world.midtown.id},
                            headers=bearer(app, desk)).status_code == 403
+        refused = client.post("/api/v1/optimization-runs", json={"location_id": world.midtown.id},
+                              headers=bearer(app, dana))
+        assert refused.status_code == 403 and "roles: admin; you are clinician" in refused.text, refused.text
         started = client.post("/api/v1/optimization-runs", json={"location_id": world.midtown.id},
                               headers=bearer(app, admin))
         assert started.status_code == 201, started.text

@@ -19,8 +19,9 @@ from data.tables import Location, OptimizationRun
 from scheduler.optimization import run_optimization
 from scheduler.run_record import names, night_holds
 
-router = APIRouter(prefix="/optimization-runs", tags=["optimization"],
-                   dependencies=[Depends(require_role(Role.ADMIN, Role.FRONT_DESK))])
+router = APIRouter(prefix="/optimization-runs", tags=["optimization"])
+# Read by the desk; started by administrators only (each route names its roles, so a refusal names the right ones).
+Readers = [Depends(require_role(Role.ADMIN, Role.FRONT_DESK))]
 
 
 @router.post("", response_model=RunPublic, status_code=status.HTTP_201_CREATED,
@@ -35,7 +36,7 @@ async def start_run(body: RunRequest, request: Request, session: SessionDep, set
     return await anyio.to_thread.run_sync(_public, session, run)
 
 
-@router.get("", response_model=Page[RunPublic])
+@router.get("", response_model=Page[RunPublic], dependencies=Readers)
 def list_runs(
     session: SessionDep,
     paging: PagingDep,
@@ -54,7 +55,7 @@ def list_runs(
                     convert=lambda run: _public(session, run, brief=brief))
 
 
-@router.get("/night-holds", response_model=list[NightHoldPublic], responses=also_answers(404))
+@router.get("/night-holds", response_model=list[NightHoldPublic], responses=also_answers(404), dependencies=Readers)
 def holds_placed_at_night(
     session: SessionDep,
     now: NowDep,
@@ -68,7 +69,7 @@ def holds_placed_at_night(
     return night_holds(session, location_id, now=now, runs=runs)
 
 
-@router.get("/{ident}", response_model=RunDetail)
+@router.get("/{ident}", response_model=RunDetail, dependencies=Readers)
 def get_run(ident: RecordId, session: SessionDep):
     """One run, with the names of the patients, services and resources its record mentions."""
     run = session.get(OptimizationRun, ident)
