@@ -29,6 +29,7 @@ gathers who waits (``scheduler.optimization`` lapses them, since ``gather``
 only reads and so may run outside the write transaction).
 """
 
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -69,7 +70,7 @@ from data.types import epoch_minute
 from scheduler import audit, booking, outbox, waitlist
 from scheduler.as_booked import as_booked
 from scheduler.availability import SlotQuery, build_search, session_kind
-from scheduler.catalog_snapshot import LocationInfo, catalog
+from scheduler.catalog_snapshot import LocationInfo, ServiceInfo, catalog
 from scheduler.clock import daily, from_minute, local_days, local_instant, to_minute
 from scheduler.plans import build_problem
 from solver.intervals import Intervals, intersect, normalize, starts_fitting, subtract
@@ -184,6 +185,9 @@ class _Builder:
         service = self.snapshot.services.get(request.service_id)
         if service is None or service.archived:
             return None
+        if not _gives(self.location, service) and any(
+                _gives(other, service) for other in self.snapshot.locations.values() if other.id != self.location.id):
+            return None  # another clinic's to place: listed here it was "waiting" with a reason about this one
         kind, starts = self.kind(request.service_id)
         zone = self.location.zone
         days = [request.earliest_day + timedelta(days=n) for n in range((request.latest_day - request.earliest_day).days + 1)]
@@ -332,6 +336,18 @@ def _patients_busy(session: Session, start: datetime, end: datetime, ignore: tup
     for patient, low, high in session.execute(statement).all():
         busy.setdefault(patient, []).append((low, high))
     return {patient: normalize(spans) for patient, spans in busy.items()}
+
+
+def _gives(location: LocationInfo, service: ServiceInfo) -> bool:
+    """Whether the location can give the service at all: a clinician who may, a room of its kind if it needs one,
+    and enough units of each device type. A waitlist request belongs to no location: each location's run takes
+    those it could serve, and one that no location can serve is listed everywhere with its reason."""
+    units = Counter(unit.device_type_id for unit in location.units if not unit.archived)
+    return (any(not c.archived and (service.certification is None or service.certification in c.certifications)
+                for c in location.clinicians)
+            and (service.room_kind is None or any(not r.archived and r.kind == service.room_kind
+                                                  for r in location.rooms))
+            and all(units[need.device_type_id] >= need.count for need in service.device_needs))
 
 
 def _in_plans(session: Session, appointment_ids: tuple[int, ...]) -> set[int]:
