@@ -133,10 +133,12 @@ def _service_blockers(session: Session, service: Service, now: datetime) -> list
         Appointment.status.in_((AppointmentStatus.PENDING, AppointmentStatus.BOOKED))).order_by(Appointment.starts_at)
     offering = select(PlanTemplate).where(PlanTemplate.id.in_(
         select(TemplateLine.template_id).where(TemplateLine.service_id == service.id))).order_by(PlanTemplate.id)
-    waiting = select(WaitlistRequest).where(WaitlistRequest.service_id == service.id,
-                                            WaitlistRequest.status == WaitlistStatus.WAITING)
+    # An offered request counts too: its offer, released or lapsed, puts it back to waiting for this service.
+    waiting = select(WaitlistRequest).where(
+        WaitlistRequest.service_id == service.id,
+        WaitlistRequest.status.in_([WaitlistStatus.WAITING, WaitlistStatus.OFFERED])).order_by(WaitlistRequest.id)
     return [*described(session.exec(coming)), *_names(session.exec(offering), "plan template"),
-            *(f"waitlist request {request.id} (waiting)" for request in session.exec(waiting)),
+            *(f"waitlist request {request.id} ({request.status.value})" for request in session.exec(waiting)),
             *(f"treatment plan {plan_id} (a {service.name} session still to be given)"
               for plan_id in session.exec(_plans_still_giving(service.id)))]
 

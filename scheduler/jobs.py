@@ -51,20 +51,22 @@ from scheduler.metrics import counted_job
 from scheduler.optimization import recover_dead_runs, run_night
 from scheduler.reminders import remind_due
 from scheduler.retention import erase_lapsed_requests
-from scheduler.waitlist import lapse_offers
+from scheduler.waitlist import close_past, lapse_offers
 
 RETENTION_SWEEP_HOURS = 1  # retention is counted in days: an hour late is on time
 
 
 @counted_job
 def sweep_expired_holds(engine: Engine, settings: Settings | None = None) -> int:
-    """Release the holds whose time is up (how many), and offer lapsed waitlist offers' times to the next patient."""
+    """Release the holds whose time is up (how many), offer lapsed waitlist offers' times to the next patient, and
+    close waiting requests whose last day has passed."""
     settings = settings or get_settings()
     now = datetime.now(UTC)
     with session_scope(serialized(engine)) as session:
         session.info["settings"] = settings  # the offers' messages carry this process's links
         released = release_expired_holds(session, now=now)
         lapse_offers(session, now=now, settings=settings)
+        close_past(session, now=now)
         return released
 
 

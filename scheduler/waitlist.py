@@ -25,22 +25,25 @@ its live offer and passes the time on.
 
 import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import exists
+from sqlalchemy import exists, update
 from sqlmodel import Session, select
 
 from data.catalog import in_service
 from data.config import Settings
 from data.enums import AppointmentStatus, MessageKind, WaitlistStatus
-from data.errors import Conflict, NotFound
+from data.errors import Conflict, Invalid, NotFound
 from data.tables import Appointment, Location, PatientMessage, Service, User, WaitlistRequest
 from scheduler import booking, outbox, visit_requests
 from scheduler.catalog_snapshot import catalog
 
+# Requests carry no zone: a day "has passed" once it has everywhere, a day after it ended in UTC.
+PAST = timedelta(days=1)
 # What a patient reads when the offer they follow is no longer theirs to take.
 NO_LONGER_AVAILABLE = "That time is no longer available; we will tell you when another opens."
+NOT_AVAILABLE_NOW = "That time is no longer available."  # their request is closed or served: nothing will follow
 
 
 def add_request(session: Session, *, actor: User, values: dict, now: datetime) -> WaitlistRequest:
@@ -48,10 +51,21 @@ def add_request(session: Session, *, actor: User, values: dict, now: datetime) -
     same moment either waits and then finds the request still to come, or goes first and the request is refused)."""
     booking.patient_to_serve(session, values["patient_id"], ("patient_id",))
     in_service(session, Service, values["service_id"], ("service_id",))
+    if values["latest_day"] < (now - PAST).date():
+        raise Invalid(("latest_day",), f"{values['latest_day']} has passed: a patient waits for days still to come")
     request = WaitlistRequest(**values, created_by_id=actor.id, created_at=now)
     session.add(request)
     session.flush()
     return request
+
+
+def close_past(session: Session, *, now: datetime) -> int:
+    """Waiting requests whose last day has passed end (closed): no time can be offered them any more, and left
+    waiting they held up the patient's erasure and their service's archiving for good (found by a probe). Run by
+    the hold sweeper; a day's grace covers every clinic's zone."""
+    return session.exec(update(WaitlistRequest).where(
+        WaitlistRequest.status == WaitlistStatus.WAITING, WaitlistRequest.latest_day < (now - PAST).date())
+        .values(status=WaitlistStatus.CLOSED)).rowcount
 
 
 def close_request(session: Session, *, actor: User, request_id: int, now: datetime,
@@ -76,11 +90,13 @@ def close_request(session: Session, *, actor: User, request_id: int, now: dateti
     if request.status == WaitlistStatus.BOOKED:
         raise Conflict(f"waitlist request {request_id} was booked (appointment {request.appointment_id}); "
                        "cancel that appointment instead")
+    offer_ended = request.status == WaitlistStatus.OFFERED  # its hold live, or lapsed or released but not swept
     request.status = WaitlistStatus.CLOSED
     session.flush()
-    if hold is not None and hold.status == AppointmentStatus.PENDING:
+    if offer_ended and hold.status == AppointmentStatus.PENDING:
         booking.change_status(session, actor=actor, appointment_id=hold.id, action="release", now=now,
                               reason="the patient no longer waits")
+    if offer_ended:  # the sweeper passes on only offers of requests still offered: the time goes on from here
         offer_freed_slot(session, freed=hold, now=now, settings=settings)
     return request
 
@@ -120,35 +136,74 @@ def cancel_and_rebook(session: Session, *, actor: User, appointment_id: int, rea
     return cancelled, rebooked
 
 
-def offer_freed_slot(session: Session, *, freed: Appointment, now: datetime,
+def reschedule(session: Session, *, actor: User, appointment_id: int, start: datetime, now: datetime,
+               settings: Settings, **choice) -> Appointment:
+    """Move a booked appointment (``booking.reschedule``) and offer the time it let go to the waitlist, as a
+    cancellation's is: the desk's move (REST, FHIR) gave it to nobody (found by a probe)."""
+    freed = FreedTime.of(booking.lock_appointment(session, appointment_id))
+    moved = booking.reschedule(session, actor=actor, appointment_id=appointment_id, start=start, now=now,
+                               settings=settings, **choice)
+    if moved.starts_at != freed.starts_at:
+        offer_freed_slot(session, freed=freed, now=now, settings=settings)
+    return moved
+
+
+@dataclass(frozen=True)
+class FreedTime:
+    """A time an appointment let go: its clinic, service and span, and the patient who let it go."""
+
+    location: Location
+    service_id: int
+    starts_at: datetime
+    ends_at: datetime
+    patient_id: int
+
+    @classmethod
+    def of(cls, appointment: Appointment) -> "FreedTime":
+        return cls(appointment.location, appointment.service_id, appointment.starts_at, appointment.ends_at,
+                   appointment.patient_id)
+
+
+def offer_freed_slot(session: Session, *, freed: Appointment | FreedTime, now: datetime,
                      settings: Settings) -> WaitlistRequest | None:
     """Hold the freed start for the best matching waiting request that can really take it, and tell its patient.
 
-    The candidates are locked (skipping any another writer holds, such as a nightly run planning them), so two
-    freed times at once never offer one request twice.
+    Not to the patient who let it go (cancelling, they were offered the very time back), nor to a request that
+    let this time go before. Each candidate is locked in turn, skipped if another writer holds it (a nightly run
+    writing its hold, another freed time offering it), so two freed times at once never offer one request twice;
+    locking every candidate at once made a second cancellation at the same moment find none and offer its time
+    to nobody (found by a probe). The offer is held until the session starts at the latest.
     """
+    freed = freed if isinstance(freed, FreedTime) else FreedTime.of(freed)
     location = freed.location
     zone = ZoneInfo(location.time_zone)
     start, end = freed.starts_at.astimezone(zone), freed.ends_at.astimezone(zone)
+    until_start = math.floor((freed.starts_at - now).total_seconds() / 60)
+    minutes = min(answer_minutes(location, settings.waitlist_hold_minutes, now), until_start)
+    if minutes <= 0:
+        return None
     let_go_here = exists().where(Appointment.id == WaitlistRequest.appointment_id,
                                  Appointment.starts_at == freed.starts_at, Appointment.service_id == freed.service_id)
-    waiting = session.exec(
-        select(WaitlistRequest)
+    candidates = session.exec(
+        select(WaitlistRequest.id)
         .where(WaitlistRequest.status == WaitlistStatus.WAITING, WaitlistRequest.service_id == freed.service_id,
+               WaitlistRequest.patient_id != freed.patient_id,
                WaitlistRequest.earliest_day <= start.date(), WaitlistRequest.latest_day >= start.date(),
                WaitlistRequest.earliest_time <= start.time(), WaitlistRequest.latest_time >= end.time(), ~let_go_here)
         .order_by(WaitlistRequest.priority.desc(), WaitlistRequest.created_at, WaitlistRequest.id)
-        .with_for_update(skip_locked=True)
     ).all()
-    minutes = answer_minutes(location, settings.waitlist_hold_minutes, now)
-    for request in waiting:
+    for request_id in candidates:
+        request = session.exec(select(WaitlistRequest).where(WaitlistRequest.id == request_id)
+                               .with_for_update(skip_locked=True).execution_options(populate_existing=True)).first()
+        if request is None or request.status != WaitlistStatus.WAITING:
+            continue
         choice = booking.SlotChoice(freed.service_id, request.patient_id, start)
         try:
             with session.begin_nested():
                 hold = booking.place_hold(session, actor=None, choice=choice, minutes=minutes, now=now,
                                           settings=settings)
-        except Conflict:
-            continue  # this patient cannot take it (e.g. busy then): the next one may
+        except (Conflict, Invalid):
+            continue  # this patient cannot take it (busy then, the service archived meanwhile): the next one may
         offered(session, request, hold, now=now)
         return request
     return None
@@ -248,6 +303,14 @@ def accept_offer(session: Session, *, token: str, appointment_id: int, now: date
                                   reason=f"no longer bookable when the patient accepted: {what_changed}"[:300])
     lapse_offers(session, now=now, settings=settings)
     return None
+
+
+def gone_words(session: Session, appointment_id: int) -> str:
+    """What the patient reads when the offer they accept is gone: a promise of the next offer only while their
+    request still waits (not once it is closed, or served by a booking since cancelled)."""
+    waits = session.exec(select(WaitlistRequest.id).where(WaitlistRequest.appointment_id == appointment_id,
+                                                          WaitlistRequest.status == WaitlistStatus.WAITING)).first()
+    return NO_LONGER_AVAILABLE if waits is not None else NOT_AVAILABLE_NOW
 
 
 def _offer(session: Session, patient_id: int, appointment_id: int) -> Appointment:

@@ -1,7 +1,16 @@
 """The waitlist: a cancellation offers its time to the best matching waiting patient."""
 
-import pytest
+from datetime import time
 
+import pytest
+from sqlmodel import Session
+
+from data.accounts import upsert_user
+from data.config import Settings
+from data.db import make_engine
+from data.enums import Role, WaitlistStatus
+from data.tables import WaitlistRequest
+from scheduler import booking, waitlist
 from tests.booking_helpers import booked, set_clock
 from tests.clinic_world import NOW, at, build_world
 from tests.factories import API
@@ -89,3 +98,108 @@ def test_a_cancellation_through_fhir_offers_the_time_too(client, as_desk, world)
     assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
     (offered,) = client.get(f"{API}/waitlist", headers=as_desk).json()["items"]
     assert offered["id"] == waiting["id"] and offered["status"] == "offered"
+
+
+def statuses(client, headers) -> dict[int, str]:
+    return {r["id"]: r["status"] for r in client.get(f"{API}/waitlist", headers=headers).json()["items"]}
+
+
+def offer_of(client, headers, request) -> dict:
+    return client.get(f"{API}/waitlist/{request['id']}", headers=headers).json()["offer"]
+
+
+def test_a_desk_move_offers_the_time_it_let_go(client, as_desk, world):
+    """A move freed the old time for nobody, while FHIR's cancel-and-rebook offered it (found by a probe)."""
+    ann, ben, _ = world.patients
+    appointment = booked(client, as_desk, world.eswt, ann, at(2, 9), clinician_id=world.dana.id)
+    waiting = wait(client, as_desk, world, ben, earliest_day="2027-03-02", latest_day="2027-03-02")
+    moved = client.post(f"{API}/appointments/{appointment['id']}/reschedule", headers=as_desk,
+                        json={"start": at(4, 9).isoformat()})
+    assert moved.status_code == 200, moved.text
+    offer = offer_of(client, as_desk, waiting)
+    assert (offer["patient_id"], offer["start"], offer["status"]) == (ben.id, appointment["start"], "pending")
+
+
+def test_a_patient_is_not_offered_the_time_they_just_cancelled(client, as_desk, world):
+    ann, ben, _ = world.patients
+    appointment = booked(client, as_desk, world.eswt, ann, at(2, 9), clinician_id=world.dana.id)
+    own = wait(client, as_desk, world, ann, priority=5)
+    other = wait(client, as_desk, world, ben, priority=1)
+    cancel(client, as_desk, appointment)
+    assert statuses(client, as_desk) == {own["id"]: "waiting", other["id"]: "offered"}
+
+
+def test_an_offer_is_held_until_its_session_starts_at_the_latest(client, app, as_desk, world):
+    """Freed an hour before, the time was held two hours, and could be accepted once the session had begun."""
+    ann, ben, _ = world.patients
+    appointment = booked(client, as_desk, world.eswt, ann, at(2, 9), clinician_id=world.dana.id)
+    waiting = wait(client, as_desk, world, ben)
+    set_clock(app, at(2, 8))
+    cancel(client, as_desk, appointment)
+    assert offer_of(client, as_desk, waiting)["hold_expires_at"] == appointment["start"]
+
+
+def test_closing_a_request_whose_offer_was_released_passes_the_time_on(client, as_desk, world):
+    """Released, then closed before the sweeper came by: the time went to nobody (found by a probe)."""
+    ann, ben, cy = world.patients
+    appointment = booked(client, as_desk, world.eswt, ann, at(2, 9), clinician_id=world.dana.id)
+    first, second = wait(client, as_desk, world, ben, priority=5), wait(client, as_desk, world, cy, priority=1)
+    cancel(client, as_desk, appointment)
+    released = client.delete(f"{API}/holds/{offer_of(client, as_desk, first)['id']}", headers=as_desk)
+    assert released.status_code == 200, released.text
+    assert client.delete(f"{API}/waitlist/{first['id']}", headers=as_desk).status_code == 200
+    passed_on = offer_of(client, as_desk, second)
+    assert (passed_on["patient_id"], passed_on["start"], passed_on["status"]) == (cy.id, appointment["start"],
+                                                                                  "pending")
+
+
+def test_a_service_with_an_offered_request_is_not_archived(client, as_desk, as_admin, world):
+    """Its offer released, the request would wait again for an archived service, and every sweep after failed on
+    it, holding up every other offer (found by a probe)."""
+    ann, ben, _ = world.patients
+    appointment = booked(client, as_desk, world.eswt, ann, at(2, 9), clinician_id=world.dana.id)
+    waiting = wait(client, as_desk, world, ben)
+    cancel(client, as_desk, appointment)
+    refused = client.delete(f"{API}/services/{world.eswt.id}", headers=as_admin)
+    assert refused.status_code == 409, refused.text
+    assert f"waitlist request {waiting['id']} (offered)" in refused.json()["blockers"]
+
+
+def test_days_that_have_passed_are_not_waited_for(client, as_desk, world, session):
+    ann = world.patients[0]
+    refused = client.post(f"{API}/waitlist", headers=as_desk, json={
+        "patient_id": ann.id, "service_id": world.eswt.id, "earliest_day": "2027-02-01", "latest_day": "2027-02-27"})
+    assert refused.status_code == 422 and "has passed" in refused.text, refused.text
+    current = wait(client, as_desk, world, ann, earliest_day="2027-03-01", latest_day="2027-03-02")
+    assert waitlist.close_past(session, now=at(3, 12)) == 0, "its last day is not over everywhere yet"
+    assert waitlist.close_past(session, now=at(4, 12)) == 1
+    session.commit()
+    assert statuses(client, as_desk) == {current["id"]: "closed"}
+
+
+@pytest.mark.postgres
+def test_two_times_freed_at_the_same_moment_go_to_two_waiting_patients(postgres_databases):
+    """Each cancellation locked every matching request while it offered one, so the other, at the same moment,
+    skipped them all and its time went to nobody (a probe: 4 of 8 tries on two servers)."""
+    engine = make_engine(postgres_databases(migrated=True))
+    settings = Settings(background_jobs=False, secret_key="waitlist-tests-secret-key-0123456789")
+    with Session(engine, expire_on_commit=False) as session:
+        world = build_world(session)
+        desk = upsert_user(session=session, username="desk", password="long enough pw", role=Role.FRONT_DESK)
+        ann, ben, cy = world.patients
+        freed = [booking.book(session, actor=desk, now=NOW, settings=settings, choice=booking.SlotChoice(
+            world.eswt.id, ann.id, at(2, hour), world.dana.id)).id for hour in (9, 11)]
+        requests = [WaitlistRequest(patient_id=patient.id, service_id=world.eswt.id, earliest_day=at(2, 0).date(),
+                                    latest_day=at(2, 0).date(), earliest_time=time(8), latest_time=time(18),
+                                    priority=priority, created_at=NOW) for patient, priority in ((ben, 5), (cy, 4))]
+        session.add_all(requests)
+        session.commit()
+    with Session(engine) as one, Session(engine) as other:
+        for session, appointment_id in ((one, freed[0]), (other, freed[1])):  # the first still open
+            waitlist.cancel(session, actor=desk, appointment_id=appointment_id, reason="ill", now=NOW,
+                            settings=settings)
+        one.commit()
+        other.commit()
+    with Session(engine) as session:
+        assert [session.get(WaitlistRequest, r.id).status for r in requests] == [WaitlistStatus.OFFERED] * 2
+    engine.dispose()

@@ -428,8 +428,9 @@ def test_the_patient_accepting_and_the_desk_closing_the_request_take_turns(backe
                 assert closed.status_code == 409 and "booked" in closed.json()["detail"], closed.text
                 assert (first.status, hold.status) == (WaitlistStatus.BOOKED, AppointmentStatus.BOOKED)
                 assert second.status == WaitlistStatus.WAITING and [a.id for a in live] == [race.hold]
-            else:
+            else:  # no promise of another offer: the patient no longer waits
                 assert accepted.status_code == 410, accepted.text
+                assert accepted.json()["detail"] == waitlist.NOT_AVAILABLE_NOW, accepted.text
                 assert closed.status_code == 200 and closed.json()["status"] == "closed", closed.text
                 assert (first.status, hold.status) == (WaitlistStatus.CLOSED, AppointmentStatus.CANCELLED)
                 assert actions_of(session, race.hold) == ["hold", "release"]

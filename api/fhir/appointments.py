@@ -373,9 +373,9 @@ def update_appointment(ident: str, session: SessionDep, settings: SettingsDep, n
         raise Invalid(("status",), f"change the status or move the appointment, one at a time: it is "
                                           f"{record.status.value} at {appointment_resource(session, record)['start']}")
     if move is not None:  # what is no longer booked (cancelled meanwhile, say) is refused there: a 409
-        record = booking.reschedule(session, actor=user, appointment_id=record.id, start=move.start, now=now,
-                                    settings=settings, clinician_id=move.clinician_id, room_id=move.room_id,
-                                    device_ids=move.device_ids)
+        record = waitlist.reschedule(session, actor=user, appointment_id=record.id, start=move.start, now=now,
+                                     settings=settings, clinician_id=move.clinician_id, room_id=move.room_id,
+                                     device_ids=move.device_ids)
     elif wanted != record.status:
         record = _changed_status(session, record, wanted, body, user, now, settings)
     session.commit()

@@ -169,7 +169,7 @@ def reschedule(ident: RecordId, body: RescheduleRequest, request: Request, sessi
                settings: SettingsDep, now: NowDep, user: Desk, key: IdempotencyKey = None):
     """Move to another time (and resources) atomically: if the new slot is not free, nothing changes."""
     return respond_once(session, user=user, key=key, request=request, body=body, now=now, status_code=200,
-                        produce=lambda: AppointmentPublic.of(booking.reschedule(
+                        produce=lambda: AppointmentPublic.of(waitlist.reschedule(
                             session, actor=user, appointment_id=ident, start=body.start,
                             clinician_id=body.clinician_id, room_id=body.room_id, device_ids=tuple(body.device_ids),
                             outside_plan=body.outside_plan, now=now, settings=settings)))

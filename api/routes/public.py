@@ -139,5 +139,5 @@ def accept_offer(token: Token, appointment_id: Ident, session: SessionDep, setti
     booked = waitlist.accept_offer(session, token=token, appointment_id=appointment_id, now=now, settings=settings)
     session.commit()
     if booked is None:
-        raise Gone(waitlist.NO_LONGER_AVAILABLE)
+        raise Gone(waitlist.gone_words(session, appointment_id))
     return waitlist.view_offer(session, token=token, appointment_id=appointment_id, now=now)
