@@ -92,6 +92,7 @@ def close_request(session: Session, *, actor: User, request_id: int, now: dateti
                        "cancel that appointment instead")
     offer_ended = request.status == WaitlistStatus.OFFERED  # its hold live, or lapsed or released but not swept
     request.status = WaitlistStatus.CLOSED
+    booking.release_expired_holds(session, now=now)  # a lapsed offer ends as lapsed ("hold expired"), not released
     session.flush()
     if offer_ended and hold.status == AppointmentStatus.PENDING:
         booking.change_status(session, actor=actor, appointment_id=hold.id, action="release", now=now,

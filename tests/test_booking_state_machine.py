@@ -17,7 +17,7 @@ Every example runs in a transaction of its own that is rolled back afterwards.
 """
 
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -200,6 +200,9 @@ class FrontDesk(RuleBasedStateMachine):
         self.send("POST", "/appointments", expected, json={"hold_id": one.ident})
         if expected == 201:
             one.status, one.expires, one.audit = "booked", None, one.audit + 1
+            for wait in self.model.waits.values():  # a booked offer serves its request
+                if wait.offer == one.ident and wait.status == "offered":
+                    wait.status = "booked"
 
     @precondition(lambda self: self.model.sessions)
     @rule(index=st.integers(0, 99))
@@ -220,7 +223,7 @@ class FrontDesk(RuleBasedStateMachine):
         if expected == 200:
             one.status, one.expires, one.audit = "cancelled", None, one.audit + 1
             if was_booked:
-                self.expect_offer(one.start)
+                self.expect_offer(one.start, let_go_by=one.patient)
 
     @precondition(lambda self: self.model.sessions)
     @rule(index=st.integers(0, 99), clinician=CLINICIANS, start=st.sampled_from(STARTS))
@@ -230,7 +233,10 @@ class FrontDesk(RuleBasedStateMachine):
         self.send("POST", f"/appointments/{one.ident}/reschedule", 200 if ok else 409,
                   json={"start": start.isoformat(), "clinician_id": ident})
         if ok:
+            left = one.start
             one.start, one.clinician, one.audit = start, ident, one.audit + 1
+            if left != start:  # the time it let go goes to the waitlist, as a cancellation's does
+                self.expect_offer(left, let_go_by=one.patient)
 
     def _attend(self, index: int, path: str, came_from: str, opens: timedelta, becomes: str) -> None:
         one = self.pick(index, came_from)
@@ -256,19 +262,29 @@ class FrontDesk(RuleBasedStateMachine):
 
     @rule(patient=st.integers(0, 2), priority=st.integers(1, 5))
     def wait(self, patient, priority):
-        made = self.send("POST", "/waitlist", 201, json={
+        last_day = date(2027, 3, 2)
+        still_to_come = last_day >= (self.model.now - timedelta(days=1)).date()  # a day's grace for every zone
+        made = self.send("POST", "/waitlist", 201 if still_to_come else 422, json={
             "patient_id": self.patients[patient], "service_id": self.world.telehealth.id,
-            "earliest_day": "2027-03-01", "latest_day": "2027-03-02", "earliest_time": WAITS_FROM.isoformat(),
+            "earliest_day": "2027-03-01", "latest_day": last_day.isoformat(), "earliest_time": WAITS_FROM.isoformat(),
             "latest_time": WAITS_UNTIL.isoformat(), "priority": priority})
-        self.model.waits[made["id"]] = Wait(made["id"], self.patients[patient], priority)
+        if still_to_come:
+            self.model.waits[made["id"]] = Wait(made["id"], self.patients[patient], priority)
 
     @precondition(lambda self: self.model.waits)
     @rule(index=st.integers(0, 99))
     def stop_waiting(self, index):
         chosen = sorted(self.model.waits)
         wait = self.model.waits[chosen[index % len(chosen)]]
-        self.send("DELETE", f"/waitlist/{wait.ident}", 200)
-        wait.status = "closed"
+        self.send("DELETE", f"/waitlist/{wait.ident}", 409 if wait.status == "booked" else 200)
+        if wait.status == "booked":
+            return
+        offered, wait.status = wait.status == "offered", "closed"
+        if offered:  # its offer is released (or ends as lapsed) and its time goes to the next waiting patient
+            offer = self.model.sessions[wait.offer]
+            if offer.status == "pending" and not self.model.lapsed(offer):
+                offer.status, offer.expires, offer.audit = "cancelled", None, offer.audit + 1
+            self.expect_offer(offer.start, let_go_by=wait.patient)
 
     @rule(minutes=st.sampled_from(STEPS))
     def tick(self, minutes):
@@ -282,11 +298,12 @@ class FrontDesk(RuleBasedStateMachine):
 
     # --- what a cancellation owes the waitlist ----------------------------------------------
 
-    def expect_offer(self, start: datetime) -> None:
-        """The best waiting patient free then gets a system hold on the freed start, with a clinician free then."""
+    def expect_offer(self, start: datetime, *, let_go_by: int) -> None:
+        """The best waiting patient free then (not the one who let the time go) gets a system hold on the freed
+        start, with a clinician free then, held until the start at the latest."""
         if start.astimezone(NY).time() < WAITS_FROM or (start + SESSION).astimezone(NY).time() > WAITS_UNTIL:
             return
-        waiting = sorted((w for w in self.model.waits.values() if w.status == "waiting"),
+        waiting = sorted((w for w in self.model.waits.values() if w.status == "waiting" and w.patient != let_go_by),
                          key=lambda w: (-w.priority, w.ident))
         stored = dict(self.session.exec(select(WaitlistRequest.id, WaitlistRequest.appointment_id)
                                         .where(WaitlistRequest.appointment_id.is_not(None))).all())
@@ -299,7 +316,7 @@ class FrontDesk(RuleBasedStateMachine):
                     Allocation.appointment_id == offer, Allocation.resource_kind == ResourceKind.CLINICIAN)).one()
                 assert clinician in able, f"offer {offer} went to clinician {clinician}, not one free then {able}"
                 wait.status, wait.offer = "offered", offer
-                expires = self.model.now + timedelta(minutes=self.settings.waitlist_hold_minutes)
+                expires = min(self.model.now + timedelta(minutes=self.settings.waitlist_hold_minutes), start)
                 self.model.sessions[offer] = Visit(offer, wait.patient, clinician, start, "pending", expires)
                 return
 

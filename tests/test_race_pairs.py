@@ -208,9 +208,14 @@ def _cancel(state: State, race: Round) -> Outcomes:
     moves = sum(1 for kind, status, _ in done.new if kind == "move" and status == "pending")
     done = replace(done, audit_new=done.audit_new + moves, new=tuple(sorted(
         (kind, "cancelled" if kind == "move" and status == "pending" else status, at) for kind, status, at in done.new)))
-    if state.w == "waiting" and state.a_at == "T" and race.slot_in_future:
-        return [(True, replace(done.created("offer", "pending", "T"), w="offered"))]
-    return [(True, done)]
+    return [(True, _offered(state, done, race))]
+
+
+def _offered(before: State, after: State, race: Round) -> State:
+    """A booked session leaving T (cancelled or moved) offers T to the waiting patient, if T is still to come."""
+    if before.w == "waiting" and before.a_at == "T" and race.slot_in_future:
+        return replace(after.created("offer", "pending", "T"), w="offered")
+    return after
 
 
 def _fhir_cancel(state: State, race: Round) -> Outcomes:
@@ -219,9 +224,10 @@ def _fhir_cancel(state: State, race: Round) -> Outcomes:
 
 
 def _reschedule(state: State, race: Round) -> Outcomes:
+    """Moved to T2; the time it let go is offered to the waitlist, as a cancellation's is."""
     if state.a != "booked" or (state.a_at != "T2" and _occupied(state, "T2")):
         return [(False, state)]
-    return [(True, replace(state, a_at="T2", audit_a=state.audit_a + 1))]
+    return [(True, _offered(state, replace(state, a_at="T2", audit_a=state.audit_a + 1), race))]
 
 
 def _fhir_move(state: State, race: Round) -> Outcomes:
