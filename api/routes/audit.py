@@ -8,7 +8,7 @@ from sqlmodel import select
 from api.deps import SessionDep, require_role
 from api.paging import PagingDep, one_page
 from api.schemas.booking import AuditPublic
-from api.schemas.common import Ident, Instant, Page, Text
+from api.schemas.common import IdentParam, Instant, Page, Text
 from data.enums import Role
 from data.tables import AuditEntry
 
@@ -19,7 +19,7 @@ router = APIRouter(tags=["audit"], dependencies=[Depends(require_role(Role.ADMIN
 def audit_log(
     session: SessionDep,
     paging: PagingDep,
-    appointment_id: Ident | None = None,
+    appointment_id: IdentParam | None = None,
     actor: Annotated[Text | None, Query(max_length=64, description="Username, or 'system'")] = None,
     action: Annotated[Text | None, Query(max_length=32, description="e.g. hold, book, cancel, reschedule")] = None,
     since: Instant | None = None,

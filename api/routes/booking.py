@@ -21,7 +21,7 @@ from api.schemas.booking import (
     RescheduleRequest,
     SlotPublic,
 )
-from api.schemas.common import Ident, Instant, Page, WallClock
+from api.schemas.common import IdentParam, Instant, Page, WallClock
 from data.enums import AppointmentStatus, ResourceKind, Role
 from data.errors import Forbidden, NotFound
 from data.tables import Allocation, Appointment, User
@@ -41,14 +41,14 @@ def availability(
     user: CurrentUser,
     settings: SettingsDep,
     now: NowDep,
-    service_id: Ident,
+    service_id: IdentParam,
     start: Annotated[Instant, Query(description="Earliest slot start, with offset")],
     end: Annotated[Instant, Query(description="Latest slot start (exclusive), with offset; at most 90 days on")],
-    clinician_id: Annotated[Ident | None, Query(description="Only this clinician's slots")] = None,
-    prefer_clinician_id: Annotated[Ident | None, Query(description="This clinician's slots first, others after")] = None,
-    patient_id: Annotated[Ident | None, Query(description="Skip the patient's other appointments; ranks the "
+    clinician_id: Annotated[IdentParam | None, Query(description="Only this clinician's slots")] = None,
+    prefer_clinician_id: Annotated[IdentParam | None, Query(description="This clinician's slots first, others after")] = None,
+    patient_id: Annotated[IdentParam | None, Query(description="Skip the patient's other appointments; ranks the "
                                                         "clinician they saw last first (admins and front desk)")] = None,
-    location_id: Ident | None = None,
+    location_id: IdentParam | None = None,
     earliest: Annotated[WallClock | None, Query(description="Local time of day a slot may start from")] = None,
     latest: Annotated[WallClock | None, Query(description="Local time of day a slot must end by")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
@@ -120,9 +120,9 @@ def book(body: AppointmentCreate, request: Request, session: SessionDep, setting
 def list_appointments(
     session: SessionDep,
     paging: PagingDep,
-    patient_id: Ident | None = None,
-    clinician_id: Ident | None = None,
-    location_id: Ident | None = None,
+    patient_id: IdentParam | None = None,
+    clinician_id: IdentParam | None = None,
+    location_id: IdentParam | None = None,
     status_is: Annotated[list[AppointmentStatus] | None, Query(alias="status")] = None,
     start: Annotated[Instant | None, Query(description="Appointments ending after this")] = None,
     end: Annotated[Instant | None, Query(description="Appointments starting before this")] = None,

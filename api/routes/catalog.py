@@ -7,7 +7,7 @@ from sqlalchemy import func, or_
 from api.catalog import InServiceFilter, catalog_router
 from api.deps import get_current_user, require_role
 from api.schemas import catalog as schemas
-from api.schemas.common import Day, Ident, Text
+from api.schemas.common import Day, IdentParam, Text
 from api.schemas import people, plans
 from data import entities
 from data.enums import Certification, Role, RoomKind
@@ -20,17 +20,17 @@ desk = [Depends(require_role(Role.ADMIN, Role.FRONT_DESK))]
 
 
 class ClinicianFilter(InServiceFilter):
-    location_id: Ident | None = None
+    location_id: IdentParam | None = None
     certification: Certification | None = None
 
 
 class DeviceFilter(InServiceFilter):
-    location_id: Ident | None = None
-    device_type_id: Ident | None = None
+    location_id: IdentParam | None = None
+    device_type_id: IdentParam | None = None
 
 
 class RoomFilter(InServiceFilter):
-    location_id: Ident | None = None
+    location_id: IdentParam | None = None
     kind: RoomKind | None = None
 
 
@@ -54,7 +54,7 @@ class PatientFilter(BaseModel):
         "Digits found in the phone number however it was written (spaces, brackets and dashes ignored)"))
     email: Text | None = Field(default=None, max_length=254, description="Part of the e-mail address, any case")
     birth_date: Day | None = None
-    id: list[Ident] | None = Field(default=None, max_length=200, description=(
+    id: list[IdentParam] | None = Field(default=None, max_length=200, description=(
         "These patients (repeat it: id=3&id=8): the patients a list of sessions names, in one request"))
 
     @field_validator("phone")

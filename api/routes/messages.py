@@ -14,7 +14,7 @@ from api.catalog import RecordId
 from api.deps import NowDep, SessionDep, require_role
 from api.paging import PagingDep, one_page
 from api.routes.public import Token
-from api.schemas.common import Ident, Page
+from api.schemas.common import IdentParam, Page
 from api.schemas.messages import ChoicesOut, MessageOut, MessageRead, RetryIn
 from data.catalog import get
 from data.entities import PATIENTS
@@ -57,7 +57,7 @@ def messages(
     paging: PagingDep,
     status_is: Annotated[list[MessageStatus] | None, Query(alias="status", description=(
         "Any of these (repeat it); none given: the problems, status=failed&status=uncertain"))] = None,
-    location_id: Ident | None = None,
+    location_id: IdentParam | None = None,
     dismissed: Annotated[bool | None, Query(description=(
         "false (default): only those still on the desk's list; true: only the dismissed ones"))] = False,
 ):

@@ -11,7 +11,7 @@ from api.catalog import RecordId
 from api.deps import NowDep, SessionDep, SettingsDep, lent_out, require_role
 from api.openapi import also_answers
 from api.paging import PagingDep, one_page
-from api.schemas.common import Ident, Page
+from api.schemas.common import IdentParam, Page
 from api.schemas.runs import NightHoldPublic, RunDetail, RunPublic, RunRequest
 from data.enums import Role, RunStatus, RunTrigger
 from data.errors import NotFound
@@ -40,7 +40,7 @@ async def start_run(body: RunRequest, request: Request, session: SessionDep, set
 def list_runs(
     session: SessionDep,
     paging: PagingDep,
-    location_id: Ident | None = None,
+    location_id: IdentParam | None = None,
     status_is: Annotated[RunStatus | None, Query(alias="status")] = None,
     brief: Annotated[bool, Query(description="Without each run's changes and waiting list (their counts kept): "
                                              "a history to scan, each run then read whole by its id")] = False,
@@ -59,7 +59,7 @@ def list_runs(
 def holds_placed_at_night(
     session: SessionDep,
     now: NowDep,
-    location_id: Ident,
+    location_id: IdentParam,
     runs: Annotated[int, Query(ge=1, le=100, description="How many of the latest runs to look through")] = 20,
 ):
     """The holds the location's latest runs placed that are still live (the desk's Today page): which run placed

@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 
 from api.deps import NowDep, SessionDep, require_role
-from api.schemas.common import Ident
+from api.schemas.common import IdentParam
 from api.schemas.people import PatientPublic
 from data.enums import Role
 from data.tables import User
@@ -17,7 +17,7 @@ Admin = Annotated[User, Depends(require_role(Role.ADMIN))]
 
 @router.post("/patients/{ident}/erase", response_model=PatientPublic,
              responses={409: {"description": "Sessions or waitlist entries still to come, named in `blockers`"}})
-def erase_patient(ident: Ident, session: SessionDep, now: NowDep, user: Admin):
+def erase_patient(ident: IdentParam, session: SessionDep, now: NowDep, user: Admin):
     """Overwrite the patient's name, birth date, contacts and the free text about them; sessions, plans and the
     audit trail stay, pseudonymous. Refused while a hold, a session or a waitlist entry is still to come.
     Erasing an erased patient changes nothing."""

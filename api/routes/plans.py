@@ -10,7 +10,7 @@ from api.catalog import RecordId
 from api.deps import NowDep, SessionDep, SettingsDep, require_role
 from api.schemas.booking import AppointmentPublic
 from api.routes.catalog import PatientFilter, patients_where
-from api.schemas.common import Ident, Page, Text
+from api.schemas.common import IdentParam, Page, Text
 from api.errors import validation_error_from
 from api.paging import PagingDep, one_page
 from api.schemas.plans import PlanCreate, PlanPublic, PlanUpdate, ProposalPublic
@@ -83,7 +83,7 @@ def edit_plan(ident: RecordId, body: PlanUpdate, session: SessionDep, now: NowDe
 def list_plans(
     session: SessionDep,
     paging: PagingDep,
-    patient_id: Ident | None = None,
+    patient_id: IdentParam | None = None,
     patient: Annotated[Text | None, Query(max_length=120, description="Words that start the patient's names")] = None,
     status_is: Annotated[PlanStatus | None, Query(alias="status")] = None,
 ):

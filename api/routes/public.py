@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path, Query, Request, status
 
 from api.deps import NowDep, SessionDep, SettingsDep, client_key
 from api.openapi import also_answers
-from api.schemas.common import Ident
+from api.schemas.common import IdentParam
 from api.schemas.requests import (
     MoveIn,
     OfferOut,
@@ -85,7 +85,7 @@ def my_sessions(token: Token, session: SessionDep, settings: SettingsDep, now: N
 
 
 @router.post("/patients/{token}/sessions/{appointment_id}/confirm", response_model=UpcomingOut)
-def confirm_session(token: Token, appointment_id: Ident, session: SessionDep, settings: SettingsDep, now: NowDep):
+def confirm_session(token: Token, appointment_id: IdentParam, session: SessionDep, settings: SettingsDep, now: NowDep):
     """The patient will come (from the link in a reminder); the schedule and the roster show it."""
     patient_page.confirm(session, token=token, appointment_id=appointment_id, now=now)
     session.commit()
@@ -94,7 +94,7 @@ def confirm_session(token: Token, appointment_id: Ident, session: SessionDep, se
 
 
 @router.post("/patients/{token}/sessions/{appointment_id}/cancel", status_code=status.HTTP_204_NO_CONTENT)
-def cancel_session(token: Token, appointment_id: Ident, session: SessionDep, settings: SettingsDep, now: NowDep):
+def cancel_session(token: Token, appointment_id: IdentParam, session: SessionDep, settings: SettingsDep, now: NowDep):
     """The patient will not come: cancelled until ``patient_cancel_hours`` before (later: 409 asking them to call);
     the time goes to the waitlist and the patient is sent the cancellation."""
     patient_page.cancel(session, token=token, appointment_id=appointment_id, now=now, settings=settings)
@@ -102,7 +102,7 @@ def cancel_session(token: Token, appointment_id: Ident, session: SessionDep, set
 
 
 @router.get("/patients/{token}/sessions/{appointment_id}/slots", response_model=list[PublicSlotOut])
-def my_move_options(token: Token, appointment_id: Ident, session: SessionDep, settings: SettingsDep, now: NowDep):
+def my_move_options(token: Token, appointment_id: IdentParam, session: SessionDep, settings: SettingsDep, now: NowDep):
     return visit_requests.move_slots(session, token=token, appointment_id=appointment_id, now=now, settings=settings)
 
 
@@ -126,14 +126,14 @@ def my_offers(token: Token, session: SessionDep, now: NowDep):
 
 
 @router.get("/patients/{token}/offers/{appointment_id}", response_model=OfferOut)
-def my_offer(token: Token, appointment_id: Ident, session: SessionDep, now: NowDep):
+def my_offer(token: Token, appointment_id: IdentParam, session: SessionDep, now: NowDep):
     """One offer, as its message's accept link opens it: open, booked (accepted) or gone."""
     return waitlist.view_offer(session, token=token, appointment_id=appointment_id, now=now)
 
 
 @router.post("/patients/{token}/offers/{appointment_id}/accept", response_model=OfferOut,
              responses=also_answers(410))
-def accept_offer(token: Token, appointment_id: Ident, session: SessionDep, settings: SettingsDep, now: NowDep):
+def accept_offer(token: Token, appointment_id: IdentParam, session: SessionDep, settings: SettingsDep, now: NowDep):
     """Book the offered time (accepting twice answers the same). 410 when it is gone: the patient waits again and
     the time goes to the next patient, which is kept even though the answer is a refusal."""
     booked = waitlist.accept_offer(session, token=token, appointment_id=appointment_id, now=now, settings=settings)

@@ -8,7 +8,7 @@ from pydantic import BaseModel
 from api import etags
 from api.deps import CurrentUser, NowDep, SessionDep, require_role
 from api.openapi import also_answers
-from api.schemas.common import Day, Ident, Instant
+from api.schemas.common import Day, IdentParam, Instant
 from api.urls import absolute_url
 from data.enums import Role
 from data.tables import User
@@ -32,14 +32,14 @@ def _own_or_staff(user: User, clinician_id: int) -> None:
 
 
 @router.get("/rosters/{day}", response_model=list[ClinicianRoster], responses=also_answers(404))
-def rosters_of_day(day: Day, session: SessionDep, _: Desk, location_id: Ident | None = None):
+def rosters_of_day(day: Day, session: SessionDep, _: Desk, location_id: IdentParam | None = None):
     """Every clinician's sessions on a local date, with plan progress; clinicians without sessions included."""
     return day_rosters(session, day, location_id)
 
 
 @router.get("/clinicians/{clinician_id}/roster", response_model=list[RosterEntry])
 def roster_of_clinician(
-    clinician_id: Ident,
+    clinician_id: IdentParam,
     session: SessionDep,
     user: CurrentUser,
     start: Annotated[Instant, Query(description="From, with offset")],
@@ -50,14 +50,14 @@ def roster_of_clinician(
 
 
 @router.get("/day-board/{day}", response_model=list[BoardRow], responses=also_answers(404))
-def board_of_day(day: Day, session: SessionDep, _: Desk, location_id: Ident):
+def board_of_day(day: Day, session: SessionDep, _: Desk, location_id: IdentParam):
     """Clinicians, device units and rooms as rows, with what takes them (holds included) that local day."""
     return day_board(session, day, location_id)
 
 
 @router.post("/clinicians/{clinician_id}/calendar-feed", response_model=FeedPublic,
              status_code=status.HTTP_201_CREATED)
-def issue_feed(clinician_id: Ident, request: Request, session: SessionDep, user: CurrentUser, now: NowDep):
+def issue_feed(clinician_id: IdentParam, request: Request, session: SessionDep, user: CurrentUser, now: NowDep):
     """A calendar subscription URL for the clinician; the previous one, if any, stops working."""
     _own_or_staff(user, clinician_id)
     secret = calendar_feed.issue(session, clinician_id=clinician_id, now=now)
@@ -66,7 +66,7 @@ def issue_feed(clinician_id: Ident, request: Request, session: SessionDep, user:
 
 
 @router.delete("/clinicians/{clinician_id}/calendar-feed", status_code=status.HTTP_204_NO_CONTENT)
-def revoke_feed(clinician_id: Ident, session: SessionDep, user: CurrentUser):
+def revoke_feed(clinician_id: IdentParam, session: SessionDep, user: CurrentUser):
     _own_or_staff(user, clinician_id)
     if not calendar_feed.revoke(session, clinician_id=clinician_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"clinician {clinician_id} has no calendar feed")

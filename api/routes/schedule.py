@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Query
 
 from api.deps import NowDep, SessionDep, require_role
 from api.openapi import also_answers
-from api.schemas.common import Day, Ident
+from api.schemas.common import Day, IdentParam
 from api.schemas.schedule import ScheduleOut
 from data.enums import Role
 from scheduler.schedule_screen import LONGEST, schedule_view
@@ -18,7 +18,7 @@ router = APIRouter(tags=["schedule"], dependencies=[Depends(require_role(Role.AD
 def schedule(
     session: SessionDep,
     now: NowDep,
-    location_id: Ident,
+    location_id: IdentParam,
     day: Annotated[Day, Query(description="First local date shown")],
     days: Annotated[int, Query(ge=1, le=LONGEST, description="How many local days: 1 (day view) to 7 (week)")] = 1,
 ):

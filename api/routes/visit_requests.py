@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Request, status
 
 from api.deps import NowDep, SessionDep, SettingsDep, require_role
 from api.openapi import also_answers
-from api.schemas.common import Ident
+from api.schemas.common import IdentParam
 from api.schemas.requests import ConfirmIn, DeclineIn, LinkOut, VisitRequestOut
 from api.urls import absolute_url
 from data.enums import Role
@@ -26,7 +26,7 @@ def waiting_requests(session: SessionDep, now: NowDep, _: Desk):
 
 
 @router.post("/visit-requests/{ident}/confirm", response_model=VisitRequestOut, responses=also_answers(410))
-def confirm_request(ident: Ident, body: ConfirmIn, session: SessionDep, settings: SettingsDep, now: NowDep,
+def confirm_request(ident: IdentParam, body: ConfirmIn, session: SessionDep, settings: SettingsDep, now: NowDep,
                     user: Desk):
     """Book it: the hold becomes the appointment (of the matched patient, if one is named), or the session moves."""
     request = visit_requests.confirm(session, actor=user, request_id=ident, patient_id=body.patient_id, now=now,
@@ -36,7 +36,7 @@ def confirm_request(ident: Ident, body: ConfirmIn, session: SessionDep, settings
 
 
 @router.post("/visit-requests/{ident}/decline", response_model=VisitRequestOut)
-def decline_request(ident: Ident, body: DeclineIn, session: SessionDep, now: NowDep, user: Desk):
+def decline_request(ident: IdentParam, body: DeclineIn, session: SessionDep, now: NowDep, user: Desk):
     """Free the slot; the visitor's status page shows the reason."""
     request = visit_requests.decline(session, actor=user, request_id=ident, reason=body.reason, now=now)
     session.commit()
@@ -44,7 +44,7 @@ def decline_request(ident: Ident, body: DeclineIn, session: SessionDep, now: Now
 
 
 @router.post("/patients/{ident}/link", response_model=LinkOut, status_code=status.HTTP_201_CREATED)
-def issue_patient_link(ident: Ident, request: Request, session: SessionDep, now: NowDep, _: Desk):
+def issue_patient_link(ident: IdentParam, request: Request, session: SessionDep, now: NowDep, _: Desk):
     """The patient's own page (upcoming sessions, asking to move one); a new link revokes the previous one."""
     token = visit_requests.issue_link(session, patient_id=ident, now=now)
     session.commit()
@@ -52,7 +52,7 @@ def issue_patient_link(ident: Ident, request: Request, session: SessionDep, now:
 
 
 @router.delete("/patients/{ident}/link", status_code=status.HTTP_204_NO_CONTENT)
-def revoke_patient_link(ident: Ident, session: SessionDep, _: Desk):
+def revoke_patient_link(ident: IdentParam, session: SessionDep, _: Desk):
     if not visit_requests.revoke_link(session, patient_id=ident):
         raise NotFound("link of patient", ident)
     session.commit()

@@ -8,7 +8,7 @@ from sqlmodel import Session, select
 from api.catalog import RecordId
 from api.deps import NowDep, SessionDep, SettingsDep, require_role
 from api.paging import PagingDep, one_page
-from api.schemas.common import Ident, Page
+from api.schemas.common import IdentParam, Page
 from api.schemas.plans import WaitlistCreate, WaitlistPublic
 from data.enums import Role, WaitlistStatus
 from data.errors import NotFound
@@ -35,8 +35,8 @@ def add(body: WaitlistCreate, session: SessionDep, now: NowDep, user: Desk):
 def list_requests(
     session: SessionDep,
     paging: PagingDep,
-    patient_id: Ident | None = None,
-    service_id: Ident | None = None,
+    patient_id: IdentParam | None = None,
+    service_id: IdentParam | None = None,
     status_is: Annotated[list[WaitlistStatus] | None, Query(alias="status", description=(
         "Any of these (repeat it: status=waiting&status=offered for the open ones)"))] = None,
 ):

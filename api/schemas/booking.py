@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import AfterValidator, Field, StrictBool, model_validator
 
-from api.schemas.common import Ident, Instant, Schema, Text
+from api.schemas.common import Ident, Instant, Schema, Text, Whole
 from data.enums import AppointmentStatus, ResourceKind
 from data.tables import Appointment
 from scheduler.rosters import Named  # a record and its name, as rosters show them: one schema, not two
@@ -54,7 +54,7 @@ class SlotRequest(Schema):
 
 
 class HoldCreate(SlotRequest):
-    minutes: int | None = Field(default=None, ge=1, le=24 * 60, description="Time to live; default from settings")
+    minutes: Whole | None = Field(default=None, ge=1, le=24 * 60, description="Time to live; default from settings")
 
 
 class AppointmentCreate(Schema):

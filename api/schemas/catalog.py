@@ -27,6 +27,7 @@ from api.schemas.common import (
     TimeZoneName,
     WallClock,
     Weekday,
+    Whole,
     partial,
     require_disjoint,
     spelled,
@@ -288,7 +289,7 @@ class DeviceFields(Schema):
     name: Name
     device_type_id: Ident
     location_id: Ident
-    cleaning_minutes: int = Field(default=0, ge=0, le=240, description="Cleaning/setup time between patients")
+    cleaning_minutes: Whole = Field(default=0, ge=0, le=240, description="Cleaning/setup time between patients")
     maintenance: list[Maintenance] = Field(default_factory=list)
 
 
@@ -330,17 +331,17 @@ class RoomPublic(RoomFields):
 
 class DeviceNeed(Schema):
     device_type_id: Ident
-    count: int = Field(default=1, ge=1, le=10)
+    count: Whole = Field(default=1, ge=1, le=10)
 
 
 class ServiceFields(Schema):
     code: Code
     name: Name
-    duration_minutes: int = Field(gt=0, le=8 * 60)
+    duration_minutes: Whole = Field(gt=0, le=8 * 60)
     required_certification: Certification | None = Field(default=None, description="None: any clinician")
     room_kind: RoomKind | None = Field(default=None, description="None: no room needed (telehealth)")
-    buffer_before_minutes: int = Field(default=0, ge=0, le=120)
-    buffer_after_minutes: int = Field(default=0, ge=0, le=120)
+    buffer_before_minutes: Whole = Field(default=0, ge=0, le=120)
+    buffer_after_minutes: Whole = Field(default=0, ge=0, le=120)
     device_needs: list[DeviceNeed] = Field(default_factory=list)
 
     @field_validator("device_needs")

@@ -8,7 +8,7 @@ an EHR's integration team already uses; the checks on keys and scopes are the us
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import Field, StrictBool, StringConstraints
 
 from api.schemas.common import Schema, SingleLine
 
@@ -35,7 +35,7 @@ class BackendClientUpdate(Schema):
     scope: Scope = Field(default=None, description=SCOPE)
     jwks: dict[str, Any] | None = Field(default=None, description=JWKS)
     jwks_uri: JwksUri | None = Field(default=None, description=JWKS_URI)
-    disabled: bool = Field(default=None, description="True: no token is granted and issued ones stop working")
+    disabled: StrictBool = Field(default=None, description="True: no token is granted and issued ones stop working")
 
 
 class BackendClientPublic(Schema):

@@ -106,16 +106,39 @@ def spelled(pattern: str, words: str) -> tuple:
     return AfterValidator(check), Field(json_schema_extra={"pattern": pattern})
 
 
-def _not_true_or_false(value: Any) -> Any:
-    """JSON's true and false are not ids: pydantic would read ``{"location_id": true}`` as record 1."""
+def _json_integer(value: Any) -> Any:
+    """A count or a record id as JSON writes a whole number. Pydantic's lax mode reads ``true`` as 1, ``"7"`` as 7
+    and ``7.0`` as 7, so a body another system got wrong (``{"location_id": true}``) was taken for record 1 and a
+    count sent as text was quietly accepted (found by probes). Python callers pass ints, which pass."""
     if isinstance(value, bool):
-        raise ValueError("a record id is a number, not true or false")
+        raise ValueError("give a number, not true or false")
+    if not isinstance(value, int):
+        raise ValueError("give a whole number, written without quotes or decimals, e.g. 7")
     return value
 
 
-Ident = Annotated[int, Field(ge=1, le=MAX_IDENT, description="A record id"), BeforeValidator(_not_true_or_false)]
-Instant = Annotated[AwareDatetime, AfterValidator(schedulable), Field(description=f"With an offset; {INSTANTS}")]
-Day = Annotated[date, AfterValidator(on_calendar), Field(description=f"A date {DAYS}")]
+def _as_text(example: str) -> BeforeValidator:
+    """Dates and times come as JSON text: pydantic's lax mode reads a number as seconds since 1970 (or since
+    midnight), so ``{"start": 1700000000}`` booked a session in November 2023 (found by a probe). Python callers
+    pass date and time objects, which pass."""
+
+    def check(value: Any) -> Any:
+        if isinstance(value, int | float):
+            raise ValueError(f"give it as text, e.g. {example!r}")
+        return value
+
+    return BeforeValidator(check)
+
+
+Whole = Annotated[int, BeforeValidator(_json_integer)]
+"""A whole number in a request body (minutes, counts, priorities): a JSON integer and nothing else."""
+Ident = Annotated[int, Field(ge=1, le=MAX_IDENT, description="A record id"), BeforeValidator(_json_integer)]
+"""A record id in a request body: a JSON integer and nothing else."""
+IdentParam = Annotated[int, Field(ge=1, le=MAX_IDENT, description="A record id")]
+"""A record id in a path or query string, where it is written as digits."""
+Instant = Annotated[AwareDatetime, _as_text("2026-03-03T09:30:00+01:00"), AfterValidator(schedulable),
+                    Field(description=f"With an offset; {INSTANTS}")]
+Day = Annotated[date, _as_text("2026-03-03"), AfterValidator(on_calendar), Field(description=f"A date {DAYS}")]
 Text = Annotated[str, AfterValidator(_printable)]
 SingleLine = Annotated[str, AfterValidator(_one_line)]
 Name = Annotated[SingleLine, StringConstraints(min_length=1, max_length=120)]
@@ -127,10 +150,10 @@ Locale = Annotated[str, StringConstraints(max_length=35), *spelled(
     r"^[a-z]{2,3}(-[A-Z][a-z]{3})?(-([A-Z]{2}|[0-9]{3}))?$",
     "give a language tag such as 'en-US' or 'en-GB': the language in lowercase, the region in capitals")]
 # JSON Schema's "time" format (RFC 3339) requires an offset; a wall-clock time has none, so it is a pattern.
-WallClock = Annotated[time, AfterValidator(_wall_clock), WithJsonSchema(
+WallClock = Annotated[time, _as_text("09:30"), AfterValidator(_wall_clock), WithJsonSchema(
     {"type": "string", "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9](:00(\.0+)?)?$",
      "examples": ["09:30"]})]
-Weekday = Annotated[int, Field(ge=0, le=6, description="0 = Monday ... 6 = Sunday")]
+Weekday = Annotated[int, BeforeValidator(_json_integer), Field(ge=0, le=6, description="0 = Monday ... 6 = Sunday")]
 
 
 class Page(Schema, Generic[T]):

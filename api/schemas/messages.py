@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from pydantic import Field
+from pydantic import Field, StrictBool
 
 from api.schemas.common import Schema
 from data.enums import Channel, MessageKind, MessageStatus
@@ -35,7 +35,7 @@ class MessageRead(MessageOut):
 
 
 class RetryIn(Schema):
-    not_received: bool = Field(default=False, description=(
+    not_received: StrictBool = Field(default=False, description=(
         "For an uncertain text: the patient says it did not arrive (a second text cannot be taken back)"))
 
 

@@ -3,8 +3,8 @@
 from datetime import date, datetime
 from typing import Annotated
 
-from pydantic import (AfterValidator, BeforeValidator, EmailStr, Field, StringConstraints, field_validator,
-                      model_validator)
+from pydantic import (AfterValidator, BeforeValidator, EmailStr, Field, StrictBool, StringConstraints,
+                      field_validator, model_validator)
 
 from api.schemas.common import Day, Ident, Schema, SingleLine, partial, spelled
 from data.enums import Role
@@ -60,8 +60,8 @@ class MessageConsent(Schema):
     """How the patient wants to hear from the clinic; the desk records what the patient asks. Not part of the
     public request form: a visitor's contact details are for answering the request."""
 
-    email_messages: bool = Field(default=True, description=EMAIL_CONSENT)
-    sms_messages: bool = Field(default=True, description=SMS_CONSENT)
+    email_messages: StrictBool = Field(default=True, description=EMAIL_CONSENT)
+    sms_messages: StrictBool = Field(default=True, description=SMS_CONSENT)
 
 
 class PatientCreate(MessageConsent, PatientFields):
@@ -70,8 +70,8 @@ class PatientCreate(MessageConsent, PatientFields):
 
 class PatientUpdate(partial(PatientFields, "PatientFieldsUpdate")):
     # Left out: unchanged. Never null: a patient either agrees or does not.
-    email_messages: bool = Field(default=None, description=EMAIL_CONSENT)
-    sms_messages: bool = Field(default=None, description=SMS_CONSENT)
+    email_messages: StrictBool = Field(default=None, description=EMAIL_CONSENT)
+    sms_messages: StrictBool = Field(default=None, description=SMS_CONSENT)
 
 
 class PatientPublic(MessageConsent, PatientFields):
@@ -83,7 +83,7 @@ class UserFields(Schema):
     username: Username
     role: Role
     clinician_id: Ident | None = Field(default=None, description="Required for, and only for, the clinician role")
-    is_active: bool = True
+    is_active: StrictBool = True
 
     @model_validator(mode="after")
     def _clinician_link(self):

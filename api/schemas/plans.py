@@ -2,11 +2,11 @@
 
 from datetime import date, datetime, time, timedelta
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, StrictBool, field_validator, model_validator
 
 from api.schemas.booking import AppointmentPublic
 from api.schemas.catalog import Span
-from api.schemas.common import Code, Day, Ident, Name, Schema, Text, WallClock, Weekday, partial
+from api.schemas.common import Code, Day, Ident, Name, Schema, Text, WallClock, Weekday, Whole, partial
 from data.enums import LinkKind, PlanStatus, SameClinicianRule, WaitlistStatus
 
 MAX_PLAN_DAYS = 180
@@ -17,14 +17,14 @@ class PlanLineIn(Schema):
     """A service given ``count`` times; consecutive sessions' starts are spaced in calendar days and/or hours."""
 
     service_id: Ident
-    count: int = Field(ge=1, le=30)
-    min_gap_days: int | None = Field(default=None, ge=0, le=MAX_PLAN_DAYS,
+    count: Whole = Field(ge=1, le=30)
+    min_gap_days: Whole | None = Field(default=None, ge=0, le=MAX_PLAN_DAYS,
                                      description="Calendar days at least between sessions")
-    max_gap_days: int | None = Field(default=None, ge=0, le=MAX_PLAN_DAYS,
+    max_gap_days: Whole | None = Field(default=None, ge=0, le=MAX_PLAN_DAYS,
                                      description="Calendar days at most between sessions")
-    min_gap_hours: int | None = Field(default=None, ge=0, le=MAX_GAP_HOURS,
+    min_gap_hours: Whole | None = Field(default=None, ge=0, le=MAX_GAP_HOURS,
                                       description="Hours at least from one session's start to the next's (ESWT: 48)")
-    max_gap_hours: int | None = Field(default=None, ge=1, le=MAX_GAP_HOURS, description=(
+    max_gap_hours: Whole | None = Field(default=None, ge=1, le=MAX_GAP_HOURS, description=(
         "Hours at most from one session's start to the next's (two sessions of one patient never start together)"))
     same_clinician: SameClinicianRule = SameClinicianRule.PREFERRED
 
@@ -147,7 +147,7 @@ class TemplatePublic(TemplateFields):
 
 class PlanWindowIn(Span):
     weekday: Weekday
-    preferred: bool = Field(default=False, description="A time the patient likes best (soft)")
+    preferred: StrictBool = Field(default=False, description="A time the patient likes best (soft)")
 
 
 class PlanCreate(PlanRules):
@@ -158,7 +158,7 @@ class PlanCreate(PlanRules):
     template_id: Ident | None = None
     earliest_start: Day
     latest_end: Day = Field(description="Last day a session may take place on")
-    priority: int = Field(default=3, ge=1, le=5, description="1 lowest, 5 highest")
+    priority: Whole = Field(default=3, ge=1, le=5, description="1 lowest, 5 highest")
     windows: list[PlanWindowIn] = Field(default_factory=list, max_length=21,
                                         description="When the patient can come; none: any opening hour")
     blackouts: list[Day] = Field(default_factory=list, max_length=100)
@@ -224,7 +224,7 @@ class WaitlistCreate(Schema):
     latest_day: Day
     earliest_time: WallClock = time(7, 0)
     latest_time: WallClock = time(20, 0)
-    priority: int = Field(default=3, ge=1, le=5, description="1 lowest, 5 highest")
+    priority: Whole = Field(default=3, ge=1, le=5, description="1 lowest, 5 highest")
 
     @model_validator(mode="after")
     def _in_order(self):
