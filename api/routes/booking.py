@@ -45,7 +45,8 @@ def availability(
     start: Annotated[Instant, Query(description="Earliest slot start, with offset")],
     end: Annotated[Instant, Query(description="Latest slot start (exclusive), with offset; at most 90 days on")],
     clinician_id: Annotated[IdentParam | None, Query(description="Only this clinician's slots")] = None,
-    prefer_clinician_id: Annotated[IdentParam | None, Query(description="This clinician's slots first, others after")] = None,
+    prefer_clinician_id: Annotated[IdentParam | None,
+                                   Query(description="This clinician's slots first, others after")] = None,
     patient_id: Annotated[IdentParam | None, Query(description="Skip the patient's other appointments; ranks the "
                                                         "clinician they saw last first (admins and front desk)")] = None,
     location_id: IdentParam | None = None,
