@@ -404,17 +404,21 @@ def _plans_waiting(session: Session, location_id: int) -> list[TreatmentPlan]:
 # --- writing the answer -----------------------------------------------------------------
 
 
+class CatalogChanged(Conflict):
+    """An administrator changed the catalog while the night was solved: the answer fits the catalog as it was."""
+
+
 def write(session: Session, night: Night, solution: ReplanSolution, *, now: datetime,
           settings: Settings) -> list[dict]:
     """Apply a checked answer inside the caller's transaction; the changes, in the run record's words (sessions
     kept as booked though the catalog changed under them first, for the desk to review).
 
     The answer was found for the catalog as it was gathered: if it changed since (a clinician archived, time off
-    added), nothing is written and the next run plans again; holding the catalog keeps it unchanged until commit.
+    added), nothing is written (``CatalogChanged``; the run plans once more); holding the catalog keeps it
+    unchanged until commit.
     """
     if catalog_version.hold(session) != night.catalog_token:
-        raise Conflict("the catalog changed while the night was planned; nothing was written, the next run "
-                       "plans with the new catalog")
+        raise CatalogChanged("the catalog changed while the night was planned; nothing was written")
     placed = {placement.kind: placement for placement in solution.placements}
     kept = [{"action": "kept_as_booked", "appointment_id": ident, "reason": why,
              "start": night.appointments[ident].starts_at.astimezone(night.location.zone).isoformat()}

@@ -151,16 +151,29 @@ def _recover(engine: Engine, run_id: int, *, now: datetime, settings: Settings) 
 
 def _execute(engine: Engine, run_id: int, *, location_id: int, now: datetime, settings: Settings) -> OptimizationRun:
     try:
-        ahead = _solved_ahead(engine, location_id=location_id, now=now, settings=settings)
-        with Session(serialized(engine), info={"settings": settings}) as session:  # its messages link as we serve
-            if not _lock_location(session, location_id):
-                return _finish(engine, run_id, RunStatus.SKIPPED, error="another run of this location is in progress")
-            night_report = _plan_night(session, location_id=location_id, now=now, settings=settings, ahead=ahead)
-            check_no_overlaps(session, start=now, end=now + _reach(settings))
-            session.commit()
+        try:
+            night_report = _solve_and_write(engine, location_id=location_id, now=now, settings=settings)
+        except night.CatalogChanged:
+            # An administrator's edit during the solve (a "Run now" while the catalog is kept) failed the whole run
+            # (found by a probe): the night is gathered and solved once more with the catalog as it now is.
+            night_report = _solve_and_write(engine, location_id=location_id, now=now, settings=settings)
     except Exception as exc:  # the schedule is untouched (rolled back); the record says what happened
         return _finish(engine, run_id, RunStatus.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000])
+    if night_report is None:
+        return _finish(engine, run_id, RunStatus.SKIPPED, error="another run of this location is in progress")
     return _finish(engine, run_id, RunStatus.SUCCEEDED, night_report=night_report)
+
+
+def _solve_and_write(engine: Engine, *, location_id: int, now: datetime, settings: Settings) -> NightReport | None:
+    """One attempt at the night, in one transaction that commits whole; None if another run holds the location."""
+    ahead = _solved_ahead(engine, location_id=location_id, now=now, settings=settings)
+    with Session(serialized(engine), info={"settings": settings}) as session:  # its messages link as we serve
+        if not _lock_location(session, location_id):
+            return None
+        night_report = _plan_night(session, location_id=location_id, now=now, settings=settings, ahead=ahead)
+        check_no_overlaps(session, start=now, end=now + _reach(settings))
+        session.commit()
+    return night_report
 
 
 def run_locations(database_url: str, *, location_ids: list[int], trigger: RunTrigger, now: datetime,

@@ -35,7 +35,7 @@ from data.catalog import in_service
 from data.config import Settings
 from data.enums import AppointmentStatus, MessageKind, WaitlistStatus
 from data.errors import Conflict, Invalid, NotFound
-from data.tables import Appointment, Location, PatientMessage, Service, User, WaitlistRequest
+from data.tables import Appointment, Location, PatientMessage, Service, User, VisitRequest, WaitlistRequest
 from scheduler import booking, outbox, visit_requests
 from scheduler.catalog_snapshot import catalog
 
@@ -147,6 +147,21 @@ def reschedule(session: Session, *, actor: User, appointment_id: int, start: dat
     if moved.starts_at != freed.starts_at:
         offer_freed_slot(session, freed=freed, now=now, settings=settings)
     return moved
+
+
+def confirm_request(session: Session, *, actor: User, request_id: int, patient_id: int | None, now: datetime,
+                    settings: Settings) -> VisitRequest:
+    """Answer a visitor's or patient's request yes (``visit_requests.confirm``); a patient's move offers the time
+    it let go to the waitlist, as the desk's own move does: confirming it gave that time to nobody (found by a
+    probe). The session is locked first, in the order ``visit_requests`` takes (session, request, hold)."""
+    asked = session.get(VisitRequest, request_id)
+    moving = asked.moves_appointment_id if asked is not None else None
+    freed = FreedTime.of(booking.lock_appointment(session, moving)) if moving is not None else None
+    request = visit_requests.confirm(session, actor=actor, request_id=request_id, patient_id=patient_id, now=now,
+                                     settings=settings)
+    if freed is not None and session.get(Appointment, moving).starts_at != freed.starts_at:
+        offer_freed_slot(session, freed=freed, now=now, settings=settings)
+    return request
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ from api.deps import get_now
 from api.main import create_app
 from data.accounts import upsert_user
 from data.enums import Role, RunStatus, RunTrigger, SameClinicianRule
-from data.tables import Appointment, DeviceType, PlanSession
-from scheduler import booking
+from data.tables import Appointment, DeviceType, Location, PlanSession
+from scheduler import booking, optimization
 from scheduler.optimization import check_no_overlaps, run_optimization
 from tests.clinic_world import at
 from tests.conftest import bearer
@@ -280,3 +280,55 @@ def test_a_plan_session_whose_kept_clinician_no_longer_gives_the_service_says_so
     (left,) = [entry for entry in run.waiting if entry.get("plan_id") == plan_id]
     assert left["sequence"] == 2 and left["code"] == "plan_clinician_gone"
     assert left["reason"].startswith("the clinician its plan keeps, Max, no longer gives Diagnostic ultrasound here")
+
+
+def _editing_during_solves(engine, world, monkeypatch, *, edits: int) -> list[int]:
+    """The first ``edits`` solves of the night each see an administrator rename the other clinic before they answer:
+    the catalog changed, this night's problem did not (a change to it is solved again on SQLite anyway)."""
+    solve, calls = optimization._solve_apart, []
+
+    def edited_meanwhile(problem, limits):
+        calls.append(len(calls) + 1)
+        if len(calls) <= edits:
+            with Session(engine) as admin:
+                admin.get(Location, world.night_desk.id).name = f"Night desk (edit {len(calls)})"
+                admin.commit()
+        return solve(problem, limits)
+
+    monkeypatch.setattr(optimization, "_solve_apart", edited_meanwhile)
+    return calls
+
+
+def test_a_catalog_edit_during_the_solve_has_the_night_planned_again(clinic, monkeypatch):  # noqa: F811
+    """On PostgreSQL the answer was found for the catalog before the edit, so it is not written; the whole run
+    failed, and the night waited for the next one (found by a probe). Now it is gathered and solved once more.
+    On SQLite the night is solved before the write transaction and its answer kept only for the very problem
+    gathered there, under the catalog as it then is: one solve."""
+    engine, world = clinic
+    waiting = wait(engine, world, world.patients[0])
+    solves = _editing_during_solves(engine, world, monkeypatch, edits=1)
+
+    run = run_optimization(engine, location_id=world.midtown.id, trigger=RunTrigger.MANUAL, now=NIGHT,
+                           settings=SETTINGS)
+
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert len(solves) == (2 if engine.dialect.name == "postgresql" else 1)
+    placed = [change["request_id"] for change in run.changes if change["action"] == "waitlist_hold"]
+    assert placed == [waiting]
+
+
+def test_edits_during_both_solves_fail_the_run_and_write_nothing(clinic, monkeypatch):  # noqa: F811
+    """PostgreSQL tries twice; a catalog still changing under the second solve fails the run, which says why."""
+    engine, world = clinic
+    wait(engine, world, world.patients[0])
+    solves = _editing_during_solves(engine, world, monkeypatch, edits=2)
+
+    run = run_optimization(engine, location_id=world.midtown.id, trigger=RunTrigger.MANUAL, now=NIGHT,
+                           settings=SETTINGS)
+
+    if engine.dialect.name == "sqlite":
+        assert run.status == RunStatus.SUCCEEDED and len(solves) == 1, run.error
+        return
+    assert run.status == RunStatus.FAILED and "catalog changed while the night was planned" in run.error, run.error
+    assert len(solves) == 2
+    assert not rows_with_allocations(engine), "nothing was held"

@@ -261,6 +261,8 @@ def _attendance(status: str) -> Callable[[State, Round], Outcomes]:
 
 
 def _confirm(state: State, race: Round) -> Outcomes:
+    """A visitor's hold becomes the booking; a patient's move takes the request's hold, and the time it let go is
+    offered to the waitlist, as the desk's move's is."""
     if state.r != "requested":
         return [(False, state)]
     if race.stage == Stage.REQUESTED:
@@ -269,8 +271,9 @@ def _confirm(state: State, race: Round) -> Outcomes:
         return [(True, replace(state, r="confirmed", a="booked", audit_a=state.audit_a + 1))]
     if state.h != "pending" or state.a != "booked":
         return [(False, state)]
-    return [(True, replace(state, r="confirmed", h="cancelled", a_at="T3", audit_h=state.audit_h + 1,
-                           audit_a=state.audit_a + 1))]
+    moved = replace(state, r="confirmed", h="cancelled", a_at="T3", audit_h=state.audit_h + 1,
+                    audit_a=state.audit_a + 1)
+    return [(True, _offered(state, moved, race))]
 
 
 def _decline(state: State, race: Round) -> Outcomes:

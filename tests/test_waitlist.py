@@ -120,6 +120,27 @@ def test_a_desk_move_offers_the_time_it_let_go(client, as_desk, world):
     assert (offer["patient_id"], offer["start"], offer["status"]) == (ben.id, appointment["start"], "pending")
 
 
+def test_a_patients_own_move_offers_the_time_it_let_go(client, as_desk, world):
+    """Confirming a patient's move request gave the old time to nobody, while the desk's own move offered it
+    (found by a probe)."""
+    ann, ben, _ = world.patients
+    appointment = booked(client, as_desk, world.eswt, ann, at(2, 9), clinician_id=world.dana.id)
+    waiting = wait(client, as_desk, world, ben, earliest_day="2027-03-02", latest_day="2027-03-02")
+    token = client.post(f"{API}/patients/{ann.id}/link", headers=as_desk).json()["url"].rsplit("/", 1)[1]
+    mine = f"{API}/public/patients/{token}"
+    options = client.get(f"{mine}/sessions/{appointment['id']}/slots").json()
+    target = next(option for option in options if option["start"][:10] == "2027-03-04")
+    asked = client.post(f"{mine}/moves", json={"appointment_id": appointment["id"],
+                                               "location_id": target["location_id"], "start": target["start"]})
+    assert asked.status_code == 201, asked.text
+    assert offer_of(client, as_desk, waiting) is None, "the time is still the patient's until the desk confirms"
+    (request,) = client.get(f"{API}/visit-requests", headers=as_desk).json()
+    confirmed = client.post(f"{API}/visit-requests/{request['id']}/confirm", headers=as_desk, json={})
+    assert confirmed.status_code == 200, confirmed.text
+    offer = offer_of(client, as_desk, waiting)
+    assert (offer["patient_id"], offer["start"], offer["status"]) == (ben.id, appointment["start"], "pending")
+
+
 def test_a_patient_is_not_offered_the_time_they_just_cancelled(client, as_desk, world):
     ann, ben, _ = world.patients
     appointment = booked(client, as_desk, world.eswt, ann, at(2, 9), clinician_id=world.dana.id)

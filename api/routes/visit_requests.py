@@ -12,7 +12,7 @@ from api.urls import absolute_url
 from data.enums import Role
 from data.errors import NotFound
 from data.tables import User
-from scheduler import visit_requests
+from scheduler import visit_requests, waitlist
 
 router = APIRouter(tags=["requests"])
 Desk = Annotated[User, Depends(require_role(Role.ADMIN, Role.FRONT_DESK))]
@@ -29,8 +29,8 @@ def waiting_requests(session: SessionDep, now: NowDep, _: Desk):
 def confirm_request(ident: IdentParam, body: ConfirmIn, session: SessionDep, settings: SettingsDep, now: NowDep,
                     user: Desk):
     """Book it: the hold becomes the appointment (of the matched patient, if one is named), or the session moves."""
-    request = visit_requests.confirm(session, actor=user, request_id=ident, patient_id=body.patient_id, now=now,
-                                     settings=settings)
+    request = waitlist.confirm_request(session, actor=user, request_id=ident, patient_id=body.patient_id, now=now,
+                                       settings=settings)
     session.commit()
     return VisitRequestOut.of(visit_requests.answered(session, request))
 
