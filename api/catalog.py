@@ -9,17 +9,17 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response, status
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, Field, ValidationError
 from sqlmodel import select
 
 from api.deps import CurrentUser, NowDep, SessionDep
 from api.errors import validation_error_from
 from api.paging import PagingDep, one_page
-from api.schemas.common import Page
+from api.schemas.common import MAX_IDENT, Page, in_digits
 from data import catalog
 from data.catalog import Entity
 
-RecordId = Annotated[int, Path(ge=1, le=2**31 - 1, description="The record's id")]
+RecordId = Annotated[int, BeforeValidator(in_digits), Path(ge=1, le=MAX_IDENT, description="The record's id")]
 
 
 def equal_columns(entity: Entity) -> Callable[[BaseModel], list]:

@@ -48,6 +48,8 @@ DESCRIPTIONS = {
     409: "The change clashes with the current state (a taken time, a record changed meanwhile); nothing was "
          "written",
     410: "What the request names existed but has lapsed (an expired hold, an offer no longer open)",
+    412: "If-Match names a version the record is no longer at: it was changed since it was read; nothing was "
+         "written",
     413: "The request body is larger than this service accepts (CLINIC_MAX_BODY_BYTES)",
     415: "The body is not of the media type this operation reads",
     422: "The input is wrong; each problem names its field",

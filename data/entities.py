@@ -10,7 +10,7 @@ from sqlmodel import Session, SQLModel, select
 from data.accounts import hash_password, keep_an_active_admin
 from data.catalog import Children, Entity, in_service
 from data.enums import AppointmentStatus, PlanStatus, ResourceKind, WaitlistStatus
-from data.errors import Invalid
+from data.errors import Conflict, Invalid
 from data.tables import (
     Allocation,
     Appointment,
@@ -270,7 +270,14 @@ PLAN_TEMPLATES = Entity(
     check=_services_exist,
 )
 
-PATIENTS = Entity(label="patient", table=Patient, blockers=_patient_blockers)
+def _not_erased(_session: Session, patient: Patient, values: dict | None) -> None:
+    """An erased patient's record stays erased: a PATCH wrote a name and an e-mail address back into it, during the
+    erasure or after it (found by a probe). The record is read under its lock, the one erasure takes."""
+    if values is not None and patient.erased_at is not None:
+        raise Conflict(f"patient {patient.id} was erased; register the person again")
+
+
+PATIENTS = Entity(label="patient", table=Patient, blockers=_patient_blockers, guard=_not_erased)
 
 USERS = Entity(
     label="user",

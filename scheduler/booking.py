@@ -95,14 +95,14 @@ def book_hold(session: Session, *, actor: User | None, hold_id: int, now: dateti
         if for_plan is not None
         else f"hold {hold.id} can no longer be booked; release it and search again"))
     before = audit.snapshot(hold)
-    hold.status, hold.hold_expires_at, hold.updated_at = AppointmentStatus.BOOKED, None, now
     held = sorted((a.resource_kind, a.resource_id, a.starts_at, a.ends_at) for a in hold.allocations)
     if held == sorted(_spans(offer, choice)):
+        hold.status, hold.hold_expires_at, hold.updated_at = AppointmentStatus.BOOKED, None, now
         for allocation in hold.allocations:
             allocation.hold_expires_at = None
         session.flush()
     else:  # the service's length, buffers or a unit's cleaning changed since: hold what it takes now
-        _allocate_again(session, hold, offer, choice, now)
+        _allocate_again(session, hold, offer, choice, now, status=AppointmentStatus.BOOKED, hold_expires_at=None)
     audit.record(session, actor=actor, action="book", appointment=hold, before=before, at=now)
     # A waitlist offer booked (the patient accepted, or the desk booked it on their word) serves its request.
     session.exec(update(WaitlistRequest).where(WaitlistRequest.appointment_id == hold.id,
@@ -263,28 +263,53 @@ def reschedule(session: Session, *, actor: User, appointment_id: int, start: dat
     appointment = lock_appointment(session, appointment_id, "appointment")
     if appointment.status != AppointmentStatus.BOOKED:
         raise Conflict(f"appointment {appointment_id} is {appointment.status.value}; only booked ones can be moved")
-    choice = SlotChoice(appointment.service_id, appointment.patient_id, start, clinician_id, room_id, device_ids)
+    if _already_there(appointment, start, clinician_id, room_id, device_ids):
+        return appointment
+    # A move stays at its clinic: a start given alone was searched at every clinic, and a session booked in New York
+    # was moved to Tokyo (found by a probe). Seeing the patient at another clinic is a new booking there.
+    choice = SlotChoice(appointment.service_id, appointment.patient_id, start, clinician_id, room_id, device_ids,
+                        location_id=appointment.location_id)
     _check_choice(session, choice, settings)
     release_expired_holds(session, now=now)
-    offer = _offer(session, choice, now=now, settings=settings, ignore=appointment.id)
-    refusals = [] if outside_plan else move_rules(session, appointment)(offer.start, offer.location_id)
+    offer = _offer(session, choice, now=now, settings=settings, ignore=appointment.id,
+                   refusal=f"appointment {appointment_id} cannot be moved there at {appointment.location.name}")
+    rules = move_rules(session, appointment, lock=True)
+    refusals = [] if outside_plan else rules(offer.start, offer.location_id)
     if refusals:
         raise Conflict(f"moving appointment {appointment_id} there breaks its treatment plan's rules; move it "
                        "there anyway only if the patient agreed (outside_plan)", refusals)
     before = audit.snapshot(appointment)
-    _allocate_again(session, appointment, offer, choice, now)
+    moved = offer.start != appointment.starts_at
+    _allocate_again(session, appointment, offer, choice, now, **({"patient_confirmed_at": None} if moved else {}))
     audit.record(session, actor=actor, action="reschedule", appointment=appointment, before=before, at=now)
     return appointment
 
 
+def _already_there(appointment: Appointment, start: datetime, clinician_id: int | None, room_id: int | None,
+                   device_ids: tuple[int, ...]) -> bool:
+    """The move asks for what the appointment already is: nothing to write, and nothing to tell the patient. Two
+    desk users moving one session to the same time both wrote a move, the second swapping its clinician and room,
+    and the patient was told "moved from 2:45 PM to 2:45 PM" (found by a probe)."""
+    held = {kind: set(appointment.resource_ids(kind)) for kind in (ResourceKind.CLINICIAN, ResourceKind.ROOM,
+                                                                     ResourceKind.DEVICE)}
+    return (start == appointment.starts_at and clinician_id in (None, *held[ResourceKind.CLINICIAN])
+            and room_id in (None, *held[ResourceKind.ROOM]) and set(device_ids) <= held[ResourceKind.DEVICE])
+
+
 def _allocate_again(session: Session, appointment: Appointment, offer: Offer, choice: SlotChoice,
-                    now: datetime) -> None:
-    """Free what the appointment holds and hold what the offer takes, in one transaction (a move, a changed hold)."""
+                    now: datetime, **changes) -> None:
+    """Free what the appointment holds and hold what the offer takes, in one transaction (a move, a changed hold).
+
+    ``changes`` to the appointment's own row (a hold becoming a booking, a moved session's confirmation cleared)
+    are written in the same UPDATE as the new time: made before the old allocations are flushed away, or after
+    the new ones, they were a second UPDATE, and the move counted two versions (found by a probe)."""
     for allocation in list(appointment.allocations):
         session.delete(allocation)
     appointment.allocations = []
     session.flush()
     with _refusing_double_booking(session):
+        for name, value in changes.items():
+            setattr(appointment, name, value)
         _allocate(session, appointment, offer, choice)
         appointment.location_id = offer.location_id
         appointment.starts_at, appointment.ends_at, appointment.updated_at = offer.start, offer.end, now

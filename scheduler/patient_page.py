@@ -44,7 +44,7 @@ def confirm(session: Session, *, token: str, appointment_id: int, now: datetime)
     appointment = _own_upcoming(session, patient_id, appointment_id, now)
     if appointment.patient_confirmed_at is None:
         before = audit.snapshot(appointment)
-        appointment.patient_confirmed_at = now
+        appointment.patient_confirmed_at = appointment.updated_at = now  # a new version is a change: Last-Modified
         session.flush()
         audit.record(session, actor=PatientActor(patient_id), action="patient_confirm", appointment=appointment,
                      before=before, at=now)

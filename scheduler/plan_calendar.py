@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, select
 
 from data.enums import AppointmentStatus, LinkKind, PlanStatus
+from data.locking import locked
 from data.tables import Appointment, PlanSession, TreatmentPlan
 from scheduler.catalog_snapshot import catalog
 from scheduler.clock import local_instant, to_minute, weekly
@@ -61,15 +62,24 @@ def plan_calendar(plan: TreatmentPlan, zone: ZoneInfo) -> PlanCalendar:
         day_starts=tuple(local_instant(day, time(0), zone) for day in [*days, after_last]))
 
 
-def move_rules(session: Session, appointment: Appointment) -> Callable[[datetime, int], list[str]]:
+def move_rules(session: Session, appointment: Appointment, *,
+               lock: bool = False) -> Callable[[datetime, int], list[str]]:
     """What the confirmed plan the appointment is a session of says against moving it to a start at a location,
     in the desk's words (the plan named first): a function, read once for many times (the patient's page lists a
-    fortnight of them); it finds nothing for a session of no plan."""
+    fortnight of them); it finds nothing for a session of no plan.
+
+    With ``lock`` (a move about to be written, its appointment locked) the plan is locked too and its other
+    sessions' times are read after that: two moves of one course's sessions at once were each checked against
+    the other's old time, and together swapped the sessions' order (found by a probe). Every move takes the
+    appointment first and then the plan, and nothing takes a confirmed plan and then its booked sessions.
+    """
     found = session.exec(select(PlanSession, TreatmentPlan).join(TreatmentPlan).where(
         PlanSession.appointment_id == appointment.id, TreatmentPlan.status == PlanStatus.CONFIRMED)).first()
     if found is None:
         return lambda start, location_id: []
     moved, plan = found
+    if lock:
+        plan = locked(session, TreatmentPlan, plan.id)
     snapshot = catalog(session)
     location = snapshot.locations[plan.location_id]
     times = plan_calendar(plan, location.zone)
@@ -88,6 +98,10 @@ def move_rules(session: Session, appointment: Appointment) -> Callable[[datetime
                           for link in plan.links if link.kind == LinkKind.SAME_VISIT),
         befores=tuple(Before(str(link.first_service_id), str(link.then_service_id))
                       for link in plan.links if link.kind == LinkKind.BEFORE))
+    booked = {row.id: row for row in session.exec(
+        select(Appointment).join(PlanSession, PlanSession.appointment_id == Appointment.id)
+        .where(PlanSession.plan_id == plan.id, Appointment.id != appointment.id)
+        .execution_options(populate_existing=True))}
     others, moved_at = [], None
     for line in plan.lines:
         rows = sorted((s for s in plan.sessions if s.service_id == line.service_id), key=lambda s: s.sequence)
@@ -95,7 +109,7 @@ def move_rules(session: Session, appointment: Appointment) -> Callable[[datetime
             if plan_session.id == moved.id:
                 moved_at = (str(line.service_id), index)
                 continue
-            kept = session.get(Appointment, plan_session.appointment_id) if plan_session.appointment_id else None
+            kept = booked.get(plan_session.appointment_id)
             if kept is not None and kept.status in KEPT:
                 others.append(Placement(str(line.service_id), index, to_minute(kept.starts_at), 0))
 

@@ -138,7 +138,7 @@ def on_appointment_change(session: Session, *, appointment: Appointment, before:
     moved = datetime.fromisoformat(before["starts_at"]) != appointment.starts_at
     if appointment.status == AppointmentStatus.BOOKED and not moved:
         return
-    if moved:
+    if moved and appointment.patient_confirmed_at is not None:  # a desk move clears it with the move's own UPDATE
         appointment.patient_confirmed_at = None
     session.exec(delete(PatientMessage).where(
         PatientMessage.appointment_id == appointment.id, PatientMessage.kind == MessageKind.REMINDER,

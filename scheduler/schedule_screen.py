@@ -48,6 +48,7 @@ class ScheduledSession:
     service_name: str
     plan_progress: str | None
     resources: tuple[tuple[ResourceKind, int], ...]
+    version: int  # sent back with a change (If-Match): a screen left open changes only what it shows
     patient_confirmed_at: datetime | None = None
     proposed_in: int | None = None  # the plan whose proposal holds it: booked or released through that plan only
     answers_request: int | None = None  # the public request it is held for: booked or released by answering it
@@ -149,7 +150,7 @@ def _sessions(session: Session, snapshot, location: LocationInfo, start: datetim
     rows = session.exec(
         select(Appointment.id, Appointment.status, Appointment.starts_at, Appointment.ends_at,
                Appointment.hold_expires_at, Appointment.patient_id, Appointment.service_id,
-               Patient.given_name, Patient.family_name, Appointment.patient_confirmed_at,
+               Patient.given_name, Patient.family_name, Appointment.patient_confirmed_at, Appointment.version,
                Allocation.resource_kind, Allocation.resource_id)
         .join(Allocation, Allocation.appointment_id == Appointment.id)
         .join(Patient, Patient.id == Appointment.patient_id)
@@ -176,7 +177,8 @@ def _sessions(session: Session, snapshot, location: LocationInfo, start: datetim
         appointment_id=ident, status=status, starts_at=starts.astimezone(zone), ends_at=ends.astimezone(zone),
         hold_expires_at=expires.astimezone(zone) if expires else None, patient_id=patient_id,
         patient_name=f"{given} {family}", service_id=service_id, service_name=snapshot.services[service_id].name,
-        plan_progress=progress.get(ident), resources=tuple(sorted(held[ident])),
+        plan_progress=progress.get(ident), resources=tuple(sorted(held[ident])), version=version,
         patient_confirmed_at=confirmed.astimezone(zone) if confirmed else None, proposed_in=proposals.get(ident),
         answers_request=requests.get(ident))
-        for ident, status, starts, ends, expires, patient_id, service_id, given, family, confirmed in facts.values()]
+        for ident, status, starts, ends, expires, patient_id, service_id, given, family, confirmed, version
+        in facts.values()]

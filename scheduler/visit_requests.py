@@ -417,9 +417,13 @@ def withdraw_moves(session: Session, *, actor: User, appointment_id: int, now: d
 
 
 def issue_link(session: Session, *, patient_id: int, now: datetime) -> str:
-    """A new secret for the patient's page; the previous link stops working."""
-    if session.get(Patient, patient_id) is None:
+    """A new secret for the patient's page; the previous link stops working. Not for an erased patient (read under
+    the lock erasure takes): erasure revokes the link, and one issued during or after it showed a page again."""
+    patient = locked(session, Patient, patient_id)
+    if patient is None:
         raise NotFound("patient", patient_id)
+    if patient.erased_at is not None:
+        raise Conflict(f"patient {patient_id} was erased; register the person again")
     return secret_links.issue(session, PatientLink, "patient_id", patient_id, created_at=now)
 
 

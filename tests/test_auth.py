@@ -34,6 +34,18 @@ def test_sign_in_issues_a_working_bearer_token(client, staff):
     assert me.json()["username"] == "t_desk" and me.json()["role"] == "front_desk"
 
 
+def test_a_signed_in_desk_renews_its_token_while_it_works(client, app, staff):
+    """The web app renews a token past half its life, so the desk is not sent to the sign-in page every hour (found
+    by a probe); a token already expired, or of a deactivated account, renews nothing."""
+    old = bearer(app, staff[Role.FRONT_DESK], minutes=10)
+    renewed = client.post(f"{API}/auth/renew", headers=old)
+    assert renewed.status_code == 200 and renewed.json()["expires_in"] == 60 * 60, renewed.text
+    fresh = {"Authorization": f"Bearer {renewed.json()['access_token']}"}
+    assert client.get(f"{API}/auth/me", headers=fresh).json()["username"] == "t_desk"
+    expired = client.post(f"{API}/auth/renew", headers=bearer(app, staff[Role.FRONT_DESK], minutes=-1))
+    assert expired.status_code == 401
+
+
 @pytest.mark.parametrize("username, password", [("t_desk", "wrong password"), ("nobody", PASSWORD)])
 def test_wrong_credentials_are_401(client, staff, username, password):
     response = client.post(f"{API}/auth/token", data={"username": username, "password": password})

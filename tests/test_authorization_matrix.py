@@ -24,6 +24,7 @@ RULES = [
     ({"GET"}, CATALOG, EVERYONE),
     ({"POST", "PATCH", "DELETE"}, CATALOG, ADMINS),
     ({"GET"}, r"/api/v1/auth/me$", EVERYONE),
+    ({"POST"}, r"/api/v1/auth/renew$", EVERYONE),
     ({"GET", "POST", "PATCH", "DELETE"}, r"/api/v1/users", ADMINS),
     ({"GET", "POST", "PATCH"}, r"/api/v1/backend-clients", ADMINS),
     ({"POST"}, r"/api/v1/patients/\{ident\}/erase$", ADMINS),

@@ -232,7 +232,7 @@ class FrontDesk(RuleBasedStateMachine):
         ok = one.status == "booked" and self.model.free(clinician, one.patient, start, ignore=one.ident)
         self.send("POST", f"/appointments/{one.ident}/reschedule", 200 if ok else 409,
                   json={"start": start.isoformat(), "clinician_id": ident})
-        if ok:
+        if ok and (one.start, one.clinician) != (start, ident):  # where it already is: nothing is written
             left = one.start
             one.start, one.clinician, one.audit = start, ident, one.audit + 1
             if left != start:  # the time it let go goes to the waitlist, as a cancellation's does

@@ -151,6 +151,21 @@ def test_erasure_revokes_the_patient_s_own_page(client, session, as_desk, as_adm
     assert session.exec(select(PatientLink).where(PatientLink.patient_id == patient.id)).first() is None
 
 
+def test_an_erased_patient_s_record_and_page_stay_erased(client, session, as_desk, as_admin, world):
+    """A PATCH wrote a name and an e-mail address back into the erased record, and a new page link showed the
+    patient's page again, during the erasure or after it (found by a probe)."""
+    patient = world.patients[1]
+    client.post(f"{API}/patients/{patient.id}/erase", headers=as_admin).raise_for_status()
+    erased = client.get(f"{API}/patients/{patient.id}", headers=as_desk).json()
+    restored = client.patch(f"{API}/patients/{patient.id}", headers=as_desk,
+                            json={"family_name": "Restored", "email": "restored@example.org"})
+    assert restored.status_code == 409 and "was erased" in restored.text, restored.text
+    assert client.get(f"{API}/patients/{patient.id}", headers=as_desk).json() == erased
+    linked = client.post(f"{API}/patients/{patient.id}/link", headers=as_desk)
+    assert linked.status_code == 409 and "was erased" in linked.text, linked.text
+    assert session.exec(select(PatientLink).where(PatientLink.patient_id == patient.id)).first() is None
+
+
 @pytest.mark.parametrize("who", ["as_desk", "as_clinician"])
 def test_only_administrators_erase(client, request, world, who):
     response = client.post(f"{API}/patients/{world.patients[0].id}/erase", headers=request.getfixturevalue(who))

@@ -168,6 +168,10 @@ def test_a_hold_is_pending_with_tentative_slots_then_booked_or_cancelled(client,
 
     booked_now = client.put(f"/fhir/Appointment/{hold['id']}", headers=as_desk, json={**hold, "status": "booked"})
     assert booked_now.status_code == 200 and valid(booked_now.json())["status"] == "booked"
+    for text in ("a\u0000b", "a\u0001b", "x" * 301):  # the REST cancel's rules (a NUL was stored on SQLite)
+        refused = client.put(f"/fhir/Appointment/{hold['id']}", headers=as_desk,
+                             json={**hold, "status": "cancelled", "cancelationReason": {"text": text}})
+        assert refused.status_code == 422 and "cancelationReason" in refused.text, refused.text
     cancelled = client.put(f"/fhir/Appointment/{hold['id']}", headers=as_desk,
                            json={**hold, "status": "cancelled", "cancelationReason": {"text": "patient ill"}})
     assert valid(cancelled.json())["status"] == "cancelled"

@@ -110,6 +110,20 @@ def test_book_directly_then_the_same_time_is_a_conflict(client, as_desk, world):
     assert unknown["resourceType"] == "OperationOutcome"
 
 
+def test_a_retried_book_with_its_idempotency_key_gets_the_first_answer(client, as_desk, world):
+    """The key was ignored: a client retrying a $book whose answer it lost was told 409, "the patient has other
+    appointments", about the booking it had made (found by a probe)."""
+    first = proposals(find(client, as_desk, world, _count="1"))[0]
+    body = parameters(**{"appt-id": first["id"], "patient-id": f"Patient/{world.patients[0].id}"})
+    keyed = {**as_desk, "Idempotency-Key": "book-once-7"}
+    answers = [client.post("/fhir/Appointment/$book", json=body, headers=keyed) for _ in range(2)]
+    assert [answer.status_code for answer in answers] == [200, 200], answers[1].text
+    assert answers[1].headers.get("idempotent-replayed") == "true"
+    assert answers[1].json() == answers[0].json() and valid(answers[1].json())
+    listed = client.get(f"{API}/appointments", headers=as_desk, params={"patient_id": world.patients[0].id}).json()
+    assert len(listed["items"]) == 1
+
+
 def test_book_with_an_appointment_resource_from_find(client, as_desk, world):
     patient = world.patients[1]
     proposed = proposals(find(client, as_desk, world, **{"patient-reference": f"Patient/{patient.id}",
@@ -148,6 +162,10 @@ def test_cancel_with_a_json_patch_as_the_guide_does(client, as_desk, world):
     assert stale.status_code == 412 and valid(stale.json())["resourceType"] == "OperationOutcome"
     broken = client.patch(path, headers=patch, json=[{"op": "replace", "path": "/nothing/here", "value": 1}])
     assert broken.status_code == 422 and "cannot be applied" in broken.text
+    for kind, shape in (("application/json-patch+json", {}), ("application/merge-patch+json", [])):
+        # each was applied as the other kind, an empty change answered 200 (found by a probe)
+        wrong = client.patch(path, headers={**as_desk, "Content-Type": kind}, json=shape)
+        assert wrong.status_code == 422 and "is an array of operations" in wrong.text, wrong.text
     done = client.patch(path, headers=patch, json=[{"op": "replace", "path": "/status", "value": "cancelled"}])
     assert done.status_code == 200, done.text
     assert valid(done.json())["status"] == "cancelled"

@@ -18,7 +18,7 @@ from fhirpy.base.exceptions import MultipleResourcesFound
 from sqlmodel import func, select
 
 from data.db import make_engine, session_scope
-from data.tables import Appointment, AuditEntry, Location
+from data.tables import Appointment, AuditEntry, Location, PatientMessage
 from tests.booking_helpers import booked, set_clock
 from tests.clinic_world import NOW, at, build_world
 from tests.factories import API
@@ -174,6 +174,107 @@ def test_versions_etags_and_preconditions(client, as_desk, session, world):
     older = client.get(f"{path}/_history/1", headers=as_desk)
     assert older.status_code == 404 and "only the current version, 3" in older.json()["issue"][0]["diagnostics"]
     assert client.get(f"{path}/_history/latest", headers=as_desk).status_code == 400
+
+
+def test_every_write_is_one_version(client, as_desk, as_admin, app, session, world):
+    """A desk move after the patient confirmed, and booking a hold after its service was lengthened, each counted
+    two versions (a second UPDATE after the move's), so a client holding the version just before the write got a
+    412 it could not explain; the patient's confirmation kept Last-Modified (found by a probe)."""
+    patient = world.patients[0]
+    session_booked = booked(client, as_desk, world.msus, patient, at(3, 9), clinician_id=world.max.id)
+    token = client.post(f"{API}/patients/{patient.id}/link", headers=as_desk).json()["url"].rsplit("/", 1)[1]
+    set_clock(app, NOW + timedelta(minutes=5))
+    confirmed = client.post(f"{API}/public/patients/{token}/sessions/{session_booked['id']}/confirm")
+    assert confirmed.status_code == 200, confirmed.text
+    after_confirm = stored(session, session_booked["id"])
+    assert after_confirm.version == 2 and after_confirm.updated_at == NOW + timedelta(minutes=5)
+    moved = client.post(f"{API}/appointments/{session_booked['id']}/reschedule", headers=as_desk,
+                        json={"start": at(4, 9).isoformat()})
+    assert moved.status_code == 200, moved.text
+    after_move = stored(session, session_booked["id"])
+    assert after_move.version == 3 and after_move.patient_confirmed_at is None
+
+    held = client.post(f"{API}/holds", headers=as_desk, json={"service_id": world.msus.id, "patient_id": patient.id,
+                                                               "start": at(5, 9).isoformat()}).json()
+    lengthened = client.patch(f"{API}/services/{world.msus.id}", headers=as_admin, json={"duration_minutes": 60})
+    assert lengthened.status_code == 200, lengthened.text
+    made_booking = client.post(f"{API}/appointments", headers=as_desk, json={"hold_id": held["id"]})
+    assert made_booking.status_code == 201, made_booking.text
+    assert made_booking.json()["end"] == at(5, 10).isoformat(), "it holds what the service takes now"
+    assert stored(session, held["id"]).version == 2
+
+
+def test_a_move_given_only_a_start_stays_at_its_clinic(client, as_desk, session, world):
+    """Searched at every clinic, a telehealth session booked at Midtown was moved to the Night Desk, whose clinician
+    works at 3 AM, and the patient told so (found by a probe). Another clinic is a new booking there."""
+    call = booked(client, as_desk, world.telehealth, world.patients[0], at(2, 9))
+    refused = client.post(f"{API}/appointments/{call['id']}/reschedule", headers=as_desk,
+                          json={"start": at(3, 3).isoformat()})
+    assert refused.status_code == 409 and "World Midtown" in refused.text, refused.text
+    assert stored(session, call["id"]).location_id == world.midtown.id
+
+
+def test_a_move_to_where_the_session_already_is_writes_and_tells_nothing(client, as_desk, session, world):
+    """Two desk users moving one session to the same time both wrote a move; the second swapped its clinician and
+    room, and the patient was told "moved from 2:45 PM to 2:45 PM" (found by a probe)."""
+    appointment = booked(client, as_desk, world.msus, world.patients[0], at(3, 9), clinician_id=world.max.id)
+    moved = client.post(f"{API}/appointments/{appointment['id']}/reschedule", headers=as_desk,
+                        json={"start": at(4, 9).isoformat()})
+    assert moved.status_code == 200, moved.text
+    before = (stored(session, appointment["id"]).version, _audited(session), _messages(session))
+    again = client.post(f"{API}/appointments/{appointment['id']}/reschedule", headers=as_desk,
+                        json={"start": at(4, 9).isoformat()})
+    assert again.status_code == 200 and again.json() == moved.json(), again.text
+    assert (stored(session, appointment["id"]).version, _audited(session), _messages(session)) == before
+
+
+def test_a_screen_left_open_changes_only_what_it_shows(client, as_desk, session, world):
+    """A stale schedule cancelled a session a colleague had just moved to another time (found by a probe). The web
+    app sends the version it shows as If-Match; another version is a 412 and nothing is written."""
+    appointment = booked(client, as_desk, world.msus, world.patients[0], at(3, 9), clinician_id=world.max.id)
+    shown = appointment["version"]
+    moved = client.post(f"{API}/appointments/{appointment['id']}/reschedule", headers=as_desk,
+                        json={"start": at(4, 9).isoformat()})
+    assert moved.json()["version"] == shown + 1
+    for method, path, body in (("POST", "cancel", {"reason": "stale screen"}), ("POST", "reschedule", {
+            "start": at(5, 9).isoformat()}), ("POST", "no-show", None)):
+        stale = client.request(method, f"{API}/appointments/{appointment['id']}/{path}", json=body,
+                               headers={**as_desk, "If-Match": f'W/"{shown}"'})
+        assert stale.status_code == 412 and "changed since you read it" in stale.text, stale.text
+    assert client.get(f"{API}/appointments/{appointment['id']}", headers=as_desk).json() == moved.json()
+    current = client.post(f"{API}/appointments/{appointment['id']}/cancel", json={"reason": "patient asked"},
+                          headers={**as_desk, "If-Match": f'W/"{shown + 1}"'})
+    assert current.status_code == 200 and current.json()["status"] == "cancelled", current.text
+    other = booked(client, as_desk, world.msus, world.patients[1], at(5, 9), clinician_id=world.max.id)
+    screen = client.get(f"{API}/schedule", headers=as_desk, params={"location_id": world.midtown.id,
+                                                                    "day": "2027-03-05"})
+    assert screen.status_code == 200, screen.text
+    assert [(s["appointment_id"], s["version"]) for s in screen.json()["sessions"]] == [(other["id"], 1)]
+
+
+def test_a_create_s_start_end_and_length_must_be_the_slot_s(client, as_desk, session, world):
+    """They were ignored: a client sending another start (or 240 minutes) with a Slot was answered 201 for the
+    Slot's time and believed it had booked its own (found by a probe)."""
+    start = at(3, 9)
+    body = {"resourceType": "Appointment", "status": "booked",
+            "slot": [{"reference": f"Slot/{slot_id(world, start, world.max)}"}],
+            "participant": [{"actor": {"reference": f"Patient/{world.patients[0].id}"}, "status": "accepted"}]}
+    for element, value in (("start", at(3, 10).isoformat()), ("end", (start + timedelta(minutes=30)).isoformat()),
+                           ("minutesDuration", 240), ("minutesDuration", "45"), ("start", 1.5)):
+        refused = client.post("/fhir/Appointment", headers=as_desk, json={**body, element: value})
+        assert refused.status_code == 422 and element in refused.text, (element, refused.text)
+    assert session.exec(select(func.count()).select_from(Appointment)).one() == 0
+    agreeing = {**body, "start": start.isoformat(), "end": (start + timedelta(minutes=45)).isoformat(),
+                "minutesDuration": 45}
+    assert client.post("/fhir/Appointment", headers=as_desk, json=agreeing).status_code == 201
+
+
+def _audited(session) -> int:
+    return session.exec(select(func.count()).select_from(AuditEntry)).one()
+
+
+def _messages(session) -> int:
+    return session.exec(select(func.count()).select_from(PatientMessage)).one()
 
 
 def test_if_none_exist_makes_a_create_conditional(client, as_desk, session, world):

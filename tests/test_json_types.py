@@ -103,3 +103,25 @@ def test_a_number_for_a_start_or_text_for_a_count_is_refused_and_writes_nothing(
                                                     "start": "2026-03-03T09:00:00+00:00"}, headers=desk)
     assert as_text_id.status_code == 422 and "patient_id" in as_text_id.text, as_text_id.text
     assert len(session.exec(select(Appointment)).all()) == held_before
+
+
+@pytest.mark.parametrize("written", ["1_0", "+1", "%201", "1.0", "0x1"])
+def test_an_id_in_a_path_or_a_query_is_written_in_digits(client, as_admin, session, written):
+    """Python reads "1_0" as 10 and "+1" or " 1" as 1: ``DELETE /services/1_0`` deleted service 10 (found by a
+    probe)."""
+    load_demo_clinic(session, today=date(2026, 3, 2))
+    services = len(session.exec(select(Service)).all())
+    for method, path in (("DELETE", f"/api/v1/services/{written}"), ("GET", f"/api/v1/patients/{written}"),
+                         ("GET", f"/api/v1/appointments?patient_id={written}"),
+                         ("GET", f"/api/v1/schedule?location_id={written}&day=2026-03-03")):
+        answer = client.request(method, path, headers=as_admin)
+        assert answer.status_code == 422 and "in digits" in answer.text, (path, answer.text)
+    assert len(session.exec(select(Service)).all()) == services
+
+
+@pytest.mark.parametrize("day", ["0", "1700000000", "2026-03-03T00:00:00Z"])
+def test_a_date_in_a_query_is_a_date(client, as_desk, session, day):
+    """``?day=0`` showed 1 January 1970, and a date-time at midnight was taken for a date (found by a probe)."""
+    load_demo_clinic(session, today=date(2026, 3, 2))
+    answer = client.get("/api/v1/schedule", params={"location_id": 1, "day": day}, headers=as_desk)
+    assert answer.status_code == 422 and "2026-03-03" in answer.text, answer.text

@@ -279,6 +279,14 @@ def test_patient_windows_and_blackouts_are_kept(client, as_desk, world):
         assert moment.weekday() in (1, 3) and moment != date(2027, 3, 2) and "08:00" <= start[11:16] < "12:00"
 
 
+def test_overlapping_windows_on_one_weekday_are_refused(client, as_desk, world):
+    """Refused for opening hours and shifts, two overlapping times on one weekday were kept (found by a probe)."""
+    windows = [{"weekday": 1, "starts": "08:00", "ends": "12:00"}, {"weekday": 1, "starts": "11:00", "ends": "13:00"}]
+    refused = client.post(f"{API}/plans", headers=as_desk,
+                          json=plan_body(world, [eswt_line(world)], windows=windows))
+    assert refused.status_code == 422 and "windows on weekday 1" in refused.text, refused.text
+
+
 def test_windows_that_cannot_hold_the_plan_are_named(client, as_desk, world):
     windows = [{"weekday": 6, "starts": "08:00", "ends": "12:00"}]  # Sundays only; 5-10 day gaps still fit
     plan = create_plan(client, as_desk, plan_body(world, [eswt_line(world, count=3, low=2, high=4)],

@@ -224,17 +224,14 @@ def _fhir_cancel(state: State, race: Round) -> Outcomes:
 
 
 def _reschedule(state: State, race: Round) -> Outcomes:
-    """Moved to T2; the time it let go is offered to the waitlist, as a cancellation's is."""
-    if state.a != "booked" or (state.a_at != "T2" and _occupied(state, "T2")):
+    """Moved to T2; the time it let go is offered to the waitlist, as a cancellation's is. Already at T2 with Rota
+    (moved by the other request), nothing is written. A move stays at its clinic: the walk-in desk's session under
+    way is not moved to Rota at the race desk."""
+    if state.a != "booked" or race.stage == Stage.UNDER_WAY or (state.a_at != "T2" and _occupied(state, "T2")):
         return [(False, state)]
-    return [(True, _offered(state, replace(state, a_at="T2", audit_a=state.audit_a + 1), race))]
-
-
-def _fhir_move(state: State, race: Round) -> Outcomes:
-    """A PUT says what the appointment is to be: already there (moved by the other request), it changes nothing."""
-    if state.a == "booked" and state.a_at == "T2":
+    if state.a_at == "T2":
         return [(True, state)]
-    return _reschedule(state, race)
+    return [(True, _offered(state, replace(state, a_at="T2", audit_a=state.audit_a + 1), race))]
 
 
 def _rebook(state: State, race: Round) -> Outcomes:
@@ -409,7 +406,7 @@ OPERATIONS = {
     "FHIR create": Operation("slot", ON_SLOT, _fhir_create, _create("desk", "booked")),
     "FHIR book": Operation("appointment", ON_HOLD, _fhir_update("booked"), _fhir_book),
     "FHIR cancel": Operation("appointment", ON_BOOKING, _fhir_update("cancelled"), _fhir_cancel),
-    "FHIR move": Operation("appointment", (Stage.BOOKED,), _fhir_move_request, _fhir_move),
+    "FHIR move": Operation("appointment", (Stage.BOOKED,), _fhir_move_request, _reschedule),
     "Argonaut reschedule": Operation("appointment", (Stage.BOOKED,), _argonaut_rebook, _rebook),
     "public request": Operation("slot", ON_SLOT, _public_request, _create("visit", "pending")),
     "confirm": Operation("request", (Stage.REQUESTED, Stage.MOVE_REQUESTED), _api(

@@ -32,6 +32,9 @@ def test_sessions_and_holds_come_with_every_resource_they_take_in_the_location_s
     view = schedule(client, as_desk, world)
     assert view["location"] == {"id": world.midtown.id, "name": "World Midtown", "time_zone": "America/New_York",
                                 "locale": "en-US"}
+    # the screen snapped a click to 5 minutes and offered "Book at 2:05 PM", which the search never books (found
+    # by a probe): it snaps to the clinic's grid
+    assert view["grid_minutes"] == 15
     kinds = [r["kind"] for r in view["resources"]]
     assert kinds == sorted(kinds, key=["clinician", "device", "room"].index), "clinicians, then devices, then rooms"
     names = {r["id"]: r["name"] for r in view["resources"]}

@@ -25,6 +25,8 @@ from api.fhir.common import FHIR_JSON, Desk, documented, stored
 from api.fhir.search import Cursor, Search, SearchError, SearchForm, instants, local_zone, reference_id
 from api.idempotency import IdempotencyKey, respond_once
 from api.openapi import also_answers
+from api.schemas.booking import CancelRequest
+from api.preconditions import IfMatch, require_version
 from api.schemas.common import schedulable
 from api.urls import absolute_url
 from data.config import Settings
@@ -189,9 +191,22 @@ def slot_choice(session: Session, body: dict) -> booking.SlotChoice:
         raise Invalid(("participant",), "name exactly one participant Patient/<id>")
     if len(named.practitioners) > 1 or len(named.rooms) > 1:
         raise Invalid(("participant",), "name at most one Practitioner and one room")
-    return booking.SlotChoice(free.service_id, named.patients[0], from_minute(free.minute, location.zone),
+    start = from_minute(free.minute, location.zone)
+    _as_the_slot_says(body, start, catalog(session).services[free.service_id].duration)
+    return booking.SlotChoice(free.service_id, named.patients[0], start,
                               named.practitioners[0] if named.practitioners else free.clinician_id,
                               named.rooms[0] if named.rooms else None, tuple(named.devices))
+
+
+def _as_the_slot_says(body: dict, start: datetime, minutes: int) -> None:
+    """A start, end or length given with the slot must be the slot's: they were ignored, and a client could believe
+    it booked another time (or length) than the one stored (found by a probe)."""
+    end = start + timedelta(minutes=minutes)
+    for element, expected in (("start", start), ("end", end)):
+        if element in body and _instant(body, element) != expected:
+            raise Invalid((element,), f"the {element} follows from the slot: {expected.isoformat()} (leave it out, "
+                                      "or choose the Slot that starts when you want)")
+    _length_as_served(body, minutes)
 
 
 @router.post("/Appointment", status_code=status.HTTP_201_CREATED, responses=conditional.PRECONDITION)
@@ -272,10 +287,15 @@ def _moved(session: Session, record: Appointment, body: dict) -> Move | None:
         raise Invalid(("end",), f"the end follows from the start and the session's length: "
                                 f"{(start + length).astimezone(zone).isoformat()}")
     minutes = int(length.total_seconds() // 60)
+    _length_as_served(body, minutes)
+    return Move(start, clinician, other_room, other_devices) if moves else None
+
+
+def _length_as_served(body: dict, minutes: int) -> None:
+    """``minutesDuration``, where given, is the length the service gives: a JSON whole number, that number."""
     if "minutesDuration" in body and (type(body["minutesDuration"]) is not int or body["minutesDuration"] != minutes):
         raise Invalid(("minutesDuration",), f"the length follows from the service: {minutes} (a whole number of "
                                             f"minutes, not {json.dumps(body['minutesDuration'])[:40]})")
-    return Move(start, clinician, other_room, other_devices) if moves else None
 
 
 def _unchanged(session: Session, record: Appointment, body: dict) -> Participants:
@@ -336,8 +356,12 @@ def _changed_status(session: Session, record: Appointment, wanted: str, body: di
     if wanted == AppointmentStatus.BOOKED and record.status == AppointmentStatus.PENDING:
         return booking.book_hold(session, actor=user, hold_id=record.id, now=now, settings=settings)
     if wanted == AppointmentStatus.CANCELLED:
-        reason = (body.get("cancelationReason") or {}).get("text") or "cancelled through FHIR"
-        return waitlist.cancel(session, actor=user, appointment_id=record.id, reason=reason[:300], now=now,
+        text = (body.get("cancelationReason") or {}).get("text") or "cancelled through FHIR"
+        try:  # the REST cancel's rules: a NUL was stored on SQLite, and 100,000 characters cut to 300 (a probe)
+            reason = CancelRequest(reason=text).reason
+        except ValidationError as exc:
+            raise Invalid(("cancelationReason", "text"), exc.errors()[0]["msg"]) from None
+        return waitlist.cancel(session, actor=user, appointment_id=record.id, reason=reason, now=now,
                                settings=settings)
     if wanted in ATTENDANCE:
         return booking.change_status(session, actor=user, appointment_id=record.id, action=ATTENDANCE[wanted],
@@ -348,7 +372,7 @@ def _changed_status(session: Session, record: Appointment, wanted: str, body: di
 
 @router.put("/Appointment/{ident}", responses={**conditional.PRECONDITION, **also_answers(410)})
 def update_appointment(ident: str, session: SessionDep, settings: SettingsDep, now: NowDep, user: Desk,
-                       body: Annotated[dict, Body()], if_match: conditional.IfMatch = None):
+                       body: Annotated[dict, Body()], if_match: IfMatch = None):
     """Change the status (book a hold, cancel, check in, complete, no-show) or move a booked appointment (another
     ``start``, Practitioner, room or Device participants: rescheduled, all or nothing); one at a time.
 
@@ -365,7 +389,7 @@ def update_appointment(ident: str, session: SessionDep, settings: SettingsDep, n
     if wanted not in set(AppointmentStatus):
         raise Invalid(("status",), f"status must be one of {', '.join(AppointmentStatus)}")
     record = booking.lock_appointment(session, number, "Appointment")
-    conditional.require_version(if_match, record.version, f"Appointment/{ident}")
+    require_version(if_match, record.version, f"Appointment/{ident}")
     move = _moved(session, record, body)
     if "cancelationReason" in body and wanted != AppointmentStatus.CANCELLED:
         raise Invalid(("cancelationReason",), "a cancelationReason goes with status 'cancelled'")
@@ -394,15 +418,21 @@ def _patch_media_type(request: Request) -> None:
 @router.patch("/Appointment/{ident}", responses={**conditional.PRECONDITION, **also_answers(410, 415)},
               dependencies=[Depends(_patch_media_type)],
               openapi_extra={"requestBody": {"content": {MERGE_PATCH: {"schema": {"type": "object"}}}}})
-def patch_appointment(ident: str, session: SessionDep, settings: SettingsDep, now: NowDep, user: Desk,
-                      body: Annotated[list[dict] | dict, Body(media_type=JSON_PATCH)],
-                      if_match: conditional.IfMatch = None):
+def patch_appointment(ident: str, request: Request, session: SessionDep, settings: SettingsDep, now: NowDep,
+                      user: Desk, body: Annotated[list[dict] | dict, Body(media_type=JSON_PATCH)],
+                      if_match: IfMatch = None):
     """A JSON Patch (RFC 6902), e.g. ``[{"op": "replace", "path": "/status", "value": "cancelled"}]`` as the
     Argonaut Scheduling guide cancels, or a JSON merge patch (RFC 7396), e.g. ``{"status": "cancelled"}`` as
     fhirpy's ``patch()`` sends: applied to the current version, then made exactly as that update (PUT).
     FHIRPath Patch (a ``Parameters`` body) is not supported: 422."""
     if (number := fhir.record_id(ident)) is None:
         raise NotFound("Appointment", ident)
+    # A JSON Patch is an array and a merge patch an object: `{}` sent as a JSON Patch (or `[]` as a merge patch)
+    # was applied as the other kind, an empty change answered 200 (found by a probe).
+    kind = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if (kind == JSON_PATCH and not isinstance(body, list)) or (kind == MERGE_PATCH and isinstance(body, list)):
+        raise Invalid(("body",), f"a JSON Patch ({JSON_PATCH}) is an array of operations and a JSON merge patch "
+                                 f"({MERGE_PATCH}) an object")
     current = appointment_resource(session, booking.lock_appointment(session, number, "Appointment"))
     return update_appointment(ident, session, settings, now, user, _patched(current, body, ident), if_match)
 

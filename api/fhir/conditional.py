@@ -10,7 +10,6 @@ Conditional create runs the resource type's own search on the header's query, un
 identical conditional creates at once make one record.
 """
 
-import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -21,13 +20,10 @@ from fastapi import Header, HTTPException, Path, Request, Response, status
 from sqlmodel import Session
 
 from api.fhir.common import FHIRResponse, OUTCOME
+from api.preconditions import PreconditionFailed, versions_named
 from data.locking import serialize_on
 
 VersionId = Annotated[str, Path(pattern=r"^[0-9]{1,10}$", description="A meta.versionId, e.g. 3")]
-IfMatch = Annotated[str | None, Header(
-    alias="If-Match", max_length=200,
-    description='W/"<versionId>" (from meta.versionId or the ETag): change the resource only if it is still that '
-                'version, else 412 and nothing is written')]
 IfNoneMatch = Annotated[str | None, Header(
     alias="If-None-Match", max_length=200,
     description='W/"<versionId>": 304 Not Modified, without a body, while the resource is still that version')]
@@ -38,14 +34,6 @@ IfNoneExist = Annotated[str | None, Header(
 NOT_MODIFIED = {304: {"description": "Still the version the If-None-Match header names"}}
 PRECONDITION = {412: {**OUTCOME, "description": "A precondition (If-Match, If-None-Exist) does not hold; nothing "
                                                 "was written"}}
-_ENTITY_TAG = re.compile(r'(?:W/)?"([0-9]{1,10})"|([0-9]{1,10})')  # fhirpy sends the bare versionId
-
-
-class PreconditionFailed(HTTPException):
-    """A 412 OperationOutcome: the client's view of the record is not the stored one."""
-
-    def __init__(self, detail: str):
-        super().__init__(status.HTTP_412_PRECONDITION_FAILED, detail)
 
 
 def version_headers(resource: dict) -> dict[str, str]:
@@ -64,36 +52,11 @@ def answer(resource: dict, status_code: int = status.HTTP_200_OK,
     return FHIRResponse(resource, status_code=status_code, headers={**version_headers(resource), **(headers or {})})
 
 
-def _versions(header: str, name: str) -> set[str] | None:
-    """The versions a header names (a comma-separated list of entity tags), None for ``*`` (any version)."""
-    if header.strip() == "*":
-        return None
-    versions = set()
-    for tag in header.split(","):
-        match = _ENTITY_TAG.fullmatch(tag.strip())
-        if match is None:
-            raise HTTPException(status.HTTP_400_BAD_REQUEST,
-                                f'{name} must name a version as W/"<versionId>", e.g. W/"3" (from the ETag)')
-        versions.add(str(int(match.group(1) or match.group(2))))
-    return versions
-
-
-def require_version(if_match: str | None, version: int, what: str) -> None:
-    """Refuse (412) a write made on another version than ``version``, the locked row's."""
-    if if_match is None:
-        return
-    wanted = _versions(if_match, "If-Match")
-    if wanted is not None and str(version) not in wanted:
-        named = ", ".join(sorted(wanted, key=int))
-        raise PreconditionFailed(f"{what} is at version {version}, not {named}: it was changed since you read it, "
-                                 "so nothing was written; read it again and make your change on what it is now")
-
-
 def not_modified(if_none_match: str | None, resource: dict) -> Response | None:
     """304 Not Modified when the client holds the current version already."""
     if if_none_match is None:
         return None
-    held = _versions(if_none_match, "If-None-Match")
+    held = versions_named(if_none_match, "If-None-Match")
     if held is not None and resource["meta"]["versionId"] not in held:
         return None
     return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=version_headers(resource))

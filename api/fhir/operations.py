@@ -22,6 +22,7 @@ from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Body, Request
+from fastapi.responses import JSONResponse
 from fhir.resources.R4B.parameters import Parameters
 from pydantic import ValidationError
 from sqlmodel import Session, select
@@ -29,9 +30,10 @@ from sqlmodel import Session, select
 from api.deps import NowDep, SessionDep, SettingsDep
 from api.fhir import resources as fhir
 from api.fhir.appointments import appointment_resource, slot_choice
-from api.fhir.common import Desk, FHIRResponse, operation_inputs
+from api.fhir.common import FHIR_JSON, Desk, FHIRResponse, operation_inputs
 from api.fhir.search import SearchError, date_range, local_zone, reference_id
 from api.fhir.slots import LONGEST_SLOT_WINDOW, SLOT_WINDOW
+from api.idempotency import IdempotencyKey, respond_once
 from api.openapi import also_answers
 from api.urls import absolute_url
 from data.config import Settings
@@ -296,12 +298,11 @@ def _choice(session: Session, path_id: str | None, inputs: Inputs, patient_name:
     return _proposed_choice(session, target, patient_id)
 
 
-def _answer(request: Request, session: Session, appointments: list, headers: dict | None = None) -> FHIRResponse:
+def _bundle(request: Request, session: Session, appointments: list) -> dict:
     base = absolute_url(request, "")
     entries = [{"fullUrl": f"{base}/fhir/Appointment/{record.id}", "resource": appointment_resource(session, record),
                 "search": {"mode": "match"}} for record in appointments]
-    return FHIRResponse({"resourceType": "Bundle", "type": "searchset", "total": len(entries), "entry": entries},
-                        headers=headers)
+    return {"resourceType": "Bundle", "type": "searchset", "total": len(entries), "entry": entries}
 
 
 HOLD_INPUTS = {"appt-id", "appt-resource", "patient-id"}
@@ -317,11 +318,21 @@ def _hold(request: Request, session: Session, settings: Settings, now: datetime,
     record = booking.place_hold(session, actor=user, choice=choice, minutes=settings.hold_minutes, now=now,
                                 settings=settings)
     session.commit()
-    return _answer(request, session, [record], {"Expires": format_datetime(record.hold_expires_at, usegmt=True)})
+    return FHIRResponse(_bundle(request, session, [record]),
+                        headers={"Expires": format_datetime(record.hold_expires_at, usegmt=True)})
 
 
 def _book(request: Request, session: Session, settings: Settings, now: datetime, user, body: dict,
-          path_id: str | None) -> FHIRResponse:
+          path_id: str | None, key: str | None) -> JSONResponse:
+    """Book once per ``Idempotency-Key``: a client retrying a $book whose answer it lost was told 409, "the patient
+    has other appointments", about the very booking it had made (found by a probe)."""
+    return respond_once(session, user=user, key=key, request=request, body=body, now=now, status_code=200,
+                        produce=lambda: _booked(request, session, settings, now, user, body, path_id),
+                        media_type=FHIR_JSON)
+
+
+def _booked(request: Request, session: Session, settings: Settings, now: datetime, user, body: dict,
+            path_id: str | None) -> dict:
     inputs = Inputs.of(request, body, BOOK_INPUTS)
     cancelled = _ids(inputs.all("cancelled-appt-id"), "Appointment", "cancelled-appt-id")
     if len(cancelled) > 1:
@@ -347,8 +358,7 @@ def _book(request: Request, session: Session, settings: Settings, now: datetime,
         records = [new, old]
     else:
         records = [booking.book(session, actor=user, choice=choice, now=now, settings=settings)]
-    session.commit()
-    return _answer(request, session, records)
+    return _bundle(request, session, records)
 
 
 @router.post("/Appointment/$hold", response_class=FHIRResponse, responses=also_answers(404))
@@ -368,14 +378,15 @@ def hold_this_appointment(ident: str, request: Request, session: SessionDep, set
 
 @router.post("/Appointment/$book", response_class=FHIRResponse, responses=also_answers(404, 410))
 def book_appointment(request: Request, session: SessionDep, settings: SettingsDep, now: NowDep, user: Desk,
-                     body: Annotated[dict, Body()]):
+                     body: Annotated[dict, Body()], key: IdempotencyKey = None):
     """Argonaut ``$book``: book a proposed or held appointment; with ``cancelled-appt-id``, reschedule (the old
-    one is cancelled and the new one booked, all or nothing)."""
-    return _book(request, session, settings, now, user, body, None)
+    one is cancelled and the new one booked, all or nothing). A retry with the same ``Idempotency-Key`` gets the
+    first answer again."""
+    return _book(request, session, settings, now, user, body, None, key)
 
 
 @router.post("/Appointment/{ident}/$book", response_class=FHIRResponse, responses=also_answers(410))
 def book_this_appointment(ident: str, request: Request, session: SessionDep, settings: SettingsDep, now: NowDep,
-                          user: Desk, body: Annotated[dict, Body()]):
+                          user: Desk, body: Annotated[dict, Body()], key: IdempotencyKey = None):
     """Argonaut ``$book`` on the proposed or held appointment in the path."""
-    return _book(request, session, settings, now, user, body, ident)
+    return _book(request, session, settings, now, user, body, ident, key)

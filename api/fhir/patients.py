@@ -21,6 +21,7 @@ from api.fhir import conditional, resources as fhir
 from api.fhir.common import Desk, documented, stored
 from api.fhir.search import Search, SearchError, SearchForm
 from api.openapi import also_answers
+from api.preconditions import IfMatch, require_version
 from api.routes.catalog import PatientFilter, digits_of, literally, patients_where, phone_digits
 from api.schemas.people import PatientCreate
 from api.urls import absolute_url
@@ -189,7 +190,7 @@ def create_patient(request: Request, session: SessionDep, user: Desk, body: Anno
 
 @router.put("/Patient/{ident}", responses={**conditional.PRECONDITION, **also_answers(409)})
 def update_patient(ident: str, session: SessionDep, _: Desk, body: Annotated[dict, Body()],
-                   if_match: conditional.IfMatch = None):
+                   if_match: IfMatch = None):
     """Replace what the clinic keeps of the patient: name, birthDate, and the phone and e-mail in telecom (one left
     out is cleared, as a FHIR update replaces the whole). Message consents are kept (they are the patient's own
     choice, not the record system's). ``If-Match: W/"<versionId>"`` makes the change only on that version (412
@@ -201,7 +202,7 @@ def update_patient(ident: str, session: SessionDep, _: Desk, body: Annotated[dic
     if (number := fhir.record_id(ident)) is None:
         raise NotFound("Patient", ident)
     record = catalog.locked(session, entities.PATIENTS, number)
-    conditional.require_version(if_match, record.version, f"Patient/{ident}")
+    require_version(if_match, record.version, f"Patient/{ident}")
     if record.erased_at is not None:
         raise Conflict(f"Patient/{ident} was erased: its personal data is gone for good and is not given back; "
                        "register the person again if they return")

@@ -38,6 +38,18 @@ def sign_in_with_password(
     return Token(access_token=token, expires_in=minutes * 60)
 
 
+@router.post("/renew", response_model=Token)
+def renew(request: Request, user: CurrentUser, settings: SettingsDep):
+    """A fresh token for the signed-in staff member, while the one sent is still valid: the web app renews as the
+    desk works, so a sign-in lasts while the tab is in use (it ran out after an hour, mid-booking, and the desk was
+    sent to the sign-in page with the patient and search lost; found by a probe). An idle tab's token still runs
+    out. (A backend client's token is refused here, as on every staff endpoint: it signs a new assertion.)"""
+    minutes = settings.access_token_minutes
+    token = issue_token(user_id=user.id, stamp=user.security_stamp, key=request.app.state.token_key,
+                        minutes=minutes)
+    return Token(access_token=token, expires_in=minutes * 60)
+
+
 @router.get("/me", response_model=UserPublic)
 def who_am_i(user: CurrentUser):
     return user

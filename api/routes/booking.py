@@ -11,6 +11,7 @@ from api.deps import CurrentUser, NowDep, SessionDep, SettingsDep, require_role
 from api.idempotency import IdempotencyKey, respond_once
 from api.openapi import also_answers
 from api.paging import PagingDep, one_page
+from api.preconditions import IfMatch, require_version
 from api.schemas.booking import (
     AppointmentCreate,
     AppointmentPublic,
@@ -47,8 +48,9 @@ def availability(
     clinician_id: Annotated[IdentParam | None, Query(description="Only this clinician's slots")] = None,
     prefer_clinician_id: Annotated[IdentParam | None,
                                    Query(description="This clinician's slots first, others after")] = None,
-    patient_id: Annotated[IdentParam | None, Query(description="Skip the patient's other appointments; ranks the "
-                                                        "clinician they saw last first (admins and front desk)")] = None,
+    patient_id: Annotated[IdentParam | None, Query(description=(
+        "Skip the patient's other appointments; ranks the clinician they saw last first (admins and front desk)"
+    ))] = None,
     location_id: IdentParam | None = None,
     earliest: Annotated[WallClock | None, Query(description="Local time of day a slot may start from")] = None,
     latest: Annotated[WallClock | None, Query(description="Local time of day a slot must end by")] = None,
@@ -91,9 +93,10 @@ def place_hold(body: HoldCreate, request: Request, session: SessionDep, settings
                             session, actor=user, choice=_choice(body), minutes=minutes, now=now, settings=settings)))
 
 
-@router.delete("/holds/{ident}", response_model=AppointmentPublic)
-def release_hold(ident: RecordId, session: SessionDep, now: NowDep, user: Desk):
+@router.delete("/holds/{ident}", response_model=AppointmentPublic, responses=also_answers(412))
+def release_hold(ident: RecordId, session: SessionDep, now: NowDep, user: Desk, if_match: IfMatch = None):
     """Give a hold up before it expires (409 if it was booked or released meanwhile)."""
+    _still_as_read(session, ident, if_match)
     released = booking.change_status(session, actor=user, appointment_id=ident, action="release", now=now,
                                      reason="hold released")
     session.commit()
@@ -101,12 +104,13 @@ def release_hold(ident: RecordId, session: SessionDep, now: NowDep, user: Desk):
 
 
 @router.post("/appointments", response_model=AppointmentPublic, status_code=status.HTTP_201_CREATED,
-              responses=also_answers(404, 410))
+              responses=also_answers(404, 410, 412))
 def book(body: AppointmentCreate, request: Request, session: SessionDep, settings: SettingsDep, now: NowDep,
-         user: Desk, key: IdempotencyKey = None):
-    """Book one's hold (``hold_id``) or a slot directly."""
+         user: Desk, key: IdempotencyKey = None, if_match: IfMatch = None):
+    """Book one's hold (``hold_id``; ``If-Match`` names the hold's version) or a slot directly."""
     def produce():
         if body.hold_id is not None:
+            _still_as_read(session, body.hold_id, if_match)
             return AppointmentPublic.of(booking.book_hold(session, actor=user, hold_id=body.hold_id, now=now,
                                                           settings=settings))
         return AppointmentPublic.of(booking.book(session, actor=user, choice=_choice(body.slot()), now=now,
@@ -155,31 +159,47 @@ def get_appointment(ident: RecordId, session: SessionDep):
     return AppointmentPublic.of(appointment)
 
 
-@router.post("/appointments/{ident}/cancel", response_model=AppointmentPublic)
+@router.post("/appointments/{ident}/cancel", response_model=AppointmentPublic, responses=also_answers(412))
 def cancel(ident: RecordId, body: CancelRequest, request: Request, session: SessionDep, settings: SettingsDep,
-           now: NowDep, user: Desk, key: IdempotencyKey = None):
+           now: NowDep, user: Desk, key: IdempotencyKey = None, if_match: IfMatch = None):
     """Cancel with a reason; the resources are free at once and the waitlist is offered the time."""
+    def produce():
+        _still_as_read(session, ident, if_match)
+        return AppointmentPublic.of(waitlist.cancel(session, actor=user, appointment_id=ident, reason=body.reason,
+                                                    now=now, settings=settings))
+
     return respond_once(session, user=user, key=key, request=request, body=body, now=now, status_code=200,
-                        produce=lambda: AppointmentPublic.of(waitlist.cancel(
-                            session, actor=user, appointment_id=ident, reason=body.reason, now=now,
-                            settings=settings)))
+                        produce=produce)
 
 
-@router.post("/appointments/{ident}/reschedule", response_model=AppointmentPublic)
+@router.post("/appointments/{ident}/reschedule", response_model=AppointmentPublic, responses=also_answers(412))
 def reschedule(ident: RecordId, body: RescheduleRequest, request: Request, session: SessionDep,
-               settings: SettingsDep, now: NowDep, user: Desk, key: IdempotencyKey = None):
+               settings: SettingsDep, now: NowDep, user: Desk, key: IdempotencyKey = None, if_match: IfMatch = None):
     """Move to another time (and resources) atomically: if the new slot is not free, nothing changes."""
+    def produce():
+        _still_as_read(session, ident, if_match)
+        return AppointmentPublic.of(waitlist.reschedule(
+            session, actor=user, appointment_id=ident, start=body.start, clinician_id=body.clinician_id,
+            room_id=body.room_id, device_ids=tuple(body.device_ids), outside_plan=body.outside_plan, now=now,
+            settings=settings))
+
     return respond_once(session, user=user, key=key, request=request, body=body, now=now, status_code=200,
-                        produce=lambda: AppointmentPublic.of(waitlist.reschedule(
-                            session, actor=user, appointment_id=ident, start=body.start,
-                            clinician_id=body.clinician_id, room_id=body.room_id, device_ids=tuple(body.device_ids),
-                            outside_plan=body.outside_plan, now=now, settings=settings)))
+                        produce=produce)
+
+
+def _still_as_read(session: SessionDep, ident: int, if_match: str | None) -> None:
+    """With ``If-Match``, the appointment locked and still the version the client read, else 412: a schedule left
+    open cancelled a session a colleague had just moved to another time (found by a probe)."""
+    if if_match is not None:
+        require_version(if_match, booking.lock_appointment(session, ident, "appointment").version,
+                        f"appointment {ident}")
 
 
 def _status_route(action: str, path: str, summary: str) -> None:
     @router.post(f"/appointments/{{ident}}/{path}", response_model=AppointmentPublic, summary=summary,
-                 name=action)
-    def change(ident: RecordId, session: SessionDep, now: NowDep, user: Desk):
+                 name=action, responses=also_answers(412))
+    def change(ident: RecordId, session: SessionDep, now: NowDep, user: Desk, if_match: IfMatch = None):
+        _still_as_read(session, ident, if_match)
         appointment = booking.change_status(session, actor=user, appointment_id=ident, action=action, now=now)
         session.commit()
         return AppointmentPublic.of(appointment)

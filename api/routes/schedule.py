@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from api.deps import NowDep, SessionDep, require_role
+from api.deps import NowDep, SessionDep, SettingsDep, require_role
 from api.openapi import also_answers
 from api.schemas.common import Day, IdentParam
 from api.schemas.schedule import ScheduleOut
@@ -17,6 +17,7 @@ router = APIRouter(tags=["schedule"], dependencies=[Depends(require_role(Role.AD
 @router.get("/schedule", response_model=ScheduleOut, responses=also_answers(404))
 def schedule(
     session: SessionDep,
+    settings: SettingsDep,
     now: NowDep,
     location_id: IdentParam,
     day: Annotated[Day, Query(description="First local date shown")],
@@ -25,4 +26,4 @@ def schedule(
     """A location's clinicians, device units and rooms; every session and hold on them (lapsed holds left out);
     and when each cannot be booked, by cause (off shift, break, time off, maintenance, closed). Times carry the
     location's offset; ``location.time_zone`` and ``location.locale`` say how to show them."""
-    return ScheduleOut.of(schedule_view(session, location_id, day, days, now=now))
+    return ScheduleOut.of(schedule_view(session, location_id, day, days, now=now), settings.slot_grid_minutes)

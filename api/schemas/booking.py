@@ -114,6 +114,8 @@ class AppointmentPublic(Schema):
     created_by_id: int | None
     created_at: datetime
     updated_at: datetime
+    version: int = Field(description='+1 with every change; send it back as If-Match: W/"<version>" to change the '
+                                     "appointment only if it is still what you read (else 412)")
 
     @classmethod
     def of(cls, appointment: Appointment) -> "AppointmentPublic":
@@ -129,7 +131,7 @@ class AppointmentPublic(Schema):
             device_ids=appointment.resource_ids(ResourceKind.DEVICE),
             hold_expires_at=local(appointment.hold_expires_at), cancel_reason=appointment.cancel_reason,
             created_by_id=appointment.created_by_id, created_at=local(appointment.created_at),
-            updated_at=local(appointment.updated_at),
+            updated_at=local(appointment.updated_at), version=appointment.version,
         )
 
 

@@ -117,14 +117,16 @@ def _json_integer(value: Any) -> Any:
     return value
 
 
-def _as_text(example: str) -> BeforeValidator:
-    """Dates and times come as JSON text: pydantic's lax mode reads a number as seconds since 1970 (or since
-    midnight), so ``{"start": 1700000000}`` booked a session in November 2023 (found by a probe). Python callers
+def _as_text(example: str, shape: str) -> BeforeValidator:
+    """Dates and times come as ISO 8601 text of their own shape: pydantic's lax mode reads a number, or text of
+    digits, as seconds since 1970 (or since midnight), so ``{"start": 1700000000}`` held a session in 2023 and
+    ``?day=0`` showed 1 January 1970, and takes a date-time at midnight for a date (found by probes). Python callers
     pass date and time objects, which pass."""
+    form = re.compile(shape)
 
     def check(value: Any) -> Any:
-        if isinstance(value, int | float):
-            raise ValueError(f"give it as text, e.g. {example!r}")
+        if isinstance(value, int | float) or (isinstance(value, str) and not form.fullmatch(value)):
+            raise ValueError(f"give it as text like {example!r}")
         return value
 
     return BeforeValidator(check)
@@ -134,11 +136,21 @@ Whole = Annotated[int, BeforeValidator(_json_integer)]
 """A whole number in a request body (minutes, counts, priorities): a JSON integer and nothing else."""
 Ident = Annotated[int, Field(ge=1, le=MAX_IDENT, description="A record id"), BeforeValidator(_json_integer)]
 """A record id in a request body: a JSON integer and nothing else."""
-IdentParam = Annotated[int, Field(ge=1, le=MAX_IDENT, description="A record id")]
+def in_digits(value: Any) -> Any:
+    """A record id in a path or query string, in ASCII digits: Python reads "1_0" as 10 and "+1" or " 1" as 1, so
+    ``DELETE /services/1_0`` deleted service 10 (found by a probe)."""
+    if isinstance(value, str) and not re.fullmatch(r"[0-9]{1,10}", value):
+        raise ValueError("give the record's id in digits, e.g. 12")
+    return value
+
+
+IdentParam = Annotated[int, BeforeValidator(in_digits), Field(ge=1, le=MAX_IDENT, description="A record id")]
 """A record id in a path or query string, where it is written as digits."""
-Instant = Annotated[AwareDatetime, _as_text("2026-03-03T09:30:00+01:00"), AfterValidator(schedulable),
+Instant = Annotated[AwareDatetime, _as_text("2026-03-03T09:30:00+01:00", r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d.*"),
+                    AfterValidator(schedulable),
                     Field(description=f"With an offset; {INSTANTS}")]
-Day = Annotated[date, _as_text("2026-03-03"), AfterValidator(on_calendar), Field(description=f"A date {DAYS}")]
+Day = Annotated[date, _as_text("2026-03-03", r"\d{4}-\d\d-\d\d"), AfterValidator(on_calendar),
+                Field(description=f"A date {DAYS}")]
 Text = Annotated[str, AfterValidator(_printable)]
 SingleLine = Annotated[str, AfterValidator(_one_line)]
 Name = Annotated[SingleLine, StringConstraints(min_length=1, max_length=120)]
@@ -150,7 +162,8 @@ Locale = Annotated[str, StringConstraints(max_length=35), *spelled(
     r"^[a-z]{2,3}(-[A-Z][a-z]{3})?(-([A-Z]{2}|[0-9]{3}))?$",
     "give a language tag such as 'en-US' or 'en-GB': the language in lowercase, the region in capitals")]
 # JSON Schema's "time" format (RFC 3339) requires an offset; a wall-clock time has none, so it is a pattern.
-WallClock = Annotated[time, _as_text("09:30"), AfterValidator(_wall_clock), WithJsonSchema(
+WallClock = Annotated[time, _as_text("09:30", r"\d\d:\d\d(:\d\d(\.\d+)?)?"), AfterValidator(_wall_clock),
+                      WithJsonSchema(
     {"type": "string", "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9](:00(\.0+)?)?$",
      "examples": ["09:30"]})]
 Weekday = Annotated[int, BeforeValidator(_json_integer), Field(ge=0, le=6, description="0 = Monday ... 6 = Sunday")]

@@ -5,7 +5,7 @@ from datetime import date, datetime, time, timedelta
 from pydantic import Field, StrictBool, field_validator, model_validator
 
 from api.schemas.booking import AppointmentPublic
-from api.schemas.catalog import Span
+from api.schemas.catalog import Span, require_disjoint_per_weekday
 from api.schemas.common import Code, Day, Ident, Name, Schema, Text, WallClock, Weekday, Whole, partial
 from data.enums import LinkKind, PlanStatus, SameClinicianRule, WaitlistStatus
 
@@ -162,6 +162,12 @@ class PlanCreate(PlanRules):
     windows: list[PlanWindowIn] = Field(default_factory=list, max_length=21,
                                         description="When the patient can come; none: any opening hour")
     blackouts: list[Day] = Field(default_factory=list, max_length=100)
+
+    @field_validator("windows")
+    @classmethod
+    def _windows_disjoint(cls, windows: list[PlanWindowIn]) -> list[PlanWindowIn]:
+        """As opening hours and shifts: two overlapping times on one weekday were kept (found by a probe)."""
+        return require_disjoint_per_weekday(windows, "windows")
 
     @model_validator(mode="after")
     def _dates(self):

@@ -135,6 +135,26 @@ def test_a_session_s_panel_shows_the_patient_and_cancels_with_a_reason(site, pag
     assert desk.get(f"appointments/{booked['id']}")["status"] == "cancelled"
 
 
+def test_a_screen_left_open_does_not_cancel_a_session_a_colleague_moved(site, page):
+    """A stale schedule cancelled a session a colleague had just moved to another time (found by a probe): the
+    screen sends the version it shows, the server refuses another, and the screen shows the session as it is."""
+    base_url, world, _ = site
+    desk, day = Desk(base_url), clinic_day()
+    booked = desk.book(desk.new_patient(), world.msus, at(day, 9), world.max)
+    open_schedule(page, base_url, world, day)
+    block, _, _ = session_box(page, booked["id"], "Max")
+    moved = desk.post(f"appointments/{booked['id']}/reschedule", {"start": at(day, 13).isoformat()})
+    block.click()
+    page.locator("#panel").get_by_role("button", name="Cancel…").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_role("textbox").fill("patient asked")
+    dialog.get_by_role("button", name="Cancel the session").click()
+    expect(page.locator("#notice-text")).to_contain_text("someone changed this since your screen showed it")
+    assert desk.get(f"appointments/{booked['id']}") == moved, "still booked, at the colleague's time"
+    expect(page.locator(f"[data-appointment='{booked['id']}']").first).to_have_attribute(
+        "title", re.compile(r"1:00"))
+
+
 def test_a_hold_of_a_proposed_plan_leads_to_its_plan(site, page):
     """Its hold is booked by confirming the plan and released by discarding it (Book and Release are refused for it
     with a 409): the panel offers the plan instead."""

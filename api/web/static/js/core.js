@@ -8,6 +8,38 @@ export const signedIn = () => Boolean(sessionStorage.getItem(TOKEN));
 export const keepToken = (token) => sessionStorage.setItem(TOKEN, token);
 export const forgetToken = () => sessionStorage.removeItem(TOKEN);
 
+export function signInAgain(expired = false) {
+  // To the sign-in page, which brings the desk back here afterwards (and says why it is asked, if it is).
+  const next = encodeURIComponent(location.pathname + location.search);
+  location.assign(`/app/login?next=${next}${expired ? "&expired=1" : ""}`);
+}
+
+function lifeOf(token) {
+  // When the token was issued and runs out (its payload's iat and exp, seconds); nothing is verified here.
+  try {
+    const { iat, exp } = JSON.parse(atob(token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/")));
+    return { issued: iat * 1000, expires: exp * 1000 };
+  } catch (error) {
+    return null;
+  }
+}
+
+let renewal = null;
+async function renewedToken(token) {
+  // A token past half its life is swapped for a fresh one before the call, so a sign-in lasts while the tab is in
+  // use; it ran out after an hour, mid-booking (found by a probe). An idle tab's token still runs out.
+  const life = lifeOf(token);
+  if (!life || Date.now() < (life.issued + life.expires) / 2 || Date.now() >= life.expires) return token;
+  renewal = renewal || fetch(`${API}/auth/renew`, { method: "POST",
+    headers: { Accept: "application/json", Authorization: `Bearer ${token}` } })
+    .then((response) => (response.ok ? response.json() : null))
+    .then((fresh) => { if (fresh) keepToken(fresh.access_token); })
+    .catch(() => {})
+    .finally(() => { renewal = null; });
+  await renewal;
+  return sessionStorage.getItem(TOKEN);
+}
+
 // Pydantic's prefixes ("Value error, ") and field paths are developer talk; a person reads the field and the message.
 const FIELD_WORDS = { given_name: "first name", family_name: "last name", birth_date: "date of birth",
   start: "time", phone: "phone", email: "e-mail", reason: "reason" };
@@ -35,9 +67,13 @@ export function words(payload, status) {
   return `the server could not do that (HTTP ${status})`;
 }
 
-export async function api(path, { method = "GET", body, form } = {}) {
+export async function api(path, { method = "GET", body, form, version } = {}) {
+  // ``version``: the version of the record the screen shows; the change is made only on that (If-Match), so a
+  // screen left open cannot cancel or move what a colleague changed meanwhile (412).
   const headers = { Accept: "application/json" };
-  const token = sessionStorage.getItem(TOKEN);
+  if (version !== undefined) headers["If-Match"] = `W/"${version}"`;
+  const stored = sessionStorage.getItem(TOKEN);
+  const token = stored && !form ? await renewedToken(stored) : stored;
   if (token) headers.Authorization = `Bearer ${token}`;
   let payload;
   if (form) payload = new URLSearchParams(form);
@@ -53,12 +89,14 @@ export async function api(path, { method = "GET", body, form } = {}) {
   }
   if (response.status === 401 && !form) {
     forgetToken();
-    location.assign("/app/login");
+    signInAgain(true);
     throw new Error("please sign in again");
   }
   const data = response.status === 204 ? null : await response.json().catch(() => null);
   if (!response.ok) {
-    const failure = new Error(words(data, response.status));
+    const failure = new Error(response.status === 412
+      ? "someone changed this since your screen showed it, so nothing was done; look at it again"
+      : words(data, response.status));
     failure.status = response.status;
     failure.detail = data && data.detail; // the API's own error list, for forms that mark the fields it names
     failure.blockers = (data && data.blockers) || []; // what a 409 names as standing in the way

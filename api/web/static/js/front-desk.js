@@ -106,25 +106,25 @@ export function offerWords(request, names) {
   return `the offer of ${at} lapsed (released or not confirmed in time)`;
 }
 
-export async function moveSession(id, body) {
+export async function moveSession(id, body, version) {
   // Move a booked session. A treatment plan's session keeps its plan's rules: where a move breaks one the API
   // refuses, naming the rule, and the desk is asked whether the patient agreed to that time anyway.
   try {
-    return await api(`appointments/${id}/reschedule`, { method: "POST", body });
+    return await api(`appointments/${id}/reschedule`, { method: "POST", body, version });
   } catch (error) {
     if (error.status !== 409 || !/treatment plan's rules/.test(error.message)) throw error;
     const agreed = await ask(`This session is part of a treatment plan, and the move breaks the plan's rules `
       + `(${error.blockers.join("; ")}). Did the patient agree to this time anyway?`,
     { confirmLabel: "Move anyway", input: false });
     if (!agreed) throw new Error("the plan's rules were kept; choose another time");
-    return api(`appointments/${id}/reschedule`, { method: "POST", body: { ...body, outside_plan: true } });
+    return api(`appointments/${id}/reschedule`, { method: "POST", body: { ...body, outside_plan: true }, version });
   }
 }
 
 export function confirmHold(appointment, done, { label = "Book", who }) {
   // Turn a hold placed for the desk (a waitlist offer, the nightly run's) into the patient's booking.
   return action(label, async () => {
-    await api("appointments", { method: "POST", body: { hold_id: appointment.id } });
+    await api("appointments", { method: "POST", body: { hold_id: appointment.id }, version: appointment.version });
     await done();
   }, { "aria-label": `${label}: ${who}` });
 }

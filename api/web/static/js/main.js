@@ -1,7 +1,7 @@
 // Starts the page named by <body data-page>: public pages at once, staff pages after checking the sign-in.
 // Each page is a module in ./pages/ exporting `open(me)`; when its data and handlers are in place the body gets
 // data-ready="true" (what the browser tests wait for).
-import { api, forgetToken, notice, signedIn } from "./core.js";
+import { api, forgetToken, notice, signInAgain, signedIn } from "./core.js";
 
 const PUBLIC = new Set(["login", "request", "request_status", "me", "stop"]);
 
@@ -21,7 +21,7 @@ async function start() {
   const name = document.body.dataset.page;
   if (!name) return;
   if (!PUBLIC.has(name) && !signedIn()) {
-    location.assign("/app/login");
+    signInAgain();
     return;
   }
   // The page's module loads while the sign-in is checked.

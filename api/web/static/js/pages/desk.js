@@ -94,26 +94,39 @@ export async function open() {
     if (moving) {
       item.append(action("Move here", async () => {
         const { start, clinician_id, room_id, device_ids } = choice;
-        await moveSession(moving.id, { start, clinician_id, room_id, device_ids });
+        await moveSession(moving.id, { start, clinician_id, room_id, device_ids }, moving.version);
         notice(`Moved to ${when(slot.start, where)}.`, "ok");
         stopMoving();
         await showAppointments();
       }));
       return item;
     }
-    item.append(action("Hold", async () => {
+    item.append(action("Hold", searchedAgainIfTaken(async () => {
       const hold = await api("holds", { method: "POST", body: choice });
       notice(`Held until ${timeOf(hold.hold_expires_at, where)} (${zoneLabel(where)}); book it from the list below.`,
         "ok");
       await showAppointments();
-    }));
-    item.append(action("Book", async () => {
+    })));
+    item.append(action("Book", searchedAgainIfTaken(async () => {
       await api("appointments", { method: "POST", body: choice });
       notice(`Booked ${serviceName[serviceId]} on ${when(slot.start, where)}.`, "ok");
       document.getElementById("slots").replaceChildren();
       await showAppointments();
-    }));
+    })));
     return item;
+  }
+
+  function searchedAgainIfTaken(work) {
+    // A time taken meanwhile (409) stayed on the list, and so did those overlapping it (found by a probe): the
+    // list is searched again, and the refusal says why.
+    return async () => {
+      try {
+        await work();
+      } catch (error) {
+        if (error.status === 409) document.getElementById("slot-search").requestSubmit();
+        throw error;
+      }
+    };
   }
 
   async function showAppointments() {
@@ -134,12 +147,13 @@ export async function open() {
       + `${held ? "held" : "booked"} `, { class: "appointment", "data-id": appointment.id });
     if (held) {
       item.append(action("Book", async () => {
-        await api("appointments", { method: "POST", body: { hold_id: appointment.id } });
+        await api("appointments", { method: "POST", body: { hold_id: appointment.id },
+          version: appointment.version });
         notice("Booked.", "ok");
         await showAppointments();
       }));
       item.append(action("Release", async () => {
-        await api(`holds/${appointment.id}`, { method: "DELETE" });
+        await api(`holds/${appointment.id}`, { method: "DELETE", version: appointment.version });
         await showAppointments();
       }));
       return item;
@@ -148,7 +162,8 @@ export async function open() {
       const reason = await ask("Why is it cancelled? (kept in the audit log)", { answer: "patient asked",
         confirmLabel: "Cancel the session" });
       if (!reason) return;
-      await api(`appointments/${appointment.id}/cancel`, { method: "POST", body: { reason } });
+      await api(`appointments/${appointment.id}/cancel`, { method: "POST", body: { reason },
+        version: appointment.version });
       notice(`Cancelled the ${serviceName[appointment.service_id]} of ${when(appointment.start, where)}.`, "ok");
       await showAppointments();
     }));

@@ -74,7 +74,6 @@ export async function open() {
     firstDay: 1, // weeks run Monday to Sunday, as the week the screen asks the API for
     headerToolbar: { start: "", center: "", end: "" },
     height: "auto",
-    snapDuration: "00:05",
     editable: true,
     eventDurationEditable: false,
     eventContent: eventContent,
@@ -151,6 +150,7 @@ export async function open() {
       slotMinTime: clock(opens),
       slotMaxTime: clock(closes),
       slotDuration: clock(slotMinutes),
+      snapDuration: clock(data.grid_minutes), // a click or a drag lands on a start the clinic books
       slotLabelInterval: clock(week ? 360 : 60),
       slotLabelFormat: week ? { hour: "numeric" } : { hour: "numeric", minute: "2-digit" },
       highlightedDates: [today(place)],
@@ -201,7 +201,15 @@ export async function open() {
   }
 
   async function after(work, message) {
-    await work();
+    try {
+      await work();
+    } catch (error) {
+      if (error.status === 412) { // changed by someone else since shown: show it as it is now
+        closePanel();
+        await load();
+      }
+      throw error;
+    }
     notice(message, "ok");
     await load();
   }
@@ -253,7 +261,8 @@ export async function open() {
     const id = session.appointment_id;
     const bar = element("div", undefined, { class: "row actions" });
     const status = (path, words) => action(words, () => after(
-      () => api(`appointments/${id}/${path}`, { method: "POST" }), `${session.patient.name}: ${words.toLowerCase()}.`)
+      () => api(`appointments/${id}/${path}`, { method: "POST", version: session.version }),
+      `${session.patient.name}: ${words.toLowerCase()}.`)
       .then(closePanel));
     if (session.status === "pending" && session.proposed_in) {
       // A proposal's hold is booked by confirming its plan and released by discarding it, by anyone at the desk.
@@ -267,9 +276,10 @@ export async function open() {
       return bar;
     }
     if (session.status === "pending") {
-      bar.append(action("Book", () => after(() => api("appointments", { method: "POST", body: { hold_id: id } }),
-        "Booked.").then(closePanel)),
-      action("Release", () => after(() => api(`holds/${id}`, { method: "DELETE" }), "Hold released.")
+      bar.append(action("Book", () => after(() => api("appointments", { method: "POST", body: { hold_id: id },
+        version: session.version }), "Booked.").then(closePanel)),
+      action("Release", () => after(() => api(`holds/${id}`, { method: "DELETE", version: session.version }),
+        "Hold released.")
         .then(closePanel)));
       return bar;
     }
@@ -279,7 +289,8 @@ export async function open() {
         const reason = await ask("Why is it cancelled? (kept in the audit log)", { answer: "patient asked",
           confirmLabel: "Cancel the session" });
         if (!reason) return;
-        await after(() => api(`appointments/${id}/cancel`, { method: "POST", body: { reason } }),
+        await after(() => api(`appointments/${id}/cancel`, { method: "POST", body: { reason },
+          version: session.version }),
           `Cancelled ${session.patient.name}'s ${session.service.name}.`);
         closePanel();
       }));
@@ -301,7 +312,8 @@ export async function open() {
       const item = element("li", `${span(slot.start, slot.end, place)} · ${slot.clinician.name} `, { class: "slot" });
       item.append(action("Move here", () => after(() => moveSession(session.appointment_id, {
         start: slot.start, clinician_id: slot.clinician.id, room_id: slot.room ? slot.room.id : null,
-        device_ids: slot.devices.map((d) => d.id) }), `Moved to ${when(slot.start, place)}.`).then(closePanel)));
+        device_ids: slot.devices.map((d) => d.id) }, session.version), `Moved to ${when(slot.start, place)}.`)
+        .then(closePanel)));
       return item;
     }));
     if (!found.slots.length) {
@@ -329,11 +341,12 @@ export async function open() {
     if (target && target.kind === "room") body.room_id = target.resource_id;
     if (target && target.kind === "device") body.device_ids = [target.resource_id];
     try {
-      await moveSession(session.appointment_id, body);
+      await moveSession(session.appointment_id, body, session.version);
       notice(`Moved ${session.patient.name}'s ${session.service.name} to ${when(start, place)}.`, "ok");
     } catch (error) {
       info.revert();
       notice(`Not moved: ${error.message}`);
+      if (error.status === 412) await load();
       return;
     }
     await load();

@@ -67,7 +67,7 @@ async function showArrivals(names, locationId, day) {
     const who = patient ? fullName(patient) : `Patient #${session.patient_id}`;
     const actions = element("span", undefined, { class: "actions" });
     actions.append(...(STEPS[session.status] || []).map(([label, path]) => action(label, async () => {
-      await api(`appointments/${session.id}/${path}`, { method: "POST" });
+      await api(`appointments/${session.id}/${path}`, { method: "POST", version: session.version });
       notice(`${who} ${DONE[path]} (${names.service(session.service_id)}, ${timeOf(session.start, place)}).`, "ok");
       await refresh();
     }, { "aria-label": `${label}: ${who}` })));
