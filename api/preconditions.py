@@ -10,10 +10,14 @@ from typing import Annotated
 
 from fastapi import Header, HTTPException, status
 
+from api.openapi import also_answers
+
 IfMatch = Annotated[str | None, Header(
     alias="If-Match", max_length=200,
     description='W/"<version>" (the ETag, FHIR\'s meta.versionId, the REST version): change the record only if it '
                 'is still that version, else 412 and nothing is written')]
+CONDITIONAL = also_answers(400, 412)
+"""What a write taking ``If-Match`` may answer besides the rest: a header that names no version, a version gone."""
 _ENTITY_TAG = re.compile(r'(?:W/)?"([0-9]{1,10})"|([0-9]{1,10})')  # fhirpy sends the bare versionId
 
 

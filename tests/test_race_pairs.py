@@ -224,9 +224,9 @@ def _fhir_cancel(state: State, race: Round) -> Outcomes:
 
 
 def _reschedule(state: State, race: Round) -> Outcomes:
-    """Moved to T2; the time it let go is offered to the waitlist, as a cancellation's is. Already at T2 with Rota
-    (moved by the other request), nothing is written. A move stays at its clinic: the walk-in desk's session under
-    way is not moved to Rota at the race desk."""
+    """Moved to T2 with the round's clinician; the time it let go is offered to the waitlist, as a cancellation's
+    is. Already there (moved by the other request), nothing is written. A session under way is not moved: its
+    walk-in clinician has no shift at T2."""
     if state.a != "booked" or race.stage == Stage.UNDER_WAY or (state.a_at != "T2" and _occupied(state, "T2")):
         return [(False, state)]
     if state.a_at == "T2":
@@ -343,10 +343,10 @@ def _fhir_update(status: str):
 
 
 def _fhir_move_request(race: Round, to: Target, nth: int) -> httpx.Request:
-    """A FHIR update that moves the booked session to T2 with the rota clinician, as the REST reschedule does."""
+    """A FHIR update that moves the booked session to T2 with the round's clinician, as the REST reschedule does."""
     body = {"resourceType": "Appointment", "id": str(race.a), "status": "booked", "start": race.t2.isoformat(),
             "participant": [*_fhir_participants(race.patient),
-                            {"actor": {"reference": f"Practitioner/{to.rota}"}, "status": "accepted"}]}
+                            {"actor": {"reference": f"Practitioner/{race.clinician}"}, "status": "accepted"}]}
     return httpx.Request("PUT", f"{to.base}/fhir/Appointment/{race.a}", json=body, headers=to.desk)
 
 
@@ -398,7 +398,7 @@ OPERATIONS = {
                                                         lambda race, to, nth: {"reason": "patient is ill"}), _cancel),
     "reschedule": Operation("appointment", (Stage.BOOKED,), _api(
         "POST", "/api/v1/appointments/{race.a}/reschedule",
-        lambda race, to, nth: {"start": race.t2.isoformat(), "clinician_id": to.rota}), _reschedule),
+        lambda race, to, nth: {"start": race.t2.isoformat(), "clinician_id": race.clinician}), _reschedule),
     "check-in": Operation("appointment", (Stage.UNDER_WAY,), _api("POST", "/api/v1/appointments/{race.a}/check-in"),
                           _attendance("arrived")),
     "no-show": Operation("appointment", (Stage.UNDER_WAY,), _api("POST", "/api/v1/appointments/{race.a}/no-show"),

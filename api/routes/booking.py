@@ -11,7 +11,7 @@ from api.deps import CurrentUser, NowDep, SessionDep, SettingsDep, require_role
 from api.idempotency import IdempotencyKey, respond_once
 from api.openapi import also_answers
 from api.paging import PagingDep, one_page
-from api.preconditions import IfMatch, require_version
+from api.preconditions import CONDITIONAL, IfMatch, require_version
 from api.schemas.booking import (
     AppointmentCreate,
     AppointmentPublic,
@@ -93,7 +93,7 @@ def place_hold(body: HoldCreate, request: Request, session: SessionDep, settings
                             session, actor=user, choice=_choice(body), minutes=minutes, now=now, settings=settings)))
 
 
-@router.delete("/holds/{ident}", response_model=AppointmentPublic, responses=also_answers(412))
+@router.delete("/holds/{ident}", response_model=AppointmentPublic, responses=CONDITIONAL)
 def release_hold(ident: RecordId, session: SessionDep, now: NowDep, user: Desk, if_match: IfMatch = None):
     """Give a hold up before it expires (409 if it was booked or released meanwhile)."""
     _still_as_read(session, ident, if_match)
@@ -104,7 +104,7 @@ def release_hold(ident: RecordId, session: SessionDep, now: NowDep, user: Desk, 
 
 
 @router.post("/appointments", response_model=AppointmentPublic, status_code=status.HTTP_201_CREATED,
-              responses=also_answers(404, 410, 412))
+              responses={**also_answers(404, 410), **CONDITIONAL})
 def book(body: AppointmentCreate, request: Request, session: SessionDep, settings: SettingsDep, now: NowDep,
          user: Desk, key: IdempotencyKey = None, if_match: IfMatch = None):
     """Book one's hold (``hold_id``; ``If-Match`` names the hold's version) or a slot directly."""
@@ -159,7 +159,7 @@ def get_appointment(ident: RecordId, session: SessionDep):
     return AppointmentPublic.of(appointment)
 
 
-@router.post("/appointments/{ident}/cancel", response_model=AppointmentPublic, responses=also_answers(412))
+@router.post("/appointments/{ident}/cancel", response_model=AppointmentPublic, responses=CONDITIONAL)
 def cancel(ident: RecordId, body: CancelRequest, request: Request, session: SessionDep, settings: SettingsDep,
            now: NowDep, user: Desk, key: IdempotencyKey = None, if_match: IfMatch = None):
     """Cancel with a reason; the resources are free at once and the waitlist is offered the time."""
@@ -172,7 +172,7 @@ def cancel(ident: RecordId, body: CancelRequest, request: Request, session: Sess
                         produce=produce)
 
 
-@router.post("/appointments/{ident}/reschedule", response_model=AppointmentPublic, responses=also_answers(412))
+@router.post("/appointments/{ident}/reschedule", response_model=AppointmentPublic, responses=CONDITIONAL)
 def reschedule(ident: RecordId, body: RescheduleRequest, request: Request, session: SessionDep,
                settings: SettingsDep, now: NowDep, user: Desk, key: IdempotencyKey = None, if_match: IfMatch = None):
     """Move to another time (and resources) atomically: if the new slot is not free, nothing changes."""
@@ -197,7 +197,7 @@ def _still_as_read(session: SessionDep, ident: int, if_match: str | None) -> Non
 
 def _status_route(action: str, path: str, summary: str) -> None:
     @router.post(f"/appointments/{{ident}}/{path}", response_model=AppointmentPublic, summary=summary,
-                 name=action, responses=also_answers(412))
+                 name=action, responses=CONDITIONAL)
     def change(ident: RecordId, session: SessionDep, now: NowDep, user: Desk, if_match: IfMatch = None):
         _still_as_read(session, ident, if_match)
         appointment = booking.change_status(session, actor=user, appointment_id=ident, action=action, now=now)

@@ -162,7 +162,8 @@ Locale = Annotated[str, StringConstraints(max_length=35), *spelled(
     r"^[a-z]{2,3}(-[A-Z][a-z]{3})?(-([A-Z]{2}|[0-9]{3}))?$",
     "give a language tag such as 'en-US' or 'en-GB': the language in lowercase, the region in capitals")]
 # JSON Schema's "time" format (RFC 3339) requires an offset; a wall-clock time has none, so it is a pattern.
-WallClock = Annotated[time, _as_text("09:30", r"\d\d:\d\d(:\d\d(\.\d+)?)?"), AfterValidator(_wall_clock),
+WallClock = Annotated[time, _as_text("09:30", r"\d\d:\d\d(:\d\d(\.\d+)?)?([+-]\d\d:?\d\d|Z)?"),
+                      AfterValidator(_wall_clock),
                       WithJsonSchema(
     {"type": "string", "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9](:00(\.0+)?)?$",
      "examples": ["09:30"]})]
