@@ -140,7 +140,9 @@ class CacheAgreesWithDatabase(RuleBasedStateMachine):
                     appointment = session.get(Appointment, ident)
                     offers, _ = search(session, self.ids, next(
                         name for name in SERVICES if self.ids[name] == appointment.service_id),
-                        now=self.now, location=None, patient=appointment.patient_id)
+                        now=self.now, patient=appointment.patient_id,  # a move stays at its clinic
+                        location=next(name for name in ("midtown", "night_desk")
+                                      if self.ids[name] == appointment.location_id))
                     if not offers:
                         return
                     _, start, clinician, room, units = offers[pick % len(offers)]

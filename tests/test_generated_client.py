@@ -3,7 +3,8 @@
 The generator is what an integrator runs; it must take the whole document without a warning (a schema it cannot
 read is dropped, and the operations answering with it lose their answer). Through the generated code only:
 sign in, search availability, book; book the same time again and get the 409 parsed as ``ErrorAnswer`` (not
-``None``); read the rosters as ``RosterEntry`` and ``ClinicianRoster``; a FHIR 404 as an ``OperationOutcome``.
+``None``); cancel with an ``If-Match`` of another version (412, parsed) and then of its own; read the rosters as
+``RosterEntry`` and ``ClinicianRoster``; a FHIR 404 as an ``OperationOutcome``.
 One generation and one server for the module, on SQLite (nothing here depends on the database).
 """
 
@@ -109,6 +110,12 @@ def test_a_booking_its_conflict_and_the_roster_through_the_generated_client(desk
     assert taken.status_code == 409
     assert isinstance(taken.parsed, model("ErrorAnswer")) and isinstance(taken.parsed.detail, str), taken.content
 
+    cancel = operation("booking", "cancel_api_v1_appointments_ident_cancel_post")
+    reason = model("CancelRequest")(reason="patient asked")
+    stale = cancel.sync_detailed(booked.id, client=desk, body=reason, if_match=f'W/"{booked.version + 1}"')
+    assert stale.status_code == 412 and isinstance(stale.parsed, model("ErrorAnswer")), stale.content
+    assert "changed since you read it" in stale.parsed.detail
+
     roster = operation("rosters", "roster_of_clinician_api_v1_clinicians_clinician_id_roster_get").sync(
         slot.clinician.id, client=desk, start=slot.start - timedelta(hours=1), end=slot.end + timedelta(hours=1))
     entry = next(e for e in roster if e.appointment_id == booked.id)
@@ -118,6 +125,10 @@ def test_a_booking_its_conflict_and_the_roster_through_the_generated_client(desk
     day = operation("rosters", "rosters_of_day_api_v1_rosters_day_get").sync(slot.start.date(), client=desk)
     theirs = next(r for r in day if r.clinician.id == slot.clinician.id)
     assert isinstance(theirs, model("ClinicianRoster")) and booked.id in {e.appointment_id for e in theirs.entries}
+
+    cancelled = cancel.sync(booked.id, client=desk, body=reason, if_match=f'W/"{booked.version}"')
+    assert isinstance(cancelled, model("AppointmentPublic")) and cancelled.status.value == "cancelled", cancelled
+    assert cancelled.version == booked.version + 1
 
 
 def test_errors_are_parsed_models_under_fhir_and_elsewhere(desk, served, generated):

@@ -117,7 +117,7 @@ def _json_integer(value: Any) -> Any:
     return value
 
 
-def _as_text(example: str, shape: str) -> BeforeValidator:
+def _as_text(what: str, example: str, shape: str) -> BeforeValidator:
     """Dates and times come as ISO 8601 text of their own shape: pydantic's lax mode reads a number, or text of
     digits, as seconds since 1970 (or since midnight), so ``{"start": 1700000000}`` held a session in 2023 and
     ``?day=0`` showed 1 January 1970, and takes a date-time at midnight for a date (found by probes). Python callers
@@ -126,7 +126,7 @@ def _as_text(example: str, shape: str) -> BeforeValidator:
 
     def check(value: Any) -> Any:
         if isinstance(value, int | float) or (isinstance(value, str) and not form.fullmatch(value)):
-            raise ValueError(f"give it as text like {example!r}")
+            raise ValueError(f"give {what} as text like {example!r}")
         return value
 
     return BeforeValidator(check)
@@ -146,10 +146,11 @@ def in_digits(value: Any) -> Any:
 
 IdentParam = Annotated[int, BeforeValidator(in_digits), Field(ge=1, le=MAX_IDENT, description="A record id")]
 """A record id in a path or query string, where it is written as digits."""
-Instant = Annotated[AwareDatetime, _as_text("2026-03-03T09:30:00+01:00", r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d.*"),
+Instant = Annotated[AwareDatetime, _as_text("a date and time with its offset", "2026-03-03T09:30:00+01:00",
+                                            r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d.*"),
                     AfterValidator(schedulable),
                     Field(description=f"With an offset; {INSTANTS}")]
-Day = Annotated[date, _as_text("2026-03-03", r"\d{4}-\d\d-\d\d"), AfterValidator(on_calendar),
+Day = Annotated[date, _as_text("a date", "2026-03-03", r"\d{4}-\d\d-\d\d"), AfterValidator(on_calendar),
                 Field(description=f"A date {DAYS}")]
 Text = Annotated[str, AfterValidator(_printable)]
 SingleLine = Annotated[str, AfterValidator(_one_line)]
@@ -162,7 +163,7 @@ Locale = Annotated[str, StringConstraints(max_length=35), *spelled(
     r"^[a-z]{2,3}(-[A-Z][a-z]{3})?(-([A-Z]{2}|[0-9]{3}))?$",
     "give a language tag such as 'en-US' or 'en-GB': the language in lowercase, the region in capitals")]
 # JSON Schema's "time" format (RFC 3339) requires an offset; a wall-clock time has none, so it is a pattern.
-WallClock = Annotated[time, _as_text("09:30", r"\d\d:\d\d(:\d\d(\.\d+)?)?([+-]\d\d:?\d\d|Z)?"),
+WallClock = Annotated[time, _as_text("a time of day", "09:30", r"\d\d:\d\d(:\d\d(\.\d+)?)?([+-]\d\d:?\d\d|Z)?"),
                       AfterValidator(_wall_clock),
                       WithJsonSchema(
     {"type": "string", "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9](:00(\.0+)?)?$",

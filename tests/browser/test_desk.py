@@ -34,6 +34,8 @@ def test_the_front_desk_books_sees_it_on_the_board_and_cancels_it(site, page):
     page.get_by_role("button", name="Show").click()
     block = page.locator(f".kind-clinician .block[data-appointment='{appointment_id}']")
     expect(block).to_contain_text("Diagnostic ultrasound")
+    # the hours above the lanes in the clinic's locale (en-US), as the blocks are; they were always 24-hour
+    expect(page.locator(".board-hour").nth(6)).to_have_text("1:00 PM")
 
     page.get_by_role("link", name="Book").click()
     ready(page)

@@ -1,6 +1,6 @@
 // The day board: one line per clinician, room and device unit, each session a block at its local time.
 import { api, busy, element, fill, onSubmit } from "../core.js";
-import { minutesOfDay, placeOf, timeOf, today, wallDay, zoneLabel } from "../clinic-time.js";
+import { clockTime, minutesOfDay, placeOf, timeOf, today, wallDay, zoneLabel } from "../clinic-time.js";
 
 export async function open() {
   const form = document.getElementById("board-form");
@@ -17,7 +17,8 @@ export async function open() {
     hours.append(element("span", "", { class: "board-name" }));
     const scale = element("div", undefined, { class: "board-lane" });
     for (let hour = 7; hour < 20; hour += 1) {
-      scale.append(element("span", `${hour}:00`, { class: "board-hour",
+      // in the location's locale, as the blocks are: a de-DE browser showed "13:00" over "9:00 AM" (a probe)
+      scale.append(element("span", clockTime(`${String(hour).padStart(2, "0")}:00`, place), { class: "board-hour",
         style: `left:${((hour * 60 - opens) / width) * 100}%` }));
     }
     hours.append(scale);
