@@ -46,7 +46,8 @@ def test_a_signed_in_desk_renews_its_token_while_it_works(client, app, staff):
     assert expired.status_code == 401
 
 
-@pytest.mark.parametrize("username, password", [("t_desk", "wrong password"), ("nobody", PASSWORD)])
+@pytest.mark.parametrize("username, password", [("t_desk", "wrong password"), ("nobody", PASSWORD),
+                                                ("t_desk\x00", PASSWORD)])
 def test_wrong_credentials_are_401(client, staff, username, password):
     response = client.post(f"{API}/auth/token", data={"username": username, "password": password})
     assert response.status_code == 401

@@ -124,6 +124,19 @@ def test_a_retried_book_with_its_idempotency_key_gets_the_first_answer(client, a
     assert len(listed["items"]) == 1
 
 
+def test_a_retried_hold_with_its_idempotency_key_gets_the_first_hold_and_its_expiry(client, as_desk, world):
+    first = proposals(find(client, as_desk, world, _count="1"))[0]
+    body = parameters(**{"appt-id": first["id"], "patient-id": f"Patient/{world.patients[1].id}"})
+    keyed = {**as_desk, "Idempotency-Key": "hold-once-3"}
+    answers = [client.post("/fhir/Appointment/$hold", json=body, headers=keyed) for _ in range(2)]
+    assert [answer.status_code for answer in answers] == [200, 200], answers[1].text
+    assert answers[1].headers.get("idempotent-replayed") == "true"
+    assert answers[1].json() == answers[0].json() and valid(answers[1].json())
+    assert answers[1].headers["expires"] == answers[0].headers["expires"] and "GMT" in answers[1].headers["expires"]
+    listed = client.get(f"{API}/appointments", headers=as_desk, params={"patient_id": world.patients[1].id}).json()
+    assert len(listed["items"]) == 1
+
+
 def test_book_with_an_appointment_resource_from_find(client, as_desk, world):
     patient = world.patients[1]
     proposed = proposals(find(client, as_desk, world, **{"patient-reference": f"Patient/{patient.id}",

@@ -15,6 +15,7 @@ describes; errors are OperationOutcomes (a taken time is a 409).
 Argonaut Scheduling IG 1.0.0 (STU3-era, served here on R4 resources).
 """
 
+import json
 import re
 from datetime import datetime
 from email.utils import format_datetime
@@ -310,16 +311,25 @@ BOOK_INPUTS = {"appt-id", "appt-resource", "cancelled-appt-id", "patient-id", "c
 
 
 def _hold(request: Request, session: Session, settings: Settings, now: datetime, user, body: dict,
-          path_id: str | None) -> FHIRResponse:
-    inputs = Inputs.of(request, body, HOLD_INPUTS)
-    choice = _choice(session, path_id, inputs, "patient-id")
-    if isinstance(choice, int):
-        raise Invalid(("body", "appt-id"), f"Appointment/{choice} is stored already; hold a proposed appointment")
-    record = booking.place_hold(session, actor=user, choice=choice, minutes=settings.hold_minutes, now=now,
-                                settings=settings)
-    session.commit()
-    return FHIRResponse(_bundle(request, session, [record]),
-                        headers={"Expires": format_datetime(record.hold_expires_at, usegmt=True)})
+          path_id: str | None, key: str | None) -> JSONResponse:
+    """Hold once per ``Idempotency-Key``, as ``$book`` does; ``Expires`` says until when the hold lasts, on a
+    replayed answer too (read from the hold)."""
+
+    def held() -> dict:
+        inputs = Inputs.of(request, body, HOLD_INPUTS)
+        choice = _choice(session, path_id, inputs, "patient-id")
+        if isinstance(choice, int):
+            raise Invalid(("body", "appt-id"), f"Appointment/{choice} is stored already; hold a proposed appointment")
+        record = booking.place_hold(session, actor=user, choice=choice, minutes=settings.hold_minutes, now=now,
+                                    settings=settings)
+        return _bundle(request, session, [record])
+
+    answer = respond_once(session, user=user, key=key, request=request, body=body, now=now, status_code=200,
+                          produce=held, media_type=FHIR_JSON)
+    hold = session.get(Appointment, int(json.loads(answer.body)["entry"][0]["resource"]["id"]))
+    if hold.hold_expires_at is not None:
+        answer.headers["Expires"] = format_datetime(hold.hold_expires_at, usegmt=True)
+    return answer
 
 
 def _book(request: Request, session: Session, settings: Settings, now: datetime, user, body: dict,
@@ -363,17 +373,17 @@ def _booked(request: Request, session: Session, settings: Settings, now: datetim
 
 @router.post("/Appointment/$hold", response_class=FHIRResponse, responses=also_answers(404))
 def hold_appointment(request: Request, session: SessionDep, settings: SettingsDep, now: NowDep, user: Desk,
-                     body: Annotated[dict, Body()]):
+                     body: Annotated[dict, Body()], key: IdempotencyKey = None):
     """Argonaut ``$hold``: hold a proposed appointment (``appt-id`` or ``appt-resource``) for the hold period;
-    the answer's ``Expires`` says until when."""
-    return _hold(request, session, settings, now, user, body, None)
+    the answer's ``Expires`` says until when. A retry with the same ``Idempotency-Key`` gets the first answer."""
+    return _hold(request, session, settings, now, user, body, None, key)
 
 
 @router.post("/Appointment/{ident}/$hold", response_class=FHIRResponse)
 def hold_this_appointment(ident: str, request: Request, session: SessionDep, settings: SettingsDep, now: NowDep,
-                          user: Desk, body: Annotated[dict, Body()]):
+                          user: Desk, body: Annotated[dict, Body()], key: IdempotencyKey = None):
     """Argonaut ``$hold`` on the proposed appointment in the path."""
-    return _hold(request, session, settings, now, user, body, ident)
+    return _hold(request, session, settings, now, user, body, ident, key)
 
 
 @router.post("/Appointment/$book", response_class=FHIRResponse, responses=also_answers(404, 410))
